@@ -1,0 +1,298 @@
+"""The Lapor Hendi adapter: Kota Semarang's local complaint app (see docs/lapor-hendi-api.md).
+
+Lapor Hendi speaks REST with an ``X-Api-Key`` header, pages by number
+(``halaman``, ``per_halaman``), and writes times in WIB without an offset. This
+module translates its records to the canonical model and back; retries, cursors
+and ordering across passes belong to the gateway.
+
+Error texts name fields and path templates only: never a record's content, a
+personal data value, a header or a response body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway import (
+    AttachmentContent,
+    AttachmentRef,
+    Classification,
+    Complaint,
+    FollowUp,
+    LocalApp,
+    Location,
+    PermanentPeerError,
+    RawStatus,
+    RecordError,
+    Reporter,
+    StatusChange,
+    format_peer_time,
+    parse_peer_time,
+)
+
+__all__ = ["LaporHendiApp"]
+
+TIME_FMT = "%Y-%m-%d %H:%M:%S"
+DATE_FMT = "%Y-%m-%d"
+
+OP_COMPLAINTS = "GET /api/v1/aduan"
+OP_FOLLOW_UPS = "GET /api/v1/tanggapan"
+OP_STATUS_CHANGES = "GET /api/v1/riwayat-status"
+OP_WRITE_STATUS = "POST /api/v1/aduan/{id}/status"
+OP_WRITE_FOLLOW_UP = "POST /api/v1/aduan/{id}/tanggapan"
+OP_ATTACHMENT = "GET /api/v1/lampiran/{id}"
+
+CLASSIFICATIONS = {
+    "pengaduan": Classification.COMPLAINT,
+    "aspirasi": Classification.ASPIRATION,
+    "permintaan informasi": Classification.INFORMATION_REQUEST,
+}
+
+T = TypeVar("T")
+
+
+class _Unreadable(Exception):
+    """A field of one record cannot be read; the text names the field, never its value."""
+
+
+class _Record:
+    """Typed reads from one record dict, raising :class:`_Unreadable` with the field's path."""
+
+    def __init__(self, raw: Any, path: str = ""):
+        if not isinstance(raw, dict):
+            raise _Unreadable(f"{path or 'record'} is not an object")
+        self.raw = raw
+        self.path = path
+
+    def _name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def _get(self, key: str, required: bool) -> Any:
+        value = self.raw.get(key)
+        if value is None and required:
+            raise _Unreadable(f"field '{self._name(key)}' is missing")
+        return value
+
+    def id(self, key: str, *, required: bool = True) -> str | None:
+        """An id: an integer, or a string of digits."""
+        value = self._get(key, required)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+            raise _Unreadable(f"field '{self._name(key)}' is not an id")
+        return str(value).strip()
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        value = self._get(key, required)
+        if value is not None and not isinstance(value, str):
+            raise _Unreadable(f"field '{self._name(key)}' is not a string")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise _Unreadable(f"field '{self._name(key)}' is not a boolean")
+        return value
+
+    def number(self, key: str) -> float | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Unreadable(f"field '{self._name(key)}' is not a number")
+        return float(value)
+
+    def integer(self, key: str) -> int | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Unreadable(f"field '{self._name(key)}' is not an integer")
+        return value
+
+    def time(self, key: str, zone: Any, *, fmt: str = TIME_FMT, required: bool = True) -> datetime | None:
+        value = self.text(key, required=required)
+        if value is None:
+            return None
+        try:
+            return parse_peer_time(value, fmt, zone)
+        except ValueError:
+            shape = "YYYY-MM-DD" if fmt == DATE_FMT else "YYYY-MM-DD HH:MM:SS"
+            raise _Unreadable(f"field '{self._name(key)}' is not a time in the form {shape}") from None
+
+    def child(self, key: str) -> _Record | None:
+        value = self._get(key, False)
+        return None if value is None else _Record(value, self._name(key))
+
+    def children(self, key: str) -> list[_Record]:
+        value = self._get(key, False)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise _Unreadable(f"field '{self._name(key)}' is not a list")
+        return [_Record(item, f"{self._name(key)}[{i}]") for i, item in enumerate(value)]
+
+
+class LaporHendiApp(LocalApp):
+    """Kota Semarang's "Lapor Hendi" complaint app."""
+
+    description: ClassVar[str] = ("Lapor Hendi, Kota Semarang's complaint app: REST with an X-Api-Key, "
+                                  "WIB times, page-numbered lists of aduan, tanggapan and riwayat status")
+    secret_names: ClassVar[tuple[str, ...]] = ("api_key",)
+
+    class Settings(BaseModel):
+        """The ``settings:`` block of a lapor_hendi instance."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        page_size: int = Field(50, ge=1, le=100, description="per_halaman asked of every list (the app allows 1-100)")
+        author_name: str = Field("LAPOR!-SP4N", min_length=1,
+                                 description="'oleh' written with the gateway's status changes and follow-ups")
+
+    settings: Settings  # narrows Adapter.settings (set by Adapter.__init__) for type checkers
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"X-Api-Key": self.context.secrets["api_key"]}
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def _walk(self, path: str, operation: str, filter_name: str,
+                    since: datetime | None) -> AsyncIterator[Any]:
+        """Every item of a page-numbered list, pages 1..total_halaman."""
+        params: dict[str, Any] = {"per_halaman": self.settings.page_size}
+        if since is not None:
+            params[filter_name] = format_peer_time(since, TIME_FMT, self.context.timezone)
+        page = 1
+        while True:
+            body = await self.http.request_json("GET", path, params={**params, "halaman": page},
+                                                operation=operation)
+            if not isinstance(body, dict) or body.get("status") != "sukses" or not isinstance(body.get("data"), list):
+                raise PermanentPeerError(self.name, operation, "answered a list without status 'sukses' and a data "
+                                                               "list")
+            meta = body.get("meta")
+            total_pages = meta.get("total_halaman") if isinstance(meta, dict) else None
+            if isinstance(total_pages, bool) or not isinstance(total_pages, int):
+                raise PermanentPeerError(self.name, operation, "answered a list without meta.total_halaman")
+            for item in body["data"]:
+                yield item
+            if page >= total_pages:
+                return
+            page += 1
+
+    def _read(self, raw: Any, operation: str, id_key: str,
+              translate: Callable[[_Record], T]) -> T | RecordError:
+        record_ref = None
+        if isinstance(raw, dict):
+            value = raw.get(id_key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                record_ref = str(value)
+            elif isinstance(value, str) and value.strip().isdigit():
+                record_ref = value.strip()
+        try:
+            return translate(_Record(raw))
+        except _Unreadable as exc:
+            return RecordError(self.name, operation, str(exc), record_ref=record_ref)
+
+    async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+        async for raw in self._walk("/api/v1/aduan", OP_COMPLAINTS, "diperbarui_sejak", since):
+            yield self._read(raw, OP_COMPLAINTS, "id_aduan", self._complaint)
+
+    async def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
+        async for raw in self._walk("/api/v1/tanggapan", OP_FOLLOW_UPS, "sejak", since):
+            yield self._read(raw, OP_FOLLOW_UPS, "id_tanggapan", self._follow_up)
+
+    async def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
+        async for raw in self._walk("/api/v1/riwayat-status", OP_STATUS_CHANGES, "sejak", since):
+            yield self._read(raw, OP_STATUS_CHANGES, "id_riwayat", self._status_change)
+
+    def _complaint(self, r: _Record) -> Complaint:
+        zone = self.context.timezone
+        ref = r.id("id_aduan")
+        title = r.text("judul", required=True)
+        body = r.text("isi", required=True)
+        updated_at = r.time("diperbarui_pada", zone)
+        created_at = r.time("dibuat_pada", zone)
+        status = r.text("status", required=True)
+        klasifikasi = r.text("klasifikasi")
+        if klasifikasi is None:
+            classification = Classification.COMPLAINT
+        else:
+            classification = CLASSIFICATIONS.get(klasifikasi.strip().lower())
+            if classification is None:
+                raise _Unreadable("field 'klasifikasi' has an unknown value")
+        location = None
+        lokasi = r.child("lokasi")
+        if lokasi is not None:
+            location = Location(description=lokasi.text("alamat_kejadian"), subdistrict=lokasi.text("kelurahan"),
+                                district=lokasi.text("kecamatan"), latitude=lokasi.number("lat"),
+                                longitude=lokasi.number("lng"))
+        anonymous = r.flag("anonim")
+        secret = r.flag("rahasia")
+        reporter = None
+        pelapor = r.child("pelapor")
+        if pelapor is not None and not anonymous:  # an anonymous complaint passes on no identity at all
+            reporter = Reporter(name=pelapor.text("nama"), nik=pelapor.text("nik"), phone=pelapor.text("telepon"),
+                                email=pelapor.text("email"), address=pelapor.text("alamat"))
+        attachments = []
+        for item in r.children("lampiran"):
+            att_ref = item.id("id_lampiran")
+            attachments.append(AttachmentRef(ref=att_ref, filename=item.text("nama_file") or f"lampiran-{att_ref}",
+                                             content_type=item.text("tipe_mime"), size=item.integer("ukuran_byte")))
+        return Complaint(
+            ref=ref, title=title, body=body, created_at=created_at, updated_at=updated_at,
+            status=RawStatus(code=status, name=status), category=r.text("kategori"),
+            classification=classification, location=location, channel=r.text("kanal"),
+            incident_at=r.time("tanggal_kejadian", zone, fmt=DATE_FMT, required=False),
+            is_anonymous=anonymous, is_secret=secret, agency=r.text("opd"), attachments=tuple(attachments),
+            reporter=reporter,
+        )
+
+    def _follow_up(self, r: _Record) -> FollowUp:
+        return FollowUp(ref=r.id("id_tanggapan"), complaint_ref=r.id("id_aduan"), content=r.text("isi", required=True),
+                        created_at=r.time("dibuat_pada", self.context.timezone), author=r.text("oleh"),
+                        gateway_ref=r.text("ref_eksternal"))
+
+    def _status_change(self, r: _Record) -> StatusChange:
+        new = r.text("status_baru", required=True)
+        old = r.text("status_lama")
+        return StatusChange(ref=r.id("id_riwayat"), complaint_ref=r.id("id_aduan"), status=RawStatus(new, new),
+                            changed_at=r.time("dibuat_pada", self.context.timezone),
+                            previous=RawStatus(old, old) if old is not None else None,
+                            gateway_ref=r.text("ref_eksternal"))
+
+    # --- writing -------------------------------------------------------------------------
+
+    async def _post(self, template: str, complaint_ref: str, suffix: str, payload: dict[str, Any],
+                    id_key: str) -> str | None:
+        path = f"/api/v1/aduan/{quote(str(complaint_ref), safe='')}/{suffix}"
+        body = await self.http.request_json("POST", path, json=payload, operation=template)
+        data = body.get("data") if isinstance(body, dict) else None
+        new_id = data.get(id_key) if isinstance(data, dict) else None
+        return None if new_id is None or isinstance(new_id, (bool, dict, list)) else str(new_id)
+
+    async def write_status(self, complaint_ref: str, status: RawStatus, *, note: str | None,
+                           gateway_ref: str) -> str | None:
+        payload = {"status": status.code, "keterangan": note or "", "oleh": self.settings.author_name,
+                   "ref_eksternal": gateway_ref}
+        return await self._post(OP_WRITE_STATUS, complaint_ref, "status", payload, "id_riwayat")
+
+    async def write_follow_up(self, complaint_ref: str, content: str, *, author: str | None,
+                              gateway_ref: str) -> str | None:
+        oleh = self.settings.author_name + (f" / {author}" if author else "")
+        payload = {"isi": content, "oleh": oleh, "ref_eksternal": gateway_ref}
+        return await self._post(OP_WRITE_FOLLOW_UP, complaint_ref, "tanggapan", payload, "id_tanggapan")
+
+    async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
+        response = await self.http.request("GET", f"/api/v1/lampiran/{quote(attachment.ref, safe='')}",
+                                           operation=OP_ATTACHMENT)
+        header = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return AttachmentContent(filename=attachment.filename,
+                                 content_type=header or attachment.content_type or "application/octet-stream",
+                                 data=response.content)

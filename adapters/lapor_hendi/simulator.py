@@ -1,0 +1,221 @@
+"""A simulated Lapor Hendi (Kota Semarang's complaint app) served over real HTTP.
+
+The API is the one in ``docs/lapor-hendi-api.md``. Citizens submit complaints and
+local officers answer them when :meth:`LaporHendiSimulator.tick` runs; the
+gateway reads and writes through the API. Everything is seeded, so a run with
+the same seed, clock and calls produces the same world.
+
+Faults (5xx, latency, 429, shifted pages) are meant to be added as aiohttp
+middlewares in :attr:`LaporHendiSimulator.extra_middlewares`; they sit between
+the request counter (outermost) and the API-key check.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from gateway.simulation import SimClock, Simulator
+
+from adapters.lapor_hendi._world import EXTERNAL_AUTHOR, SOURCE_EXTERNAL, LaporHendiWorld, WorldError, read_time
+
+__all__ = ["DEFAULT_API_KEY", "ENV_API_KEY", "LaporHendiSimulator", "create_simulator"]
+
+DEFAULT_API_KEY = "demo-lapor-hendi-key"
+ENV_API_KEY = "LAPOR_HENDI_API_KEY"
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 100
+_TEN_MINUTES = timedelta(minutes=10)
+
+Handler = Callable[[web.Request], Any]
+
+
+def _fail(http_status: int, pesan: str) -> web.Response:
+    return web.json_response({"status": "gagal", "pesan": pesan}, status=http_status)
+
+
+class LaporHendiSimulator(Simulator):
+    name = "lapor_hendi"
+    default_port = 8701
+
+    def __init__(self, *, seed: int = 0, clock: SimClock | None = None, api_key: str = DEFAULT_API_KEY,
+                 initial_complaints: int = 0, complaints_per_tick: float = 1.5,
+                 answer_probability: float = 0.15):
+        super().__init__(seed=seed, clock=clock)
+        self.api_key = api_key
+        self.complaints_per_tick = complaints_per_tick
+        self.answer_probability = answer_probability
+        self.officers_active = True  # False: citizens and officers stop acting in tick()
+        self.extra_middlewares: list[Any] = []  # fault injection goes here (see the module docstring)
+        self.world = LaporHendiWorld(random.Random(seed))
+        self._requests = 0
+        self._unauthorized = 0
+        with self.lock:
+            now = self.clock.now()
+            # Spread the initial complaints over the time before now, ten minutes apart.
+            for i in range(initial_complaints):
+                self.world.submit(now.replace(microsecond=0) - (initial_complaints - i) * _TEN_MINUTES)
+
+    # --- the simulated people ---------------------------------------------------------
+
+    def tick(self) -> None:
+        with self.lock:
+            if not self.officers_active:
+                return
+            self.world.tick(self.clock.now(), complaints_per_tick=self.complaints_per_tick,
+                            answer_probability=self.answer_probability)
+
+    def submit_complaint(self, **overrides: Any) -> int:
+        """A citizen submits one complaint now; fields of the record may be overridden
+        (``lampiran`` is a number of generated photos). Returns its id_aduan."""
+        with self.lock:
+            return self.world.submit(self.clock.now(), **overrides)
+
+    def answer(self, id_aduan: int, text: str) -> int:
+        """A local officer (the complaint's OPD, or the admin) writes a tanggapan; returns its id."""
+        with self.lock:
+            return self.world.officer_answer(id_aduan, text, self.clock.now())
+
+    # --- inspection -----------------------------------------------------------------------
+
+    def complaints(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return self.world.all_aduan()
+
+    def follow_ups(self, id_aduan: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [self.world.show(r) for r in self.world.list_tanggapan(id_aduan=id_aduan)]
+
+    def status_history(self, id_aduan: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [self.world.show(r) for r in self.world.list_riwayat(id_aduan=id_aduan)]
+
+    def counts(self) -> dict[str, Any]:
+        with self.lock:
+            return {**self.world.counts(), "requests": self._requests, "unauthorized": self._unauthorized}
+
+    def demo_environment(self) -> dict[str, str]:
+        return {ENV_API_KEY: self.api_key}
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._count_requests, *self.extra_middlewares, self._check_api_key])
+        app.router.add_get("/api/v1/aduan", self._list_aduan)
+        app.router.add_get("/api/v1/tanggapan", self._list_tanggapan)
+        app.router.add_get("/api/v1/riwayat-status", self._list_riwayat)
+        app.router.add_post("/api/v1/aduan/{id}/status", self._post_status)
+        app.router.add_post("/api/v1/aduan/{id}/tanggapan", self._post_tanggapan)
+        app.router.add_get("/api/v1/lampiran/{id}", self._get_lampiran)
+        return app
+
+    @web.middleware
+    async def _count_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        with self.lock:
+            self._requests += 1
+        return await handler(request)
+
+    @web.middleware
+    async def _check_api_key(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("X-Api-Key", "")
+        if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            with self.lock:
+                self._unauthorized += 1
+            return _fail(401, "API key tidak valid")
+        return await handler(request)
+
+    def _paged(self, request: web.Request, filter_name: str,
+               rows_since: Callable[[datetime | None], list[dict[str, Any]]]) -> web.Response:
+        query = request.query
+        try:
+            halaman = int(query.get("halaman") or 1)
+            per_halaman = int(query.get("per_halaman") or DEFAULT_PER_PAGE)
+        except ValueError:
+            return _fail(400, "parameter halaman tidak valid")
+        if halaman < 1 or per_halaman < 1:
+            return _fail(400, "parameter halaman tidak valid")
+        per_halaman = min(per_halaman, MAX_PER_PAGE)
+        since = None
+        if query.get(filter_name):
+            try:
+                since = read_time(query[filter_name])
+            except ValueError:
+                return _fail(400, "format waktu tidak valid, gunakan YYYY-MM-DD HH:MM:SS")
+        start = (halaman - 1) * per_halaman
+        with self.lock:
+            rows = rows_since(since)
+            data = [self.world.show(row) for row in rows[start:start + per_halaman]]
+        meta = {"halaman": halaman, "per_halaman": per_halaman, "total": len(rows),
+                "total_halaman": max(1, math.ceil(len(rows) / per_halaman))}
+        return web.json_response({"status": "sukses", "data": data, "meta": meta})
+
+    async def _list_aduan(self, request: web.Request) -> web.Response:
+        return self._paged(request, "diperbarui_sejak", self.world.list_aduan)
+
+    async def _list_tanggapan(self, request: web.Request) -> web.Response:
+        return self._paged(request, "sejak", self.world.list_tanggapan)
+
+    async def _list_riwayat(self, request: web.Request) -> web.Response:
+        return self._paged(request, "sejak", self.world.list_riwayat)
+
+    async def _write(self, request: web.Request, write: Callable[[int, dict[str, Any], str, str | None], int],
+                     id_key: str) -> web.Response:
+        try:
+            id_aduan = int(request.match_info["id"])
+        except ValueError:
+            return _fail(404, "aduan tidak ditemukan")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _fail(400, "badan permintaan bukan JSON yang valid")
+        if not isinstance(body, dict):
+            return _fail(400, "badan permintaan harus berupa objek JSON")
+        ref = body.get("ref_eksternal")
+        if ref is not None and not isinstance(ref, str):
+            return _fail(422, "ref_eksternal harus berupa teks")
+        oleh = body.get("oleh")
+        oleh = oleh.strip() if isinstance(oleh, str) and oleh.strip() else EXTERNAL_AUTHOR
+        try:
+            with self.lock:
+                new_id = write(id_aduan, body, oleh, ref)
+        except WorldError as exc:
+            return _fail(exc.http_status, exc.pesan)
+        return web.json_response({"status": "sukses", "data": {id_key: new_id}})
+
+    async def _post_status(self, request: web.Request) -> web.Response:
+        def write(id_aduan: int, body: dict[str, Any], oleh: str, ref: str | None) -> int:
+            return self.world.set_status(id_aduan, body.get("status"), oleh=oleh, sumber=SOURCE_EXTERNAL, ref=ref,
+                                         now=self.clock.now())
+        return await self._write(request, write, "id_riwayat")
+
+    async def _post_tanggapan(self, request: web.Request) -> web.Response:
+        def write(id_aduan: int, body: dict[str, Any], oleh: str, ref: str | None) -> int:
+            return self.world.add_tanggapan(id_aduan, body.get("isi"), oleh=oleh, sumber=SOURCE_EXTERNAL, ref=ref,
+                                            now=self.clock.now())
+        return await self._write(request, write, "id_tanggapan")
+
+    async def _get_lampiran(self, request: web.Request) -> web.Response:
+        try:
+            id_lampiran = int(request.match_info["id"])
+        except ValueError:
+            return _fail(404, "lampiran tidak ditemukan")
+        with self.lock:
+            found = self.world.file(id_lampiran)
+        if found is None:
+            return _fail(404, "lampiran tidak ditemukan")
+        nama_file, tipe_mime, data = found
+        return web.Response(body=data, content_type=tipe_mime,
+                            headers={"Content-Disposition": f'attachment; filename="{nama_file}"'})
+
+
+def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options: Any) -> LaporHendiSimulator:
+    """Entry point of ``lapor_gateway.simulators``. Options: ``api_key`` (default
+    ``demo-lapor-hendi-key``), ``initial_complaints`` (0), ``complaints_per_tick`` (1.5),
+    ``answer_probability`` (0.15)."""
+    return LaporHendiSimulator(seed=seed, clock=clock, **options)

@@ -1,0 +1,383 @@
+"""The simulated LAPOR!-SP4N world: master data, complaints with their status logs
+and follow-ups, and the hub's officers.
+
+Plain data and rules, no HTTP and no locking: :class:`~adapters.sp4n.simulator.Sp4nSimulator`
+holds its lock around every call. Times are kept as aware UTC and formatted the
+hub's way (``d-m-Y H:i:s`` in WIB, no offset) only in the views.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway import WIB, format_peer_time
+
+TIME_FORMAT = "%d-%m-%Y %H:%M:%S"
+
+STATUS_NAMES = {
+    "wait": "Belum Terverifikasi",
+    "verification": "Terverifikasi",
+    "disposition": "Didisposisi",
+    "hold": "Ditunda",
+    "process": "Dalam Proses",
+    "done": "Selesai",
+    "reject": "Ditolak",
+    "archive": "Diarsipkan",
+}
+CLOSED = frozenset({"done", "reject", "archive"})
+
+CATEGORIES = {
+    "41": "Infrastruktur Jalan",
+    "42": "Drainase dan Banjir",
+    "43": "Kebersihan dan Sampah",
+    "44": "Penerangan Jalan Umum",
+    "45": "Pelayanan Kesehatan",
+    "46": "Administrasi Kependudukan",
+    "47": "Ketertiban Umum",
+    "48": "Pendidikan",
+    "49": "Lainnya",
+}
+CLASSIFICATIONS = {"1": "pengaduan", "2": "aspirasi", "3": "permintaan informasi", "4": "whistleblowing"}
+CHANNELS = {"1": "web", "2": "android", "3": "sms", "4": "twitter", "5": "whatsapp", "6": "integrasi"}
+
+GATEWAY_INSTITUTION_ID = "100234"
+GATEWAY_INSTITUTION_NAME = "Pemerintah Kota Semarang"
+AGENCIES = {
+    "200101": "Dinas Pekerjaan Umum",
+    "200102": "Dinas Lingkungan Hidup",
+    "200103": "Dinas Perhubungan",
+    "200104": "Dinas Kesehatan",
+    "200105": "Dinas Kependudukan dan Pencatatan Sipil",
+    "200106": "Satuan Polisi Pamong Praja",
+    "200107": "Dinas Pendidikan",
+}
+INSTITUTIONS = {GATEWAY_INSTITUTION_ID: GATEWAY_INSTITUTION_NAME, **AGENCIES}
+AGENCY_BY_CATEGORY = {
+    "41": "200101", "42": "200101", "43": "200102", "44": "200103",
+    "45": "200104", "46": "200105", "47": "200106", "48": "200107",
+}  # "49" Lainnya: any agency
+
+TEMPLATES = [
+    {"code": "TL-TERIMA", "name": "Laporan diterima",
+     "content": "Terima kasih, laporan Anda sudah kami terima dan sedang kami pelajari."},
+    {"code": "TL-JADWAL", "name": "Jadwal penanganan",
+     "content": "Laporan sudah kami terima dan akan ditindaklanjuti oleh tim lapangan pada {tanggal}."},
+    {"code": "TL-KOORDINASI", "name": "Koordinasi lintas OPD",
+     "content": "Laporan Anda sedang kami koordinasikan dengan perangkat daerah terkait."},
+    {"code": "TL-DATA", "name": "Permintaan kelengkapan data",
+     "content": "Mohon lengkapi lokasi dan foto pendukung agar laporan dapat kami tindak lanjuti."},
+    {"code": "TL-SELESAI", "name": "Laporan selesai",
+     "content": "Penanganan di lokasi telah selesai dilaksanakan. Terima kasih atas partisipasi Anda."},
+]
+
+#: Where a create answer may put the new id; the simulator picks one per request.
+COMPLAINT_ID_PATHS: tuple[tuple[str, ...], ...] = (
+    ("results", "complaint_id"),
+    ("results", "data", "complaint_id"),
+    ("results", "data", "id"),
+    ("data", "complaint_id"),
+    ("complaint_id",),
+)
+
+REQUIRED_CREATE_FIELDS = ("title", "content", "user_id", "category_id", "classification_id")
+
+
+class ValidationFailed(Exception):
+    """The request's data is invalid; ``errors`` maps field names to messages (Laravel's shape)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("invalid data")
+        self.errors = {name: [message] for name, message in errors.items()}
+
+
+def _s(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _flag(value: Any, name: str, errors: dict[str, str]) -> int:
+    text = _s(value).lower()
+    if text in ("", "0", "false"):
+        return 0
+    if text in ("1", "true"):
+        return 1
+    errors[name] = f"The {name} field must be 0 or 1."
+    return 0
+
+
+def _num(value: str | None) -> int | None:
+    """Ids go out as JSON numbers, as the hub sends them."""
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def peer_time(value: datetime) -> str:
+    return format_peer_time(value, TIME_FORMAT, WIB)
+
+
+@dataclass
+class SimComplaint:
+    id: int
+    title: str
+    content: str
+    channel: str | None
+    user_id: str
+    classification_id: str
+    category_id: str
+    disposition_id: str | None
+    location_id: str | None
+    date_of_incident: str | None
+    tags_raw: str
+    is_anonymous: int
+    is_secret: int
+    attachments: list[int]
+    created_at: datetime
+    status_code: str = "wait"
+    changed_at: datetime | None = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    followups: list[dict[str, Any]] = field(default_factory=list)
+
+
+class World:
+    """Everything the simulated hub knows. Ids are integers from fixed ranges, so
+    that each kind is recognisable in a trace."""
+
+    def __init__(self) -> None:
+        self.complaints: dict[int, SimComplaint] = {}
+        self.docs: dict[int, dict[str, Any]] = {}
+        self._next = {"complaint": 4_000_001, "doc": 5_001, "log": 6_000_001, "follow_up": 7_000_001}
+        self.follow_ups_by_officers = 0
+        self.follow_ups_from_gateway = 0
+        self.status_changes = 0  # changes after creation (officers and API actions)
+
+    def _new_id(self, kind: str) -> int:
+        value = self._next[kind]
+        self._next[kind] = value + 1
+        return value
+
+    def get(self, complaint_id: Any) -> SimComplaint | None:
+        text = _s(complaint_id)
+        return self.complaints.get(int(text)) if text.isdigit() else None
+
+    # -- API actions ---------------------------------------------------------------------------
+
+    def add_doc(self, filename: str, content_type: str, data: bytes, now: datetime) -> dict[str, Any]:
+        doc = {"id": self._new_id("doc"), "filename": filename, "mime": content_type, "size": len(data),
+               "data": data, "created_at": now}
+        self.docs[doc["id"]] = doc
+        return doc
+
+    def create(self, payload: dict[str, Any], now: datetime) -> SimComplaint:
+        errors: dict[str, str] = {}
+        for name in REQUIRED_CREATE_FIELDS:
+            if not _s(payload.get(name)):
+                errors[name] = f"The {name} field is required."
+        category, classification = _s(payload.get("category_id")), _s(payload.get("classification_id"))
+        if category and category not in CATEGORIES:
+            errors["category_id"] = "The selected category id is invalid."
+        if classification and classification not in CLASSIFICATIONS:
+            errors["classification_id"] = "The selected classification id is invalid."
+        channel = _s(payload.get("channel")) or None
+        if channel is not None and channel not in CHANNELS:
+            errors["channel"] = "The selected channel is invalid."
+        disposition = _s(payload.get("disposition_id")) or None
+        if disposition is not None and disposition not in INSTITUTIONS:
+            errors["disposition_id"] = "The selected disposition id is invalid."
+        incident = _s(payload.get("date_of_incident")) or None
+        if incident is not None:
+            try:
+                datetime.strptime(incident, "%Y-%m-%d")
+            except ValueError:
+                errors["date_of_incident"] = "The date of incident does not match the format Y-m-d."
+        attachments = self._attachment_ids(payload.get("attachments"), errors)
+        anonymous = _flag(payload.get("is_anonymous"), "is_anonymous", errors)
+        secret = _flag(payload.get("is_secret"), "is_secret", errors)
+        if errors:
+            raise ValidationFailed(errors)
+        complaint = SimComplaint(
+            id=self._new_id("complaint"), title=_s(payload["title"]), content=str(payload["content"]),
+            channel=channel, user_id=_s(payload["user_id"]), classification_id=classification,
+            category_id=category, disposition_id=disposition, location_id=_s(payload.get("location_id")) or None,
+            date_of_incident=incident, tags_raw=_s(payload.get("tags_raw")), is_anonymous=anonymous,
+            is_secret=secret, attachments=attachments, created_at=now, changed_at=now)
+        self.complaints[complaint.id] = complaint
+        self._log(complaint, None, "wait", now, "Laporan diterima dan menunggu verifikasi.",
+                  institution_from=None, institution_to=disposition or GATEWAY_INSTITUTION_ID)
+        return complaint
+
+    def _attachment_ids(self, raw: Any, errors: dict[str, str]) -> list[int]:
+        if raw is None or raw == "":
+            return []
+        try:
+            ids = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            ids = None
+        if (not isinstance(ids, list)
+                or not all(isinstance(i, int) and not isinstance(i, bool) and i in self.docs for i in ids)):
+            errors["attachments"] = "The attachments must be a JSON list of uploaded document ids."
+            return []
+        return ids
+
+    def add_follow_up(self, complaint: SimComplaint, *, institution_from: str, institution_to: str | None,
+                      content: str, now: datetime, source: str, is_secret: int = 0, rating: int = 0,
+                      template_code: str = "", attachments: list[int] | None = None) -> dict[str, Any]:
+        """``source`` is ``officer`` (the simulated agency) or ``api`` (a client such as the gateway)."""
+        record = {
+            "id": self._new_id("follow_up"), "complaint_id": complaint.id,
+            "institution_from_id": institution_from, "institution_from_name": INSTITUTIONS.get(institution_from),
+            "institution_to_id": institution_to, "content": content, "created_at": now,
+            "is_secret": is_secret, "rating": rating, "template_code": template_code,
+            "attachments": list(attachments or []), "source": source,
+        }
+        complaint.followups.append(record)
+        if source == "officer":
+            self.follow_ups_by_officers += 1
+        else:
+            self.follow_ups_from_gateway += 1
+        return record
+
+    def forward(self, complaint: SimComplaint, target: str, now: datetime, note: str | None) -> None:
+        """Not our authority ("bukan wewenang"): hand the complaint to another institution."""
+        source = complaint.disposition_id or GATEWAY_INSTITUTION_ID
+        complaint.disposition_id = target
+        self._change(complaint, "disposition", now,
+                     note or f"Laporan bukan wewenang kami, diteruskan kepada {INSTITUTIONS[target]}.",
+                     institution_from=source, institution_to=target)
+
+    def reject(self, complaint: SimComplaint, now: datetime, note: str | None) -> None:
+        self._change(complaint, "reject", now, note or "Laporan ditolak.",
+                     institution_from=complaint.disposition_id or GATEWAY_INSTITUTION_ID, institution_to=None)
+
+    # -- status history ------------------------------------------------------------------------
+
+    def _log(self, complaint: SimComplaint, old: str | None, new: str, now: datetime, content: str, *,
+             institution_from: str | None, institution_to: str | None) -> None:
+        complaint.logs.append({
+            "id": self._new_id("log"), "complaint_id": complaint.id,
+            "institution_from_id": institution_from, "institution_to_id": institution_to,
+            "status_old": old, "status_new": new, "status_new_name": STATUS_NAMES[new],
+            "content": content, "created_at": now,
+        })
+
+    def _change(self, complaint: SimComplaint, new: str, now: datetime, content: str, *,
+                institution_from: str | None, institution_to: str | None) -> None:
+        old = complaint.status_code
+        complaint.status_code = new
+        complaint.changed_at = now
+        self.status_changes += 1
+        self._log(complaint, old, new, now, content, institution_from=institution_from,
+                  institution_to=institution_to)
+
+    # -- officers ------------------------------------------------------------------------------
+
+    def officers_act(self, rng: random.Random, now: datetime) -> None:
+        """Each open complaint gets one roll; what it can lead to depends on its
+        status and on the simulated hours since its last change."""
+        for complaint in [c for _, c in sorted(self.complaints.items()) if c.status_code not in CLOSED]:
+            roll = rng.random()
+            hours = (now - (complaint.changed_at or complaint.created_at)).total_seconds() / 3600
+            status = complaint.status_code
+            admin = GATEWAY_INSTITUTION_ID
+            agency = complaint.disposition_id if complaint.disposition_id in AGENCIES else None
+            if status == "wait" and hours >= 1:
+                if roll < 0.03:
+                    self._change(complaint, "reject", now, "Laporan ditolak karena tidak memenuhi ketentuan "
+                                 "(isi tidak jelas atau tidak lengkap).", institution_from=admin, institution_to=None)
+                elif roll < 0.05:
+                    self._change(complaint, "archive", now, "Laporan diarsipkan karena tidak dapat diproses.",
+                                 institution_from=admin, institution_to=None)
+                elif roll < 0.65:
+                    self._change(complaint, "verification", now, "Laporan telah diverifikasi oleh admin.",
+                                 institution_from=admin, institution_to=admin)
+            elif status == "verification" and hours >= 1 and roll < 0.6:
+                target = agency or AGENCY_BY_CATEGORY.get(complaint.category_id) or rng.choice(sorted(AGENCIES))
+                complaint.disposition_id = target
+                self._change(complaint, "disposition", now, f"Laporan didisposisikan kepada {AGENCIES[target]}.",
+                             institution_from=admin, institution_to=target)
+            elif status == "disposition" and hours >= 2 and roll < 0.5:
+                source = complaint.disposition_id or admin
+                self._change(complaint, "process", now, f"Laporan sedang ditindaklanjuti oleh "
+                             f"{INSTITUTIONS.get(source, source)}.", institution_from=source, institution_to=admin)
+                visit = (now + timedelta(days=1 + int(roll * 6) % 3)).astimezone(WIB).strftime("%d-%m-%Y")
+                self.add_follow_up(complaint, institution_from=source, institution_to=admin, now=now, source="officer",
+                                   template_code="TL-JADWAL", content="Laporan sudah kami terima dan akan "
+                                   f"ditindaklanjuti oleh tim lapangan pada {visit}.")
+            elif status == "process" and hours >= 2:
+                source = complaint.disposition_id or admin
+                if roll < 0.08:
+                    self._change(complaint, "hold", now, "Laporan ditunda: menunggu kelengkapan data dan "
+                                 "ketersediaan anggaran.", institution_from=source, institution_to=admin)
+                elif roll < 0.45:
+                    self._change(complaint, "done", now, "Laporan telah selesai ditindaklanjuti.",
+                                 institution_from=source, institution_to=admin)
+                    self.add_follow_up(complaint, institution_from=source, institution_to=admin, now=now,
+                                       source="officer", template_code="TL-SELESAI",
+                                       content="Penanganan di lokasi telah selesai dilaksanakan oleh tim "
+                                       "lapangan. Terima kasih atas partisipasi Anda.")
+            elif status == "hold" and hours >= 2 and roll < 0.5:
+                source = complaint.disposition_id or admin
+                self._change(complaint, "process", now, "Penanganan laporan dilanjutkan kembali.",
+                             institution_from=source, institution_to=admin)
+
+    # -- views: what the HTTP answers carry -----------------------------------------------------
+
+    def complaint_view(self, complaint: SimComplaint) -> dict[str, Any]:
+        return {
+            "data": {
+                "id": complaint.id, "title": complaint.title, "content": complaint.content,
+                "status_code": complaint.status_code, "status_name": STATUS_NAMES[complaint.status_code],
+                "disposition_id": _num(complaint.disposition_id),
+                "disposition_name": INSTITUTIONS.get(complaint.disposition_id or ""),
+                "category_id": _num(complaint.category_id),
+                "category_name": CATEGORIES.get(complaint.category_id),
+                "classification_id": _num(complaint.classification_id), "channel": _num(complaint.channel),
+                "is_anonymous": complaint.is_anonymous, "is_secret": complaint.is_secret,
+                "tags_raw": complaint.tags_raw, "attachments": list(complaint.attachments),
+                "created_at": peer_time(complaint.created_at),
+                "updated_at": peer_time(complaint.changed_at or complaint.created_at),
+            },
+            "data_logs": [
+                {**entry, "institution_from_id": _num(entry["institution_from_id"]),
+                 "institution_to_id": _num(entry["institution_to_id"]), "created_at": peer_time(entry["created_at"])}
+                for entry in complaint.logs
+            ],
+        }
+
+    def follow_ups_view(self, complaint: SimComplaint) -> list[dict[str, Any]]:
+        hidden = ("source",)
+        return [
+            {**{k: v for k, v in record.items() if k not in hidden},
+             "institution_from_id": _num(record["institution_from_id"]),
+             "institution_to_id": _num(record["institution_to_id"]), "created_at": peer_time(record["created_at"])}
+            for record in complaint.followups
+        ]
+
+    @staticmethod
+    def institutions_view(page: int, page_size: int) -> dict[str, Any]:
+        rows = [{"id": int(i), "name": name, "parent_id": None if i == GATEWAY_INSTITUTION_ID
+                 else int(GATEWAY_INSTITUTION_ID)} for i, name in INSTITUTIONS.items()]
+        start = (page - 1) * page_size
+        return {"data": rows[start:start + page_size],
+                "meta": {"page": page, "page_size": page_size, "total": len(rows)}}
+
+    # -- inspection (tests, demo) ---------------------------------------------------------------
+
+    @staticmethod
+    def summary(complaint: SimComplaint) -> dict[str, Any]:
+        return {
+            "id": complaint.id, "title": complaint.title, "content": complaint.content,
+            "tags_raw": complaint.tags_raw, "status_code": complaint.status_code,
+            "status_name": STATUS_NAMES[complaint.status_code], "attachments": list(complaint.attachments),
+            "user_id": complaint.user_id, "is_anonymous": complaint.is_anonymous, "is_secret": complaint.is_secret,
+            "category_id": complaint.category_id, "classification_id": complaint.classification_id,
+            "channel": complaint.channel, "disposition_id": complaint.disposition_id,
+            "location_id": complaint.location_id, "date_of_incident": complaint.date_of_incident,
+            "created_at": complaint.created_at, "changed_at": complaint.changed_at,
+        }
+
+    @staticmethod
+    def copies(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return copy.deepcopy(records)

@@ -1,0 +1,294 @@
+"""A simulator of LAPOR!-SP4N (API v3.0.0 shape) for the demo, the tests and the benchmarks.
+
+It serves the paths public client code shows (see ``docs`` and the brief), checks
+both auth headers on every call, answers in the hub's envelope
+(``{"success": ..., "message": ..., "results": ...}``), writes times as
+``d-m-Y H:i:s`` in WIB without an offset, and keeps one quirk of the real hub:
+a create answer puts ``complaint_id`` at one of several JSON paths, chosen per
+request by a seeded RNG. :meth:`Sp4nSimulator.tick` lets the hub's officers
+verify, forward, hold, answer and close complaints in simulated time.
+
+Faults (5xx, latency, lost answers, 429) are meant to be added as aiohttp
+middlewares: put them in :attr:`Sp4nSimulator.middlewares` before the app is
+built; they run after the request is counted and before auth is checked.
+"""
+
+from __future__ import annotations
+
+import hmac
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from adapters.sp4n._world import (
+    COMPLAINT_ID_PATHS,
+    INSTITUTIONS,
+    TEMPLATES,
+    SimComplaint,
+    ValidationFailed,
+    World,
+    peer_time,
+)
+from gateway.simulation import SimClock, Simulator
+
+__all__ = ["DEFAULT_AUTHORIZATION", "DEFAULT_TOKEN", "Sp4nSimulator", "create_simulator"]
+
+DEFAULT_AUTHORIZATION = "demo-sp4n-authorization"
+DEFAULT_TOKEN = "5f0c2a9e-3b7d-4c1e-9a61-2d8e7f4b1c30"
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _ok(results: dict[str, Any]) -> web.Response:
+    return web.json_response({"success": True, "message": "OK", "results": results})
+
+
+def _fail(status: int, message: str, errors: dict[str, list[str]] | None = None) -> web.Response:
+    body: dict[str, Any] = {"success": False, "message": message}
+    if errors:
+        body["errors"] = errors
+    return web.json_response(body, status=status)
+
+
+def _not_found() -> web.Response:
+    return _fail(404, "Data not found")
+
+
+def _create_answer(complaint_id: int, path: tuple[str, ...]) -> dict[str, Any]:
+    answer: dict[str, Any] = {"success": True, "message": "OK", "results": {}}
+    node = answer
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = complaint_id
+    return answer
+
+
+async def _fields(request: web.Request) -> dict[str, Any]:
+    """A request's fields, whether sent as JSON or as a form (urlencoded or multipart)."""
+    if request.content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+    return dict(await request.post())
+
+
+class Sp4nSimulator(Simulator):
+    name = "sp4n"
+    default_port = 8702
+
+    def __init__(self, *, seed: int = 0, clock: SimClock | None = None,
+                 authorization: str = DEFAULT_AUTHORIZATION, token: str = DEFAULT_TOKEN):
+        super().__init__(seed=seed, clock=clock)
+        self.authorization = authorization
+        self.token = token
+        self.world = World()
+        self.officers_active = True
+        self.middlewares: list[Any] = []  # extra aiohttp middlewares (faults), outermost first
+        self._rng = random.Random(seed)  # the officers
+        self._answer_rng = random.Random(f"sp4n-answers-{seed}")  # per-request quirks
+        self._requests = 0
+        self._unauthorized = 0
+
+    # -- the HTTP face --------------------------------------------------------------------------
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._count, *self.middlewares, self._auth],
+                              client_max_size=MAX_UPLOAD_BYTES)
+        app.add_routes([
+            web.post("/complaints/complaint/file", self._upload),
+            web.post("/complaints/complaint", self._create),
+            web.post("/complaints/process/{id}/reject", self._reject),
+            web.get("/complaints/{id}/complaint", self._read),
+            web.get("/complaints/{id}/followups", self._follow_ups),
+            web.post("/complaints/followup/add", self._add_follow_up),
+            web.get("/masters/institutions/external", self._institutions),
+            web.get("/masters/templates", self._templates),
+        ])
+        return app
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        with self.lock:
+            self._requests += 1
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status in (404, 405):  # unknown path or method, in the hub's envelope
+                return _fail(exc.status, "Not Found" if exc.status == 404 else "Method Not Allowed")
+            raise
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        authorization = request.headers.get("Authorization", "")
+        token = request.headers.get("token", "")
+        if not (hmac.compare_digest(authorization.encode(), f"Bearer {self.authorization}".encode())
+                and hmac.compare_digest(token.encode(), self.token.encode())):
+            with self.lock:
+                self._unauthorized += 1
+            return _fail(401, "Unauthenticated")
+        return await handler(request)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        post = await request.post()
+        files = [f for f in post.getall("attachments[]", []) if isinstance(f, web.FileField)]
+        if not files:
+            return _fail(422, "The given data was invalid.", {"attachments": ["The attachments field is required."]})
+        contents = [(f.filename, f.content_type, f.file.read()) for f in files]
+        with self.lock:
+            now = self.clock.now()
+            docs = [self.world.add_doc(name, ctype, data, now) for name, ctype, data in contents]
+        return _ok({"docs": [{"id": d["id"], "filename": d["filename"], "mime": d["mime"], "size": d["size"]}
+                             for d in docs]})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return _fail(422, "The given data was invalid.", {"body": ["The body must be a JSON object."]})
+        with self.lock:
+            try:
+                complaint = self.world.create(payload, self.clock.now())
+            except ValidationFailed as exc:
+                return _fail(422, "The given data was invalid.", exc.errors)
+            path = self._answer_rng.choice(COMPLAINT_ID_PATHS)
+        return web.json_response(_create_answer(complaint.id, path))
+
+    async def _reject(self, request: web.Request) -> web.Response:
+        fields = await _fields(request)
+        not_authority = str(fields.get("not_authority", "0")).strip() in ("1", "true")
+        target = str(fields.get("institution_id") or fields.get("institution_to_id") or "").strip()
+        note = str(fields.get("content") or fields.get("reason") or "").strip() or None
+        with self.lock:
+            complaint = self.world.get(request.match_info["id"])
+            if complaint is None:
+                return _not_found()
+            if not_authority:
+                if target not in INSTITUTIONS:
+                    return _fail(422, "The given data was invalid.",
+                                 {"institution_id": ["The selected institution id is invalid."]})
+                self.world.forward(complaint, target, self.clock.now(), note)
+            else:
+                self.world.reject(complaint, self.clock.now(), note)
+            return _ok(self.world.complaint_view(complaint))
+
+    async def _read(self, request: web.Request) -> web.Response:
+        with self.lock:
+            complaint = self.world.get(request.match_info["id"])
+            return _not_found() if complaint is None else _ok(self.world.complaint_view(complaint))
+
+    async def _follow_ups(self, request: web.Request) -> web.Response:
+        with self.lock:
+            complaint = self.world.get(request.match_info["id"])
+            return _not_found() if complaint is None else _ok({"data": self.world.follow_ups_view(complaint)})
+
+    async def _add_follow_up(self, request: web.Request) -> web.Response:
+        post = await request.post()
+        files = [(k, v) for k, v in post.items() if isinstance(v, web.FileField)]
+        fields = {k: str(v).strip() for k, v in post.items() if not isinstance(v, web.FileField)}
+        contents = [(f.filename, f.content_type, f.file.read()) for _, f in files]
+        errors: dict[str, list[str]] = {}
+        if not fields.get("content"):
+            errors["content"] = ["The content field is required."]
+        source = fields.get("institution_from_id", "")
+        if source not in INSTITUTIONS:
+            errors["institution_from_id"] = ["The selected institution from id is invalid."]
+        target = fields.get("institution_to_id") or None
+        if target is not None and target not in INSTITUTIONS:
+            errors["institution_to_id"] = ["The selected institution to id is invalid."]
+        with self.lock:
+            complaint = self.world.get(fields.get("complaint_id"))
+            if complaint is None:
+                return _not_found()
+            if errors:
+                return _fail(422, "The given data was invalid.", errors)
+            now = self.clock.now()
+            doc_ids = [self.world.add_doc(name, ctype, data, now)["id"] for name, ctype, data in contents]
+            record = self.world.add_follow_up(
+                complaint, institution_from=source, institution_to=target, content=fields["content"], now=now,
+                source="api", is_secret=1 if fields.get("is_secret") == "1" else 0,
+                rating=int(fields["rating"]) if fields.get("rating", "").isdigit() else 0,
+                template_code=fields.get("template_code", ""), attachments=doc_ids)
+            return _ok({"data": {"id": record["id"], "complaint_id": complaint.id,
+                                 "created_at": peer_time(record["created_at"])}})
+
+    async def _institutions(self, request: web.Request) -> web.Response:
+        try:
+            page_size = int(request.query.get("page_size", "10"))
+            page = int(request.query.get("page", "1"))
+        except ValueError:
+            page_size = page = 0
+        if not (1 <= page_size <= 1000 and page >= 1):
+            return _fail(422, "The given data was invalid.", {"page_size": ["The page size must be 1 to 1000."]})
+        return _ok(self.world.institutions_view(page, page_size))
+
+    async def _templates(self, request: web.Request) -> web.Response:
+        return _ok({"data": [dict(t) for t in TEMPLATES]})
+
+    # -- the simulated people -------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self.lock:
+            if self.officers_active:
+                self.world.officers_act(self._rng, self.clock.now())
+
+    def quiesce(self) -> None:
+        """Stop the officers from acting (the world stays as it is)."""
+        with self.lock:
+            self.officers_active = False
+
+    def resume(self) -> None:
+        with self.lock:
+            self.officers_active = True
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    def demo_environment(self) -> dict[str, str]:
+        return {"SP4N_AUTHORIZATION": self.authorization, "SP4N_TOKEN": self.token}
+
+    def complaints(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [self.world.summary(c) for _, c in sorted(self.world.complaints.items())]
+
+    def _complaint(self, complaint_id: Any) -> SimComplaint:
+        complaint = self.world.get(complaint_id)
+        if complaint is None:
+            raise KeyError(f"no complaint {complaint_id!r} in the simulator")
+        return complaint
+
+    def follow_ups(self, complaint_id: Any) -> list[dict[str, Any]]:
+        """A complaint's follow-ups (times as UTC; ``source`` is ``officer`` or ``api``)."""
+        with self.lock:
+            return self.world.copies(self._complaint(complaint_id).followups)
+
+    def logs(self, complaint_id: Any) -> list[dict[str, Any]]:
+        """A complaint's status log (times as UTC)."""
+        with self.lock:
+            return self.world.copies(self._complaint(complaint_id).logs)
+
+    def documents(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{k: v for k, v in d.items() if k != "data"} for _, d in sorted(self.world.docs.items())]
+
+    def counts(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "complaints": len(self.world.complaints),
+                "follow_ups_by_officers": self.world.follow_ups_by_officers,
+                "follow_ups_from_gateway": self.world.follow_ups_from_gateway,
+                "status_changes": self.world.status_changes,
+                "requests": self._requests,
+                "unauthorized": self._unauthorized,
+            }
+
+
+def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options: Any) -> Sp4nSimulator:
+    """The entry point of ``lapor_gateway.simulators``; ``options`` are ``authorization`` and ``token``."""
+    return Sp4nSimulator(seed=seed, clock=clock, **options)
+

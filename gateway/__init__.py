@@ -1,0 +1,74 @@
+"""lapor-gateway: keeps local complaint apps and the LAPOR!-SP4N hub in agreement.
+
+This module is the public face that adapters and third-party code may rely on;
+everything else lives in private modules and may change. ``tests/test_public_api.py``
+keeps this list fixed.
+"""
+
+from gateway._adapter import Adapter, Hub, InstanceContext, LocalApp, NoSettings
+from gateway._errors import (
+    AdapterNotFoundError,
+    ConfigError,
+    ConfigIssue,
+    GatewayError,
+    MappingError,
+    PeerError,
+    PermanentPeerError,
+    RecordError,
+    StoreError,
+    TransientPeerError,
+)
+from gateway._http import PeerClient, RetryPolicy
+from gateway._model import (
+    AttachmentContent,
+    AttachmentRef,
+    Classification,
+    Complaint,
+    FollowUp,
+    HubComplaintDraft,
+    HubComplaintState,
+    Location,
+    RawStatus,
+    Reporter,
+    Status,
+    StatusChange,
+)
+from gateway._timezones import WIB, format_peer_time, parse_peer_time, to_utc
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adapter",
+    "AdapterNotFoundError",
+    "AttachmentContent",
+    "AttachmentRef",
+    "Classification",
+    "Complaint",
+    "ConfigError",
+    "ConfigIssue",
+    "FollowUp",
+    "GatewayError",
+    "Hub",
+    "HubComplaintDraft",
+    "HubComplaintState",
+    "InstanceContext",
+    "LocalApp",
+    "Location",
+    "MappingError",
+    "NoSettings",
+    "PeerClient",
+    "PeerError",
+    "PermanentPeerError",
+    "RawStatus",
+    "RecordError",
+    "Reporter",
+    "RetryPolicy",
+    "Status",
+    "StatusChange",
+    "StoreError",
+    "TransientPeerError",
+    "WIB",
+    "format_peer_time",
+    "parse_peer_time",
+    "to_utc",
+]

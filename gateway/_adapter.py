@@ -1,0 +1,146 @@
+"""The adapter interface: the one stable surface an adapter developer writes against.
+
+An adapter translates one peer's dialect (fields, statuses, time zone, paging,
+auth) to the canonical model and back. It holds no sync logic and no retry
+loop: the engine owns cursors, the store, ordering and retries across passes;
+:class:`gateway.PeerClient` owns retries within a call.
+
+A local app is read through three streams since a cursor (complaints,
+follow-ups, status changes) and written to with a status or a follow-up. A hub
+is written to (attachments, complaint, follow-up) and read per complaint (state
+and follow-ups), because the real hub has no change feed.
+
+Streams yield records in the order of their update time. A record that cannot
+be read is yielded as a :class:`gateway.RecordError` instead of being raised,
+so that the rest of the page goes on and the engine can quarantine it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import ClassVar, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from gateway._errors import RecordError
+from gateway._http import PeerClient, RetryPolicy
+from gateway._model import (
+    AttachmentContent,
+    AttachmentRef,
+    Complaint,
+    FollowUp,
+    HubComplaintDraft,
+    HubComplaintState,
+    RawStatus,
+    StatusChange,
+)
+
+Role = Literal["local_app", "hub"]
+
+
+class NoSettings(BaseModel):
+    """Adapters without settings of their own accept none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class InstanceContext:
+    """What an adapter receives of its instance's config: name, peer address, zone,
+    resolved secrets and its own validated settings block."""
+
+    name: str
+    base_url: str
+    timezone: tzinfo
+    secrets: dict[str, str] = field(repr=False, default_factory=dict)
+    settings: BaseModel = field(default_factory=NoSettings)
+    timeout_seconds: float = 15.0
+    retry: RetryPolicy = RetryPolicy()
+
+
+class Adapter(ABC):
+    """Base of both sides. Subclasses declare ``role``, ``Settings`` (a pydantic model
+    for the ``settings:`` block of the YAML) and ``secret_names`` (keys that must
+    appear under ``secrets:``), and build their auth headers."""
+
+    role: ClassVar[Role]
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    secret_names: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, context: InstanceContext, *, client: httpx.AsyncClient | None = None):
+        self.context = context
+        self.name = context.name
+        self.settings = context.settings
+        self.http = PeerClient(context.name, context.base_url, headers=self.auth_headers(),
+                               timeout=context.timeout_seconds, client=client, retry=context.retry)
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers sent on every call (built from ``self.context.secrets``)."""
+        return {}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class LocalApp(Adapter):
+    """A local complaint app (Lapor Hendi, WargaKu, Sambat Online, ...)."""
+
+    role: ClassVar[Role] = "local_app"
+
+    @abstractmethod
+    def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+        """Complaints created or updated at or after ``since`` (UTC), oldest update first."""
+
+    @abstractmethod
+    def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
+        """Follow-ups written at or after ``since``, oldest first, including the
+        ones the gateway wrote (they carry its ``gateway_ref`` where the app keeps it)."""
+
+    @abstractmethod
+    def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
+        """Status transitions at or after ``since``, oldest first."""
+
+    @abstractmethod
+    async def write_status(self, complaint_ref: str, status: RawStatus, *, note: str | None,
+                           gateway_ref: str) -> str | None:
+        """Set a complaint's status; return the app's id of the change, if it gives one."""
+
+    @abstractmethod
+    async def write_follow_up(self, complaint_ref: str, content: str, *, author: str | None,
+                              gateway_ref: str) -> str | None:
+        """Add a follow-up; return the app's id of it, if it gives one."""
+
+    @abstractmethod
+    async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
+        """The bytes of one attachment listed on a complaint."""
+
+
+class Hub(Adapter):
+    """The national hub (LAPOR!-SP4N)."""
+
+    role: ClassVar[Role] = "hub"
+
+    @abstractmethod
+    async def upload_attachments(self, files: Sequence[AttachmentContent]) -> list[str]:
+        """Upload files before the create; return the hub's document ids in order."""
+
+    @abstractmethod
+    async def create_complaint(self, draft: HubComplaintDraft) -> str:
+        """Create the complaint; return the hub's id of it."""
+
+    @abstractmethod
+    async def read_complaint(self, ref: str) -> HubComplaintState:
+        """The complaint's current status and its status history."""
+
+    @abstractmethod
+    async def follow_ups(self, ref: str) -> list[FollowUp | RecordError]:
+        """All follow-ups of one complaint, oldest first."""
+
+    @abstractmethod
+    async def add_follow_up(self, ref: str, content: str, *, gateway_ref: str) -> str | None:
+        """Add a follow-up; return the hub's id of it, if it gives one."""

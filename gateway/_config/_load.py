@@ -1,0 +1,188 @@
+"""Load and check the whole configuration: ``gateway.yaml`` plus one YAML file per
+adapter instance. Every problem found is reported at once, each with its file,
+line and key, before anything starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ValidationError
+
+from gateway._adapter import Adapter, InstanceContext
+from gateway._config._schema import ENV_REFERENCE, GatewaySettings, InstanceSettings
+from gateway._config._yaml import LocatedYaml, load_yaml
+from gateway._errors import AdapterNotFoundError, ConfigError, ConfigIssue
+from gateway._http import RetryPolicy
+from gateway._model import Classification, Status
+from gateway._registry import load_adapter
+
+DEFAULT_CONFIG = Path("config/gateway.yaml")
+
+
+@dataclass
+class InstanceConfig:
+    """One adapter instance, validated: its YAML, its adapter class, its settings and secrets."""
+
+    path: Path
+    spec: InstanceSettings
+    adapter_class: type[Adapter]
+    settings: BaseModel
+    secrets: dict[str, str] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def role(self) -> str:
+        return self.adapter_class.role
+
+    def context(self) -> InstanceContext:
+        return InstanceContext(name=self.spec.name, base_url=self.spec.base_url, timezone=ZoneInfo(self.spec.timezone),
+                               secrets=self.secrets, settings=self.settings,
+                               timeout_seconds=self.spec.timeout_seconds, retry=RetryPolicy())
+
+
+@dataclass
+class GatewayConfig:
+    path: Path
+    settings: GatewaySettings
+    instances: dict[str, InstanceConfig]
+
+    def local_apps(self) -> list[InstanceConfig]:
+        return [i for i in self.instances.values() if i.role == "local_app" and i.spec.enabled]
+
+    def hubs(self) -> list[InstanceConfig]:
+        return [i for i in self.instances.values() if i.role == "hub" and i.spec.enabled]
+
+
+def _issues_from(error: ValidationError, doc: LocatedYaml, prefix: tuple[Any, ...] = ()) -> list[ConfigIssue]:
+    issues = []
+    for err in error.errors(include_input=False, include_url=False):
+        loc = prefix + tuple(err["loc"])
+        key = ".".join(str(p) for p in loc)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and indentation)"
+        elif err["type"] == "enum" and "expected" in err.get("ctx", {}):
+            message = f"expected one of {err['ctx']['expected']}"
+        issues.append(ConfigIssue(str(doc.path), doc.line(loc), key, message))
+    return issues
+
+
+def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | None = None,
+                check_secrets: bool = True) -> GatewayConfig:
+    """Read and check everything; raise :class:`ConfigError` listing every problem."""
+    path = Path(path or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    environ = os.environ if environ is None else environ
+    doc = load_yaml(path)
+    issues: list[ConfigIssue] = []
+    try:
+        settings = GatewaySettings.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(_issues_from(exc, doc)) from None
+
+    folder = (path.parent / settings.adapters_dir)
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not files:
+        issues.append(ConfigIssue(str(path), doc.line(("adapters_dir",)), "adapters_dir",
+                                  f"no *.yaml files in {folder}"))
+    instances: dict[str, InstanceConfig] = {}
+    docs: dict[str, LocatedYaml] = {}
+    for file in files:
+        try:
+            idoc = load_yaml(file)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+            continue
+        instance = _load_instance(idoc, environ, check_secrets, issues)
+        if instance is None:
+            continue
+        if instance.name in instances:
+            issues.append(ConfigIssue(str(file), idoc.line(("name",)), "name",
+                                      f"instance {instance.name!r} is already defined in {instances[instance.name].path}"))
+            continue
+        instances[instance.name] = instance
+        docs[instance.name] = idoc
+    _check_routes(instances, docs, issues)
+    if issues:
+        raise ConfigError(issues)
+    return GatewayConfig(path=path, settings=settings, instances=instances)
+
+
+def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: bool,
+                   issues: list[ConfigIssue]) -> InstanceConfig | None:
+    file = str(doc.path)
+    try:
+        spec = InstanceSettings.model_validate(doc.data)
+    except ValidationError as exc:
+        issues.extend(_issues_from(exc, doc))
+        return None
+    try:
+        adapter_class = load_adapter(spec.adapter)
+    except AdapterNotFoundError as exc:
+        issues.append(ConfigIssue(file, doc.line(("adapter",)), "adapter", str(exc)))
+        return None
+    try:
+        settings = adapter_class.Settings.model_validate(spec.settings)
+    except ValidationError as exc:
+        issues.extend(_issues_from(exc, doc, ("settings",)))
+        return None
+    secrets: dict[str, str] = {}
+    for required in adapter_class.secret_names:
+        if required not in spec.secrets:
+            issues.append(ConfigIssue(file, doc.line(("secrets",)), f"secrets.{required}",
+                                      f"missing; the {spec.adapter} adapter needs it (an ${{ENV_VAR}} reference)"))
+    for key, ref in spec.secrets.items():
+        variable = ENV_REFERENCE.match(ref).group(1)  # type: ignore[union-attr]  # validated by the schema
+        value = environ.get(variable)
+        if value:
+            secrets[key] = value
+        elif check_secrets:
+            issues.append(ConfigIssue(file, doc.line(("secrets", key)), f"secrets.{key}",
+                                      f"environment variable {variable} is not set"))
+    role = adapter_class.role
+    if role == "local_app":
+        if spec.route is None:
+            issues.append(ConfigIssue(file, 1, "route", "a local app needs a route: {hub: <hub instance name>}"))
+        missing = [s.value for s in Status if s not in spec.status_writes]
+        if missing:
+            issues.append(ConfigIssue(file, doc.line(("status_writes",)), "status_writes",
+                                      f"no local status to write for: {', '.join(missing)}"))
+    elif role == "hub":
+        if spec.route is not None:
+            issues.append(ConfigIssue(file, doc.line(("route",)), "route", "a hub has no route; routes belong to local apps"))
+        missing = [c.value for c in Classification if c not in spec.classifications]
+        if missing:
+            issues.append(ConfigIssue(file, doc.line(("classifications",)), "classifications",
+                                      f"no hub id for: {', '.join(missing)}"))
+    if not spec.statuses:
+        issues.append(ConfigIssue(file, 1, "statuses", "add the table of the peer's status codes to canonical statuses"))
+    return InstanceConfig(path=doc.path, spec=spec, adapter_class=adapter_class, settings=settings, secrets=secrets)
+
+
+def _check_routes(instances: dict[str, InstanceConfig], docs: dict[str, LocatedYaml],
+                  issues: list[ConfigIssue]) -> None:
+    for name, inst in instances.items():
+        if inst.role != "local_app" or inst.spec.route is None:
+            continue
+        doc = docs[name]
+        hub = instances.get(inst.spec.route.hub)
+        if hub is None or hub.role != "hub":
+            hubs = ", ".join(n for n, i in instances.items() if i.role == "hub") or "none defined"
+            issues.append(ConfigIssue(str(inst.path), doc.line(("route", "hub")), "route.hub",
+                                      f"{inst.spec.route.hub!r} is not a hub instance (hubs: {hubs})"))
+            continue
+        for category, slug in inst.spec.categories.items():
+            if slug not in hub.spec.categories:
+                issues.append(ConfigIssue(str(inst.path), doc.line(("categories", category)), f"categories.{category}",
+                                          f"{slug!r} is not in the categories of hub {hub.name} ({hub.path.name})"))
+        for channel, canonical in inst.spec.channels.items():
+            if canonical not in hub.spec.channels:
+                issues.append(ConfigIssue(str(inst.path), doc.line(("channels", channel)), f"channels.{channel}",
+                                          f"{canonical!r} is not in the channels of hub {hub.name} ({hub.path.name})"))

@@ -1,0 +1,126 @@
+"""The config schema shared by every adapter instance (one YAML file each) and
+by ``gateway.yaml``. Adapter-specific keys live under ``settings:`` and are
+validated by the adapter's own ``Settings`` model."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator
+
+from gateway._model import Classification, Status
+
+INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Strict):
+    url: str = Field("sqlite:///data/gateway.db", description="SQLAlchemy URL; a relative SQLite path is "
+                     "relative to the working directory")
+
+
+class LogSettings(_Strict):
+    format: Literal["auto", "console", "json"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Schedule(_Strict):
+    """Seconds between runs of each job. A run that would overlap the previous one
+    is skipped; runs missed while paused are coalesced into one."""
+
+    intake_seconds: PositiveFloat = 60
+    hub_poll_seconds: PositiveFloat = 300
+    deliver_seconds: PositiveFloat = 15
+    misfire_grace_seconds: PositiveFloat = 300
+
+
+class ScheduleOverride(_Strict):
+    intake_seconds: PositiveFloat | None = None
+    hub_poll_seconds: PositiveFloat | None = None
+    deliver_seconds: PositiveFloat | None = None
+
+
+class Delivery(_Strict):
+    """Retries across passes of an owed delivery (within one call, the HTTP layer retries too)."""
+
+    max_attempts: int = Field(8, ge=1)
+    backoff_initial_seconds: PositiveFloat = 30
+    backoff_max_seconds: PositiveFloat = 3600
+    lease_seconds: PositiveFloat = 300
+
+
+class GatewaySettings(_Strict):
+    store: StoreSettings = StoreSettings()
+    log: LogSettings = LogSettings()
+    schedule: Schedule = Schedule()
+    delivery: Delivery = Delivery()
+    adapters_dir: str = Field("adapters", description="folder of instance YAML files, relative to gateway.yaml")
+
+
+class Route(_Strict):
+    hub: str = Field(description="name of the hub instance this local app feeds")
+    fields: dict[str, str] = Field(default_factory=dict,
+                                   description="passed to the hub with every complaint of this app")
+
+
+class InstanceSettings(_Strict):
+    name: str
+    adapter: str
+    base_url: str
+    timezone: str = "Asia/Jakarta"
+    timeout_seconds: PositiveFloat = 15
+    enabled: bool = True
+    secrets: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, object] = Field(default_factory=dict)
+    route: Route | None = None
+    # peer's status code -> canonical status
+    statuses: dict[str, Status] = Field(default_factory=dict)
+    # canonical status -> the local app's status to write (local apps only)
+    status_writes: dict[Status, str] = Field(default_factory=dict)
+    # local app: its category -> canonical slug; hub: canonical slug -> hub id
+    categories: dict[str, str] = Field(default_factory=dict)
+    # hub: canonical classification -> hub id
+    classifications: dict[Classification, str] = Field(default_factory=dict)
+    # local app: its channel -> canonical channel; hub: canonical channel -> hub id
+    channels: dict[str, str] = Field(default_factory=dict)
+    schedule: ScheduleOverride = ScheduleOverride()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not INSTANCE_NAME.match(value):
+            raise ValueError("use lower-case letters, digits, '-' and '_' (e.g. lapor-hendi-semarang)")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone; use an IANA name such as Asia/Jakarta, Asia/Makassar, "
+                             "Asia/Jayapura") from None
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, ref in value.items():
+            if not isinstance(ref, str) or not ENV_REFERENCE.match(ref):
+                # The literal is not repeated: it may be the secret itself.
+                raise ValueError(f"secret {key!r} must be an environment variable reference such as "
+                                 f"${{{key.upper()}}}, never the secret itself")
+        return value

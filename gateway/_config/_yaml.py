@@ -1,0 +1,79 @@
+"""YAML loading that remembers where each key and value came from, so that
+config errors can name the file and the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from gateway._errors import ConfigError, ConfigIssue
+
+
+class LocatedYaml:
+    """Plain data (dicts, lists, scalars) plus the line of every key path."""
+
+    def __init__(self, path: Path, data: Any, lines: dict[tuple[Any, ...], int]):
+        self.path = path
+        self.data = data
+        self._lines = lines
+
+    def line(self, loc: tuple[Any, ...]) -> int | None:
+        """The line of ``loc`` or of its nearest ancestor that has one."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self._lines:
+                return self._lines[loc]
+            loc = loc[:-1]
+        return 1
+
+
+def load_yaml(path: Path) -> LocatedYaml:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    yaml = YAML(typ="rt")
+    try:
+        raw = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError([ConfigIssue(str(path), line, "", f"invalid YAML: {problem}")]) from None
+    lines: dict[tuple[Any, ...], int] = {}
+    data = _plain(raw, (), lines)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(str(path), 1, "", "expected a mapping of keys at the top level")])
+    return LocatedYaml(path, data, lines)
+
+
+def _plain(node: Any, loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
+    if isinstance(node, CommentedMap):
+        out = {}
+        for key in node:
+            try:
+                line, _col = node.lc.key(key)
+                lines[loc + (str(key),)] = line + 1
+            except (KeyError, TypeError):
+                pass
+            out[str(key)] = _plain(node[key], loc + (str(key),), lines)
+        return out
+    if isinstance(node, CommentedSeq):
+        out_list = []
+        for index, item in enumerate(node):
+            try:
+                line, _col = node.lc.item(index)
+                lines[loc + (index,)] = line + 1
+            except (KeyError, TypeError):
+                pass
+            out_list.append(_plain(item, loc + (index,), lines))
+        return out_list
+    if node is not None and not isinstance(node, (bool, int, float, str)):
+        return str(node)  # dates and the like: the schema says what it wants
+    return node

@@ -1,0 +1,107 @@
+"""The daemon: APScheduler 3.x says when each job runs; the store holds all state
+that matters, so the job store stays in memory and is rebuilt from config at
+every start (two processes must never share an APScheduler job store).
+
+Kept behind this one class so that a later move (APScheduler 4, or several
+daemons sharing PostgreSQL) stays contained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from gateway._config import GatewayConfig
+from gateway._engine import DELIVER, HUB_POLL, INTAKE, Engine
+
+log = structlog.get_logger("gateway.daemon")
+
+
+class Daemon:
+    def __init__(self, engine: Engine, config: GatewayConfig):
+        self.engine = engine
+        self.config = config
+        self.scheduler: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def _interval(self, instance: str, key: str) -> float:
+        override = getattr(self.config.instances[instance].spec.schedule, key)
+        return override or getattr(self.config.settings.schedule, key)
+
+    def jobs(self) -> list[tuple[str, str, float, Callable[[], Awaitable[Any]]]]:
+        """(instance, job, seconds between runs, work) for every job of the configuration."""
+        jobs = []
+        for local in self.engine.local_apps():
+            jobs.append((local, INTAKE, self._interval(local, "intake_seconds"),
+                         lambda name=local: self.engine.intake(name)))
+            jobs.append((local, DELIVER, self._interval(local, "deliver_seconds"),
+                         lambda name=local: self.engine.deliver(name)))
+        for hub in self.engine.hubs():
+            jobs.append((hub, DELIVER, self._interval(hub, "deliver_seconds"),
+                         lambda name=hub: self.engine.deliver(name)))
+            jobs.append((hub, HUB_POLL, self._interval(hub, "hub_poll_seconds"),
+                         lambda name=hub: self.engine.poll_hub(name)))
+        return jobs
+
+    async def _tracked(self, work: Callable[[], Awaitable[Any]]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await work()
+        finally:
+            self._running.discard(task)
+
+    def start(self) -> None:
+        self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        grace = int(self.config.settings.schedule.misfire_grace_seconds)
+        now = datetime.now(timezone.utc)
+        for instance, job, seconds, work in self.jobs():
+            # max_instances=1: a run never overlaps the previous one; coalesce: runs missed
+            # during a pause become one; a generous misfire grace, because APScheduler's
+            # default of 1 s silently skips a run that starts late.
+            self.scheduler.add_job(self._tracked, "interval", args=[work], seconds=seconds,
+                                   id=f"{instance}:{job}", name=f"{instance}:{job}", next_run_time=now,
+                                   max_instances=1, coalesce=True, misfire_grace_time=grace)
+            log.info("job scheduled", adapter=instance, job=job, every_seconds=seconds)
+        self.scheduler.start()
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Start no new run, let running ones finish (up to ``timeout``), then shut down."""
+        if self.scheduler is None:
+            return
+        self.scheduler.pause()
+        if self._running:
+            log.info("waiting for running jobs to finish", running=len(self._running))
+            await asyncio.wait(set(self._running), timeout=timeout)
+        self.scheduler.shutdown(wait=False)
+        self.scheduler = None
+
+    async def run_until_signalled(self, stop: asyncio.Event | None = None) -> None:
+        """Run until SIGINT or SIGTERM (or ``stop`` is set), then stop cleanly."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        self.start()
+        log.info("daemon started", jobs=len(self.jobs()))
+        try:
+            await stop.wait()
+        finally:
+            log.info("daemon stopping")
+            await self.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+            log.info("daemon stopped")

@@ -1,0 +1,123 @@
+"""The sync engine: one object that owns the adapters of a configuration and runs
+its jobs (intake per local app, polling per hub, delivery per target). The
+daemon schedules these jobs; ``gateway sync --once`` runs them in one pass.
+
+A job that fails is recorded with its reason and never stops the other jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+import structlog
+
+from gateway._adapter import Adapter, Hub, LocalApp
+from gateway._config import GatewayConfig
+from gateway._engine._delivery import Deliveries, DeliveryResult
+from gateway._engine._hub_poll import HubPoll, PollResult
+from gateway._engine._intake import Intake, IntakeResult
+from gateway._engine._mapping import Route
+from gateway._errors import GatewayError
+from gateway._store import Store
+
+log = structlog.get_logger("gateway.engine")
+T = TypeVar("T")
+
+INTAKE, HUB_POLL, DELIVER = "intake", "hub_poll", "deliver"
+
+
+class Engine:
+    def __init__(self, config: GatewayConfig, store: Store, *,
+                 clients: Mapping[str, httpx.AsyncClient] | None = None, owner: str | None = None,
+                 seed: int | None = None):
+        self.config = config
+        self.store = store
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.rng = random.Random(seed)
+        clients = clients or {}
+        self.adapters: dict[str, Adapter] = {
+            name: inst.adapter_class(inst.context(), client=clients.get(name))
+            for name, inst in config.instances.items() if inst.spec.enabled}
+        self.routes: dict[str, Route] = {
+            local.name: Route(local=local, hub=config.instances[local.spec.route.hub])
+            for local in config.local_apps() if local.spec.route}
+
+    async def aclose(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.aclose()
+
+    async def __aenter__(self) -> "Engine":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def _job(self, instance: str, job: str, work: Callable[[], Awaitable[T]]) -> T | None:
+        with structlog.contextvars.bound_contextvars(adapter=instance, job=job):
+            self.store.job_started(instance, job)
+            try:
+                result = await work()
+            except (GatewayError, httpx.HTTPError, OSError) as exc:
+                # Expected kinds of failure: recorded, logged, and the other jobs go on.
+                self.store.job_finished(instance, job, error=str(exc))
+                log.error("job failed", error=str(exc), error_type=type(exc).__name__)
+                return None
+            except Exception as exc:
+                self.store.job_finished(instance, job, error=f"internal error ({type(exc).__name__})")
+                log.exception("job failed with an internal error")
+                return None
+            self.store.job_finished(instance, job)
+            if _worth_logging(result):
+                log.info("job done", **_fields(result))
+            return result
+
+    async def intake(self, local: str) -> IntakeResult | None:
+        adapter = self.adapters[local]
+        assert isinstance(adapter, LocalApp)
+        return await self._job(local, INTAKE, Intake(self.store, self.routes[local], adapter).run)
+
+    async def poll_hub(self, hub: str) -> PollResult | None:
+        adapter = self.adapters[hub]
+        assert isinstance(adapter, Hub)
+        routes = {name: r for name, r in self.routes.items() if r.hub.name == hub}
+        return await self._job(hub, HUB_POLL, HubPoll(self.store, adapter, routes).run)
+
+    async def deliver(self, target: str) -> DeliveryResult | None:
+        deliveries = Deliveries(self.store, target, self.adapters, self.routes,  # type: ignore[arg-type]
+                                self.config.settings.delivery, owner=self.owner, rng=self.rng)
+        return await self._job(target, DELIVER, deliveries.run)
+
+    async def run_pass(self) -> dict[str, Any]:
+        """One full pass: take in from every local app, deliver to the hubs, read the
+        hubs, deliver to the local apps."""
+        results: dict[str, Any] = {}
+        for local in self.routes:
+            results[f"{local}:{INTAKE}"] = await self.intake(local)
+        for hub in self.hubs():
+            results[f"{hub}:{DELIVER}"] = await self.deliver(hub)
+        for hub in self.hubs():
+            results[f"{hub}:{HUB_POLL}"] = await self.poll_hub(hub)
+        for local in self.routes:
+            results[f"{local}:{DELIVER}"] = await self.deliver(local)
+        return results
+
+    def hubs(self) -> list[str]:
+        return [name for name, a in self.adapters.items() if isinstance(a, Hub)]
+
+    def local_apps(self) -> list[str]:
+        return list(self.routes)
+
+
+def _fields(result: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(result).items() if isinstance(v, int) and v}
+
+
+def _worth_logging(result: Any) -> bool:
+    return result is not None and bool(_fields(result))

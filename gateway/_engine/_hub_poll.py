@@ -1,0 +1,109 @@
+"""Reading the hub. It has no change feed, so each open complaint is read: its
+status history and its follow-ups become timeline events, owed to the local app
+in the order they happened at the hub."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from gateway._adapter import Hub
+from gateway._engine._mapping import Route
+from gateway._errors import MappingError, PeerError, RecordError, TransientPeerError
+from gateway._model import FollowUp, StatusChange
+from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+
+log = structlog.get_logger("gateway.hub_poll")
+
+# After this many transient failures in a row the hub is taken to be down for this run.
+GIVE_UP_AFTER = 3
+
+
+@dataclass
+class PollResult:
+    polled: int = 0
+    status_changes: int = 0
+    follow_ups: int = 0
+    echoes: int = 0
+    failures: int = 0
+    quarantined: int = 0
+
+
+class HubPoll:
+    def __init__(self, store: Store, hub: Hub, routes: dict[str, Route], *, batch: int = 500):
+        self.store = store
+        self.hub = hub
+        self.routes = routes  # by local instance name
+        self.batch = batch
+
+    async def run(self) -> PollResult:
+        result = PollResult()
+        in_a_row = 0
+        for complaint_id, hub_ref in self.store.complaints_to_poll(self.hub.name, self.batch):
+            with structlog.contextvars.bound_contextvars(complaint_id=complaint_id):
+                try:
+                    await self._poll_one(complaint_id, hub_ref, result)
+                    in_a_row = 0
+                except PeerError as exc:
+                    result.failures += 1
+                    log.warning("hub poll failed", error=str(exc))
+                    in_a_row = in_a_row + 1 if isinstance(exc, TransientPeerError) else 0
+                    if in_a_row >= GIVE_UP_AFTER:
+                        log.warning("hub looks down; poll stopped for this run", failures_in_a_row=in_a_row)
+                        break
+        return result
+
+    async def _poll_one(self, complaint_id: int, hub_ref: str, result: PollResult) -> None:
+        complaint = self.store.complaint(complaint_id)
+        route = self.routes[complaint.local_instance]
+        state = await self.hub.read_complaint(hub_ref)
+        follow_ups = await self.hub.follow_ups(hub_ref)
+        result.polled += 1
+        events: list[StatusChange | FollowUp] = list(state.status_changes)
+        for item in follow_ups:
+            if isinstance(item, RecordError):
+                result.quarantined += 1
+                self.store.quarantine(self.hub.name, "follow_ups", item.record_ref, item.reason)
+            else:
+                events.append(item)
+        # Owed to the local app in the order they happened at the hub.
+        events.sort(key=lambda e: e.changed_at if isinstance(e, StatusChange) else e.created_at)
+        for item in events:
+            if isinstance(item, StatusChange):
+                self._status_change(complaint_id, route, item, result)
+            else:
+                self._follow_up(complaint_id, route, item, result)
+        self.store.update_hub_status(complaint_id, state.status.code, state.status.name,
+                                     route.hub_status(state.status.code))
+
+    def _status_change(self, complaint_id: int, route: Route, change: StatusChange, result: PollResult) -> None:
+        status = route.hub_status(change.status.code)
+        park = None if status is not None else str(MappingError(self.hub.name, "statuses", change.status.code))
+        event_id = self.store.record_event(
+            complaint_id, kind="status_change", origin=self.hub.name, origin_ref=change.ref, side="hub",
+            occurred_at=change.changed_at, raw_status=(change.status.code, change.status.name), status=status,
+            deliver=(LOCAL_STATUS, route.local.name), park_reason=park)
+        if event_id is not None:
+            result.status_changes += 1
+            log.info("hub status change owed to local app", event_id=event_id, status=str(status),
+                     hub_status=change.status.code)
+            if park:
+                log.error("hub status has no mapping; parked", event_id=event_id, hub_status=change.status.code)
+
+    def _follow_up(self, complaint_id: int, route: Route, follow_up: FollowUp, result: PollResult) -> None:
+        if self.store.event_known_by_ref(complaint_id, "hub", follow_up.ref):
+            return
+        own = self.store.own_follow_up_without_hub_ref(complaint_id, follow_up.content)
+        if own is not None:
+            # The gateway's own copy of a local follow-up: remember its hub id, never echo it back.
+            self.store.set_event_ref(own, "hub", follow_up.ref)
+            result.echoes += 1
+            return
+        event_id = self.store.record_event(
+            complaint_id, kind="follow_up", origin=self.hub.name, origin_ref=follow_up.ref, side="hub",
+            occurred_at=follow_up.created_at, content=follow_up.content, author=follow_up.author,
+            deliver=(LOCAL_FOLLOW_UP, route.local.name))
+        if event_id is not None:
+            result.follow_ups += 1
+            log.info("hub follow-up owed to local app", event_id=event_id)

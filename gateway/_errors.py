@@ -1,0 +1,94 @@
+"""One exception tree for the whole gateway.
+
+Errors say how to treat them by their class (as in the Singer SDK):
+
+- :class:`TransientPeerError`: retry later (connect errors, timeouts, 5xx, 429);
+- :class:`PermanentPeerError`: do not retry blindly; park for an operator;
+- :class:`RecordError`: one record from a peer is malformed; skip it with its
+  reason and go on with the rest of the page;
+- :class:`MappingError`: a status or category with no mapping in the YAML.
+
+Every message is built by the gateway itself from safe parts (peer name, method,
+path template, status code, field names). Response bodies, query strings, headers
+and record contents never go into an error text: they may hold secrets or
+personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ConfigError(GatewayError):
+    """The configuration is wrong; ``issues`` says where and how."""
+
+    def __init__(self, issues: list[ConfigIssue]):
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class StoreError(GatewayError):
+    """The store cannot be used as it is (for example a schema newer than this code)."""
+
+
+class AdapterNotFoundError(GatewayError):
+    """No installed adapter has the name a config asks for."""
+
+
+class PeerError(GatewayError):
+    """A call to a peer (a local app or the hub) failed."""
+
+    def __init__(self, peer: str, operation: str, reason: str, *, status_code: int | None = None):
+        self.peer = peer
+        self.operation = operation
+        self.reason = reason
+        self.status_code = status_code
+        super().__init__(f"{peer}: {operation}: {reason}")
+
+
+class TransientPeerError(PeerError):
+    """Worth retrying: the peer was unreachable, slow, overloaded or rate limiting."""
+
+    def __init__(self, peer: str, operation: str, reason: str, *, status_code: int | None = None,
+                 retry_after: float | None = None):
+        super().__init__(peer, operation, reason, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class PermanentPeerError(PeerError):
+    """Retrying the same call will fail the same way (bad payload, refused credentials)."""
+
+
+class RecordError(PeerError):
+    """One record a peer returned cannot be read; the rest of the page goes on."""
+
+    def __init__(self, peer: str, operation: str, reason: str, *, record_ref: str | None = None):
+        super().__init__(peer, operation, reason)
+        self.record_ref = record_ref
+
+
+class MappingError(GatewayError):
+    """A value (status, category, channel) has no mapping in the instance's YAML."""
+
+    def __init__(self, instance: str, table: str, value: str):
+        self.instance = instance
+        self.table = table
+        self.value = value
+        super().__init__(f"{instance}: no mapping for {table} value {value!r}; add it to the "
+                         f"'{table}' table of this instance's YAML")

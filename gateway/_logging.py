@@ -1,0 +1,74 @@
+"""Logging: structlog, readable on a terminal and JSON lines otherwise.
+
+Every line carries what ``bind_contextvars`` bound (the adapter instance, the
+gateway's complaint id, the job). A last line of defence drops keys that name
+personal data or secrets and masks values that look like them (a NIK, a phone
+number, an e-mail address, a bearer token); the first line of defence is that
+the code never logs such values at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+SENSITIVE_KEYS = frozenset({
+    "name", "nama", "nik", "phone", "telepon", "email", "address", "alamat", "reporter", "pelapor",
+    "authorization", "auth", "token", "api_key", "password", "secret", "secrets", "headers",
+})
+
+_PATTERNS = [
+    (re.compile(r"(?<!\d)\d{16}(?!\d)"), "<nik>"),
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "<email>"),
+    (re.compile(r"(?<![\w-])(?:\+62|62|0)8\d{7,11}(?!\d)"), "<phone>"),
+    (re.compile(r"(?i)bearer\s+\S+"), "Bearer <secret>"),
+]
+
+
+def scrub_text(text: str) -> str:
+    """Mask values that look like personal data or secrets."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event_dict):
+        if key.lower() in SENSITIVE_KEYS:
+            event_dict[key] = "<redacted>"
+        elif isinstance(event_dict[key], str):
+            event_dict[key] = scrub_text(event_dict[key])
+    return event_dict
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
+    """``fmt`` is ``console``, ``json`` or ``auto`` (console on a terminal, JSON otherwise)."""
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
+    renderer: Any = (structlog.dev.ConsoleRenderer(colors=stream.isatty()) if fmt == "console"
+                     else structlog.processors.JSONRenderer())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries that log through the standard library (APScheduler) go to the same stream.
+    logging.basicConfig(level=logging.WARNING, stream=stream, force=True,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def get_logger(name: str = "gateway") -> Any:
+    return structlog.get_logger(name)

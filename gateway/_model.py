@@ -1,0 +1,176 @@
+"""The canonical model: what a complaint is, independent of any peer's dialect.
+
+Adapters translate their peer's records into these types and back. All times are
+timezone-aware UTC; an adapter reads its peer's offset-less times in the zone its
+instance declares (see ``gateway._timezones``).
+
+The reporter's personal data (UU PDP 27/2022) lives in :class:`Reporter`, apart
+from the content, and its ``repr`` never shows the values, so that a stray log
+call or traceback cannot leak them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+
+class Status(str, enum.Enum):
+    """The canonical lifecycle of a complaint. Each peer's own code and name are
+    kept beside it as a :class:`RawStatus`; mappings live in the instance YAML."""
+
+    UNVERIFIED = "unverified"
+    VERIFIED = "verified"
+    FORWARDED = "forwarded"
+    ON_HOLD = "on_hold"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    REJECTED = "rejected"
+    ARCHIVED = "archived"
+
+    @property
+    def is_closed(self) -> bool:
+        return self in (Status.DONE, Status.REJECTED, Status.ARCHIVED)
+
+    def __str__(self) -> str:  # so that f-strings and logs show "done", not "Status.DONE"
+        return self.value
+
+
+class Classification(str, enum.Enum):
+    """LAPOR! classifies a report as one of these."""
+
+    COMPLAINT = "pengaduan"
+    ASPIRATION = "aspirasi"
+    INFORMATION_REQUEST = "permintaan_informasi"
+    WHISTLEBLOWING = "whistleblowing"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class RawStatus:
+    """A status exactly as a peer spells it: its code and, where it has one, its name."""
+
+    code: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reporter:
+    """Personal data of the person who reported. Never logged, never put into
+    a complaint's text, never sent to the hub (the hub receives only the
+    gateway's own account id). ``None`` on an anonymous complaint."""
+
+    name: str | None = None
+    nik: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+    def __repr__(self) -> str:
+        present = [f.name for f in fields(self) if getattr(self, f.name)]
+        return f"Reporter(<redacted: {', '.join(present) or 'empty'}>)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where the incident happened (a public place, not the reporter's address)."""
+
+    description: str | None = None
+    subdistrict: str | None = None  # kelurahan
+    district: str | None = None  # kecamatan
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    """Metadata of an attachment as a peer lists it; the bytes are fetched on demand."""
+
+    ref: str
+    filename: str
+    content_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentContent:
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Complaint:
+    """A complaint as read from a local app."""
+
+    ref: str  # the local app's id
+    title: str
+    body: str
+    created_at: datetime
+    updated_at: datetime
+    status: RawStatus
+    category: str | None = None  # the local app's own category name
+    classification: Classification = Classification.COMPLAINT
+    location: Location | None = None
+    channel: str | None = None  # web, android, whatsapp, sms, twitter ...
+    incident_at: datetime | None = None
+    is_anonymous: bool = False
+    is_secret: bool = False
+    agency: str | None = None  # the local app's agency (OPD) code, if assigned
+    attachments: tuple[AttachmentRef, ...] = ()
+    reporter: Reporter | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A follow-up (tindak lanjut / tanggapan) as read from either side."""
+
+    ref: str  # the id on the side it was read from
+    complaint_ref: str  # that side's id of the complaint
+    content: str
+    created_at: datetime
+    author: str | None = None  # an institution or role, never a citizen's name
+    gateway_ref: str | None = None  # set when the peer echoes a mark the gateway wrote
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One transition of a complaint's status on one side."""
+
+    ref: str
+    complaint_ref: str
+    status: RawStatus
+    changed_at: datetime
+    previous: RawStatus | None = None
+    gateway_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HubComplaintDraft:
+    """What the engine asks a hub to create: the complaint, already mapped to the
+    hub's ids by the route's tables, plus the gateway's own reference so the
+    created record can be recognised later."""
+
+    complaint: Complaint
+    gateway_ref: str
+    category_id: str | None
+    classification_id: str | None
+    channel_id: str | None
+    attachment_ids: tuple[str, ...] = ()
+    route_fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HubComplaintState:
+    """A complaint as the hub sees it now: its status and its status history."""
+
+    ref: str
+    status: RawStatus
+    status_changes: tuple[StatusChange, ...] = ()
+    disposition_id: str | None = None
+    disposition_name: str | None = None

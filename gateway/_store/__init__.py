@@ -1,0 +1,12 @@
+"""The store (see ``_store.py``); tables in ``_tables.py``, schema versions in ``_migrations.py``."""
+
+from gateway._store._migrations import LATEST as SCHEMA_VERSION
+from gateway._store._store import (
+    CREATE_COMPLAINT,
+    HUB_FOLLOW_UP,
+    LOCAL_FOLLOW_UP,
+    LOCAL_STATUS,
+    Store,
+)
+
+__all__ = ["CREATE_COMPLAINT", "HUB_FOLLOW_UP", "LOCAL_FOLLOW_UP", "LOCAL_STATUS", "SCHEMA_VERSION", "Store"]

@@ -1,0 +1,60 @@
+"""Schema versions. A fresh database gets the current schema and the latest
+version; a live one is upgraded step by step, so users never have to delete it.
+
+To change the schema: change the tables, then append a step here that brings a
+database of the previous version to the new one (``ALTER TABLE ...``), and a
+test that upgrades a copy of the previous version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import SQLModel
+
+from gateway._errors import StoreError
+from gateway._store._tables import SchemaVersion
+
+# (version, what it changes, how). Version 1 is the first schema, created whole.
+Step = tuple[int, str, Callable[[Connection], None]]
+STEPS: list[Step] = [
+    (1, "initial schema", lambda conn: SQLModel.metadata.create_all(conn)),
+]
+LATEST = STEPS[-1][0]
+
+
+def current_version(conn: Connection) -> int | None:
+    if not inspect(conn).has_table("schema_version"):
+        return None
+    row = conn.execute(select(SchemaVersion.version)).first()
+    return row[0] if row else None
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the database to :data:`LATEST`; return the version it was at (0 if new)."""
+    with engine.begin() as conn:
+        found = current_version(conn)
+        if found is None:
+            SQLModel.metadata.create_all(conn)
+            _stamp(conn, LATEST, insert=True)
+            return 0
+        if found > LATEST:
+            raise StoreError(f"the store has schema version {found}, newer than this gateway "
+                             f"understands ({LATEST}); upgrade lapor-gateway")
+        for version, _description, step in STEPS:
+            if version > found:
+                step(conn)
+                _stamp(conn, version, insert=False)
+        return found
+
+
+def _stamp(conn: Connection, version: int, *, insert: bool) -> None:
+    values = {"version": version, "upgraded_at": datetime.now(timezone.utc)}
+    table = SchemaVersion.__table__
+    if insert:
+        conn.execute(table.insert().values(id=1, **values))
+    else:
+        conn.execute(table.update().where(table.c.id == 1).values(**values))

@@ -1,0 +1,76 @@
+"""What ``gateway status`` shows: per adapter instance, what flowed, what is owed,
+what fails, and when each job last succeeded. Counts only, no content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func
+from sqlmodel import select
+
+from gateway._store._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store._tables import ComplaintRow, EventRow, JobRunRow, LinkRow, OutboxRow, QuarantineRow
+from gateway._timezones import ensure_utc
+
+
+def _iso(value: Any) -> str | None:
+    return ensure_utc(value).isoformat() if value else None
+
+
+def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
+    """``instances`` maps each instance name to its role (local_app or hub)."""
+    out: list[dict[str, Any]] = []
+    with store.session() as s:
+        def count(statement: Any) -> int:
+            return s.exec(statement).one() or 0
+
+        def outbox(target: str, *conditions: Any) -> int:
+            return count(select(func.count(OutboxRow.id)).where(OutboxRow.target == target, *conditions))
+
+        for name, role in sorted(instances.items()):
+            row: dict[str, Any] = {"name": name, "role": role}
+            if role == "local_app":
+                mine = ComplaintRow.local_instance == name
+                row["complaints_seen"] = count(select(func.count(ComplaintRow.id)).where(mine))
+                row["complaints_created_at_hub"] = count(
+                    select(func.count(LinkRow.id)).join(ComplaintRow, and_(
+                        LinkRow.complaint_id == ComplaintRow.id, LinkRow.instance == ComplaintRow.hub_instance))
+                    .where(mine))
+                row["follow_ups_to_hub"] = count(
+                    select(func.count(OutboxRow.id)).join(ComplaintRow, OutboxRow.complaint_id == ComplaintRow.id)
+                    .where(mine, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done"))
+                row["follow_ups_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_FOLLOW_UP, OutboxRow.state == "done")
+                row["status_changes_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done")
+                row["status_changes_from_hub_already_equal"] = outbox(
+                    name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "skipped")
+                row["status_changes_local"] = count(select(func.count(EventRow.id)).where(
+                    EventRow.origin == name, EventRow.kind == "status_change"))
+            else:
+                row["complaints_created"] = outbox(name, OutboxRow.kind == CREATE_COMPLAINT, OutboxRow.state == "done")
+                row["complaints_open"] = count(
+                    select(func.count(ComplaintRow.id)).join(LinkRow, and_(
+                        LinkRow.complaint_id == ComplaintRow.id, LinkRow.instance == name))
+                    .where(ComplaintRow.closed_at.is_(None)))
+                row["follow_ups_received"] = count(select(func.count(EventRow.id)).where(
+                    EventRow.origin == name, EventRow.kind == "follow_up"))
+                row["status_changes_received"] = count(select(func.count(EventRow.id)).where(
+                    EventRow.origin == name, EventRow.kind == "status_change"))
+                row["follow_ups_delivered"] = outbox(name, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done")
+            row["deliveries_owed"] = outbox(name, OutboxRow.state == "pending")
+            row["deliveries_failing"] = outbox(name, OutboxRow.state == "pending", OutboxRow.attempts > 0)
+            row["deliveries_parked"] = outbox(name, OutboxRow.state == "parked")
+            row["records_quarantined"] = count(select(func.count(QuarantineRow.id)).where(QuarantineRow.instance == name))
+            jobs = s.exec(select(JobRunRow).where(JobRunRow.instance == name).order_by(JobRunRow.job)).all()
+            row["jobs"] = {j.job: {"runs": j.runs, "failures": j.failures, "last_success": _iso(j.last_success_at),
+                                   "last_error": j.last_error, "last_error_at": _iso(j.last_error_at)} for j in jobs}
+            successes = [ensure_utc(j.last_success_at) for j in jobs]
+            # A pass counts as successful when every job of the instance has succeeded since.
+            row["last_successful_pass"] = _iso(min(successes)) if successes and all(successes) else None
+            out.append(row)
+    return {"store": _safe_url(store.url), "instances": out}
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine.url import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,180 @@
+"""The store's tables. The store is the single source of truth for what is done
+and what is owed; APScheduler holds nothing that matters.
+
+Personal data lives only in ``reporter``, one row per complaint, so that it can
+be erased on its own (UU PDP) without touching the timeline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _utc_column(**kwargs: object) -> Column:
+    return Column(DateTime(timezone=True), **kwargs)
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int
+    upgraded_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class ComplaintRow(SQLModel, table=True):
+    """A complaint the gateway has taken in from a local app, and where it stands."""
+
+    __tablename__ = "complaint"
+    id: int | None = Field(default=None, primary_key=True)
+    gateway_ref: str = Field(unique=True)  # the gateway's own reference, written into the hub record
+    local_instance: str = Field(index=True)
+    hub_instance: str = Field(index=True)
+    title: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    category: str | None = None  # the local app's raw category
+    classification: str
+    channel: str | None = None
+    location_json: str | None = Field(default=None, sa_column=Column(Text))
+    incident_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    is_anonymous: bool = False
+    is_secret: bool = False
+    agency: str | None = None
+    local_status_code: str | None = None
+    local_status: str | None = None  # canonical
+    hub_status_code: str | None = None
+    hub_status_name: str | None = None
+    hub_status: str | None = None  # canonical
+    local_created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    local_updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    first_seen_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    hub_polled_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
+class ReporterRow(SQLModel, table=True):
+    __tablename__ = "reporter"
+    complaint_id: int = Field(primary_key=True, foreign_key="complaint.id")
+    name: str | None = None
+    nik: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+
+class AttachmentRow(SQLModel, table=True):
+    __tablename__ = "attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id", index=True)
+    local_ref: str
+    filename: str
+    content_type: str | None = None
+    size: int | None = None
+    hub_doc_id: str | None = None
+
+
+class LinkRow(SQLModel, table=True):
+    """A complaint's id on one side (its local app, its hub)."""
+
+    __tablename__ = "link"
+    __table_args__ = (UniqueConstraint("instance", "external_ref"), UniqueConstraint("complaint_id", "instance"))
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id", index=True)
+    instance: str
+    external_ref: str
+    linked_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class EventRow(SQLModel, table=True):
+    """One entry of a complaint's timeline: a follow-up or a status change, with
+    where it came from and its id on each side."""
+
+    __tablename__ = "event"
+    __table_args__ = (UniqueConstraint("complaint_id", "origin", "origin_ref"),)
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id", index=True)
+    kind: str  # follow_up | status_change
+    origin: str  # the instance it was read from
+    origin_ref: str  # its id there
+    gateway_ref: str = Field(unique=True)  # written with the copy, so the copy is recognised
+    local_ref: str | None = None
+    hub_ref: str | None = None
+    content: str | None = Field(default=None, sa_column=Column(Text))
+    author: str | None = None
+    raw_status_code: str | None = None
+    raw_status_name: str | None = None
+    status: str | None = None  # canonical; None when the raw status has no mapping
+    occurred_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    recorded_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class OutboxRow(SQLModel, table=True):
+    """A delivery the gateway owes. Written before anything is sent, in the same
+    transaction as what made it owed; delivered in id order per complaint and target."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "target", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="event.id")
+    kind: str  # create_complaint | hub_follow_up | local_follow_up | local_status
+    target: str  # the instance to deliver to
+    state: str = "pending"  # pending | done | skipped | parked
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    first_error_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_error_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    claimed_by: str | None = None
+    claim_expires_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    created_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
+class CursorRow(SQLModel, table=True):
+    """How far a stream of an instance has been read."""
+
+    __tablename__ = "cursor"
+    instance: str = Field(primary_key=True)
+    stream: str = Field(primary_key=True)
+    value: datetime = Field(sa_column=_utc_column(nullable=False))
+    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class JobRunRow(SQLModel, table=True):
+    __tablename__ = "job_run"
+    instance: str = Field(primary_key=True)
+    job: str = Field(primary_key=True)
+    runs: int = 0
+    failures: int = 0
+    last_started_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_success_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
+class QuarantineRow(SQLModel, table=True):
+    """A record a peer returned that could not be taken in, with why."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("instance", "stream", "record_ref", "reason"),)
+    id: int | None = Field(default=None, primary_key=True)
+    instance: str = Field(index=True)
+    stream: str
+    record_ref: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    seen_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class AuditRow(SQLModel, table=True):
+    """What the gateway or an operator decided, and why. No personal data."""
+
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc_column(nullable=False))
+    actor: str  # gateway | operator
+    action: str
+    complaint_id: int | None = Field(default=None, index=True)
+    detail: str | None = Field(default=None, sa_column=Column(Text))

@@ -1,0 +1,245 @@
+"""``gateway``: run the sync daemon, one pass, the status view, config checks,
+the installed adapters, the simulators and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from gateway._config import GatewayConfig, load_config
+from gateway._errors import ConfigError, GatewayError
+from gateway._logging import configure_logging
+from gateway._registry import installed_adapters
+from gateway._store import Store
+from gateway._store._report import status_report
+from gateway.cli._render import job_errors, print_config_error, status_tables
+
+app = typer.Typer(
+    name="gateway",
+    help="lapor-gateway: keeps local complaint apps (such as Lapor Hendi) and the national hub "
+         "LAPOR!-SP4N in agreement.\n\nStart with `gateway demo` (built-in simulators, SQLite), then "
+         "`gateway config check` on your own config.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Options:
+    config_path: Optional[Path] = None
+    store_url: Optional[str] = None
+
+
+options = Options()
+
+ConfigOption = Annotated[Optional[Path], typer.Option(
+    "--config", "-c", envvar="GATEWAY_CONFIG", help="gateway.yaml to use [default: config/gateway.yaml]")]
+StoreOption = Annotated[Optional[str], typer.Option(
+    "--store", envvar="GATEWAY_STORE_URL", help="store URL overriding gateway.yaml (e.g. sqlite:///data/demo.db)")]
+
+
+@app.callback()
+def _global(config: ConfigOption = None, store: StoreOption = None) -> None:
+    options.config_path = config
+    options.store_url = store
+
+
+def _load(*, check_secrets: bool = True) -> GatewayConfig:
+    try:
+        config = load_config(options.config_path, check_secrets=check_secrets)
+    except ConfigError as exc:
+        print_config_error(err, exc)
+        err.print("Fix these, then run `gateway config check`.")
+        raise typer.Exit(2) from None
+    if options.store_url:
+        config.settings.store.url = options.store_url
+    return config
+
+
+def _open_store(config: GatewayConfig) -> Store:
+    try:
+        return Store(config.settings.store.url)
+    except GatewayError as exc:
+        err.print(f"[red]store: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except Exception as exc:  # a driver error: name it without a traceback (the URL may hold a password)
+        err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in "
+                  f"{config.path}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _setup_logging(config: GatewayConfig) -> None:
+    configure_logging(config.settings.log.level, config.settings.log.format)
+
+
+@app.command()
+def run() -> None:
+    """Run the sync daemon until Ctrl-C or SIGTERM.
+
+    Every adapter instance's jobs (intake, hub polling, deliveries) run on their
+    schedules; on a stop, running jobs are let finish."""
+    from gateway._daemon import Daemon
+    from gateway._engine import Engine
+
+    config = _load()
+    _setup_logging(config)
+    store = _open_store(config)
+
+    async def main() -> None:
+        async with Engine(config, store) as engine:
+            await Daemon(engine, config).run_until_signalled()
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+
+
+@app.command()
+def sync(once: Annotated[bool, typer.Option("--once", help="do one pass and exit")] = False) -> None:
+    """Sync: with --once, one pass and exit.
+
+    One pass takes in from every local app, delivers to the hubs, reads the hubs and
+    delivers back; it exits with status 1 if any job failed. Without --once it is
+    the same as `gateway run`."""
+    if not once:
+        run()
+        return
+    from gateway._engine import Engine
+
+    config = _load()
+    _setup_logging(config)
+    store = _open_store(config)
+
+    async def main() -> dict:
+        async with Engine(config, store) as engine:
+            return await engine.run_pass()
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        store.close()
+    failed = [job for job, result in results.items() if result is None]
+    if failed:
+        err.print(f"[red]failed jobs: {', '.join(failed)}[/red] (see the log lines above and `gateway status`)")
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False) -> None:
+    """What flowed, what is owed, what fails, per adapter instance."""
+    config = _load(check_secrets=False)
+    store = _open_store(config)
+    try:
+        report = status_report(store, {name: inst.role for name, inst in config.instances.items()})
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    out.print(f"store: {report['store']}")
+    for table in status_tables(report):
+        out.print(table)
+    for line in job_errors(report):
+        out.print(f"[red]{line}[/red]", highlight=False)
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Check gateway.yaml and every adapter instance's YAML.
+
+    Prints each problem with its file, line, key and what is expected, and exits 1
+    when there is any."""
+    try:
+        config = load_config(options.config_path)
+    except ConfigError as exc:
+        print_config_error(out, exc)
+        raise typer.Exit(1) from None
+    out.print(f"[green]ok[/green]: {config.path} and {len(config.instances)} adapter instance(s):")
+    for inst in config.instances.values():
+        route = f" → {inst.spec.route.hub}" if inst.spec.route else ""
+        enabled = "" if inst.spec.enabled else " (disabled)"
+        out.print(f"  {inst.name}: {inst.spec.adapter} ({inst.role}){route}{enabled}  [{inst.path}]",
+                  highlight=False)
+
+
+@app.command()
+def adapters() -> None:
+    """List the installed adapters, built-in and third-party.
+
+    Adapters are found through the entry-point group lapor_gateway.adapters."""
+    found = installed_adapters()
+    if not found:
+        out.print("no adapters installed")
+        return
+    for a in found:
+        if a.load_error:
+            out.print(f"[red]{a.name}[/red]  {a.target}  fails to load: {a.load_error}", highlight=False)
+        else:
+            out.print(f"{a.name}  ({a.role})  {a.description}  [{a.distribution}: {a.target}]", highlight=False)
+
+
+@app.command()
+def simulate(
+    names: Annotated[Optional[list[str]], typer.Argument(help="simulators to start [default: all installed]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port of the first simulator [default: its own]")] = None,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 600.0,
+    seed: Annotated[int, typer.Option(help="seed of the simulated people")] = 1,
+    tick: Annotated[float, typer.Option(help="real seconds between the simulated people's actions")] = 1.0,
+) -> None:
+    """Serve the built-in simulators of the peers on loopback until Ctrl-C."""
+    from gateway.cli._demo import run_simulators
+
+    try:
+        asyncio.run(run_simulators(names, port=port, speed=speed, seed=seed, tick=tick, console=out))
+    except GatewayError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def demo(
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 720.0,
+    seed: Annotated[int, typer.Option(help="seed of the simulated people")] = 1,
+    seconds: Annotated[Optional[float], typer.Option(help="stop after this many seconds [default: Ctrl-C]")] = None,
+) -> None:
+    """Demo: both simulators and the daemon, showing what flows.
+
+    Uses the config (secrets come from the simulators) with a fresh SQLite store in
+    data/demo.db. Ctrl-C stops everything."""
+    from gateway.cli._demo import run_demo
+
+    try:
+        asyncio.run(run_demo(options.config_path, speed=speed, seed=seed, seconds=seconds, console=out))
+    except ConfigError as exc:
+        print_config_error(err, exc)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    try:
+        app()
+    except GatewayError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

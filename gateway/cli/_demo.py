@@ -1,0 +1,128 @@
+"""The simulators on their own (``gateway simulate``) and the demo (``gateway demo``):
+both simulators plus the daemon, on SQLite, in one process.
+
+The simulators are found through the ``lapor_gateway.simulators`` entry points,
+like adapters; the demo points each instance whose adapter has a simulator at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from gateway._config import load_config
+from gateway._registry import load_simulator_factory, simulator_names
+from gateway._store import Store
+from gateway._store._report import status_report
+from gateway.cli._render import status_tables
+from gateway.simulation import SimClock, Simulator, SimulatorServer
+
+DEMO_STORE = Path("data/demo.db")
+DEMO_SCHEDULE = {"intake_seconds": 3.0, "hub_poll_seconds": 4.0, "deliver_seconds": 2.0}
+
+
+def _start(names: list[str], *, seed: int, clock: SimClock, port: int | None,
+           options: dict[str, dict[str, Any]] | None = None) -> dict[str, SimulatorServer]:
+    servers: dict[str, SimulatorServer] = {}
+    try:
+        for index, name in enumerate(names):
+            sim: Simulator = load_simulator_factory(name)(seed=seed, clock=clock, **(options or {}).get(name, {}))
+            chosen = (port + index) if port is not None else (0 if options is not None else sim.default_port)
+            servers[name] = SimulatorServer(sim, port=chosen).start()
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    return servers
+
+
+async def _tick(servers: dict[str, SimulatorServer], every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        for server in servers.values():
+            await asyncio.to_thread(server.simulator.tick)
+
+
+async def run_simulators(names: list[str] | None, *, port: int | None, speed: float, seed: int, tick: float,
+                         console: Console) -> None:
+    names = names or simulator_names()
+    clock = SimClock(speed=speed)
+    servers = _start(names, seed=seed, clock=clock, port=port)
+    try:
+        for name, server in servers.items():
+            console.print(f"{name} simulator on {server.base_url}", highlight=False)
+            for variable, value in server.simulator.demo_environment().items():
+                console.print(f"  export {variable}={value}", highlight=False)
+        console.print(f"simulated time runs {speed:g}x; Ctrl-C stops")
+        await _tick(servers, tick)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds: float | None,
+                   console: Console) -> None:
+    from gateway._daemon import Daemon
+    from gateway._engine import Engine
+    from gateway._logging import configure_logging
+
+    clock = SimClock(speed=speed)
+    servers = _start(simulator_names(), seed=seed, clock=clock, port=None,
+                     options={"lapor_hendi": {"initial_complaints": 8}})
+    try:
+        for server in servers.values():
+            for variable, value in server.simulator.demo_environment().items():
+                os.environ.setdefault(variable, value)
+        config = load_config(config_path)
+        for inst in config.instances.values():
+            if inst.spec.adapter in servers:
+                inst.spec.base_url = servers[inst.spec.adapter].base_url
+            for key, value in DEMO_SCHEDULE.items():
+                setattr(inst.spec.schedule, key, value)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{DEMO_STORE}{suffix}").unlink(missing_ok=True)
+        config.settings.store.url = f"sqlite:///{DEMO_STORE}"
+        configure_logging(config.settings.log.level, "console" if config.settings.log.format == "auto"
+                          else config.settings.log.format)
+        store = Store(config.settings.store.url)
+        console.print(f"[bold]lapor-gateway demo[/bold]: simulators at "
+                      + ", ".join(f"{n} {s.base_url}" for n, s in servers.items())
+                      + f"; store {DEMO_STORE}; simulated time {speed:g}x.\n"
+                      f"In another terminal: [cyan]gateway --store sqlite:///{DEMO_STORE} status[/cyan]. "
+                      "Ctrl-C stops.", highlight=False)
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(_tick(servers, 1.0))
+        reporter = asyncio.create_task(_report_every(store, config, servers, console, 15.0))
+        if seconds:
+            asyncio.get_running_loop().call_later(seconds, stop.set)
+        try:
+            async with Engine(config, store) as engine:
+                await Daemon(engine, config).run_until_signalled(stop)
+        finally:
+            ticker.cancel()
+            reporter.cancel()
+            _print_report(store, config, servers, console)
+            store.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+async def _report_every(store: Store, config: Any, servers: dict[str, SimulatorServer], console: Console,
+                        every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        _print_report(store, config, servers, console)
+
+
+def _print_report(store: Store, config: Any, servers: dict[str, SimulatorServer], console: Console) -> None:
+    report = status_report(store, {name: inst.role for name, inst in config.instances.items()})
+    for table in status_tables(report):
+        console.print(table)
+    for name, server in servers.items():
+        counts = ", ".join(f"{k} {v}" for k, v in server.simulator.counts().items())
+        console.print(f"{name} simulator: {counts}", highlight=False)

@@ -1,0 +1,72 @@
+"""How the CLI shows things to an operator: tables on a terminal, plain JSON for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gateway._errors import ConfigError
+
+LOCAL_COLUMNS = [
+    ("complaints_seen", "complaints seen"),
+    ("complaints_created_at_hub", "created at hub"),
+    ("follow_ups_to_hub", "follow-ups → hub"),
+    ("follow_ups_from_hub", "follow-ups ← hub"),
+    ("status_changes_from_hub", "statuses ← hub"),
+]
+HUB_COLUMNS = [
+    ("complaints_created", "complaints created"),
+    ("complaints_open", "open"),
+    ("follow_ups_delivered", "follow-ups delivered"),
+    ("follow_ups_received", "follow-ups read"),
+    ("status_changes_received", "status changes read"),
+]
+COMMON = [
+    ("deliveries_owed", "owed"),
+    ("deliveries_failing", "failing"),
+    ("deliveries_parked", "parked"),
+    ("records_quarantined", "quarantined"),
+]
+
+
+def status_tables(report: dict[str, Any]) -> list[Table]:
+    """One table per role, a column per instance: narrow enough for any terminal."""
+    tables = []
+    for role, columns, title in (("local_app", LOCAL_COLUMNS, "Local apps"), ("hub", HUB_COLUMNS, "Hubs")):
+        rows = [r for r in report["instances"] if r["role"] == role]
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        table.add_column("")
+        for r in rows:
+            table.add_column(r["name"], justify="right")
+        for key, label in columns + COMMON:
+            table.add_row(label, *[_cell(r[key], key) for r in rows])
+        table.add_row("last successful pass (UTC)", *[
+            r["last_successful_pass"][:19].replace("T", " ") if r["last_successful_pass"] else "[yellow]never[/yellow]"
+            for r in rows])
+        tables.append(table)
+    return tables
+
+
+def _cell(value: int, key: str) -> str:
+    if value and key in ("deliveries_failing", "deliveries_parked", "records_quarantined"):
+        return f"[red]{value}[/red]"
+    return str(value)
+
+
+def job_errors(report: dict[str, Any]) -> list[str]:
+    lines = []
+    for r in report["instances"]:
+        for job, info in r["jobs"].items():
+            if info["last_error"] and (not info["last_success"] or info["last_error_at"] > info["last_success"]):
+                lines.append(f"{r['name']} {job}: failing since {info['last_error_at'][:19]}: {info['last_error']}")
+    return lines
+
+
+def print_config_error(console: Console, error: ConfigError) -> None:
+    console.print(f"[red]configuration has {len(error.issues)} problem(s):[/red]")
+    for issue in error.issues:
+        console.print(f"  {issue}", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,474 @@
+"""The lapor_hendi adapter: translation against respx fixtures, then a round trip
+against the real simulator on loopback."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+import gateway
+from gateway import (
+    AttachmentRef,
+    Classification,
+    Complaint,
+    FollowUp,
+    InstanceContext,
+    PermanentPeerError,
+    RawStatus,
+    RecordError,
+    StatusChange,
+)
+from gateway.simulation import SimClock, SimulatorServer
+
+from adapters.lapor_hendi import LaporHendiApp
+from adapters.lapor_hendi.simulator import LaporHendiSimulator, create_simulator
+
+BASE = "http://lh.test"
+UTC = timezone.utc
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_app(base_url: str = BASE, *, api_key: str = "k", client: httpx.AsyncClient | None = None,
+             **settings: Any) -> LaporHendiApp:
+    context = InstanceContext(name="lapor-hendi-semarang", base_url=base_url, timezone=gateway.WIB,
+                              secrets={"api_key": api_key}, settings=LaporHendiApp.Settings(**settings))
+    return LaporHendiApp(context, client=client)
+
+
+def aduan(id_aduan: int, **fields: Any) -> dict[str, Any]:
+    record = {
+        "id_aduan": id_aduan,
+        "nomor_tiket": f"LH-2026-{id_aduan:06d}",
+        "judul": "Jalan berlubang di Jl. Pandanaran",
+        "isi": "Mohon perbaikan jalan berlubang di Jl. Pandanaran, Kelurahan Pekunden.",
+        "kategori": "Jalan Rusak",
+        "klasifikasi": "pengaduan",
+        "lokasi": {"alamat_kejadian": "Jl. Pandanaran No. 12", "kelurahan": "Pekunden",
+                   "kecamatan": "Semarang Tengah", "lat": -6.9861, "lng": 110.4122},
+        "kanal": "whatsapp",
+        "tanggal_kejadian": "2026-11-27",
+        "anonim": False,
+        "rahasia": False,
+        "pelapor": {"nama": "Sri Wulandari", "nik": "3374014506880001", "telepon": "081234567890",
+                    "email": "sri.wulandari@example.com", "alamat": "Jl. Depok No. 3, RT 02/RW 05, Miroto"},
+        "lampiran": [{"id_lampiran": 30001, "nama_file": "foto_1.png", "tipe_mime": "image/png",
+                      "ukuran_byte": 2048}],
+        "status": "belum terverifikasi",
+        "opd": "DPU",
+        "dibuat_pada": "2026-11-27 14:05:00",
+        "diperbarui_pada": "2026-11-27 14:30:15",
+    }
+    record.update(fields)
+    return record
+
+
+def page(data: list[Any], halaman: int = 1, per_halaman: int = 50, total: int | None = None,
+         total_halaman: int = 1) -> httpx.Response:
+    total = len(data) if total is None else total
+    return httpx.Response(200, json={"status": "sukses", "data": data, "meta": {
+        "halaman": halaman, "per_halaman": per_halaman, "total": total, "total_halaman": total_halaman}})
+
+
+async def collect(stream: Any) -> list[Any]:
+    return [item async for item in stream]
+
+
+# --- translation (respx) ---------------------------------------------------------------------
+
+@pytest.mark.anyio
+async def test_walks_every_page_with_api_key_and_since_in_wib(respx_mock: Any) -> None:
+    pages = {1: [aduan(1), aduan(2)], 2: [aduan(3), aduan(4)], 3: [aduan(5)]}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params["halaman"])
+        return page(pages[n], halaman=n, per_halaman=2, total=5, total_halaman=3)
+
+    route = respx_mock.get(f"{BASE}/api/v1/aduan").mock(side_effect=answer)
+    app = make_app(client=httpx.AsyncClient(), page_size=2)
+    items = await collect(app.complaints_since(datetime(2026, 11, 27, 7, 0, tzinfo=UTC)))
+    await app.aclose()
+
+    assert [c.ref for c in items] == ["1", "2", "3", "4", "5"]
+    assert route.call_count == 3
+    for n, call in enumerate(route.calls, start=1):
+        assert call.request.headers["X-Api-Key"] == "k"
+        params = call.request.url.params
+        assert params["halaman"] == str(n)
+        assert params["per_halaman"] == "2"
+        assert params["diperbarui_sejak"] == "2026-11-27 14:00:00"
+
+
+@pytest.mark.anyio
+async def test_no_since_omits_the_filter(respx_mock: Any) -> None:
+    route = respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([], total_halaman=1))
+    app = make_app(client=httpx.AsyncClient())
+    assert await collect(app.complaints_since(None)) == []
+    await app.aclose()
+    assert route.call_count == 1
+    assert "diperbarui_sejak" not in route.calls[0].request.url.params
+    assert route.calls[0].request.url.params["per_halaman"] == "50"
+
+
+@pytest.mark.anyio
+async def test_complaint_fields_and_wib_times_become_utc(respx_mock: Any) -> None:
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([aduan(7, klasifikasi="permintaan informasi",
+                                                                            rahasia=True)]))
+    app = make_app(client=httpx.AsyncClient())
+    [c] = await collect(app.complaints_since(None))
+    await app.aclose()
+
+    assert isinstance(c, Complaint)
+    assert c.ref == "7"
+    assert c.created_at == datetime(2026, 11, 27, 7, 5, tzinfo=UTC)
+    assert c.updated_at == datetime(2026, 11, 27, 7, 30, 15, tzinfo=UTC)
+    assert c.incident_at == datetime(2026, 11, 26, 17, 0, tzinfo=UTC)  # midnight WIB
+    assert c.status == RawStatus("belum terverifikasi", "belum terverifikasi")
+    assert c.category == "Jalan Rusak"
+    assert c.classification is Classification.INFORMATION_REQUEST
+    assert c.channel == "whatsapp"
+    assert c.agency == "DPU"
+    assert c.is_secret and not c.is_anonymous
+    assert c.location is not None
+    assert (c.location.description, c.location.subdistrict, c.location.district) == (
+        "Jl. Pandanaran No. 12", "Pekunden", "Semarang Tengah")
+    assert (c.location.latitude, c.location.longitude) == (-6.9861, 110.4122)
+    assert c.attachments == (AttachmentRef(ref="30001", filename="foto_1.png", content_type="image/png",
+                                           size=2048),)
+
+
+@pytest.mark.anyio
+async def test_anonymous_complaint_has_no_reporter(respx_mock: Any) -> None:
+    # Even if the app sent a pelapor with anonim true, no identity is passed on.
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([
+        aduan(1, anonim=True, pelapor=None), aduan(2, anonim=True)]))
+    app = make_app(client=httpx.AsyncClient())
+    items = await collect(app.complaints_since(None))
+    await app.aclose()
+    assert [(c.is_anonymous, c.reporter) for c in items] == [(True, None), (True, None)]
+
+
+@pytest.mark.anyio
+async def test_reporter_is_mapped_and_never_shown_in_repr(respx_mock: Any) -> None:
+    record = aduan(3)
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([record]))
+    app = make_app(client=httpx.AsyncClient())
+    [c] = await collect(app.complaints_since(None))
+    await app.aclose()
+
+    assert c.reporter is not None
+    assert (c.reporter.name, c.reporter.nik, c.reporter.phone, c.reporter.email, c.reporter.address) == (
+        "Sri Wulandari", "3374014506880001", "081234567890", "sri.wulandari@example.com",
+        "Jl. Depok No. 3, RT 02/RW 05, Miroto")
+    shown = repr(c) + str(c) + repr(c.reporter)
+    for value in record["pelapor"].values():
+        assert value not in shown
+
+
+MALFORMED = [
+    ({"judul": None}, "judul"),
+    ({"isi": None}, "isi"),
+    ({"diperbarui_pada": None}, "diperbarui_pada"),
+    ({"diperbarui_pada": "27/11/2026 14:30"}, "diperbarui_pada"),
+    ({"dibuat_pada": "2026-11-27T14:05:00+07:00"}, "dibuat_pada"),
+    ({"tanggal_kejadian": "kemarin"}, "tanggal_kejadian"),
+    ({"anonim": "ya"}, "anonim"),
+    ({"judul": ["Jalan", "berlubang"]}, "judul"),
+    ({"klasifikasi": "keluhan warga"}, "klasifikasi"),
+    ({"pelapor": {"nama": "Sri Wulandari", "nik": 3374014506880001}}, "pelapor.nik"),
+    ({"lokasi": {"lat": "minus enam koma sembilan"}}, "lokasi.lat"),
+    ({"lampiran": [{"nama_file": "foto_rumah_sri_wulandari.png"}]}, "lampiran[0].id_lampiran"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("fields", "field_name"), MALFORMED)
+async def test_malformed_record_is_a_record_error_and_the_page_goes_on(
+        respx_mock: Any, fields: dict[str, Any], field_name: str) -> None:
+    bad = aduan(2, **fields)
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([aduan(1), bad, aduan(3)]))
+    app = make_app(client=httpx.AsyncClient())
+    items = await collect(app.complaints_since(None))
+    await app.aclose()
+
+    assert [type(i) for i in items] == [Complaint, RecordError, Complaint]
+    error = items[1]
+    assert error.peer == "lapor-hendi-semarang"
+    assert error.operation == "GET /api/v1/aduan"
+    assert error.record_ref == "2"
+    assert f"'{field_name}'" in error.reason
+    text = str(error) + repr(error)
+    for value in _leaves(bad):
+        if isinstance(value, str) and len(value) > 3 or isinstance(value, int) and value > 100:
+            assert str(value) not in text, value
+
+
+@pytest.mark.anyio
+async def test_record_without_id_or_not_an_object(respx_mock: Any) -> None:
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([{**aduan(1), "id_aduan": None}, "aduan", aduan(4)]))
+    app = make_app(client=httpx.AsyncClient())
+    items = await collect(app.complaints_since(None))
+    await app.aclose()
+    assert isinstance(items[0], RecordError) and items[0].record_ref is None and "'id_aduan'" in items[0].reason
+    assert isinstance(items[1], RecordError) and items[1].record_ref is None
+    assert isinstance(items[2], Complaint)
+
+
+@pytest.mark.anyio
+async def test_a_list_without_meta_is_a_permanent_error(respx_mock: Any) -> None:
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=httpx.Response(200, json={"status": "sukses",
+                                                                                        "data": []}))
+    app = make_app(client=httpx.AsyncClient())
+    with pytest.raises(PermanentPeerError) as caught:
+        await collect(app.complaints_since(None))
+    await app.aclose()
+    assert caught.value.operation == "GET /api/v1/aduan"
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+@pytest.mark.anyio
+async def test_follow_ups_carry_author_and_gateway_ref(respx_mock: Any) -> None:
+    route = respx_mock.get(f"{BASE}/api/v1/tanggapan").mock(return_value=page([
+        {"id_tanggapan": 5001, "id_aduan": 12, "isi": "Sudah kami cek ke lokasi.",
+         "oleh": "Dinas Pekerjaan Umum Kota Semarang", "sumber": "lapor_hendi", "ref_eksternal": None,
+         "dibuat_pada": "2026-11-27 09:00:00"},
+        {"id_tanggapan": 5002, "id_aduan": 12, "isi": "Tindak lanjut dari LAPOR!", "oleh": "LAPOR!-SP4N",
+         "sumber": "eksternal", "ref_eksternal": "gw-fu-0001", "dibuat_pada": "2026-11-27 09:05:00"},
+        {"id_tanggapan": 5003, "id_aduan": 12, "isi": None, "dibuat_pada": "2026-11-27 09:06:00"},
+    ]))
+    app = make_app(client=httpx.AsyncClient())
+    items = await collect(app.follow_ups_since(datetime(2026, 11, 27, 1, 0, tzinfo=UTC)))
+    await app.aclose()
+
+    assert route.calls[0].request.url.params["sejak"] == "2026-11-27 08:00:00"
+    assert items[0] == FollowUp(ref="5001", complaint_ref="12", content="Sudah kami cek ke lokasi.",
+                                created_at=datetime(2026, 11, 27, 2, 0, tzinfo=UTC),
+                                author="Dinas Pekerjaan Umum Kota Semarang", gateway_ref=None)
+    assert items[1].gateway_ref == "gw-fu-0001"
+    assert isinstance(items[2], RecordError)
+    assert items[2].operation == "GET /api/v1/tanggapan" and items[2].record_ref == "5003"
+
+
+@pytest.mark.anyio
+async def test_status_changes_carry_previous_and_gateway_ref(respx_mock: Any) -> None:
+    route = respx_mock.get(f"{BASE}/api/v1/riwayat-status").mock(return_value=page([
+        {"id_riwayat": 70001, "id_aduan": 12, "status_lama": None, "status_baru": "belum terverifikasi",
+         "oleh": "Sistem Lapor Hendi", "sumber": "lapor_hendi", "ref_eksternal": None,
+         "dibuat_pada": "2026-11-27 08:00:00"},
+        {"id_riwayat": 70002, "id_aduan": 12, "status_lama": "belum terverifikasi", "status_baru": "selesai",
+         "oleh": "LAPOR!-SP4N", "sumber": "eksternal", "ref_eksternal": "gw-st-0009",
+         "dibuat_pada": "2026-11-28 10:00:00"},
+    ]))
+    app = make_app(client=httpx.AsyncClient())
+    items = await collect(app.status_changes_since(None))
+    await app.aclose()
+
+    assert "sejak" not in route.calls[0].request.url.params
+    assert items == [
+        StatusChange(ref="70001", complaint_ref="12", status=RawStatus("belum terverifikasi", "belum terverifikasi"),
+                     changed_at=datetime(2026, 11, 27, 1, 0, tzinfo=UTC), previous=None, gateway_ref=None),
+        StatusChange(ref="70002", complaint_ref="12", status=RawStatus("selesai", "selesai"),
+                     changed_at=datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
+                     previous=RawStatus("belum terverifikasi", "belum terverifikasi"), gateway_ref="gw-st-0009"),
+    ]
+
+
+@pytest.mark.anyio
+async def test_write_follow_up_body(respx_mock: Any) -> None:
+    route = respx_mock.post(f"{BASE}/api/v1/aduan/12/tanggapan").mock(
+        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_tanggapan": 5009}}))
+    app = make_app(client=httpx.AsyncClient())
+    assert await app.write_follow_up("12", "Sudah ditangani DPU.", author="Dinas Pekerjaan Umum",
+                                     gateway_ref="gw-fu-1") == "5009"
+    assert await app.write_follow_up("12", "Terima kasih.", author=None, gateway_ref="gw-fu-2") == "5009"
+    await app.aclose()
+
+    first, second = (json.loads(call.request.content) for call in route.calls)
+    assert first == {"isi": "Sudah ditangani DPU.", "oleh": "LAPOR!-SP4N / Dinas Pekerjaan Umum",
+                     "ref_eksternal": "gw-fu-1"}
+    assert second == {"isi": "Terima kasih.", "oleh": "LAPOR!-SP4N", "ref_eksternal": "gw-fu-2"}
+    assert route.calls[0].request.headers["X-Api-Key"] == "k"
+
+
+@pytest.mark.anyio
+async def test_write_status_body(respx_mock: Any) -> None:
+    route = respx_mock.post(f"{BASE}/api/v1/aduan/12/status").mock(
+        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_riwayat": 70042}}))
+    app = make_app(client=httpx.AsyncClient(), author_name="LAPOR! Kota Semarang")
+    assert await app.write_status("12", RawStatus("selesai", "Selesai"), note=None, gateway_ref="gw-st-1") == "70042"
+    assert await app.write_status("12", RawStatus("dalam proses"), note="Didisposisi ke DPU",
+                                  gateway_ref="gw-st-2") == "70042"
+    await app.aclose()
+
+    first, second = (json.loads(call.request.content) for call in route.calls)
+    assert first == {"status": "selesai", "keterangan": "", "oleh": "LAPOR! Kota Semarang",
+                     "ref_eksternal": "gw-st-1"}
+    assert second == {"status": "dalam proses", "keterangan": "Didisposisi ke DPU", "oleh": "LAPOR! Kota Semarang",
+                      "ref_eksternal": "gw-st-2"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status_code", [404, 422])
+async def test_refused_write_is_permanent(respx_mock: Any, status_code: int) -> None:
+    route = respx_mock.post(f"{BASE}/api/v1/aduan/999/tanggapan").mock(
+        return_value=httpx.Response(status_code, json={"status": "gagal", "pesan": "aduan tidak ditemukan"}))
+    app = make_app(client=httpx.AsyncClient())
+    with pytest.raises(PermanentPeerError) as caught:
+        await app.write_follow_up("999", "Isi tanggapan", author=None, gateway_ref="gw-fu-3")
+    await app.aclose()
+    assert caught.value.status_code == status_code
+    assert caught.value.operation == "POST /api/v1/aduan/{id}/tanggapan"
+    assert "tidak ditemukan" not in str(caught.value) and "999" not in str(caught.value)
+    assert route.call_count == 1
+
+
+@pytest.mark.anyio
+async def test_fetch_attachment(respx_mock: Any) -> None:
+    respx_mock.get(f"{BASE}/api/v1/lampiran/30001").mock(return_value=httpx.Response(
+        200, content=b"\x89PNG...", headers={"Content-Type": "image/png",
+                                             "Content-Disposition": 'attachment; filename="x.png"'}))
+    app = make_app(client=httpx.AsyncClient())
+    content = await app.fetch_attachment(AttachmentRef(ref="30001", filename="foto_1.png"))
+    await app.aclose()
+    assert (content.filename, content.content_type, content.data) == ("foto_1.png", "image/png", b"\x89PNG...")
+
+
+def test_settings_and_declarations() -> None:
+    assert LaporHendiApp.secret_names == ("api_key",)
+    assert LaporHendiApp.role == "local_app"
+    assert LaporHendiApp.Settings().page_size == 50
+    assert LaporHendiApp.Settings().author_name == "LAPOR!-SP4N"
+    for bad in ({"page_size": 0}, {"page_size": 101}, {"pagesize": 10}):
+        with pytest.raises(ValidationError):
+            LaporHendiApp.Settings(**bad)
+    assert make_app().auth_headers() == {"X-Api-Key": "k"}
+
+
+# --- round trip against the simulator ------------------------------------------------------------
+
+@pytest.fixture
+def sim() -> LaporHendiSimulator:
+    simulator = create_simulator(seed=7, initial_complaints=23)
+    simulator.officers_active = False
+    return simulator
+
+
+@pytest.fixture
+def server(sim: LaporHendiSimulator) -> Any:
+    with SimulatorServer(sim, port=0) as running:
+        yield running
+
+
+@pytest.mark.anyio
+async def test_round_trip_with_the_simulator(sim: LaporHendiSimulator, server: SimulatorServer) -> None:
+    with_photos = sim.submit_complaint(lampiran=2, anonim=False)
+    anonymous = sim.submit_complaint(anonim=True)
+    app = make_app(server.base_url, api_key=sim.api_key, page_size=4)
+    try:
+        before = sim.counts()["requests"]
+        complaints = await collect(app.complaints_since(None))
+        assert sim.counts()["requests"] - before == 7  # 25 complaints, 4 a page
+        assert all(isinstance(c, Complaint) for c in complaints)
+        assert [c.ref for c in complaints] == [str(r["id_aduan"]) for r in sim.complaints()]
+        by_ref = {c.ref: c for c in complaints}
+        assert by_ref[str(anonymous)].reporter is None and by_ref[str(anonymous)].is_anonymous
+        assert by_ref[str(with_photos)].reporter is not None
+        shown = {r["id_aduan"]: r for r in sim.complaints()}
+        assert by_ref[str(with_photos)].reporter.nik == shown[with_photos]["pelapor"]["nik"]
+
+        # A follow-up written by the gateway comes back with its gateway_ref.
+        sim.clock.advance(3600)
+        since = sim.clock.now()
+        target = complaints[0]
+        ref = await app.write_follow_up(target.ref, "Laporan sudah diteruskan ke OPD terkait.",
+                                        author="Dinas Pekerjaan Umum", gateway_ref="gw-fu-77")
+        follow_ups = await collect(app.follow_ups_since(since))
+        assert [(f.ref, f.complaint_ref, f.gateway_ref, f.author) for f in follow_ups] == [
+            (ref, target.ref, "gw-fu-77", "LAPOR!-SP4N / Dinas Pekerjaan Umum")]
+        assert follow_ups[0].created_at == since.replace(microsecond=0)
+        assert sim.follow_ups(int(target.ref))[-1]["sumber"] == "eksternal"
+
+        # A status written by the gateway comes back in the history, and the complaint moved.
+        change_ref = await app.write_status(target.ref, RawStatus("dalam proses"), note="Didisposisi",
+                                            gateway_ref="gw-st-78")
+        changes = await collect(app.status_changes_since(since))
+        assert [(c.ref, c.status.code, c.previous.code if c.previous else None, c.gateway_ref) for c in changes] == [
+            (change_ref, "dalam proses", "belum terverifikasi", "gw-st-78")]
+        updated = await collect(app.complaints_since(since))
+        assert [(c.ref, c.status.code) for c in updated] == [(target.ref, "dalam proses")]
+        assert sim.counts()["follow_ups_from_gateway"] == 1
+        assert sim.counts()["status_changes_from_gateway"] == 1
+
+        # Attachments: the bytes as listed.
+        [first, second] = by_ref[str(with_photos)].attachments
+        content = await app.fetch_attachment(first)
+        assert content.data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert len(content.data) == first.size and content.content_type == "image/png"
+        assert content.filename == first.filename
+
+        # The simulator refuses what the real app refuses.
+        with pytest.raises(PermanentPeerError) as caught:
+            await app.write_status(target.ref, RawStatus("diarsipkan"), note=None, gateway_ref="gw-st-79")
+        assert caught.value.status_code == 422
+        with pytest.raises(PermanentPeerError) as caught:
+            await app.write_follow_up("99999", "Isi", author=None, gateway_ref="gw-fu-80")
+        assert caught.value.status_code == 404
+    finally:
+        await app.aclose()
+
+
+@pytest.mark.anyio
+async def test_wrong_key_is_refused(sim: LaporHendiSimulator, server: SimulatorServer) -> None:
+    app = make_app(server.base_url, api_key="not-the-key")
+    try:
+        with pytest.raises(PermanentPeerError) as caught:
+            await collect(app.complaints_since(None))
+    finally:
+        await app.aclose()
+    assert caught.value.status_code == 401
+    assert "not-the-key" not in str(caught.value)
+    assert sim.counts()["unauthorized"] == 1
+
+
+def test_simulator_is_seeded_and_ticks() -> None:
+    clock = SimClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    first = create_simulator(seed=3, clock=clock, initial_complaints=40)
+    again = create_simulator(seed=3, clock=clock, initial_complaints=40)
+    assert first.complaints() == again.complaints()
+    records = first.complaints()
+    assert all(r["status"] == "belum terverifikasi" and r["nomor_tiket"].startswith("LH-2026-") for r in records)
+    assert all(r["pelapor"] is None for r in records if r["anonim"])
+    for r in records:
+        if r["pelapor"]:
+            assert r["pelapor"]["nik"].startswith("3374") and len(r["pelapor"]["nik"]) == 16
+            assert r["pelapor"]["telepon"].startswith("08") and len(r["pelapor"]["telepon"]) in (11, 12)
+    assert first.demo_environment() == {"LAPOR_HENDI_API_KEY": "demo-lapor-hendi-key"}
+
+    first.officers_active = False
+    first.tick()
+    assert first.counts()["complaints"] == 40 and first.counts()["follow_ups_by_officers"] == 0
+    first.officers_active = True
+    for _ in range(10):
+        clock.advance(600)
+        first.tick()
+    counts = first.counts()
+    assert counts["complaints"] > 40 and counts["follow_ups_by_officers"] > 0
+    answered = next(r for r in first.complaints() if first.follow_ups(r["id_aduan"]))
+    reply = first.follow_ups(answered["id_aduan"])[0]
+    assert reply["sumber"] == "lapor_hendi" and reply["ref_eksternal"] is None
+    assert first.answer(answered["id_aduan"], "Sudah kami tangani.") > reply["id_tanggapan"]
