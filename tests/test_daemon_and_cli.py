@@ -1,0 +1,143 @@
+"""The daemon with the real APScheduler, and the `gateway` command as an operator
+runs it: a real process, real HTTP to the simulators, a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway._daemon import Daemon
+from gateway._engine import Engine
+from gateway._store import Store
+from gateway._store._report import status_report
+
+GATEWAY = [sys.executable, "-m", "gateway.cli._commands"]
+FAST = "schedule:\n  intake_seconds: 0.2\n  hub_poll_seconds: 0.3\n  deliver_seconds: 0.2\n"
+
+
+def _fast(config) -> None:
+    for inst in config.instances.values():
+        for key in ("intake_seconds", "hub_poll_seconds", "deliver_seconds"):
+            setattr(inst.spec.schedule, key, None)  # the instance files' own overrides give way to FAST
+
+
+async def _until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.anyio
+@pytest.mark.e2e
+async def test_daemon_schedules_every_job_and_stops_cleanly(world, tmp_path: Path):
+    for _ in range(3):
+        world.step()
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    config = world.config(tmp_path, url, schedule=FAST)
+    _fast(config)
+    store = Store(url)
+    expected = len(world.local.complaints())
+    roles = {n: i.role for n, i in config.instances.items()}
+
+    def created() -> int:
+        return next(r for r in status_report(store, roles)["instances"] if r["role"] == "local_app")[
+            "complaints_created_at_hub"]
+
+    stop = asyncio.Event()
+    async with Engine(config, store) as engine:
+        daemon = Daemon(engine, config)
+        task = asyncio.create_task(daemon.run_until_signalled(stop))
+        await _until(lambda: created() == expected)
+        # Hub officers act while the daemon runs; their work reaches the local app.
+        world.step(hours=3)
+        await _until(lambda: world.local.counts()["status_changes_from_gateway"] > 0)
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    report = status_report(store, roles)
+    store.close()
+    assert daemon.scheduler is None
+    tags = [c["tags_raw"] for c in world.hub.complaints()]
+    assert len(tags) == len(set(tags)) >= expected  # citizens kept filing; none twice
+    for row in report["instances"]:
+        assert row["jobs"], row["name"]
+        for job, info in row["jobs"].items():
+            assert info["runs"] >= 1 and info["failures"] == 0, (row["name"], job, info)
+            assert info["last_success"] is not None
+
+
+def _env(world, config_path: Path) -> dict[str, str]:
+    return {**os.environ, **world.environ, "GATEWAY_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.e2e
+def test_sync_once_then_status_json_reports_what_flowed(world, tmp_path: Path):
+    world.step()
+    config_path = tmp_path / "config" / "gateway.yaml"
+    world.config(config_path.parent, f"sqlite:///{tmp_path / 'gateway.db'}")
+    env = _env(world, config_path)
+    done = subprocess.run(GATEWAY + ["sync", "--once"], env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    # JSON log lines, each bound to its adapter instance.
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    created = [line for line in lines if line["event"] == "complaint created at hub"]
+    assert created and all(line["adapter"] == "sp4n" and "complaint_id" in line for line in created)
+
+    status = subprocess.run(GATEWAY + ["status", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    local = next(r for r in report["instances"] if r["name"] == "lapor-hendi-semarang")
+    hub = next(r for r in report["instances"] if r["name"] == "sp4n")
+    assert local["complaints_seen"] == len(world.local.complaints())
+    assert local["complaints_created_at_hub"] == hub["complaints_created"] == len(world.hub.complaints())
+    assert local["last_successful_pass"] is not None
+
+    table = subprocess.run(GATEWAY + ["status"], env=env, capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0 and "lapor-hendi-semarang" in table.stdout and "created at hub" in table.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_gateway_run_stops_cleanly_on_a_signal(world, tmp_path: Path, sig):
+    world.step()
+    config_path = tmp_path / "config" / "gateway.yaml"
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    world.config(config_path.parent, url)
+    proc = subprocess.Popen(GATEWAY + ["run"], env=_env(world, config_path), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(world.hub.complaints()) < len(world.local.complaints()):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the daemon created nothing in time"
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "daemon stopped" in stderr
+
+
+def test_a_bad_config_stops_start_up_with_file_and_line(tmp_path: Path, repo_config_dir: Path):
+    broken = repo_config_dir / "adapters" / "sp4n.yaml"
+    broken.write_text(broken.read_text().replace("timeout_seconds: 15", "timeout_seconds: soon"))
+    line = next(i for i, text in enumerate(broken.read_text().splitlines(), 1) if "timeout_seconds" in text)
+    env = {**os.environ, "GATEWAY_CONFIG": str(repo_config_dir / "gateway.yaml"), "SP4N_AUTHORIZATION": "a",
+           "SP4N_TOKEN": "b", "LAPOR_HENDI_API_KEY": "c"}
+    done = subprocess.run(GATEWAY + ["run"], env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert f"sp4n.yaml:{line}: timeout_seconds" in done.stderr
+    assert "Traceback" not in done.stderr
