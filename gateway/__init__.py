@@ -8,17 +8,19 @@ keeps this list fixed.
 from gateway._adapter import Adapter, Hub, InstanceContext, LocalApp, NoSettings
 from gateway._errors import (
     AdapterNotFoundError,
+    AmbiguousOutcomeError,
     ConfigError,
     ConfigIssue,
     GatewayError,
     MappingError,
     PeerError,
+    PeerUnavailableError,
     PermanentPeerError,
     RecordError,
     StoreError,
     TransientPeerError,
 )
-from gateway._http import PeerClient, RetryPolicy
+from gateway._http import BreakerPolicy, CircuitBreaker, PeerClient, RetryPolicy
 from gateway._model import (
     AttachmentContent,
     AttachmentRef,
@@ -40,8 +42,11 @@ __version__ = "0.1.0"
 __all__ = [
     "Adapter",
     "AdapterNotFoundError",
+    "AmbiguousOutcomeError",
     "AttachmentContent",
     "AttachmentRef",
+    "BreakerPolicy",
+    "CircuitBreaker",
     "Classification",
     "Complaint",
     "ConfigError",
@@ -58,6 +63,7 @@ __all__ = [
     "NoSettings",
     "PeerClient",
     "PeerError",
+    "PeerUnavailableError",
     "PermanentPeerError",
     "RawStatus",
     "RecordError",

@@ -27,7 +27,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from gateway._errors import RecordError
-from gateway._http import PeerClient, RetryPolicy
+from gateway._http import BreakerPolicy, CircuitBreaker, PeerClient, RetryPolicy
 from gateway._model import (
     AttachmentContent,
     AttachmentRef,
@@ -60,6 +60,7 @@ class InstanceContext:
     settings: BaseModel = field(default_factory=NoSettings)
     timeout_seconds: float = 15.0
     retry: RetryPolicy = RetryPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
 
 
 class Adapter(ABC):
@@ -71,13 +72,17 @@ class Adapter(ABC):
     Settings: ClassVar[type[BaseModel]] = NoSettings
     secret_names: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    # True when the peer applies a write carrying the same gateway_ref only once (it
+    # answers with the existing record): a write whose outcome is unknown may be resent.
+    idempotent_writes: ClassVar[bool] = False
 
     def __init__(self, context: InstanceContext, *, client: httpx.AsyncClient | None = None):
         self.context = context
         self.name = context.name
         self.settings = context.settings
         self.http = PeerClient(context.name, context.base_url, headers=self.auth_headers(),
-                               timeout=context.timeout_seconds, client=client, retry=context.retry)
+                               timeout=context.timeout_seconds, client=client, retry=context.retry,
+                               breaker=CircuitBreaker(context.name, context.breaker))
 
     def auth_headers(self) -> dict[str, str]:
         """Headers sent on every call (built from ``self.context.secrets``)."""
@@ -144,3 +149,9 @@ class Hub(Adapter):
     @abstractmethod
     async def add_follow_up(self, ref: str, content: str, *, gateway_ref: str) -> str | None:
         """Add a follow-up; return the hub's id of it, if it gives one."""
+
+    async def find_complaint(self, gateway_ref: str) -> str | None:
+        """The hub's id of the complaint created with ``gateway_ref`` (None: there is
+        none). Used when a create's answer was lost. A hub that offers no such lookup
+        keeps this default, and the engine asks an operator instead of creating again."""
+        raise NotImplementedError

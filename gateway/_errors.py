@@ -3,6 +3,8 @@
 Errors say how to treat them by their class (as in the Singer SDK):
 
 - :class:`TransientPeerError`: retry later (connect errors, timeouts, 5xx, 429);
+  its subclass :class:`AmbiguousOutcomeError`: a write that may have been done,
+  never repeated blindly; :class:`PeerUnavailableError`: the breaker is open;
 - :class:`PermanentPeerError`: do not retry blindly; park for an operator;
 - :class:`RecordError`: one record from a peer is malformed; skip it with its
   reason and go on with the rest of the page;
@@ -69,6 +71,16 @@ class TransientPeerError(PeerError):
                  retry_after: float | None = None):
         super().__init__(peer, operation, reason, status_code=status_code)
         self.retry_after = retry_after
+
+
+class AmbiguousOutcomeError(TransientPeerError):
+    """A call that changes something failed after it may have reached the peer (a
+    timeout, a dropped connection, a 500): the peer may have done it. Never
+    repeated blindly; the engine looks it up, or parks it for confirmation."""
+
+
+class PeerUnavailableError(TransientPeerError):
+    """The peer's circuit breaker is open: no call was made."""
 
 
 class PermanentPeerError(PeerError):

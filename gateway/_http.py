@@ -1,16 +1,26 @@
 """The shared HTTP layer: every adapter talks to its peer through a :class:`PeerClient`.
 
 It owns what adapters must not re-implement: retries within a call (tenacity,
-exponential backoff with jitter, Retry-After honoured and capped), the mapping
-of failures to the error tree, and error texts free of bodies, query strings
-and headers. An adapter may be handed an ``httpx.AsyncClient`` (for example
-one with ``httpx.MockTransport`` or respx) instead of building its own.
+exponential backoff with jitter, Retry-After honoured and capped), a circuit
+breaker per peer, the mapping of failures to the error tree, and error texts
+free of bodies, query strings and headers. An adapter may be handed an
+``httpx.AsyncClient`` (for example one with ``httpx.MockTransport`` or respx)
+instead of building its own.
+
+A call that changes something (POST by default) is retried within the call only
+when the peer surely did not process it: the connection was never made, or the
+peer answered 429 or 503. Any other failure after the request may have reached
+the peer is an :class:`AmbiguousOutcomeError`, which the engine resolves by
+looking the result up, never by repeating the call blindly.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json as jsonlib
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -18,7 +28,12 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from gateway._errors import PermanentPeerError, TransientPeerError
+from gateway._errors import (
+    AmbiguousOutcomeError,
+    PeerUnavailableError,
+    PermanentPeerError,
+    TransientPeerError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +46,78 @@ class RetryPolicy:
     max_wait: float = 5.0
     max_retry_after: float = 30.0
     transient_status: frozenset[int] = field(default_factory=lambda: frozenset({408, 425, 429, 500, 502, 503, 504}))
+    # Answers that say the request was not processed, so even a write may be sent again.
+    unprocessed_status: frozenset[int] = field(default_factory=lambda: frozenset({425, 429, 503}))
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    """After ``failure_threshold`` transient failures in a row the peer is left alone
+    for ``reset_seconds``; then one probe call decides whether it is back."""
+
+    failure_threshold: int = 5
+    reset_seconds: float = 30.0
+
+
+class CircuitBreaker:
+    """Per peer: closed (calls flow), open (calls fail fast with
+    :class:`PeerUnavailableError`), half-open (one probe call at a time)."""
+
+    CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+    def __init__(self, peer: str, policy: BreakerPolicy = BreakerPolicy(), *,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[["CircuitBreaker"], None] | None = None):
+        self.peer = peer
+        self.policy = policy
+        self.clock = clock
+        self.on_change = on_change
+        self.state = self.CLOSED
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.last_error: str | None = None
+        self._probing = False
+        self._lock = threading.Lock()
+
+    def before_call(self, operation: str) -> None:
+        with self._lock:
+            if self.state == self.CLOSED:
+                return
+            if self.state == self.OPEN and self.clock() - (self.opened_at or 0) >= self.policy.reset_seconds:
+                self._set(self.HALF_OPEN)
+            if self.state == self.HALF_OPEN and not self._probing:
+                self._probing = True  # this call is the probe
+                return
+        raise PeerUnavailableError(self.peer, operation, "circuit open after repeated failures; not called")
+
+    def release_probe(self) -> None:
+        with self._lock:
+            self._probing = False
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._probing = False
+            self.failures = 0
+            if self.state != self.CLOSED:
+                self._set(self.CLOSED)
+
+    def record_failure(self, error: str) -> None:
+        with self._lock:
+            self._probing = False
+            self.failures += 1
+            self.last_error = error
+            if self.state == self.HALF_OPEN or (self.state == self.CLOSED and
+                                                self.failures >= self.policy.failure_threshold):
+                self.opened_at = self.clock()
+                self._set(self.OPEN)
+
+    def _set(self, state: str) -> None:
+        self.state = state
+        if self.on_change is not None:
+            self.on_change(self)
 
 
 def parse_retry_after(value: str | None, cap: float) -> float | None:
@@ -59,9 +143,10 @@ class PeerClient:
 
     def __init__(self, peer: str, base_url: str, *, headers: dict[str, str] | None = None,
                  timeout: float = 15.0, client: httpx.AsyncClient | None = None,
-                 retry: RetryPolicy = RetryPolicy()):
+                 retry: RetryPolicy = RetryPolicy(), breaker: CircuitBreaker | None = None):
         self.peer = peer
         self.retry = retry
+        self.breaker = breaker or CircuitBreaker(peer)
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._base_url = base_url.rstrip("/")
@@ -77,61 +162,77 @@ class PeerClient:
 
         ``operation`` names the call in errors and logs (a path template such as
         ``GET /complaints/{id}/followups``); it defaults to method and path.
-        A non-idempotent call (POST by default) is retried only when the peer
-        surely did not process it: the connection was never made, or it
-        answered 429.
         """
-        operation = operation or f"{method} {path}"
+        operation = operation or f"{method} {path.split('?')[0]}"  # a query string may hold anything
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
         headers = {**self._headers, **kwargs.pop("headers", {})}
 
         def should_retry(exc: BaseException) -> bool:
-            if not isinstance(exc, TransientPeerError):
-                return False
-            return idempotent or exc.status_code == 429 or exc.reason == "connection refused"
+            return isinstance(exc, TransientPeerError) and not isinstance(
+                exc, (AmbiguousOutcomeError, PeerUnavailableError))
 
         def wait(retry_state: Any) -> float:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             if isinstance(exc, TransientPeerError) and exc.retry_after is not None:
                 return exc.retry_after
             return wait_exponential_jitter(multiplier=self.retry.initial_wait, max=self.retry.max_wait,
-                                          jitter=self.retry.initial_wait)(retry_state)
+                                           jitter=self.retry.initial_wait)(retry_state)
 
         async for attempt in AsyncRetrying(stop=stop_after_attempt(self.retry.attempts), wait=wait,
                                            retry=retry_if_exception(should_retry), reraise=True):
             with attempt:
-                return await self._send_once(method, path, operation, headers, kwargs)
+                self.breaker.before_call(operation)
+                try:
+                    response = await self._send_once(method, path, operation, idempotent, headers, kwargs)
+                except TransientPeerError as exc:
+                    if exc.status_code == 429:
+                        self.breaker.record_success()  # throttling: the peer is alive
+                    else:
+                        self.breaker.record_failure(exc.reason)
+                    raise
+                except PermanentPeerError:
+                    self.breaker.record_success()  # it answered; the request was wrong
+                    raise
+                except BaseException:  # cancelled (a stopping daemon): the probe, if it was one, is free again
+                    self.breaker.release_probe()
+                    raise
+                self.breaker.record_success()
+                return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send_once(self, method: str, path: str, operation: str, headers: dict[str, str],
-                         kwargs: dict[str, Any]) -> httpx.Response:
+    async def _send_once(self, method: str, path: str, operation: str, idempotent: bool,
+                         headers: dict[str, str], kwargs: dict[str, Any]) -> httpx.Response:
+        maybe_done = TransientPeerError if idempotent else AmbiguousOutcomeError
         try:
             response = await self._client.request(method, self._base_url + path, headers=headers, **kwargs)
-        except httpx.ConnectError:
-            raise TransientPeerError(self.peer, operation, "connection refused") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            raise TransientPeerError(self.peer, operation, "could not connect") from None
         except httpx.TimeoutException:
-            raise TransientPeerError(self.peer, operation, "timed out") from None
+            raise maybe_done(self.peer, operation, "timed out") from None
         except httpx.TransportError as exc:
             # The class name says what happened (RemoteProtocolError, ReadError...); its
             # text may quote the peer, so it stays out.
-            raise TransientPeerError(self.peer, operation, f"transport error ({type(exc).__name__})") from None
+            raise maybe_done(self.peer, operation, f"connection lost ({type(exc).__name__})") from None
         status = response.status_code
         if status < 400:
             return response
         if status in self.retry.transient_status:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self.retry.max_retry_after)
-            raise TransientPeerError(self.peer, operation, f"answered HTTP {status}", status_code=status,
-                                     retry_after=retry_after)
+            cls = TransientPeerError if status in self.retry.unprocessed_status else maybe_done
+            raise cls(self.peer, operation, f"answered HTTP {status}", status_code=status, retry_after=retry_after)
         raise PermanentPeerError(self.peer, operation, f"answered HTTP {status}", status_code=status)
 
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Like :meth:`request`, and decode the JSON body (malformed JSON is transient:
-        a proxy or an overloaded peer cut it short)."""
+        """Like :meth:`request`, and decode the JSON body. Malformed JSON is transient
+        (a proxy or an overloaded peer cut it short); on a write it is ambiguous."""
         response = await self.request(method, path, **kwargs)
-        operation = kwargs.get("operation") or f"{method} {path}"
+        operation = kwargs.get("operation") or f"{method} {path.split('?')[0]}"
         try:
             return jsonlib.loads(response.content)
         except ValueError:
-            raise TransientPeerError(self.peer, operation, "answered malformed JSON",
-                                     status_code=response.status_code) from None
+            idempotent = kwargs.get("idempotent")
+            if idempotent is None:
+                idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+            cls = TransientPeerError if idempotent else AmbiguousOutcomeError
+            raise cls(self.peer, operation, "answered malformed JSON", status_code=response.status_code) from None

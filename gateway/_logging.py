@@ -24,7 +24,7 @@ SENSITIVE_KEYS = frozenset({
 _PATTERNS = [
     (re.compile(r"(?<!\d)\d{16}(?!\d)"), "<nik>"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "<email>"),
-    (re.compile(r"(?<![\w-])(?:\+62|62|0)8\d{7,11}(?!\d)"), "<phone>"),
+    (re.compile(r"(?<![\w-])(?:\+62|62|0)[\s.-]?8\d{1,3}(?:[\s.-]?\d{2,5}){1,3}(?!\d)"), "<phone>"),
     (re.compile(r"(?i)bearer\s+\S+"), "Bearer <secret>"),
 ]
 
@@ -36,12 +36,22 @@ def scrub_text(text: str) -> str:
     return text
 
 
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: "<redacted>" if str(k).lower() in SENSITIVE_KEYS else _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_clean(v) for v in value]
+    return value
+
+
 def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     for key in list(event_dict):
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = "<redacted>"
-        elif isinstance(event_dict[key], str):
-            event_dict[key] = scrub_text(event_dict[key])
+        else:
+            event_dict[key] = _clean(event_dict[key])
     return event_dict
 
 

@@ -152,8 +152,6 @@ def test_literal_secret_is_refused_without_repeating_it(repo_config_dir: Path):
     assert all(literal not in str(i) and literal not in repr(i) for i in caught.value.issues)
 
 
-@pytest.mark.xfail(strict=True, reason="the literal-secret issue points at the `secrets:` line with key "
-                                       "'secrets', not at the offending entry (secrets.token, its own line)")
 def test_literal_secret_is_reported_at_its_own_line_and_key(repo_config_dir: Path):
     path = repo_config_dir / HUB
     text = edit(path, "token: ${SP4N_TOKEN}", "token: not-a-reference")
@@ -267,9 +265,6 @@ def test_duplicate_instance_name_across_files_is_reported(repo_config_dir: Path)
     assert "'sp4n'" in issue.message and str(first) in issue.message
 
 
-@pytest.mark.xfail(strict=True, reason="a hub whose own file is invalid makes every local app routed to it "
-                                       "report a misleading route.hub issue ('not a hub instance (hubs: "
-                                       "none defined)')")
 def test_an_invalid_hub_file_does_not_cause_misleading_route_issues(repo_config_dir: Path):
     edit(repo_config_dir / HUB, "timeout_seconds: 15", "timeout_seconds: abc")
 
@@ -337,9 +332,6 @@ def test_cli_config_check_ok_on_the_shipped_config(repo_config_dir: Path, monkey
     assert "sp4n: sp4n (hub)" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="config check prints each instance's path inside [...] as rich markup: "
-                                       "an absolute path is read as a closing tag (MarkupError, exit 1), a "
-                                       "relative one is swallowed as a style tag")
 def test_cli_config_check_ok_with_an_absolute_config_path(repo_config_dir: Path):
     result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"],
                                 env=ENV)

@@ -138,7 +138,8 @@ def _expected_local_statuses(history, writes, hub_logs) -> tuple[list[str], str]
     """What the gateway should have written to the local app, and the status it should
     end at: each hub status, translated, unless the local app already showed it."""
     expected, current = [], None
-    events = sorted([("hub", log["created_at"], writes[log["status_new"]]) for log in hub_logs]
+    events = sorted([("hub", log["created_at"], writes[log["status_new"]]) for log in hub_logs
+                     if log["status_old"] is not None]  # the hub's first status is not a change
                     + [("local", _utc(h["dibuat_pada"]), h["status_baru"]) for h in history
                        if h["sumber"] != "eksternal"], key=lambda e: (e[1], e[0] == "hub"))
     for origin, _when, status in events:

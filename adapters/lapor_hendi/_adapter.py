@@ -31,6 +31,7 @@ from gateway import (
     RecordError,
     Reporter,
     StatusChange,
+    TransientPeerError,
     format_peer_time,
     parse_peer_time,
 )
@@ -54,6 +55,17 @@ CLASSIFICATIONS = {
 }
 
 T = TypeVar("T")
+
+
+def _raw_ref(raw: Any, id_key: str) -> str | None:
+    """A raw record's id as a string, when it has a readable one."""
+    if isinstance(raw, dict):
+        value = raw.get(id_key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            return value.strip()
+    return None
 
 
 class _Unreadable(Exception):
@@ -146,6 +158,10 @@ class LaporHendiApp(LocalApp):
     description: ClassVar[str] = ("Lapor Hendi, Kota Semarang's complaint app: REST with an X-Api-Key, "
                                   "WIB times, page-numbered lists of aduan, tanggapan and riwayat status")
     secret_names: ClassVar[tuple[str, ...]] = ("api_key",)
+    #: Writes carrying a ref_eksternal already written for the complaint answer the
+    #: existing id and change nothing (docs/lapor-hendi-api.md), so the engine may repeat
+    #: a write whose outcome it does not know.
+    idempotent_writes: ClassVar[bool] = True
 
     class Settings(BaseModel):
         """The ``settings:`` block of a lapor_hendi instance."""
@@ -163,13 +179,25 @@ class LaporHendiApp(LocalApp):
 
     # --- reading -------------------------------------------------------------------------
 
-    async def _walk(self, path: str, operation: str, filter_name: str,
-                    since: datetime | None) -> AsyncIterator[Any]:
-        """Every item of a page-numbered list, pages 1..total_halaman."""
+    async def _walk(self, path: str, operation: str, filter_name: str, since: datetime | None,
+                    id_key: str) -> AsyncIterator[Any]:
+        """Every item of a page-numbered list, pages 1..total_halaman.
+
+        Page numbers shift when the list changes during the walk (an updated record
+        moves to the end), so a record can be served twice or not at all. Twice is
+        harmless; to catch "not at all", the distinct ids seen (an item without a
+        readable id counts once) are compared with ``meta.total`` of page 1: when
+        fewer were seen, or when ``meta.total`` changed during the walk (a record added
+        meanwhile can hide one skipped), a :class:`TransientPeerError` is raised after
+        every item has been yielded, so that the caller keeps its cursor and reads again."""
         params: dict[str, Any] = {"per_halaman": self.settings.page_size}
         if since is not None:
             params[filter_name] = format_peer_time(since, TIME_FMT, self.context.timezone)
         page = 1
+        expected: int | None = None
+        changed = False
+        seen: set[str] = set()
+        without_id = 0
         while True:
             body = await self.http.request_json("GET", path, params={**params, "halaman": page},
                                                 operation=operation)
@@ -180,36 +208,46 @@ class LaporHendiApp(LocalApp):
             total_pages = meta.get("total_halaman") if isinstance(meta, dict) else None
             if isinstance(total_pages, bool) or not isinstance(total_pages, int):
                 raise PermanentPeerError(self.name, operation, "answered a list without meta.total_halaman")
+            total = meta.get("total")  # type: ignore[union-attr]
+            total = total if isinstance(total, int) and not isinstance(total, bool) else None
+            if page == 1:
+                expected = total
+            elif total != expected:
+                changed = True
             for item in body["data"]:
+                ref = _raw_ref(item, id_key)
+                if ref is None:
+                    without_id += 1
+                else:
+                    seen.add(ref)
                 yield item
             if page >= total_pages:
-                return
+                break
             page += 1
+        if changed:
+            raise TransientPeerError(self.name, operation, "the list changed during the walk; reading again")
+        if expected is not None and len(seen) + without_id < expected:
+            raise TransientPeerError(self.name, operation, f"pages shifted during the walk: "
+                                                           f"{len(seen) + without_id} of {expected} records seen")
 
     def _read(self, raw: Any, operation: str, id_key: str,
               translate: Callable[[_Record], T]) -> T | RecordError:
-        record_ref = None
-        if isinstance(raw, dict):
-            value = raw.get(id_key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                record_ref = str(value)
-            elif isinstance(value, str) and value.strip().isdigit():
-                record_ref = value.strip()
+        record_ref = _raw_ref(raw, id_key)
         try:
             return translate(_Record(raw))
         except _Unreadable as exc:
             return RecordError(self.name, operation, str(exc), record_ref=record_ref)
 
     async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
-        async for raw in self._walk("/api/v1/aduan", OP_COMPLAINTS, "diperbarui_sejak", since):
+        async for raw in self._walk("/api/v1/aduan", OP_COMPLAINTS, "diperbarui_sejak", since, "id_aduan"):
             yield self._read(raw, OP_COMPLAINTS, "id_aduan", self._complaint)
 
     async def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
-        async for raw in self._walk("/api/v1/tanggapan", OP_FOLLOW_UPS, "sejak", since):
+        async for raw in self._walk("/api/v1/tanggapan", OP_FOLLOW_UPS, "sejak", since, "id_tanggapan"):
             yield self._read(raw, OP_FOLLOW_UPS, "id_tanggapan", self._follow_up)
 
     async def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
-        async for raw in self._walk("/api/v1/riwayat-status", OP_STATUS_CHANGES, "sejak", since):
+        async for raw in self._walk("/api/v1/riwayat-status", OP_STATUS_CHANGES, "sejak", since, "id_riwayat"):
             yield self._read(raw, OP_STATUS_CHANGES, "id_riwayat", self._status_change)
 
     def _complaint(self, r: _Record) -> Complaint:

@@ -89,6 +89,8 @@ class LaporHendiWorld:
         self._riwayat: list[dict[str, Any]] = []
         self._files: dict[int, tuple[str, str, bytes]] = {}
         self._next = dict(self.FIRST_IDS)
+        # (kind, id_aduan, ref_eksternal) -> the id written: API writes are idempotent by ref.
+        self._by_ref: dict[tuple[str, int, str], int] = {}
 
     def _new_id(self, kind: str) -> int:
         value = self._next[kind]
@@ -193,10 +195,19 @@ class LaporHendiWorld:
     def _history(self, id_aduan: int, old: str | None, new: str, oleh: str, sumber: str,
                  ref: str | None, now: datetime) -> int:
         id_riwayat = self._new_id("riwayat")
+        if ref:
+            self._by_ref[("riwayat", id_aduan, ref)] = id_riwayat
         self._riwayat.append({"id_riwayat": id_riwayat, "id_aduan": id_aduan, "status_lama": old,
                               "status_baru": new, "oleh": oleh, "sumber": sumber, "ref_eksternal": ref,
                               "dibuat_pada": now})
         return id_riwayat
+
+    def written(self, kind: str, id_aduan: int, ref: str | None) -> int | None:
+        """The id of the ``kind`` (``riwayat`` or ``tanggapan``) record already written for
+        this complaint with this non-empty ``ref_eksternal``, or None. Raises
+        :class:`WorldError` (404) for an unknown complaint."""
+        self._get(id_aduan)
+        return self._by_ref.get((kind, id_aduan, ref)) if ref else None
 
     def set_status(self, id_aduan: int, status: Any, *, oleh: str, sumber: str, ref: str | None,
                    now: datetime) -> int:
@@ -215,6 +226,8 @@ class LaporHendiWorld:
         now = _second(now)
         record["diperbarui_pada"] = now
         id_tanggapan = self._new_id("tanggapan")
+        if ref:
+            self._by_ref[("tanggapan", id_aduan, ref)] = id_tanggapan
         self._tanggapan.append({"id_tanggapan": id_tanggapan, "id_aduan": id_aduan, "isi": isi, "oleh": oleh,
                                 "sumber": sumber, "ref_eksternal": ref, "dibuat_pada": now})
         return id_tanggapan

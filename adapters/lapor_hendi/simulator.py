@@ -5,9 +5,17 @@ local officers answer them when :meth:`LaporHendiSimulator.tick` runs; the
 gateway reads and writes through the API. Everything is seeded, so a run with
 the same seed, clock and calls produces the same world.
 
-Faults (5xx, latency, 429, shifted pages) are meant to be added as aiohttp
-middlewares in :attr:`LaporHendiSimulator.extra_middlewares`; they sit between
-the request counter (outermost) and the API-key check.
+Writes are idempotent by ``ref_eksternal``: a status or tanggapan write whose
+non-empty ``ref_eksternal`` was already written for that complaint answers 200
+with the existing id and changes nothing.
+
+Faults on demand (see ``docs/simulators.md``): the generic ones of
+:class:`gateway.simulation.Faults` sit between the request counter (outermost)
+and the API-key check; a lost answer can hit ``POST /api/v1/aduan/{id}/status``
+and ``POST /api/v1/aduan/{id}/tanggapan`` (the write is committed, then the
+connection is closed). The app's own: ``drift_rate`` serves list records with a
+field missing, of the wrong type or with an unknown status (transient), and
+``page_shift_rate`` serves a page with its window shifted by one record.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import hmac
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +41,14 @@ DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
 _TEN_MINUTES = timedelta(minutes=10)
 
+#: How a drifted record of each list is served (see :meth:`LaporHendiSimulator._drift`).
+DRIFTS: dict[str, tuple[str, ...]] = {
+    "aduan": ("judul", "diperbarui_pada", "status"),
+    "tanggapan": ("isi", "dibuat_pada"),
+    "riwayat": ("status_baru", "dibuat_pada"),
+}
+DRIFTED_STATUS = "menunggu"  # a status the app does not have
+
 Handler = Callable[[web.Request], Any]
 
 
@@ -43,16 +59,18 @@ def _fail(http_status: int, pesan: str) -> web.Response:
 class LaporHendiSimulator(Simulator):
     name = "lapor_hendi"
     default_port = 8701
+    commit_then_drop_routes = frozenset({("POST", "/api/v1/aduan/{id}/status"),
+                                         ("POST", "/api/v1/aduan/{id}/tanggapan")})
 
     def __init__(self, *, seed: int = 0, clock: SimClock | None = None, api_key: str = DEFAULT_API_KEY,
                  initial_complaints: int = 0, complaints_per_tick: float = 1.5,
-                 answer_probability: float = 0.15):
-        super().__init__(seed=seed, clock=clock)
+                 answer_probability: float = 0.15, faults: Mapping[str, Any] | None = None):
+        super().__init__(seed=seed, clock=clock, faults=faults)
         self.api_key = api_key
         self.complaints_per_tick = complaints_per_tick
         self.answer_probability = answer_probability
         self.officers_active = True  # False: citizens and officers stop acting in tick()
-        self.extra_middlewares: list[Any] = []  # fault injection goes here (see the module docstring)
+        self.extra_middlewares: list[Any] = []  # more aiohttp middlewares, inside the faults, before the key check
         self.world = LaporHendiWorld(random.Random(seed))
         self._requests = 0
         self._unauthorized = 0
@@ -106,7 +124,7 @@ class LaporHendiSimulator(Simulator):
     # --- HTTP ---------------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._count_requests, *self.extra_middlewares, self._check_api_key])
+        app = self.make_app(outer=[self._count_requests], inner=[*self.extra_middlewares, self._check_api_key])
         app.router.add_get("/api/v1/aduan", self._list_aduan)
         app.router.add_get("/api/v1/tanggapan", self._list_tanggapan)
         app.router.add_get("/api/v1/riwayat-status", self._list_riwayat)
@@ -114,6 +132,11 @@ class LaporHendiSimulator(Simulator):
         app.router.add_post("/api/v1/aduan/{id}/tanggapan", self._post_tanggapan)
         app.router.add_get("/api/v1/lampiran/{id}", self._get_lampiran)
         return app
+
+    def fault_answer(self, status: int, message: str, headers: dict[str, str]) -> web.StreamResponse:
+        response = _fail(status, message)
+        response.headers.update(headers)
+        return response
 
     @web.middleware
     async def _count_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -131,7 +154,7 @@ class LaporHendiSimulator(Simulator):
         return await handler(request)
 
     def _paged(self, request: web.Request, filter_name: str,
-               rows_since: Callable[[datetime | None], list[dict[str, Any]]]) -> web.Response:
+               rows_since: Callable[[datetime | None], list[dict[str, Any]]], kind: str) -> web.Response:
         query = request.query
         try:
             halaman = int(query.get("halaman") or 1)
@@ -147,25 +170,54 @@ class LaporHendiSimulator(Simulator):
                 since = read_time(query[filter_name])
             except ValueError:
                 return _fail(400, "format waktu tidak valid, gunakan YYYY-MM-DD HH:MM:SS")
-        start = (halaman - 1) * per_halaman
+        start = end = (halaman - 1) * per_halaman
+        end += per_halaman
         with self.lock:
             rows = rows_since(since)
-            data = [self.world.show(row) for row in rows[start:start + per_halaman]]
+            start, end = self._shift(start, end, len(rows))
+            data = [self._drift(kind, self.world.show(row)) for row in rows[start:end]]
         meta = {"halaman": halaman, "per_halaman": per_halaman, "total": len(rows),
                 "total_halaman": max(1, math.ceil(len(rows) / per_halaman))}
         return web.json_response({"status": "sukses", "data": data, "meta": meta})
 
+    def _shift(self, start: int, end: int, total: int) -> tuple[int, int]:
+        """A page's window [start, end), shifted by one record with probability page_shift_rate:
+        either it starts with the previous page's last record again (a repeat; the page
+        then carries one record more, nothing is lost) or it starts one record later (a
+        skip: its first record is not served in this walk). Page 1 can only skip."""
+        if start >= total or not self.faults.roll(self.faults.settings.page_shift_rate):
+            return start, end
+        self.faults.count("shifted_pages")
+        if start > 0 and self.faults.choice(("repeat", "skip")) == "repeat":
+            return start - 1, end
+        return start + 1, end + 1
+
+    def _drift(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A list record as served: with probability drift_rate, a field missing, of the
+        wrong type or (aduan) with a status the app does not have. Transient."""
+        if not self.faults.roll(self.faults.settings.drift_rate):
+            return record
+        self.faults.count("drifted")
+        how = self.faults.choice(DRIFTS[kind])
+        if how in ("diperbarui_pada", "dibuat_pada"):  # a number instead of the WIB text
+            record[how] = int(read_time(record[how]).timestamp())
+        elif how == "status":
+            record["status"] = DRIFTED_STATUS
+        else:
+            record.pop(how, None)
+        return record
+
     async def _list_aduan(self, request: web.Request) -> web.Response:
-        return self._paged(request, "diperbarui_sejak", self.world.list_aduan)
+        return self._paged(request, "diperbarui_sejak", self.world.list_aduan, "aduan")
 
     async def _list_tanggapan(self, request: web.Request) -> web.Response:
-        return self._paged(request, "sejak", self.world.list_tanggapan)
+        return self._paged(request, "sejak", self.world.list_tanggapan, "tanggapan")
 
     async def _list_riwayat(self, request: web.Request) -> web.Response:
-        return self._paged(request, "sejak", self.world.list_riwayat)
+        return self._paged(request, "sejak", self.world.list_riwayat, "riwayat")
 
     async def _write(self, request: web.Request, write: Callable[[int, dict[str, Any], str, str | None], int],
-                     id_key: str) -> web.Response:
+                     id_key: str, kind: str) -> web.Response:
         try:
             id_aduan = int(request.match_info["id"])
         except ValueError:
@@ -183,6 +235,9 @@ class LaporHendiSimulator(Simulator):
         oleh = oleh.strip() if isinstance(oleh, str) and oleh.strip() else EXTERNAL_AUTHOR
         try:
             with self.lock:
+                existing = self.world.written(kind, id_aduan, ref)
+                if existing is not None:  # a repeated write: the first one stands
+                    return web.json_response({"status": "sukses", "data": {id_key: existing, "sudah_ada": True}})
                 new_id = write(id_aduan, body, oleh, ref)
         except WorldError as exc:
             return _fail(exc.http_status, exc.pesan)
@@ -192,13 +247,13 @@ class LaporHendiSimulator(Simulator):
         def write(id_aduan: int, body: dict[str, Any], oleh: str, ref: str | None) -> int:
             return self.world.set_status(id_aduan, body.get("status"), oleh=oleh, sumber=SOURCE_EXTERNAL, ref=ref,
                                          now=self.clock.now())
-        return await self._write(request, write, "id_riwayat")
+        return await self._write(request, write, "id_riwayat", "riwayat")
 
     async def _post_tanggapan(self, request: web.Request) -> web.Response:
         def write(id_aduan: int, body: dict[str, Any], oleh: str, ref: str | None) -> int:
             return self.world.add_tanggapan(id_aduan, body.get("isi"), oleh=oleh, sumber=SOURCE_EXTERNAL, ref=ref,
                                             now=self.clock.now())
-        return await self._write(request, write, "id_tanggapan")
+        return await self._write(request, write, "id_tanggapan", "tanggapan")
 
     async def _get_lampiran(self, request: web.Request) -> web.Response:
         try:
@@ -217,5 +272,6 @@ class LaporHendiSimulator(Simulator):
 def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options: Any) -> LaporHendiSimulator:
     """Entry point of ``lapor_gateway.simulators``. Options: ``api_key`` (default
     ``demo-lapor-hendi-key``), ``initial_complaints`` (0), ``complaints_per_tick`` (1.5),
-    ``answer_probability`` (0.15)."""
+    ``answer_probability`` (0.15), ``faults`` (a dict of :class:`gateway.simulation.FaultSettings`
+    values; none by default)."""
     return LaporHendiSimulator(seed=seed, clock=clock, **options)

@@ -30,6 +30,14 @@ STATUS_NAMES = {
     "archive": "Diarsipkan",
 }
 CLOSED = frozenset({"done", "reject", "archive"})
+#: The code the officers use instead of the real one while the ``unknown_status_codes``
+#: fault is on: a status the shipped config does not map (seen in the wild).
+UNKNOWN_STATUS_CODE = "koordinasi"
+UNKNOWN_STATUS_NAMES = {UNKNOWN_STATUS_CODE: "Koordinasi"}
+
+
+def status_name(code: str) -> str:
+    return STATUS_NAMES.get(code) or UNKNOWN_STATUS_NAMES.get(code) or code
 
 CATEGORIES = {
     "41": "Infrastruktur Jalan",
@@ -152,6 +160,7 @@ class World:
         self.follow_ups_by_officers = 0
         self.follow_ups_from_gateway = 0
         self.status_changes = 0  # changes after creation (officers and API actions)
+        self.unknown_status_changes = 0  # officers' changes to UNKNOWN_STATUS_CODE (a fault)
 
     def _new_id(self, kind: str) -> int:
         value = self._next[kind]
@@ -258,7 +267,7 @@ class World:
         complaint.logs.append({
             "id": self._new_id("log"), "complaint_id": complaint.id,
             "institution_from_id": institution_from, "institution_to_id": institution_to,
-            "status_old": old, "status_new": new, "status_new_name": STATUS_NAMES[new],
+            "status_old": old, "status_new": new, "status_new_name": status_name(new),
             "content": content, "created_at": now,
         })
 
@@ -273,10 +282,22 @@ class World:
 
     # -- officers ------------------------------------------------------------------------------
 
-    def officers_act(self, rng: random.Random, now: datetime) -> None:
+    def officers_act(self, rng: random.Random, now: datetime, *, unknown_status: str | None = None) -> None:
         """Each open complaint gets one roll; what it can lead to depends on its
-        status and on the simulated hours since its last change."""
+        status and on the simulated hours since its last change. With
+        ``unknown_status``, every change the officers make sets that code instead
+        (and a complaint already at it stays there); without, a complaint at
+        :data:`UNKNOWN_STATUS_CODE` moves on like one on hold."""
+
+        def change(complaint: SimComplaint, new: str, content: str, **institutions: str | None) -> None:
+            if unknown_status is not None:
+                new = unknown_status
+                self.unknown_status_changes += 1
+            self._change(complaint, new, now, content, **institutions)  # type: ignore[arg-type]
+
         for complaint in [c for _, c in sorted(self.complaints.items()) if c.status_code not in CLOSED]:
+            if unknown_status is not None and complaint.status_code == unknown_status:
+                continue
             roll = rng.random()
             hours = (now - (complaint.changed_at or complaint.created_at)).total_seconds() / 3600
             status = complaint.status_code
@@ -284,23 +305,23 @@ class World:
             agency = complaint.disposition_id if complaint.disposition_id in AGENCIES else None
             if status == "wait" and hours >= 1:
                 if roll < 0.03:
-                    self._change(complaint, "reject", now, "Laporan ditolak karena tidak memenuhi ketentuan "
-                                 "(isi tidak jelas atau tidak lengkap).", institution_from=admin, institution_to=None)
+                    change(complaint, "reject", "Laporan ditolak karena tidak memenuhi ketentuan "
+                           "(isi tidak jelas atau tidak lengkap).", institution_from=admin, institution_to=None)
                 elif roll < 0.05:
-                    self._change(complaint, "archive", now, "Laporan diarsipkan karena tidak dapat diproses.",
-                                 institution_from=admin, institution_to=None)
+                    change(complaint, "archive", "Laporan diarsipkan karena tidak dapat diproses.",
+                           institution_from=admin, institution_to=None)
                 elif roll < 0.65:
-                    self._change(complaint, "verification", now, "Laporan telah diverifikasi oleh admin.",
-                                 institution_from=admin, institution_to=admin)
+                    change(complaint, "verification", "Laporan telah diverifikasi oleh admin.",
+                           institution_from=admin, institution_to=admin)
             elif status == "verification" and hours >= 1 and roll < 0.6:
                 target = agency or AGENCY_BY_CATEGORY.get(complaint.category_id) or rng.choice(sorted(AGENCIES))
                 complaint.disposition_id = target
-                self._change(complaint, "disposition", now, f"Laporan didisposisikan kepada {AGENCIES[target]}.",
-                             institution_from=admin, institution_to=target)
+                change(complaint, "disposition", f"Laporan didisposisikan kepada {AGENCIES[target]}.",
+                       institution_from=admin, institution_to=target)
             elif status == "disposition" and hours >= 2 and roll < 0.5:
                 source = complaint.disposition_id or admin
-                self._change(complaint, "process", now, f"Laporan sedang ditindaklanjuti oleh "
-                             f"{INSTITUTIONS.get(source, source)}.", institution_from=source, institution_to=admin)
+                change(complaint, "process", f"Laporan sedang ditindaklanjuti oleh "
+                       f"{INSTITUTIONS.get(source, source)}.", institution_from=source, institution_to=admin)
                 visit = (now + timedelta(days=1 + int(roll * 6) % 3)).astimezone(WIB).strftime("%d-%m-%Y")
                 self.add_follow_up(complaint, institution_from=source, institution_to=admin, now=now, source="officer",
                                    template_code="TL-JADWAL", content="Laporan sudah kami terima dan akan "
@@ -308,19 +329,19 @@ class World:
             elif status == "process" and hours >= 2:
                 source = complaint.disposition_id or admin
                 if roll < 0.08:
-                    self._change(complaint, "hold", now, "Laporan ditunda: menunggu kelengkapan data dan "
-                                 "ketersediaan anggaran.", institution_from=source, institution_to=admin)
+                    change(complaint, "hold", "Laporan ditunda: menunggu kelengkapan data dan "
+                           "ketersediaan anggaran.", institution_from=source, institution_to=admin)
                 elif roll < 0.45:
-                    self._change(complaint, "done", now, "Laporan telah selesai ditindaklanjuti.",
-                                 institution_from=source, institution_to=admin)
+                    change(complaint, "done", "Laporan telah selesai ditindaklanjuti.",
+                           institution_from=source, institution_to=admin)
                     self.add_follow_up(complaint, institution_from=source, institution_to=admin, now=now,
                                        source="officer", template_code="TL-SELESAI",
                                        content="Penanganan di lokasi telah selesai dilaksanakan oleh tim "
                                        "lapangan. Terima kasih atas partisipasi Anda.")
-            elif status == "hold" and hours >= 2 and roll < 0.5:
+            elif status in ("hold", UNKNOWN_STATUS_CODE) and hours >= 2 and roll < 0.5:
                 source = complaint.disposition_id or admin
-                self._change(complaint, "process", now, "Penanganan laporan dilanjutkan kembali.",
-                             institution_from=source, institution_to=admin)
+                change(complaint, "process", "Penanganan laporan dilanjutkan kembali.",
+                       institution_from=source, institution_to=admin)
 
     # -- views: what the HTTP answers carry -----------------------------------------------------
 
@@ -328,7 +349,7 @@ class World:
         return {
             "data": {
                 "id": complaint.id, "title": complaint.title, "content": complaint.content,
-                "status_code": complaint.status_code, "status_name": STATUS_NAMES[complaint.status_code],
+                "status_code": complaint.status_code, "status_name": status_name(complaint.status_code),
                 "disposition_id": _num(complaint.disposition_id),
                 "disposition_name": INSTITUTIONS.get(complaint.disposition_id or ""),
                 "category_id": _num(complaint.category_id),
@@ -370,7 +391,7 @@ class World:
         return {
             "id": complaint.id, "title": complaint.title, "content": complaint.content,
             "tags_raw": complaint.tags_raw, "status_code": complaint.status_code,
-            "status_name": STATUS_NAMES[complaint.status_code], "attachments": list(complaint.attachments),
+            "status_name": status_name(complaint.status_code), "attachments": list(complaint.attachments),
             "user_id": complaint.user_id, "is_anonymous": complaint.is_anonymous, "is_secret": complaint.is_secret,
             "category_id": complaint.category_id, "classification_id": complaint.classification_id,
             "channel": complaint.channel, "disposition_id": complaint.disposition_id,

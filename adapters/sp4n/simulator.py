@@ -8,16 +8,22 @@ a create answer puts ``complaint_id`` at one of several JSON paths, chosen per
 request by a seeded RNG. :meth:`Sp4nSimulator.tick` lets the hub's officers
 verify, forward, hold, answer and close complaints in simulated time.
 
-Faults (5xx, latency, lost answers, 429) are meant to be added as aiohttp
-middlewares: put them in :attr:`Sp4nSimulator.middlewares` before the app is
-built; they run after the request is counted and before auth is checked.
+Faults on demand (see ``docs/simulators.md``): the generic ones of
+:class:`gateway.simulation.Faults` run after the request is counted and before
+auth is checked; a lost answer can hit ``POST /complaints/complaint`` and
+``POST /complaints/followup/add`` (the complaint or follow-up is committed, then
+the connection is closed). The hub's own: ``drift_rate`` serves follow-ups with
+a field missing or malformed and complaints without ``status_name`` (transient:
+the next read may be fine); ``unknown_status_codes`` makes the officers' new
+status changes use the code ``koordinasi``, which the shipped config does not
+map (persistent).
 """
 
 from __future__ import annotations
 
 import hmac
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +32,7 @@ from adapters.sp4n._world import (
     COMPLAINT_ID_PATHS,
     INSTITUTIONS,
     TEMPLATES,
+    UNKNOWN_STATUS_CODE,
     SimComplaint,
     ValidationFailed,
     World,
@@ -38,6 +45,8 @@ __all__ = ["DEFAULT_AUTHORIZATION", "DEFAULT_TOKEN", "Sp4nSimulator", "create_si
 DEFAULT_AUTHORIZATION = "demo-sp4n-authorization"
 DEFAULT_TOKEN = "5f0c2a9e-3b7d-4c1e-9a61-2d8e7f4b1c30"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: How a drifted follow-up is served: which field goes missing or malformed.
+FOLLOW_UP_DRIFTS = ("content", "created_at", "id")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -80,15 +89,17 @@ async def _fields(request: web.Request) -> dict[str, Any]:
 class Sp4nSimulator(Simulator):
     name = "sp4n"
     default_port = 8702
+    commit_then_drop_routes = frozenset({("POST", "/complaints/complaint"), ("POST", "/complaints/followup/add")})
 
     def __init__(self, *, seed: int = 0, clock: SimClock | None = None,
-                 authorization: str = DEFAULT_AUTHORIZATION, token: str = DEFAULT_TOKEN):
-        super().__init__(seed=seed, clock=clock)
+                 authorization: str = DEFAULT_AUTHORIZATION, token: str = DEFAULT_TOKEN,
+                 faults: Mapping[str, Any] | None = None):
+        super().__init__(seed=seed, clock=clock, faults=faults)
         self.authorization = authorization
         self.token = token
         self.world = World()
         self.officers_active = True
-        self.middlewares: list[Any] = []  # extra aiohttp middlewares (faults), outermost first
+        self.middlewares: list[Any] = []  # extra aiohttp middlewares, inside the faults, outermost first
         self._rng = random.Random(seed)  # the officers
         self._answer_rng = random.Random(f"sp4n-answers-{seed}")  # per-request quirks
         self._requests = 0
@@ -97,8 +108,8 @@ class Sp4nSimulator(Simulator):
     # -- the HTTP face --------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._count, *self.middlewares, self._auth],
-                              client_max_size=MAX_UPLOAD_BYTES)
+        app = self.make_app(outer=[self._count], inner=[*self.middlewares, self._auth],
+                            client_max_size=MAX_UPLOAD_BYTES)
         app.add_routes([
             web.post("/complaints/complaint/file", self._upload),
             web.post("/complaints/complaint", self._create),
@@ -110,6 +121,11 @@ class Sp4nSimulator(Simulator):
             web.get("/masters/templates", self._templates),
         ])
         return app
+
+    def fault_answer(self, status: int, message: str, headers: dict[str, str]) -> web.StreamResponse:
+        response = _fail(status, message)
+        response.headers.update(headers)
+        return response
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -181,12 +197,31 @@ class Sp4nSimulator(Simulator):
     async def _read(self, request: web.Request) -> web.Response:
         with self.lock:
             complaint = self.world.get(request.match_info["id"])
-            return _not_found() if complaint is None else _ok(self.world.complaint_view(complaint))
+            if complaint is None:
+                return _not_found()
+            view = self.world.complaint_view(complaint)
+        if self.faults.roll(self.faults.settings.drift_rate):  # never the status codes of the logs
+            view["data"].pop("status_name", None)
+            self.faults.count("drifted")
+        return _ok(view)
 
     async def _follow_ups(self, request: web.Request) -> web.Response:
         with self.lock:
             complaint = self.world.get(request.match_info["id"])
-            return _not_found() if complaint is None else _ok({"data": self.world.follow_ups_view(complaint)})
+            if complaint is None:
+                return _not_found()
+            records = self.world.follow_ups_view(complaint)
+        return _ok({"data": [self._drift(record) for record in records]})
+
+    def _drift(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A follow-up as served: with probability drift_rate, a field missing or malformed."""
+        if not self.faults.roll(self.faults.settings.drift_rate):
+            return record
+        self.faults.count("drifted")
+        how = self.faults.choice(FOLLOW_UP_DRIFTS)
+        if how == "created_at":  # a format the adapter does not read
+            return {**record, "created_at": record["created_at"].replace("-", "/")[:16]}
+        return {k: v for k, v in record.items() if k != how}
 
     async def _add_follow_up(self, request: web.Request) -> web.Response:
         post = await request.post()
@@ -236,7 +271,11 @@ class Sp4nSimulator(Simulator):
     def tick(self) -> None:
         with self.lock:
             if self.officers_active:
-                self.world.officers_act(self._rng, self.clock.now())
+                unknown = UNKNOWN_STATUS_CODE if self.faults.settings.unknown_status_codes else None
+                before = self.world.unknown_status_changes
+                self.world.officers_act(self._rng, self.clock.now(), unknown_status=unknown)
+                if self.world.unknown_status_changes > before:
+                    self.faults.count("unknown_statuses", self.world.unknown_status_changes - before)
 
     def quiesce(self) -> None:
         """Stop the officers from acting (the world stays as it is)."""
@@ -289,6 +328,7 @@ class Sp4nSimulator(Simulator):
 
 
 def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options: Any) -> Sp4nSimulator:
-    """The entry point of ``lapor_gateway.simulators``; ``options`` are ``authorization`` and ``token``."""
+    """The entry point of ``lapor_gateway.simulators``; ``options`` are ``authorization``,
+    ``token`` and ``faults`` (a dict of :class:`gateway.simulation.FaultSettings` values)."""
     return Sp4nSimulator(seed=seed, clock=clock, **options)
 

@@ -17,7 +17,7 @@ from gateway._adapter import Adapter, InstanceContext
 from gateway._config._schema import ENV_REFERENCE, GatewaySettings, InstanceSettings
 from gateway._config._yaml import LocatedYaml, load_yaml
 from gateway._errors import AdapterNotFoundError, ConfigError, ConfigIssue
-from gateway._http import RetryPolicy
+from gateway._http import BreakerPolicy, RetryPolicy
 from gateway._model import Classification, Status
 from gateway._registry import load_adapter
 
@@ -43,9 +43,13 @@ class InstanceConfig:
         return self.adapter_class.role
 
     def context(self) -> InstanceContext:
-        return InstanceContext(name=self.spec.name, base_url=self.spec.base_url, timezone=ZoneInfo(self.spec.timezone),
-                               secrets=self.secrets, settings=self.settings,
-                               timeout_seconds=self.spec.timeout_seconds, retry=RetryPolicy())
+        retries, breaker = self.spec.http_retries, self.spec.breaker
+        return InstanceContext(
+            name=self.spec.name, base_url=self.spec.base_url, timezone=ZoneInfo(self.spec.timezone),
+            secrets=self.secrets, settings=self.settings, timeout_seconds=self.spec.timeout_seconds,
+            retry=RetryPolicy(attempts=retries.attempts, initial_wait=retries.initial_wait_seconds,
+                              max_wait=retries.max_wait_seconds, max_retry_after=retries.max_retry_after_seconds),
+            breaker=BreakerPolicy(failure_threshold=breaker.failure_threshold, reset_seconds=breaker.reset_seconds))
 
 
 @dataclass
@@ -94,13 +98,17 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
                                   f"no *.yaml files in {folder}"))
     instances: dict[str, InstanceConfig] = {}
     docs: dict[str, LocatedYaml] = {}
+    broken: set[str] = set()  # names of instances whose own file has problems (reported already)
     for file in files:
         try:
             idoc = load_yaml(file)
         except ConfigError as exc:
             issues.extend(exc.issues)
             continue
+        before = len(issues)
         instance = _load_instance(idoc, environ, check_secrets, issues)
+        if instance is None or len(issues) > before:
+            broken.add(str(idoc.data.get("name")))
         if instance is None:
             continue
         if instance.name in instances:
@@ -109,7 +117,7 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
             continue
         instances[instance.name] = instance
         docs[instance.name] = idoc
-    _check_routes(instances, docs, issues)
+    _check_routes(instances, docs, issues, broken)
     if issues:
         raise ConfigError(issues)
     return GatewayConfig(path=path, settings=settings, instances=instances)
@@ -118,6 +126,16 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
 def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: bool,
                    issues: list[ConfigIssue]) -> InstanceConfig | None:
     file = str(doc.path)
+    secrets = doc.data.get("secrets")
+    if isinstance(secrets, dict):
+        literal = [key for key, ref in secrets.items() if not (isinstance(ref, str) and ENV_REFERENCE.match(ref))]
+        for key in literal:
+            # The literal is not repeated: it may be the secret itself.
+            issues.append(ConfigIssue(file, doc.line(("secrets", key)), f"secrets.{key}",
+                                      f"secret {key!r} must be an environment variable reference such as ${{{key.upper()}}}, "
+                                      "never the secret itself"))
+        if literal:
+            return None
     try:
         spec = InstanceSettings.model_validate(doc.data)
     except ValidationError as exc:
@@ -167,9 +185,9 @@ def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: 
 
 
 def _check_routes(instances: dict[str, InstanceConfig], docs: dict[str, LocatedYaml],
-                  issues: list[ConfigIssue]) -> None:
+                  issues: list[ConfigIssue], broken: set[str]) -> None:
     for name, inst in instances.items():
-        if inst.role != "local_app" or inst.spec.route is None:
+        if inst.role != "local_app" or inst.spec.route is None or inst.spec.route.hub in broken - set(instances):
             continue
         doc = docs[name]
         hub = instances.get(inst.spec.route.hub)

@@ -67,6 +67,33 @@ class Route(_Strict):
     hub: str = Field(description="name of the hub instance this local app feeds")
     fields: dict[str, str] = Field(default_factory=dict,
                                    description="passed to the hub with every complaint of this app")
+    # When the hub's status changed and the local app's status changed later too:
+    # hub_wins writes the hub's status; local_wins keeps the local one; latest_wins
+    # keeps whichever changed last. Each conflict is recorded in the audit trail.
+    conflict: Literal["hub_wins", "local_wins", "latest_wins"] = "hub_wins"
+
+
+class HttpRetries(_Strict):
+    """Retries within one call (the outbox retries across passes on top)."""
+
+    attempts: int = Field(3, ge=1, le=10)
+    initial_wait_seconds: PositiveFloat = 0.2
+    max_wait_seconds: PositiveFloat = 5.0
+    max_retry_after_seconds: PositiveFloat = 30.0
+
+
+class Breaker(_Strict):
+    failure_threshold: int = Field(5, ge=1)
+    reset_seconds: PositiveFloat = 30.0
+
+
+class Attachments(_Strict):
+    """What a hub accepts; an attachment outside it is refused with its reason (and
+    the complaint goes on without it)."""
+
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    allowed_types: list[str] = Field(default_factory=lambda: [
+        "image/jpeg", "image/png", "image/gif", "application/pdf"])
 
 
 class InstanceSettings(_Strict):
@@ -90,6 +117,9 @@ class InstanceSettings(_Strict):
     # local app: its channel -> canonical channel; hub: canonical channel -> hub id
     channels: dict[str, str] = Field(default_factory=dict)
     schedule: ScheduleOverride = ScheduleOverride()
+    http_retries: HttpRetries = HttpRetries()
+    breaker: Breaker = Breaker()
+    attachments: Attachments = Attachments()  # hubs: what they accept
 
     @field_validator("name")
     @classmethod
@@ -113,14 +143,4 @@ class InstanceSettings(_Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("unknown time zone; use an IANA name such as Asia/Jakarta, Asia/Makassar, "
                              "Asia/Jayapura") from None
-        return value
-
-    @field_validator("secrets")
-    @classmethod
-    def _secrets(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, ref in value.items():
-            if not isinstance(ref, str) or not ENV_REFERENCE.match(ref):
-                # The literal is not repeated: it may be the secret itself.
-                raise ValueError(f"secret {key!r} must be an environment variable reference such as "
-                                 f"${{{key.upper()}}}, never the secret itself")
         return value

@@ -14,13 +14,22 @@ import json
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
 from gateway._adapter import Hub, LocalApp
 from gateway._config._schema import Delivery
-from gateway._engine._mapping import Route
-from gateway._errors import MappingError, PermanentPeerError, TransientPeerError
+from gateway._engine._mapping import Route, same_text
+from gateway._errors import (
+    AmbiguousOutcomeError,
+    GatewayError,
+    MappingError,
+    PeerUnavailableError,
+    PermanentPeerError,
+    RecordError,
+    TransientPeerError,
+)
 from gateway._model import (
     AttachmentRef,
     Classification,
@@ -37,12 +46,19 @@ from gateway._timezones import ensure_utc
 log = structlog.get_logger("gateway.delivery")
 
 
+class NeedsConfirmation(GatewayError):
+    """A delivery may already have been done and the peer offers no way to find out:
+    an operator decides (link what exists, or resend)."""
+
+
 @dataclass
 class DeliveryResult:
     delivered: int = 0
     skipped: int = 0
     retrying: int = 0
     parked: int = 0
+    needs_confirmation: int = 0
+    resolved_by_lookup: int = 0
 
 
 def complaint_from_row(row: ComplaintRow, local_ref: str) -> Complaint:
@@ -78,8 +94,9 @@ class Deliveries:
             async with semaphore:
                 await self._attempt(row, result)
 
+        lease = timedelta(seconds=self.policy.lease_seconds)
         for _ in range(max_rounds):
-            rows = self.store.due_deliveries(self.target, limit=200)
+            rows = self.store.claim_due(self.target, self.owner, lease, limit=200)
             if not rows:
                 break
             await asyncio.gather(*(one(row) for row in rows))
@@ -90,22 +107,37 @@ class Deliveries:
         return timedelta(seconds=base * self.rng.uniform(0.5, 1.0))
 
     async def _attempt(self, row: OutboxRow, result: DeliveryResult) -> None:
-        lease = timedelta(seconds=self.policy.lease_seconds)
-        if not self.store.claim(row.id, self.owner, lease):
-            return
+        # A claimable row still marked as sending: a daemon died during its call.
+        unknown = row.outcome_unknown or row.sending_at is not None
         with structlog.contextvars.bound_contextvars(complaint_id=row.complaint_id, delivery=row.kind,
                                                      outbox_id=row.id):
             try:
-                state = await self._deliver(row)
+                state = await self._deliver(row, unknown, result)
+            except NeedsConfirmation as exc:
+                self.store.fail_delivery(row.id, str(exc), retry_at=None, state="needs_confirmation",
+                                         outcome_unknown=True, count=False)
+                self.store.audit("delivery_needs_confirmation", complaint_id=row.complaint_id, detail=str(exc))
+                result.needs_confirmation += 1
+                log.error("delivery needs an operator's confirmation", error=str(exc))
             except (MappingError, PermanentPeerError) as exc:
-                self.store.fail_delivery(row.id, str(exc), retry_at=None)
+                self.store.fail_delivery(row.id, str(exc), retry_at=None, outcome_unknown=unknown)
                 self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                 result.parked += 1
                 log.error("delivery parked", error=str(exc))
+            except PeerUnavailableError as exc:
+                # No call was made: not an attempt. Wait for the breaker's probe.
+                retry_at = self.store.clock() + timedelta(seconds=self.policy.backoff_initial_seconds)
+                self.store.fail_delivery(row.id, str(exc), retry_at=retry_at, outcome_unknown=unknown, count=False)
+                result.retrying += 1
             except TransientPeerError as exc:
+                # Ambiguous only if the call that changes the peer was under way: an upload
+                # before a create leaves at most an unused document behind.
+                ambiguous = unknown or (isinstance(exc, AmbiguousOutcomeError)
+                                        and self.store.delivery(row.id).sending_at is not None)
                 attempts = row.attempts + 1
                 if attempts >= self.policy.max_attempts:
-                    self.store.fail_delivery(row.id, f"gave up after {attempts} attempts: {exc}", retry_at=None)
+                    self.store.fail_delivery(row.id, f"gave up after {attempts} attempts: {exc}", retry_at=None,
+                                             outcome_unknown=ambiguous)
                     self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                     result.parked += 1
                     log.error("delivery parked", error=str(exc), attempts=attempts)
@@ -113,40 +145,77 @@ class Deliveries:
                     retry_at = self.store.clock() + self._backoff(attempts)
                     if exc.retry_after:
                         retry_at = max(retry_at, self.store.clock() + timedelta(seconds=exc.retry_after))
-                    self.store.fail_delivery(row.id, str(exc), retry_at=retry_at)
+                    self.store.fail_delivery(row.id, str(exc), retry_at=retry_at, outcome_unknown=ambiguous)
                     result.retrying += 1
                     log.warning("delivery failed; will retry", error=str(exc), attempts=attempts,
-                                retry_at=retry_at.isoformat())
+                                outcome_unknown=ambiguous, retry_at=retry_at.isoformat())
+            except Exception as exc:  # a bug, not the peer: park it with what it was, keep the run going
+                reason = f"internal error ({type(exc).__name__}); see the daemon's log"
+                self.store.fail_delivery(row.id, reason, retry_at=None, outcome_unknown=unknown)
+                self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=reason)
+                result.parked += 1
+                log.exception("delivery parked after an internal error")
             else:
                 if state == "skipped":
                     result.skipped += 1
                 else:
                     result.delivered += 1
 
-    async def _deliver(self, row: OutboxRow) -> str:
+    async def _deliver(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
         if row.kind == CREATE_COMPLAINT:
-            return await self._create(row)
+            return await self._create(row, unknown, result)
         if row.kind == HUB_FOLLOW_UP:
-            return await self._hub_follow_up(row)
-        if row.kind == LOCAL_FOLLOW_UP:
-            return await self._local_follow_up(row)
-        if row.kind == LOCAL_STATUS:
+            return await self._hub_follow_up(row, unknown, result)
+        if row.kind in (LOCAL_FOLLOW_UP, LOCAL_STATUS):
+            local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
+            if unknown and not local.idempotent_writes:
+                raise NeedsConfirmation(
+                    f"{self.target} may have received delivery {row.id} already and applies repeated writes "
+                    f"twice; look for reference {self.store.event(row.event_id).gateway_ref} there, then "
+                    f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`")
+            if row.kind == LOCAL_FOLLOW_UP:
+                return await self._local_follow_up(row)
             return await self._local_status(row)
         raise MappingError(self.target, "outbox kinds", row.kind)
 
-    async def _create(self, row: OutboxRow) -> str:
+    async def _create(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
         complaint_row = self.store.complaint(row.complaint_id)
         route = self.routes[complaint_row.local_instance]
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
         local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
+        if unknown:
+            try:
+                found = await hub.find_complaint(complaint_row.gateway_ref)
+            except NotImplementedError:
+                raise NeedsConfirmation(
+                    f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
+                    f"{self.target} offers no search by reference: look for tag {complaint_row.gateway_ref} "
+                    f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
+                    f"{row.id}`") from None
+            if found is not None:
+                self.store.finish_delivery(row.id, link=(row.complaint_id, self.target, found))
+                self.store.audit("created_at_hub", complaint_id=row.complaint_id,
+                                 detail=f"{self.target} id {found}, found by reference after a lost answer")
+                result.resolved_by_lookup += 1
+                return "done"
         local_ref = self.store.external_ref(row.complaint_id, route.local.name)
         complaint = complaint_from_row(complaint_row, local_ref or "")
         ids = route.hub_ids(complaint)  # before any upload: an unmapped value parks it at no cost
         doc_ids = []
+        policy = self.routes[complaint_row.local_instance].hub.spec.attachments
         for att in self.store.attachments(row.complaint_id):
+            if att.refused_reason:
+                continue
             if att.hub_doc_id is None:
-                content = await local.fetch_attachment(
-                    AttachmentRef(att.local_ref, att.filename, att.content_type, att.size))
+                refused = _refusal(policy, att.content_type, att.size)
+                content = None
+                if not refused:
+                    content = await local.fetch_attachment(
+                        AttachmentRef(att.local_ref, att.filename, att.content_type, att.size))
+                    refused = _refusal(policy, content.content_type, len(content.data))
+                if refused:
+                    self._refuse_attachment(route, row.complaint_id, att.id, att.local_ref, refused)
+                    continue
                 (att.hub_doc_id,) = await hub.upload_attachments([content])
                 self.store.set_attachment_doc(att.id, att.hub_doc_id)
             doc_ids.append(att.hub_doc_id)
@@ -154,18 +223,38 @@ class Deliveries:
                                   category_id=ids["category_id"], classification_id=ids["classification_id"],
                                   channel_id=ids["channel_id"], attachment_ids=tuple(doc_ids),
                                   route_fields=dict(route.local.spec.route.fields) if route.local.spec.route else {})
+        self.store.mark_sending(row.id)
         hub_ref = await hub.create_complaint(draft)
         self.store.finish_delivery(row.id, link=(row.complaint_id, self.target, hub_ref))
         self.store.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
         return "done"
 
-    async def _hub_follow_up(self, row: OutboxRow) -> str:
+    async def _hub_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
         hub_ref = self.store.external_ref(row.complaint_id, self.target)
         if hub_ref is None:  # cannot happen while the create comes first; kept loud if it does
             raise PermanentPeerError(self.target, "add follow-up", "the complaint is not linked at the hub")
         event = self.store.event(row.event_id)
+        if event.hub_ref is not None:  # seen at the hub already (matched while polling)
+            self.store.finish_delivery(row.id)
+            return "done"
+        if unknown:
+            # The hub lists a complaint's follow-ups: look for ours before sending again.
+            listed = await hub.follow_ups(hub_ref)
+            if any(isinstance(item, RecordError) for item in listed):
+                # "Not there" can only be concluded from a listing read whole.
+                raise TransientPeerError(self.target, "GET follow-ups", "a follow-up could not be read; "
+                                         "cannot tell whether the earlier send arrived")
+            for item in listed:
+                if same_text(item.content, event.content) and \
+                        not self.store.event_known_by_ref(row.complaint_id, "hub", item.ref):
+                    self.store.set_event_ref(event.id, "hub", item.ref)
+                    self.store.finish_delivery(row.id)
+                    result.resolved_by_lookup += 1
+                    log.info("follow-up found at hub after a lost answer", event_id=event.id)
+                    return "done"
+        self.store.mark_sending(row.id)
         follow_up_ref = await hub.add_follow_up(hub_ref, event.content or "", gateway_ref=event.gateway_ref)
         if follow_up_ref:
             self.store.set_event_ref(event.id, "hub", follow_up_ref)
@@ -177,6 +266,7 @@ class Deliveries:
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         local_ref = self.store.external_ref(row.complaint_id, self.target)
         event = self.store.event(row.event_id)
+        self.store.mark_sending(row.id)
         ref = await local.write_follow_up(local_ref, event.content or "", author=event.author,
                                           gateway_ref=event.gateway_ref)
         if ref:
@@ -189,17 +279,27 @@ class Deliveries:
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
         event = self.store.event(row.event_id)
-        if event.status is None:
+        # Mapped again now: the admin may have added the missing row since it was read.
+        status = route.hub_status(event.raw_status_code or "") if event.status is None else Status(event.status)
+        if status is None:
             raise MappingError(event.origin, "statuses", event.raw_status_code or "")
-        status = Status(event.status)
         to_write = route.local_status_to_write(status)
         complaint = self.store.complaint(row.complaint_id)
+        if self.store.newer_hub_status_delivered(row.complaint_id, event):
+            self.store.audit("status_outdated", complaint_id=row.complaint_id,
+                             detail=f"hub status {event.raw_status_code} not written: a newer one already was")
+            self.store.finish_delivery(row.id, state="skipped")
+            return "skipped"
         if complaint.local_status_code == to_write:
             # Several hub statuses can map to one local status: nothing to write.
             self.store.finish_delivery(row.id, state="skipped")
             return "skipped"
+        if self._local_side_wins(route, complaint, event, to_write):
+            self.store.finish_delivery(row.id, state="skipped")
+            return "skipped"
         local_ref = self.store.external_ref(row.complaint_id, self.target)
         note = f"Status di LAPOR!: {event.raw_status_name or event.raw_status_code}"
+        self.store.mark_sending(row.id)
         ref = await local.write_status(local_ref, RawStatus(to_write, to_write), note=note,
                                        gateway_ref=event.gateway_ref)
         if ref:
@@ -208,3 +308,39 @@ class Deliveries:
         self.store.finish_delivery(row.id)
         log.info("hub status delivered to local app", event_id=event.id, status=str(status))
         return "done"
+
+    def _local_side_wins(self, route: Route, complaint: ComplaintRow, event: Any, to_write: str) -> bool:
+        """Both sides changed: the local app's status moved by itself (after the complaint
+        was created) to something else than the hub's. The route's rule decides, and
+        the conflict goes to the audit trail."""
+        local_change = self.store.last_local_status_change(complaint.id, route.local.name)
+        if local_change is None or local_change.raw_status_code in (None, to_write):
+            return False
+        if ensure_utc(local_change.occurred_at) <= ensure_utc(complaint.local_created_at):
+            return False  # the status it was created with, not a change
+        if complaint.local_status_code != local_change.raw_status_code:
+            return False  # the gateway has written over it since
+        rule = route.local.spec.route.conflict if route.local.spec.route else "hub_wins"
+        local_later = ensure_utc(local_change.occurred_at) > ensure_utc(event.occurred_at)
+        keep_local = rule == "local_wins" or (rule == "latest_wins" and local_later)
+        self.store.audit("status_conflict", complaint_id=complaint.id, detail=(
+            f"hub {event.raw_status_code} at {ensure_utc(event.occurred_at).isoformat()}, local "
+            f"{local_change.raw_status_code} at {ensure_utc(local_change.occurred_at).isoformat()}: {rule}, "
+            + ("kept the local status" if keep_local else f"wrote {to_write}")))
+        return keep_local
+
+    def _refuse_attachment(self, route: Route, complaint_id: int, attachment_id: int, local_ref: str,
+                           reason: str) -> None:
+        self.store.set_attachment_refused(attachment_id, reason)
+        self.store.quarantine(route.local.name, "attachments", local_ref, reason)
+        self.store.audit("attachment_refused", complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
+        log.warning("attachment refused; the complaint goes on without it", attachment=local_ref, reason=reason)
+
+
+def _refusal(policy: Any, content_type: str | None, size: int | None) -> str | None:
+    """Why the hub would refuse an attachment, or None."""
+    if size is not None and size > policy.max_bytes:
+        return f"{size} bytes is over the hub's limit of {policy.max_bytes}"
+    if content_type is not None and content_type.split(";")[0].strip().lower() not in policy.allowed_types:
+        return f"type {content_type} is not accepted by the hub ({', '.join(policy.allowed_types)})"
+    return None

@@ -43,6 +43,10 @@ class Engine:
         self.adapters: dict[str, Adapter] = {
             name: inst.adapter_class(inst.context(), client=clients.get(name))
             for name, inst in config.instances.items() if inst.spec.enabled}
+        for adapter in self.adapters.values():
+            # The breaker lives in this process; the store shows it to `gateway status`.
+            adapter.http.breaker.on_change = lambda b: self.store.set_peer_health(
+                b.peer, b.state, b.failures, b.last_error)
         self.routes: dict[str, Route] = {
             local.name: Route(local=local, hub=config.instances[local.spec.route.hub])
             for local in config.local_apps() if local.spec.route}

@@ -4,20 +4,21 @@ in the order they happened at the hub."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import structlog
 
 from gateway._adapter import Hub
-from gateway._engine._mapping import Route
-from gateway._errors import MappingError, PeerError, RecordError, TransientPeerError
+from gateway._engine._mapping import Route, same_text
+from gateway._errors import GatewayError, MappingError, PeerError, PeerUnavailableError, RecordError
 from gateway._model import FollowUp, StatusChange
 from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
 
 log = structlog.get_logger("gateway.hub_poll")
 
-# After this many transient failures in a row the hub is taken to be down for this run.
-GIVE_UP_AFTER = 3
+# Complaints read at once. The request budget per peer (a later issue) will bound this.
+CONCURRENCY = 8
 
 
 @dataclass
@@ -36,22 +37,33 @@ class HubPoll:
         self.hub = hub
         self.routes = routes  # by local instance name
         self.batch = batch
+        self._quarantined: set[tuple[str, str]] = set()
 
     async def run(self) -> PollResult:
         result = PollResult()
-        in_a_row = 0
-        for complaint_id, hub_ref in self.store.complaints_to_poll(self.hub.name, self.batch):
-            with structlog.contextvars.bound_contextvars(complaint_id=complaint_id):
-                try:
-                    await self._poll_one(complaint_id, hub_ref, result)
-                    in_a_row = 0
-                except PeerError as exc:
-                    result.failures += 1
-                    log.warning("hub poll failed", error=str(exc))
-                    in_a_row = in_a_row + 1 if isinstance(exc, TransientPeerError) else 0
-                    if in_a_row >= GIVE_UP_AFTER:
-                        log.warning("hub looks down; poll stopped for this run", failures_in_a_row=in_a_row)
-                        break
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+        paused = asyncio.Event()  # set when the hub's breaker opens: the rest waits for the next run
+
+        async def one(complaint_id: int, hub_ref: str) -> None:
+            async with semaphore:
+                if paused.is_set():
+                    return
+                with structlog.contextvars.bound_contextvars(complaint_id=complaint_id):
+                    try:
+                        await self._poll_one(complaint_id, hub_ref, result)
+                    except PeerUnavailableError as exc:
+                        if not paused.is_set():
+                            log.warning("hub poll paused: circuit open", error=str(exc))
+                        paused.set()
+                    except PeerError as exc:
+                        result.failures += 1
+                        log.warning("hub poll failed", error=str(exc))
+
+        self._quarantined = self.store.quarantined_refs(self.hub.name)
+        due = self.store.complaints_to_poll(self.hub.name, list(self.routes), self.batch)
+        await asyncio.gather(*(one(cid, ref) for cid, ref in due))
+        if due and result.failures and not result.polled:
+            raise GatewayError(f"{self.hub.name}: every complaint read failed ({result.failures})")
         return result
 
     async def _poll_one(self, complaint_id: int, hub_ref: str, result: PollResult) -> None:
@@ -66,6 +78,8 @@ class HubPoll:
                 result.quarantined += 1
                 self.store.quarantine(self.hub.name, "follow_ups", item.record_ref, item.reason)
             else:
+                if ("follow_ups", item.ref) in self._quarantined:
+                    self.store.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
                 events.append(item)
         # Owed to the local app in the order they happened at the hub.
         events.sort(key=lambda e: e.changed_at if isinstance(e, StatusChange) else e.created_at)
@@ -80,10 +94,13 @@ class HubPoll:
     def _status_change(self, complaint_id: int, route: Route, change: StatusChange, result: PollResult) -> None:
         status = route.hub_status(change.status.code)
         park = None if status is not None else str(MappingError(self.hub.name, "statuses", change.status.code))
+        # The first entry of the hub's history is the status it received the complaint in, not
+        # a change: it is kept in the timeline but would only set the local app back.
+        deliver = (LOCAL_STATUS, route.local.name) if change.previous is not None else None
         event_id = self.store.record_event(
             complaint_id, kind="status_change", origin=self.hub.name, origin_ref=change.ref, side="hub",
             occurred_at=change.changed_at, raw_status=(change.status.code, change.status.name), status=status,
-            deliver=(LOCAL_STATUS, route.local.name), park_reason=park)
+            deliver=deliver, park_reason=park if deliver else None)
         if event_id is not None:
             result.status_changes += 1
             log.info("hub status change owed to local app", event_id=event_id, status=str(status),
@@ -94,10 +111,11 @@ class HubPoll:
     def _follow_up(self, complaint_id: int, route: Route, follow_up: FollowUp, result: PollResult) -> None:
         if self.store.event_known_by_ref(complaint_id, "hub", follow_up.ref):
             return
-        own = self.store.own_follow_up_without_hub_ref(complaint_id, follow_up.content)
+        own = next((e for e in self.store.sent_follow_ups_without_hub_ref(complaint_id)
+                    if same_text(e.content, follow_up.content)), None)
         if own is not None:
             # The gateway's own copy of a local follow-up: remember its hub id, never echo it back.
-            self.store.set_event_ref(own, "hub", follow_up.ref)
+            self.store.set_event_ref(own.id, "hub", follow_up.ref)
             result.echoes += 1
             return
         event_id = self.store.record_event(

@@ -15,7 +15,7 @@ import structlog
 
 from gateway._adapter import LocalApp
 from gateway._engine._mapping import Route
-from gateway._errors import RecordError
+from gateway._errors import PeerError, RecordError
 from gateway._model import FollowUp, StatusChange
 from gateway._store import HUB_FOLLOW_UP, Store
 
@@ -34,59 +34,123 @@ class IntakeResult:
     notes: list[str] = field(default_factory=list)
 
 
+# Passes a stream's cursor waits at a record that could not be read (it may read fine
+# next time) before leaving it in quarantine for the operator and moving on.
+HOLD_PASSES = 5
+
+
+class _Cursor:
+    """Where a stream's cursor may move after this pass: to the newest record read,
+    but never past one that must be read again."""
+
+    def __init__(self, since: datetime | None):
+        self.since = since
+        self.newest = since
+        self.limit: datetime | None = None
+        self.frozen = False  # a record with no usable time must be read again: stay put
+
+    def seen(self, when: datetime) -> None:
+        self.newest = max(self.newest, when) if self.newest else when
+
+    def hold_at(self, when: datetime | None) -> None:
+        if when is None:
+            self.frozen = True
+        else:
+            self.limit = min(self.limit, when) if self.limit else when
+
+    def target(self) -> datetime | None:
+        if self.frozen:
+            return None
+        return min(self.newest, self.limit) if (self.newest and self.limit) else (self.limit or self.newest)
+
+
 class Intake:
     def __init__(self, store: Store, route: Route, app: LocalApp):
         self.store = store
         self.route = route
         self.app = app
         self.name = route.local.name
+        self._quarantined: set[tuple[str, str]] = set()
 
     async def run(self) -> IntakeResult:
+        """Each stream on its own: one that fails (its cursor then stays) does not keep the
+        others from moving; the run reports the first failure."""
         result = IntakeResult()
-        await self._complaints(result)
-        await self._status_changes(result)
-        await self._follow_ups(result)
+        self._quarantined = self.store.quarantined_refs(self.name)  # read once: most passes have none
+        failure: PeerError | None = None
+        for stream in (self._complaints, self._status_changes, self._follow_ups):
+            try:
+                await stream(result)
+            except PeerError as exc:
+                log.warning("stream failed; its cursor stays", error=str(exc))
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return result
 
-    def _quarantine(self, stream: str, error: RecordError, result: IntakeResult) -> None:
+    def _bad_record(self, stream: str, error: RecordError, cursor: _Cursor, result: IntakeResult) -> None:
+        """Quarantine it; the cursor waits for it (at the last good record) for a few passes."""
         result.quarantined += 1
-        if self.store.quarantine(self.name, stream, error.record_ref, error.reason):
+        sightings = self.store.quarantine(self.name, stream, error.record_ref, error.reason)
+        self._quarantined.add((stream, error.record_ref or "?"))
+        if sightings == 1:
             log.warning("record quarantined", stream=stream, record=error.record_ref, reason=error.reason)
+        if sightings < HOLD_PASSES:
+            cursor.hold_at(cursor.newest if cursor.newest != cursor.since else None)
+        elif sightings == HOLD_PASSES:
+            log.error("record left in quarantine for an operator", stream=stream, record=error.record_ref,
+                      reason=error.reason)
+
+    def _resolve(self, stream: str, ref: str) -> None:
+        """A record read fine: if it was quarantined, it no longer is."""
+        if (stream, ref) in self._quarantined:
+            self.store.resolve_quarantine(self.name, stream, ref)
+            self._quarantined.discard((stream, ref))
+
+    def _save(self, stream: str, cursor: _Cursor) -> None:
+        target = cursor.target()
+        if target and target != cursor.since:
+            self.store.set_cursor(self.name, stream, target)
 
     async def _complaints(self, result: IntakeResult) -> None:
-        since = self.store.cursor(self.name, "complaints")
-        newest = since
-        async for record in self.app.complaints_since(since):
+        cursor = _Cursor(self.store.cursor(self.name, "complaints"))
+        async for record in self.app.complaints_since(cursor.since):
             if isinstance(record, RecordError):
-                self._quarantine("complaints", record, result)
+                self._bad_record("complaints", record, cursor, result)
                 continue
             status = self.route.local_status(record.status.code)
-            if status is None:
-                self.store.quarantine(self.name, "statuses", record.ref,
-                                      f"status {record.status.code!r} has no mapping in 'statuses'")
+            if status is None:  # kept, and read again: it may be a passing glitch, or a mapping to add
+                self._bad_record("statuses", RecordError(
+                    self.name, "statuses", f"status {record.status.code!r} has no mapping in 'statuses'",
+                    record_ref=record.ref), cursor, result)
+            else:
+                self._resolve("statuses", record.ref)
             complaint_id, new = self.store.take_in_complaint(self.name, self.route.hub.name, record, status)
+            self._resolve("complaints", record.ref)
             if new:
                 result.complaints_new += 1
                 log.info("complaint taken in", complaint_id=complaint_id, local_ref=record.ref)
             else:
                 result.complaints_updated += 1
-            newest = max(newest, record.updated_at) if newest else record.updated_at
-        if newest and newest != since:
-            self.store.set_cursor(self.name, "complaints", newest)
+            cursor.seen(record.updated_at)
+        self._save("complaints", cursor)
 
-    def _complaint_for(self, stream: str, record: FollowUp | StatusChange, when: datetime,
-                       result: IntakeResult) -> int | None | bool:
-        """The gateway id of the record's complaint; False when the record must wait
-        (its complaint may be taken in by the next pass); None when quarantined."""
+    def _complaint_for(self, stream: str, record: FollowUp | StatusChange, when: datetime, cursor: _Cursor,
+                       result: IntakeResult) -> int | None:
+        """The gateway id of the record's complaint, or None when the record must wait (its
+        complaint may be taken in by a later pass) or was quarantined."""
         complaint_id = self.store.complaint_id_for(self.name, record.complaint_ref)
         if complaint_id is not None:
             return complaint_id
         complaints_cursor = self.store.cursor(self.name, "complaints")
-        if complaints_cursor is None or when >= complaints_cursor:
+        held = self.store.quarantined(self.name, "complaints", record.complaint_ref)
+        if complaints_cursor is None or when >= complaints_cursor or 0 < held < HOLD_PASSES:
             result.deferred += 1
-            return False
-        self._quarantine(stream, RecordError(self.name, stream, f"complaint {record.complaint_ref} is not "
-                                             "known to the gateway", record_ref=record.ref), result)
+            cursor.hold_at(when)
+            return None
+        reason = ("its complaint is in quarantine" if held else "its complaint is not known to the gateway")
+        self._bad_record(stream, RecordError(self.name, stream, f"{reason} ({record.complaint_ref})",
+                                             record_ref=record.ref), _Cursor(None), result)
         return None
 
     def _is_echo(self, record: FollowUp | StatusChange, complaint_id: int, result: IntakeResult) -> bool:
@@ -99,21 +163,16 @@ class Intake:
                     self.store.set_event_ref(own.id, "local", record.ref)
                 result.echoes += 1
                 return True
-        if self.store.event_known_by_ref(complaint_id, "local", record.ref):
-            return True
-        return False
+        return self.store.event_known_by_ref(complaint_id, "local", record.ref)
 
     async def _status_changes(self, result: IntakeResult) -> None:
-        since = self.store.cursor(self.name, "status_changes")
-        newest, hold = since, None
-        async for record in self.app.status_changes_since(since):
+        cursor = _Cursor(self.store.cursor(self.name, "status_changes"))
+        async for record in self.app.status_changes_since(cursor.since):
             if isinstance(record, RecordError):
-                self._quarantine("status_changes", record, result)
+                self._bad_record("status_changes", record, cursor, result)
                 continue
-            complaint_id = self._complaint_for("status_changes", record, record.changed_at, result)
-            if complaint_id is False:
-                hold = min(hold, record.changed_at) if hold else record.changed_at
-                continue
+            self._resolve("status_changes", record.ref)
+            complaint_id = self._complaint_for("status_changes", record, record.changed_at, cursor, result)
             if complaint_id is not None and not self._is_echo(record, complaint_id, result):
                 # The hub has no call to set a status: a local change is kept in the
                 # timeline (for the operator and for conflict rules), not delivered.
@@ -122,20 +181,17 @@ class Intake:
                         occurred_at=record.changed_at, raw_status=(record.status.code, record.status.name),
                         status=self.route.local_status(record.status.code)) is not None:
                     result.status_changes += 1
-            newest = max(newest, record.changed_at) if newest else record.changed_at
-        self._advance("status_changes", since, newest, hold)
+            cursor.seen(record.changed_at)
+        self._save("status_changes", cursor)
 
     async def _follow_ups(self, result: IntakeResult) -> None:
-        since = self.store.cursor(self.name, "follow_ups")
-        newest, hold = since, None
-        async for record in self.app.follow_ups_since(since):
+        cursor = _Cursor(self.store.cursor(self.name, "follow_ups"))
+        async for record in self.app.follow_ups_since(cursor.since):
             if isinstance(record, RecordError):
-                self._quarantine("follow_ups", record, result)
+                self._bad_record("follow_ups", record, cursor, result)
                 continue
-            complaint_id = self._complaint_for("follow_ups", record, record.created_at, result)
-            if complaint_id is False:
-                hold = min(hold, record.created_at) if hold else record.created_at
-                continue
+            self._resolve("follow_ups", record.ref)
+            complaint_id = self._complaint_for("follow_ups", record, record.created_at, cursor, result)
             if complaint_id is not None and not self._is_echo(record, complaint_id, result):
                 event_id = self.store.record_event(
                     complaint_id, kind="follow_up", origin=self.name, origin_ref=record.ref, side="local",
@@ -144,10 +200,5 @@ class Intake:
                 if event_id is not None:
                     result.follow_ups += 1
                     log.info("local follow-up owed to hub", complaint_id=complaint_id, event_id=event_id)
-            newest = max(newest, record.created_at) if newest else record.created_at
-        self._advance("follow_ups", since, newest, hold)
-
-    def _advance(self, stream: str, since: datetime | None, newest: datetime | None, hold: datetime | None) -> None:
-        target = min(newest, hold) if (newest and hold) else (hold or newest)
-        if target and target != since:
-            self.store.set_cursor(self.name, stream, target)
+            cursor.seen(record.created_at)
+        self._save("follow_ups", cursor)

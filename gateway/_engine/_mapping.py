@@ -10,6 +10,11 @@ from gateway._errors import MappingError
 from gateway._model import Complaint, Status
 
 
+def same_text(a: str | None, b: str | None) -> bool:
+    """Whether two follow-up texts are the same, whitespace aside (peers trim and re-wrap)."""
+    return " ".join((a or "").split()) == " ".join((b or "").split())
+
+
 @dataclass(frozen=True)
 class Route:
     local: InstanceConfig

@@ -11,17 +11,40 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Column, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from gateway._errors import StoreError
-from gateway._store._tables import SchemaVersion
+from gateway._store._tables import AttachmentRow, OutboxRow, PeerHealthRow, QuarantineRow, SchemaVersion
+
+
+def add_column(conn: Connection, table: str, column: Column) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` in the dialect at hand, unless it is there already."""
+    if column.name in {c["name"] for c in inspect(conn).get_columns(table)}:
+        return
+    ddl = f"ALTER TABLE {table} ADD COLUMN {column.name} {column.type.compile(dialect=conn.dialect)}"
+    if column.server_default is not None:
+        ddl += f" DEFAULT {column.server_default.arg}"
+    conn.execute(text(ddl))
+
+
+def _v2(conn: Connection) -> None:
+    """Ambiguous outcomes, refused attachments, resolved quarantine, peer health."""
+    add_column(conn, "outbox", Column("sending_at", OutboxRow.__table__.c.sending_at.type))
+    add_column(conn, "outbox", Column("outcome_unknown", OutboxRow.__table__.c.outcome_unknown.type,
+                                      server_default=text("false")))
+    add_column(conn, "attachment", Column("refused_reason", AttachmentRow.__table__.c.refused_reason.type))
+    add_column(conn, "quarantine", Column("resolved_at", QuarantineRow.__table__.c.resolved_at.type))
+    add_column(conn, "quarantine", Column("sightings", QuarantineRow.__table__.c.sightings.type,
+                                          server_default=text("1")))
+    PeerHealthRow.__table__.create(conn, checkfirst=True)
 
 # (version, what it changes, how). Version 1 is the first schema, created whole.
 Step = tuple[int, str, Callable[[Connection], None]]
 STEPS: list[Step] = [
     (1, "initial schema", lambda conn: SQLModel.metadata.create_all(conn)),
+    (2, "ambiguous outcomes, refused attachments, peer health", _v2),
 ]
 LATEST = STEPS[-1][0]
 

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func
 from sqlmodel import select
 
 from gateway._store._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
-from gateway._store._tables import ComplaintRow, EventRow, JobRunRow, LinkRow, OutboxRow, QuarantineRow
+from gateway._store._tables import ComplaintRow, EventRow, JobRunRow, LinkRow, OutboxRow, PeerHealthRow, QuarantineRow
 from gateway._timezones import ensure_utc
 
 
@@ -59,7 +59,14 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
             row["deliveries_owed"] = outbox(name, OutboxRow.state == "pending")
             row["deliveries_failing"] = outbox(name, OutboxRow.state == "pending", OutboxRow.attempts > 0)
             row["deliveries_parked"] = outbox(name, OutboxRow.state == "parked")
-            row["records_quarantined"] = count(select(func.count(QuarantineRow.id)).where(QuarantineRow.instance == name))
+            row["deliveries_needing_confirmation"] = outbox(name, OutboxRow.state == "needs_confirmation")
+            row["records_quarantined"] = count(select(func.count(QuarantineRow.id)).where(
+                QuarantineRow.instance == name, QuarantineRow.resolved_at.is_(None)))
+            health = s.get(PeerHealthRow, name)
+            row["breaker"] = {"state": health.state if health else "closed",
+                              "failures": health.failures if health else 0,
+                              "since": _iso(health.changed_at) if health else None,
+                              "last_error": health.last_error if health else None}
             jobs = s.exec(select(JobRunRow).where(JobRunRow.instance == name).order_by(JobRunRow.job)).all()
             row["jobs"] = {j.job: {"runs": j.runs, "failures": j.failures, "last_success": _iso(j.last_success_at),
                                    "last_error": j.last_error, "last_error_at": _iso(j.last_error_at)} for j in jobs}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlmodel import Session, create_engine, select
@@ -32,10 +33,14 @@ from gateway._store._tables import (
     JobRunRow,
     LinkRow,
     OutboxRow,
+    PeerHealthRow,
     QuarantineRow,
     ReporterRow,
 )
 from gateway._timezones import ensure_utc, utcnow
+
+# States of an outbox row that still hold back the later deliveries of their complaint.
+OWED_STATES = ("pending", "parked", "needs_confirmation")
 
 # Outbox kinds: what is owed, and to which side.
 CREATE_COMPLAINT = "create_complaint"
@@ -91,13 +96,21 @@ class Store:
                           local_status: Status | None) -> tuple[int, bool]:
         """Store a complaint read from a local app. A new one is owed to the hub in the
         same transaction. Returns (gateway id, whether it was new)."""
+        try:
+            return self._take_in_complaint(local_instance, hub_instance, complaint, local_status)
+        except IntegrityError:  # another daemon took it in at the same moment
+            return self._take_in_complaint(local_instance, hub_instance, complaint, local_status)
+
+    def _take_in_complaint(self, local_instance: str, hub_instance: str, complaint: Complaint,
+                           local_status: Status | None) -> tuple[int, bool]:
         now = self.clock()
         with self.session() as s:
             known = s.exec(select(LinkRow.complaint_id).where(
                 LinkRow.instance == local_instance, LinkRow.external_ref == complaint.ref)).first()
             if known is not None:
                 row = s.get(ComplaintRow, known)
-                if complaint.updated_at > ensure_utc(row.local_updated_at):
+                if complaint.updated_at > ensure_utc(row.local_updated_at) or (
+                        row.local_status is None and local_status is not None):  # read right at last
                     row.local_updated_at = complaint.updated_at
                     row.local_status_code = complaint.status.code
                     row.local_status = local_status.value if local_status else None
@@ -136,6 +149,18 @@ class Store:
         """Add an event to a complaint's timeline, and owe it to ``deliver`` = (kind, target)
         in the same transaction. ``side`` ("local" or "hub") says which of its ids
         ``origin_ref`` is. Returns the event id, or None when it was already recorded."""
+        try:
+            return self._record_event(complaint_id, kind=kind, origin=origin, origin_ref=origin_ref,
+                                      occurred_at=occurred_at, content=content, author=author,
+                                      raw_status=raw_status, status=status, side=side, deliver=deliver,
+                                      park_reason=park_reason)
+        except IntegrityError:  # another daemon recorded it at the same moment
+            return None
+
+    def _record_event(self, complaint_id: int, *, kind: str, origin: str, origin_ref: str,
+                      occurred_at: datetime, content: str | None, author: str | None,
+                      raw_status: tuple[str, str | None] | None, status: Status | None,
+                      side: str, deliver: tuple[str, str] | None, park_reason: str | None) -> int | None:
         now = self.clock()
         with self.session() as s:
             exists = s.exec(select(EventRow.id).where(
@@ -173,22 +198,25 @@ class Store:
             ev = s.get(EventRow, event_id)
             setattr(ev, f"{side}_ref", ref)
 
-    def own_follow_up_without_hub_ref(self, complaint_id: int, content: str) -> int | None:
-        """A follow-up the gateway sent to the hub whose hub id it never learned (the hub's
-        answer carries none), matched by its text."""
+    def sent_follow_ups_without_hub_ref(self, complaint_id: int) -> list[EventRow]:
+        """Follow-ups the gateway may have sent to the hub whose hub id it does not know
+        (the hub's answer carried none, or was lost): delivered, or tried with an
+        unknown outcome. Oldest first."""
         with self.session() as s:
-            return s.exec(
-                select(EventRow.id).join(OutboxRow, OutboxRow.event_id == EventRow.id).where(
+            return list(s.exec(
+                select(EventRow).join(OutboxRow, OutboxRow.event_id == EventRow.id).where(
                     EventRow.complaint_id == complaint_id, EventRow.kind == "follow_up",
-                    EventRow.hub_ref.is_(None), EventRow.content == content,
-                    # pending too: the answer may still be on its way while the hub is read
-                    OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state.in_(("done", "pending")),
-                ).order_by(EventRow.id)).first()
+                    EventRow.hub_ref.is_(None), OutboxRow.kind == HUB_FOLLOW_UP,
+                    or_(OutboxRow.state == "done",
+                        (OutboxRow.state == "pending") & (OutboxRow.outcome_unknown | OutboxRow.sending_at.is_not(None))),
+                ).order_by(EventRow.id)).all())
 
     def update_hub_status(self, complaint_id: int, code: str, name: str | None, status: Status | None) -> None:
         now = self.clock()
         with self.session() as s:
             row = s.get(ComplaintRow, complaint_id)
+            if name is None and row.hub_status_code == code:
+                name = row.hub_status_name  # a read that lacked the name does not erase it
             row.hub_status_code, row.hub_status_name = code, name
             row.hub_status = status.value if status else None
             row.hub_polled_at = now
@@ -197,13 +225,15 @@ class Store:
             elif status is not None and not status.is_closed:
                 row.closed_at = None
 
-    def complaints_to_poll(self, hub_instance: str, limit: int = 500) -> list[tuple[int, str]]:
-        """(gateway id, hub id) of complaints at the hub that are not closed, least recently polled first."""
+    def complaints_to_poll(self, hub_instance: str, local_instances: list[str],
+                           limit: int = 500) -> list[tuple[int, str]]:
+        """(gateway id, hub id) of complaints at the hub that are not closed and come from one of
+        ``local_instances`` (an app that is disabled is left alone), least recently polled first."""
         with self.session() as s:
             rows = s.exec(
                 select(ComplaintRow.id, LinkRow.external_ref)
                 .join(LinkRow, (LinkRow.complaint_id == ComplaintRow.id) & (LinkRow.instance == hub_instance))
-                .where(ComplaintRow.closed_at.is_(None))
+                .where(ComplaintRow.closed_at.is_(None), ComplaintRow.local_instance.in_(local_instances))
                 .order_by(ComplaintRow.hub_polled_at.is_not(None), ComplaintRow.hub_polled_at, ComplaintRow.id)
                 .limit(limit)).all()
             return [(cid, ref) for cid, ref in rows]
@@ -237,29 +267,33 @@ class Store:
 
     # -- outbox ---------------------------------------------------------------------------
 
-    def due_deliveries(self, target: str, *, limit: int = 100) -> list[OutboxRow]:
-        """Pending deliveries to ``target`` that are due and unclaimed, each the first one
-        still owed for its complaint and target (so order per complaint holds)."""
-        now = self.clock()
-        with self.session() as s:
-            earlier = select(func.min(OutboxRow.id)).where(
-                OutboxRow.target == target, OutboxRow.state.in_(("pending", "parked"))
-            ).group_by(OutboxRow.complaint_id)
-            return list(s.exec(
-                select(OutboxRow).where(
-                    OutboxRow.id.in_(earlier), OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now,
-                    or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now))
-                .order_by(OutboxRow.id).limit(limit)).all())
+    def claim_due(self, target: str, owner: str, lease: timedelta, *, limit: int = 100) -> list[OutboxRow]:
+        """Claim pending deliveries to ``target`` that are due, each the first one still
+        owed for its complaint and target (so order per complaint holds), for ``lease``.
 
-    def claim(self, outbox_id: int, owner: str, lease: timedelta) -> bool:
-        """Take a delivery for ``lease``; False when someone else holds it."""
+        Rows are locked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so several
+        daemons sharing one store never claim the same row; a dead daemon's claims
+        expire with their lease. SQLite has one writer at a time and needs no lock.
+        """
         now = self.clock()
         with self.session() as s:
-            result = s.execute(update(OutboxRow).where(
-                OutboxRow.id == outbox_id, OutboxRow.state == "pending",
-                or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now, OutboxRow.claimed_by == owner),
-            ).values(claimed_by=owner, claim_expires_at=now + lease))
-            return result.rowcount == 1
+            first_owed = select(func.min(OutboxRow.id)).where(
+                OutboxRow.target == target, OutboxRow.state.in_(OWED_STATES)
+            ).group_by(OutboxRow.complaint_id)
+            rows = list(s.exec(
+                select(OutboxRow).where(
+                    OutboxRow.id.in_(first_owed), OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now,
+                    or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now))
+                .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)).all())
+            for row in rows:
+                row.claimed_by, row.claim_expires_at = owner, now + lease
+            return rows
+
+    def mark_sending(self, outbox_id: int) -> None:
+        """Written just before the call: found later on a claimable row, it says the
+        daemon died during the call."""
+        with self.session() as s:
+            s.get(OutboxRow, outbox_id).sending_at = self.clock()
 
     def finish_delivery(self, outbox_id: int, *, state: str = "done",
                         link: tuple[int, str, str] | None = None) -> None:
@@ -269,20 +303,25 @@ class Store:
         with self.session() as s:
             row = s.get(OutboxRow, outbox_id)
             row.state, row.done_at, row.claimed_by, row.claim_expires_at = state, now, None, None
+            row.sending_at, row.outcome_unknown = None, False
             if link is not None:
                 s.add(LinkRow(complaint_id=link[0], instance=link[1], external_ref=link[2], linked_at=now))
 
-    def fail_delivery(self, outbox_id: int, error: str, *, retry_at: datetime | None) -> None:
-        """Record a failed attempt: retried at ``retry_at``, or parked when it is None."""
+    def fail_delivery(self, outbox_id: int, error: str, *, retry_at: datetime | None,
+                      state: str = "parked", outcome_unknown: bool = False, count: bool = True) -> None:
+        """Record a failed attempt: retried at ``retry_at``, or put in ``state`` (parked,
+        needs_confirmation) when it is None. ``outcome_unknown``: the call may have been
+        done; ``count=False``: no call was made (the breaker was open)."""
         now = self.clock()
         with self.session() as s:
             row = s.get(OutboxRow, outbox_id)
-            row.attempts += 1
+            row.attempts += 1 if count else 0
             row.last_error, row.last_error_at = error, now
             row.first_error_at = row.first_error_at or now
-            row.claimed_by, row.claim_expires_at = None, None
+            row.claimed_by, row.claim_expires_at, row.sending_at = None, None, None
+            row.outcome_unknown = row.outcome_unknown or outcome_unknown
             if retry_at is None:
-                row.state = "parked"
+                row.state = state
             else:
                 row.next_attempt_at = retry_at
 
@@ -325,17 +364,69 @@ class Store:
                 row.last_error, row.last_error_at = error, now
             s.add(row)
 
-    def quarantine(self, instance: str, stream: str, record_ref: str | None, reason: str) -> bool:
-        """Keep a record that could not be taken in; False when it was already kept."""
+    def quarantine(self, instance: str, stream: str, record_ref: str | None, reason: str) -> int:
+        """Keep a record that could not be taken in, with why; return how often it has
+        been seen bad (1 the first time)."""
         with self.session() as s:
             ref = record_ref or "?"
-            exists = s.exec(select(QuarantineRow.id).where(
+            row = s.exec(select(QuarantineRow).where(
                 QuarantineRow.instance == instance, QuarantineRow.stream == stream,
                 QuarantineRow.record_ref == ref, QuarantineRow.reason == reason)).first()
-            if exists is None:
+            if row is None:
                 s.add(QuarantineRow(instance=instance, stream=stream, record_ref=ref, reason=reason,
                                     seen_at=self.clock()))
-            return exists is None
+                return 1
+            row.sightings += 1
+            row.resolved_at = None
+            return row.sightings
+
+    def quarantined(self, instance: str, stream: str, record_ref: str) -> int:
+        """How often an unresolved quarantined record was seen bad (0: it is not quarantined)."""
+        with self.session() as s:
+            rows = s.exec(select(QuarantineRow.sightings).where(
+                QuarantineRow.instance == instance, QuarantineRow.stream == stream,
+                QuarantineRow.record_ref == record_ref, QuarantineRow.resolved_at.is_(None))).all()
+            return max(rows, default=0)
+
+    def quarantined_refs(self, instance: str) -> set[tuple[str, str]]:
+        """(stream, record ref) of the instance's unresolved quarantined records."""
+        with self.session() as s:
+            return set(s.exec(select(QuarantineRow.stream, QuarantineRow.record_ref).where(
+                QuarantineRow.instance == instance, QuarantineRow.resolved_at.is_(None))).all())
+
+    def resolve_quarantine(self, instance: str, stream: str, record_ref: str) -> None:
+        """A record once quarantined has now been read fine."""
+        with self.session() as s:
+            s.execute(update(QuarantineRow).where(
+                QuarantineRow.instance == instance, QuarantineRow.stream == stream,
+                QuarantineRow.record_ref == record_ref, QuarantineRow.resolved_at.is_(None),
+            ).values(resolved_at=self.clock()))
+
+    def set_peer_health(self, instance: str, state: str, failures: int, last_error: str | None) -> None:
+        with self.session() as s:
+            row = s.get(PeerHealthRow, instance) or PeerHealthRow(instance=instance, state=state,
+                                                                  changed_at=self.clock())
+            row.state, row.failures, row.last_error, row.changed_at = state, failures, last_error, self.clock()
+            s.add(row)
+
+    def set_attachment_refused(self, attachment_id: int, reason: str) -> None:
+        with self.session() as s:
+            s.get(AttachmentRow, attachment_id).refused_reason = reason
+
+    def last_local_status_change(self, complaint_id: int, local_instance: str) -> EventRow | None:
+        """The latest status change made in the local app itself (not by the gateway)."""
+        with self.session() as s:
+            return s.exec(select(EventRow).where(
+                EventRow.complaint_id == complaint_id, EventRow.origin == local_instance,
+                EventRow.kind == "status_change").order_by(EventRow.occurred_at.desc(), EventRow.id.desc())).first()
+
+    def newer_hub_status_delivered(self, complaint_id: int, event: EventRow) -> bool:
+        """Whether a hub status newer than ``event`` has already been delivered."""
+        with self.session() as s:
+            return s.exec(select(EventRow.id).join(OutboxRow, OutboxRow.event_id == EventRow.id).where(
+                EventRow.complaint_id == complaint_id, EventRow.origin == event.origin,
+                EventRow.kind == "status_change", EventRow.occurred_at > event.occurred_at,
+                OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done")).first() is not None
 
     def audit(self, action: str, *, complaint_id: int | None = None, detail: str | None = None,
               actor: str = "gateway") -> None:

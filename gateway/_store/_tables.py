@@ -9,12 +9,33 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from datetime import timezone
+
+from sqlalchemy import Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
+class UtcDateTime(TypeDecorator):
+    """Stored as UTC and read back aware (SQLite keeps no offset; a naive value is UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def _utc_column(**kwargs: object) -> Column:
-    return Column(DateTime(timezone=True), **kwargs)
+    return Column(UtcDateTime(), **kwargs)
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -73,6 +94,7 @@ class AttachmentRow(SQLModel, table=True):
     content_type: str | None = None
     size: int | None = None
     hub_doc_id: str | None = None
+    refused_reason: str | None = Field(default=None, sa_column=Column(Text))  # not sent to the hub, and why
 
 
 class LinkRow(SQLModel, table=True):
@@ -121,7 +143,9 @@ class OutboxRow(SQLModel, table=True):
     event_id: int | None = Field(default=None, foreign_key="event.id")
     kind: str  # create_complaint | hub_follow_up | local_follow_up | local_status
     target: str  # the instance to deliver to
-    state: str = "pending"  # pending | done | skipped | parked
+    # pending | done | skipped (nothing to write) | parked (an operator must act) |
+    # needs_confirmation (may have been done; an operator links or resends) | dropped (by an operator)
+    state: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=_utc_column(nullable=False))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
@@ -129,6 +153,10 @@ class OutboxRow(SQLModel, table=True):
     last_error_at: datetime | None = Field(default=None, sa_column=_utc_column())
     claimed_by: str | None = None
     claim_expires_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # Set just before the call, cleared after: found set on a claimable row, the daemon
+    # died mid-call and the outcome is unknown.
+    sending_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    outcome_unknown: bool = False
     created_at: datetime = Field(sa_column=_utc_column(nullable=False))
     done_at: datetime | None = Field(default=None, sa_column=_utc_column())
 
@@ -166,6 +194,8 @@ class QuarantineRow(SQLModel, table=True):
     record_ref: str
     reason: str = Field(sa_column=Column(Text, nullable=False))
     seen_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc_column())  # read fine later
+    sightings: int = 1  # how often it was read bad; the cursor waits for it a few times
 
 
 class AuditRow(SQLModel, table=True):
@@ -178,3 +208,14 @@ class AuditRow(SQLModel, table=True):
     action: str
     complaint_id: int | None = Field(default=None, index=True)
     detail: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class PeerHealthRow(SQLModel, table=True):
+    """The circuit breaker of each peer as its daemon last saw it (for ``gateway status``)."""
+
+    __tablename__ = "peer_health"
+    instance: str = Field(primary_key=True)
+    state: str  # closed | open | half_open
+    failures: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    changed_at: datetime = Field(sa_column=_utc_column(nullable=False))

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gateway._config import GatewayConfig, load_config
 from gateway._errors import ConfigError, GatewayError
@@ -167,12 +168,12 @@ def config_check() -> None:
     except ConfigError as exc:
         print_config_error(out, exc)
         raise typer.Exit(1) from None
-    out.print(f"[green]ok[/green]: {config.path} and {len(config.instances)} adapter instance(s):")
+    out.print(f"[green]ok[/green]: {escape(str(config.path))} and {len(config.instances)} adapter instance(s):")
     for inst in config.instances.values():
         route = f" → {inst.spec.route.hub}" if inst.spec.route else ""
         enabled = "" if inst.spec.enabled else " (disabled)"
         out.print(f"  {inst.name}: {inst.spec.adapter} ({inst.role}){route}{enabled}  [{inst.path}]",
-                  highlight=False)
+                  highlight=False, markup=False)
 
 
 @app.command()
@@ -188,7 +189,8 @@ def adapters() -> None:
         if a.load_error:
             out.print(f"[red]{a.name}[/red]  {a.target}  fails to load: {a.load_error}", highlight=False)
         else:
-            out.print(f"{a.name}  ({a.role})  {a.description}  [{a.distribution}: {a.target}]", highlight=False)
+            out.print(f"{a.name}  ({a.role})  {a.description}  [{a.distribution}: {a.target}]", highlight=False,
+                      markup=False)
 
 
 @app.command()
@@ -198,12 +200,26 @@ def simulate(
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 600.0,
     seed: Annotated[int, typer.Option(help="seed of the simulated people")] = 1,
     tick: Annotated[float, typer.Option(help="real seconds between the simulated people's actions")] = 1.0,
+    fault: Annotated[Optional[list[str]], typer.Option(
+        "--fault", metavar="NAME=VALUE",
+        help="a fault for every started simulator, repeatable: e.g. --fault error_rate=0.2 "
+             "--fault latency_ms=50,400 (knobs: docs/simulators.md)")] = None,
 ) -> None:
-    """Serve the built-in simulators of the peers on loopback until Ctrl-C."""
+    """Serve the built-in simulators of the peers on loopback until Ctrl-C.
+
+    Faults given with --fault apply from the start; change them while the simulators
+    run through each one's control endpoint (/_sim/faults, printed at start)."""
     from gateway.cli._demo import run_simulators
+    from gateway.simulation import parse_fault_assignments
 
     try:
-        asyncio.run(run_simulators(names, port=port, speed=speed, seed=seed, tick=tick, console=out))
+        faults = parse_fault_assignments(fault or [])
+    except ValueError as exc:
+        err.print(f"[red]--fault: {exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        asyncio.run(run_simulators(names, port=port, speed=speed, seed=seed, tick=tick, console=out,
+                                   faults=faults))
     except GatewayError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -230,6 +246,12 @@ def demo(
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
+
+
+from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
+
+app.add_typer(deliveries_app, name="deliveries")
+app.command("quarantine")(quarantine_command)
 
 
 def main() -> None:

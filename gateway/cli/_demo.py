@@ -26,11 +26,15 @@ DEMO_SCHEDULE = {"intake_seconds": 3.0, "hub_poll_seconds": 4.0, "deliver_second
 
 
 def _start(names: list[str], *, seed: int, clock: SimClock, port: int | None,
-           options: dict[str, dict[str, Any]] | None = None) -> dict[str, SimulatorServer]:
+           options: dict[str, dict[str, Any]] | None = None,
+           faults: dict[str, Any] | None = None) -> dict[str, SimulatorServer]:
     servers: dict[str, SimulatorServer] = {}
     try:
         for index, name in enumerate(names):
-            sim: Simulator = load_simulator_factory(name)(seed=seed, clock=clock, **(options or {}).get(name, {}))
+            extra = dict((options or {}).get(name, {}))
+            if faults:
+                extra["faults"] = {**faults, **extra.get("faults", {})}
+            sim: Simulator = load_simulator_factory(name)(seed=seed, clock=clock, **extra)
             chosen = (port + index) if port is not None else (0 if options is not None else sim.default_port)
             servers[name] = SimulatorServer(sim, port=chosen).start()
     except BaseException:
@@ -48,15 +52,20 @@ async def _tick(servers: dict[str, SimulatorServer], every: float) -> None:
 
 
 async def run_simulators(names: list[str] | None, *, port: int | None, speed: float, seed: int, tick: float,
-                         console: Console) -> None:
+                         console: Console, faults: dict[str, Any] | None = None) -> None:
     names = names or simulator_names()
     clock = SimClock(speed=speed)
-    servers = _start(names, seed=seed, clock=clock, port=port)
+    servers = _start(names, seed=seed, clock=clock, port=port, faults=faults)
     try:
         for name, server in servers.items():
             console.print(f"{name} simulator on {server.base_url}", highlight=False)
             for variable, value in server.simulator.demo_environment().items():
                 console.print(f"  export {variable}={value}", highlight=False)
+            console.print(f"  faults: {server.control_url}  (POST .../reset turns them off)", highlight=False)
+        if faults:
+            shown = ", ".join(f"{k}={','.join(f'{x:g}' for x in v) if isinstance(v, tuple) else v}"
+                              for k, v in faults.items())
+            console.print(f"faults on from the start: {shown}", highlight=False)
         console.print(f"simulated time runs {speed:g}x; Ctrl-C stops")
         await _tick(servers, tick)
     finally:

@@ -27,6 +27,7 @@ COMMON = [
     ("deliveries_owed", "owed"),
     ("deliveries_failing", "failing"),
     ("deliveries_parked", "parked"),
+    ("deliveries_needing_confirmation", "needs confirmation"),
     ("records_quarantined", "quarantined"),
 ]
 
@@ -44,6 +45,7 @@ def status_tables(report: dict[str, Any]) -> list[Table]:
             table.add_column(r["name"], justify="right")
         for key, label in columns + COMMON:
             table.add_row(label, *[_cell(r[key], key) for r in rows])
+        table.add_row("circuit breaker", *[_breaker(r["breaker"]) for r in rows])
         table.add_row("last successful pass (UTC)", *[
             r["last_successful_pass"][:19].replace("T", " ") if r["last_successful_pass"] else "[yellow]never[/yellow]"
             for r in rows])
@@ -51,8 +53,15 @@ def status_tables(report: dict[str, Any]) -> list[Table]:
     return tables
 
 
+def _breaker(breaker: dict[str, Any]) -> str:
+    if breaker["state"] == "closed":
+        return "closed"
+    return f"[red]{breaker['state']}[/red] since {(breaker['since'] or '')[11:19]}"
+
+
 def _cell(value: int, key: str) -> str:
-    if value and key in ("deliveries_failing", "deliveries_parked", "records_quarantined"):
+    if value and key in ("deliveries_failing", "deliveries_parked", "deliveries_needing_confirmation",
+                         "records_quarantined"):
         return f"[red]{value}[/red]"
     return str(value)
 

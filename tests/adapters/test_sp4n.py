@@ -261,12 +261,21 @@ async def test_422_on_create_is_permanent_and_names_no_body(hub_mock, hub):
 
 
 @pytest.mark.anyio
-async def test_a_create_is_not_repeated_after_503(hub_mock, hub):
+async def test_a_create_is_not_repeated_after_a_500(hub_mock, hub):
+    """A 500 may come after the hub committed: the outcome is unknown, never retried blindly."""
     route = hub_mock.post("/complaints/complaint").mock(side_effect=[
-        httpx.Response(503), ok({"complaint_id": 4000001})])
-    with pytest.raises(gateway.TransientPeerError):
+        httpx.Response(500), ok({"complaint_id": 4000001})])
+    with pytest.raises(gateway.AmbiguousOutcomeError):
         await hub.create_complaint(make_draft())
     assert route.call_count == 1
+
+
+@pytest.mark.anyio
+async def test_a_create_answered_503_was_not_processed_and_is_retried(hub_mock, hub):
+    route = hub_mock.post("/complaints/complaint").mock(side_effect=[
+        httpx.Response(503), ok({"complaint_id": 4000001})])
+    assert await hub.create_complaint(make_draft()) == "4000001"
+    assert route.call_count == 2
 
 
 @pytest.mark.anyio

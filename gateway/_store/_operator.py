@@ -1,0 +1,153 @@
+"""What an operator does about deliveries that could not be made on their own:
+list and show them, retry a parked one, resend or link one whose outcome is
+unknown, drop one on purpose. Every decision is written to the audit trail.
+
+A retried delivery keeps its id, and so its place in its complaint's order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from gateway._errors import GatewayError
+from gateway._store._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, OWED_STATES, Store
+from gateway._store._tables import AuditRow, ComplaintRow, EventRow, LinkRow, OutboxRow, QuarantineRow
+from gateway._timezones import ensure_utc
+
+STUCK_STATES = ("parked", "needs_confirmation")
+
+
+class OperatorError(GatewayError):
+    """An operator command cannot be carried out as asked."""
+
+
+def _iso(value: Any) -> str | None:
+    return ensure_utc(value).isoformat() if value else None
+
+
+def _view(row: OutboxRow, complaint: ComplaintRow, links: dict[str, str], event: EventRow | None) -> dict[str, Any]:
+    return {
+        "id": row.id, "kind": row.kind, "target": row.target, "state": row.state,
+        "complaint_id": row.complaint_id, "gateway_ref": complaint.gateway_ref,
+        "local": {"instance": complaint.local_instance, "ref": links.get(complaint.local_instance)},
+        "hub": {"instance": complaint.hub_instance, "ref": links.get(complaint.hub_instance)},
+        "event": ({"id": event.id, "origin": event.origin, "gateway_ref": event.gateway_ref,
+                   "local_ref": event.local_ref, "hub_ref": event.hub_ref, "status": event.status,
+                   "raw_status": event.raw_status_code, "occurred_at": _iso(event.occurred_at)} if event else None),
+        "attempts": row.attempts, "outcome_unknown": row.outcome_unknown, "last_error": row.last_error,
+        "first_error_at": _iso(row.first_error_at), "last_error_at": _iso(row.last_error_at),
+        "next_attempt_at": _iso(row.next_attempt_at), "created_at": _iso(row.created_at),
+    }
+
+
+def list_deliveries(store: Store, *, states: tuple[str, ...] = STUCK_STATES, target: str | None = None,
+                    limit: int = 500) -> list[dict[str, Any]]:
+    with store.session() as s:
+        query = select(OutboxRow).where(OutboxRow.state.in_(states))
+        if target:
+            query = query.where(OutboxRow.target == target)
+        rows = s.exec(query.order_by(OutboxRow.id).limit(limit)).all()
+        return [_view_in(s, row) for row in rows]
+
+
+def _view_in(s: Any, row: OutboxRow) -> dict[str, Any]:
+    complaint = s.get(ComplaintRow, row.complaint_id)
+    links = dict(s.exec(select(LinkRow.instance, LinkRow.external_ref)
+                        .where(LinkRow.complaint_id == row.complaint_id)).all())
+    event = s.get(EventRow, row.event_id) if row.event_id else None
+    return _view(row, complaint, links, event)
+
+
+def show_delivery(store: Store, outbox_id: int) -> dict[str, Any]:
+    with store.session() as s:
+        row = _get(s, outbox_id)
+        view = _view_in(s, row)
+        view["audit"] = [{"at": _iso(a.at), "actor": a.actor, "action": a.action, "detail": a.detail}
+                         for a in s.exec(select(AuditRow).where(AuditRow.complaint_id == row.complaint_id)
+                                         .order_by(AuditRow.id)).all()]
+        return view
+
+
+def _get(s: Any, outbox_id: int, *states: str) -> OutboxRow:
+    row = s.get(OutboxRow, outbox_id)
+    if row is None:
+        raise OperatorError(f"no delivery {outbox_id}")
+    if states and row.state not in states:
+        raise OperatorError(f"delivery {outbox_id} is {row.state}; this command is for {' or '.join(states)} ones")
+    return row
+
+
+def _audit(s: Any, store: Store, row: OutboxRow, action: str, detail: str) -> None:
+    s.add(AuditRow(at=store.clock(), actor="operator", action=action, complaint_id=row.complaint_id,
+                   detail=f"delivery {row.id} ({row.kind} to {row.target}): {detail}"))
+
+
+def _requeue(store: Store, row: OutboxRow) -> None:
+    row.state, row.attempts, row.next_attempt_at = "pending", 0, store.clock()
+    row.claimed_by = row.claim_expires_at = row.sending_at = None
+
+
+def retry_delivery(store: Store, outbox_id: int) -> None:
+    """Send a parked delivery again (after the cause is fixed), in its old place."""
+    with store.session() as s:
+        row = _get(s, outbox_id, "parked")
+        if row.outcome_unknown:
+            raise OperatorError(f"delivery {outbox_id} may already have been done; check the peer, then use "
+                                f"`resend` (it is not there) or `link` (it is)")
+        _requeue(store, row)
+        _audit(s, store, row, "delivery_retried", "requeued by an operator")
+
+
+def resend_delivery(store: Store, outbox_id: int) -> None:
+    """The operator checked that a delivery of unknown outcome did not arrive: send it again."""
+    with store.session() as s:
+        row = _get(s, outbox_id, "needs_confirmation", "parked")
+        _requeue(store, row)
+        row.outcome_unknown = False
+        _audit(s, store, row, "delivery_resent", "operator confirmed it had not arrived")
+
+
+def link_delivery(store: Store, outbox_id: int, external_ref: str) -> None:
+    """The operator found what a delivery of unknown outcome created: record its id, mark it done."""
+    with store.session() as s:
+        row = _get(s, outbox_id, "needs_confirmation", "parked")
+        now = store.clock()
+        if row.kind == CREATE_COMPLAINT:
+            taken = s.exec(select(LinkRow.complaint_id).where(LinkRow.instance == row.target,
+                                                              LinkRow.external_ref == external_ref)).first()
+            if taken is not None:
+                raise OperatorError(f"{row.target} id {external_ref} is already linked to complaint {taken}")
+            s.add(LinkRow(complaint_id=row.complaint_id, instance=row.target, external_ref=external_ref,
+                          linked_at=now))
+        elif row.event_id is not None:
+            event = s.get(EventRow, row.event_id)
+            if row.kind == HUB_FOLLOW_UP:
+                event.hub_ref = external_ref
+            else:
+                event.local_ref = external_ref
+        row.state, row.done_at, row.outcome_unknown = "done", now, False
+        row.claimed_by = row.claim_expires_at = row.sending_at = None
+        _audit(s, store, row, "delivery_linked", f"operator linked it to {row.target} id {external_ref}")
+
+
+def drop_delivery(store: Store, outbox_id: int, reason: str) -> None:
+    """Give a delivery up on purpose; the later ones of its complaint go on."""
+    if not reason.strip():
+        raise OperatorError("say why the delivery is dropped (--reason)")
+    with store.session() as s:
+        row = _get(s, outbox_id, *OWED_STATES)
+        row.state, row.done_at = "dropped", store.clock()
+        row.claimed_by = row.claim_expires_at = row.sending_at = None
+        _audit(s, store, row, "delivery_dropped", reason.strip())
+
+
+def list_quarantine(store: Store, *, include_resolved: bool = False, limit: int = 500) -> list[dict[str, Any]]:
+    with store.session() as s:
+        query = select(QuarantineRow)
+        if not include_resolved:
+            query = query.where(QuarantineRow.resolved_at.is_(None))
+        return [{"id": q.id, "instance": q.instance, "stream": q.stream, "record_ref": q.record_ref,
+                 "reason": q.reason, "seen_at": _iso(q.seen_at), "resolved_at": _iso(q.resolved_at)}
+                for q in s.exec(query.order_by(QuarantineRow.id).limit(limit)).all()]

@@ -1,0 +1,150 @@
+"""``gateway deliveries`` and ``gateway quarantine``: what could not be delivered or
+read on its own, and the operator's decisions about it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from gateway._store._operator import (
+    STUCK_STATES,
+    OperatorError,
+    drop_delivery,
+    link_delivery,
+    list_deliveries,
+    list_quarantine,
+    resend_delivery,
+    retry_delivery,
+    show_delivery,
+)
+
+deliveries_app = typer.Typer(
+    help="Deliveries that need an operator: parked ones (a permanent error, or too many failures) and "
+         "ones whose outcome is unknown (needs confirmation).", no_args_is_help=True)
+
+IdArgument = Annotated[int, typer.Argument(help="the delivery's id (from `gateway deliveries list`)")]
+
+
+def _store():  # the CLI module owns config and store opening
+    from gateway.cli._commands import _load, _open_store
+
+    return _open_store(_load(check_secrets=False))
+
+
+def _run(action, *args) -> None:
+    from gateway.cli._commands import err, out
+
+    store = _store()
+    try:
+        action(store, *args)
+    except OperatorError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    out.print("done", highlight=False)
+
+
+@deliveries_app.command("list")
+def list_command(
+    state: Annotated[Optional[list[str]], typer.Option(help="parked, needs_confirmation, pending, done, dropped "
+                                                            "[default: parked and needs_confirmation]")] = None,
+    target: Annotated[Optional[str], typer.Option(help="only deliveries to this adapter instance")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List deliveries that need an operator, oldest first."""
+    from gateway.cli._commands import out
+
+    store = _store()
+    try:
+        rows = list_deliveries(store, states=tuple(state or STUCK_STATES), target=target)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        out.print("nothing waits for an operator")
+        return
+    table = Table()
+    for column in ("id", "state", "kind", "to", "complaint", "attempts", "first error (UTC)", "last error"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["id"]), r["state"], r["kind"], r["target"],
+                      f"{r['complaint_id']} ({r['local']['instance']} {r['local']['ref']})", str(r["attempts"]),
+                      (r["first_error_at"] or "")[:19].replace("T", " "), r["last_error"] or "")
+    out.print(table)
+
+
+@deliveries_app.command("show")
+def show_command(outbox_id: IdArgument) -> None:
+    """Everything known about one delivery, with its complaint's audit trail."""
+    from gateway.cli._commands import err
+
+    store = _store()
+    try:
+        view = show_delivery(store, outbox_id)
+    except OperatorError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    sys.stdout.write(json.dumps(view, indent=2) + "\n")
+
+
+@deliveries_app.command("retry")
+def retry_command(outbox_ids: Annotated[list[int], typer.Argument(help="ids of parked deliveries")]) -> None:
+    """Send parked deliveries again, in their old place (fix the cause first: a mapping, the peer)."""
+    for outbox_id in outbox_ids:
+        _run(retry_delivery, outbox_id)
+
+
+@deliveries_app.command("resend")
+def resend_command(outbox_id: IdArgument) -> None:
+    """You checked the peer and the delivery of unknown outcome is NOT there: send it again."""
+    _run(resend_delivery, outbox_id)
+
+
+@deliveries_app.command("link")
+def link_command(outbox_id: IdArgument,
+                 external_id: Annotated[str, typer.Argument(help="the id it has at the peer")]) -> None:
+    """You found what the delivery of unknown outcome created at the peer: record its id, mark it done."""
+    _run(link_delivery, outbox_id, external_id)
+
+
+@deliveries_app.command("drop")
+def drop_command(outbox_id: IdArgument,
+                 reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")]) -> None:
+    """Give a delivery up on purpose; the later ones of its complaint go on."""
+    _run(drop_delivery, outbox_id, reason)
+
+
+def quarantine_command(
+    include_resolved: Annotated[bool, typer.Option("--all", help="also records that were read fine later")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Records a peer returned that could not be taken in, and why."""
+    from gateway.cli._commands import out
+
+    store = _store()
+    try:
+        rows = list_quarantine(store, include_resolved=include_resolved)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        out.print("no quarantined records")
+        return
+    table = Table()
+    for column in ("instance", "stream", "record", "reason", "seen (UTC)", "resolved"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["instance"], r["stream"], r["record_ref"], r["reason"],
+                      (r["seen_at"] or "")[:19].replace("T", " "), "yes" if r["resolved_at"] else "")
+    out.print(table)

@@ -1,0 +1,250 @@
+"""The shared HTTP layer: what is retried within a call, what is not, and how
+failures map to the error tree."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+import respx
+
+from gateway import (
+    AmbiguousOutcomeError,
+    BreakerPolicy,
+    CircuitBreaker,
+    PeerClient,
+    PeerUnavailableError,
+    PermanentPeerError,
+    RetryPolicy,
+    TransientPeerError,
+)
+from gateway._http import parse_retry_after
+
+BASE = "https://hub.example.go.id/api"
+FAST = RetryPolicy(initial_wait=0.001, max_wait=0.01)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def http():
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def mock():
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield router
+
+
+def peer(client: httpx.AsyncClient, retry: RetryPolicy = FAST, **kwargs) -> PeerClient:
+    return PeerClient("sp4n", BASE, client=client, retry=retry, **kwargs)
+
+
+def ok(body: object = None) -> httpx.Response:
+    return httpx.Response(200, json=body if body is not None else {"ok": True})
+
+
+# -- what is retried ----------------------------------------------------------------------------
+
+async def test_get_is_retried_on_503_then_succeeds(http, mock):
+    route = mock.get("/complaints/1/complaint").mock(side_effect=[httpx.Response(503), ok({"id": 1})])
+
+    body = await peer(http).request_json("GET", "/complaints/1/complaint")
+
+    assert body == {"id": 1}
+    assert route.call_count == 2
+
+
+async def test_get_gives_up_after_the_policy_attempts(http, mock):
+    route = mock.get("/complaints/1/complaint").mock(return_value=httpx.Response(502))
+
+    with pytest.raises(TransientPeerError) as caught:
+        await peer(http, RetryPolicy(attempts=4, initial_wait=0.001, max_wait=0.01)).request(
+            "GET", "/complaints/1/complaint")
+
+    assert route.call_count == 4
+    assert caught.value.status_code == 502
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_429_with_retry_after_zero_is_retried(http, mock, method):
+    route = mock.route(method=method, path="/complaints/complaint").mock(side_effect=[
+        httpx.Response(429, headers={"Retry-After": "0"}), ok({"complaint_id": 7})])
+
+    body = await peer(http).request_json(method, "/complaints/complaint")
+
+    assert body == {"complaint_id": 7}
+    assert route.call_count == 2
+
+
+async def test_connect_error_on_post_is_retried(http, mock):
+    route = mock.post("/complaints/complaint").mock(side_effect=[
+        httpx.ConnectError("connection refused"), ok({"complaint_id": 7})])
+
+    body = await peer(http).request_json("POST", "/complaints/complaint", json={"title": "x"})
+
+    assert body == {"complaint_id": 7}
+    assert route.call_count == 2
+
+
+async def test_post_answered_503_was_not_processed_and_is_retried(http, mock):
+    route = mock.post("/complaints/complaint").mock(side_effect=[httpx.Response(503), ok({"complaint_id": 7})])
+
+    assert await peer(http).request_json("POST", "/complaints/complaint") == {"complaint_id": 7}
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize("answer", [
+    httpx.Response(500),
+    httpx.Response(502),
+    httpx.Response(504),
+    httpx.ReadTimeout("read timed out"),
+    httpx.RemoteProtocolError("server disconnected"),
+], ids=["500", "502", "504", "read-timeout", "disconnected"])
+async def test_post_that_may_have_been_processed_is_not_retried(http, mock, answer):
+    route = mock.post("/complaints/complaint").mock(side_effect=[answer, ok({"complaint_id": 7})])
+
+    with pytest.raises(TransientPeerError) as caught:
+        await peer(http).request("POST", "/complaints/complaint", json={"title": "x"})
+
+    assert route.call_count == 1  # a repeat could create the complaint twice
+    assert isinstance(caught.value, AmbiguousOutcomeError)
+
+
+async def test_post_declared_idempotent_is_retried_like_a_get(http, mock):
+    route = mock.post("/complaints/search").mock(side_effect=[httpx.Response(500), ok([])])
+
+    assert await peer(http).request_json("POST", "/complaints/search", idempotent=True) == []
+    assert route.call_count == 2
+
+
+# -- how failures map to errors -------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_422_is_permanent_not_retried_and_names_no_body(http, mock, method):
+    body = {"message": "NIK 3374012345678901 tidak valid", "email": "budi@example.co.id"}
+    route = mock.route(method=method, path="/complaints/complaint").mock(return_value=httpx.Response(422, json=body))
+
+    with pytest.raises(PermanentPeerError) as caught:
+        await peer(http).request(method, "/complaints/complaint", operation=f"{method} /complaints/complaint")
+
+    assert route.call_count == 1
+    assert caught.value.status_code == 422
+    assert str(caught.value) == f"sp4n: {method} /complaints/complaint: answered HTTP 422"
+    assert "3374012345678901" not in str(caught.value) and "budi@" not in str(caught.value)
+
+
+async def test_malformed_json_is_transient(http, mock):
+    mock.get("/complaints/1/followups").mock(return_value=httpx.Response(200, content=b'{"results": {"data": ['))
+
+    with pytest.raises(TransientPeerError) as caught:
+        await peer(http).request_json("GET", "/complaints/1/followups", operation="GET /complaints/{id}/followups")
+
+    assert "malformed JSON" in str(caught.value)
+    assert caught.value.operation == "GET /complaints/{id}/followups"
+    assert '{"results"' not in str(caught.value)
+
+
+async def test_malformed_json_after_a_write_is_ambiguous(http, mock):
+    route = mock.post("/complaints/complaint").mock(return_value=httpx.Response(200, content=b"<html>gateway"))
+
+    with pytest.raises(AmbiguousOutcomeError):
+        await peer(http).request_json("POST", "/complaints/complaint")
+
+    assert route.call_count == 1
+
+
+async def test_retry_after_is_read_and_capped_on_the_error(http, mock):
+    mock.get("/masters/templates").mock(return_value=httpx.Response(429, headers={"Retry-After": "120"}))
+
+    with pytest.raises(TransientPeerError) as caught:
+        await peer(http, RetryPolicy(attempts=1, max_retry_after=7)).request("GET", "/masters/templates")
+
+    assert caught.value.status_code == 429
+    assert caught.value.retry_after == 7.0
+
+
+async def test_headers_of_the_client_and_of_the_call_are_sent(http, mock):
+    route = mock.get("/masters/templates").mock(return_value=ok())
+
+    await peer(http, headers={"Authorization": "Bearer k", "token": "g"}).request(
+        "GET", "/masters/templates", headers={"X-Request": "1"})
+
+    sent = route.calls.last.request.headers
+    assert (sent["Authorization"], sent["token"], sent["X-Request"]) == ("Bearer k", "g", "1")
+
+
+async def test_injected_client_is_not_closed_by_the_peer_client(http, mock):
+    mock.get("/masters/templates").mock(return_value=ok())
+    client = peer(http)
+
+    await client.aclose()
+
+    assert not http.is_closed
+    assert (await http.get(BASE + "/masters/templates")).status_code == 200
+
+
+# -- Retry-After --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0", 0.0),
+    ("5", 5.0),
+    (" 12 ", 12.0),
+    ("2.5", 2.5),
+    ("-3", 0.0),
+    ("120", 30.0),  # capped
+    ("", None),
+    (None, None),
+    ("soon", None),
+    ("Tomorrow, 99 Foo 2026", None),
+])
+async def test_parse_retry_after_seconds_and_garbage(value, expected):
+    assert parse_retry_after(value, cap=30.0) == expected
+
+
+async def test_parse_retry_after_http_date():
+    in_20s = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=20), usegmt=True)
+    past = "Wed, 21 Oct 2015 07:28:00 GMT"
+    far = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(days=2), usegmt=True)
+
+    assert 17.0 < parse_retry_after(in_20s, cap=30.0) <= 20.0  # the date has whole seconds
+    assert parse_retry_after(past, cap=30.0) == 0.0
+    assert parse_retry_after(far, cap=30.0) == 30.0
+
+
+# -- the circuit breaker's probe ----------------------------------------------------------------------
+
+async def test_a_cancelled_probe_does_not_leave_the_breaker_stuck(http, mock):
+    now = [0.0]
+    breaker = CircuitBreaker("sp4n", BreakerPolicy(failure_threshold=1, reset_seconds=10), clock=lambda: now[0])
+    client = peer(http, RetryPolicy(attempts=1), breaker=breaker)
+    route = mock.get("/masters/templates").mock(return_value=httpx.Response(502))
+    with pytest.raises(TransientPeerError):
+        await client.request("GET", "/masters/templates")
+    assert breaker.state == CircuitBreaker.OPEN
+
+    now[0] = 11.0  # the reset time passed: the next call is the probe
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def hanging(request):
+        started.set()
+        await never.wait()
+
+    route.mock(side_effect=hanging)
+    probe = asyncio.create_task(client.request("GET", "/masters/templates"))
+    await started.wait()
+    probe.cancel()  # a daemon shutting down, a job timeout
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+
+    route.mock(return_value=ok())
+    now[0] = 1000.0
+    try:
+        await client.request("GET", "/masters/templates")
+    except PeerUnavailableError:
+        pytest.fail(f"breaker stuck in {breaker.state} after a cancelled probe")

@@ -1,0 +1,121 @@
+"""The public face of `gateway` stays fixed, and the engine never imports a concrete adapter."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import gateway
+import gateway.simulation
+
+GATEWAY_ALL = [
+    "Adapter",
+    "AdapterNotFoundError",
+    "AmbiguousOutcomeError",
+    "AttachmentContent",
+    "AttachmentRef",
+    "BreakerPolicy",
+    "CircuitBreaker",
+    "Classification",
+    "Complaint",
+    "ConfigError",
+    "ConfigIssue",
+    "FollowUp",
+    "GatewayError",
+    "Hub",
+    "HubComplaintDraft",
+    "HubComplaintState",
+    "InstanceContext",
+    "LocalApp",
+    "Location",
+    "MappingError",
+    "NoSettings",
+    "PeerClient",
+    "PeerError",
+    "PeerUnavailableError",
+    "PermanentPeerError",
+    "RawStatus",
+    "RecordError",
+    "Reporter",
+    "RetryPolicy",
+    "Status",
+    "StatusChange",
+    "StoreError",
+    "TransientPeerError",
+    "WIB",
+    "format_peer_time",
+    "parse_peer_time",
+    "to_utc",
+]
+SIMULATION_ALL = ["FAULT_KINDS", "FaultSettings", "Faults", "SimClock", "Simulator", "SimulatorServer",
+                  "parse_fault_assignments"]
+GATEWAY_DIR = Path(gateway.__file__).resolve().parent
+
+
+def test_gateway_all_is_fixed():
+    assert GATEWAY_ALL == sorted(GATEWAY_ALL)
+    assert list(gateway.__all__) == GATEWAY_ALL
+
+
+def test_every_public_name_of_gateway_resolves():
+    for name in GATEWAY_ALL:
+        assert getattr(gateway, name, None) is not None, name
+    namespace: dict = {}
+    exec("from gateway import *", namespace)  # noqa: S102 - what an adapter author would write
+    assert set(GATEWAY_ALL) <= set(namespace)
+
+
+def test_simulation_all_is_fixed_and_resolves():
+    assert SIMULATION_ALL == sorted(SIMULATION_ALL)
+    assert list(gateway.simulation.__all__) == SIMULATION_ALL
+    for name in SIMULATION_ALL:
+        assert getattr(gateway.simulation, name, None) is not None, name
+    for name in ("SimClock", "Simulator", "SimulatorServer"):
+        assert isinstance(getattr(gateway.simulation, name), type), name
+
+
+def test_public_errors_share_one_base():
+    for name in ("AdapterNotFoundError", "AmbiguousOutcomeError", "ConfigError", "MappingError", "PeerError",
+                 "PeerUnavailableError", "PermanentPeerError", "RecordError", "StoreError", "TransientPeerError"):
+        assert issubclass(getattr(gateway, name), gateway.GatewayError), name
+
+
+def _imported_modules(source: str) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+    return modules
+
+
+def test_gateway_never_imports_a_concrete_adapter():
+    files = sorted(GATEWAY_DIR.rglob("*.py"))
+    assert len(files) > 10  # the scan really sees the package
+    offenders = []
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        for module in _imported_modules(source):
+            if module == "adapters" or module.startswith("adapters."):
+                offenders.append(f"{path.relative_to(GATEWAY_DIR)}: imports {module}")
+        for line_number, line in enumerate(source.splitlines(), start=1):
+            stripped = line.strip()
+            if stripped.startswith(("import adapters", "from adapters")) or "import_module(\"adapters" in stripped \
+                    or "import_module('adapters" in stripped:
+                offenders.append(f"{path.relative_to(GATEWAY_DIR)}:{line_number}: {stripped}")
+    assert offenders == []
+
+
+def test_the_scan_would_catch_an_adapter_import():
+    assert "adapters.sp4n" in _imported_modules("import adapters.sp4n")
+    assert "adapters.sp4n._adapter" in _imported_modules("def f():\n    from adapters.sp4n._adapter import Sp4nHub\n")
+
+
+def test_every_gateway_module_imports():
+    for path in sorted(GATEWAY_DIR.rglob("*.py")):
+        parts = path.relative_to(GATEWAY_DIR.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        importlib.import_module(".".join(parts))

@@ -1,0 +1,348 @@
+"""The store on both backends: schema versions, idempotent intake and timeline,
+the outbox's order, due times, claims and parking, and cursors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from gateway import AttachmentRef, Classification, Complaint, Location, RawStatus, Reporter, Status, StoreError
+from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, SCHEMA_VERSION, Store
+from gateway._store._tables import ComplaintRow, EventRow, OutboxRow, ReporterRow, SchemaVersion
+from gateway._timezones import WIB, ensure_utc
+
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 08:00 WIB
+LOCAL = "lapor-hendi-semarang"
+HUB = "sp4n"
+LEASE = timedelta(minutes=5)
+REPORTER = Reporter(name="Budi Santoso", nik="3374012345678901", phone="081234567890",
+                    email="budi@example.co.id", address="Jl. Pemuda No. 1")
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(store_url: str, clock: FakeClock):
+    s = Store(store_url, clock=clock)
+    yield s
+    s.close()
+
+
+def make_complaint(ref: str = "LH-1", *, anonymous: bool = False, reporter: Reporter | None = REPORTER,
+                   updated_at: datetime = T0, status: str = "belum terverifikasi") -> Complaint:
+    return Complaint(
+        ref=ref, title="Jalan berlubang di Jl. Pandanaran", body="Lubang besar di depan toko, bahaya malam hari.",
+        created_at=T0, updated_at=updated_at, status=RawStatus(status, status.title()), category="Jalan Rusak",
+        classification=Classification.COMPLAINT,
+        location=Location(description="Jl. Pandanaran", district="Semarang Selatan"),
+        channel="web", incident_at=T0 - timedelta(days=1), is_anonymous=anonymous,
+        attachments=(AttachmentRef("lamp-1", "foto.jpg", "image/jpeg", 2048),), reporter=reporter)
+
+
+def take_in(store: Store, ref: str = "LH-1", **kwargs) -> int:
+    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(ref, **kwargs), Status.UNVERIFIED)
+    return complaint_id
+
+
+def follow_up(store: Store, complaint_id: int, ref: str, *, to: tuple[str, str] = (HUB_FOLLOW_UP, HUB),
+              origin: str = LOCAL, side: str = "local") -> int | None:
+    return store.record_event(complaint_id, kind="follow_up", origin=origin, origin_ref=ref, occurred_at=T0,
+                              content=f"tanggapan {ref}", author="Dinas PU", side=side, deliver=to)
+
+
+def outbox(store: Store) -> list[OutboxRow]:
+    with store.session() as s:
+        return list(s.exec(select(OutboxRow).order_by(OutboxRow.id)).all())
+
+
+def ids(rows: list[OutboxRow]) -> list[int]:
+    return [row.id for row in rows]
+
+
+def schema_row(store: Store) -> SchemaVersion:
+    with store.session() as s:
+        return s.exec(select(SchemaVersion)).one()
+
+
+# -- schema versions ------------------------------------------------------------------------------
+
+def test_new_store_is_at_the_latest_schema_and_reopening_does_not_migrate(store_url: str):
+    first = Store(store_url)
+    stamped = schema_row(first)
+    first.close()
+
+    second = Store(store_url)
+    try:
+        assert first.upgraded_from == 0  # created whole
+        assert stamped.version == SCHEMA_VERSION
+        assert second.upgraded_from == SCHEMA_VERSION
+        again = schema_row(second)
+        assert (again.version, ensure_utc(again.upgraded_at)) == (SCHEMA_VERSION, ensure_utc(stamped.upgraded_at))
+    finally:
+        second.close()
+
+
+def test_store_newer_than_the_code_refuses_to_open(store_url: str):
+    store = Store(store_url)
+    with store.session() as s:
+        s.execute(update(SchemaVersion).values(version=SCHEMA_VERSION + 1))
+    store.close()
+
+    with pytest.raises(StoreError) as caught:
+        Store(store_url)
+
+    assert str(SCHEMA_VERSION + 1) in str(caught.value)
+    assert "upgrade" in str(caught.value)
+
+
+# -- intake ------------------------------------------------------------------------------------------
+
+def test_take_in_is_idempotent_and_owes_one_create(store: Store):
+    first_id, first_new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
+    again_id, again_new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
+
+    assert (first_new, again_new) == (True, False)
+    assert again_id == first_id
+    assert store.complaint_id_for(LOCAL, "LH-1") == first_id
+    [owed] = outbox(store)
+    assert (owed.complaint_id, owed.kind, owed.target, owed.state) == (first_id, CREATE_COMPLAINT, HUB, "pending")
+    assert [a.local_ref for a in store.attachments(first_id)] == ["lamp-1"]
+
+
+def test_take_in_again_with_a_newer_update_refreshes_the_status_but_owes_nothing_new(store: Store, clock):
+    complaint_id = take_in(store)
+    later = make_complaint(updated_at=T0 + timedelta(hours=3), status="dalam proses")
+
+    again_id, new = store.take_in_complaint(LOCAL, HUB, later, Status.IN_PROGRESS)
+
+    row = store.complaint(complaint_id)
+    assert (again_id, new) == (complaint_id, False)
+    assert (row.local_status_code, row.local_status) == ("dalam proses", "in_progress")
+    assert ensure_utc(row.local_updated_at) == T0 + timedelta(hours=3)
+    assert len(outbox(store)) == 1
+
+
+def test_the_same_local_ref_of_another_instance_is_another_complaint(store: Store):
+    first_id = take_in(store)
+    other_id, new = store.take_in_complaint("wargaku-surabaya", HUB, make_complaint(), Status.UNVERIFIED)
+
+    assert new and other_id != first_id
+    assert len(outbox(store)) == 2
+
+
+def test_reporter_of_an_anonymous_complaint_is_not_stored(store: Store):
+    anonymous_id = take_in(store, "LH-1", anonymous=True)
+    named_id = take_in(store, "LH-2")
+
+    with store.session() as s:
+        reporters = {row.complaint_id: row for row in s.exec(select(ReporterRow)).all()}
+        complaint_texts = " ".join(f"{c.title} {c.body}" for c in s.exec(select(ComplaintRow)).all())
+    assert anonymous_id not in reporters
+    assert reporters[named_id].nik == REPORTER.nik
+    assert REPORTER.nik not in complaint_texts and REPORTER.name not in complaint_texts
+
+
+# -- the timeline --------------------------------------------------------------------------------------
+
+def test_record_event_is_idempotent_and_owes_one_delivery(store: Store):
+    complaint_id = take_in(store)
+
+    event_id = follow_up(store, complaint_id, "fu-1", to=(LOCAL_FOLLOW_UP, LOCAL), origin=HUB, side="hub")
+    again = follow_up(store, complaint_id, "fu-1", to=(LOCAL_FOLLOW_UP, LOCAL), origin=HUB, side="hub")
+
+    assert isinstance(event_id, int) and again is None
+    owed = [row for row in outbox(store) if row.kind == LOCAL_FOLLOW_UP]
+    assert [(row.event_id, row.target, row.state) for row in owed] == [(event_id, LOCAL, "pending")]
+    event = store.event(event_id)
+    assert (event.hub_ref, event.local_ref, event.content) == ("fu-1", None, "tanggapan fu-1")
+
+
+def test_the_same_ref_from_another_origin_is_another_event(store: Store):
+    complaint_id = take_in(store)
+
+    from_local = follow_up(store, complaint_id, "77")
+    from_hub = follow_up(store, complaint_id, "77", to=(LOCAL_FOLLOW_UP, LOCAL), origin=HUB, side="hub")
+
+    assert from_local is not None and from_hub is not None and from_local != from_hub
+
+
+def test_event_recorded_with_a_park_reason_is_owed_but_parked(store: Store):
+    complaint_id = take_in(store)
+
+    event_id = store.record_event(complaint_id, kind="status_change", origin=HUB, origin_ref="log-1",
+                                  occurred_at=T0, raw_status=("weird", "Aneh"), status=None, side="hub",
+                                  deliver=(LOCAL_STATUS, LOCAL), park_reason="no mapping for 'weird'")
+
+    [row] = [r for r in outbox(store) if r.event_id == event_id]
+    assert (row.state, row.last_error) == ("parked", "no mapping for 'weird'")
+    with store.session() as s:
+        assert s.get(EventRow, event_id).raw_status_code == "weird"
+
+
+# -- the outbox ------------------------------------------------------------------------------------------
+# claim_due(target, owner, lease) hands out what is due and claims it in the same transaction.
+
+def claim(store: Store, owner: str = "daemon-a", target: str = HUB) -> list[OutboxRow]:
+    return store.claim_due(target, owner, LEASE)
+
+
+def test_claim_due_hands_out_the_first_owed_per_complaint_and_target(store: Store):
+    complaint_id = take_in(store)
+    follow_up(store, complaint_id, "fu-1")
+    follow_up(store, complaint_id, "fu-2")
+    create, first, second = outbox(store)
+
+    assert ids(claim(store)) == [create.id]  # the follow-ups wait for the create
+    store.finish_delivery(create.id, link=(complaint_id, HUB, "4000001"))
+    assert ids(claim(store)) == [first.id]
+    store.finish_delivery(first.id)
+    assert ids(claim(store)) == [second.id]
+    store.finish_delivery(second.id)
+    assert claim(store) == []
+    assert store.external_ref(complaint_id, HUB) == "4000001"
+    assert [row.state for row in outbox(store)] == ["done", "done", "done"]
+
+
+def test_claim_due_of_other_complaints_and_targets_are_independent(store: Store):
+    first = take_in(store, "LH-1")
+    second = take_in(store, "LH-2")
+    to_local = follow_up(store, first, "fu-hub", to=(LOCAL_FOLLOW_UP, LOCAL), origin=HUB, side="hub")
+
+    due_hub = claim(store)
+    due_local = claim(store, target=LOCAL)
+
+    assert [(r.complaint_id, r.kind) for r in due_hub] == [(first, CREATE_COMPLAINT), (second, CREATE_COMPLAINT)]
+    assert [(r.event_id, r.kind) for r in due_local] == [(to_local, LOCAL_FOLLOW_UP)]
+
+
+@pytest.mark.parametrize("stuck", ["parked", "needs_confirmation"])
+def test_a_stuck_delivery_blocks_the_later_ones_of_its_complaint(store: Store, stuck: str):
+    blocked = take_in(store, "LH-1")
+    follow_up(store, blocked, "fu-1")
+    other = take_in(store, "LH-2")
+    create_blocked = outbox(store)[0]
+
+    store.fail_delivery(create_blocked.id, "sp4n: POST /complaints/complaint: answered HTTP 422", retry_at=None,
+                        state=stuck)
+
+    assert store.delivery(create_blocked.id).state == stuck
+    assert [r.complaint_id for r in claim(store)] == [other]
+
+
+def test_claim_due_respects_next_attempt_at(store: Store, clock: FakeClock):
+    complaint_id = take_in(store)
+    follow_up(store, complaint_id, "fu-1")
+    create = outbox(store)[0]
+    assert ids(claim(store)) == [create.id]
+
+    store.fail_delivery(create.id, "sp4n: POST /complaints/complaint: timed out", retry_at=T0 + timedelta(minutes=10))
+
+    assert claim(store) == []  # neither the create nor the follow-up behind it
+    clock.advance(minutes=9, seconds=59)
+    assert claim(store) == []
+    clock.advance(seconds=1)
+    [due] = claim(store)
+    assert (due.id, due.attempts, due.last_error) == (create.id, 1, "sp4n: POST /complaints/complaint: timed out")
+
+
+def test_a_claimed_delivery_is_not_handed_out_again_until_its_lease_expires(store: Store, clock: FakeClock):
+    take_in(store)
+    create = outbox(store)[0]
+
+    assert ids(claim(store, "daemon-a")) == [create.id]
+    row = store.delivery(create.id)
+    assert (row.claimed_by, ensure_utc(row.claim_expires_at)) == ("daemon-a", T0 + LEASE)
+
+    assert claim(store, "daemon-b") == []
+    clock.advance(minutes=4)
+    assert claim(store, "daemon-b") == []
+    clock.advance(minutes=1, seconds=1)  # daemon-a died: its lease expired
+    assert ids(claim(store, "daemon-b")) == [create.id]
+    assert store.delivery(create.id).claimed_by == "daemon-b"
+    assert claim(store, "daemon-a") == []
+
+
+def test_a_finished_delivery_is_not_handed_out(store: Store, clock: FakeClock):
+    take_in(store)
+    create = outbox(store)[0]
+    claim(store)
+    store.finish_delivery(create.id, link=(create.complaint_id, HUB, "4000001"))
+    clock.advance(hours=1)
+
+    assert claim(store, "daemon-b") == []
+    row = store.delivery(create.id)
+    assert (row.state, row.claimed_by, ensure_utc(row.done_at)) == ("done", None, T0)
+
+
+def test_fail_delivery_without_retry_at_parks_and_keeps_the_error(store: Store, clock: FakeClock):
+    take_in(store)
+    create = outbox(store)[0]
+    claim(store)
+    store.fail_delivery(create.id, "first: timed out", retry_at=T0 + timedelta(minutes=1))
+    clock.advance(minutes=2)
+    claim(store)
+
+    store.fail_delivery(create.id, "sp4n: POST /complaints/complaint: answered HTTP 422", retry_at=None)
+
+    row = store.delivery(create.id)
+    assert row.state == "parked"
+    assert row.attempts == 2
+    assert row.last_error == "sp4n: POST /complaints/complaint: answered HTTP 422"
+    assert ensure_utc(row.first_error_at) == T0
+    assert ensure_utc(row.last_error_at) == T0 + timedelta(minutes=2)
+    assert (row.claimed_by, row.claim_expires_at) == (None, None)
+    clock.advance(days=1)
+    assert claim(store) == []
+
+
+def test_a_failure_without_a_call_does_not_count_as_an_attempt(store: Store):
+    take_in(store)
+    create = outbox(store)[0]
+    claim(store)
+
+    store.fail_delivery(create.id, "sp4n: circuit open", retry_at=T0, count=False)
+
+    row = store.delivery(create.id)
+    assert (row.attempts, row.state, row.last_error) == (0, "pending", "sp4n: circuit open")
+
+
+# -- cursors --------------------------------------------------------------------------------------------
+
+def test_cursors_round_trip_as_utc_aware_datetimes(store: Store):
+    first = datetime(2026, 11, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    second = first + timedelta(hours=1)
+
+    assert store.cursor(LOCAL, "complaints") is None
+    store.set_cursor(LOCAL, "complaints", first)
+    read = store.cursor(LOCAL, "complaints")
+    assert read == first
+    assert read.utcoffset() == timedelta(0)
+    store.set_cursor(LOCAL, "complaints", second)
+    assert store.cursor(LOCAL, "complaints") == second
+    assert store.cursor(LOCAL, "follow_ups") is None  # per stream
+    assert store.cursor(HUB, "complaints") is None  # per instance
+
+
+def test_a_cursor_given_in_another_zone_keeps_its_instant(store: Store):
+    in_wib = datetime(2026, 11, 2, 8, 0, tzinfo=WIB)
+
+    store.set_cursor(LOCAL, "complaints", in_wib)
+
+    assert store.cursor(LOCAL, "complaints") == in_wib  # the same instant, 01:00 UTC
