@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check-config clean
+.PHONY: install run test chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The chaos suite alone (faults on, a daemon killed and restarted), with its figures.
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m chaos
 
 clean:
 	rm -rf $(VENV) data .pytest_cache *.egg-info

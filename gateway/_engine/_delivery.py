@@ -96,7 +96,8 @@ class Deliveries:
 
         lease = timedelta(seconds=self.policy.lease_seconds)
         for _ in range(max_rounds):
-            rows = self.store.claim_due(self.target, self.owner, lease, limit=200)
+            # A round's claims are sent within it (a few at a time), well inside their lease.
+            rows = self.store.claim_due(self.target, self.owner, lease, limit=self.concurrency * 6)
             if not rows:
                 break
             await asyncio.gather(*(one(row) for row in rows))
@@ -246,6 +247,11 @@ class Deliveries:
                 # "Not there" can only be concluded from a listing read whole.
                 raise TransientPeerError(self.target, "GET follow-ups", "a follow-up could not be read; "
                                          "cannot tell whether the earlier send arrived")
+            if self.store.event(event.id).hub_ref is not None:
+                # The hub poll, running meanwhile, recognised our copy already.
+                self.store.finish_delivery(row.id)
+                result.resolved_by_lookup += 1
+                return "done"
             for item in listed:
                 if same_text(item.content, event.content) and \
                         not self.store.event_known_by_ref(row.complaint_id, "hub", item.ref):
@@ -341,6 +347,7 @@ def _refusal(policy: Any, content_type: str | None, size: int | None) -> str | N
     """Why the hub would refuse an attachment, or None."""
     if size is not None and size > policy.max_bytes:
         return f"{size} bytes is over the hub's limit of {policy.max_bytes}"
-    if content_type is not None and content_type.split(";")[0].strip().lower() not in policy.allowed_types:
+    if content_type is not None and content_type.split(";")[0].strip().lower() not in {
+            t.lower() for t in policy.allowed_types}:
         return f"type {content_type} is not accepted by the hub ({', '.join(policy.allowed_types)})"
     return None

@@ -44,7 +44,8 @@ class Engine:
             name: inst.adapter_class(inst.context(), client=clients.get(name))
             for name, inst in config.instances.items() if inst.spec.enabled}
         for adapter in self.adapters.values():
-            # The breaker lives in this process; the store shows it to `gateway status`.
+            # The breaker lives in this process (it starts closed); the store shows it to `gateway status`.
+            self.store.set_peer_health(adapter.name, adapter.http.breaker.state, 0, None)
             adapter.http.breaker.on_change = lambda b: self.store.set_peer_health(
                 b.peer, b.state, b.failures, b.last_error)
         self.routes: dict[str, Route] = {
