@@ -40,6 +40,7 @@ HUB_FAULTS = dict(error_rate=0.2, lost_answer_rate=0.05, throttle_rate=0.03, ret
 LOCAL_FAULTS = dict(error_rate=0.1, lost_answer_rate=0.05, throttle_rate=0.02, retry_after_seconds=1, reset_rate=0.02,
                     latency_ms=(1, 10), drift_rate=0.02, page_shift_rate=0.05)
 ROUNDS, KILL_AT = 24, (8, 16)
+HUB_HOURS_AFTER = 12
 
 
 def _chaos_config(folder: Path, store_url: str, base_urls: dict[str, str]) -> Path:
@@ -182,7 +183,7 @@ def world():
     from conftest import World
 
     clock = SimClock(speed=0)
-    local = local_sim(seed=SEED, clock=clock, initial_complaints=40, complaints_per_tick=2.0)
+    local = local_sim(seed=SEED, clock=clock, initial_complaints=30, complaints_per_tick=1.4)
     hub = hub_sim(seed=SEED, clock=clock)
     with SimulatorServer(local) as local_server, SimulatorServer(hub) as hub_server:
         yield World(clock, local, hub, local_server, hub_server,
@@ -216,6 +217,10 @@ def test_chaos_nothing_lost_nothing_twice(world, tmp_path: Path, store_url: str)
                 kills += 1
                 daemon.start()
         world.local.officers_active = False
+        for _ in range(HUB_HOURS_AFTER):  # the hub's officers work through what reached them
+            world.clock.advance(2 * 3600)
+            world.hub.tick()
+            time.sleep(0.5)  # pacing, as above
         world.hub.quiesce()
         deadline = time.monotonic() + 150
         while True:
@@ -234,6 +239,7 @@ def test_chaos_nothing_lost_nothing_twice(world, tmp_path: Path, store_url: str)
             "seconds": round(time.monotonic() - started, 1),
             "complaints": len(world.local.complaints()),
             "hub_follow_ups_by_officers": world.hub.counts()["follow_ups_by_officers"],
+            "hub_status_changes": world.hub.counts()["status_changes"],
             "local_follow_ups_by_officers": world.local.counts()["follow_ups_by_officers"],
             "deliveries": len(rows),
             "delivery_attempts_failed": sum(r.attempts for r in rows),
@@ -255,4 +261,6 @@ def test_chaos_nothing_lost_nothing_twice(world, tmp_path: Path, store_url: str)
             for value in (complaint["pelapor"]["nik"], complaint["pelapor"]["telepon"],
                           complaint["pelapor"]["email"], complaint["pelapor"]["nama"]):
                 assert value not in text
-    assert world.local.counts()["complaints"] >= 150
+    # A few hundred complaints and follow-ups, both ways (seeded: the same every run).
+    assert world.local.counts()["complaints"] >= 100 and world.local.counts()["follow_ups_by_officers"] >= 200
+    assert world.hub.counts()["follow_ups_by_officers"] >= 10 and world.hub.counts()["status_changes"] >= 30

@@ -88,8 +88,11 @@ class HubPoll:
                 self._status_change(complaint_id, route, item, result)
             else:
                 self._follow_up(complaint_id, route, item, result)
+        # A closed complaint is not read again: close it here only after a read in which
+        # every follow-up could be read (its closing follow-up may be the unreadable one).
+        whole = not any(isinstance(item, RecordError) for item in follow_ups)
         self.store.update_hub_status(complaint_id, state.status.code, state.status.name,
-                                     route.hub_status(state.status.code))
+                                     route.hub_status(state.status.code), may_close=whole)
 
     def _status_change(self, complaint_id: int, route: Route, change: StatusChange, result: PollResult) -> None:
         status = route.hub_status(change.status.code)

@@ -211,7 +211,8 @@ class Store:
                         (OutboxRow.state == "pending") & (OutboxRow.outcome_unknown | OutboxRow.sending_at.is_not(None))),
                 ).order_by(EventRow.id)).all())
 
-    def update_hub_status(self, complaint_id: int, code: str, name: str | None, status: Status | None) -> None:
+    def update_hub_status(self, complaint_id: int, code: str, name: str | None, status: Status | None,
+                          *, may_close: bool = True) -> None:
         now = self.clock()
         with self.session() as s:
             row = s.get(ComplaintRow, complaint_id)
@@ -220,7 +221,7 @@ class Store:
             row.hub_status_code, row.hub_status_name = code, name
             row.hub_status = status.value if status else None
             row.hub_polled_at = now
-            if status is not None and status.is_closed and row.closed_at is None:
+            if status is not None and status.is_closed and row.closed_at is None and may_close:
                 row.closed_at = now
             elif status is not None and not status.is_closed:
                 row.closed_at = None
