@@ -57,27 +57,12 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deliveries that need an operator, oldest first."""
-    from gateway.cli._commands import out
-
-    store = _store()
-    try:
-        rows = list_deliveries(store, states=tuple(state or STUCK_STATES), target=target)
-    finally:
-        store.close()
-    if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    if not rows:
-        out.print("nothing waits for an operator")
-        return
-    table = Table()
-    for column in ("id", "state", "kind", "to", "complaint", "attempts", "first error (UTC)", "last error"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(str(r["id"]), r["state"], r["kind"], r["target"],
-                      f"{r['complaint_id']} ({r['local']['instance']} {r['local']['ref']})", str(r["attempts"]),
-                      (r["first_error_at"] or "")[:19].replace("T", " "), r["last_error"] or "")
-    out.print(table)
+    _show_rows(lambda store: list_deliveries(store, states=tuple(state or STUCK_STATES), target=target),
+               as_json, "nothing waits for an operator",
+               ("id", "state", "kind", "to", "complaint", "attempts", "first error (UTC)", "last error"),
+               lambda r: (str(r["id"]), r["state"], r["kind"], r["target"],
+                          f"{r['complaint_id']} ({r['local']['instance']} {r['local']['ref']})", str(r["attempts"]),
+                          _time(r["first_error_at"]), r["last_error"] or ""))
 
 
 @deliveries_app.command("show")
@@ -128,23 +113,34 @@ def quarantine_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Records a peer returned that could not be taken in, and why."""
+    _show_rows(lambda store: list_quarantine(store, include_resolved=include_resolved), as_json,
+               "no quarantined records", ("instance", "stream", "record", "reason", "seen (UTC)", "resolved"),
+               lambda r: (r["instance"], r["stream"], r["record_ref"], r["reason"], _time(r["seen_at"]),
+                          "yes" if r["resolved_at"] else ""))
+
+
+def _time(iso: str | None) -> str:
+    return (iso or "")[:19].replace("T", " ")
+
+
+def _show_rows(fetch, as_json: bool, empty: str, columns: tuple[str, ...], cells) -> None:  # type: ignore[no-untyped-def]
+    """Read rows from the store, then print them as JSON or as a table."""
     from gateway.cli._commands import out
 
     store = _store()
     try:
-        rows = list_quarantine(store, include_resolved=include_resolved)
+        rows = fetch(store)
     finally:
         store.close()
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     if not rows:
-        out.print("no quarantined records")
+        out.print(empty)
         return
     table = Table()
-    for column in ("instance", "stream", "record", "reason", "seen (UTC)", "resolved"):
+    for column in columns:
         table.add_column(column)
     for r in rows:
-        table.add_row(r["instance"], r["stream"], r["record_ref"], r["reason"],
-                      (r["seen_at"] or "")[:19].replace("T", " "), "yes" if r["resolved_at"] else "")
+        table.add_row(*cells(r))
     out.print(table)
