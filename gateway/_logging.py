@@ -66,9 +66,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _redact,
+            # After the redaction: a timestamp's digits are not personal data (".0812..." is not a phone).
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
