@@ -6,6 +6,7 @@ keeps this list fixed.
 """
 
 from gateway._adapter import Adapter, Hub, InstanceContext, LocalApp, NoSettings
+from gateway._budget import BudgetPolicy, RequestBudget
 from gateway._errors import (
     AdapterNotFoundError,
     AmbiguousOutcomeError,
@@ -31,10 +32,12 @@ from gateway._model import (
     HubComplaintState,
     Location,
     RawStatus,
+    ReferenceItem,
     Reporter,
     Status,
     StatusChange,
 )
+from gateway._paging import TimePage, walk_by_time
 from gateway._timezones import WIB, format_peer_time, parse_peer_time, to_utc
 
 __version__ = "0.1.0"
@@ -46,6 +49,7 @@ __all__ = [
     "AttachmentContent",
     "AttachmentRef",
     "BreakerPolicy",
+    "BudgetPolicy",
     "CircuitBreaker",
     "Classification",
     "Complaint",
@@ -67,14 +71,18 @@ __all__ = [
     "PermanentPeerError",
     "RawStatus",
     "RecordError",
+    "ReferenceItem",
     "Reporter",
+    "RequestBudget",
     "RetryPolicy",
     "Status",
     "StatusChange",
     "StoreError",
+    "TimePage",
     "TransientPeerError",
     "WIB",
     "format_peer_time",
     "parse_peer_time",
     "to_utc",
+    "walk_by_time",
 ]

@@ -26,6 +26,7 @@ from typing import ClassVar, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from gateway._budget import BudgetPolicy, RequestBudget
 from gateway._errors import RecordError
 from gateway._http import BreakerPolicy, CircuitBreaker, PeerClient, RetryPolicy
 from gateway._model import (
@@ -36,6 +37,7 @@ from gateway._model import (
     HubComplaintDraft,
     HubComplaintState,
     RawStatus,
+    ReferenceItem,
     StatusChange,
 )
 
@@ -61,6 +63,7 @@ class InstanceContext:
     timeout_seconds: float = 15.0
     retry: RetryPolicy = RetryPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
+    budget: BudgetPolicy = BudgetPolicy()
 
 
 class Adapter(ABC):
@@ -82,7 +85,9 @@ class Adapter(ABC):
         self.settings = context.settings
         self.http = PeerClient(context.name, context.base_url, headers=self.auth_headers(),
                                timeout=context.timeout_seconds, client=client, retry=context.retry,
-                               breaker=CircuitBreaker(context.name, context.breaker))
+                               breaker=CircuitBreaker(context.name, context.breaker),
+                               # One budget per instance, so per peer: every job calling it shares it.
+                               budget=RequestBudget(context.name, context.budget))
 
     def auth_headers(self) -> dict[str, str]:
         """Headers sent on every call (built from ``self.context.secrets``)."""
@@ -149,6 +154,20 @@ class Hub(Adapter):
     @abstractmethod
     async def add_follow_up(self, ref: str, content: str, *, gateway_ref: str) -> str | None:
         """Add a follow-up; return the hub's id of it, if it gives one."""
+
+    async def institutions(self) -> list[ReferenceItem]:
+        """The institutions (agencies) complaints can be forwarded to. A hub without
+        reference data keeps this default: mappings are then not checked against it."""
+        raise NotImplementedError
+
+    async def templates(self) -> list[ReferenceItem]:
+        """The hub's follow-up templates (``code`` is what a follow-up may carry)."""
+        raise NotImplementedError
+
+    async def forward(self, ref: str, institution_ref: str, *, note: str | None = None) -> None:
+        """Hand the complaint to another institution ("not our authority"). A hub that
+        cannot keeps this default, and forwarding deliveries are parked with the reason."""
+        raise NotImplementedError
 
     async def find_complaint(self, gateway_ref: str) -> str | None:
         """The hub's id of the complaint created with ``gateway_ref`` (None: there is

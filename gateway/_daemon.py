@@ -18,7 +18,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway._config import GatewayConfig
-from gateway._engine import DELIVER, HUB_POLL, INTAKE, Engine
+from gateway._engine import DELIVER, HUB_POLL, INTAKE, REFERENCE, Engine
 
 log = structlog.get_logger("gateway.daemon")
 
@@ -31,8 +31,7 @@ class Daemon:
         self._running: set[asyncio.Task[Any]] = set()
 
     def _interval(self, instance: str, key: str) -> float:
-        override = getattr(self.config.instances[instance].spec.schedule, key)
-        return override or getattr(self.config.settings.schedule, key)
+        return self.config.schedule_seconds(instance, key)
 
     def jobs(self) -> list[tuple[str, str, float, Callable[[], Awaitable[Any]]]]:
         """(instance, job, seconds between runs, work) for every job of the configuration."""
@@ -47,6 +46,8 @@ class Daemon:
                          lambda name=hub: self.engine.deliver(name)))
             jobs.append((hub, HUB_POLL, self._interval(hub, "hub_poll_seconds"),
                          lambda name=hub: self.engine.poll_hub(name)))
+            jobs.append((hub, REFERENCE, self._interval(hub, "reference_seconds"),
+                         lambda name=hub: self.engine.refresh_reference(name)))
         return jobs
 
     async def _tracked(self, work: Callable[[], Awaitable[Any]]) -> None:

@@ -98,9 +98,13 @@ class RecordError(PeerError):
 class MappingError(GatewayError):
     """A value (status, category, channel) has no mapping in the instance's YAML."""
 
-    def __init__(self, instance: str, table: str, value: str):
+    def __init__(self, instance: str, table: str, value: str, *, problem: str | None = None):
         self.instance = instance
         self.table = table
         self.value = value
-        super().__init__(f"{instance}: no mapping for {table} value {value!r}; add it to the "
-                         f"'{table}' table of this instance's YAML")
+        if problem is None:
+            super().__init__(f"{instance}: no mapping for {table} value {value!r}; add it to the "
+                             f"'{table}' table of this instance's YAML")
+        else:
+            super().__init__(f"{instance}: {table} value {value!r} {problem}; fix the '{table}' table of "
+                             f"this instance's YAML")

@@ -12,6 +12,10 @@ when the peer surely did not process it: the connection was never made, or the
 peer answered 429 or 503. Any other failure after the request may have reached
 the peer is an :class:`AmbiguousOutcomeError`, which the engine resolves by
 looking the result up, never by repeating the call blindly.
+
+With a :class:`RequestBudget` (``gateway._budget``), every attempt, retries
+included, takes a slot of the peer's budget for the time of its send only (not
+during the wait between attempts), and the budget learns from each answer.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from gateway._budget import RequestBudget
 from gateway._errors import (
     AmbiguousOutcomeError,
+    PeerError,
     PeerUnavailableError,
     PermanentPeerError,
     TransientPeerError,
@@ -143,10 +149,12 @@ class PeerClient:
 
     def __init__(self, peer: str, base_url: str, *, headers: dict[str, str] | None = None,
                  timeout: float = 15.0, client: httpx.AsyncClient | None = None,
-                 retry: RetryPolicy = RetryPolicy(), breaker: CircuitBreaker | None = None):
+                 retry: RetryPolicy = RetryPolicy(), breaker: CircuitBreaker | None = None,
+                 budget: RequestBudget | None = None):
         self.peer = peer
         self.retry = retry
         self.breaker = breaker or CircuitBreaker(peer)
+        self.budget = budget
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._base_url = base_url.rstrip("/")
@@ -175,6 +183,8 @@ class PeerClient:
         def wait(retry_state: Any) -> float:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
             if isinstance(exc, TransientPeerError) and exc.retry_after is not None:
+                if self.budget is not None and exc.status_code == 429:
+                    return 0.0  # the budget holds the next send back for Retry-After: wait once, not twice
                 return exc.retry_after
             return wait_exponential_jitter(multiplier=self.retry.initial_wait, max=self.retry.max_wait,
                                            jitter=self.retry.initial_wait)(retry_state)
@@ -184,7 +194,7 @@ class PeerClient:
             with attempt:
                 self.breaker.before_call(operation)
                 try:
-                    response = await self._send_once(method, path, operation, idempotent, headers, kwargs)
+                    response = await self._send(method, path, operation, idempotent, headers, kwargs)
                 except TransientPeerError as exc:
                     if exc.status_code == 429:
                         self.breaker.record_success()  # throttling: the peer is alive
@@ -200,6 +210,24 @@ class PeerClient:
                 self.breaker.record_success()
                 return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, method: str, path: str, operation: str, idempotent: bool,
+                    headers: dict[str, str], kwargs: dict[str, Any]) -> httpx.Response:
+        """One attempt, within a slot of the budget if there is one."""
+        budget = self.budget
+        if budget is None:
+            return await self._send_once(method, path, operation, idempotent, headers, kwargs)
+        async with budget.slot() as sent_at:
+            try:
+                response = await self._send_once(method, path, operation, idempotent, headers, kwargs)
+            except PeerError as exc:
+                if exc.status_code == 429:
+                    budget.throttled(getattr(exc, "retry_after", None), sent_at)
+                elif exc.status_code is not None:
+                    budget.accepted(sent_at)  # answered: not a refusal for the rate
+                raise
+            budget.accepted(sent_at)
+            return response
 
     async def _send_once(self, method: str, path: str, operation: str, idempotent: bool,
                          headers: dict[str, str], kwargs: dict[str, Any]) -> httpx.Response:

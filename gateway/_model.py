@@ -163,6 +163,18 @@ class HubComplaintDraft:
     channel_id: str | None
     attachment_ids: tuple[str, ...] = ()
     route_fields: dict[str, str] = field(default_factory=dict)
+    # The hub institution of the agency (OPD) the local app assigned, when it has one.
+    disposition_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceItem:
+    """One entry of a hub's reference data (an institution, a template), as the hub names it."""
+
+    ref: str
+    name: str
+    code: str | None = None
+    parent_ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ the zone its adapter instance declares."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 WIB = ZoneInfo("Asia/Jakarta")  # UTC+7, no daylight saving
@@ -39,3 +39,16 @@ def ensure_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def add_working_days(start: datetime, days: int, *, holidays: frozenset[date] = frozenset(),
+                     zone: tzinfo = WIB) -> datetime:
+    """``start`` plus ``days`` working days (Monday to Friday, not a listed holiday),
+    counted in ``zone``: the deadlines of the brief ("answered within 7 working days")."""
+    local = start.astimezone(zone)
+    day, left = local.date(), days
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            left -= 1
+    return datetime.combine(day, local.timetz()).astimezone(timezone.utc)

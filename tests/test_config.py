@@ -12,29 +12,12 @@ from typer.testing import CliRunner
 from gateway import ConfigError, ConfigIssue
 from gateway._config import load_config
 from gateway._registry import installed_adapters
+from conftest import edit, line_of
 from gateway.cli import app
 
 ENV = {"LAPOR_HENDI_API_KEY": "x", "SP4N_AUTHORIZATION": "y", "SP4N_TOKEN": "z"}
 LOCAL = "adapters/lapor-hendi-semarang.yaml"
 HUB = "adapters/sp4n.yaml"
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-def edit(path: Path, old: str, new: str) -> str:
-    """Replace the one occurrence of ``old`` in ``path``; return the new text."""
-    text = path.read_text()
-    assert text.count(old) == 1, f"{old!r} must occur exactly once in {path.name}"
-    text = text.replace(old, new)
-    path.write_text(text)
-    return text
-
-
-def line_of(text: str, needle: str) -> int:
-    """The 1-based number of the one line of ``text`` that contains ``needle``."""
-    found = [number for number, line in enumerate(text.splitlines(), start=1) if needle in line]
-    assert len(found) == 1, f"{needle!r} is on lines {found}"
-    return found[0]
 
 
 def issues(config_dir: Path, environ: dict[str, str] = ENV) -> list[ConfigIssue]:

@@ -19,7 +19,7 @@ from gateway._engine import Engine
 from gateway._store import Store
 from gateway._store._report import status_report
 
-GATEWAY = [sys.executable, "-m", "gateway.cli._commands"]
+GATEWAY = [sys.executable, "-m", "gateway.cli"]
 FAST = "schedule:\n  intake_seconds: 0.2\n  hub_poll_seconds: 0.3\n  deliver_seconds: 0.2\n"
 
 

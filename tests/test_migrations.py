@@ -13,9 +13,12 @@ def _make_v1(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE peer_health"))
+        conn.execute(text("DROP TABLE reference_item"))
+        conn.execute(text("DROP INDEX ix_complaint_next_poll_at"))
         for table, column in (("outbox", "sending_at"), ("outbox", "outcome_unknown"),
                               ("attachment", "refused_reason"), ("quarantine", "resolved_at"),
-                              ("quarantine", "sightings")):
+                              ("quarantine", "sightings"), ("complaint", "next_poll_at"),
+                              ("complaint", "hub_changed_at")):
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
         conn.execute(text("INSERT INTO cursor (instance, stream, value, updated_at) "
@@ -30,7 +33,9 @@ def test_a_version_1_store_is_upgraded_in_place(store_url: str):
         assert store.upgraded_from == 1
         columns = {c["name"] for c in inspect(store.engine).get_columns("outbox")}
         assert {"sending_at", "outcome_unknown"} <= columns
-        assert inspect(store.engine).has_table("peer_health")
+        assert inspect(store.engine).has_table("peer_health") and inspect(store.engine).has_table("reference_item")
+        assert {"next_poll_at", "hub_changed_at"} <= {c["name"] for c in inspect(store.engine).get_columns("complaint")}
+        assert any(i["column_names"] == ["next_poll_at"] for i in inspect(store.engine).get_indexes("complaint"))
         assert store.cursor("lh", "complaints") is not None  # data kept
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION

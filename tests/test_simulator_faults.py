@@ -457,67 +457,27 @@ async def test_lapor_hendi_drift_is_transient_and_read_as_record_errors(local) -
 
 
 @pytest.mark.anyio
-async def test_a_shifted_page_is_detected_and_a_second_walk_sees_everything(local) -> None:
+async def test_shifted_pages_do_not_hide_records_from_the_walk(local) -> None:
+    """Pages of one query served one record off (as when records change between two page
+    reads): the walk by time asks again from the newest record read, and reads a second
+    crowded with records through again, so every record is seen all the same."""
     sim, server = local
-    for _ in range(13):  # 23 complaints, 5 pages of 5
+    for _ in range(13):  # 23 complaints, 13 of them in one second, 5 a page
+        sim.submit_complaint()
+    sim.clock.advance(60)
+    for _ in range(5):
         sim.clock.advance(60)
         sim.submit_complaint()
     every = {str(c["id_aduan"]) for c in sim.complaints()}
     app = make_app(server.base_url, sim.api_key, page_size=5)
     try:
-        control(server, page_shift_rate=1.0)
-        first: list[Any] = []
-        with pytest.raises(TransientPeerError) as caught:
-            async for item in app.complaints_since(None):
-                first.append(item)
-        assert caught.value.operation == "GET /api/v1/aduan"
-        assert "pages shifted during the walk" in caught.value.reason and "of 23 records seen" in caught.value.reason
-        assert injected(sim)["shifted_pages"] == 5
-        assert {c.ref for c in first} < every  # something was skipped ...
-
-        control(server, page_shift_rate=0.0)  # ... and the re-read the engine makes finds it
-        second = await collect(app.complaints_since(None))
-        assert {c.ref for c in second} == every
-        assert {c.ref for c in first} | {c.ref for c in second} == every
+        control(server, page_shift_rate=0.5)
+        seen = await collect(app.complaints_since(None))
+        assert injected(sim)["shifted_pages"] > 0
+        assert {c.ref for c in seen} == every
+        assert len(seen) == len(every)  # and nothing twice
     finally:
         await app.aclose()
-
-
-# --- the adapter's skip detection, against fixed pages --------------------------------------------
-
-def _aduan(n: int) -> dict[str, Any]:
-    return {"id_aduan": n, "judul": f"Aduan {n}", "isi": "Isi.", "status": "belum terverifikasi",
-            "dibuat_pada": "2026-11-27 14:05:00", "diperbarui_pada": "2026-11-27 14:05:00"}
-
-
-def _page(ids: list[int], total: int, total_halaman: int) -> httpx.Response:
-    return httpx.Response(200, json={"status": "sukses", "data": [_aduan(n) for n in ids],
-                                     "meta": {"halaman": 1, "per_halaman": 3, "total": total,
-                                              "total_halaman": total_halaman}})
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(("pages", "shifted"), [
-    ({1: [1, 2, 3], 2: [3, 4, 5], 3: [6]}, False),      # a repeat (the list grew): nothing lost
-    ({1: [1, 2, 3], 2: [5, 6], 3: []}, True),           # a skip: record 4 was never served
-    ({1: [2, 3, 4], 2: [4, 5, 6], 3: [6]}, True),       # page 1 skipped record 1
-])
-async def test_the_adapter_counts_distinct_ids_against_meta_total(respx_mock: Any, pages: dict[int, list[int]],
-                                                                  shifted: bool) -> None:
-    respx_mock.get("http://lh.test/api/v1/aduan").mock(
-        side_effect=lambda request: _page(pages[int(request.url.params["halaman"])], total=6, total_halaman=3))
-    app = make_app("http://lh.test", "k", page_size=3)
-    yielded: list[Any] = []
-    try:
-        if shifted:
-            with pytest.raises(TransientPeerError, match="pages shifted during the walk: 5 of 6 records seen"):
-                async for item in app.complaints_since(None):
-                    yielded.append(item)
-        else:
-            yielded = await collect(app.complaints_since(None))
-    finally:
-        await app.aclose()
-    assert [c.ref for c in yielded] == [str(n) for p in (1, 2, 3) for n in pages[p]]  # all yielded before
 
 
 # --- gateway simulate --fault ---------------------------------------------------------------------

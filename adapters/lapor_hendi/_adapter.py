@@ -1,7 +1,8 @@
 """The Lapor Hendi adapter: Kota Semarang's local complaint app (see docs/lapor-hendi-api.md).
 
 Lapor Hendi speaks REST with an ``X-Api-Key`` header, pages by number
-(``halaman``, ``per_halaman``), and writes times in WIB without an offset. This
+(``halaman``, ``per_halaman``) through lists ordered by time (read with
+:func:`gateway.walk_by_time`), and writes times in WIB without an offset. This
 module translates its records to the canonical model and back; retries, cursors
 and ordering across passes belong to the gateway.
 
@@ -31,9 +32,10 @@ from gateway import (
     RecordError,
     Reporter,
     StatusChange,
-    TransientPeerError,
+    TimePage,
     format_peer_time,
     parse_peer_time,
+    walk_by_time,
 )
 
 __all__ = ["LaporHendiApp"]
@@ -180,27 +182,17 @@ class LaporHendiApp(LocalApp):
     # --- reading -------------------------------------------------------------------------
 
     async def _walk(self, path: str, operation: str, filter_name: str, since: datetime | None,
-                    id_key: str) -> AsyncIterator[Any]:
-        """Every item of a page-numbered list, pages 1..total_halaman.
+                    id_key: str, time_key: str) -> AsyncIterator[Any]:
+        """Every item updated at or after ``since``. Lapor Hendi pages by number through a
+        list ordered by time; :func:`gateway.walk_by_time` asks again from the newest
+        time read after each page, so records that change meanwhile are not skipped."""
+        zone = self.context.timezone
 
-        Page numbers shift when the list changes during the walk (an updated record
-        moves to the end), so a record can be served twice or not at all. Twice is
-        harmless; to catch "not at all", the distinct ids seen (an item without a
-        readable id counts once) are compared with ``meta.total`` of page 1: when
-        fewer were seen, or when ``meta.total`` changed during the walk (a record added
-        meanwhile can hide one skipped), a :class:`TransientPeerError` is raised after
-        every item has been yielded, so that the caller keeps its cursor and reads again."""
-        params: dict[str, Any] = {"per_halaman": self.settings.page_size}
-        if since is not None:
-            params[filter_name] = format_peer_time(since, TIME_FMT, self.context.timezone)
-        page = 1
-        expected: int | None = None
-        changed = False
-        seen: set[str] = set()
-        without_id = 0
-        while True:
-            body = await self.http.request_json("GET", path, params={**params, "halaman": page},
-                                                operation=operation)
+        async def fetch(boundary: datetime | None, page: int) -> TimePage:
+            params: dict[str, Any] = {"per_halaman": self.settings.page_size, "halaman": page}
+            if boundary is not None:
+                params[filter_name] = format_peer_time(boundary, TIME_FMT, zone)
+            body = await self.http.request_json("GET", path, params=params, operation=operation)
             if not isinstance(body, dict) or body.get("status") != "sukses" or not isinstance(body.get("data"), list):
                 raise PermanentPeerError(self.name, operation, "answered a list without status 'sukses' and a data "
                                                                "list")
@@ -210,25 +202,20 @@ class LaporHendiApp(LocalApp):
                 raise PermanentPeerError(self.name, operation, "answered a list without meta.total_halaman")
             total = meta.get("total")  # type: ignore[union-attr]
             total = total if isinstance(total, int) and not isinstance(total, bool) else None
-            if page == 1:
-                expected = total
-            elif total != expected:
-                changed = True
-            for item in body["data"]:
-                ref = _raw_ref(item, id_key)
-                if ref is None:
-                    without_id += 1
-                else:
-                    seen.add(ref)
-                yield item
-            if page >= total_pages:
-                break
-            page += 1
-        if changed:
-            raise TransientPeerError(self.name, operation, "the list changed during the walk; reading again")
-        if expected is not None and len(seen) + without_id < expected:
-            raise TransientPeerError(self.name, operation, f"pages shifted during the walk: "
-                                                           f"{len(seen) + without_id} of {expected} records seen")
+            return TimePage(items=body["data"], total=total, last=page >= total_pages)
+
+        def key(raw: Any) -> tuple[str, datetime] | None:
+            ref = _raw_ref(raw, id_key)
+            value = raw.get(time_key) if isinstance(raw, dict) else None
+            if ref is None or not isinstance(value, str):
+                return None
+            try:
+                return ref, parse_peer_time(value, TIME_FMT, zone)
+            except ValueError:
+                return None
+
+        async for item in walk_by_time(fetch, key, since):
+            yield item
 
     def _read(self, raw: Any, operation: str, id_key: str,
               translate: Callable[[_Record], T]) -> T | RecordError:
@@ -239,15 +226,18 @@ class LaporHendiApp(LocalApp):
             return RecordError(self.name, operation, str(exc), record_ref=record_ref)
 
     async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
-        async for raw in self._walk("/api/v1/aduan", OP_COMPLAINTS, "diperbarui_sejak", since, "id_aduan"):
+        async for raw in self._walk("/api/v1/aduan", OP_COMPLAINTS, "diperbarui_sejak", since, "id_aduan",
+                                   "diperbarui_pada"):
             yield self._read(raw, OP_COMPLAINTS, "id_aduan", self._complaint)
 
     async def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
-        async for raw in self._walk("/api/v1/tanggapan", OP_FOLLOW_UPS, "sejak", since, "id_tanggapan"):
+        async for raw in self._walk("/api/v1/tanggapan", OP_FOLLOW_UPS, "sejak", since, "id_tanggapan",
+                                   "dibuat_pada"):
             yield self._read(raw, OP_FOLLOW_UPS, "id_tanggapan", self._follow_up)
 
     async def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
-        async for raw in self._walk("/api/v1/riwayat-status", OP_STATUS_CHANGES, "sejak", since, "id_riwayat"):
+        async for raw in self._walk("/api/v1/riwayat-status", OP_STATUS_CHANGES, "sejak", since, "id_riwayat",
+                                   "dibuat_pada"):
             yield self._read(raw, OP_STATUS_CHANGES, "id_riwayat", self._status_change)
 
     def _complaint(self, r: _Record) -> Complaint:

@@ -16,6 +16,10 @@ and ``POST /api/v1/aduan/{id}/tanggapan`` (the write is committed, then the
 connection is closed). The app's own: ``drift_rate`` serves list records with a
 field missing, of the wrong type or with an unknown status (transient), and
 ``page_shift_rate`` serves a page with its window shifted by one record.
+
+At scale: ``initial_complaints=100_000, history_days=1500`` files a city's years
+of complaints (most closed) in a few seconds, and a page of a list costs
+O(log n + page size) whatever the size of the world (see ``_world.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import hmac
 import math
 import random
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +56,13 @@ DRIFTED_STATUS = "menunggu"  # a status the app does not have
 Handler = Callable[[web.Request], Any]
 
 
+def route_key(request: web.Request) -> str:
+    """``"GET /api/v1/aduan/{id}/status"``: the method and the route template a request
+    matched (``"GET (no route)"`` for an unknown path), for ``counts()["requests_by_route"]``."""
+    resource = getattr(getattr(request.match_info, "route", None), "resource", None)
+    return f"{request.method} {getattr(resource, 'canonical', None) or '(no route)'}"
+
+
 def _fail(http_status: int, pesan: str) -> web.Response:
     return web.json_response({"status": "gagal", "pesan": pesan}, status=http_status)
 
@@ -63,9 +74,14 @@ class LaporHendiSimulator(Simulator):
                                          ("POST", "/api/v1/aduan/{id}/tanggapan")})
 
     def __init__(self, *, seed: int = 0, clock: SimClock | None = None, api_key: str = DEFAULT_API_KEY,
-                 initial_complaints: int = 0, complaints_per_tick: float = 1.5,
+                 initial_complaints: int = 0, history_days: float | None = None, complaints_per_tick: float = 1.5,
                  answer_probability: float = 0.15, faults: Mapping[str, Any] | None = None):
         super().__init__(seed=seed, clock=clock, faults=faults)
+        initial_complaints = int(initial_complaints)
+        if initial_complaints < 0:
+            raise ValueError("initial_complaints must not be negative")
+        if history_days is not None and not float(history_days) > 0:
+            raise ValueError("history_days must be above 0")
         self.api_key = api_key
         self.complaints_per_tick = complaints_per_tick
         self.answer_probability = answer_probability
@@ -74,11 +90,15 @@ class LaporHendiSimulator(Simulator):
         self.world = LaporHendiWorld(random.Random(seed))
         self._requests = 0
         self._unauthorized = 0
+        self._by_route: dict[str, int] = {}
         with self.lock:
             now = self.clock.now()
-            # Spread the initial complaints over the time before now, ten minutes apart.
-            for i in range(initial_complaints):
-                self.world.submit(now.replace(microsecond=0) - (initial_complaints - i) * _TEN_MINUTES)
+            if history_days is None:
+                # Spread the initial complaints over the time before now, ten minutes apart.
+                for i in range(initial_complaints):
+                    self.world.submit(now.replace(microsecond=0) - (initial_complaints - i) * _TEN_MINUTES)
+            else:  # over the last history_days, each as far through its life as its age allows
+                self.world.seed_history(initial_complaints, now, float(history_days))
 
     # --- the simulated people ---------------------------------------------------------
 
@@ -100,6 +120,11 @@ class LaporHendiSimulator(Simulator):
         with self.lock:
             return self.world.officer_answer(id_aduan, text, self.clock.now())
 
+    def reassign(self, id_aduan: int, opd: str | None) -> None:
+        """The city's admin hands a complaint to another OPD (its diperbarui_pada moves)."""
+        with self.lock:
+            self.world.reassign(id_aduan, opd, self.clock.now())
+
     # --- inspection -----------------------------------------------------------------------
 
     def complaints(self) -> list[dict[str, Any]]:
@@ -115,8 +140,12 @@ class LaporHendiSimulator(Simulator):
             return [self.world.show(r) for r in self.world.list_riwayat(id_aduan=id_aduan)]
 
     def counts(self) -> dict[str, Any]:
+        """The world's counts, ``requests`` (every request but the control endpoints'),
+        ``unauthorized`` and ``requests_by_route`` (``"GET /api/v1/aduan"``: n, by the
+        route template a request matched; ``"GET (no route)"`` for an unknown path)."""
         with self.lock:
-            return {**self.world.counts(), "requests": self._requests, "unauthorized": self._unauthorized}
+            return {**self.world.counts(), "requests": self._requests, "unauthorized": self._unauthorized,
+                    "requests_by_route": dict(self._by_route)}
 
     def demo_environment(self) -> dict[str, str]:
         return {ENV_API_KEY: self.api_key}
@@ -140,8 +169,10 @@ class LaporHendiSimulator(Simulator):
 
     @web.middleware
     async def _count_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_key(request)
         with self.lock:
             self._requests += 1
+            self._by_route[route] = self._by_route.get(route, 0) + 1
         return await handler(request)
 
     @web.middleware
@@ -153,8 +184,7 @@ class LaporHendiSimulator(Simulator):
             return _fail(401, "API key tidak valid")
         return await handler(request)
 
-    def _paged(self, request: web.Request, filter_name: str,
-               rows_since: Callable[[datetime | None], list[dict[str, Any]]], kind: str) -> web.Response:
+    def _paged(self, request: web.Request, filter_name: str, kind: str) -> web.Response:
         query = request.query
         try:
             halaman = int(query.get("halaman") or 1)
@@ -173,22 +203,22 @@ class LaporHendiSimulator(Simulator):
         start = end = (halaman - 1) * per_halaman
         end += per_halaman
         with self.lock:
-            rows = rows_since(since)
-            start, end = self._shift(start, end, len(rows))
-            data = [self._drift(kind, self.world.show(row)) for row in rows[start:end]]
-        meta = {"halaman": halaman, "per_halaman": per_halaman, "total": len(rows),
-                "total_halaman": max(1, math.ceil(len(rows) / per_halaman))}
+            total, rows = self.world.page(kind, since, start, end, shift=self._shift)
+            data = [self._drift(kind, self.world.show(row)) for row in rows]
+        meta = {"halaman": halaman, "per_halaman": per_halaman, "total": total,
+                "total_halaman": max(1, math.ceil(total / per_halaman))}
         return web.json_response({"status": "sukses", "data": data, "meta": meta})
 
     def _shift(self, start: int, end: int, total: int) -> tuple[int, int]:
-        """A page's window [start, end), shifted by one record with probability page_shift_rate:
-        either it starts with the previous page's last record again (a repeat; the page
-        then carries one record more, nothing is lost) or it starts one record later (a
-        skip: its first record is not served in this walk). Page 1 can only skip."""
-        if start >= total or not self.faults.roll(self.faults.settings.page_shift_rate):
+        """A page's window [start, end), shifted by one record with probability page_shift_rate,
+        as when records changed since the page before was read: either it starts with the
+        previous page's last record again (a repeat; the page then carries one record more)
+        or it starts one record later (a skip: its first record is not served in this
+        walk). Page 1 of a query is never shifted: there is no page before it to shift from."""
+        if start == 0 or start >= total or not self.faults.roll(self.faults.settings.page_shift_rate):
             return start, end
         self.faults.count("shifted_pages")
-        if start > 0 and self.faults.choice(("repeat", "skip")) == "repeat":
+        if self.faults.choice(("repeat", "skip")) == "repeat":
             return start - 1, end
         return start + 1, end + 1
 
@@ -208,13 +238,13 @@ class LaporHendiSimulator(Simulator):
         return record
 
     async def _list_aduan(self, request: web.Request) -> web.Response:
-        return self._paged(request, "diperbarui_sejak", self.world.list_aduan, "aduan")
+        return self._paged(request, "diperbarui_sejak", "aduan")
 
     async def _list_tanggapan(self, request: web.Request) -> web.Response:
-        return self._paged(request, "sejak", self.world.list_tanggapan, "tanggapan")
+        return self._paged(request, "sejak", "tanggapan")
 
     async def _list_riwayat(self, request: web.Request) -> web.Response:
-        return self._paged(request, "sejak", self.world.list_riwayat, "riwayat")
+        return self._paged(request, "sejak", "riwayat")
 
     async def _write(self, request: web.Request, write: Callable[[int, dict[str, Any], str, str | None], int],
                      id_key: str, kind: str) -> web.Response:
@@ -271,7 +301,10 @@ class LaporHendiSimulator(Simulator):
 
 def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options: Any) -> LaporHendiSimulator:
     """Entry point of ``lapor_gateway.simulators``. Options: ``api_key`` (default
-    ``demo-lapor-hendi-key``), ``initial_complaints`` (0), ``complaints_per_tick`` (1.5),
+    ``demo-lapor-hendi-key``), ``initial_complaints`` (0), ``history_days`` (None: the initial
+    complaints are filed ten minutes apart before now and left new; a number of days: they
+    are spread over that many days before now and taken through their lives, most closed,
+    see :meth:`LaporHendiWorld.seed_history`), ``complaints_per_tick`` (1.5),
     ``answer_probability`` (0.15), ``faults`` (a dict of :class:`gateway.simulation.FaultSettings`
     values; none by default)."""
     return LaporHendiSimulator(seed=seed, clock=clock, **options)

@@ -35,6 +35,7 @@ from gateway import (
     PermanentPeerError,
     RawStatus,
     RecordError,
+    ReferenceItem,
     StatusChange,
     format_peer_time,
     parse_peer_time,
@@ -64,6 +65,10 @@ OP_CREATE = "POST /complaints/complaint"
 OP_READ = "GET /complaints/{id}/complaint"
 OP_FOLLOW_UPS = "GET /complaints/{id}/followups"
 OP_ADD_FOLLOW_UP = "POST /complaints/followup/add"
+OP_FORWARD = "POST /complaints/process/{id}/reject"
+OP_INSTITUTIONS = "GET /masters/institutions/external"
+OP_TEMPLATES = "GET /masters/templates"
+MASTER_PAGE_SIZE = 1000  # what public clients ask for
 
 
 def _dig(value: Any, path: Sequence[str]) -> Any:
@@ -184,7 +189,7 @@ class Sp4nHub(Hub):
             "channel": draft.channel_id,
             "user_id": self.settings.user_id,
             "classification_id": draft.classification_id,
-            "disposition_id": draft.route_fields.get("disposition_id"),
+            "disposition_id": draft.disposition_id or draft.route_fields.get("disposition_id"),
             "category_id": draft.category_id,
             "location_id": draft.route_fields.get("location_id"),
             "date_of_incident": incident,
@@ -201,6 +206,43 @@ class Sp4nHub(Hub):
             if found is not None:
                 return found
         raise self._refused(OP_CREATE, "answer had no complaint id")
+
+    async def forward(self, ref: str, institution_ref: str, *, note: str | None = None) -> None:
+        """"Bukan wewenang": the reject call with ``not_authority: 1`` and the target institution."""
+        fields = {"not_authority": "1", "institution_id": str(institution_ref)}
+        if note:
+            fields["content"] = note
+        await self._call("POST", f"/complaints/process/{self._path_ref(ref)}/reject", OP_FORWARD,
+                         files=_form(fields))
+
+    async def institutions(self) -> list[ReferenceItem]:
+        """Every page of the external institutions (``page_size=1000``, as public clients ask)."""
+        items: list[ReferenceItem] = []
+        page = 1
+        while True:
+            body = await self._call("GET", "/masters/institutions/external", OP_INSTITUTIONS,
+                                    params={"page_size": MASTER_PAGE_SIZE, "page": page})
+            rows = _dig(body, ("results", "data"))
+            if not isinstance(rows, list):
+                raise self._refused(OP_INSTITUTIONS, "answered without results.data")
+            for row in rows:
+                ident, name = _text(_dig(row, ("id",))), _text(_dig(row, ("name",)))
+                if ident is None or name is None:
+                    continue  # an entry without id or name cannot be mapped to
+                items.append(ReferenceItem(ref=ident, name=name, code=_text(_dig(row, ("code",))),
+                                           parent_ref=_text(_dig(row, ("parent_id",)))))
+            total = _dig(body, ("results", "total"))
+            if len(rows) < MASTER_PAGE_SIZE or not isinstance(total, int) or page * MASTER_PAGE_SIZE >= total:
+                return items
+            page += 1
+
+    async def templates(self) -> list[ReferenceItem]:
+        body = await self._call("GET", "/masters/templates", OP_TEMPLATES)
+        rows = _dig(body, ("results", "data"))
+        if not isinstance(rows, list):
+            raise self._refused(OP_TEMPLATES, "answered without results.data")
+        return [ReferenceItem(ref=code, name=_text(_dig(row, ("name",))) or code, code=code)
+                for row in rows if (code := _text(_dig(row, ("code",)))) is not None]
 
     async def add_follow_up(self, ref: str, content: str, *, gateway_ref: str) -> str | None:
         # The hub has no field for the gateway's mark; the engine recognises its own

@@ -4,6 +4,12 @@ and follow-ups, and the hub's officers.
 Plain data and rules, no HTTP and no locking: :class:`~adapters.sp4n.simulator.Sp4nSimulator`
 holds its lock around every call. Times are kept as aware UTC and formatted the
 hub's way (``d-m-Y H:i:s`` in WIB, no offset) only in the views.
+
+Built for a large hub (100,000 complaints): a complaint is found by id in a
+dict, and the open ones are kept in a set of their own, so neither a read nor
+the officers' turn scans the closed ones. What the simulated people change on
+``tick()`` is recorded (:attr:`World.changes`) for benchmarks that measure how
+long the gateway takes to carry it to the local app.
 """
 
 from __future__ import annotations
@@ -55,16 +61,64 @@ CHANNELS = {"1": "web", "2": "android", "3": "sms", "4": "twitter", "5": "whatsa
 
 GATEWAY_INSTITUTION_ID = "100234"
 GATEWAY_INSTITUTION_NAME = "Pemerintah Kota Semarang"
-AGENCIES = {
-    "200101": "Dinas Pekerjaan Umum",
-    "200102": "Dinas Lingkungan Hidup",
-    "200103": "Dinas Perhubungan",
-    "200104": "Dinas Kesehatan",
-    "200105": "Dinas Kependudukan dan Pencatatan Sipil",
-    "200106": "Satuan Polisi Pamong Praja",
-    "200107": "Dinas Pendidikan",
-}
-INSTITUTIONS = {GATEWAY_INSTITUTION_ID: GATEWAY_INSTITUTION_NAME, **AGENCIES}
+PROVINCE_ID = "300001"
+#: The hub's external institutions (``GET /masters/institutions/external``), in the order
+#: served: (id, code, name, parent id). Ids are fixed; codes start with the BPS region
+#: code (33 Jawa Tengah, 3374 Kota Semarang, 3322/3321/3324 the neighbouring regencies).
+INSTITUTION_TABLE: tuple[tuple[str, str, str, str | None], ...] = (
+    (GATEWAY_INSTITUTION_ID, "3374-PEMKOT", GATEWAY_INSTITUTION_NAME, None),
+    ("200101", "3374-DPU", "Dinas Pekerjaan Umum Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200102", "3374-DLH", "Dinas Lingkungan Hidup Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200103", "3374-DISHUB", "Dinas Perhubungan Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200104", "3374-DINKES", "Dinas Kesehatan Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200105", "3374-DISDUKCAPIL", "Dinas Kependudukan dan Pencatatan Sipil Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200106", "3374-SATPOLPP", "Satuan Polisi Pamong Praja Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200107", "3374-DISDIK", "Dinas Pendidikan Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200108", "3374-DINSOS", "Dinas Sosial Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200109", "3374-DISPERKIM", "Dinas Perumahan dan Kawasan Permukiman Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200110", "3374-DISTARU", "Dinas Penataan Ruang Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200111", "3374-DISKOMINFO", "Dinas Komunikasi, Informatika, Statistik dan Persandian Kota Semarang",
+     GATEWAY_INSTITUTION_ID),
+    ("200112", "3374-DISNAKER", "Dinas Tenaga Kerja Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200113", "3374-DINKOPUM", "Dinas Koperasi dan Usaha Mikro Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200114", "3374-DISDAG", "Dinas Perdagangan Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200115", "3374-DISBUDPAR", "Dinas Kebudayaan dan Pariwisata Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200116", "3374-DISPORA", "Dinas Pemuda dan Olahraga Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200117", "3374-DKP", "Dinas Ketahanan Pangan Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200118", "3374-DISTAN", "Dinas Pertanian Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200119", "3374-DISARPUS", "Dinas Arsip dan Perpustakaan Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200120", "3374-DAMKAR", "Dinas Pemadam Kebakaran Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200121", "3374-DPMPTSP", "Dinas Penanaman Modal dan Pelayanan Terpadu Satu Pintu Kota Semarang",
+     GATEWAY_INSTITUTION_ID),
+    ("200122", "3374-DP3A", "Dinas Pemberdayaan Perempuan dan Perlindungan Anak Kota Semarang",
+     GATEWAY_INSTITUTION_ID),
+    ("200123", "3374-DP2KB", "Dinas Pengendalian Penduduk dan Keluarga Berencana Kota Semarang",
+     GATEWAY_INSTITUTION_ID),
+    ("200124", "3374-BAPENDA", "Badan Pendapatan Daerah Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200125", "3374-BPBD", "Badan Penanggulangan Bencana Daerah Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200126", "3374-BAPPEDA", "Badan Perencanaan Pembangunan Daerah Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200127", "3374-BKPSDM", "Badan Kepegawaian dan Pengembangan Sumber Daya Manusia Kota Semarang",
+     GATEWAY_INSTITUTION_ID),
+    ("200128", "3374-KESBANGPOL", "Badan Kesatuan Bangsa dan Politik Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200129", "3374-INSPEKTORAT", "Inspektorat Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200130", "3374-RSUD-KRMTW", "RSUD K.R.M.T. Wongsonegoro Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200131", "3374-PDAM", "Perumda Air Minum Tirta Moedal Kota Semarang", GATEWAY_INSTITUTION_ID),
+    ("200132", "3374-KEC-SMGTENGAH", "Kecamatan Semarang Tengah", GATEWAY_INSTITUTION_ID),
+    ("200133", "3374-KEC-TEMBALANG", "Kecamatan Tembalang", GATEWAY_INSTITUTION_ID),
+    (PROVINCE_ID, "33-PEMPROV", "Pemerintah Provinsi Jawa Tengah", None),
+    ("300101", "33-DPUBMCK", "Dinas Pekerjaan Umum Bina Marga dan Cipta Karya Provinsi Jawa Tengah", PROVINCE_ID),
+    ("300102", "33-DISHUB", "Dinas Perhubungan Provinsi Jawa Tengah", PROVINCE_ID),
+    ("300103", "33-DISDIKBUD", "Dinas Pendidikan dan Kebudayaan Provinsi Jawa Tengah", PROVINCE_ID),
+    ("300104", "33-DINKES", "Dinas Kesehatan Provinsi Jawa Tengah", PROVINCE_ID),
+    ("300105", "33-DLHK", "Dinas Lingkungan Hidup dan Kehutanan Provinsi Jawa Tengah", PROVINCE_ID),
+    ("100235", "3322-PEMKAB", "Pemerintah Kabupaten Semarang", None),
+    ("100236", "3321-PEMKAB", "Pemerintah Kabupaten Demak", None),
+    ("100237", "3324-PEMKAB", "Pemerintah Kabupaten Kendal", None),
+)
+INSTITUTIONS = {ident: name for ident, _, name, _ in INSTITUTION_TABLE}
+#: The agencies (OPD) the hub's officers dispose complaints to, by category (below).
+AGENCIES = {ident: INSTITUTIONS[ident] for ident in ("200101", "200102", "200103", "200104", "200105", "200106",
+                                                     "200107")}
 AGENCY_BY_CATEGORY = {
     "41": "200101", "42": "200101", "43": "200102", "44": "200103",
     "45": "200104", "46": "200105", "47": "200106", "48": "200107",
@@ -126,7 +180,7 @@ def peer_time(value: datetime) -> str:
     return format_peer_time(value, TIME_FORMAT, WIB)
 
 
-@dataclass
+@dataclass(slots=True)
 class SimComplaint:
     id: int
     title: str
@@ -161,6 +215,30 @@ class World:
         self.follow_ups_from_gateway = 0
         self.status_changes = 0  # changes after creation (officers and API actions)
         self.unknown_status_changes = 0  # officers' changes to UNKNOWN_STATUS_CODE (a fault)
+        self.forwards = 0  # "bukan wewenang" through the API
+        self.rejects = 0  # rejections through the API
+        #: What the simulated people changed on tick(), in order: {"complaint_id", "kind"
+        #: ("status" or "follow_up"), "ref" (the log or follow-up id, as the adapter reads it),
+        #: "at" (simulated time, UTC), "status" (the new code, for a status change)}.
+        self.changes: list[dict[str, Any]] = []
+        # The open complaints (status not in CLOSED): a list to draw from and each one's place in it.
+        self._open: list[int] = []
+        self._open_at: dict[int, int] = {}
+
+    def _track(self, complaint: SimComplaint) -> None:
+        """Keep the set of open complaints in step with ``complaint``'s status."""
+        ident, is_open = complaint.id, complaint.status_code not in CLOSED
+        if is_open and ident not in self._open_at:
+            self._open_at[ident] = len(self._open)
+            self._open.append(ident)
+        elif not is_open and ident in self._open_at:
+            at, last = self._open_at.pop(ident), self._open.pop()
+            if last != ident:  # the last one takes the place of the one leaving
+                self._open[at] = last
+                self._open_at[last] = at
+
+    def open_count(self) -> int:
+        return len(self._open)
 
     def _new_id(self, kind: str) -> int:
         value = self._next[kind]
@@ -213,9 +291,32 @@ class World:
             date_of_incident=incident, tags_raw=_s(payload.get("tags_raw")), is_anonymous=anonymous,
             is_secret=secret, attachments=attachments, created_at=now, changed_at=now)
         self.complaints[complaint.id] = complaint
+        self._track(complaint)
         self._log(complaint, None, "wait", now, "Laporan diterima dan menunggu verifikasi.",
                   institution_from=None, institution_to=disposition or GATEWAY_INSTITUTION_ID)
         return complaint
+
+    def preload(self, tags: list[str], now: datetime, rng: random.Random, *, user_id: str,
+                disposition_id: str | None = GATEWAY_INSTITUTION_ID) -> list[int]:
+        """Complaints as the gateway would have created them through the API at ``now``, one
+        per ``tags_raw`` string, without the checks of :meth:`create` (fast: 100,000 in about
+        a second). Category, classification and channel are drawn from ``rng``."""
+        categories, channels = sorted(CATEGORIES), ("1", "2", "5", "1", "2")  # web, android, whatsapp
+        ids = []
+        for tag in tags:
+            category = rng.choice(categories)
+            complaint = SimComplaint(
+                id=self._new_id("complaint"), title=f"{CATEGORIES[category]}: laporan warga",
+                content="Laporan warga yang diteruskan dari aplikasi daerah.", channel=rng.choice(channels),
+                user_id=user_id, classification_id="1", category_id=category, disposition_id=disposition_id,
+                location_id=None, date_of_incident=None, tags_raw=str(tag), is_anonymous=0, is_secret=0,
+                attachments=[], created_at=now, changed_at=now)
+            self.complaints[complaint.id] = complaint
+            self._track(complaint)
+            self._log(complaint, None, "wait", now, "Laporan diterima dan menunggu verifikasi.",
+                      institution_from=None, institution_to=disposition_id or GATEWAY_INSTITUTION_ID)
+            ids.append(complaint.id)
+        return ids
 
     def _attachment_ids(self, raw: Any, errors: dict[str, str]) -> list[int]:
         if raw is None or raw == "":
@@ -248,54 +349,85 @@ class World:
             self.follow_ups_from_gateway += 1
         return record
 
-    def forward(self, complaint: SimComplaint, target: str, now: datetime, note: str | None) -> None:
-        """Not our authority ("bukan wewenang"): hand the complaint to another institution."""
+    def forward(self, complaint: SimComplaint, target: str, now: datetime, note: str | None) -> dict[str, Any]:
+        """Not our authority ("bukan wewenang"): hand the complaint to another institution
+        (status ``disposition``); returns the new log entry."""
         source = complaint.disposition_id or GATEWAY_INSTITUTION_ID
         complaint.disposition_id = target
-        self._change(complaint, "disposition", now,
-                     note or f"Laporan bukan wewenang kami, diteruskan kepada {INSTITUTIONS[target]}.",
-                     institution_from=source, institution_to=target)
+        self.forwards += 1
+        return self._change(complaint, "disposition", now,
+                            note or f"Laporan bukan wewenang kami, diteruskan kepada {INSTITUTIONS[target]}.",
+                            institution_from=source, institution_to=target)
 
-    def reject(self, complaint: SimComplaint, now: datetime, note: str | None) -> None:
-        self._change(complaint, "reject", now, note or "Laporan ditolak.",
-                     institution_from=complaint.disposition_id or GATEWAY_INSTITUTION_ID, institution_to=None)
+    def reject(self, complaint: SimComplaint, now: datetime, note: str | None) -> dict[str, Any]:
+        self.rejects += 1
+        return self._change(complaint, "reject", now, note or "Laporan ditolak.",
+                            institution_from=complaint.disposition_id or GATEWAY_INSTITUTION_ID, institution_to=None)
 
     # -- status history ------------------------------------------------------------------------
 
     def _log(self, complaint: SimComplaint, old: str | None, new: str, now: datetime, content: str, *,
-             institution_from: str | None, institution_to: str | None) -> None:
-        complaint.logs.append({
+             institution_from: str | None, institution_to: str | None) -> dict[str, Any]:
+        entry = {
             "id": self._new_id("log"), "complaint_id": complaint.id,
             "institution_from_id": institution_from, "institution_to_id": institution_to,
             "status_old": old, "status_new": new, "status_new_name": status_name(new),
             "content": content, "created_at": now,
-        })
+        }
+        complaint.logs.append(entry)
+        return entry
 
     def _change(self, complaint: SimComplaint, new: str, now: datetime, content: str, *,
-                institution_from: str | None, institution_to: str | None) -> None:
+                institution_from: str | None, institution_to: str | None) -> dict[str, Any]:
         old = complaint.status_code
         complaint.status_code = new
         complaint.changed_at = now
         self.status_changes += 1
-        self._log(complaint, old, new, now, content, institution_from=institution_from,
-                  institution_to=institution_to)
+        self._track(complaint)
+        return self._log(complaint, old, new, now, content, institution_from=institution_from,
+                         institution_to=institution_to)
+
+    def _record(self, complaint: SimComplaint, kind: str, record: dict[str, Any], now: datetime) -> None:
+        """Note a change the simulated people made on tick() (see :attr:`changes`)."""
+        change = {"complaint_id": complaint.id, "kind": kind, "ref": str(record["id"]), "at": now}
+        if kind == "status":
+            change["status"] = record["status_new"]
+        self.changes.append(change)
 
     # -- officers ------------------------------------------------------------------------------
+
+    def _officer_change(self, complaint: SimComplaint, new: str, now: datetime, content: str,
+                        unknown_status: str | None, **institutions: str | None) -> None:
+        """A status change by the hub's officers (with ``unknown_status``, to that code instead)."""
+        if unknown_status is not None:
+            new = unknown_status
+            self.unknown_status_changes += 1
+        entry = self._change(complaint, new, now, content, **institutions)  # type: ignore[arg-type]
+        self._record(complaint, "status", entry, now)
+
+    def _officer_note(self, complaint: SimComplaint, now: datetime, source: str, template_code: str,
+                      content: str) -> None:
+        """A follow-up by the hub's officers (the agency, or the admin)."""
+        record = self.add_follow_up(complaint, institution_from=source, institution_to=GATEWAY_INSTITUTION_ID,
+                                    now=now, source="officer", template_code=template_code, content=content)
+        self._record(complaint, "follow_up", record, now)
+
+    @staticmethod
+    def _visit_note(now: datetime, roll: float) -> str:
+        visit = (now + timedelta(days=1 + int(roll * 6) % 3)).astimezone(WIB).strftime("%d-%m-%Y")
+        return f"Laporan sudah kami terima dan akan ditindaklanjuti oleh tim lapangan pada {visit}."
 
     def officers_act(self, rng: random.Random, now: datetime, *, unknown_status: str | None = None) -> None:
         """Each open complaint gets one roll; what it can lead to depends on its
         status and on the simulated hours since its last change. With
         ``unknown_status``, every change the officers make sets that code instead
         (and a complaint already at it stays there); without, a complaint at
-        :data:`UNKNOWN_STATUS_CODE` moves on like one on hold."""
+        :data:`UNKNOWN_STATUS_CODE` moves on like one on hold. O(open complaints)."""
 
         def change(complaint: SimComplaint, new: str, content: str, **institutions: str | None) -> None:
-            if unknown_status is not None:
-                new = unknown_status
-                self.unknown_status_changes += 1
-            self._change(complaint, new, now, content, **institutions)  # type: ignore[arg-type]
+            self._officer_change(complaint, new, now, content, unknown_status, **institutions)
 
-        for complaint in [c for _, c in sorted(self.complaints.items()) if c.status_code not in CLOSED]:
+        for complaint in [self.complaints[ident] for ident in sorted(self._open_at)]:
             if unknown_status is not None and complaint.status_code == unknown_status:
                 continue
             roll = rng.random()
@@ -322,10 +454,7 @@ class World:
                 source = complaint.disposition_id or admin
                 change(complaint, "process", f"Laporan sedang ditindaklanjuti oleh "
                        f"{INSTITUTIONS.get(source, source)}.", institution_from=source, institution_to=admin)
-                visit = (now + timedelta(days=1 + int(roll * 6) % 3)).astimezone(WIB).strftime("%d-%m-%Y")
-                self.add_follow_up(complaint, institution_from=source, institution_to=admin, now=now, source="officer",
-                                   template_code="TL-JADWAL", content="Laporan sudah kami terima dan akan "
-                                   f"ditindaklanjuti oleh tim lapangan pada {visit}.")
+                self._officer_note(complaint, now, source, "TL-JADWAL", self._visit_note(now, roll))
             elif status == "process" and hours >= 2:
                 source = complaint.disposition_id or admin
                 if roll < 0.08:
@@ -334,14 +463,55 @@ class World:
                 elif roll < 0.45:
                     change(complaint, "done", "Laporan telah selesai ditindaklanjuti.",
                            institution_from=source, institution_to=admin)
-                    self.add_follow_up(complaint, institution_from=source, institution_to=admin, now=now,
-                                       source="officer", template_code="TL-SELESAI",
-                                       content="Penanganan di lokasi telah selesai dilaksanakan oleh tim "
-                                       "lapangan. Terima kasih atas partisipasi Anda.")
+                    self._officer_note(complaint, now, source, "TL-SELESAI", "Penanganan di lokasi telah selesai "
+                                       "dilaksanakan oleh tim lapangan. Terima kasih atas partisipasi Anda.")
             elif status in ("hold", UNKNOWN_STATUS_CODE) and hours >= 2 and roll < 0.5:
                 source = complaint.disposition_id or admin
                 change(complaint, "process", "Penanganan laporan dilanjutkan kembali.",
                        institution_from=source, institution_to=admin)
+
+    def change_some(self, rng: random.Random, now: datetime, count: int, *,
+                    unknown_status: str | None = None) -> int:
+        """The change model: ``count`` distinct open complaints, drawn by ``rng``, each get one
+        change at ``now``, a step of their life: ``wait`` → ``verification`` →
+        ``disposition`` (to the agency of their category) → ``process`` → ``done``, with
+        ``process`` as likely to get an officer's follow-up instead as to close (``hold``
+        and ``koordinasi`` go back to ``process``). With ``unknown_status``, status
+        changes set that code, and a complaint already at it gets a follow-up. Returns
+        how many changed. O(count), whatever the number of complaints."""
+        count = max(0, min(count, len(self._open)))
+        admin = GATEWAY_INSTITUTION_ID
+        for ident in rng.sample(self._open, count):
+            complaint = self.complaints[ident]
+            status, roll = complaint.status_code, rng.random()
+            agency = complaint.disposition_id if complaint.disposition_id in AGENCIES else None
+            source = complaint.disposition_id or admin
+
+            def change(new: str, content: str, **institutions: str | None) -> None:
+                self._officer_change(complaint, new, now, content, unknown_status, **institutions)
+
+            if unknown_status is not None and status == unknown_status:
+                self._officer_note(complaint, now, source, "TL-KOORDINASI", "Laporan Anda sedang kami "
+                                   "koordinasikan dengan perangkat daerah terkait.")
+            elif status == "wait":
+                change("verification", "Laporan telah diverifikasi oleh admin.", institution_from=admin,
+                       institution_to=admin)
+            elif status == "verification":
+                target = agency or AGENCY_BY_CATEGORY.get(complaint.category_id) or rng.choice(sorted(AGENCIES))
+                complaint.disposition_id = target
+                change("disposition", f"Laporan didisposisikan kepada {AGENCIES[target]}.", institution_from=admin,
+                       institution_to=target)
+            elif status == "disposition":
+                change("process", f"Laporan sedang ditindaklanjuti oleh {INSTITUTIONS.get(source, source)}.",
+                       institution_from=source, institution_to=admin)
+            elif status == "process" and roll < 0.5:
+                self._officer_note(complaint, now, source, "TL-JADWAL", self._visit_note(now, roll))
+            elif status == "process":
+                change("done", "Laporan telah selesai ditindaklanjuti.", institution_from=source, institution_to=admin)
+            else:  # hold, koordinasi (the fault is off now), or a code set through a test
+                change("process", "Penanganan laporan dilanjutkan kembali.", institution_from=source,
+                       institution_to=admin)
+        return count
 
     # -- views: what the HTTP answers carry -----------------------------------------------------
 
@@ -378,11 +548,12 @@ class World:
 
     @staticmethod
     def institutions_view(page: int, page_size: int) -> dict[str, Any]:
-        rows = [{"id": int(i), "name": name, "parent_id": None if i == GATEWAY_INSTITUTION_ID
-                 else int(GATEWAY_INSTITUTION_ID)} for i, name in INSTITUTIONS.items()]
+        """A page of :data:`INSTITUTION_TABLE`: ``data`` ({id, name, code, parent_id}), ``page``,
+        ``page_size`` and ``total``."""
+        rows = [{"id": int(ident), "name": name, "code": code, "parent_id": _num(parent)}
+                for ident, code, name, parent in INSTITUTION_TABLE]
         start = (page - 1) * page_size
-        return {"data": rows[start:start + page_size],
-                "meta": {"page": page, "page_size": page_size, "total": len(rows)}}
+        return {"data": rows[start:start + page_size], "page": page, "page_size": page_size, "total": len(rows)}
 
     # -- inspection (tests, demo) ---------------------------------------------------------------
 

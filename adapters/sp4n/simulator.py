@@ -17,19 +17,28 @@ a field missing or malformed and complaints without ``status_name`` (transient:
 the next read may be fine); ``unknown_status_codes`` makes the officers' new
 status changes use the code ``koordinasi``, which the shipped config does not
 map (persistent).
+
+For benchmarks: :meth:`Sp4nSimulator.preload` puts many complaints at the hub at
+once (as if the gateway had created them), ``change_rate_per_hour`` replaces the
+officers' per-complaint rolls by a change model of a given rate, and
+:meth:`Sp4nSimulator.changes` lists what changed when, so that the delay until the
+gateway carried each change to the local app can be measured.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from adapters.sp4n._world import (
     COMPLAINT_ID_PATHS,
+    GATEWAY_INSTITUTION_ID,
     INSTITUTIONS,
     TEMPLATES,
     UNKNOWN_STATUS_CODE,
@@ -66,6 +75,17 @@ def _not_found() -> web.Response:
     return _fail(404, "Data not found")
 
 
+def _invalid(errors: dict[str, str]) -> web.Response:
+    return _fail(422, "The given data was invalid.", {name: [message] for name, message in errors.items()})
+
+
+def route_key(request: web.Request) -> str:
+    """``"GET /complaints/{id}/complaint"``: the method and the route template a request
+    matched (``"GET (no route)"`` for an unknown path), for ``counts()["requests_by_route"]``."""
+    resource = getattr(getattr(request.match_info, "route", None), "resource", None)
+    return f"{request.method} {getattr(resource, 'canonical', None) or '(no route)'}"
+
+
 def _create_answer(complaint_id: int, path: tuple[str, ...]) -> dict[str, Any]:
     answer: dict[str, Any] = {"success": True, "message": "OK", "results": {}}
     node = answer
@@ -93,7 +113,7 @@ class Sp4nSimulator(Simulator):
 
     def __init__(self, *, seed: int = 0, clock: SimClock | None = None,
                  authorization: str = DEFAULT_AUTHORIZATION, token: str = DEFAULT_TOKEN,
-                 faults: Mapping[str, Any] | None = None):
+                 change_rate_per_hour: float | None = None, faults: Mapping[str, Any] | None = None):
         super().__init__(seed=seed, clock=clock, faults=faults)
         self.authorization = authorization
         self.token = token
@@ -102,8 +122,25 @@ class Sp4nSimulator(Simulator):
         self.middlewares: list[Any] = []  # extra aiohttp middlewares, inside the faults, outermost first
         self._rng = random.Random(seed)  # the officers
         self._answer_rng = random.Random(f"sp4n-answers-{seed}")  # per-request quirks
+        self._change_rng = random.Random(f"sp4n-changes-{seed}")  # the change model
+        self._preload_rng = random.Random(f"sp4n-preload-{seed}")
+        self.change_rate_per_hour = self._check_rate(change_rate_per_hour)
+        self._changes_since = self.clock.now()  # the change model has run up to here
         self._requests = 0
         self._unauthorized = 0
+        self._by_route: dict[str, int] = {}
+
+    @staticmethod
+    def _check_rate(rate: Any) -> float | None:
+        if rate is None:
+            return None
+        try:
+            value = float(rate)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"change_rate_per_hour must be a number from 0, got {rate!r}")
+        return value
 
     # -- the HTTP face --------------------------------------------------------------------------
 
@@ -129,8 +166,10 @@ class Sp4nSimulator(Simulator):
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_key(request)
         with self.lock:
             self._requests += 1
+            self._by_route[route] = self._by_route.get(route, 0) + 1
         try:
             return await handler(request)
         except web.HTTPException as exc:
@@ -177,18 +216,31 @@ class Sp4nSimulator(Simulator):
         return web.json_response(_create_answer(complaint.id, path))
 
     async def _reject(self, request: web.Request) -> web.Response:
+        """Reject a complaint, or with ``not_authority=1`` and ``institution_id`` forward it to
+        that institution ("bukan wewenang"). Form or JSON fields; 404 for an unknown
+        complaint, 422 for an unknown institution, a missing one, or an institution
+        without ``not_authority=1``."""
         fields = await _fields(request)
-        not_authority = str(fields.get("not_authority", "0")).strip() in ("1", "true")
+        flag = str(fields.get("not_authority", "")).strip().lower()
         target = str(fields.get("institution_id") or fields.get("institution_to_id") or "").strip()
         note = str(fields.get("content") or fields.get("reason") or "").strip() or None
+        errors: dict[str, str] = {}
+        if flag not in ("", "0", "1", "false", "true"):
+            errors["not_authority"] = "The not authority field must be 0 or 1."
+        not_authority = flag in ("1", "true")
+        if not_authority and not target:
+            errors["institution_id"] = "The institution id field is required when not authority is 1."
+        elif not_authority and target not in INSTITUTIONS:
+            errors["institution_id"] = "The selected institution id is invalid."
+        elif target and flag in ("", "0", "false"):
+            errors["not_authority"] = "The not authority field must be 1 when an institution id is given."
         with self.lock:
             complaint = self.world.get(request.match_info["id"])
             if complaint is None:
                 return _not_found()
+            if errors:
+                return _invalid(errors)
             if not_authority:
-                if target not in INSTITUTIONS:
-                    return _fail(422, "The given data was invalid.",
-                                 {"institution_id": ["The selected institution id is invalid."]})
                 self.world.forward(complaint, target, self.clock.now(), note)
             else:
                 self.world.reject(complaint, self.clock.now(), note)
@@ -269,22 +321,64 @@ class Sp4nSimulator(Simulator):
     # -- the simulated people -------------------------------------------------------------------
 
     def tick(self) -> None:
+        """The hub's officers act once, at the clock's time: without ``change_rate_per_hour``
+        each open complaint gets a roll (:meth:`World.officers_act`); with it, the change
+        model changes that share of the open complaints per simulated hour since the
+        last tick (:meth:`World.change_some`). What they change is recorded (:meth:`changes`)."""
         with self.lock:
-            if self.officers_active:
-                unknown = UNKNOWN_STATUS_CODE if self.faults.settings.unknown_status_codes else None
-                before = self.world.unknown_status_changes
-                self.world.officers_act(self._rng, self.clock.now(), unknown_status=unknown)
-                if self.world.unknown_status_changes > before:
-                    self.faults.count("unknown_statuses", self.world.unknown_status_changes - before)
+            now = self.clock.now()
+            since, self._changes_since = self._changes_since, max(now, self._changes_since)
+            if not self.officers_active:
+                return
+            unknown = UNKNOWN_STATUS_CODE if self.faults.settings.unknown_status_codes else None
+            before = self.world.unknown_status_changes
+            if self.change_rate_per_hour is None:
+                self.world.officers_act(self._rng, now, unknown_status=unknown)
+            else:
+                hours = max(0.0, (now - since).total_seconds() / 3600)
+                expected = self.change_rate_per_hour * hours * self.world.open_count()
+                count = int(expected) + (1 if self._change_rng.random() < expected - int(expected) else 0)
+                self.world.change_some(self._change_rng, now, count, unknown_status=unknown)
+            if self.world.unknown_status_changes > before:
+                self.faults.count("unknown_statuses", self.world.unknown_status_changes - before)
 
     def quiesce(self) -> None:
-        """Stop the officers from acting (the world stays as it is)."""
+        """Stop the officers (and the change model) from acting (the world stays as it is)."""
         with self.lock:
             self.officers_active = False
 
     def resume(self) -> None:
+        """The officers act again; the change model counts its hours from now."""
         with self.lock:
             self.officers_active = True
+            self._changes_since = max(self.clock.now(), self._changes_since)
+
+    def set_change_rate(self, change_rate_per_hour: float | None) -> None:
+        """Change (or with None, turn off) the change model at run time; it counts its
+        hours from now."""
+        with self.lock:
+            self.change_rate_per_hour = self._check_rate(change_rate_per_hour)
+            self._changes_since = max(self.clock.now(), self._changes_since)
+
+    # -- benchmarks -----------------------------------------------------------------------------
+
+    def preload(self, tags: list[str], *, at: datetime | None = None, user_id: str = "58231",
+                disposition_id: str | None = GATEWAY_INSTITUTION_ID) -> list[int]:
+        """Put one complaint per ``tags_raw`` string at the hub at once, as if the gateway had
+        created them through the API (status ``wait``, one log entry, at ``at`` or now;
+        category and channel seeded), and return their hub ids in order. Nothing is
+        counted as a request. 100,000 take about a second."""
+        with self.lock:
+            return self.world.preload(list(tags), at or self.clock.now(), self._preload_rng, user_id=user_id,
+                                      disposition_id=disposition_id)
+
+    def changes(self, since: int = 0) -> list[dict[str, Any]]:
+        """What the simulated people changed on :meth:`tick`, in order, from position
+        ``since``: ``{"complaint_id": int, "kind": "status" | "follow_up", "ref": str (the
+        log or follow-up id, as the adapter reads it), "at": datetime (UTC, simulated),
+        "status": str (status changes only)}``."""
+        with self.lock:
+            return [dict(change) for change in self.world.changes[since:]]
 
     # -- inspection -----------------------------------------------------------------------------
 
@@ -316,19 +410,30 @@ class Sp4nSimulator(Simulator):
             return [{k: v for k, v in d.items() if k != "data"} for _, d in sorted(self.world.docs.items())]
 
     def counts(self) -> dict[str, Any]:
+        """The world's counts (``forwards`` and ``rejects`` through the API, ``changes`` made
+        on tick()), ``requests`` (every request but the control endpoints'), ``unauthorized``
+        and ``requests_by_route`` (``"GET /complaints/{id}/complaint"``: n, by the route
+        template a request matched; ``"GET (no route)"`` for an unknown path)."""
         with self.lock:
             return {
                 "complaints": len(self.world.complaints),
+                "open_complaints": self.world.open_count(),
                 "follow_ups_by_officers": self.world.follow_ups_by_officers,
                 "follow_ups_from_gateway": self.world.follow_ups_from_gateway,
                 "status_changes": self.world.status_changes,
+                "forwards": self.world.forwards,
+                "rejects": self.world.rejects,
+                "changes": len(self.world.changes),
                 "requests": self._requests,
                 "unauthorized": self._unauthorized,
+                "requests_by_route": dict(self._by_route),
             }
 
 
 def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options: Any) -> Sp4nSimulator:
     """The entry point of ``lapor_gateway.simulators``; ``options`` are ``authorization``,
-    ``token`` and ``faults`` (a dict of :class:`gateway.simulation.FaultSettings` values)."""
+    ``token``, ``change_rate_per_hour`` (None: the officers roll for every open complaint on
+    each tick; a number from 0: that share of the open complaints gets one change per
+    simulated hour) and ``faults`` (a dict of :class:`gateway.simulation.FaultSettings` values)."""
     return Sp4nSimulator(seed=seed, clock=clock, **options)
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from gateway._adapter import Adapter, InstanceContext
+from gateway._budget import BudgetPolicy
 from gateway._config._schema import ENV_REFERENCE, GatewaySettings, InstanceSettings
 from gateway._config._yaml import LocatedYaml, load_yaml
 from gateway._errors import AdapterNotFoundError, ConfigError, ConfigIssue
@@ -43,13 +44,15 @@ class InstanceConfig:
         return self.adapter_class.role
 
     def context(self) -> InstanceContext:
-        retries, breaker = self.spec.http_retries, self.spec.breaker
+        retries, breaker, budget = self.spec.http_retries, self.spec.breaker, self.spec.budget
         return InstanceContext(
             name=self.spec.name, base_url=self.spec.base_url, timezone=ZoneInfo(self.spec.timezone),
             secrets=self.secrets, settings=self.settings, timeout_seconds=self.spec.timeout_seconds,
             retry=RetryPolicy(attempts=retries.attempts, initial_wait=retries.initial_wait_seconds,
                               max_wait=retries.max_wait_seconds, max_retry_after=retries.max_retry_after_seconds),
-            breaker=BreakerPolicy(failure_threshold=breaker.failure_threshold, reset_seconds=breaker.reset_seconds))
+            breaker=BreakerPolicy(failure_threshold=breaker.failure_threshold, reset_seconds=breaker.reset_seconds),
+            budget=BudgetPolicy(requests_per_second=budget.requests_per_second, concurrency=budget.concurrency,
+                                recover_after_seconds=budget.recover_after_seconds))
 
 
 @dataclass
@@ -63,6 +66,10 @@ class GatewayConfig:
 
     def hubs(self) -> list[InstanceConfig]:
         return [i for i in self.instances.values() if i.role == "hub" and i.spec.enabled]
+
+    def schedule_seconds(self, instance: str, key: str) -> float:
+        """Seconds between runs of a job (``intake_seconds``, ...): the instance's own, else gateway.yaml's."""
+        return getattr(self.instances[instance].spec.schedule, key) or getattr(self.settings.schedule, key)
 
 
 def _issues_from(error: ValidationError, doc: LocatedYaml, prefix: tuple[Any, ...] = ()) -> list[ConfigIssue]:

@@ -5,10 +5,11 @@ validated by the adapter's own ``Settings`` model."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator, model_validator
 
 from gateway._model import Classification, Status
 
@@ -37,6 +38,7 @@ class Schedule(_Strict):
     intake_seconds: PositiveFloat = 60
     hub_poll_seconds: PositiveFloat = 300
     deliver_seconds: PositiveFloat = 15
+    reference_seconds: PositiveFloat = 86400  # the hub's institutions and templates, re-read daily
     misfire_grace_seconds: PositiveFloat = 300
 
 
@@ -44,6 +46,7 @@ class ScheduleOverride(_Strict):
     intake_seconds: PositiveFloat | None = None
     hub_poll_seconds: PositiveFloat | None = None
     deliver_seconds: PositiveFloat | None = None
+    reference_seconds: PositiveFloat | None = None
 
 
 class Delivery(_Strict):
@@ -87,6 +90,18 @@ class Breaker(_Strict):
     reset_seconds: PositiveFloat = 30.0
 
 
+class Budget(_Strict):
+    """How fast and how many at once the gateway may call this system, shared by every
+    job that calls it. The rate adapts down when the system answers HTTP 429."""
+
+    requests_per_second: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                              description="null: no limit until the system answers 429")
+    concurrency: int = Field(8, ge=1, le=64, description="requests in flight at once")
+    recover_after_seconds: PositiveFloat = Field(300, description="after 429s lowered the rate, each period "
+                                                 "without lowering it again raises it by 10% of "
+                                                 "requests_per_second (never above it)")
+
+
 class Attachments(_Strict):
     """What a hub accepts; an attachment outside it is refused with its reason (and
     the complaint goes on without it)."""
@@ -94,6 +109,27 @@ class Attachments(_Strict):
     max_bytes: int = Field(10 * 1024 * 1024, ge=1)
     allowed_types: list[str] = Field(default_factory=lambda: [
         "image/jpeg", "image/png", "image/gif", "application/pdf"])
+
+
+class Polling(_Strict):
+    """Hubs: when each complaint is read again (there is no change feed). See
+    docs/configuration.md; the defaults read a complaint that just changed within
+    10 minutes and every open one at least every 6 hours."""
+
+    min_interval_minutes: float = Field(10, ge=0)
+    sweep_bound_hours: float = Field(6, ge=0, description="every open complaint is read at least this often")
+    quiet_factor: float = Field(0.5, ge=0, le=1, description="interval = this share of how long it has been quiet")
+    reopen_window_days: float = Field(14, ge=0, description="closed complaints are still read (once per sweep) "
+                                                             "this long, in case they reopen")
+    deadline_working_days: int = Field(7, ge=0, description="answer deadline, in working days after filing")
+    deadline_soon_hours: float = Field(24, ge=0, description="read every min_interval this close to the deadline")
+    holidays: list[date] = Field(default_factory=list, description="national holidays (not working days)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Polling":
+        if self.sweep_bound_hours * 60 < self.min_interval_minutes:
+            raise ValueError("sweep_bound_hours must not be shorter than min_interval_minutes")
+        return self
 
 
 class InstanceSettings(_Strict):
@@ -112,6 +148,9 @@ class InstanceSettings(_Strict):
     status_writes: dict[Status, str] = Field(default_factory=dict)
     # local app: its category -> canonical slug; hub: canonical slug -> hub id
     categories: dict[str, str] = Field(default_factory=dict)
+    # local app: its agency (OPD) -> the hub's institution id, to dispose complaints to
+    # (empty: complaints go to the hub without a disposition)
+    agencies: dict[str, str] = Field(default_factory=dict)
     # hub: canonical classification -> hub id
     classifications: dict[Classification, str] = Field(default_factory=dict)
     # local app: its channel -> canonical channel; hub: canonical channel -> hub id
@@ -119,7 +158,9 @@ class InstanceSettings(_Strict):
     schedule: ScheduleOverride = ScheduleOverride()
     http_retries: HttpRetries = HttpRetries()
     breaker: Breaker = Breaker()
+    budget: Budget = Budget()  # requests per second and at once, shared by the instance's jobs
     attachments: Attachments = Attachments()  # hubs: what they accept
+    polling: Polling = Polling()  # hubs: when complaints are read again
 
     @field_validator("name")
     @classmethod

@@ -39,7 +39,9 @@ from gateway._model import (
     RawStatus,
     Status,
 )
-from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store import CREATE_COMPLAINT, FORWARD_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store._reference import reference
+from gateway._store._hub_reads import poll_soon
 from gateway._store._tables import ComplaintRow, OutboxRow
 from gateway._timezones import ensure_utc
 
@@ -74,8 +76,12 @@ def complaint_from_row(row: ComplaintRow, local_ref: str) -> Complaint:
 
 class Deliveries:
     def __init__(self, store: Store, target: str, adapters: dict[str, LocalApp | Hub], routes: dict[str, Route],
-                 policy: Delivery, *, owner: str, rng: random.Random, concurrency: int = 8):
+                 policy: Delivery, *, owner: str, rng: random.Random, concurrency: int = 8,
+                 read_back_after: timedelta | None = None):
         self.store = store
+        # After a follow-up reaches the hub, its complaint is read again this soon (not at
+        # its quiet pace): to learn the follow-up's hub id, and to see the agency's answer.
+        self.read_back_after = read_back_after
         self.target = target
         self.adapters = adapters
         self.routes = routes
@@ -167,6 +173,8 @@ class Deliveries:
             return await self._create(row, unknown, result)
         if row.kind == HUB_FOLLOW_UP:
             return await self._hub_follow_up(row, unknown, result)
+        if row.kind == FORWARD_COMPLAINT:
+            return await self._forward(row)
         if row.kind in (LOCAL_FOLLOW_UP, LOCAL_STATUS):
             local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
             if unknown and not local.idempotent_writes:
@@ -223,12 +231,48 @@ class Deliveries:
         draft = HubComplaintDraft(complaint=complaint, gateway_ref=complaint_row.gateway_ref,
                                   category_id=ids["category_id"], classification_id=ids["classification_id"],
                                   channel_id=ids["channel_id"], attachment_ids=tuple(doc_ids),
-                                  route_fields=dict(route.local.spec.route.fields) if route.local.spec.route else {})
+                                  route_fields=dict(route.local.spec.route.fields) if route.local.spec.route else {},
+                                  disposition_id=ids["disposition_id"])
         self.store.mark_sending(row.id)
         hub_ref = await hub.create_complaint(draft)
         self.store.finish_delivery(row.id, link=(row.complaint_id, self.target, hub_ref))
         self.store.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
+        return "done"
+
+    async def _forward(self, row: OutboxRow) -> str:
+        """Forward the complaint at the hub to the agency the local app assigned it to. The
+        hub's disposition is read first, so a forward whose answer was lost is not sent
+        again, and one the create already carried is skipped."""
+        hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
+        hub_ref = self.store.external_ref(row.complaint_id, self.target)
+        if hub_ref is None:  # cannot happen while the create comes first; kept loud if it does
+            raise PermanentPeerError(self.target, "forward", "the complaint is not linked at the hub")
+        complaint = self.store.complaint(row.complaint_id)
+        route = self.routes[complaint.local_instance]
+        event = self.store.event(row.event_id)
+        institution = route.hub_institution(event.content)
+        if institution is None:  # forwarding was turned off since
+            self.store.finish_delivery(row.id, state="skipped")
+            return "skipped"
+        known = {item.ref for item in reference(self.store, self.target, "institutions")}
+        if known and institution not in known:
+            raise MappingError(route.local.name, "agencies", event.content or "", problem=(
+                f"maps to institution {institution}, which is not among {self.target}'s institutions"))
+        state = await hub.read_complaint(hub_ref)
+        if state.disposition_id == institution:
+            self.store.finish_delivery(row.id, state="skipped")
+            return "skipped"
+        self.store.mark_sending(row.id)
+        try:
+            await hub.forward(hub_ref, institution, note=None)
+        except NotImplementedError:
+            raise MappingError(route.local.name, "agencies", event.content or "", problem=(
+                f"cannot be forwarded: the {self.target} adapter has no forwarding call")) from None
+        self.store.finish_delivery(row.id)
+        self.store.audit("forwarded_at_hub", complaint_id=row.complaint_id,
+                         detail=f"to institution {institution} ({event.content})")
+        log.info("complaint forwarded at hub", institution=institution)
         return "done"
 
     async def _hub_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
@@ -265,6 +309,8 @@ class Deliveries:
         if follow_up_ref:
             self.store.set_event_ref(event.id, "hub", follow_up_ref)
         self.store.finish_delivery(row.id)
+        if self.read_back_after is not None:
+            poll_soon(self.store, row.complaint_id, self.store.clock() + self.read_back_after)
         log.info("follow-up delivered to hub", event_id=event.id)
         return "done"
 

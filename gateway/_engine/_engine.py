@@ -11,6 +11,8 @@ import os
 import random
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -18,17 +20,27 @@ import structlog
 
 from gateway._adapter import Adapter, Hub, LocalApp
 from gateway._config import GatewayConfig
+from gateway._engine._backfill import BackfillResult, backfill
 from gateway._engine._delivery import Deliveries, DeliveryResult
-from gateway._engine._hub_poll import HubPoll, PollResult
+from gateway._engine._hub_poll import HubPoll, PollResult, poll_policy
 from gateway._engine._intake import Intake, IntakeResult
 from gateway._engine._mapping import Route
 from gateway._errors import GatewayError
+from gateway._paging import WalkProgress
 from gateway._store import Store
+from gateway._store._reference import reference_fetched_at, replace_reference
 
 log = structlog.get_logger("gateway.engine")
+
+
+@dataclass
+class ReferenceResult:
+    institutions: int = 0
+    templates: int = 0
+
 T = TypeVar("T")
 
-INTAKE, HUB_POLL, DELIVER = "intake", "hub_poll", "deliver"
+INTAKE, HUB_POLL, DELIVER, BACKFILL, REFERENCE = "intake", "hub_poll", "deliver", "backfill", "reference"
 
 
 class Engine:
@@ -88,21 +100,74 @@ class Engine:
         assert isinstance(adapter, LocalApp)
         return await self._job(local, INTAKE, Intake(self.store, self.routes[local], adapter).run)
 
+    async def backfill(self, local: str, since: datetime, *,
+                       progress: WalkProgress | None = None) -> BackfillResult:
+        """Read a local app's history since ``since`` (``gateway backfill``). Unlike the
+        scheduled jobs it raises on failure: the operator runs it again to resume."""
+        adapter = self.adapters[local]
+        assert isinstance(adapter, LocalApp)
+        self.store.job_started(local, BACKFILL)
+        try:
+            result = await backfill(self.store, Intake(self.store, self.routes[local], adapter), since,
+                                    progress=progress)
+        except BaseException as exc:
+            self.store.job_finished(local, BACKFILL, error=str(exc) if isinstance(exc, GatewayError)
+                                    else f"stopped ({type(exc).__name__})")
+            raise
+        self.store.job_finished(local, BACKFILL)
+        return result
+
     async def poll_hub(self, hub: str) -> PollResult | None:
         adapter = self.adapters[hub]
         assert isinstance(adapter, Hub)
         routes = {name: r for name, r in self.routes.items() if r.hub.name == hub}
-        return await self._job(hub, HUB_POLL, HubPoll(self.store, adapter, routes).run)
+        poll = HubPoll(self.store, adapter, routes, policy=poll_policy(self.config.instances[hub].spec.polling),
+                       batch=self.poll_batch(hub), rng=self.rng)
+        return await self._job(hub, HUB_POLL, poll.run)
+
+    async def refresh_reference(self, hub: str) -> ReferenceResult | None:
+        """Re-read the hub's institutions and templates into the store's cache. A hub
+        adapter without reference data leaves the cache empty (mappings then go unchecked)."""
+        adapter = self.adapters[hub]
+        assert isinstance(adapter, Hub)
+
+        async def work() -> ReferenceResult:
+            result = ReferenceResult()
+            for kind in ("institutions", "templates"):
+                try:
+                    items = await getattr(adapter, kind)()
+                except NotImplementedError:
+                    continue
+                replace_reference(self.store, hub, kind, items)
+                setattr(result, kind, len(items))
+            return result
+        return await self._job(hub, REFERENCE, work)
+
+    def poll_batch(self, hub: str) -> int:
+        """Complaints read per poll run: what the hub's request budget allows in most of the
+        time between runs (two requests per complaint; the rest is left for deliveries)."""
+        budget = getattr(self.adapters[hub].http, "budget", None)
+        rps = getattr(getattr(budget, "policy", None), "requests_per_second", None)
+        if not rps:
+            return 500
+        seconds = self.config.schedule_seconds(hub, "hub_poll_seconds")
+        return max(10, int(rps * seconds * 0.8 / 2))
 
     async def deliver(self, target: str) -> DeliveryResult | None:
+        read_back = (poll_policy(self.config.instances[target].spec.polling).min_interval
+                     if isinstance(self.adapters[target], Hub) else None)
         deliveries = Deliveries(self.store, target, self.adapters, self.routes,  # type: ignore[arg-type]
-                                self.config.settings.delivery, owner=self.owner, rng=self.rng)
+                                self.config.settings.delivery, owner=self.owner, rng=self.rng,
+                                read_back_after=read_back)
         return await self._job(target, DELIVER, deliveries.run)
 
     async def run_pass(self) -> dict[str, Any]:
         """One full pass: take in from every local app, deliver to the hubs, read the
         hubs, deliver to the local apps."""
         results: dict[str, Any] = {}
+        for hub in self.hubs():  # reference data: read once, then by its daily job
+            if reference_fetched_at(self.store, hub, "institutions") is None:
+                results[f"{hub}:{REFERENCE}"] = await self.refresh_reference(hub)
         for local in self.routes:
             results[f"{local}:{INTAKE}"] = await self.intake(local)
         for hub in self.hubs():

@@ -1,24 +1,83 @@
 """Reading the hub. It has no change feed, so each open complaint is read: its
 status history and its follow-ups become timeline events, owed to the local app
-in the order they happened at the hub."""
+in the order they happened at the hub.
+
+Which complaints are read when is the :class:`PollPolicy`'s: a complaint that just
+changed is read again soon, a quiet one rarely, every open one at least once per
+sweep bound, a closed one through the reopen window and then never. The request
+budget of the hub's client bounds how many reads a run makes.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from gateway._adapter import Hub
+from gateway._config._schema import Polling
 from gateway._engine._mapping import Route, same_text
 from gateway._errors import GatewayError, MappingError, PeerError, PeerUnavailableError, RecordError
-from gateway._model import FollowUp, StatusChange
+from gateway._model import FollowUp, HubComplaintState, StatusChange
 from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store._hub_reads import HubEvent, HubStatus, HubView, apply_hub_read, complaints_due, hub_view
+from gateway._timezones import add_working_days
 
 log = structlog.get_logger("gateway.hub_poll")
 
-# Complaints read at once. The request budget per peer (a later issue) will bound this.
+# Complaints read at once when the hub's client sets no concurrency of its own.
 CONCURRENCY = 8
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """When a complaint is read at the hub next.
+
+    The interval after a read is a share (``quiet_factor``) of how long the complaint
+    has been quiet, between ``min_interval`` and ``sweep_bound``: a complaint that
+    changed an hour ago is read again in half an hour, one quiet for a week once per
+    sweep. A complaint whose answer deadline (``deadline_working_days`` after it was
+    filed locally) is less than ``deadline_soon`` away is read every ``min_interval``.
+    A closed complaint is read once per sweep through ``reopen_window``, then never.
+    Intervals are shortened by up to 10% at random so that reads spread out.
+    """
+
+    min_interval: timedelta = timedelta(minutes=10)
+    sweep_bound: timedelta = timedelta(hours=6)
+    quiet_factor: float = 0.5
+    reopen_window: timedelta = timedelta(days=14)
+    deadline_working_days: int = 7
+    deadline_soon: timedelta = timedelta(hours=24)
+    holidays: frozenset[date] = frozenset()
+
+    def next_read(self, now: datetime, last_change: datetime, closed_at: datetime | None, *,
+                  filed_at: datetime | None = None, rng: random.Random | None = None) -> datetime | None:
+        if closed_at is not None:
+            if now - closed_at >= self.reopen_window:
+                return None
+            return now + self.sweep_bound
+        interval = min(max((now - last_change) * self.quiet_factor, self.min_interval), self.sweep_bound)
+        if filed_at is not None and interval > self.min_interval:
+            deadline = add_working_days(filed_at, self.deadline_working_days, holidays=self.holidays)
+            if now >= deadline - self.deadline_soon and now <= deadline + self.deadline_soon:
+                interval = self.min_interval
+        if rng is not None:
+            interval *= 1 - 0.1 * rng.random()
+        return now + interval
+
+
+def poll_policy(settings: Polling) -> PollPolicy:
+    """The policy of a hub instance's ``polling:`` block."""
+    return PollPolicy(min_interval=timedelta(minutes=settings.min_interval_minutes),
+                      sweep_bound=timedelta(hours=settings.sweep_bound_hours), quiet_factor=settings.quiet_factor,
+                      reopen_window=timedelta(days=settings.reopen_window_days),
+                      deadline_working_days=settings.deadline_working_days,
+                      deadline_soon=timedelta(hours=settings.deadline_soon_hours),
+                      holidays=frozenset(settings.holidays))
 
 
 @dataclass
@@ -32,16 +91,21 @@ class PollResult:
 
 
 class HubPoll:
-    def __init__(self, store: Store, hub: Hub, routes: dict[str, Route], *, batch: int = 500):
+    def __init__(self, store: Store, hub: Hub, routes: dict[str, Route], *, policy: PollPolicy = PollPolicy(),
+                 batch: int = 500, rng: random.Random | None = None):
         self.store = store
         self.hub = hub
         self.routes = routes  # by local instance name
+        self.policy = policy
         self.batch = batch
+        self.rng = rng or random.Random()
         self._quarantined: set[tuple[str, str]] = set()
 
     async def run(self) -> PollResult:
         result = PollResult()
-        semaphore = asyncio.Semaphore(CONCURRENCY)
+        budget = getattr(self.hub.http, "budget", None)
+        concurrency = getattr(getattr(budget, "policy", None), "concurrency", None) or CONCURRENCY
+        semaphore = asyncio.Semaphore(concurrency)
         paused = asyncio.Event()  # set when the hub's breaker opens: the rest waits for the next run
 
         async def one(complaint_id: int, hub_ref: str) -> None:
@@ -60,71 +124,93 @@ class HubPoll:
                         log.warning("hub poll failed", error=str(exc))
 
         self._quarantined = self.store.quarantined_refs(self.hub.name)
-        due = self.store.complaints_to_poll(self.hub.name, list(self.routes), self.batch)
+        due = complaints_due(self.store, self.hub.name, list(self.routes), self.batch)
         await asyncio.gather(*(one(cid, ref) for cid, ref in due))
         if due and result.failures and not result.polled:
             raise GatewayError(f"{self.hub.name}: every complaint read failed ({result.failures})")
         return result
 
     async def _poll_one(self, complaint_id: int, hub_ref: str, result: PollResult) -> None:
-        complaint = self.store.complaint(complaint_id)
-        route = self.routes[complaint.local_instance]
         state = await self.hub.read_complaint(hub_ref)
         follow_ups = await self.hub.follow_ups(hub_ref)
         result.polled += 1
-        events: list[StatusChange | FollowUp] = list(state.status_changes)
+        # What the gateway knows is read after the hub was: a follow-up of ours that a delivery
+        # sent meanwhile is then known as sent (or under way), and recognised, not echoed back.
+        view = hub_view(self.store, complaint_id, self.hub.name)
+        route = self.routes[view.local_instance]
         for item in follow_ups:
             if isinstance(item, RecordError):
                 result.quarantined += 1
                 self.store.quarantine(self.hub.name, "follow_ups", item.record_ref, item.reason)
-            else:
-                if ("follow_ups", item.ref) in self._quarantined:
-                    self.store.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
-                events.append(item)
-        # Owed to the local app in the order they happened at the hub.
-        events.sort(key=lambda e: e.changed_at if isinstance(e, StatusChange) else e.created_at)
+            elif ("follow_ups", item.ref) in self._quarantined:
+                self.store.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
+                self._quarantined.discard(("follow_ups", item.ref))
+        try:
+            events, echoes = self._apply(view, route, state, follow_ups, result)
+        except IntegrityError:  # another daemon recorded part of this read meanwhile: see what is left
+            view = hub_view(self.store, complaint_id, self.hub.name)
+            events, echoes = self._apply(view, route, state, follow_ups, result)
         for item in events:
-            if isinstance(item, StatusChange):
-                self._status_change(complaint_id, route, item, result)
+            if item.kind == "follow_up":
+                result.follow_ups += 1
+                log.info("hub follow-up owed to local app", event_id=item.event_id)
             else:
-                self._follow_up(complaint_id, route, item, result)
+                result.status_changes += 1
+                log.info("hub status change owed to local app", event_id=item.event_id, status=str(item.status),
+                         hub_status=item.raw_status[0] if item.raw_status else None)
+                if item.park_reason:
+                    log.error("hub status has no mapping; parked", event_id=item.event_id,
+                              hub_status=item.raw_status[0] if item.raw_status else None)
+        result.echoes += len(echoes)
+
+    def _apply(self, view: HubView, route: Route, state: HubComplaintState,
+               follow_ups: list[FollowUp | RecordError], result: PollResult
+               ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
+        """Work out what this read adds to the timeline, and write it in one transaction."""
+        known = set(view.known)
+        unmatched = list(view.unmatched_sent)
+        events: list[HubEvent] = []
+        echoes: list[tuple[int, str]] = []
+        items: list[StatusChange | FollowUp] = [*state.status_changes,
+                                                *(f for f in follow_ups if not isinstance(f, RecordError))]
+        # Owed to the local app in the order they happened at the hub.
+        items.sort(key=lambda e: e.changed_at if isinstance(e, StatusChange) else e.created_at)
+        for item in items:
+            if isinstance(item, StatusChange):
+                if ("status_change", item.ref) in known:
+                    continue
+                known.add(("status_change", item.ref))
+                events.append(self._status_change(route, item))
+            else:
+                if ("follow_up", item.ref) in known:
+                    continue
+                known.add(("follow_up", item.ref))
+                own = next((u for u in unmatched if same_text(u[1], item.content)), None)
+                if own is not None:
+                    # The gateway's own copy of a local follow-up: remember its hub id, never echo it back.
+                    unmatched.remove(own)
+                    echoes.append((own[0], item.ref))
+                    continue
+                events.append(HubEvent(kind="follow_up", hub_ref=item.ref, occurred_at=item.created_at,
+                                       content=item.content, author=item.author,
+                                       deliver=(LOCAL_FOLLOW_UP, route.local.name)))
         # A closed complaint is not read again: close it here only after a read in which
         # every follow-up could be read (its closing follow-up may be the unreadable one).
         whole = not any(isinstance(item, RecordError) for item in follow_ups)
-        self.store.update_hub_status(complaint_id, state.status.code, state.status.name,
-                                     route.hub_status(state.status.code), may_close=whole)
+        status = HubStatus(state.status.code, state.status.name, route.hub_status(state.status.code), whole)
+        def next_read(now: datetime, last_change: datetime, closed_at: datetime | None) -> datetime | None:
+            return self.policy.next_read(now, last_change, closed_at, filed_at=view.filed_at, rng=self.rng)
 
-    def _status_change(self, complaint_id: int, route: Route, change: StatusChange, result: PollResult) -> None:
+        apply_hub_read(self.store, view.complaint_id, self.hub.name, events=events, echoes=echoes,
+                       status=status, next_read=next_read)
+        return events, echoes
+
+    def _status_change(self, route: Route, change: StatusChange) -> HubEvent:
         status = route.hub_status(change.status.code)
         park = None if status is not None else str(MappingError(self.hub.name, "statuses", change.status.code))
         # The first entry of the hub's history is the status it received the complaint in, not
         # a change: it is kept in the timeline but would only set the local app back.
         deliver = (LOCAL_STATUS, route.local.name) if change.previous is not None else None
-        event_id = self.store.record_event(
-            complaint_id, kind="status_change", origin=self.hub.name, origin_ref=change.ref, side="hub",
-            occurred_at=change.changed_at, raw_status=(change.status.code, change.status.name), status=status,
-            deliver=deliver, park_reason=park if deliver else None)
-        if event_id is not None:
-            result.status_changes += 1
-            log.info("hub status change owed to local app", event_id=event_id, status=str(status),
-                     hub_status=change.status.code)
-            if park:
-                log.error("hub status has no mapping; parked", event_id=event_id, hub_status=change.status.code)
-
-    def _follow_up(self, complaint_id: int, route: Route, follow_up: FollowUp, result: PollResult) -> None:
-        if self.store.event_known_by_ref(complaint_id, "hub", follow_up.ref):
-            return
-        own = next((e for e in self.store.sent_follow_ups_without_hub_ref(complaint_id)
-                    if same_text(e.content, follow_up.content)), None)
-        if own is not None:
-            # The gateway's own copy of a local follow-up: remember its hub id, never echo it back.
-            self.store.set_event_ref(own.id, "hub", follow_up.ref)
-            result.echoes += 1
-            return
-        event_id = self.store.record_event(
-            complaint_id, kind="follow_up", origin=self.hub.name, origin_ref=follow_up.ref, side="hub",
-            occurred_at=follow_up.created_at, content=follow_up.content, author=follow_up.author,
-            deliver=(LOCAL_FOLLOW_UP, route.local.name))
-        if event_id is not None:
-            result.follow_ups += 1
-            log.info("hub follow-up owed to local app", event_id=event_id)
+        return HubEvent(kind="status_change", hub_ref=change.ref, occurred_at=change.changed_at,
+                        raw_status=(change.status.code, change.status.name), status=status,
+                        deliver=deliver, park_reason=park if deliver else None)

@@ -8,18 +8,21 @@ skipped, and nothing is taken in twice.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import structlog
 
 from gateway._adapter import LocalApp
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
-from gateway._model import FollowUp, StatusChange
+from gateway._model import Complaint, FollowUp, Status, StatusChange
 from gateway._store import HUB_FOLLOW_UP, Store
 
 log = structlog.get_logger("gateway.intake")
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,6 +41,9 @@ class IntakeResult:
 # next time) before leaving it in quarantine for the operator and moving on.
 HOLD_PASSES = 5
 
+# Complaints taken in per transaction.
+BATCH = 100
+
 
 class _Cursor:
     """Where a stream's cursor may move after this pass: to the newest record read,
@@ -46,6 +52,7 @@ class _Cursor:
     def __init__(self, since: datetime | None):
         self.since = since
         self.newest = since
+        self.saved = since
         self.limit: datetime | None = None
         self.frozen = False  # a record with no usable time must be read again: stay put
 
@@ -65,23 +72,31 @@ class _Cursor:
 
 
 class Intake:
-    def __init__(self, store: Store, route: Route, app: LocalApp):
+    """``cursor_prefix`` and ``since`` give a walk its own cursors, starting at ``since``:
+    a backfill reads the app's history beside the daemon's intake, and resumes."""
+
+    def __init__(self, store: Store, route: Route, app: LocalApp, *, cursor_prefix: str = "",
+                 since: datetime | None = None):
         self.store = store
         self.route = route
         self.app = app
         self.name = route.local.name
+        self.cursor_prefix = cursor_prefix
+        self.since = since
         self._quarantined: set[tuple[str, str]] = set()
 
-    async def run(self) -> IntakeResult:
+    async def run(self, result: IntakeResult | None = None, *, stop_at_failure: bool = False) -> IntakeResult:
         """Each stream on its own: one that fails (its cursor then stays) does not keep the
-        others from moving; the run reports the first failure."""
-        result = IntakeResult()
+        others from moving, unless ``stop_at_failure``; the run reports the first failure."""
+        result = result or IntakeResult()
         self._quarantined = self.store.quarantined_refs(self.name)  # read once: most passes have none
         failure: PeerError | None = None
         for stream in (self._complaints, self._status_changes, self._follow_ups):
             try:
                 await stream(result)
             except PeerError as exc:
+                if stop_at_failure:
+                    raise
                 log.warning("stream failed; its cursor stays", error=str(exc))
                 failure = failure or exc
         if failure is not None:
@@ -107,13 +122,34 @@ class Intake:
             self.store.resolve_quarantine(self.name, stream, ref)
             self._quarantined.discard((stream, ref))
 
+    def _cursor(self, stream: str) -> _Cursor:
+        return _Cursor(self.store.cursor(self.name, self.cursor_prefix + stream) or self.since)
+
     def _save(self, stream: str, cursor: _Cursor) -> None:
         target = cursor.target()
-        if target and target != cursor.since:
-            self.store.set_cursor(self.name, stream, target)
+        if target and target != cursor.saved:
+            self.store.set_cursor(self.name, self.cursor_prefix + stream, target)
+            cursor.saved = target
 
     async def _complaints(self, result: IntakeResult) -> None:
-        cursor = _Cursor(self.store.cursor(self.name, "complaints"))
+        """Complaints, taken in :data:`BATCH` per transaction; the cursor is saved after each
+        batch, so a stopped walk resumes about where it was."""
+        cursor = self._cursor("complaints")
+        batch: list[tuple[Complaint, Status | None]] = []
+
+        def flush() -> None:
+            for (complaint_id, new), (record, _) in zip(
+                    self.store.take_in_complaints(self.name, self.route.hub.name, batch,
+                                                  forward_agencies=bool(self.route.local.spec.agencies)), batch):
+                self._resolve("complaints", record.ref)
+                if new:
+                    result.complaints_new += 1
+                    log.info("complaint taken in", complaint_id=complaint_id, local_ref=record.ref)
+                else:
+                    result.complaints_updated += 1
+            batch.clear()
+            self._save("complaints", cursor)
+
         async for record in self.app.complaints_since(cursor.since):
             if isinstance(record, RecordError):
                 self._bad_record("complaints", record, cursor, result)
@@ -125,15 +161,11 @@ class Intake:
                     record_ref=record.ref), cursor, result)
             else:
                 self._resolve("statuses", record.ref)
-            complaint_id, new = self.store.take_in_complaint(self.name, self.route.hub.name, record, status)
-            self._resolve("complaints", record.ref)
-            if new:
-                result.complaints_new += 1
-                log.info("complaint taken in", complaint_id=complaint_id, local_ref=record.ref)
-            else:
-                result.complaints_updated += 1
-            cursor.seen(record.updated_at)
-        self._save("complaints", cursor)
+            batch.append((record, status))
+            cursor.seen(record.updated_at)  # saved only with its batch
+            if len(batch) >= BATCH:
+                flush()
+        flush()
 
     def _complaint_for(self, stream: str, record: FollowUp | StatusChange, when: datetime, cursor: _Cursor,
                        result: IntakeResult) -> int | None:
@@ -142,7 +174,7 @@ class Intake:
         complaint_id = self.store.complaint_id_for(self.name, record.complaint_ref)
         if complaint_id is not None:
             return complaint_id
-        complaints_cursor = self.store.cursor(self.name, "complaints")
+        complaints_cursor = self.store.cursor(self.name, self.cursor_prefix + "complaints")
         held = self.store.quarantined(self.name, "complaints", record.complaint_ref)
         if complaints_cursor is None or when >= complaints_cursor or 0 < held < HOLD_PASSES:
             result.deferred += 1
@@ -166,8 +198,10 @@ class Intake:
         return self.store.event_known_by_ref(complaint_id, "local", record.ref)
 
     async def _status_changes(self, result: IntakeResult) -> None:
-        cursor = _Cursor(self.store.cursor(self.name, "status_changes"))
-        async for record in self.app.status_changes_since(cursor.since):
+        cursor = self._cursor("status_changes")
+        async for n, record in _counted(self.app.status_changes_since(cursor.since)):
+            if n % BATCH == 0:
+                self._save("status_changes", cursor)
             if isinstance(record, RecordError):
                 self._bad_record("status_changes", record, cursor, result)
                 continue
@@ -185,8 +219,10 @@ class Intake:
         self._save("status_changes", cursor)
 
     async def _follow_ups(self, result: IntakeResult) -> None:
-        cursor = _Cursor(self.store.cursor(self.name, "follow_ups"))
-        async for record in self.app.follow_ups_since(cursor.since):
+        cursor = self._cursor("follow_ups")
+        async for n, record in _counted(self.app.follow_ups_since(cursor.since)):
+            if n % BATCH == 0:
+                self._save("follow_ups", cursor)
             if isinstance(record, RecordError):
                 self._bad_record("follow_ups", record, cursor, result)
                 continue
@@ -202,3 +238,10 @@ class Intake:
                     log.info("local follow-up owed to hub", complaint_id=complaint_id, event_id=event_id)
             cursor.seen(record.created_at)
         self._save("follow_ups", cursor)
+
+
+async def _counted(stream: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
+    n = 0
+    async for item in stream:
+        n += 1
+        yield n, item

@@ -1,5 +1,5 @@
 """A route's translation tables, read from the instances' YAML: statuses both
-ways, and a local complaint's category, classification and channel to hub ids."""
+ways, and a local complaint's category, classification, channel and agency to hub ids."""
 
 from __future__ import annotations
 
@@ -50,4 +50,15 @@ class Route:
         classification_id = self.hub.spec.classifications.get(complaint.classification)
         if classification_id is None:
             raise MappingError(self.hub.name, "classifications", complaint.classification.value)
-        return {"category_id": category_id, "channel_id": channel_id, "classification_id": classification_id}
+        return {"category_id": category_id, "channel_id": channel_id, "classification_id": classification_id,
+                "disposition_id": self.hub_institution(complaint.agency)}
+
+    def hub_institution(self, agency: str | None) -> str | None:
+        """The hub institution of a local agency (OPD). None when the app has no agency
+        for it, or when the route maps no agencies at all (forwarding is then off)."""
+        if agency is None or not self.local.spec.agencies:
+            return None
+        found = self.local.spec.agencies.get(agency)
+        if found is None:
+            raise MappingError(self.local.name, "agencies", agency)
+        return found

@@ -3,10 +3,11 @@
 from gateway._store._migrations import LATEST as SCHEMA_VERSION
 from gateway._store._store import (
     CREATE_COMPLAINT,
+    FORWARD_COMPLAINT,
     HUB_FOLLOW_UP,
     LOCAL_FOLLOW_UP,
     LOCAL_STATUS,
     Store,
 )
 
-__all__ = ["CREATE_COMPLAINT", "HUB_FOLLOW_UP", "LOCAL_FOLLOW_UP", "LOCAL_STATUS", "SCHEMA_VERSION", "Store"]
+__all__ = ["CREATE_COMPLAINT", "FORWARD_COMPLAINT", "HUB_FOLLOW_UP", "LOCAL_FOLLOW_UP", "LOCAL_STATUS", "SCHEMA_VERSION", "Store"]

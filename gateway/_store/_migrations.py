@@ -16,7 +16,15 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from gateway._errors import StoreError
-from gateway._store._tables import AttachmentRow, OutboxRow, PeerHealthRow, QuarantineRow, SchemaVersion
+from gateway._store._tables import (
+    AttachmentRow,
+    ComplaintRow,
+    OutboxRow,
+    PeerHealthRow,
+    QuarantineRow,
+    ReferenceRow,
+    SchemaVersion,
+)
 
 
 def add_column(conn: Connection, table: str, column: Column) -> None:
@@ -40,11 +48,23 @@ def _v2(conn: Connection) -> None:
                                           server_default=text("1")))
     PeerHealthRow.__table__.create(conn, checkfirst=True)
 
+def _v3(conn: Connection) -> None:
+    """Adaptive polling (when each complaint is next read at the hub); the hub's reference data."""
+    table = ComplaintRow.__table__
+    add_column(conn, "complaint", Column("next_poll_at", table.c.next_poll_at.type))
+    add_column(conn, "complaint", Column("hub_changed_at", table.c.hub_changed_at.type))
+    for index in table.indexes:
+        if "next_poll_at" in index.columns:
+            index.create(conn, checkfirst=True)
+    ReferenceRow.__table__.create(conn, checkfirst=True)
+
+
 # (version, what it changes, how). Version 1 is the first schema, created whole.
 Step = tuple[int, str, Callable[[Connection], None]]
 STEPS: list[Step] = [
     (1, "initial schema", lambda conn: SQLModel.metadata.create_all(conn)),
     (2, "ambiguous outcomes, refused attachments, peer health", _v2),
+    (3, "adaptive polling, reference data", _v3),
 ]
 LATEST = STEPS[-1][0]
 

@@ -8,9 +8,15 @@ from typing import Any
 from sqlalchemy import and_, func
 from sqlmodel import select
 
+from gateway._store._hub_reads import poll_backlog
+from gateway._store._reference import reference_fetched_at
 from gateway._store._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
 from gateway._store._tables import ComplaintRow, EventRow, JobRunRow, LinkRow, OutboxRow, PeerHealthRow, QuarantineRow
 from gateway._timezones import ensure_utc
+
+
+# The jobs of a pass; a backfill (once) and the daily reference read do not date a pass.
+PASS_JOBS = ("intake", "hub_poll", "deliver")
 
 
 def _iso(value: Any) -> str | None:
@@ -56,6 +62,10 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
                 row["status_changes_received"] = count(select(func.count(EventRow.id)).where(
                     EventRow.origin == name, EventRow.kind == "status_change"))
                 row["follow_ups_delivered"] = outbox(name, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done")
+                due, oldest = poll_backlog(store, name)
+                # Complaints whose next read is due; the oldest due time says how far behind polling is.
+                row["polls_due"] = {"complaints": due, "oldest_due_since": _iso(oldest)}
+                row["reference_read_at"] = _iso(reference_fetched_at(store, name, "institutions"))
             row["deliveries_owed"] = outbox(name, OutboxRow.state == "pending")
             row["deliveries_failing"] = outbox(name, OutboxRow.state == "pending", OutboxRow.attempts > 0)
             row["deliveries_parked"] = outbox(name, OutboxRow.state == "parked")
@@ -70,7 +80,7 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
             jobs = s.exec(select(JobRunRow).where(JobRunRow.instance == name).order_by(JobRunRow.job)).all()
             row["jobs"] = {j.job: {"runs": j.runs, "failures": j.failures, "last_success": _iso(j.last_success_at),
                                    "last_error": j.last_error, "last_error_at": _iso(j.last_error_at)} for j in jobs}
-            successes = [ensure_utc(j.last_success_at) for j in jobs]
+            successes = [ensure_utc(j.last_success_at) for j in jobs if j.job in PASS_JOBS]
             # A pass counts as successful when every job of the instance has succeeded since.
             row["last_successful_pass"] = _iso(min(successes)) if successes and all(successes) else None
             out.append(row)

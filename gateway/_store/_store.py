@@ -47,6 +47,7 @@ CREATE_COMPLAINT = "create_complaint"
 HUB_FOLLOW_UP = "hub_follow_up"
 LOCAL_FOLLOW_UP = "local_follow_up"
 LOCAL_STATUS = "local_status"
+FORWARD_COMPLAINT = "forward_complaint"  # to the agency (OPD) the local app assigned after the create
 
 
 def new_ref(prefix: str) -> str:
@@ -96,50 +97,51 @@ class Store:
                           local_status: Status | None) -> tuple[int, bool]:
         """Store a complaint read from a local app. A new one is owed to the hub in the
         same transaction. Returns (gateway id, whether it was new)."""
-        try:
-            return self._take_in_complaint(local_instance, hub_instance, complaint, local_status)
-        except IntegrityError:  # another daemon took it in at the same moment
-            return self._take_in_complaint(local_instance, hub_instance, complaint, local_status)
+        return self.take_in_complaints(local_instance, hub_instance, [(complaint, local_status)])[0]
 
-    def _take_in_complaint(self, local_instance: str, hub_instance: str, complaint: Complaint,
-                           local_status: Status | None) -> tuple[int, bool]:
+    def take_in_complaints(self, local_instance: str, hub_instance: str,
+                           batch: list[tuple[Complaint, Status | None]], *,
+                           forward_agencies: bool = False) -> list[tuple[int, bool]]:
+        """:meth:`take_in_complaint` for many at once, in one transaction (a page of a
+        backfill costs one commit, not one per complaint). With ``forward_agencies``, a
+        known complaint whose agency (OPD) changed is owed a forward at the hub."""
+        try:
+            return self._take_in_complaints(local_instance, hub_instance, batch, forward_agencies)
+        except IntegrityError:  # another daemon took one in at the same moment: one by one
+            return [self._take_in_complaints(local_instance, hub_instance, [item], forward_agencies)[0]
+                    for item in batch]
+
+    def _take_in_complaints(self, local_instance: str, hub_instance: str,
+                            batch: list[tuple[Complaint, Status | None]],
+                            forward_agencies: bool) -> list[tuple[int, bool]]:
         now = self.clock()
         with self.session() as s:
-            known = s.exec(select(LinkRow.complaint_id).where(
-                LinkRow.instance == local_instance, LinkRow.external_ref == complaint.ref)).first()
-            if known is not None:
-                row = s.get(ComplaintRow, known)
-                if complaint.updated_at > ensure_utc(row.local_updated_at) or (
-                        row.local_status is None and local_status is not None):  # read right at last
-                    row.local_updated_at = complaint.updated_at
-                    row.local_status_code = complaint.status.code
-                    row.local_status = local_status.value if local_status else None
-                    row.agency = complaint.agency
-                return known, False
-            row = ComplaintRow(
-                gateway_ref=new_ref("lg"), local_instance=local_instance, hub_instance=hub_instance,
-                title=complaint.title, body=complaint.body, category=complaint.category,
-                classification=complaint.classification.value, channel=complaint.channel,
-                location_json=json.dumps(asdict(complaint.location)) if complaint.location else None,
-                incident_at=complaint.incident_at, is_anonymous=complaint.is_anonymous,
-                is_secret=complaint.is_secret, agency=complaint.agency,
-                local_status_code=complaint.status.code,
-                local_status=local_status.value if local_status else None,
-                local_created_at=complaint.created_at, local_updated_at=complaint.updated_at,
-                first_seen_at=now)
-            s.add(row)
-            s.flush()
-            if complaint.reporter is not None and not complaint.is_anonymous:
-                r = complaint.reporter
-                s.add(ReporterRow(complaint_id=row.id, name=r.name, nik=r.nik, phone=r.phone,
-                                  email=r.email, address=r.address))
-            for att in complaint.attachments:
-                s.add(AttachmentRow(complaint_id=row.id, local_ref=att.ref, filename=att.filename,
-                                    content_type=att.content_type, size=att.size))
-            s.add(LinkRow(complaint_id=row.id, instance=local_instance, external_ref=complaint.ref, linked_at=now))
-            s.add(OutboxRow(complaint_id=row.id, kind=CREATE_COMPLAINT, target=hub_instance,
-                            next_attempt_at=now, created_at=now))
-            return row.id, True
+            refs = list({c.ref for c, _ in batch})
+            known: dict[str, int] = dict(s.exec(select(LinkRow.external_ref, LinkRow.complaint_id).where(
+                LinkRow.instance == local_instance, LinkRow.external_ref.in_(refs))).all())
+            rows = {r.id: r for r in s.exec(select(ComplaintRow).where(ComplaintRow.id.in_(list(known.values()))))}
+            new: dict[str, tuple[Complaint, ComplaintRow]] = {}
+            for complaint, local_status in batch:
+                if complaint.ref in known:
+                    row = rows[known[complaint.ref]]
+                    newer = complaint.updated_at > ensure_utc(row.local_updated_at)
+                    if newer and complaint.agency and complaint.agency != row.agency:
+                        _agency_assigned(s, row, complaint, local_instance, hub_instance, now,
+                                         deliver=forward_agencies)
+                    if newer or (row.local_status is None and local_status is not None):  # read right at last
+                        row.local_updated_at = complaint.updated_at
+                        row.local_status_code = complaint.status.code
+                        row.local_status = local_status.value if local_status else None
+                        row.agency = complaint.agency
+                else:  # read twice in one batch: the later version counts
+                    new[complaint.ref] = (complaint, _complaint_row(local_instance, hub_instance, complaint,
+                                                                    local_status, now))
+            s.add_all([row for _, row in new.values()])
+            s.flush()  # one INSERT for the batch; the ids are needed below
+            for complaint, row in new.values():
+                _add_children(s, row, complaint, local_instance, hub_instance, now)
+            ids = {ref: row.id for ref, (_, row) in new.items()} | known
+            return [(ids[c.ref], c.ref in new) for c, _ in batch]
 
     def record_event(self, complaint_id: int, *, kind: str, origin: str, origin_ref: str,
                      occurred_at: datetime, content: str | None = None, author: str | None = None,
@@ -197,47 +199,6 @@ class Store:
         with self.session() as s:
             ev = s.get(EventRow, event_id)
             setattr(ev, f"{side}_ref", ref)
-
-    def sent_follow_ups_without_hub_ref(self, complaint_id: int) -> list[EventRow]:
-        """Follow-ups the gateway may have sent to the hub whose hub id it does not know
-        (the hub's answer carried none, or was lost): delivered, or tried with an
-        unknown outcome. Oldest first."""
-        with self.session() as s:
-            return list(s.exec(
-                select(EventRow).join(OutboxRow, OutboxRow.event_id == EventRow.id).where(
-                    EventRow.complaint_id == complaint_id, EventRow.kind == "follow_up",
-                    EventRow.hub_ref.is_(None), OutboxRow.kind == HUB_FOLLOW_UP,
-                    or_(OutboxRow.state == "done",
-                        (OutboxRow.state == "pending") & (OutboxRow.outcome_unknown | OutboxRow.sending_at.is_not(None))),
-                ).order_by(EventRow.id)).all())
-
-    def update_hub_status(self, complaint_id: int, code: str, name: str | None, status: Status | None,
-                          *, may_close: bool = True) -> None:
-        now = self.clock()
-        with self.session() as s:
-            row = s.get(ComplaintRow, complaint_id)
-            if name is None and row.hub_status_code == code:
-                name = row.hub_status_name  # a read that lacked the name does not erase it
-            row.hub_status_code, row.hub_status_name = code, name
-            row.hub_status = status.value if status else None
-            row.hub_polled_at = now
-            if status is not None and status.is_closed and row.closed_at is None and may_close:
-                row.closed_at = now
-            elif status is not None and not status.is_closed:
-                row.closed_at = None
-
-    def complaints_to_poll(self, hub_instance: str, local_instances: list[str],
-                           limit: int = 500) -> list[tuple[int, str]]:
-        """(gateway id, hub id) of complaints at the hub that are not closed and come from one of
-        ``local_instances`` (an app that is disabled is left alone), least recently polled first."""
-        with self.session() as s:
-            rows = s.exec(
-                select(ComplaintRow.id, LinkRow.external_ref)
-                .join(LinkRow, (LinkRow.complaint_id == ComplaintRow.id) & (LinkRow.instance == hub_instance))
-                .where(ComplaintRow.closed_at.is_(None), ComplaintRow.local_instance.in_(local_instances))
-                .order_by(ComplaintRow.hub_polled_at.is_not(None), ComplaintRow.hub_polled_at, ComplaintRow.id)
-                .limit(limit)).all()
-            return [(cid, ref) for cid, ref in rows]
 
     def complaint(self, complaint_id: int) -> ComplaintRow:
         with self.session() as s:
@@ -433,3 +394,49 @@ class Store:
               actor: str = "gateway") -> None:
         with self.session() as s:
             s.add(AuditRow(at=self.clock(), actor=actor, action=action, complaint_id=complaint_id, detail=detail))
+
+
+def _complaint_row(local_instance: str, hub_instance: str, complaint: Complaint, local_status: Status | None,
+                   now: datetime) -> ComplaintRow:
+    return ComplaintRow(
+        gateway_ref=new_ref("lg"), local_instance=local_instance, hub_instance=hub_instance,
+        title=complaint.title, body=complaint.body, category=complaint.category,
+        classification=complaint.classification.value, channel=complaint.channel,
+        location_json=json.dumps(asdict(complaint.location)) if complaint.location else None,
+        incident_at=complaint.incident_at, is_anonymous=complaint.is_anonymous,
+        is_secret=complaint.is_secret, agency=complaint.agency,
+        local_status_code=complaint.status.code,
+        local_status=local_status.value if local_status else None,
+        local_created_at=complaint.created_at, local_updated_at=complaint.updated_at,
+        first_seen_at=now)
+
+
+def _add_children(s: Session, row: ComplaintRow, complaint: Complaint, local_instance: str, hub_instance: str,
+                  now: datetime) -> None:
+    """A new complaint's reporter (its personal data, kept apart), attachments, link, and
+    the create it is owed at the hub."""
+    if complaint.reporter is not None and not complaint.is_anonymous:
+        r = complaint.reporter
+        s.add(ReporterRow(complaint_id=row.id, name=r.name, nik=r.nik, phone=r.phone, email=r.email,
+                          address=r.address))
+    for att in complaint.attachments:
+        s.add(AttachmentRow(complaint_id=row.id, local_ref=att.ref, filename=att.filename,
+                            content_type=att.content_type, size=att.size))
+    s.add(LinkRow(complaint_id=row.id, instance=local_instance, external_ref=complaint.ref, linked_at=now))
+    s.add(OutboxRow(complaint_id=row.id, kind=CREATE_COMPLAINT, target=hub_instance, next_attempt_at=now,
+                    created_at=now))
+
+
+def _agency_assigned(s: Session, row: ComplaintRow, complaint: Complaint, local_instance: str,
+                     hub_instance: str, now: datetime, *, deliver: bool) -> None:
+    """The local app gave a known complaint to another agency: a timeline event, owed to
+    the hub as a forward. (A new complaint's agency goes with its create.)"""
+    ev = EventRow(complaint_id=row.id, kind="agency_assigned", origin=local_instance,
+                  origin_ref=f"agency:{complaint.agency}@{complaint.updated_at.isoformat()}",
+                  gateway_ref=new_ref("lg-ev"), content=complaint.agency, occurred_at=complaint.updated_at,
+                  recorded_at=now)
+    s.add(ev)
+    if deliver:
+        s.flush()
+        s.add(OutboxRow(complaint_id=row.id, event_id=ev.id, kind=FORWARD_COMPLAINT, target=hub_instance,
+                        next_attempt_at=now, created_at=now))

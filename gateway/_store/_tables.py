@@ -72,6 +72,10 @@ class ComplaintRow(SQLModel, table=True):
     local_updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
     first_seen_at: datetime = Field(sa_column=_utc_column(nullable=False))
     hub_polled_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # When the hub is next read for this complaint (None: as soon as it is there), and
+    # when a read last found something new: the poll's interval follows the complaint's quiet.
+    next_poll_at: datetime | None = Field(default=None, sa_column=_utc_column(index=True))
+    hub_changed_at: datetime | None = Field(default=None, sa_column=_utc_column())
     closed_at: datetime | None = Field(default=None, sa_column=_utc_column())
 
 
@@ -219,3 +223,16 @@ class PeerHealthRow(SQLModel, table=True):
     failures: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     changed_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class ReferenceRow(SQLModel, table=True):
+    """A hub's reference data (institutions, templates), cached from its master endpoints."""
+
+    __tablename__ = "reference_item"
+    instance: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)  # "institutions" or "templates"
+    ref: str = Field(primary_key=True)
+    name: str
+    code: str | None = None
+    parent_ref: str | None = None
+    fetched_at: datetime = Field(sa_column=_utc_column(nullable=False))

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from gateway._config import GatewayConfig, load_config
+from gateway._config import load_config
 from gateway._errors import ConfigError, GatewayError
-from gateway._logging import configure_logging
 from gateway._registry import installed_adapters
-from gateway._store import Store
 from gateway._store._report import status_report
+from gateway.cli._context import _load, _open_store, _setup_logging, err, options, out
 from gateway.cli._render import job_errors, print_config_error, status_tables
 
 app = typer.Typer(
@@ -34,17 +32,6 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-out = Console()
-err = Console(stderr=True)
-
-
-class Options:
-    config_path: Optional[Path] = None
-    store_url: Optional[str] = None
-
-
-options = Options()
-
 ConfigOption = Annotated[Optional[Path], typer.Option(
     "--config", "-c", envvar="GATEWAY_CONFIG", help="gateway.yaml to use [default: config/gateway.yaml]")]
 StoreOption = Annotated[Optional[str], typer.Option(
@@ -55,34 +42,6 @@ StoreOption = Annotated[Optional[str], typer.Option(
 def _global(config: ConfigOption = None, store: StoreOption = None) -> None:
     options.config_path = config
     options.store_url = store
-
-
-def _load(*, check_secrets: bool = True) -> GatewayConfig:
-    try:
-        config = load_config(options.config_path, check_secrets=check_secrets)
-    except ConfigError as exc:
-        print_config_error(err, exc)
-        err.print("Fix these, then run `gateway config check`.")
-        raise typer.Exit(2) from None
-    if options.store_url:
-        config.settings.store.url = options.store_url
-    return config
-
-
-def _open_store(config: GatewayConfig) -> Store:
-    try:
-        return Store(config.settings.store.url)
-    except GatewayError as exc:
-        err.print(f"[red]store: {exc}[/red]")
-        raise typer.Exit(2) from None
-    except Exception as exc:  # a driver error: name it without a traceback (the URL may hold a password)
-        err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in "
-                  f"{config.path}[/red]")
-        raise typer.Exit(2) from None
-
-
-def _setup_logging(config: GatewayConfig) -> None:
-    configure_logging(config.settings.log.level, config.settings.log.format)
 
 
 @app.command()
@@ -204,11 +163,17 @@ def simulate(
         "--fault", metavar="NAME=VALUE",
         help="a fault for every started simulator, repeatable: e.g. --fault error_rate=0.2 "
              "--fault latency_ms=50,400 (knobs: docs/simulators.md)")] = None,
+    initial_complaints: Annotated[Optional[int], typer.Option(
+        help="lapor_hendi: complaints filed before the start [default: 0]")] = None,
+    history_days: Annotated[Optional[float], typer.Option(
+        help="lapor_hendi: spread the initial complaints over this many days before the start and take each "
+             "through its life (most closed) [default: ten minutes apart, all new]")] = None,
 ) -> None:
     """Serve the built-in simulators of the peers on loopback until Ctrl-C.
 
     Faults given with --fault apply from the start; change them while the simulators
-    run through each one's control endpoint (/_sim/faults, printed at start)."""
+    run through each one's control endpoint (/_sim/faults, printed at start). The
+    last line printed at start begins with "ready:" once every simulator serves."""
     from gateway.cli._demo import run_simulators
     from gateway.simulation import parse_fault_assignments
 
@@ -217,9 +182,24 @@ def simulate(
     except ValueError as exc:
         err.print(f"[red]--fault: {exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    local: dict[str, object] = {}
+    if initial_complaints is not None:
+        if initial_complaints < 0:
+            err.print("[red]--initial-complaints must not be negative[/red]", highlight=False)
+            raise typer.Exit(2)
+        local["initial_complaints"] = initial_complaints
+    if history_days is not None:
+        if not history_days > 0:
+            err.print("[red]--history-days must be above 0[/red]", highlight=False)
+            raise typer.Exit(2)
+        local["history_days"] = history_days
+    if local and names and "lapor_hendi" not in names:
+        err.print("[red]--initial-complaints and --history-days are lapor_hendi's: start it too (gateway "
+                  "simulate lapor_hendi ...)[/red]", highlight=False)
+        raise typer.Exit(2)
     try:
         asyncio.run(run_simulators(names, port=port, speed=speed, seed=seed, tick=tick, console=out,
-                                   faults=faults))
+                                   faults=faults, options={"lapor_hendi": local} if local else None))
     except GatewayError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -250,8 +230,13 @@ def demo(
 
 from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
 
+from gateway.cli._backfill import backfill_command  # noqa: E402
+from gateway.cli._mapping import mapping_app  # noqa: E402
+
 app.add_typer(deliveries_app, name="deliveries")
 app.command("quarantine")(quarantine_command)
+app.command("backfill")(backfill_command)
+app.add_typer(mapping_app, name="mapping")
 
 
 def main() -> None:

@@ -30,13 +30,13 @@ IdArgument = Annotated[int, typer.Argument(help="the delivery's id (from `gatewa
 
 
 def _store():  # the CLI module owns config and store opening
-    from gateway.cli._commands import _load, _open_store
+    from gateway.cli._context import _load, _open_store
 
     return _open_store(_load(check_secrets=False))
 
 
 def _run(action, *args) -> None:
-    from gateway.cli._commands import err, out
+    from gateway.cli._context import err, out
 
     store = _store()
     try:
@@ -68,7 +68,7 @@ def list_command(
 @deliveries_app.command("show")
 def show_command(outbox_id: IdArgument) -> None:
     """Everything known about one delivery, with its complaint's audit trail."""
-    from gateway.cli._commands import err
+    from gateway.cli._context import err
 
     store = _store()
     try:
@@ -125,7 +125,7 @@ def _time(iso: str | None) -> str:
 
 def _show_rows(fetch, as_json: bool, empty: str, columns: tuple[str, ...], cells) -> None:  # type: ignore[no-untyped-def]
     """Read rows from the store, then print them as JSON or as a table."""
-    from gateway.cli._commands import out
+    from gateway.cli._context import out
 
     store = _store()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,13 @@ DEMO_SCHEDULE = {"intake_seconds": 3.0, "hub_poll_seconds": 4.0, "deliver_second
 
 def _start(names: list[str], *, seed: int, clock: SimClock, port: int | None,
            options: dict[str, dict[str, Any]] | None = None,
-           faults: dict[str, Any] | None = None) -> dict[str, SimulatorServer]:
+           faults: dict[str, Any] | None = None, free_ports: bool | None = None) -> dict[str, SimulatorServer]:
+    """Make and serve each named simulator: ``options[name]`` are passed to its factory as
+    keyword arguments, ``faults`` to every one. Ports: from ``port`` on, one each; else
+    free ones when ``free_ports`` (by default: when ``options`` is given, as the demo
+    wants), else each simulator's own."""
+    if free_ports is None:
+        free_ports = options is not None
     servers: dict[str, SimulatorServer] = {}
     try:
         for index, name in enumerate(names):
@@ -35,7 +42,7 @@ def _start(names: list[str], *, seed: int, clock: SimClock, port: int | None,
             if faults:
                 extra["faults"] = {**faults, **extra.get("faults", {})}
             sim: Simulator = load_simulator_factory(name)(seed=seed, clock=clock, **extra)
-            chosen = (port + index) if port is not None else (0 if options is not None else sim.default_port)
+            chosen = (port + index) if port is not None else (0 if free_ports else sim.default_port)
             servers[name] = SimulatorServer(sim, port=chosen).start()
     except BaseException:
         for server in servers.values():
@@ -52,13 +59,25 @@ async def _tick(servers: dict[str, SimulatorServer], every: float) -> None:
 
 
 async def run_simulators(names: list[str] | None, *, port: int | None, speed: float, seed: int, tick: float,
-                         console: Console, faults: dict[str, Any] | None = None) -> None:
+                         console: Console, faults: dict[str, Any] | None = None,
+                         options: dict[str, dict[str, Any]] | None = None) -> None:
+    """Serve the named simulators (all installed by default) until cancelled. ``options``
+    maps a simulator's name to keyword arguments of its factory (such as
+    ``{"lapor_hendi": {"initial_complaints": 100000, "history_days": 1500}}``). Each
+    simulator's URL is printed once it serves; the last line, ``ready: ...``, says that
+    all of them do (a benchmark starting this in a subprocess waits for it)."""
     names = names or simulator_names()
     clock = SimClock(speed=speed)
-    servers = _start(names, seed=seed, clock=clock, port=port, faults=faults)
+    started = time.monotonic()
+    servers = _start(names, seed=seed, clock=clock, port=port, faults=faults, options=options, free_ports=False)
     try:
         for name, server in servers.items():
             console.print(f"{name} simulator on {server.base_url}", highlight=False)
+            if (options or {}).get(name):
+                given = ", ".join(f"{k}={v}" for k, v in options[name].items())  # type: ignore[index]
+                counts = server.simulator.counts()
+                console.print(f"  {given}: {counts.get('complaints', 0)} complaints", highlight=False,
+                              soft_wrap=True)
             for variable, value in server.simulator.demo_environment().items():
                 console.print(f"  export {variable}={value}", highlight=False)
             console.print(f"  faults: {server.control_url}  (POST .../reset turns them off)", highlight=False)
@@ -67,6 +86,8 @@ async def run_simulators(names: list[str] | None, *, port: int | None, speed: fl
                               for k, v in faults.items())
             console.print(f"faults on from the start: {shown}", highlight=False)
         console.print(f"simulated time runs {speed:g}x; Ctrl-C stops")
+        console.print(f"ready: {', '.join(f'{n} {s.base_url}' for n, s in servers.items())} "
+                      f"(started in {time.monotonic() - started:.1f} s)", highlight=False, soft_wrap=True)
         await _tick(servers, tick)
     finally:
         for server in servers.values():
@@ -92,6 +113,11 @@ async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds
                 inst.spec.base_url = servers[inst.spec.adapter].base_url
             for key, value in DEMO_SCHEDULE.items():
                 setattr(inst.spec.schedule, key, value)
+            # The gateway's clock is real time; the simulated people's runs `speed` times faster.
+            polling = inst.spec.polling
+            polling.min_interval_minutes /= speed
+            polling.sweep_bound_hours /= speed
+            polling.reopen_window_days /= speed
         for suffix in ("", "-wal", "-shm"):
             Path(f"{DEMO_STORE}{suffix}").unlink(missing_ok=True)
         config.settings.store.url = f"sqlite:///{DEMO_STORE}"

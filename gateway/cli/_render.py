@@ -45,6 +45,11 @@ def status_tables(report: dict[str, Any]) -> list[Table]:
             table.add_column(r["name"], justify="right")
         for key, label in columns + COMMON:
             table.add_row(label, *[_cell(r[key], key) for r in rows])
+        if role == "hub":
+            table.add_row("reads due now (oldest due since, UTC)", *[
+                f"{r['polls_due']['complaints']}"
+                + (f" ({r['polls_due']['oldest_due_since'][:19].replace('T', ' ')})"
+                   if r["polls_due"]["oldest_due_since"] else "") for r in rows])
         table.add_row("circuit breaker", *[_breaker(r["breaker"]) for r in rows])
         table.add_row("last successful pass (UTC)", *[
             r["last_successful_pass"][:19].replace("T", " ") if r["last_successful_pass"] else "[yellow]never[/yellow]"

@@ -85,12 +85,16 @@ async def collect(stream: Any) -> list[Any]:
 # --- translation (respx) ---------------------------------------------------------------------
 
 @pytest.mark.anyio
-async def test_walks_every_page_with_api_key_and_since_in_wib(respx_mock: Any) -> None:
-    pages = {1: [aduan(1), aduan(2)], 2: [aduan(3), aduan(4)], 3: [aduan(5)]}
+async def test_walks_by_time_with_api_key_and_since_in_wib(respx_mock: Any) -> None:
+    """After each page the next query starts at the newest time read (inclusive), page 1."""
+    records = [aduan(i, diperbarui_pada=f"2026-11-27 14:{30 + i:02d}:00") for i in range(1, 6)]
 
     def answer(request: httpx.Request) -> httpx.Response:
-        n = int(request.url.params["halaman"])
-        return page(pages[n], halaman=n, per_halaman=2, total=5, total_halaman=3)
+        since = request.url.params.get("diperbarui_sejak", "")
+        rows = [r for r in records if r["diperbarui_pada"] >= since]
+        n, size = int(request.url.params["halaman"]), int(request.url.params["per_halaman"])
+        return page(rows[(n - 1) * size:n * size], halaman=n, per_halaman=size, total=len(rows),
+                    total_halaman=max(1, -(-len(rows) // size)))
 
     route = respx_mock.get(f"{BASE}/api/v1/aduan").mock(side_effect=answer)
     app = make_app(client=httpx.AsyncClient(), page_size=2)
@@ -98,13 +102,11 @@ async def test_walks_every_page_with_api_key_and_since_in_wib(respx_mock: Any) -
     await app.aclose()
 
     assert [c.ref for c in items] == ["1", "2", "3", "4", "5"]
-    assert route.call_count == 3
-    for n, call in enumerate(route.calls, start=1):
+    sinces = [call.request.url.params["diperbarui_sejak"] for call in route.calls]
+    assert sinces == ["2026-11-27 14:00:00", "2026-11-27 14:32:00", "2026-11-27 14:33:00", "2026-11-27 14:34:00"]
+    for call in route.calls:
         assert call.request.headers["X-Api-Key"] == "k"
-        params = call.request.url.params
-        assert params["halaman"] == str(n)
-        assert params["per_halaman"] == "2"
-        assert params["diperbarui_sejak"] == "2026-11-27 14:00:00"
+        assert call.request.url.params["halaman"] == "1" and call.request.url.params["per_halaman"] == "2"
 
 
 @pytest.mark.anyio
@@ -382,7 +384,8 @@ async def test_round_trip_with_the_simulator(sim: LaporHendiSimulator, server: S
     try:
         before = sim.counts()["requests"]
         complaints = await collect(app.complaints_since(None))
-        assert sim.counts()["requests"] - before == 7  # 25 complaints, 4 a page
+        # 25 complaints, 4 a page; each page after the first starts with the newest read again.
+        assert sim.counts()["requests"] - before == 8
         assert all(isinstance(c, Complaint) for c in complaints)
         assert [c.ref for c in complaints] == [str(r["id_aduan"]) for r in sim.complaints()]
         by_ref = {c.ref: c for c in complaints}

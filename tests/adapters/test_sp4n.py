@@ -359,7 +359,8 @@ def test_simulator_api_rules(simulator):
     with httpx.Client(base_url=server.base_url, headers=headers) as client:
         assert client.get("/masters/templates").json()["results"]["data"]
         institutions = client.get("/masters/institutions/external", params={"page_size": 1000}).json()
-        assert {"id": 100234, "name": "Pemerintah Kota Semarang", "parent_id": None} in institutions["results"]["data"]
+        assert {"id": 100234, "name": "Pemerintah Kota Semarang", "code": "3374-PEMKOT",
+                "parent_id": None} in institutions["results"]["data"]
 
         for broken in ({"category_id": "99"}, {"attachments": "[999]"}, {"attachments": "12,13"}, {"title": ""}):
             answer = client.post("/complaints/complaint", json={**valid, **broken})

@@ -1,0 +1,75 @@
+"""``gateway mapping check``: the values the gateway has seen that its YAML does not
+map (categories, channels, agencies, statuses), and agencies mapped to institutions
+the hub does not list. Read from the store: it needs no call to either peer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlmodel import func, select
+
+from gateway._config import GatewayConfig
+from gateway._store import Store
+from gateway._store._reference import reference, reference_fetched_at
+from gateway._store._tables import ComplaintRow, EventRow
+
+
+@dataclass(frozen=True)
+class Finding:
+    instance: str  # whose YAML the fix goes into
+    file: str
+    table: str  # the YAML table: categories, channels, agencies, statuses
+    value: str
+    seen: int  # complaints (or status changes) that carried it
+    problem: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
+    findings: list[Finding] = []
+    hubs = {h.name: h for h in config.hubs()}
+    with store.session() as s:
+        for local in config.local_apps():
+            spec, file = local.spec, str(local.path)
+
+            def seen(column):  # type: ignore[no-untyped-def]
+                return s.exec(select(column, func.count()).where(ComplaintRow.local_instance == local.name,
+                                                                 column.is_not(None)).group_by(column)).all()
+
+            for value, n in seen(ComplaintRow.category):
+                if value not in spec.categories:
+                    findings.append(Finding(local.name, file, "categories", value, n, "no mapping"))
+            for value, n in seen(ComplaintRow.channel):
+                if value not in spec.channels:
+                    findings.append(Finding(local.name, file, "channels", value, n, "no mapping"))
+            for value, n in s.exec(select(ComplaintRow.local_status_code, func.count()).where(
+                    ComplaintRow.local_instance == local.name, ComplaintRow.local_status_code.is_not(None))
+                    .group_by(ComplaintRow.local_status_code)).all():
+                if value not in spec.statuses:
+                    findings.append(Finding(local.name, file, "statuses", value, n, "no mapping"))
+            hub = hubs.get(spec.route.hub) if spec.route else None
+            institutions = {i.ref: i for i in reference(store, hub.name, "institutions")} if hub else {}
+            agencies = seen(ComplaintRow.agency)
+            if spec.agencies:
+                for value, n in agencies:
+                    if value not in spec.agencies:
+                        findings.append(Finding(local.name, file, "agencies", value, n, "no mapping"))
+                for value, institution in spec.agencies.items():
+                    if institutions and institution not in institutions:
+                        findings.append(Finding(local.name, file, "agencies", value, 0, (
+                            f"maps to institution {institution}, which {hub.name} does not list")))
+        for hub in hubs.values():
+            for value, n in s.exec(select(EventRow.raw_status_code, func.count()).where(
+                    EventRow.origin == hub.name, EventRow.kind == "status_change",
+                    EventRow.raw_status_code.is_not(None)).group_by(EventRow.raw_status_code)).all():
+                if value not in hub.spec.statuses:
+                    findings.append(Finding(hub.name, str(hub.path), "statuses", value, n, "no mapping"))
+    return findings
+
+
+def reference_age(config: GatewayConfig, store: Store) -> dict[str, str | None]:
+    """When each hub's institutions were last read (ISO time), None for never."""
+    return {h.name: (lambda t: t.isoformat() if t else None)(reference_fetched_at(store, h.name, "institutions"))
+            for h in config.hubs()}

@@ -1,0 +1,166 @@
+"""The store's side of reading the hub: which complaints are due for a read, what
+the gateway already knows of one, and the outcome of one read written in a single
+transaction (new timeline events, what they owe, the status, the next read).
+
+One read costs two short transactions whatever the complaint's history, which is
+what keeps polling thousands of complaints cheap on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlmodel import select
+
+from gateway._model import Status
+from gateway._store._store import HUB_FOLLOW_UP, Store, new_ref
+from gateway._store._tables import ComplaintRow, EventRow, LinkRow, OutboxRow
+from gateway._timezones import ensure_utc
+
+
+@dataclass(frozen=True)
+class HubView:
+    """What the gateway knows of one complaint before reading it at the hub."""
+
+    complaint_id: int
+    local_instance: str
+    hub_status_code: str | None
+    closed_at: datetime | None
+    filed_at: datetime  # when the citizen filed it at the local app (its deadlines count from it)
+    last_change_at: datetime  # the hub's last change seen, or when the gateway took the complaint in
+    known: frozenset[tuple[str, str]]  # (event kind, hub id) of what the timeline holds already
+    # Follow-ups the gateway may have sent to the hub whose hub id it does not know:
+    # (event id, content), oldest first. A hub follow-up with the same text is one of them.
+    unmatched_sent: tuple[tuple[int, str], ...]
+
+
+@dataclass
+class HubEvent:
+    """A status change or follow-up read at the hub and not yet in the timeline."""
+
+    kind: str  # "status_change" or "follow_up"
+    hub_ref: str
+    occurred_at: datetime
+    content: str | None = None
+    author: str | None = None
+    raw_status: tuple[str, str | None] | None = None
+    status: Status | None = None
+    deliver: tuple[str, str] | None = None  # (delivery kind, target)
+    park_reason: str | None = None
+    event_id: int | None = field(default=None, init=False)  # set once recorded
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    code: str
+    name: str | None
+    status: Status | None
+    may_close: bool  # False after a read that was not whole: closing would stop the reads
+
+
+def complaints_due(store: Store, hub: str, local_instances: list[str], limit: int) -> list[tuple[int, str]]:
+    """(gateway id, hub id) of complaints due for a read, most overdue first: never read
+    ones, then by when they were due. Closed complaints are due only through the
+    reopen window (their next read is unset once it is over)."""
+    now = store.clock()
+    with store.session() as s:
+        rows = s.exec(
+            select(ComplaintRow.id, LinkRow.external_ref)
+            .join(LinkRow, (LinkRow.complaint_id == ComplaintRow.id) & (LinkRow.instance == hub))
+            .where(ComplaintRow.local_instance.in_(local_instances),
+                   or_(ComplaintRow.next_poll_at <= now,
+                       ComplaintRow.next_poll_at.is_(None) & ComplaintRow.closed_at.is_(None)))
+            .order_by(ComplaintRow.next_poll_at.is_not(None), ComplaintRow.next_poll_at, ComplaintRow.id)
+            .limit(limit)).all()
+        return [(cid, ref) for cid, ref in rows]
+
+
+def poll_backlog(store: Store, hub: str) -> tuple[int, datetime | None]:
+    """How many complaints are due for a read now, and since when the oldest one is."""
+    now = store.clock()
+    with store.session() as s:
+        due = (ComplaintRow.hub_instance == hub) & or_(
+            ComplaintRow.next_poll_at <= now, ComplaintRow.next_poll_at.is_(None) & ComplaintRow.closed_at.is_(None))
+        linked = LinkRow.complaint_id == ComplaintRow.id
+        count, oldest = s.exec(select(func.count(), func.min(ComplaintRow.next_poll_at))
+                               .join(LinkRow, linked & (LinkRow.instance == hub)).where(due)).one()
+        return count, ensure_utc(oldest)
+
+
+def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
+    with store.session() as s:
+        row = s.get(ComplaintRow, complaint_id)
+        known = s.exec(select(EventRow.kind, EventRow.hub_ref).where(
+            EventRow.complaint_id == complaint_id, EventRow.hub_ref.is_not(None))).all()
+        sent = s.exec(
+            select(EventRow.id, EventRow.content).join(OutboxRow, OutboxRow.event_id == EventRow.id).where(
+                EventRow.complaint_id == complaint_id, EventRow.kind == "follow_up", EventRow.hub_ref.is_(None),
+                OutboxRow.kind == HUB_FOLLOW_UP,
+                or_(OutboxRow.state == "done",
+                    (OutboxRow.state == "pending") & (OutboxRow.outcome_unknown | OutboxRow.sending_at.is_not(None))),
+            ).order_by(EventRow.id)).all()
+        return HubView(
+            complaint_id=complaint_id, local_instance=row.local_instance, hub_status_code=row.hub_status_code,
+            closed_at=ensure_utc(row.closed_at), filed_at=ensure_utc(row.local_created_at),
+            last_change_at=ensure_utc(row.hub_changed_at or row.first_seen_at),
+            known=frozenset((kind, ref) for kind, ref in known),
+            unmatched_sent=tuple((eid, content or "") for eid, content in sent))
+
+
+def apply_hub_read(store: Store, complaint_id: int, hub: str, *, events: list[HubEvent],
+                   echoes: list[tuple[int, str]], status: HubStatus,
+                   next_read: Callable[[datetime, datetime, datetime | None], datetime | None]) -> None:
+    """Write one read's outcome at once: the new events (and what each owes, in the order
+    given), the hub ids of the gateway's own follow-ups (``echoes``: event id, hub id),
+    the complaint's hub status, and when to read it next: ``next_read(now, last change,
+    closed at)``, None for never again. Raises IntegrityError when
+    another daemon recorded one of the events meanwhile (the caller reads the view again)."""
+    now = store.clock()
+    with store.session() as s:
+        for item in events:
+            ev = EventRow(complaint_id=complaint_id, kind=item.kind, origin=hub, origin_ref=item.hub_ref,
+                          hub_ref=item.hub_ref, gateway_ref=new_ref("lg-ev"), content=item.content,
+                          author=item.author, raw_status_code=item.raw_status[0] if item.raw_status else None,
+                          raw_status_name=item.raw_status[1] if item.raw_status else None,
+                          status=item.status.value if item.status else None, occurred_at=item.occurred_at,
+                          recorded_at=now)
+            s.add(ev)
+            s.flush()
+            item.event_id = ev.id
+            if item.deliver is not None:
+                out = OutboxRow(complaint_id=complaint_id, event_id=ev.id, kind=item.deliver[0],
+                                target=item.deliver[1], next_attempt_at=now, created_at=now)
+                if item.park_reason:
+                    out.state, out.last_error = "parked", item.park_reason
+                    out.first_error_at = out.last_error_at = now
+                s.add(out)
+        for event_id, hub_ref in echoes:
+            s.get(EventRow, event_id).hub_ref = hub_ref
+        row = s.get(ComplaintRow, complaint_id)
+        name = status.name
+        if name is None and row.hub_status_code == status.code:
+            name = row.hub_status_name  # a read that lacked the name does not erase it
+        row.hub_status_code, row.hub_status_name = status.code, name
+        row.hub_status = status.status.value if status.status else None
+        row.hub_polled_at = now
+        if events:
+            row.hub_changed_at = now
+        if status.status is not None and status.status.is_closed and row.closed_at is None and status.may_close:
+            row.closed_at = now
+        elif status.status is not None and not status.status.is_closed:
+            row.closed_at = None
+        row.next_poll_at = next_read(now, ensure_utc(row.hub_changed_at or row.first_seen_at),
+                                     ensure_utc(row.closed_at))
+
+
+def poll_soon(store: Store, complaint_id: int, at: datetime) -> None:
+    """Bring a complaint's next read forward to ``at`` (never push it back): something
+    was just sent to the hub for it, and its answer is worth seeing soon."""
+    with store.session() as s:
+        row = s.get(ComplaintRow, complaint_id)
+        current = ensure_utc(row.next_poll_at)
+        if row.closed_at is None and current is not None and current > at:  # None: due already
+            row.next_poll_at = at

@@ -1,0 +1,58 @@
+"""What every command module of the CLI shares: the consoles, the global options
+(--config, --store) and opening the config and the store with clear errors.
+
+It lives apart from ``_commands`` so that there is one copy of it even when
+``_commands`` runs as ``__main__`` (``python -m gateway.cli._commands``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from gateway._config import GatewayConfig, load_config
+from gateway._errors import ConfigError, GatewayError
+from gateway._logging import configure_logging
+from gateway._store import Store
+from gateway.cli._render import print_config_error
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Options:
+    config_path: Optional[Path] = None
+    store_url: Optional[str] = None
+
+
+options = Options()
+
+
+def _load(*, check_secrets: bool = True) -> GatewayConfig:
+    try:
+        config = load_config(options.config_path, check_secrets=check_secrets)
+    except ConfigError as exc:
+        print_config_error(err, exc)
+        err.print("Fix these, then run `gateway config check`.")
+        raise typer.Exit(2) from None
+    if options.store_url:
+        config.settings.store.url = options.store_url
+    return config
+
+
+def _open_store(config: GatewayConfig) -> Store:
+    try:
+        return Store(config.settings.store.url)
+    except GatewayError as exc:
+        err.print(f"[red]store: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except Exception as exc:  # a driver error: name it without a traceback (the URL may hold a password)
+        err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in "
+                  f"{config.path}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _setup_logging(config: GatewayConfig) -> None:
+    configure_logging(config.settings.log.level, config.settings.log.format)

@@ -1,0 +1,175 @@
+"""The pagination trap: a list ordered by update time, paged by number, changing
+while it is read. walk_by_time must pass on every record in its newest version and
+no version twice; a plain page-number walk over the same peer skips records."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import pytest
+
+from gateway import TimePage, walk_by_time
+from gateway._paging import walk_progress
+
+pytestmark = [pytest.mark.anyio]
+
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+S = timedelta(seconds=1)
+
+
+class ChangingList:
+    """A peer's list: records (id -> update time), served ordered by (time, id), filtered
+    by an inclusive ``since``, paged by number. ``between`` runs before each page is
+    served: the world changing under the walk."""
+
+    def __init__(self, times: dict[str, datetime], page_size: int, between: Callable[[int], None] = lambda n: None):
+        self.times = times
+        self.page_size = page_size
+        self.between = between
+        self.requests = 0
+
+    def rows(self, since: datetime | None) -> list[tuple[str, datetime]]:
+        return sorted(((ref, t) for ref, t in self.times.items() if since is None or t >= since),
+                      key=lambda r: (r[1], int(r[0])))
+
+    async def fetch(self, since: datetime | None, page: int) -> TimePage:
+        self.between(self.requests)
+        self.requests += 1
+        rows = self.rows(since)
+        start = (page - 1) * self.page_size
+        items = [{"id": ref, "t": t} for ref, t in rows[start:start + self.page_size]]
+        return TimePage(items=items, total=len(rows), last=start + self.page_size >= len(rows))
+
+
+def key(item: dict) -> tuple[str, datetime]:
+    return item["id"], item["t"]
+
+
+async def walk(peer: ChangingList, since: datetime | None = None) -> list[tuple[str, datetime]]:
+    return [key(item) async for item in walk_by_time(peer.fetch, key, since)]
+
+
+async def page_number_walk(peer: ChangingList) -> list[tuple[str, datetime]]:
+    """What the gateway did before: pages 1, 2, 3... of one query."""
+    seen, page = [], 1
+    while True:
+        answer = await peer.fetch(None, page)
+        seen += [key(i) for i in answer.items]
+        if answer.last:
+            return seen
+        page += 1
+
+
+def _moving_world(seed: int) -> tuple[dict[str, datetime], Callable[[int], None]]:
+    times = {str(i): T0 + i * S for i in range(1, 201)}
+    rng = random.Random(seed)
+    clock = [T0 + 1000 * S]
+
+    def between(_request: int) -> None:  # officers update a few records between two page reads
+        for _ in range(rng.randint(0, 3)):
+            clock[0] += S
+            times[str(rng.randint(1, 200))] = clock[0]
+    return times, between
+
+
+async def test_a_page_number_walk_skips_records_that_move_under_it():
+    times = {str(i): T0 + i * S for i in range(1, 11)}
+    peer = ChangingList(times, page_size=3,
+                        between=lambda n: times.update({"2": T0 + 100 * S}) if n == 1 else None)
+    refs = {ref for ref, _ in await page_number_walk(peer)}
+    assert "4" not in refs  # record 2 moved to the end after page 1; record 4 shifted into page 1
+
+
+async def test_walk_by_time_passes_on_every_record_while_the_list_changes():
+    times = {str(i): T0 + i * S for i in range(1, 11)}
+    peer = ChangingList(times, page_size=3,
+                        between=lambda n: times.update({"2": T0 + 100 * S}) if n == 1 else None)
+    seen = await walk(peer)
+    assert {ref for ref, _ in seen} == set(times)
+    assert ("2", T0 + 100 * S) in seen  # the moved record, in its new version
+    assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_under_random_changes_every_newest_version_once(seed: int):
+    times, between = _moving_world(seed)
+    peer = ChangingList(times, page_size=7, between=between)
+    seen = await walk(peer)
+    counts = Counter(seen)
+    assert max(counts.values()) == 1, "a version passed on twice"
+    assert set(times.items()) <= set(seen), "a record's newest version was missed"
+    # Each version is read once, at the price of the boundary second read again per page.
+    assert peer.requests <= len(seen) // 6 + 2
+
+
+async def test_a_second_holding_more_records_than_a_page_is_paged_through():
+    times = {str(i): T0 + S for i in range(1, 24)} | {"99": T0 + 5 * S}
+    peer = ChangingList(times, page_size=5)
+    seen = await walk(peer, since=T0)
+    assert sorted(ref for ref, _ in seen) == sorted(times)
+    assert len(seen) == len(times)
+
+
+async def test_a_busy_second_that_changes_while_paged_is_read_again_without_repeats():
+    times = {str(i): T0 + S for i in range(1, 13)} | {"50": T0 + 9 * S}
+
+    def between(n: int) -> None:
+        if n == 1:  # between page 1 and page 2 of the busy second, record 3 moves on
+            times["3"] = T0 + 20 * S
+    peer = ChangingList(times, page_size=5, between=between)
+    seen = await walk(peer, since=T0)
+    assert {ref for ref, _ in seen} == set(times)
+    assert len(seen) == len(set(seen))
+    assert ("3", T0 + 20 * S) in seen
+
+
+async def test_unreadable_records_are_passed_on_and_do_not_move_the_walk():
+    times = {str(i): T0 + i * S for i in range(1, 8)}
+    peer = ChangingList(times, page_size=3)
+
+    def fussy(item: dict) -> tuple[str, datetime] | None:
+        return None if item["id"] == "3" else key(item)
+    items = [item async for item in walk_by_time(peer.fetch, fussy, None)]
+    assert [i["id"] for i in items].count("3") == 1
+    assert {i["id"] for i in items} == set(times)
+
+
+async def test_progress_is_reported_to_whoever_asked():
+    class Progress:
+        total, records = None, 0
+
+        def started(self, total):
+            self.total = total
+
+        def advanced(self, records):
+            self.records += records
+
+    progress = Progress()
+    token = walk_progress.set(progress)
+    try:
+        seen = await walk(ChangingList({str(i): T0 + i * S for i in range(1, 12)}, page_size=4))
+    finally:
+        walk_progress.reset(token)
+    assert progress.total == 11 and progress.records == len(seen) == 11
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_a_crowded_second_changing_while_paged_loses_nothing(seed: int):
+    """More records in one second than a page holds (a bulk import), some of them
+    moving on while the pages of that second are read: the pages shift under the walk
+    just as in a page-number walk, and reading the second through again finds them."""
+    rng = random.Random(seed)
+    times = {str(i): T0 + S for i in range(1, 41)} | {str(i): T0 + i * S for i in range(41, 60)}
+    clock = [T0 + 500 * S]
+
+    def between(_request: int) -> None:
+        if rng.random() < 0.5:
+            clock[0] += S
+            times[str(rng.randint(1, 40))] = clock[0]
+    peer = ChangingList(times, page_size=6, between=between)
+    seen = await walk(peer, since=T0)
+    assert max(Counter(seen).values()) == 1
+    assert set(times.items()) <= set(seen)
