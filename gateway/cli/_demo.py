@@ -113,7 +113,9 @@ async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds
                 inst.spec.base_url = servers[inst.spec.adapter].base_url
             for key, value in DEMO_SCHEDULE.items():
                 setattr(inst.spec.schedule, key, value)
-            # The gateway's clock is real time; the simulated people's runs `speed` times faster.
+            # The gateway's clock is real time; the simulated people's runs `speed` times faster,
+            # and so does their work: a budget meant for real time would only hold the demo up.
+            inst.spec.budget.requests_per_second = None
             polling = inst.spec.polling
             polling.min_interval_minutes /= speed
             polling.sweep_bound_hours /= speed
