@@ -190,3 +190,22 @@ async def test_a_follow_up_sent_to_the_hub_brings_its_complaint_read_forward(wor
         assert (await engine.deliver("sp4n")).delivered == 1
         assert _next_reads(store)[1] == clock.now + timedelta(minutes=10)
     store.close()
+
+
+async def test_a_poll_that_falls_behind_the_sweep_bound_says_so(world, tmp_path, store_url):
+    from structlog.testing import capture_logs
+
+    clock = FakeClock(T0)
+    engine, store, n = await _linked_world(world, tmp_path, store_url, clock, complaints=3)
+    async with engine:
+        await engine.poll_hub("sp4n")
+        clock.now = T0 + 2 * 24 * HOUR  # everything is a day and more overdue
+        routes = dict(engine.routes)
+        with capture_logs() as logs:
+            await HubPoll(store, engine.adapters["sp4n"], routes, batch=2).run()
+        behind = [entry for entry in logs if entry["event"].startswith("hub reads are behind the sweep bound")]
+        assert behind and behind[0]["due"] == n and behind[0]["behind_minutes"] > 6 * 60
+        with capture_logs() as logs:
+            await HubPoll(store, engine.adapters["sp4n"], routes, batch=100).run()
+        assert not [e for e in logs if e["event"].startswith("hub reads are behind")]
+    store.close()

@@ -24,7 +24,15 @@ from gateway._engine._mapping import Route, same_text
 from gateway._errors import GatewayError, MappingError, PeerError, PeerUnavailableError, RecordError
 from gateway._model import FollowUp, HubComplaintState, StatusChange
 from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
-from gateway._store._hub_reads import HubEvent, HubStatus, HubView, apply_hub_read, complaints_due, hub_view
+from gateway._store._hub_reads import (
+    HubEvent,
+    HubStatus,
+    HubView,
+    apply_hub_read,
+    complaints_due,
+    hub_view,
+    poll_backlog,
+)
 from gateway._timezones import add_working_days
 
 log = structlog.get_logger("gateway.hub_poll")
@@ -125,6 +133,11 @@ class HubPoll:
 
         self._quarantined = self.store.quarantined_refs(self.hub.name)
         due = complaints_due(self.store, self.hub.name, list(self.routes), self.batch)
+        if len(due) == self.batch:  # more may be due than one run reads: is polling falling behind?
+            waiting, oldest = poll_backlog(self.store, self.hub.name)
+            if oldest is not None and self.store.clock() - oldest > self.policy.sweep_bound:
+                log.warning("hub reads are behind the sweep bound; raise the hub's budget or the bound",
+                            due=waiting, behind_minutes=round((self.store.clock() - oldest).total_seconds() / 60))
         await asyncio.gather(*(one(cid, ref) for cid, ref in due))
         if due and result.failures and not result.polled:
             raise GatewayError(f"{self.hub.name}: every complaint read failed ({result.failures})")
