@@ -8,21 +8,22 @@ skipped, and nothing is taken in twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from gateway._adapter import LocalApp
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
 from gateway._store import HUB_FOLLOW_UP, Store
+from gateway._store._local_reads import LocalEvent, record_local_events
 
 log = structlog.get_logger("gateway.intake")
-T = TypeVar("T")
 
 
 @dataclass
@@ -168,80 +169,72 @@ class Intake:
         flush()
 
     def _complaint_for(self, stream: str, record: FollowUp | StatusChange, when: datetime, cursor: _Cursor,
-                       result: IntakeResult) -> int | None:
-        """The gateway id of the record's complaint, or None when the record must wait (its
-        complaint may be taken in by a later pass) or was quarantined."""
-        complaint_id = self.store.complaint_id_for(self.name, record.complaint_ref)
-        if complaint_id is not None:
-            return complaint_id
+                       result: IntakeResult) -> None:
+        """For a record whose complaint is not taken in: wait for it (it may be taken in by
+        a later pass; the cursor holds) or quarantine the record."""
         complaints_cursor = self.store.cursor(self.name, self.cursor_prefix + "complaints")
         held = self.store.quarantined(self.name, "complaints", record.complaint_ref)
         if complaints_cursor is None or when >= complaints_cursor or 0 < held < HOLD_PASSES:
             result.deferred += 1
             cursor.hold_at(when)
-            return None
+            return
         reason = ("its complaint is in quarantine" if held else "its complaint is not known to the gateway")
         self._bad_record(stream, RecordError(self.name, stream, f"{reason} ({record.complaint_ref})",
                                              record_ref=record.ref), _Cursor(None), result)
-        return None
-
-    def _is_echo(self, record: FollowUp | StatusChange, complaint_id: int, result: IntakeResult) -> bool:
-        """True for what the gateway itself wrote to the app (it carries our mark, or we
-        already hold its id): never sent back to where it came from."""
-        if record.gateway_ref:
-            own = self.store.event_by_gateway_ref(record.gateway_ref)
-            if own is not None:
-                if own.local_ref is None:
-                    self.store.set_event_ref(own.id, "local", record.ref)
-                result.echoes += 1
-                return True
-        return self.store.event_known_by_ref(complaint_id, "local", record.ref)
 
     async def _status_changes(self, result: IntakeResult) -> None:
-        cursor = self._cursor("status_changes")
-        async for n, record in _counted(self.app.status_changes_since(cursor.since)):
-            if n % BATCH == 0:
-                self._save("status_changes", cursor)
-            if isinstance(record, RecordError):
-                self._bad_record("status_changes", record, cursor, result)
-                continue
-            self._resolve("status_changes", record.ref)
-            complaint_id = self._complaint_for("status_changes", record, record.changed_at, cursor, result)
-            if complaint_id is not None and not self._is_echo(record, complaint_id, result):
-                # The hub has no call to set a status: a local change is kept in the
-                # timeline (for the operator and for conflict rules), not delivered.
-                if self.store.record_event(
-                        complaint_id, kind="status_change", origin=self.name, origin_ref=record.ref, side="local",
-                        occurred_at=record.changed_at, raw_status=(record.status.code, record.status.name),
-                        status=self.route.local_status(record.status.code)) is not None:
-                    result.status_changes += 1
-            cursor.seen(record.changed_at)
-        self._save("status_changes", cursor)
+        # The hub has no call to set a status: a local change is kept in the timeline
+        # (for the operator and for conflict rules), not delivered.
+        await self._events("status_changes", self.app.status_changes_since, lambda r: LocalEvent(
+            kind="status_change", ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.changed_at,
+            gateway_ref=r.gateway_ref, raw_status=(r.status.code, r.status.name),
+            status=self.route.local_status(r.status.code)), result)
 
     async def _follow_ups(self, result: IntakeResult) -> None:
-        cursor = self._cursor("follow_ups")
-        async for n, record in _counted(self.app.follow_ups_since(cursor.since)):
-            if n % BATCH == 0:
-                self._save("follow_ups", cursor)
-            if isinstance(record, RecordError):
-                self._bad_record("follow_ups", record, cursor, result)
-                continue
-            self._resolve("follow_ups", record.ref)
-            complaint_id = self._complaint_for("follow_ups", record, record.created_at, cursor, result)
-            if complaint_id is not None and not self._is_echo(record, complaint_id, result):
-                event_id = self.store.record_event(
-                    complaint_id, kind="follow_up", origin=self.name, origin_ref=record.ref, side="local",
-                    occurred_at=record.created_at, content=record.content, author=record.author,
-                    deliver=(HUB_FOLLOW_UP, self.route.hub.name))
-                if event_id is not None:
+        await self._events("follow_ups", self.app.follow_ups_since, lambda r: LocalEvent(
+            kind="follow_up", ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.created_at,
+            gateway_ref=r.gateway_ref, content=r.content, author=r.author,
+            deliver=(HUB_FOLLOW_UP, self.route.hub.name)), result)
+
+    async def _events(self, stream: str, read: Callable[[datetime | None], AsyncIterator[Any]],
+                      translate: Callable[[Any], LocalEvent], result: IntakeResult) -> None:
+        """Follow-ups or status changes since the stream's cursor, :data:`BATCH` per
+        transaction. What the gateway wrote itself (it carries our mark, or we hold its id)
+        is recognised and never sent back where it came from."""
+        cursor = self._cursor(stream)
+        batch: list[tuple[FollowUp | StatusChange, LocalEvent]] = []
+
+        def flush() -> None:
+            events = [event for _, event in batch]
+            try:
+                record_local_events(self.store, self.name, events)
+            except IntegrityError:  # another daemon recorded one meanwhile: one by one
+                for event in events:
+                    try:
+                        record_local_events(self.store, self.name, [event])
+                    except IntegrityError:
+                        event.outcome = "known"
+            for record, event in batch:
+                if event.outcome == "no_complaint":
+                    self._complaint_for(stream, record, event.occurred_at, cursor, result)
+                elif event.outcome == "echo":
+                    result.echoes += 1
+                elif event.outcome == "recorded" and event.kind == "follow_up":
                     result.follow_ups += 1
-                    log.info("local follow-up owed to hub", complaint_id=complaint_id, event_id=event_id)
-            cursor.seen(record.created_at)
-        self._save("follow_ups", cursor)
+                    log.info("local follow-up owed to hub", complaint_id=event.complaint_id,
+                             event_id=event.event_id)
+                elif event.outcome == "recorded":
+                    result.status_changes += 1
+            batch.clear()
+            self._save(stream, cursor)
 
-
-async def _counted(stream: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
-    n = 0
-    async for item in stream:
-        n += 1
-        yield n, item
+        async for record in read(cursor.since):
+            if isinstance(record, RecordError):
+                self._bad_record(stream, record, cursor, result)
+                continue
+            self._resolve(stream, record.ref)
+            batch.append((record, translate(record)))
+            cursor.seen(batch[-1][1].occurred_at)  # saved only with its batch
+            if len(batch) >= BATCH:
+                flush()
+        flush()

@@ -186,10 +186,6 @@ class Store:
                 s.add(out)
             return ev.id
 
-    def event_by_gateway_ref(self, gateway_ref: str) -> EventRow | None:
-        with self.session() as s:
-            return s.exec(select(EventRow).where(EventRow.gateway_ref == gateway_ref)).first()
-
     def event_known_by_ref(self, complaint_id: int, side: str, ref: str) -> bool:
         column = EventRow.local_ref if side == "local" else EventRow.hub_ref
         with self.session() as s:

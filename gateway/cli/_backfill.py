@@ -59,7 +59,7 @@ def _since(text: str) -> datetime:
 def backfill_command(
     since: Annotated[str, typer.Option(help="read what changed on or after this day (YYYY-MM-DD, WIB)")],
     app_name: Annotated[Optional[str], typer.Option(
-        "--app", help="the local app instance to read [default: every enabled one]")] = None,
+        "--app", help="the local app instance to read (default: every enabled one)")] = None,
 ) -> None:
     """Read a local app's history since a date, for its first connection.
 

@@ -33,7 +33,7 @@ config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 ConfigOption = Annotated[Optional[Path], typer.Option(
-    "--config", "-c", envvar="GATEWAY_CONFIG", help="gateway.yaml to use [default: config/gateway.yaml]")]
+    "--config", "-c", envvar="GATEWAY_CONFIG", help="gateway.yaml to use (default: config/gateway.yaml)")]
 StoreOption = Annotated[Optional[str], typer.Option(
     "--store", envvar="GATEWAY_STORE_URL", help="store URL overriding gateway.yaml (e.g. sqlite:///data/demo.db)")]
 
@@ -154,8 +154,8 @@ def adapters() -> None:
 
 @app.command()
 def simulate(
-    names: Annotated[Optional[list[str]], typer.Argument(help="simulators to start [default: all installed]")] = None,
-    port: Annotated[Optional[int], typer.Option(help="port of the first simulator [default: its own]")] = None,
+    names: Annotated[Optional[list[str]], typer.Argument(help="simulators to start (default: all installed)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port of the first simulator (default: its own)")] = None,
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 600.0,
     seed: Annotated[int, typer.Option(help="seed of the simulated people")] = 1,
     tick: Annotated[float, typer.Option(help="real seconds between the simulated people's actions")] = 1.0,
@@ -164,10 +164,10 @@ def simulate(
         help="a fault for every started simulator, repeatable: e.g. --fault error_rate=0.2 "
              "--fault latency_ms=50,400 (knobs: docs/simulators.md)")] = None,
     initial_complaints: Annotated[Optional[int], typer.Option(
-        help="lapor_hendi: complaints filed before the start [default: 0]")] = None,
+        help="lapor_hendi: complaints filed before the start (default: 0)")] = None,
     history_days: Annotated[Optional[float], typer.Option(
         help="lapor_hendi: spread the initial complaints over this many days before the start and take each "
-             "through its life (most closed) [default: ten minutes apart, all new]")] = None,
+             "through its life (most closed) (default: ten minutes apart, all new)")] = None,
 ) -> None:
     """Serve the built-in simulators of the peers on loopback until Ctrl-C.
 
@@ -211,7 +211,7 @@ def simulate(
 def demo(
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 720.0,
     seed: Annotated[int, typer.Option(help="seed of the simulated people")] = 1,
-    seconds: Annotated[Optional[float], typer.Option(help="stop after this many seconds [default: Ctrl-C]")] = None,
+    seconds: Annotated[Optional[float], typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
 ) -> None:
     """Demo: both simulators and the daemon, showing what flows.
 

@@ -52,7 +52,7 @@ def _run(action, *args) -> None:
 @deliveries_app.command("list")
 def list_command(
     state: Annotated[Optional[list[str]], typer.Option(help="parked, needs_confirmation, pending, done, dropped "
-                                                            "[default: parked and needs_confirmation]")] = None,
+                                                            "(default: parked and needs_confirmation)")] = None,
     target: Annotated[Optional[str], typer.Option(help="only deliveries to this adapter instance")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
