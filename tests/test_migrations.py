@@ -15,6 +15,7 @@ def _make_v1(url: str) -> None:
         conn.execute(text("DROP TABLE peer_health"))
         conn.execute(text("DROP TABLE reference_item"))
         conn.execute(text("DROP INDEX ix_complaint_next_poll_at"))
+        conn.execute(text("DROP INDEX ix_outbox_event_id"))
         for table, column in (("outbox", "sending_at"), ("outbox", "outcome_unknown"),
                               ("attachment", "refused_reason"), ("quarantine", "resolved_at"),
                               ("quarantine", "sightings"), ("complaint", "next_poll_at"),
@@ -36,6 +37,7 @@ def test_a_version_1_store_is_upgraded_in_place(store_url: str):
         assert inspect(store.engine).has_table("peer_health") and inspect(store.engine).has_table("reference_item")
         assert {"next_poll_at", "hub_changed_at"} <= {c["name"] for c in inspect(store.engine).get_columns("complaint")}
         assert any(i["column_names"] == ["next_poll_at"] for i in inspect(store.engine).get_indexes("complaint"))
+        assert any(i["column_names"] == ["event_id"] for i in inspect(store.engine).get_indexes("outbox"))
         assert store.cursor("lh", "complaints") is not None  # data kept
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION

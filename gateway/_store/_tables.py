@@ -144,7 +144,7 @@ class OutboxRow(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_due", "state", "target", "next_attempt_at"),)
     id: int | None = Field(default=None, primary_key=True)
     complaint_id: int = Field(foreign_key="complaint.id", index=True)
-    event_id: int | None = Field(default=None, foreign_key="event.id")
+    event_id: int | None = Field(default=None, foreign_key="event.id", index=True)
     kind: str  # create_complaint | hub_follow_up | local_follow_up | local_status
     target: str  # the instance to deliver to
     # pending | done | skipped (nothing to write) | parked (an operator must act) |
