@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy import insert
 from sqlmodel import select
 
 from gateway._model import Status
@@ -53,7 +54,7 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
         known = set(s.exec(select(EventRow.complaint_id, EventRow.local_ref).where(
             EventRow.complaint_id.in_(set(complaints.values())),
             EventRow.local_ref.in_({e.ref for e in events}))).all())
-        added: list[tuple[LocalEvent, EventRow]] = []
+        added: list[tuple[LocalEvent, dict]] = []
         for e in events:
             e.complaint_id = complaints.get(e.complaint_ref)
             if e.complaint_id is None:
@@ -70,16 +71,24 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
                 continue
             known.add((e.complaint_id, e.ref))
             e.outcome = "recorded"
-            added.append((e, EventRow(
-                complaint_id=e.complaint_id, kind=e.kind, origin=instance, origin_ref=e.ref, local_ref=e.ref,
-                gateway_ref=new_ref("lg-ev"), content=e.content, author=e.author,
-                raw_status_code=e.raw_status[0] if e.raw_status else None,
-                raw_status_name=e.raw_status[1] if e.raw_status else None,
-                status=e.status.value if e.status else None, occurred_at=e.occurred_at, recorded_at=now)))
-        s.add_all([ev for _, ev in added])
-        s.flush()  # one INSERT for the batch; the ids are needed below
-        for e, ev in added:
-            e.event_id = ev.id
+            added.append((e, {
+                "complaint_id": e.complaint_id, "kind": e.kind, "origin": instance, "origin_ref": e.ref,
+                "local_ref": e.ref, "hub_ref": None, "gateway_ref": new_ref("lg-ev"), "content": e.content,
+                "author": e.author, "raw_status_code": e.raw_status[0] if e.raw_status else None,
+                "raw_status_name": e.raw_status[1] if e.raw_status else None,
+                "status": e.status.value if e.status else None, "occurred_at": e.occurred_at, "recorded_at": now}))
+        if not added:
+            return
+        # One multi-row INSERT per table: built as ORM objects, a page cost more than reading it.
+        conn = s.connection()
+        conn.execute(insert(EventRow.__table__), [values for _, values in added])
+        ids = dict(conn.execute(select(EventRow.gateway_ref, EventRow.id).where(
+            EventRow.gateway_ref.in_([values["gateway_ref"] for _, values in added]))).all())
+        owed = []
+        for e, values in added:
+            e.event_id = ids[values["gateway_ref"]]
             if e.deliver is not None:
-                s.add(OutboxRow(complaint_id=e.complaint_id, event_id=ev.id, kind=e.deliver[0], target=e.deliver[1],
-                                next_attempt_at=now, created_at=now))
+                owed.append({"complaint_id": e.complaint_id, "event_id": e.event_id, "kind": e.deliver[0],
+                             "target": e.deliver[1], "next_attempt_at": now, "created_at": now})
+        if owed:  # in the order read: deliveries keep their order per complaint
+            conn.execute(insert(OutboxRow.__table__), owed)

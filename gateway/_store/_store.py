@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
@@ -120,7 +120,7 @@ class Store:
             known: dict[str, int] = dict(s.exec(select(LinkRow.external_ref, LinkRow.complaint_id).where(
                 LinkRow.instance == local_instance, LinkRow.external_ref.in_(refs))).all())
             rows = {r.id: r for r in s.exec(select(ComplaintRow).where(ComplaintRow.id.in_(list(known.values()))))}
-            new: dict[str, tuple[Complaint, ComplaintRow]] = {}
+            new: dict[str, tuple[Complaint, Status | None]] = {}
             for complaint, local_status in batch:
                 if complaint.ref in known:
                     row = rows[known[complaint.ref]]
@@ -134,13 +134,8 @@ class Store:
                         row.local_status = local_status.value if local_status else None
                         row.agency = complaint.agency
                 else:  # read twice in one batch: the later version counts
-                    new[complaint.ref] = (complaint, _complaint_row(local_instance, hub_instance, complaint,
-                                                                    local_status, now))
-            s.add_all([row for _, row in new.values()])
-            s.flush()  # one INSERT for the batch; the ids are needed below
-            for complaint, row in new.values():
-                _add_children(s, row, complaint, local_instance, hub_instance, now)
-            ids = {ref: row.id for ref, (_, row) in new.items()} | known
+                    new[complaint.ref] = (complaint, local_status)
+            ids = _insert_complaints(s, local_instance, hub_instance, list(new.values()), now) | known
             return [(ids[c.ref], c.ref in new) for c, _ in batch]
 
     def record_event(self, complaint_id: int, *, kind: str, origin: str, origin_ref: str,
@@ -392,35 +387,42 @@ class Store:
             s.add(AuditRow(at=self.clock(), actor=actor, action=action, complaint_id=complaint_id, detail=detail))
 
 
-def _complaint_row(local_instance: str, hub_instance: str, complaint: Complaint, local_status: Status | None,
-                   now: datetime) -> ComplaintRow:
-    return ComplaintRow(
-        gateway_ref=new_ref("lg"), local_instance=local_instance, hub_instance=hub_instance,
-        title=complaint.title, body=complaint.body, category=complaint.category,
-        classification=complaint.classification.value, channel=complaint.channel,
-        location_json=json.dumps(asdict(complaint.location)) if complaint.location else None,
-        incident_at=complaint.incident_at, is_anonymous=complaint.is_anonymous,
-        is_secret=complaint.is_secret, agency=complaint.agency,
-        local_status_code=complaint.status.code,
-        local_status=local_status.value if local_status else None,
-        local_created_at=complaint.created_at, local_updated_at=complaint.updated_at,
-        first_seen_at=now)
-
-
-def _add_children(s: Session, row: ComplaintRow, complaint: Complaint, local_instance: str, hub_instance: str,
-                  now: datetime) -> None:
-    """A new complaint's reporter (its personal data, kept apart), attachments, link, and
-    the create it is owed at the hub."""
-    if complaint.reporter is not None and not complaint.is_anonymous:
-        r = complaint.reporter
-        s.add(ReporterRow(complaint_id=row.id, name=r.name, nik=r.nik, phone=r.phone, email=r.email,
-                          address=r.address))
-    for att in complaint.attachments:
-        s.add(AttachmentRow(complaint_id=row.id, local_ref=att.ref, filename=att.filename,
-                            content_type=att.content_type, size=att.size))
-    s.add(LinkRow(complaint_id=row.id, instance=local_instance, external_ref=complaint.ref, linked_at=now))
-    s.add(OutboxRow(complaint_id=row.id, kind=CREATE_COMPLAINT, target=hub_instance, next_attempt_at=now,
-                    created_at=now))
+def _insert_complaints(s: Session, local_instance: str, hub_instance: str,
+                       new: list[tuple[Complaint, Status | None]], now: datetime) -> dict[str, int]:
+    """New complaints with their reporter (personal data, kept apart), attachments, link
+    and the create owed at the hub: one multi-row INSERT per table (a page of a backfill
+    built as ORM objects cost more than reading it). Returns local ref -> gateway id."""
+    if not new:
+        return {}
+    rows = [{
+        "gateway_ref": new_ref("lg"), "local_instance": local_instance, "hub_instance": hub_instance,
+        "title": c.title, "body": c.body, "category": c.category, "classification": c.classification.value,
+        "channel": c.channel, "location_json": json.dumps(asdict(c.location)) if c.location else None,
+        "incident_at": c.incident_at, "is_anonymous": c.is_anonymous, "is_secret": c.is_secret, "agency": c.agency,
+        "local_status_code": c.status.code, "local_status": status.value if status else None,
+        "local_created_at": c.created_at, "local_updated_at": c.updated_at, "first_seen_at": now,
+    } for c, status in new]
+    conn = s.connection()
+    conn.execute(insert(ComplaintRow.__table__), rows)
+    by_ref = dict(conn.execute(select(ComplaintRow.gateway_ref, ComplaintRow.id).where(
+        ComplaintRow.gateway_ref.in_([r["gateway_ref"] for r in rows]))).all())
+    reporters, attachments, links, creates = [], [], [], []
+    for (c, _), row in zip(new, rows):
+        cid = by_ref[row["gateway_ref"]]
+        if c.reporter is not None and not c.is_anonymous:
+            r = c.reporter
+            reporters.append({"complaint_id": cid, "name": r.name, "nik": r.nik, "phone": r.phone,
+                              "email": r.email, "address": r.address})
+        attachments += [{"complaint_id": cid, "local_ref": a.ref, "filename": a.filename,
+                         "content_type": a.content_type, "size": a.size} for a in c.attachments]
+        links.append({"complaint_id": cid, "instance": local_instance, "external_ref": c.ref, "linked_at": now})
+        creates.append({"complaint_id": cid, "kind": CREATE_COMPLAINT, "target": hub_instance,
+                        "next_attempt_at": now, "created_at": now})
+    for table, values in ((ReporterRow, reporters), (AttachmentRow, attachments), (LinkRow, links),
+                          (OutboxRow, creates)):
+        if values:
+            conn.execute(insert(table.__table__), values)
+    return {c.ref: by_ref[row["gateway_ref"]] for (c, _), row in zip(new, rows)}
 
 
 def _agency_assigned(s: Session, row: ComplaintRow, complaint: Complaint, local_instance: str,
