@@ -144,14 +144,15 @@ class Engine:
         return await self._job(hub, REFERENCE, work)
 
     def poll_batch(self, hub: str) -> int:
-        """Complaints read per poll run: what the hub's request budget allows in most of the
-        time between runs (two requests per complaint; the rest is left for deliveries)."""
+        """Complaints read per poll run: what the hub's request budget allows in the time
+        between runs (two requests per complaint). Deliveries do not wait for the run: the
+        budget hands out its turns in order, so theirs come between the reads."""
         budget = getattr(self.adapters[hub].http, "budget", None)
         rps = getattr(getattr(budget, "policy", None), "requests_per_second", None)
         if not rps:
             return 500
         seconds = self.config.schedule_seconds(hub, "hub_poll_seconds")
-        return max(10, int(rps * seconds * 0.8 / 2))
+        return max(10, int(rps * seconds / 2))
 
     async def deliver(self, target: str) -> DeliveryResult | None:
         read_back = (poll_policy(self.config.instances[target].spec.polling).min_interval
