@@ -108,3 +108,13 @@ class MappingError(GatewayError):
         else:
             super().__init__(f"{instance}: {table} value {value!r} {problem}; fix the '{table}' table of "
                              f"this instance's YAML")
+
+
+def safe_text(exc: BaseException) -> str:
+    """What may be logged or stored of an exception: a :class:`GatewayError`'s own text (built
+    by the gateway from safe parts), else only its class. A library's exception text may quote
+    what it was handed (SQL parameters, a URL with a query string, a record's field), so it
+    never goes into a log line, an error column or a CLI message."""
+    if isinstance(exc, GatewayError):
+        return str(exc)
+    return f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"

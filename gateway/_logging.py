@@ -36,9 +36,18 @@ def scrub_text(text: str) -> str:
     return text
 
 
+def _printable(text: str) -> str:
+    """A string any stream can write: a lone surrogate (from a peer's broken UTF-16) becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub_text(value)
+        return scrub_text(_printable(value))
     if isinstance(value, dict):
         return {k: "<redacted>" if str(k).lower() in SENSITIVE_KEYS else _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
@@ -55,6 +64,40 @@ def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     return event_dict
 
 
+def safe_traceback(exc: BaseException) -> str:
+    """A traceback that shows where, never what: for each exception of the chain its class
+    and the frames (file, line, function), and only a :class:`GatewayError`'s own text. The
+    text of any other exception may quote what it was handed (SQLAlchemy's carries the SQL
+    parameters: a reporter's name and address), so it is left out by construction."""
+    import traceback
+
+    from gateway._errors import safe_text
+
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        lines = [f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in frames]
+        parts.append("\n".join(["Traceback (most recent call last):", *lines, safe_text(current)]))
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "\n\nwhich was caused by:\n\n".join(reversed(parts)) if len(parts) > 1 else parts[0]
+
+
+def _safe_exc_info(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog's exception rendering, through :func:`safe_traceback`."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info:
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        exc = exc_info if isinstance(exc_info, BaseException) else (
+            exc_info[1] if isinstance(exc_info, tuple) else None)
+        if exc is not None:
+            event_dict["exception"] = safe_traceback(exc)
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """``fmt`` is ``console``, ``json`` or ``auto`` (console on a terminal, JSON otherwise)."""
     stream = stream or sys.stderr
@@ -66,7 +109,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.format_exc_info,
+            _safe_exc_info,  # never an exception's text from a library: it may quote record data
             _redact,
             # After the redaction: a timestamp's digits are not personal data (".0812..." is not a phone).
             structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -9,23 +9,45 @@ from zoneinfo import ZoneInfo
 WIB = ZoneInfo("Asia/Jakarta")  # UTC+7, no daylight saving
 
 
+#: Times outside these years are not a complaint's: a peer's placeholder (0001-01-01), a typo,
+#: or a value that cannot even be moved to UTC. Reading one raises ValueError like a bad format.
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
 def to_utc(value: datetime, peer_zone: tzinfo) -> datetime:
-    """An aware time converted to UTC; a naive one is read in ``peer_zone`` first."""
+    """An aware time converted to UTC; a naive one is read in ``peer_zone`` first.
+    Raises ``ValueError`` for a year outside :data:`MIN_YEAR`..:data:`MAX_YEAR`."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"year {value.year} is outside {MIN_YEAR}-{MAX_YEAR}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=peer_zone)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValueError("time cannot be moved to UTC") from None
 
 
 def parse_peer_time(text: str, fmt: str, peer_zone: tzinfo) -> datetime:
-    """Parse ``text`` with ``fmt`` (strptime) and return UTC. Raises ``ValueError``."""
-    return to_utc(datetime.strptime(text.strip(), fmt), peer_zone)
+    """Parse ``text`` with ``fmt`` (strptime) and return UTC. Raises ``ValueError`` for
+    anything that is not such a time (also a lone surrogate, or a year out of range)."""
+    if not isinstance(text, str):
+        raise ValueError("not a string")
+    try:
+        parsed = datetime.strptime(text.strip(), fmt)
+    except (ValueError, OverflowError, UnicodeError):
+        raise ValueError("does not match the format") from None
+    return to_utc(parsed, peer_zone)
 
 
 def format_peer_time(value: datetime, fmt: str, peer_zone: tzinfo) -> str:
-    """Format a UTC (or aware) time in the peer's zone, without an offset."""
+    """Format a UTC (or aware) time in the peer's zone, without an offset. Raises
+    ``ValueError`` when the time cannot be expressed there (a year at the edge of the calendar)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(peer_zone).strftime(fmt)
+    try:
+        return value.astimezone(peer_zone).strftime(fmt)
+    except (OverflowError, ValueError):
+        raise ValueError("time cannot be expressed in the peer's zone") from None
 
 
 def utcnow() -> datetime:

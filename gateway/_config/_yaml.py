@@ -33,9 +33,15 @@ class LocatedYaml:
 
 def load_yaml(path: Path) -> LocatedYaml:
     try:
-        text = path.read_text(encoding="utf-8")
+        data_bytes = path.read_bytes()
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = data_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data_bytes[:exc.start].count(b"\n") + 1
+        raise ConfigError([ConfigIssue(str(path), line, "", f"not UTF-8 text (byte 0x{data_bytes[exc.start]:02x}); "
+                                                            "save the file as UTF-8")]) from None
     yaml = YAML(typ="rt")
     try:
         raw = yaml.load(text)
@@ -44,6 +50,8 @@ def load_yaml(path: Path) -> LocatedYaml:
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError([ConfigIssue(str(path), line, "", f"invalid YAML: {problem}")]) from None
+    except Exception as exc:  # ruamel's other errors (a bad character, a recursion): never a traceback
+        raise ConfigError([ConfigIssue(str(path), None, "", f"invalid YAML ({type(exc).__name__})")]) from None
     lines: dict[tuple[Any, ...], int] = {}
     data = _plain(raw, (), lines)
     if data is None:

@@ -25,7 +25,7 @@ from gateway._engine._delivery import Deliveries, DeliveryResult
 from gateway._engine._hub_poll import HubPoll, PollResult, poll_policy
 from gateway._engine._intake import Intake, IntakeResult
 from gateway._engine._mapping import Route
-from gateway._errors import GatewayError
+from gateway._errors import GatewayError, safe_text
 from gateway._paging import WalkProgress
 from gateway._store import Store
 from gateway._store._reference import reference_fetched_at, replace_reference
@@ -83,8 +83,8 @@ class Engine:
                 result = await work()
             except (GatewayError, httpx.HTTPError, OSError) as exc:
                 # Expected kinds of failure: recorded, logged, and the other jobs go on.
-                self.store.job_finished(instance, job, error=str(exc))
-                log.error("job failed", error=str(exc), error_type=type(exc).__name__)
+                self.store.job_finished(instance, job, error=safe_text(exc))
+                log.error("job failed", error=safe_text(exc), error_type=type(exc).__name__)
                 return None
             except Exception as exc:
                 self.store.job_finished(instance, job, error=f"internal error ({type(exc).__name__})")
