@@ -13,6 +13,11 @@ and follow-ups), because the real hub has no change feed.
 Streams yield records in the order of their update time. A record that cannot
 be read is yielded as a :class:`gateway.RecordError` instead of being raised,
 so that the rest of the page goes on and the engine can quarantine it.
+
+A write counts as done only when the peer's answer proves it (an id, an explicit ok).
+An answer that says it failed raises :class:`gateway.PermanentPeerError` (refused); one
+that proves nothing raises :class:`gateway.AmbiguousOutcomeError` (it may have been done).
+Never return normally from a write on an answer that does not prove it.
 """
 
 from __future__ import annotations
@@ -122,18 +127,40 @@ class LocalApp(Adapter):
 
     @abstractmethod
     async def write_follow_up(self, complaint_ref: str, content: str, *, author: str | None,
-                              gateway_ref: str) -> str | None:
-        """Add a follow-up; return the app's id of it, if it gives one."""
+                              gateway_ref: str, is_secret: bool = False,
+                              attachments: Sequence[AttachmentContent] = ()) -> str | None:
+        """Add a follow-up (``is_secret``: not for public pages; ``attachments``: the officer's
+        evidence); return the app's id of it, if it gives one."""
 
     @abstractmethod
     async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
-        """The bytes of one attachment listed on a complaint."""
+        """The bytes of one attachment listed on a complaint or a follow-up."""
+
+    async def write_hub_ref(self, complaint_ref: str, hub_ref: str, *, gateway_ref: str) -> None:
+        """Store the hub's tracking id of a complaint in the app, so that nobody retypes it.
+        An app that cannot keep it keeps this default, and the write is skipped."""
+        raise NotImplementedError
 
 
 class Hub(Adapter):
     """The national hub (LAPOR!-SP4N)."""
 
     role: ClassVar[Role] = "hub"
+    #: Keys of the create a route's ``fields:`` may not set, because the adapter sets them itself
+    #: (``gateway config check`` reports them with file and line).
+    route_fields_reserved: ClassVar[frozenset[str]] = frozenset()
+    #: Keys every route to this hub must set in its ``fields:`` (checked the same way).
+    route_fields_required: ClassVar[frozenset[str]] = frozenset()
+
+    def status_note(self, status: RawStatus) -> str | None:
+        """The note written with a hub status in the local app when the hub gave none with it
+        (the engine passed the hub's current status on by itself)."""
+        return None
+
+    def describe_ref(self, gateway_ref: str) -> str:
+        """How an operator finds, at the hub, the complaint created with ``gateway_ref`` (for the
+        messages of a create whose answer was lost)."""
+        return f"reference {gateway_ref}"
 
     @abstractmethod
     async def upload_attachments(self, files: Sequence[AttachmentContent]) -> list[str]:
@@ -152,8 +179,15 @@ class Hub(Adapter):
         """All follow-ups of one complaint, oldest first."""
 
     @abstractmethod
-    async def add_follow_up(self, ref: str, content: str, *, gateway_ref: str) -> str | None:
-        """Add a follow-up; return the hub's id of it, if it gives one."""
+    async def add_follow_up(self, ref: str, content: str, *, gateway_ref: str, is_secret: bool = False,
+                            attachments: Sequence[AttachmentContent] = ()) -> str | None:
+        """Add a follow-up (``is_secret``: the follow-up's own confidentiality; ``attachments``:
+        the officer's evidence); return the hub's id of it, if it gives one."""
+
+    async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
+        """The bytes of an attachment listed on one of the hub's follow-ups. A hub that does not
+        list them keeps this default (follow-ups then reach the local app without files)."""
+        raise NotImplementedError
 
     async def institutions(self) -> list[ReferenceItem]:
         """The institutions (agencies) complaints can be forwarded to. A hub without
@@ -174,3 +208,10 @@ class Hub(Adapter):
         none). Used when a create's answer was lost. A hub that offers no such lookup
         keeps this default, and the engine asks an operator instead of creating again."""
         raise NotImplementedError
+
+
+def overrides(adapter: Adapter, method: str) -> bool:
+    """Whether ``adapter`` implements an optional method of its base class (one that raises
+    NotImplementedError there)."""
+    base = Hub if isinstance(adapter, Hub) else LocalApp
+    return getattr(type(adapter), method) is not getattr(base, method)

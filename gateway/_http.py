@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import email.utils
 import json as jsonlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -144,8 +145,36 @@ def parse_retry_after(value: str | None, cap: float) -> float | None:
     return max(0.0, min(seconds, cap))
 
 
+#: A field name a peer's validation error may name, as an operator is shown it. Values are never
+#: shown (they may hold personal data); a name that does not look like a field name is left out.
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}$")
+MAX_FIELD_NAMES = 12
+
+
+def _invalid_fields(response: httpx.Response) -> str:
+    """`` (invalid fields: a, b)`` from a Laravel-style validation answer
+    (``{"message": ..., "errors": {field: [...]}}``), or ``""``. Only the names are read."""
+    try:
+        body = jsonlib.loads(response.content)
+    except ValueError:
+        return ""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, dict):
+        return ""
+    names = sorted(name for name in errors if isinstance(name, str) and _FIELD_NAME.match(name))
+    if not names:
+        return ""
+    shown = ", ".join(names[:MAX_FIELD_NAMES]) + (", ..." if len(names) > MAX_FIELD_NAMES else "")
+    return f" (invalid fields: {shown})"
+
+
 class PeerClient:
-    """HTTP calls to one peer, named by its adapter instance."""
+    """HTTP calls to one peer, named by its adapter instance.
+
+    Every call sends ``Accept: application/json`` unless the adapter's or the call's
+    headers say otherwise: a Laravel-style peer answers a client without it with an HTML
+    redirect on errors. Only a 2xx answer is returned; a 3xx is an error, never a success.
+    """
 
     def __init__(self, peer: str, base_url: str, *, headers: dict[str, str] | None = None,
                  timeout: float = 15.0, client: httpx.AsyncClient | None = None,
@@ -158,7 +187,7 @@ class PeerClient:
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._base_url = base_url.rstrip("/")
-        self._headers = dict(headers or {})
+        self._headers = {"Accept": "application/json", **(headers or {})}
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -243,13 +272,22 @@ class PeerClient:
             # text may quote the peer, so it stays out.
             raise maybe_done(self.peer, operation, f"connection lost ({type(exc).__name__})") from None
         status = response.status_code
-        if status < 400:
+        if 200 <= status < 300:
             return response
+        if 300 <= status < 400:
+            # Never a success (httpx does not follow redirects): a wrong base_url, a proxy, or a
+            # Laravel-style app sending a client without Accept: application/json back with a
+            # 302 on an error. A write may or may not have been done before the redirect.
+            reason = f"answered a redirect (HTTP {status}) instead of an answer; check base_url"
+            if idempotent:
+                raise PermanentPeerError(self.peer, operation, reason, status_code=status)
+            raise AmbiguousOutcomeError(self.peer, operation, reason, status_code=status)
         if status in self.retry.transient_status:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self.retry.max_retry_after)
             cls = TransientPeerError if status in self.retry.unprocessed_status else maybe_done
             raise cls(self.peer, operation, f"answered HTTP {status}", status_code=status, retry_after=retry_after)
-        raise PermanentPeerError(self.peer, operation, f"answered HTTP {status}", status_code=status)
+        raise PermanentPeerError(self.peer, operation, f"answered HTTP {status}{_invalid_fields(response)}",
+                                 status_code=status)
 
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like :meth:`request`, and decode the JSON body. Malformed JSON is transient

@@ -136,6 +136,10 @@ class FollowUp:
     created_at: datetime
     author: str | None = None  # an institution or role, never a citizen's name
     gateway_ref: str | None = None  # set when the peer echoes a mark the gateway wrote
+    # The follow-up's own confidentiality (rahasia): kept off public pages on both sides.
+    is_secret: bool = False
+    # Evidence the officer attached (bukti tindak lanjut); fetched on demand like a complaint's.
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,13 @@ class StatusChange:
     changed_at: datetime
     previous: RawStatus | None = None
     gateway_ref: str | None = None
+    # What the side that changed it said with it, ready to show the citizen on the other side:
+    # the status in that side's words, the new agency, the reason. Built by the adapter of that
+    # side: the engine passes it on unchanged (with the status, or as a follow-up when the
+    # status itself is not written because the other side shows it already).
+    note: str | None = None
+    # The reason the side gave, verbatim (a hold asking for more data, why it was rejected).
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +197,9 @@ class HubComplaintState:
     status_changes: tuple[StatusChange, ...] = ()
     disposition_id: str | None = None
     disposition_name: str | None = None
+    # False when the history could not be read whole (a log entry unreadable, or none served):
+    # the engine then still passes the current ``status`` on by itself.
+    history_complete: bool = True
+    # History entries that are not status changes but news for the citizen (a new disposition),
+    # passed on to the local app as follow-ups.
+    notes: tuple[FollowUp, ...] = ()

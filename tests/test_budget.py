@@ -434,14 +434,15 @@ def test_an_adapter_builds_one_budget_from_its_context():
     policy = BudgetPolicy(requests_per_second=7, concurrency=3)
     context = InstanceContext(name="sp4n", base_url="http://127.0.0.1:1", timezone=gateway.WIB,
                               secrets={"authorization": "a", "token": "t"},
-                              settings=Sp4nHub.Settings(user_id="1", institution_id="2"), budget=policy)
+                              settings=Sp4nHub.Settings(user_id=1, institution_id=2, follow_up_template_code="reply_gateway"),
+                              budget=policy)
     hub = Sp4nHub(context)
 
     assert hub.http.budget is not None
     assert hub.http.budget.peer == "sp4n" and hub.http.budget.policy is policy
     default = Sp4nHub(InstanceContext(name="sp4n", base_url="http://127.0.0.1:1", timezone=gateway.WIB,
                                       secrets={"authorization": "a", "token": "t"},
-                                      settings=Sp4nHub.Settings(user_id="1", institution_id="2")))
+                                      settings=Sp4nHub.Settings(user_id=1, institution_id=2, follow_up_template_code="reply_gateway")))
     assert default.http.budget.policy == BudgetPolicy(requests_per_second=None, concurrency=8)
 
 
@@ -535,7 +536,7 @@ async def _hammer(base_url: str, sim: Any, rate: float) -> tuple[RequestBudget, 
         throttled(retry_after, sent_at)
 
     budget.accepted, budget.throttled = on_accepted, on_throttled  # type: ignore[method-assign]
-    headers = {"Authorization": f"Bearer {sim.authorization}", "token": sim.token}
+    headers = {"Authorization": sim.authorization, "token": sim.token}
     async with httpx.AsyncClient(headers=headers) as client:
         http = PeerClient("sp4n", base_url, client=client, retry=RetryPolicy(attempts=1), budget=budget)
         give_up = time.monotonic() + 15

@@ -324,3 +324,52 @@ def test_cli_config_check_ok_with_an_absolute_config_path(repo_config_dir: Path)
     unwrapped = result.output.replace("\n", "")  # rich folds long lines at 80 columns
     assert str(repo_config_dir / LOCAL) in unwrapped
     assert str(repo_config_dir / HUB) in unwrapped
+
+
+# -- the hub contract's keys ---------------------------------------------------------------------
+
+def test_a_route_field_the_hub_adapter_sets_itself_is_reported(repo_config_dir: Path):
+    text = edit(repo_config_dir / LOCAL, "    location_id: 11 ", "    title: Laporan\n    location_id: 11 ")
+    found = issue_for(issues(repo_config_dir), "route.fields.title")
+    assert found.line == line_of(text, "title: Laporan") and "sp4n adapter itself" in found.message
+
+
+def test_a_route_without_the_hubs_location_id_is_reported(repo_config_dir: Path):
+    text = edit(repo_config_dir / LOCAL, "    location_id: 11 ", "    # location_id: 11 ")
+    found = issue_for(issues(repo_config_dir), "route.fields.location_id")
+    assert found.line == line_of(text, "  fields:") and "missing" in found.message
+
+
+def test_route_fields_keep_their_yaml_types(repo_config_dir: Path):
+    edit(repo_config_dir / LOCAL, "    location_id: 11 ", "    is_priority: true\n    info_disposition: null\n"
+                                                           "    location_id: 11 ")
+    fields = load_config(repo_config_dir / "gateway.yaml", environ=ENV).instances["lapor-hendi-semarang"].spec.route.fields
+    assert fields["is_priority"] is True and fields["info_disposition"] is None and fields["location_id"] == 11
+
+
+def test_an_unknown_status_in_status_order_is_reported(repo_config_dir: Path):
+    text = edit(repo_config_dir / LOCAL, "  - terverifikasi\n", "  - diverifikasi\n")
+    found = issue_for(issues(repo_config_dir), "status_order.1")
+    assert found.line == line_of(text, "  - diverifikasi") and "'diverifikasi'" in found.message
+
+
+def test_an_unknown_status_in_create_at_hub_is_reported(repo_config_dir: Path):
+    edit(repo_config_dir / LOCAL, "statuses: [belum terverifikasi, terverifikasi, dalam proses]",
+         "statuses: [belum terverifikasi, menunggu]")
+    found = issue_for(issues(repo_config_dir), "route.create_at_hub.statuses.1")
+    assert "'menunggu'" in found.message
+
+
+def test_a_string_where_a_boolean_belongs_is_an_error_not_a_quiet_false(repo_config_dir: Path):
+    text = edit(repo_config_dir / LOCAL, "adapter: lapor_hendi\n", "adapter: lapor_hendi\nenabled: \"no\"\n")
+    found = issue_for(issues(repo_config_dir), "enabled")
+    assert found.line == line_of(text, "enabled:")
+
+
+def test_a_hub_status_is_mapped_by_its_name_whatever_its_case(repo_config_dir: Path):
+    hub = load_config(repo_config_dir / "gateway.yaml", environ=ENV).instances["sp4n"].spec
+    from gateway import Status
+    assert hub.status_of("4", "Ditunda") is Status.ON_HOLD
+    assert hub.status_of("4", "  DITUNDA ") is Status.ON_HOLD
+    assert hub.status_of("Didisposisi") is Status.FORWARDED  # a log gives the name alone
+    assert hub.status_of("99", "Koordinasi") is None

@@ -7,6 +7,7 @@ Deterministic and seeded; no assertion is about time.
 
 from __future__ import annotations
 
+import json
 import random
 import struct
 from collections import Counter
@@ -68,8 +69,12 @@ def local_client(sim: LaporHendiSimulator, server: SimulatorServer) -> httpx.Cli
 
 
 def hub_client(sim: Sp4nSimulator, server: SimulatorServer) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url,
-                        headers={"Authorization": f"Bearer {sim.authorization}", "token": sim.token})
+    return httpx.Client(base_url=server.base_url, headers={"Authorization": sim.authorization, "token": sim.token,
+                                                           "Accept": "application/json"})
+
+
+HUB_CREATE = {"title": "t", "content": "c", "channel": 1, "user_id": 58231, "classification_id": 1,
+              "disposition_id": 100234, "category_id": 43, "location_id": 11, "attachments": "[]"}
 
 
 @pytest.fixture(scope="module")
@@ -258,18 +263,17 @@ def test_preload_puts_complaints_at_the_hub_as_the_gateway_would_have() -> None:
     assert ids == list(range(4_000_001, 4_001_001))
     complaints = sim.complaints()
     assert [c["tags_raw"] for c in complaints] == tags
-    assert all(c["status_code"] == "wait" and c["created_at"] == clock.now() for c in complaints)
+    assert all(c["status_name"] == "Belum Terverifikasi" and c["created_at"] == clock.now() for c in complaints)
     assert {c["category_id"] for c in complaints} == {str(n) for n in range(41, 50)}
     assert sim.counts()["complaints"] == sim.counts()["open_complaints"] == 1000 and sim.counts()["requests"] == 0
-    assert [entry["status_new"] for entry in sim.logs(ids[5])] == ["wait"]
+    assert [entry["status_new"] for entry in sim.logs(ids[5])] == ["Belum Terverifikasi"]
     later = sim.preload(["lapor-gateway,gw-x"], at=clock.now() - timedelta(days=3))
     assert later == [4_001_001] and sim.complaints()[-1]["created_at"] == clock.now() - timedelta(days=3)
     with SimulatorServer(sim, port=0) as server, hub_client(sim, server) as client:
         read = client.get(f"/complaints/{ids[-1]}/complaint").json()["results"]
-        assert read["data"]["tags_raw"] == tags[-1] and read["data"]["status_code"] == "wait"
+        assert read["data"]["tags_raw"] == tags[-1] and read["data"]["status_name"] == "Belum Terverifikasi"
         assert client.get(f"/complaints/{ids[0]}/followups").json()["results"]["data"] == []
-        created = client.post("/complaints/complaint", json={"title": "t", "content": "c", "user_id": "58231",
-                                                             "category_id": "43", "classification_id": "1"})
+        created = client.post("/complaints/complaint", json=HUB_CREATE)
         assert created.status_code == 200 and sim.counts()["complaints"] == 1002  # ids go on after the preload
 
 
@@ -282,21 +286,21 @@ def test_the_change_model_changes_its_share_of_open_complaints_and_records_each_
     first = sim.changes()
     assert len(first) == 80  # 0.1 of 800 open complaints in one simulated hour
     assert len({c["complaint_id"] for c in first}) == 80 and all(c["at"] == clock.now() for c in first)
-    assert {(c["kind"], c["status"]) for c in first} == {("status", "verification")}
+    assert {(c["kind"], c["status"]) for c in first} == {("status", "Terverifikasi")}
     for _ in range(47):
         clock.advance(1800)
         sim.tick()
     changes = sim.changes()
     assert changes[:80] == first and sim.changes(since=80) == changes[80:]
     assert {c["kind"] for c in changes} == {"status", "follow_up"}
-    assert {c["status"] for c in changes if c["kind"] == "status"} == {"verification", "disposition", "process",
-                                                                       "done"}
+    assert {c["status"] for c in changes if c["kind"] == "status"} == {"Terverifikasi", "Didisposisi",
+                                                                       "Dalam Proses", "Selesai"}
     _consistent(sim, changes)
     counts = sim.counts()
     assert counts["changes"] == len(changes) and counts["open_complaints"] < 800
-    assert counts["open_complaints"] == sum(1 for c in sim.complaints() if c["status_code"] not in CLOSED)
-    done = next(c for c in changes if c.get("status") == "done")
-    disposed = [entry for entry in sim.logs(done["complaint_id"]) if entry["status_new"] == "disposition"]
+    assert counts["open_complaints"] == sum(1 for c in sim.complaints() if c["status_name"] not in CLOSED)
+    done = next(c for c in changes if c.get("status") == "Selesai")
+    disposed = [entry for entry in sim.logs(done["complaint_id"]) if entry["status_new"] == "Didisposisi"]
     assert disposed and disposed[0]["institution_to_id"] in AGENCIES
     assert set(ids) >= {c["complaint_id"] for c in changes}
 
@@ -344,14 +348,14 @@ def test_unknown_status_codes_apply_to_the_change_model() -> None:
     sim.preload([f"gw-{n}" for n in range(20)])
     clock.advance(3600)
     sim.tick()
-    assert {c["status"] for c in sim.changes()} == {"koordinasi"} and sim.faults.injected["unknown_statuses"] == 20
+    assert {c["status"] for c in sim.changes()} == {"Koordinasi"} and sim.faults.injected["unknown_statuses"] == 20
     clock.advance(3600)
     sim.tick()  # already at koordinasi while the fault is on: a follow-up instead
     assert {c["kind"] for c in sim.changes(since=20)} == {"follow_up"}
     sim.faults.configure(unknown_status_codes=False)
     clock.advance(3600)
     sim.tick()
-    assert {c["status"] for c in sim.changes(since=40)} == {"process"}
+    assert {c["status"] for c in sim.changes(since=40)} == {"Dalam Proses"}
 
 
 # --- the hub: master data and forwarding ------------------------------------------------------------
@@ -383,53 +387,64 @@ def test_master_data_endpoints(hub) -> None:
 
         templates = client.get("/masters/templates").json()["results"]["data"]
         assert templates == TEMPLATES and len(templates) >= 3
-        assert all(set(t) == {"code", "name", "content"} for t in templates)
+        assert all(set(t) == {"id", "code", "name", "content"} for t in templates)
         assert client.get("/masters/templates", headers={"token": "wrong"}).status_code == 401
 
 
 def test_forwarding_bukan_wewenang_moves_the_disposition_and_logs_it(hub) -> None:
     sim, server = hub
     first, second, third = sim.preload(["gw-1", "gw-2", "gw-3"])
+
+    def forward(ident: int, target: Any, text: str = "Bukan wewenang kota.") -> httpx.Response:
+        return client.post(f"/complaints/process/{ident}/reject", json={
+            "is_request": 1, "reason": target, "reason_description": text, "not_authority": 1})
+
     with hub_client(sim, server) as client:
-        as_form = client.post(f"/complaints/process/{first}/reject",
-                              data={"not_authority": "1", "institution_id": "300101"})
-        assert as_form.status_code == 200 and as_form.json()["success"] is True
-        data, logs = as_form.json()["results"]["data"], as_form.json()["results"]["data_logs"]
-        assert (data["status_code"], data["disposition_id"]) == ("disposition", 300101)
+        answer = forward(first, 300101, "Jalan provinsi.")
+        assert answer.status_code == 200 and answer.json()["success"] is True
+        data = answer.json()["results"]["data"]
+        assert (data["status_name"], data["disposition_id"]) == ("Didisposisi", 300101)
         assert data["disposition_name"] == "Dinas Pekerjaan Umum Bina Marga dan Cipta Karya Provinsi Jawa Tengah"
-        assert {k: logs[-1][k] for k in ("institution_from_id", "institution_to_id", "status_old", "status_new")} == {
-            "institution_from_id": 100234, "institution_to_id": 300101, "status_old": "wait",
-            "status_new": "disposition"}
+        [entry] = sim.logs(first)[1:]
+        assert {k: entry[k] for k in ("kind", "institution_from_id", "institution_to_id", "status_old",
+                                      "status_new", "reason")} == {
+            "kind": "status", "institution_from_id": "100234", "institution_to_id": "300101",
+            "status_old": "Belum Terverifikasi", "status_new": "Didisposisi", "reason": "Jalan provinsi."}
 
-        as_json = client.post(f"/complaints/process/{first}/reject",
-                              json={"not_authority": 1, "institution_id": 200108, "content": "Urusan dinsos."})
-        logs = as_json.json()["results"]["data_logs"]
-        assert as_json.status_code == 200 and len(logs) == 3
-        assert (logs[-1]["institution_from_id"], logs[-1]["institution_to_id"]) == (300101, 200108)
-        assert (logs[-1]["status_old"], logs[-1]["status_new"], logs[-1]["content"]) == ("disposition", "disposition",
-                                                                                          "Urusan dinsos.")
+        again = forward(first, "200108", "Urusan dinsos.")  # the id as a digit string: Laravel's integer rule
+        assert again.status_code == 200 and again.json()["results"]["data"]["disposition_id"] == 200108
         read = client.get(f"/complaints/{first}/complaint").json()["results"]
-        assert read["data"]["disposition_id"] == 200108 and read["data_logs"] == logs
+        last = read["data_logs"][-1]
+        assert json.loads(last["data"]) == {"reason_description": "Urusan dinsos."}  # already Didisposisi
+        assert "{{institution_to_link}}" in last["content"]
+        assert (last["institution_from_name"], last["institution_to_name"]) == (
+            "Dinas Pekerjaan Umum Bina Marga dan Cipta Karya Provinsi Jawa Tengah", "Dinas Sosial Kota Semarang")
+        assert read["data"]["disposition_id"] == 200108
 
-        rejected = client.post(f"/complaints/process/{second}/reject", json={"content": "Tidak jelas."})
-        assert rejected.status_code == 200 and rejected.json()["results"]["data"]["status_code"] == "reject"
+        rejected = client.post(f"/complaints/process/{second}/reject",
+                               json={"is_request": 1, "not_authority": 0, "reason_description": "Tidak jelas."})
+        assert rejected.status_code == 200 and rejected.json()["results"]["data"]["status_name"] == "Ditolak"
 
-        def refused(path_id: int, body: dict[str, Any], status: int, field: str | None) -> None:
+        def refused(path_id: int, body: dict[str, Any], status: int, fields: set[str]) -> None:
             answer = client.post(f"/complaints/process/{path_id}/reject", json=body)
             assert answer.status_code == status and answer.json()["success"] is False
-            if field:
-                assert field in answer.json()["errors"]
+            assert set(answer.json().get("errors", {})) == fields
 
-        refused(4_999_999, {"not_authority": 1, "institution_id": "200101"}, 404, None)
-        refused(third, {"not_authority": 1, "institution_id": "999999"}, 422, "institution_id")
-        refused(third, {"not_authority": 1}, 422, "institution_id")
-        refused(third, {"institution_id": "200101"}, 422, "not_authority")
-        refused(third, {"not_authority": "maybe", "institution_id": "200101"}, 422, "not_authority")
-    assert [entry["status_new"] for entry in sim.logs(third)] == ["wait"]  # nothing refused was done
+        ok = {"is_request": 1, "reason": 200101, "reason_description": "Bukan wewenang.", "not_authority": 1}
+        refused(4_999_999, ok, 404, set())
+        refused(third, {**ok, "reason": 999999}, 422, {"reason"})
+        refused(third, {**ok, "reason": "Dinas Pekerjaan Umum"}, 422, {"reason"})  # free text is not an id
+        refused(third, {k: v for k, v in ok.items() if k != "reason"}, 422, {"reason"})
+        refused(third, {**ok, "reason_description": ""}, 422, {"reason_description"})
+        refused(third, {k: v for k, v in ok.items() if k != "not_authority"}, 422, {"not_authority"})
+        refused(third, {**ok, "not_authority": "maybe"}, 422, {"not_authority"})
+        as_form = client.post(f"/complaints/process/{third}/reject", data={k: str(v) for k, v in ok.items()})
+        assert as_form.status_code == 422 and {"not_authority", "reason_description"} <= set(as_form.json()["errors"])
+    assert [entry["status_new"] for entry in sim.logs(third)] == ["Belum Terverifikasi"]  # nothing refused was done
     counts = sim.counts()
-    assert (counts["forwards"], counts["rejects"], counts["status_changes"]) == (2, 1, 3)
+    assert (counts["forwards"], counts["rejects"], counts["status_changes"]) == (2, 1, 2)
     assert counts["changes"] == 0  # API actions are not the simulated people's changes
-    assert counts["requests_by_route"]["POST /complaints/process/{id}/reject"] == 8
+    assert counts["requests_by_route"]["POST /complaints/process/{id}/reject"] == 11
 
 
 # --- request counts by route, and the command line ----------------------------------------------------

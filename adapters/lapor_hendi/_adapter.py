@@ -6,13 +6,21 @@ Lapor Hendi speaks REST with an ``X-Api-Key`` header, pages by number
 module translates its records to the canonical model and back; retries, cursors
 and ordering across passes belong to the gateway.
 
+Every write checks its answer (brief, invariant 8): only ``{"status": "sukses",
+"data": {...}}`` with the expected id (or the echoed nomor_lapor) is success; a
+2xx that says it failed is a refusal (:class:`gateway.PermanentPeerError`), and
+one that proves nothing is an unknown outcome (:class:`gateway.AmbiguousOutcomeError`:
+the engine resends, and Lapor Hendi applies a repeated ``ref_eksternal`` once).
+
 Error texts name fields and path templates only: never a record's content, a
 personal data value, a header or a response body.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import base64
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -20,6 +28,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import (
+    AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
     Classification,
@@ -48,6 +57,7 @@ OP_FOLLOW_UPS = "GET /api/v1/tanggapan"
 OP_STATUS_CHANGES = "GET /api/v1/riwayat-status"
 OP_WRITE_STATUS = "POST /api/v1/aduan/{id}/status"
 OP_WRITE_FOLLOW_UP = "POST /api/v1/aduan/{id}/tanggapan"
+OP_WRITE_HUB_REF = "PUT /api/v1/aduan/{id}/nomor-lapor"
 OP_ATTACHMENT = "GET /api/v1/lampiran/{id}"
 
 CLASSIFICATIONS = {
@@ -55,6 +65,9 @@ CLASSIFICATIONS = {
     "aspirasi": Classification.ASPIRATION,
     "permintaan informasi": Classification.INFORMATION_REQUEST,
 }
+
+#: Content types as Lapor Hendi names them (it takes image/jpeg, image/png, application/pdf).
+CONTENT_TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "application/x-pdf": "application/pdf"}
 
 T = TypeVar("T")
 
@@ -268,24 +281,31 @@ class LaporHendiApp(LocalApp):
         if pelapor is not None and not anonymous:  # an anonymous complaint passes on no identity at all
             reporter = Reporter(name=pelapor.text("nama"), nik=pelapor.text("nik"), phone=pelapor.text("telepon"),
                                 email=pelapor.text("email"), address=pelapor.text("alamat"))
-        attachments = []
-        for item in r.children("lampiran"):
-            att_ref = item.id("id_lampiran")
-            attachments.append(AttachmentRef(ref=att_ref, filename=item.text("nama_file") or f"lampiran-{att_ref}",
-                                             content_type=item.text("tipe_mime"), size=item.integer("ukuran_byte")))
+        attachments = self._attachments(r)
         return Complaint(
             ref=ref, title=title, body=body, created_at=created_at, updated_at=updated_at,
             status=RawStatus(code=status, name=status), category=r.text("kategori"),
             classification=classification, location=location, channel=r.text("kanal"),
             incident_at=r.time("tanggal_kejadian", zone, fmt=DATE_FMT, required=False),
-            is_anonymous=anonymous, is_secret=secret, agency=r.text("opd"), attachments=tuple(attachments),
+            is_anonymous=anonymous, is_secret=secret, agency=r.text("opd"), attachments=attachments,
             reporter=reporter,
         )
+
+    @staticmethod
+    def _attachments(r: _Record) -> tuple[AttachmentRef, ...]:
+        """``lampiran`` of a complaint or a tanggapan (the same item shape)."""
+        attachments = []
+        for item in r.children("lampiran"):
+            att_ref = item.id("id_lampiran")
+            attachments.append(AttachmentRef(ref=att_ref, filename=item.text("nama_file") or f"lampiran-{att_ref}",
+                                             content_type=item.text("tipe_mime"), size=item.integer("ukuran_byte")))
+        return tuple(attachments)
 
     def _follow_up(self, r: _Record) -> FollowUp:
         return FollowUp(ref=r.id("id_tanggapan"), complaint_ref=r.id("id_aduan"), content=r.text("isi", required=True),
                         created_at=r.time("dibuat_pada", self.context.timezone), author=r.text("oleh"),
-                        gateway_ref=r.text("ref_eksternal"))
+                        gateway_ref=r.text("ref_eksternal"), is_secret=r.flag("rahasia"),
+                        attachments=self._attachments(r))
 
     def _status_change(self, r: _Record) -> StatusChange:
         new = r.text("status_baru", required=True)
@@ -297,29 +317,94 @@ class LaporHendiApp(LocalApp):
 
     # --- writing -------------------------------------------------------------------------
 
-    async def _post(self, template: str, complaint_ref: str, suffix: str, payload: dict[str, Any],
-                    id_key: str) -> str | None:
+    async def _write(self, method: str, template: str, complaint_ref: str, suffix: str,
+                     payload: dict[str, Any]) -> dict[str, Any]:
+        """Send one write; return the ``data`` of an answer that says ``sukses``.
+
+        The shared HTTP layer raises for everything but a 2xx (a redirect included); a 2xx
+        is read here: a body whose ``status`` is there and is not ``sukses`` is refused (the
+        app says it did not write it: an operator looks); a body that is not JSON, not an
+        object, without a ``status`` or without a ``data`` object proves nothing, and the
+        outcome is unknown. The caller checks ``data`` for the id it expects."""
         path = f"/api/v1/aduan/{quote(str(complaint_ref), safe='')}/{suffix}"
-        body = await self.http.request_json("POST", path, json=payload, operation=template)
-        data = body.get("data") if isinstance(body, dict) else None
-        new_id = data.get(id_key) if isinstance(data, dict) else None
-        return None if new_id is None or isinstance(new_id, (bool, dict, list)) else str(new_id)
+        response = await self.http.request(method, path, json=payload, operation=template)
+        code = response.status_code
+        if not 200 <= code < 300:  # a redirect, should the shared layer ever hand one back: not a success
+            raise AmbiguousOutcomeError(self.name, template, f"answered a redirect (HTTP {code}) instead of an answer; "
+                                                             "check base_url", status_code=code)
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise AmbiguousOutcomeError(self.name, template, f"answered HTTP {code} without a JSON body: "
+                                                             "outcome unknown", status_code=code) from None
+        status = body.get("status") if isinstance(body, dict) else None
+        if status is None:
+            raise AmbiguousOutcomeError(self.name, template, f"answered HTTP {code} without a status: outcome "
+                                                             "unknown", status_code=code)
+        if status != "sukses":
+            raise PermanentPeerError(self.name, template, f"answered HTTP {code} with a status other than "
+                                                          "'sukses': not written", status_code=code)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise AmbiguousOutcomeError(self.name, template, f"answered HTTP {code} 'sukses' without a data object: "
+                                                             "outcome unknown", status_code=code)
+        return data
+
+    def _new_id(self, data: dict[str, Any], template: str, id_key: str) -> str:
+        """The id a write's answer gives, or AmbiguousOutcomeError: 'sukses' alone proves nothing."""
+        new_id = data.get(id_key)
+        if isinstance(new_id, int) and not isinstance(new_id, bool):
+            return str(new_id)
+        if isinstance(new_id, str) and new_id.strip().isdigit():
+            return new_id.strip()
+        raise AmbiguousOutcomeError(self.name, template, f"answered 'sukses' without an id in data.{id_key}: "
+                                                         "outcome unknown")
 
     async def write_status(self, complaint_ref: str, status: RawStatus, *, note: str | None,
                            gateway_ref: str) -> str | None:
         payload = {"status": status.code, "keterangan": note or "", "oleh": self.settings.author_name,
                    "ref_eksternal": gateway_ref}
-        return await self._post(OP_WRITE_STATUS, complaint_ref, "status", payload, "id_riwayat")
+        data = await self._write("POST", OP_WRITE_STATUS, complaint_ref, "status", payload)
+        return self._new_id(data, OP_WRITE_STATUS, "id_riwayat")
 
     async def write_follow_up(self, complaint_ref: str, content: str, *, author: str | None,
-                              gateway_ref: str) -> str | None:
+                              gateway_ref: str, is_secret: bool = False,
+                              attachments: Sequence[AttachmentContent] = ()) -> str | None:
         oleh = self.settings.author_name + (f" / {author}" if author else "")
-        payload = {"isi": content, "oleh": oleh, "ref_eksternal": gateway_ref}
-        return await self._post(OP_WRITE_FOLLOW_UP, complaint_ref, "tanggapan", payload, "id_tanggapan")
+        payload: dict[str, Any] = {"isi": content, "oleh": oleh, "ref_eksternal": gateway_ref}
+        if is_secret:  # the app's default is false: a plain follow-up's body stays as it always was
+            payload["rahasia"] = True
+        if attachments:
+            payload["lampiran"] = [{"nama_file": a.filename, "tipe_mime": self._content_type(a.content_type),
+                                    "konten_base64": base64.b64encode(a.data).decode("ascii")} for a in attachments]
+        data = await self._write("POST", OP_WRITE_FOLLOW_UP, complaint_ref, "tanggapan", payload)
+        return self._new_id(data, OP_WRITE_FOLLOW_UP, "id_tanggapan")
+
+    @staticmethod
+    def _content_type(value: str | None) -> str:
+        """A content type as Lapor Hendi names it: no parameters, lower case, known aliases."""
+        plain = (value or "").split(";")[0].strip().lower()
+        return CONTENT_TYPE_ALIASES.get(plain, plain) or "application/octet-stream"
+
+    async def write_hub_ref(self, complaint_ref: str, hub_ref: str, *, gateway_ref: str) -> None:
+        """``PUT /api/v1/aduan/{id}/nomor-lapor``: idempotent by value, so safe to repeat (the
+        shared HTTP layer retries a PUT within the call). Done only when the answer echoes
+        the value sent."""
+        payload = {"nomor_lapor": hub_ref, "ref_eksternal": gateway_ref}
+        data = await self._write("PUT", OP_WRITE_HUB_REF, complaint_ref, "nomor-lapor", payload)
+        if data.get("nomor_lapor") != hub_ref:
+            raise AmbiguousOutcomeError(self.name, OP_WRITE_HUB_REF, "answered 'sukses' without echoing "
+                                                                     "data.nomor_lapor: outcome unknown")
+        echoed = _raw_ref(data, "id_aduan")
+        if "id_aduan" in data and echoed != str(complaint_ref).strip():
+            raise AmbiguousOutcomeError(self.name, OP_WRITE_HUB_REF, "answered 'sukses' for another "
+                                                                     "data.id_aduan: outcome unknown")
 
     async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
+        # The file itself, not JSON: the shared layer's default Accept: application/json would
+        # not fit it (a strict server may answer 406).
         response = await self.http.request("GET", f"/api/v1/lampiran/{quote(attachment.ref, safe='')}",
-                                           operation=OP_ATTACHMENT)
+                                           operation=OP_ATTACHMENT, headers={"Accept": "*/*"})
         header = response.headers.get("Content-Type", "").split(";")[0].strip()
         return AttachmentContent(filename=attachment.filename,
                                  content_type=header or attachment.content_type or "application/octet-stream",

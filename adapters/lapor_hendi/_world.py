@@ -1,5 +1,7 @@
 """The simulated Lapor Hendi's state: complaints (aduan), follow-ups (tanggapan),
-status history (riwayat status) and attachment files, in memory.
+status history (riwayat status), attachment files (of complaints and of
+tanggapan) and the national hub's tracking id of each complaint (nomor_lapor),
+in memory.
 
 The world knows nothing of HTTP and takes no lock: :class:`LaporHendiSimulator`
 holds ``Simulator.lock`` around every call. Times are kept as aware UTC
@@ -14,6 +16,8 @@ key. :meth:`LaporHendiWorld.seed_history` files many complaints in one pass
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import gc
 import math
@@ -37,6 +41,14 @@ SOURCE_APP = "lapor_hendi"
 SOURCE_EXTERNAL = "eksternal"
 EXTERNAL_AUTHOR = "Eksternal"  # oleh when an API writer passes none
 MAX_OFFICER_ANSWERS = 3  # per complaint, so that a long run does not pile them up
+OFFICER_SECRET_SHARE = 0.05  # generated officer tanggapan marked rahasia (rare, but present)
+OFFICER_PHOTO_SHARE = 0.2  # generated officer tanggapan with an evidence photo (bukti tindak lanjut)
+
+# Files an API writer may attach to a tanggapan (docs/lapor-hendi-api.md).
+UPLOAD_TYPES = ("image/jpeg", "image/png", "application/pdf")
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # per file, decoded
+MAX_FILENAME_CHARS = 255
+MAX_NOMOR_LAPOR_CHARS = 64
 
 _DISTRICT_NAMES = tuple(D.DISTRICTS)
 _CATEGORY_CUM_WEIGHTS = tuple(accumulate(D.CATEGORY_WEIGHTS))  # the same draws as weights=, computed once
@@ -44,7 +56,7 @@ _CHANNEL_CUM_WEIGHTS = tuple(accumulate(D.CHANNEL_WEIGHTS))
 
 # Fields a caller of submit_complaint may set; "lampiran" is a number of generated photos.
 OVERRIDABLE = frozenset({"judul", "isi", "kategori", "klasifikasi", "lokasi", "kanal", "tanggal_kejadian",
-                         "anonim", "rahasia", "pelapor", "opd", "lampiran"})
+                         "anonim", "rahasia", "pelapor", "opd", "lampiran", "nomor_lapor"})
 
 
 def show_time(value: datetime) -> str:
@@ -157,6 +169,50 @@ class WorldError(Exception):
         self.pesan = pesan
 
 
+_MAX_UPLOAD_BASE64_CHARS = 4 * math.ceil(MAX_UPLOAD_BYTES / 3)
+
+
+def read_uploads(value: Any) -> list[tuple[str, str, bytes]]:
+    """The ``lampiran`` of a tanggapan write, checked and decoded: (nama_file, tipe_mime,
+    bytes) per file. None or missing: no files. Raises :class:`WorldError` (422) naming the
+    file by its position, before anything is stored."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise WorldError(422, "lampiran harus berupa daftar berkas")
+    files = []
+    for n, item in enumerate(value, start=1):
+        where = f"lampiran ke-{n}"
+        if not isinstance(item, dict):
+            raise WorldError(422, f"{where} harus berupa objek dengan nama_file, tipe_mime dan konten_base64")
+        nama = item.get("nama_file")
+        if not isinstance(nama, str) or not nama.strip():
+            raise WorldError(422, f"{where}: nama_file wajib diisi")
+        if len(nama) > MAX_FILENAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in nama):
+            raise WorldError(422, f"{where}: nama_file tidak valid (paling banyak {MAX_FILENAME_CHARS} karakter, "
+                                  "tanpa karakter kendali)")
+        mime = item.get("tipe_mime")
+        mime = mime.strip().lower() if isinstance(mime, str) else None
+        if mime not in UPLOAD_TYPES:
+            raise WorldError(422, f"{where}: tipe_mime tidak didukung, gunakan image/jpeg, image/png atau "
+                                  "application/pdf")
+        konten = item.get("konten_base64")
+        if not isinstance(konten, str) or not konten:
+            raise WorldError(422, f"{where}: konten_base64 wajib diisi")
+        if len(konten) > _MAX_UPLOAD_BASE64_CHARS:
+            raise WorldError(422, f"{where}: ukuran berkas melebihi 10 MiB")
+        try:
+            data = base64.b64decode(konten, validate=True)
+        except (binascii.Error, ValueError):
+            raise WorldError(422, f"{where}: konten_base64 bukan base64 yang valid") from None
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise WorldError(422, f"{where}: ukuran berkas melebihi 10 MiB")
+        if not data:
+            raise WorldError(422, f"{where}: berkas kosong")
+        files.append((nama, mime, data))
+    return files
+
+
 # The life of a complaint filed by seed_history(): means of the exponential waits, in seconds.
 HISTORY_TO_PROCESS = 1.5 * 86400  # filed -> "dalam proses" (or rejected)
 HISTORY_TO_DONE = 6 * 86400  # "dalam proses" -> "selesai"
@@ -211,22 +267,25 @@ class _Row:
 
 
 class Tanggapan(_Row):
-    __slots__ = ("id_tanggapan", "id_aduan", "isi", "oleh", "sumber", "ref_eksternal", "dibuat_pada")
+    __slots__ = ("id_tanggapan", "id_aduan", "isi", "oleh", "sumber", "ref_eksternal", "rahasia", "lampiran",
+                 "dibuat_pada")
 
     def __init__(self, id_tanggapan: int, id_aduan: int, isi: str, oleh: str, sumber: str, ref_eksternal: str | None,
-                 dibuat_pada: datetime):
+                 dibuat_pada: datetime, rahasia: bool = False, lampiran: tuple[dict[str, Any], ...] = ()):
         self.id_tanggapan, self.id_aduan, self.isi, self.oleh = id_tanggapan, id_aduan, isi, oleh
         self.sumber, self.ref_eksternal, self.dibuat_pada = sumber, ref_eksternal, dibuat_pada
+        # lampiran: a tuple of {id_lampiran, nama_file, tipe_mime, ukuran_byte} (shown as a list)
+        self.rahasia, self.lampiran = rahasia, lampiran
 
 
 class Riwayat(_Row):
-    __slots__ = ("id_riwayat", "id_aduan", "status_lama", "status_baru", "oleh", "sumber", "ref_eksternal",
-                 "dibuat_pada")
+    __slots__ = ("id_riwayat", "id_aduan", "status_lama", "status_baru", "keterangan", "oleh", "sumber",
+                 "ref_eksternal", "dibuat_pada")
 
     def __init__(self, id_riwayat: int, id_aduan: int, status_lama: str | None, status_baru: str, oleh: str,
-                 sumber: str, ref_eksternal: str | None, dibuat_pada: datetime):
+                 sumber: str, ref_eksternal: str | None, dibuat_pada: datetime, keterangan: str | None = None):
         self.id_riwayat, self.id_aduan = id_riwayat, id_aduan
-        self.status_lama, self.status_baru = status_lama, status_baru
+        self.status_lama, self.status_baru, self.keterangan = status_lama, status_baru, keterangan
         self.oleh, self.sumber, self.ref_eksternal, self.dibuat_pada = oleh, sumber, ref_eksternal, dibuat_pada
 
 
@@ -240,12 +299,12 @@ def _copy(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
         return {k: v if type(v) in _ATOMIC else _copy(v) for k, v in value.items()}
-    if kind is list:
+    if kind is list or kind is tuple:  # a tuple (a tanggapan's lampiran) is shown as a list
         return [v if type(v) in _ATOMIC else _copy(v) for v in value]
     if kind in _ATOMIC:
         return value
     if isinstance(value, _Row):
-        return value.as_dict()
+        return {k: v if type(v) in _ATOMIC else _copy(v) for k, v in value.as_dict().items()}
     return copy.deepcopy(value)
 
 
@@ -276,6 +335,8 @@ class LaporHendiWorld:
         self._answerable: set[int] = set()  # open complaints with fewer than MAX_OFFICER_ANSWERS
         self._tanggapan_by_source: dict[str, int] = {}
         self._status_changes_from_gateway = 0
+        self._files_from_gateway = 0  # files stored with the tanggapan API writers wrote
+        self._nomor_lapor_from_gateway = 0  # PUT nomor-lapor writes that changed the value
 
     def _new_id(self, kind: str) -> int:
         value = self._next[kind]
@@ -310,6 +371,7 @@ class LaporHendiWorld:
         record: dict[str, Any] = {
             "id_aduan": id_aduan,
             "nomor_tiket": f"LH-{local.year}-{id_aduan:06d}",
+            "nomor_lapor": None,  # the national hub's tracking id, once an API writer has set it
             "judul": self._text(judul.format(**words)),
             "isi": self._text(isi.format(**words)),
             "kategori": kategori,
@@ -425,7 +487,8 @@ class LaporHendiWorld:
                       f"RW {rng.randint(1, 9):02d}, {rng.choice(kelurahans)}, {kecamatan}, Kota Semarang",
         }
 
-    def _photo(self, now: datetime, kanal: str, n: int, *, lazy: bool = False) -> dict[str, Any]:
+    def _photo(self, now: datetime, kanal: str, n: int, *, lazy: bool = False,
+               prefix: str | None = None) -> dict[str, Any]:
         width, height = self._dice.randint(32, 56), self._dice.randint(24, 40)
         data: bytes | tuple[int, int]
         if lazy:  # made when downloaded, from a seed of its own (level 0: its size is known now)
@@ -435,12 +498,20 @@ class LaporHendiWorld:
             size = len(data)
         id_lampiran = self._new_id("lampiran")
         stamp = now.astimezone(WIB)
-        if kanal == "whatsapp":
+        if prefix is not None:
+            nama = f"{prefix}_{stamp:%Y%m%d_%H%M%S}_{n}.png"
+        elif kanal == "whatsapp":
             nama = f"IMG-{stamp:%Y%m%d}-WA{id_lampiran % 10000:04d}.png"
         else:
             nama = f"foto_aduan_{stamp:%Y%m%d_%H%M%S}_{n}.png"
         self._files[id_lampiran] = (nama, "image/png", data)
         return {"id_lampiran": id_lampiran, "nama_file": nama, "tipe_mime": "image/png", "ukuran_byte": size}
+
+    def _store_file(self, nama: str, mime: str, data: bytes) -> dict[str, Any]:
+        """An uploaded file, downloadable at GET /api/v1/lampiran/{id}; its listing entry."""
+        id_lampiran = self._new_id("lampiran")
+        self._files[id_lampiran] = (nama, mime, data)
+        return {"id_lampiran": id_lampiran, "nama_file": nama, "tipe_mime": mime, "ukuran_byte": len(data)}
 
     # --- officers and API writers -----------------------------------------------------
 
@@ -469,11 +540,11 @@ class LaporHendiWorld:
             self._answerable.add(id_aduan)
 
     def _history(self, id_aduan: int, old: str | None, new: str, oleh: str, sumber: str,
-                 ref: str | None, now: datetime) -> int:
+                 ref: str | None, now: datetime, keterangan: str | None = None) -> int:
         id_riwayat = self._new_id("riwayat")
         if ref:
             self._by_ref[("riwayat", id_aduan, ref)] = id_riwayat
-        self._riwayat[id_riwayat] = Riwayat(id_riwayat, id_aduan, old, new, oleh, sumber, ref, now)
+        self._riwayat[id_riwayat] = Riwayat(id_riwayat, id_aduan, old, new, oleh, sumber, ref, now, keterangan)
         self._riwayat_of.setdefault(id_aduan, []).append(id_riwayat)
         if not self._bulk:
             self._index["riwayat"].add(id_riwayat)
@@ -489,27 +560,47 @@ class LaporHendiWorld:
         return self._by_ref.get((kind, id_aduan, ref)) if ref else None
 
     def set_status(self, id_aduan: int, status: Any, *, oleh: str, sumber: str, ref: str | None,
-                   now: datetime) -> int:
+                   now: datetime, keterangan: Any = None) -> int:
+        """``keterangan``: the note shown to the citizen with the change (a string, or None)."""
         record = self._get(id_aduan)
         if status not in D.STATUSES:
             raise WorldError(422, "status tidak dikenal")
+        if keterangan is not None and not isinstance(keterangan, str):
+            raise WorldError(422, "keterangan harus berupa teks")
         now = _second(now)
         old, record["status"] = record["status"], status
         self._touch(id_aduan, record, now)
         self._check_answerable(id_aduan, record)
-        return self._history(id_aduan, old, status, oleh, sumber, ref, now)
+        return self._history(id_aduan, old, status, oleh, sumber, ref, now, keterangan or None)
 
     def add_tanggapan(self, id_aduan: int, isi: Any, *, oleh: str, sumber: str, ref: str | None,
-                      now: datetime) -> int:
+                      now: datetime, rahasia: Any = False, uploads: Any = None, photos: int = 0) -> int:
+        """A tanggapan: ``rahasia`` (a bool, or None for false) and ``uploads`` (the API's
+        ``lampiran``: a list of {nama_file, tipe_mime, konten_base64}) as an API writer sends
+        them, checked before anything is stored (:class:`WorldError` 422); ``photos``
+        generated evidence photos (the app's own officers)."""
         record = self._get(id_aduan)
         if not isinstance(isi, str) or not isi.strip():
             raise WorldError(422, "isi tanggapan wajib diisi")
+        if rahasia is None:
+            rahasia = False
+        if not isinstance(rahasia, bool):
+            raise WorldError(422, "rahasia harus berupa boolean (true atau false)")
+        files = read_uploads(uploads)
         now = _second(now)
         self._touch(id_aduan, record, now)
         id_tanggapan = self._new_id("tanggapan")
         if ref:
             self._by_ref[("tanggapan", id_aduan, ref)] = id_tanggapan
-        self._tanggapan[id_tanggapan] = Tanggapan(id_tanggapan, id_aduan, isi, oleh, sumber, ref, now)
+        lampiran: tuple[dict[str, Any], ...] = ()
+        if files or photos:
+            lampiran = tuple([self._store_file(*f) for f in files]
+                             + [self._photo(now, "", n, lazy=self._bulk, prefix="bukti_tindak_lanjut")
+                                for n in range(1, photos + 1)])
+        self._tanggapan[id_tanggapan] = Tanggapan(id_tanggapan, id_aduan, isi, oleh, sumber, ref, now,
+                                                  rahasia, lampiran)
+        if sumber == SOURCE_EXTERNAL:
+            self._files_from_gateway += len(files)
         self._tanggapan_of.setdefault(id_aduan, []).append(id_tanggapan)
         if not self._bulk:
             self._index["tanggapan"].add(id_tanggapan)
@@ -523,14 +614,42 @@ class LaporHendiWorld:
         opd = self._get(id_aduan)["opd"]
         return D.OPD_NAMES.get(opd, D.ADMIN_NAME) if opd else D.ADMIN_NAME
 
-    def officer_answer(self, id_aduan: int, text: str | None, now: datetime) -> int:
+    def officer_answer(self, id_aduan: int, text: str | None, now: datetime, *, rahasia: bool = False,
+                       photos: int = 0) -> int:
+        """An officer's tanggapan. With ``text`` None the text is generated, and so are
+        (seeded, rarely) its confidentiality and an evidence photo."""
         record = self._get(id_aduan)
         if text is None:
             lokasi = record.get("lokasi") or {}
             text = self._text(self._dice.choice(D.OFFICER_REPLIES).format(
                 kecamatan=lokasi.get("kecamatan") or "terkait", kelurahan=lokasi.get("kelurahan") or "lokasi"))
+            rahasia = self._dice.random() < OFFICER_SECRET_SHARE
+            photos = 1 if self._dice.random() < OFFICER_PHOTO_SHARE else 0
         return self.add_tanggapan(id_aduan, text, oleh=self.officer_name(id_aduan), sumber=SOURCE_APP, ref=None,
-                                  now=now)
+                                  now=now, rahasia=rahasia, photos=photos)
+
+    def set_nomor_lapor(self, id_aduan: int, value: Any) -> str:
+        """An API writer stores the national hub's tracking id of a complaint. The same value
+        again changes nothing; another value replaces it. ``diperbarui_pada`` does not move
+        (see docs/lapor-hendi-api.md). Returns the value now stored."""
+        record = self._get(id_aduan)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise WorldError(422, "nomor_lapor wajib diisi")
+        if not isinstance(value, str):
+            raise WorldError(422, "nomor_lapor harus berupa teks")
+        if len(value) > MAX_NOMOR_LAPOR_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise WorldError(422, f"nomor_lapor tidak valid (paling banyak {MAX_NOMOR_LAPOR_CHARS} karakter)")
+        if record["nomor_lapor"] != value:
+            record["nomor_lapor"] = value
+            self._nomor_lapor_from_gateway += 1
+        return value
+
+    def nomor_lapor(self, id_aduan: int) -> str | None:
+        return self._get(id_aduan)["nomor_lapor"]
+
+    def tanggapan(self, id_tanggapan: int) -> Tanggapan:
+        """A stored tanggapan (``KeyError`` if there is none)."""
+        return self._tanggapan[id_tanggapan]
 
     def tick(self, now: datetime, *, complaints_per_tick: float, answer_probability: float) -> None:
         """Officers answer some open complaints (in id order, those not yet answered
@@ -619,4 +738,6 @@ class LaporHendiWorld:
             "follow_ups_by_officers": self._tanggapan_by_source.get(SOURCE_APP, 0),
             "follow_ups_from_gateway": self._tanggapan_by_source.get(SOURCE_EXTERNAL, 0),
             "status_changes_from_gateway": self._status_changes_from_gateway,
+            "files_from_gateway": self._files_from_gateway,
+            "nomor_lapor_from_gateway": self._nomor_lapor_from_gateway,
         }

@@ -7,15 +7,22 @@ the same seed, clock and calls produces the same world.
 
 Writes are idempotent by ``ref_eksternal``: a status or tanggapan write whose
 non-empty ``ref_eksternal`` was already written for that complaint answers 200
-with the existing id and changes nothing.
+with the existing id and changes nothing. ``PUT /api/v1/aduan/{id}/nomor-lapor``
+(the national hub's tracking id) is idempotent by its value. A tanggapan may
+carry files (``lampiran``, base64) and be confidential (``rahasia``); the app's
+own officers sometimes attach an evidence photo, and rarely mark one rahasia.
 
 Faults on demand (see ``docs/simulators.md``): the generic ones of
 :class:`gateway.simulation.Faults` sit between the request counter (outermost)
 and the API-key check; a lost answer can hit ``POST /api/v1/aduan/{id}/status``
-and ``POST /api/v1/aduan/{id}/tanggapan`` (the write is committed, then the
-connection is closed). The app's own: ``drift_rate`` serves list records with a
-field missing, of the wrong type or with an unknown status (transient), and
-``page_shift_rate`` serves a page with its window shifted by one record.
+, ``POST /api/v1/aduan/{id}/tanggapan`` and ``PUT /api/v1/aduan/{id}/nomor-lapor``
+(the write is committed, then the connection is closed). The app's own:
+``drift_rate`` serves list records with a field missing, of the wrong type or
+with an unknown status (transient), and ``page_shift_rate`` serves a page with
+its window shifted by one record. Not a ``FaultSettings`` knob but an option of
+this simulator (and :meth:`LaporHendiSimulator.set_error_body_rate` at run
+time): ``error_body_rate``, a write not committed and answered HTTP 200
+``{"status": "gagal", ...}``, a "2xx that is not a success".
 
 At scale: ``initial_complaints=100_000, history_days=1500`` files a city's years
 of complaints (most closed) in a few seconds, and a page of a list costs
@@ -30,6 +37,7 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -43,6 +51,8 @@ DEFAULT_API_KEY = "demo-lapor-hendi-key"
 ENV_API_KEY = "LAPOR_HENDI_API_KEY"
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a write's body: a few files of 10 MiB each, in base64
+ERROR_BODY_PESAN = "gagal menyimpan data, silakan coba lagi"  # what an error_body fault answers
 _TEN_MINUTES = timedelta(minutes=10)
 
 #: How a drifted record of each list is served (see :meth:`LaporHendiSimulator._drift`).
@@ -67,16 +77,38 @@ def _fail(http_status: int, pesan: str) -> web.Response:
     return web.json_response({"status": "gagal", "pesan": pesan}, status=http_status)
 
 
+def _rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be a number between 0 and 1")
+    return float(value)
+
+
+def content_disposition(nama_file: str) -> str:
+    """``attachment; filename="..."`` (quotes and backslashes escaped, anything not
+    printable ASCII as ``_``), plus ``filename*`` (RFC 6266) when the name is not ASCII."""
+    plain = "".join(c if 32 <= ord(c) < 127 else "_" for c in nama_file).replace("\\", "\\\\").replace('"', '\\"')
+    header = f'attachment; filename="{plain}"'
+    if not nama_file.isascii():
+        header += f"; filename*=UTF-8''{quote(nama_file, safe='')}"
+    return header
+
+
 class LaporHendiSimulator(Simulator):
     name = "lapor_hendi"
     default_port = 8701
     commit_then_drop_routes = frozenset({("POST", "/api/v1/aduan/{id}/status"),
-                                         ("POST", "/api/v1/aduan/{id}/tanggapan")})
+                                         ("POST", "/api/v1/aduan/{id}/tanggapan"),
+                                         ("PUT", "/api/v1/aduan/{id}/nomor-lapor")})
 
     def __init__(self, *, seed: int = 0, clock: SimClock | None = None, api_key: str = DEFAULT_API_KEY,
                  initial_complaints: int = 0, history_days: float | None = None, complaints_per_tick: float = 1.5,
-                 answer_probability: float = 0.15, faults: Mapping[str, Any] | None = None):
+                 answer_probability: float = 0.15, error_body_rate: float = 0.0,
+                 faults: Mapping[str, Any] | None = None):
         super().__init__(seed=seed, clock=clock, faults=faults)
+        self.error_body_rate = _rate("error_body_rate", error_body_rate)
+        # Its own RNG, so that switching it on leaves every other seeded draw as it was.
+        self._error_body_rng = random.Random(f"error-body:{seed}")
+        self._error_bodies = 0
         initial_complaints = int(initial_complaints)
         if initial_complaints < 0:
             raise ValueError("initial_complaints must not be negative")
@@ -115,10 +147,18 @@ class LaporHendiSimulator(Simulator):
         with self.lock:
             return self.world.submit(self.clock.now(), **overrides)
 
-    def answer(self, id_aduan: int, text: str) -> int:
-        """A local officer (the complaint's OPD, or the admin) writes a tanggapan; returns its id."""
+    def answer(self, id_aduan: int, text: str, *, rahasia: bool = False, lampiran: int = 0) -> int:
+        """A local officer (the complaint's OPD, or the admin) writes a tanggapan, confidential
+        when ``rahasia``, with ``lampiran`` generated evidence photos; returns its id."""
         with self.lock:
-            return self.world.officer_answer(id_aduan, text, self.clock.now())
+            return self.world.officer_answer(id_aduan, text, self.clock.now(), rahasia=rahasia, photos=lampiran)
+
+    def set_error_body_rate(self, rate: float) -> None:
+        """From now on, this share of writes (status, tanggapan, nomor-lapor) is not committed
+        and answered HTTP 200 ``{"status": "gagal", "pesan": ...}``. ``ValueError`` outside 0..1."""
+        rate = _rate("error_body_rate", rate)
+        with self.lock:
+            self.error_body_rate = rate
 
     def reassign(self, id_aduan: int, opd: str | None) -> None:
         """The city's admin hands a complaint to another OPD (its diperbarui_pada moves)."""
@@ -139,13 +179,37 @@ class LaporHendiSimulator(Simulator):
         with self.lock:
             return [self.world.show(r) for r in self.world.list_riwayat(id_aduan=id_aduan)]
 
-    def counts(self) -> dict[str, Any]:
-        """The world's counts, ``requests`` (every request but the control endpoints'),
-        ``unauthorized`` and ``requests_by_route`` (``"GET /api/v1/aduan"``: n, by the
-        route template a request matched; ``"GET (no route)"`` for an unknown path)."""
+    def attachment(self, id_lampiran: int) -> tuple[str, str, bytes] | None:
+        """A stored file (of a complaint or of a tanggapan) as served by GET
+        /api/v1/lampiran/{id}: (nama_file, tipe_mime, bytes); None if there is none."""
         with self.lock:
-            return {**self.world.counts(), "requests": self._requests, "unauthorized": self._unauthorized,
-                    "requests_by_route": dict(self._by_route)}
+            return self.world.file(id_lampiran)
+
+    def follow_up_files(self, id_tanggapan: int) -> list[tuple[str, str, bytes]]:
+        """The files listed on one tanggapan, in order: (nama_file, tipe_mime, bytes)."""
+        with self.lock:
+            row = self.world.tanggapan(id_tanggapan)
+            return [self.world.file(item["id_lampiran"]) for item in row.lampiran]  # type: ignore[misc]
+
+    def nomor_lapor(self, id_aduan: int) -> str | None:
+        """The national hub's tracking id stored on a complaint (None until set).
+        ``KeyError`` for an unknown complaint."""
+        with self.lock:
+            try:
+                return self.world.nomor_lapor(id_aduan)
+            except WorldError:
+                raise KeyError(id_aduan) from None
+
+    def counts(self) -> dict[str, Any]:
+        """The world's counts (``complaints``, ``follow_ups_by_officers``, ``follow_ups_from_gateway``,
+        ``status_changes_from_gateway``, ``files_from_gateway``, ``nomor_lapor_from_gateway``),
+        ``error_bodies`` (writes answered 200 "gagal" by the error_body fault), ``requests``
+        (every request but the control endpoints'), ``unauthorized`` and ``requests_by_route``
+        (``"GET /api/v1/aduan"``: n, by the route template a request matched; ``"GET (no
+        route)"`` for an unknown path)."""
+        with self.lock:
+            return {**self.world.counts(), "error_bodies": self._error_bodies, "requests": self._requests,
+                    "unauthorized": self._unauthorized, "requests_by_route": dict(self._by_route)}
 
     def demo_environment(self) -> dict[str, str]:
         return {ENV_API_KEY: self.api_key}
@@ -153,14 +217,39 @@ class LaporHendiSimulator(Simulator):
     # --- HTTP ---------------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
-        app = self.make_app(outer=[self._count_requests], inner=[*self.extra_middlewares, self._check_api_key])
+        app = self.make_app(outer=[self._count_requests], inner=[*self.extra_middlewares, self._check_api_key],
+                            client_max_size=MAX_BODY_BYTES)
         app.router.add_get("/api/v1/aduan", self._list_aduan)
         app.router.add_get("/api/v1/tanggapan", self._list_tanggapan)
         app.router.add_get("/api/v1/riwayat-status", self._list_riwayat)
         app.router.add_post("/api/v1/aduan/{id}/status", self._post_status)
         app.router.add_post("/api/v1/aduan/{id}/tanggapan", self._post_tanggapan)
+        app.router.add_put("/api/v1/aduan/{id}/nomor-lapor", self._put_nomor_lapor)
         app.router.add_get("/api/v1/lampiran/{id}", self._get_lampiran)
         return app
+
+    def add_control_routes(self, app: web.Application) -> None:
+        super().add_control_routes(app)
+        app.router.add_get("/_sim/error-body", self._get_error_body)
+        app.router.add_post("/_sim/error-body", self._post_error_body)
+
+    def _error_body_state(self) -> dict[str, Any]:
+        with self.lock:
+            return {"error_body_rate": self.error_body_rate, "error_bodies": self._error_bodies}
+
+    async def _get_error_body(self, request: web.Request) -> web.Response:
+        return web.json_response(self._error_body_state())
+
+    async def _post_error_body(self, request: web.Request) -> web.Response:
+        """``{"error_body_rate": 0.2}``: the error_body fault at run time (like the fault knobs
+        of ``/_sim/faults``, exempt from faults and auth); 400 with ``{"error": ...}`` otherwise."""
+        try:
+            body = await request.json()
+            self.set_error_body_rate(body["error_body_rate"])
+        except (ValueError, TypeError, KeyError):
+            return web.json_response({"error": "the body must be {\"error_body_rate\": a number between 0 and 1}"},
+                                     status=400)
+        return web.json_response(self._error_body_state())
 
     def fault_answer(self, status: int, message: str, headers: dict[str, str]) -> web.StreamResponse:
         response = _fail(status, message)
@@ -246,14 +335,28 @@ class LaporHendiSimulator(Simulator):
     async def _list_riwayat(self, request: web.Request) -> web.Response:
         return self._paged(request, "sejak", "riwayat")
 
-    async def _write(self, request: web.Request, write: Callable[[int, dict[str, Any], str, str | None], int],
-                     id_key: str, kind: str) -> web.Response:
+    def _error_body(self) -> web.Response | None:
+        """The error_body fault: with probability error_body_rate, the write is not
+        committed and answered 200 with the app's failure envelope."""
+        with self.lock:
+            if self.error_body_rate <= 0 or self._error_body_rng.random() >= self.error_body_rate:
+                return None
+            self._error_bodies += 1
+        return web.json_response({"status": "gagal", "pesan": ERROR_BODY_PESAN}, status=200)
+
+    async def _write_body(self, request: web.Request) -> tuple[int, dict[str, Any]] | web.Response:
+        """A write's complaint id and JSON object body, or the answer refusing them."""
+        failed = self._error_body()
+        if failed is not None:
+            return failed
         try:
             id_aduan = int(request.match_info["id"])
         except ValueError:
             return _fail(404, "aduan tidak ditemukan")
         try:
             body = await request.json()
+        except web.HTTPRequestEntityTooLarge:
+            return _fail(413, f"badan permintaan terlalu besar (maksimal {MAX_BODY_BYTES // (1024 * 1024)} MiB)")
         except ValueError:
             return _fail(400, "badan permintaan bukan JSON yang valid")
         if not isinstance(body, dict):
@@ -261,6 +364,15 @@ class LaporHendiSimulator(Simulator):
         ref = body.get("ref_eksternal")
         if ref is not None and not isinstance(ref, str):
             return _fail(422, "ref_eksternal harus berupa teks")
+        return id_aduan, body
+
+    async def _write(self, request: web.Request, write: Callable[[int, dict[str, Any], str, str | None], int],
+                     id_key: str, kind: str) -> web.Response:
+        read = await self._write_body(request)
+        if isinstance(read, web.Response):
+            return read
+        id_aduan, body = read
+        ref = body.get("ref_eksternal")
         oleh = body.get("oleh")
         oleh = oleh.strip() if isinstance(oleh, str) and oleh.strip() else EXTERNAL_AUTHOR
         try:
@@ -276,14 +388,27 @@ class LaporHendiSimulator(Simulator):
     async def _post_status(self, request: web.Request) -> web.Response:
         def write(id_aduan: int, body: dict[str, Any], oleh: str, ref: str | None) -> int:
             return self.world.set_status(id_aduan, body.get("status"), oleh=oleh, sumber=SOURCE_EXTERNAL, ref=ref,
-                                         now=self.clock.now())
+                                         now=self.clock.now(), keterangan=body.get("keterangan"))
         return await self._write(request, write, "id_riwayat", "riwayat")
 
     async def _post_tanggapan(self, request: web.Request) -> web.Response:
         def write(id_aduan: int, body: dict[str, Any], oleh: str, ref: str | None) -> int:
             return self.world.add_tanggapan(id_aduan, body.get("isi"), oleh=oleh, sumber=SOURCE_EXTERNAL, ref=ref,
-                                            now=self.clock.now())
+                                            now=self.clock.now(), rahasia=body.get("rahasia"),
+                                            uploads=body.get("lampiran"))
         return await self._write(request, write, "id_tanggapan", "tanggapan")
+
+    async def _put_nomor_lapor(self, request: web.Request) -> web.Response:
+        read = await self._write_body(request)
+        if isinstance(read, web.Response):
+            return read
+        id_aduan, body = read
+        try:
+            with self.lock:
+                value = self.world.set_nomor_lapor(id_aduan, body.get("nomor_lapor"))
+        except WorldError as exc:
+            return _fail(exc.http_status, exc.pesan)
+        return web.json_response({"status": "sukses", "data": {"id_aduan": id_aduan, "nomor_lapor": value}})
 
     async def _get_lampiran(self, request: web.Request) -> web.Response:
         try:
@@ -296,7 +421,7 @@ class LaporHendiSimulator(Simulator):
             return _fail(404, "lampiran tidak ditemukan")
         nama_file, tipe_mime, data = found
         return web.Response(body=data, content_type=tipe_mime,
-                            headers={"Content-Disposition": f'attachment; filename="{nama_file}"'})
+                            headers={"Content-Disposition": content_disposition(nama_file)})
 
 
 def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options: Any) -> LaporHendiSimulator:
@@ -305,6 +430,8 @@ def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options:
     complaints are filed ten minutes apart before now and left new; a number of days: they
     are spread over that many days before now and taken through their lives, most closed,
     see :meth:`LaporHendiWorld.seed_history`), ``complaints_per_tick`` (1.5),
-    ``answer_probability`` (0.15), ``faults`` (a dict of :class:`gateway.simulation.FaultSettings`
+    ``answer_probability`` (0.15), ``error_body_rate`` (0: the share of writes answered HTTP 200
+    ``{"status": "gagal"}`` and not committed; :meth:`LaporHendiSimulator.set_error_body_rate`
+    changes it at run time), ``faults`` (a dict of :class:`gateway.simulation.FaultSettings`
     values; none by default)."""
     return LaporHendiSimulator(seed=seed, clock=clock, **options)

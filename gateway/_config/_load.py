@@ -175,6 +175,19 @@ def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: 
     if role == "local_app":
         if spec.route is None:
             issues.append(ConfigIssue(file, 1, "route", "a local app needs a route: {hub: <hub instance name>}"))
+        known = {" ".join(k.split()).casefold() for k in (*spec.statuses, *spec.status_writes.values())}
+        for index, item in enumerate(spec.status_order):
+            for name in item if isinstance(item, list) else [item]:
+                if " ".join(name.split()).casefold() not in known:
+                    issues.append(ConfigIssue(file, doc.line(("status_order", index)), f"status_order.{index}",
+                                              f"{name!r} is not a status of this app (in 'statuses' or "
+                                              "'status_writes')"))
+        wanted = spec.route.create_at_hub.statuses if spec.route else None
+        for index, name in enumerate(wanted or []):
+            if " ".join(name.split()).casefold() not in known:
+                issues.append(ConfigIssue(file, doc.line(("route", "create_at_hub", "statuses", index)),
+                                          f"route.create_at_hub.statuses.{index}",
+                                          f"{name!r} is not a status of this app (in 'statuses')"))
         missing = [s.value for s in Status if s not in spec.status_writes]
         if missing:
             issues.append(ConfigIssue(file, doc.line(("status_writes",)), "status_writes",
@@ -203,6 +216,15 @@ def _check_routes(instances: dict[str, InstanceConfig], docs: dict[str, LocatedY
             issues.append(ConfigIssue(str(inst.path), doc.line(("route", "hub")), "route.hub",
                                       f"{inst.spec.route.hub!r} is not a hub instance (hubs: {hubs})"))
             continue
+        reserved = getattr(hub.adapter_class, "route_fields_reserved", frozenset())
+        for key in sorted(getattr(hub.adapter_class, "route_fields_required", frozenset()) - set(inst.spec.route.fields)):
+            issues.append(ConfigIssue(str(inst.path), doc.line(("route", "fields")) or doc.line(("route",)),
+                                      f"route.fields.{key}", f"missing; the {hub.spec.adapter} adapter needs it "
+                                      "(see docs/lapor-sp4n.md)"))
+        for key in inst.spec.route.fields:
+            if key in reserved:
+                issues.append(ConfigIssue(str(inst.path), doc.line(("route", "fields", key)), f"route.fields.{key}",
+                                          f"set by the {hub.spec.adapter} adapter itself; remove it here"))
         for category, slug in inst.spec.categories.items():
             if slug not in hub.spec.categories:
                 issues.append(ConfigIssue(str(inst.path), doc.line(("categories", category)), f"categories.{category}",

@@ -9,12 +9,16 @@ from datetime import date
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, StrictBool, field_validator, model_validator
 
 from gateway._model import Classification, Status
 
 INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def _status_key(value: str) -> str:
+    return " ".join(str(value).split()).casefold()
 
 
 class _Strict(BaseModel):
@@ -24,6 +28,37 @@ class _Strict(BaseModel):
 class StoreSettings(_Strict):
     url: str = Field("sqlite:///data/gateway.db", description="SQLAlchemy URL; a relative SQLite path is "
                      "relative to the working directory")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        """The URL's form and driver (without connecting): sqlite:///path or postgresql+psycopg://..."""
+        from sqlalchemy.engine.url import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL; use sqlite:///data/gateway.db or "
+                             "postgresql+psycopg://user@host/dbname") from None
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql+psycopg")
+        try:
+            url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(f"no driver for {url.drivername!r}; use postgresql+psycopg") from None
+        if backend == "postgresql":
+            try:
+                import psycopg  # noqa: F401
+            except ImportError:
+                raise ValueError("the PostgreSQL driver is not installed: pip install 'lapor-gateway[postgres]'") \
+                    from None
+            if not url.database:
+                raise ValueError("name the database: postgresql+psycopg://user@host/dbname")
+        elif backend == "sqlite" and not url.database:
+            raise ValueError("name the file: sqlite:///data/gateway.db")
+        return value
 
 
 class LogSettings(_Strict):
@@ -66,14 +101,37 @@ class GatewaySettings(_Strict):
     adapters_dir: str = Field("adapters", description="folder of instance YAML files, relative to gateway.yaml")
 
 
+FieldValue = StrictBool | int | float | str | None
+
+
+class CreateAtHub(_Strict):
+    """Which complaints of a local app are created at the hub. A complaint outside the rule
+    is kept in the store (and its follow-ups are not sent); if it later comes inside (it is
+    reopened), it is created then. ``gateway backfill`` reads years of history: without this
+    rule it would send every closed complaint to the hub as a new one."""
+
+    statuses: list[str] | None = Field(None, description="local statuses whose complaints are created at "
+                                                         "the hub (default: those whose canonical status is "
+                                                         "not closed)")
+    filed_within_days: PositiveFloat | None = Field(None, description="only complaints filed this recently "
+                                                                      "(default: any age)")
+
+
 class Route(_Strict):
     hub: str = Field(description="name of the hub instance this local app feeds")
-    fields: dict[str, str] = Field(default_factory=dict,
-                                   description="passed to the hub with every complaint of this app")
-    # When the hub's status changed and the local app's status changed later too:
-    # hub_wins writes the hub's status; local_wins keeps the local one; latest_wins
+    fields: dict[str, FieldValue] = Field(default_factory=dict,
+                                          description="merged into the create of every complaint of this app "
+                                                      "(the hub adapter's keys it does not set itself)")
+    # Whether a status from the hub is written to the local app:
+    # forward_only (the default) writes it only if it does not move the local app's status
+    # back in `status_order` (a status the citizen sees never moves backwards);
+    # hub_wins writes it; local_wins keeps a status the local app set by itself; latest_wins
     # keeps whichever changed last. Each conflict is recorded in the audit trail.
-    conflict: Literal["hub_wins", "local_wins", "latest_wins"] = "hub_wins"
+    conflict: Literal["forward_only", "hub_wins", "local_wins", "latest_wins"] = "forward_only"
+    # What a confidential (rahasia) follow-up from the hub becomes in the local app: written
+    # as a confidential follow-up (private), or not written at all (skip, audited).
+    secret_follow_ups: Literal["private", "skip"] = "private"
+    create_at_hub: CreateAtHub = CreateAtHub()
 
 
 class HttpRetries(_Strict):
@@ -138,14 +196,18 @@ class InstanceSettings(_Strict):
     base_url: str
     timezone: str = "Asia/Jakarta"
     timeout_seconds: PositiveFloat = 15
-    enabled: bool = True
+    enabled: StrictBool = True  # a string ("no") is an error, not a quiet false
     secrets: dict[str, str] = Field(default_factory=dict)
     settings: dict[str, object] = Field(default_factory=dict)
     route: Route | None = None
-    # peer's status code -> canonical status
+    # peer's status (its name where it has one, else its code) -> canonical status
     statuses: dict[str, Status] = Field(default_factory=dict)
     # canonical status -> the local app's status to write (local apps only)
     status_writes: dict[Status, str] = Field(default_factory=dict)
+    # local apps: the order in which the citizen sees statuses move, earliest first; an item may
+    # be a list of statuses of the same rank. A status is never written over a later one
+    # (route.conflict: forward_only). Default: the order of the canonical statuses.
+    status_order: list[str | list[str]] = Field(default_factory=list)
     # local app: its category -> canonical slug; hub: canonical slug -> hub id
     categories: dict[str, str] = Field(default_factory=dict)
     # local app: its agency (OPD) -> the hub's institution id, to dispose complaints to
@@ -161,6 +223,15 @@ class InstanceSettings(_Strict):
     budget: Budget = Budget()  # requests per second and at once, shared by the instance's jobs
     attachments: Attachments = Attachments()  # hubs: what they accept
     polling: Polling = Polling()  # hubs: when complaints are read again
+
+    def status_of(self, code: str | None, name: str | None = None) -> Status | None:
+        """The canonical status of a peer's status: looked up by its name first (hubs publish
+        names, not codes), then by its code; case and spacing do not matter."""
+        table = {_status_key(key): value for key, value in self.statuses.items()}
+        for raw in (name, code):
+            if raw is not None and (found := table.get(_status_key(raw))) is not None:
+                return found
+        return None
 
     @field_validator("name")
     @classmethod

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from gateway._adapter import Hub, LocalApp
+from gateway._adapter import Hub, LocalApp, overrides
 from gateway._config._schema import Delivery
 from gateway._engine._mapping import Route, same_text
 from gateway._errors import (
@@ -31,6 +31,7 @@ from gateway._errors import (
     TransientPeerError,
 )
 from gateway._model import (
+    AttachmentContent,
     AttachmentRef,
     Classification,
     Complaint,
@@ -39,10 +40,19 @@ from gateway._model import (
     RawStatus,
     Status,
 )
-from gateway._store import CREATE_COMPLAINT, FORWARD_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store import (
+    CREATE_COMPLAINT,
+    FORWARD_COMPLAINT,
+    HUB_FOLLOW_UP,
+    LOCAL_FOLLOW_UP,
+    LOCAL_HUB_REF,
+    LOCAL_STATUS,
+    Store,
+)
 from gateway._store._reference import reference
+from gateway._store._store import STATUS_AS_FOLLOW_UP
 from gateway._store._hub_reads import poll_soon
-from gateway._store._tables import ComplaintRow, OutboxRow
+from gateway._store._tables import AttachmentRow, ComplaintRow, OutboxRow
 from gateway._timezones import ensure_utc
 
 log = structlog.get_logger("gateway.delivery")
@@ -175,6 +185,8 @@ class Deliveries:
             return await self._hub_follow_up(row, unknown, result)
         if row.kind == FORWARD_COMPLAINT:
             return await self._forward(row)
+        if row.kind == LOCAL_HUB_REF:
+            return await self._local_hub_ref(row)
         if row.kind in (LOCAL_FOLLOW_UP, LOCAL_STATUS):
             local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
             if unknown and not local.idempotent_writes:
@@ -198,7 +210,7 @@ class Deliveries:
             except NotImplementedError:
                 raise NeedsConfirmation(
                     f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
-                    f"{self.target} offers no search by reference: look for tag {complaint_row.gateway_ref} "
+                    f"{self.target} offers no search by reference: look for {hub.describe_ref(complaint_row.gateway_ref)} "
                     f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
                     f"{row.id}`") from None
             if found is not None:
@@ -210,24 +222,17 @@ class Deliveries:
         local_ref = self.store.external_ref(row.complaint_id, route.local.name)
         complaint = complaint_from_row(complaint_row, local_ref or "")
         ids = route.hub_ids(complaint)  # before any upload: an unmapped value parks it at no cost
-        doc_ids = []
-        policy = self.routes[complaint_row.local_instance].hub.spec.attachments
-        for att in self.store.attachments(row.complaint_id):
-            if att.refused_reason:
-                continue
-            if att.hub_doc_id is None:
-                refused = _refusal(policy, att.content_type, att.size)
-                content = None
-                if not refused:
-                    content = await local.fetch_attachment(
-                        AttachmentRef(att.local_ref, att.filename, att.content_type, att.size))
-                    refused = _refusal(policy, content.content_type, len(content.data))
-                if refused:
-                    self._refuse_attachment(route, row.complaint_id, att.id, att.local_ref, refused)
-                    continue
-                (att.hub_doc_id,) = await hub.upload_attachments([content])
-                self.store.set_attachment_doc(att.id, att.hub_doc_id)
-            doc_ids.append(att.hub_doc_id)
+        # Every file not yet at the hub goes up in one upload, as the hub's client sends them;
+        # the document ids are kept, so a create retried later does not upload them again.
+        attachments = [a for a in self.store.attachments(row.complaint_id) if not a.refused_reason]
+        pending = [a for a in attachments if a.hub_doc_id is None]
+        fetched = await self._fetch_files(local, route, row.complaint_id, pending, self.target)
+        if fetched:
+            doc_ids = await hub.upload_attachments([content for _, content in fetched])
+            for (att, _), doc_id in zip(fetched, doc_ids):
+                att.hub_doc_id = doc_id
+                self.store.set_attachment_doc(att.id, doc_id)
+        doc_ids = [a.hub_doc_id for a in attachments if a.hub_doc_id is not None and not a.refused_reason]
         draft = HubComplaintDraft(complaint=complaint, gateway_ref=complaint_row.gateway_ref,
                                   category_id=ids["category_id"], classification_id=ids["classification_id"],
                                   channel_id=ids["channel_id"], attachment_ids=tuple(doc_ids),
@@ -235,7 +240,9 @@ class Deliveries:
                                   disposition_id=ids["disposition_id"])
         self.store.mark_sending(row.id)
         hub_ref = await hub.create_complaint(draft)
-        self.store.finish_delivery(row.id, link=(row.complaint_id, self.target, hub_ref))
+        # The local app is told the hub's tracking id, where it can keep it (nobody retypes it).
+        owe = (LOCAL_HUB_REF, route.local.name) if overrides(local, "write_hub_ref") else None
+        self.store.finish_delivery(row.id, link=(row.complaint_id, self.target, hub_ref), owe=owe)
         self.store.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
         return "done"
@@ -275,10 +282,35 @@ class Deliveries:
         log.info("complaint forwarded at hub", institution=institution)
         return "done"
 
+    async def _fetch_files(self, source: LocalApp | Hub, route: Route, complaint_id: int,
+                           attachments: list[AttachmentRow], target: str) -> list[tuple[AttachmentRow, AttachmentContent]]:
+        """The bytes of ``attachments`` from ``source``, each checked against what ``target``
+        accepts (its ``attachments:`` policy) before and after the download. A refused file is
+        recorded with its reason (and quarantined for the operator); the rest goes on."""
+        policy = route.hub.spec.attachments if target == route.hub.name else route.local.spec.attachments
+        out = []
+        for att in attachments:
+            refused = _refusal(policy, att.content_type, att.size)
+            content = None
+            if not refused:
+                content = await source.fetch_attachment(
+                    AttachmentRef(att.local_ref, att.filename, att.content_type, att.size))
+                refused = _refusal(policy, content.content_type, len(content.data))
+            if refused or content is None:
+                self._refuse_attachment(route, complaint_id, att.id, att.local_ref, refused or "not fetched")
+                continue
+            out.append((att, content))
+        return out
+
     async def _hub_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
         hub_ref = self.store.external_ref(row.complaint_id, self.target)
-        if hub_ref is None:  # cannot happen while the create comes first; kept loud if it does
+        if hub_ref is None:
+            reason = self.store.create_skipped(row.complaint_id, self.target)
+            if reason is not None:  # the route keeps this complaint off the hub: its follow-ups too
+                self.store.finish_delivery(row.id, state="skipped", note=f"the complaint is not at the hub: {reason}")
+                return "skipped"
+            # Cannot happen while the create comes first; kept loud if it does.
             raise PermanentPeerError(self.target, "add follow-up", "the complaint is not linked at the hub")
         event = self.store.event(row.event_id)
         if event.hub_ref is not None:  # seen at the hub already (matched while polling)
@@ -304,8 +336,15 @@ class Deliveries:
                     result.resolved_by_lookup += 1
                     log.info("follow-up found at hub after a lost answer", event_id=event.id)
                     return "done"
+        complaint = self.store.complaint(row.complaint_id)
+        route = self.routes[complaint.local_instance]
+        local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
+        files = await self._fetch_files(local, route, row.complaint_id,
+                                        self.store.attachments(row.complaint_id, event_id=event.id), self.target)
         self.store.mark_sending(row.id)
-        follow_up_ref = await hub.add_follow_up(hub_ref, event.content or "", gateway_ref=event.gateway_ref)
+        follow_up_ref = await hub.add_follow_up(hub_ref, event.content or "", gateway_ref=event.gateway_ref,
+                                                is_secret=event.is_secret,
+                                                attachments=[content for _, content in files])
         if follow_up_ref:
             self.store.set_event_ref(event.id, "hub", follow_up_ref)
         self.store.finish_delivery(row.id)
@@ -316,11 +355,30 @@ class Deliveries:
 
     async def _local_follow_up(self, row: OutboxRow) -> str:
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
+        route = self.routes[self.target]
         local_ref = self.store.external_ref(row.complaint_id, self.target)
         event = self.store.event(row.event_id)
+        if event.is_secret and route.local.spec.route and route.local.spec.route.secret_follow_ups == "skip":
+            reason = "confidential at the hub; route.secret_follow_ups is skip"
+            self.store.audit("secret_follow_up_not_written", complaint_id=row.complaint_id,
+                             detail=f"hub follow-up {event.hub_ref}: {reason}")
+            self.store.finish_delivery(row.id, state="skipped", note=reason)
+            return "skipped"
+        files: list[tuple[AttachmentRow, AttachmentContent]] = []
+        listed = self.store.attachments(row.complaint_id, event_id=event.id)
+        hub = self.adapters.get(route.hub.name)
+        if listed and isinstance(hub, Hub):
+            if overrides(hub, "fetch_attachment"):
+                files = await self._fetch_files(hub, route, row.complaint_id,
+                                                [a for a in listed if not a.refused_reason], self.target)
+            else:
+                for att in listed:
+                    self._refuse_attachment(route, row.complaint_id, att.id, att.local_ref,
+                                            f"the {route.hub.name} adapter cannot download follow-up files")
         self.store.mark_sending(row.id)
         ref = await local.write_follow_up(local_ref, event.content or "", author=event.author,
-                                          gateway_ref=event.gateway_ref)
+                                          gateway_ref=event.gateway_ref, is_secret=event.is_secret,
+                                          attachments=[content for _, content in files])
         if ref:
             self.store.set_event_ref(event.id, "local", ref)
         self.store.finish_delivery(row.id)
@@ -332,33 +390,82 @@ class Deliveries:
         route = self.routes[self.target]
         event = self.store.event(row.event_id)
         # Mapped again now: the admin may have added the missing row since it was read.
-        status = route.hub_status(event.raw_status_code or "") if event.status is None else Status(event.status)
+        status = (route.hub_status(event.raw_status_code, event.raw_status_name) if event.status is None
+                  else Status(event.status))
         if status is None:
-            raise MappingError(event.origin, "statuses", event.raw_status_code or "")
+            raise MappingError(event.origin, "statuses", event.raw_status_name or event.raw_status_code or "")
         to_write = route.local_status_to_write(status)
         complaint = self.store.complaint(row.complaint_id)
         if self.store.newer_hub_status_delivered(row.complaint_id, event):
             self.store.audit("status_outdated", complaint_id=row.complaint_id,
-                             detail=f"hub status {event.raw_status_code} not written: a newer one already was")
+                             detail=f"hub status {event.raw_status_name or event.raw_status_code} not written: "
+                                    "a newer one already was")
             self.store.finish_delivery(row.id, state="skipped")
             return "skipped"
         if complaint.local_status_code == to_write:
-            # Several hub statuses can map to one local status: nothing to write.
-            self.store.finish_delivery(row.id, state="skipped")
-            return "skipped"
-        if self._local_side_wins(route, complaint, event, to_write):
+            # Several hub statuses can map to one local status (a hold and work in progress):
+            # the status is not written, but what the hub said with it may still be news.
+            return await self._status_as_follow_up(row, event, status, complaint, "the local app shows it already")
+        rule = route.local.spec.route.conflict if route.local.spec.route else "forward_only"
+        if rule == "forward_only":
+            now_rank, new_rank = route.status_rank(complaint.local_status_code), route.status_rank(to_write)
+            if now_rank is not None and new_rank is not None and new_rank < now_rank:
+                reason = (f"hub status {event.raw_status_name or event.raw_status_code} ({to_write}) would move "
+                          f"{complaint.local_status_code} back (route.conflict: forward_only)")
+                self.store.audit("status_backwards", complaint_id=row.complaint_id, detail=reason)
+                return await self._status_as_follow_up(row, event, status, complaint, reason)
+        elif self._local_side_wins(route, complaint, event, to_write):
             self.store.finish_delivery(row.id, state="skipped")
             return "skipped"
         local_ref = self.store.external_ref(row.complaint_id, self.target)
-        note = f"Status di LAPOR!: {event.raw_status_name or event.raw_status_code}"
+        # The hub adapter's words (the reason, a new agency); the engine adds none of its own.
+        hub = self.adapters.get(route.hub.name)
+        note = event.content or (hub.status_note(RawStatus(event.raw_status_code or "", event.raw_status_name))
+                                 if isinstance(hub, Hub) else None)
         self.store.mark_sending(row.id)
         ref = await local.write_status(local_ref, RawStatus(to_write, to_write), note=note,
                                        gateway_ref=event.gateway_ref)
         if ref:
             self.store.set_event_ref(event.id, "local", ref)
-        self.store.set_local_status(row.complaint_id, to_write, status)
+        self.store.set_local_status(row.complaint_id, to_write, route.local_status(to_write))
         self.store.finish_delivery(row.id)
         log.info("hub status delivered to local app", event_id=event.id, status=str(status))
+        return "done"
+
+    async def _status_as_follow_up(self, row: OutboxRow, event: Any, status: Status, complaint: ComplaintRow,
+                                   why: str) -> str:
+        """A hub status that is not written to the local app (it shows that status already, or
+        it would move back): its note still reaches the citizen as a follow-up when it is news,
+        that is when the hub gave a reason (a hold asking for more data) or the hub's status
+        differs from the local one in meaning (on hold at the hub, in progress locally)."""
+        news = bool(event.reason) or (complaint.local_status is not None and complaint.local_status != status.value)
+        if not (news and event.content):
+            self.store.finish_delivery(row.id, state="skipped", note=f"not written: {why}")
+            return "skipped"
+        local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
+        local_ref = self.store.external_ref(row.complaint_id, self.target)
+        self.store.mark_sending(row.id)
+        # The event's own mark: the follow-up read back is known as the gateway's, never sent up.
+        ref = await local.write_follow_up(local_ref or "", event.content, author=None, gateway_ref=event.gateway_ref)
+        if ref:
+            self.store.set_event_ref(event.id, "local", ref)
+        self.store.finish_delivery(row.id, note=f"{STATUS_AS_FOLLOW_UP} ({why})")
+        log.info("hub status note delivered to local app as a follow-up", event_id=event.id)
+        return "done"
+
+    async def _local_hub_ref(self, row: OutboxRow) -> str:
+        """Write the hub's tracking id into the local app (an app that cannot keep it: skipped)."""
+        local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
+        complaint = self.store.complaint(row.complaint_id)
+        hub_ref = self.store.external_ref(row.complaint_id, complaint.hub_instance)
+        if hub_ref is None or not overrides(local, "write_hub_ref"):
+            self.store.finish_delivery(row.id, state="skipped")
+            return "skipped"
+        local_ref = self.store.external_ref(row.complaint_id, self.target)
+        self.store.mark_sending(row.id)
+        await local.write_hub_ref(local_ref or "", hub_ref, gateway_ref=complaint.gateway_ref)
+        self.store.finish_delivery(row.id)
+        log.info("hub tracking id written to local app", hub_ref=hub_ref)
         return "done"
 
     def _local_side_wins(self, route: Route, complaint: ComplaintRow, event: Any, to_write: str) -> bool:
@@ -376,7 +483,8 @@ class Deliveries:
         local_later = ensure_utc(local_change.occurred_at) > ensure_utc(event.occurred_at)
         keep_local = rule == "local_wins" or (rule == "latest_wins" and local_later)
         self.store.audit("status_conflict", complaint_id=complaint.id, detail=(
-            f"hub {event.raw_status_code} at {ensure_utc(event.occurred_at).isoformat()}, local "
+            f"hub {event.raw_status_name or event.raw_status_code} at "
+            f"{ensure_utc(event.occurred_at).isoformat()}, local "
             f"{local_change.raw_status_code} at {ensure_utc(local_change.occurred_at).isoformat()}: {rule}, "
             + ("kept the local status" if keep_local else f"wrote {to_write}")))
         return keep_local

@@ -170,10 +170,10 @@ class HubPoll:
             else:
                 result.status_changes += 1
                 log.info("hub status change owed to local app", event_id=item.event_id, status=str(item.status),
-                         hub_status=item.raw_status[0] if item.raw_status else None)
+                         hub_status=(item.raw_status[1] or item.raw_status[0]) if item.raw_status else None)
                 if item.park_reason:
                     log.error("hub status has no mapping; parked", event_id=item.event_id,
-                              hub_status=item.raw_status[0] if item.raw_status else None)
+                              hub_status=(item.raw_status[1] or item.raw_status[0]) if item.raw_status else None)
         result.echoes += len(echoes)
 
     def _apply(self, view: HubView, route: Route, state: HubComplaintState,
@@ -184,7 +184,7 @@ class HubPoll:
         unmatched = list(view.unmatched_sent)
         events: list[HubEvent] = []
         echoes: list[tuple[int, str]] = []
-        items: list[StatusChange | FollowUp] = [*state.status_changes,
+        items: list[StatusChange | FollowUp] = [*state.status_changes, *state.notes,
                                                 *(f for f in follow_ups if not isinstance(f, RecordError))]
         # Owed to the local app in the order they happened at the hub.
         items.sort(key=lambda e: e.changed_at if isinstance(e, StatusChange) else e.created_at)
@@ -205,12 +205,16 @@ class HubPoll:
                     echoes.append((own[0], item.ref))
                     continue
                 events.append(HubEvent(kind="follow_up", hub_ref=item.ref, occurred_at=item.created_at,
-                                       content=item.content, author=item.author,
-                                       deliver=(LOCAL_FOLLOW_UP, route.local.name)))
+                                       content=item.content, author=item.author, is_secret=item.is_secret,
+                                       attachments=item.attachments, deliver=(LOCAL_FOLLOW_UP, route.local.name)))
+        current = self._current_status(view, route, state, events)
+        if current is not None:
+            events.append(current)
         # A closed complaint is not read again: close it here only after a read in which
         # every follow-up could be read (its closing follow-up may be the unreadable one).
         whole = not any(isinstance(item, RecordError) for item in follow_ups)
-        status = HubStatus(state.status.code, state.status.name, route.hub_status(state.status.code), whole)
+        status = HubStatus(state.status.code, state.status.name,
+                           route.hub_status(state.status.code, state.status.name), whole)
         def next_read(now: datetime, last_change: datetime, closed_at: datetime | None) -> datetime | None:
             return self.policy.next_read(now, last_change, closed_at, filed_at=view.filed_at, rng=self.rng)
 
@@ -218,12 +222,44 @@ class HubPoll:
                        status=status, next_read=next_read)
         return events, echoes
 
-    def _status_change(self, route: Route, change: StatusChange) -> HubEvent:
-        status = route.hub_status(change.status.code)
-        park = None if status is not None else str(MappingError(self.hub.name, "statuses", change.status.code))
+    def _status_change(self, route: Route, change: StatusChange, *, first: bool | None = None) -> HubEvent:
+        status = route.hub_status(change.status.code, change.status.name)
+        park = None if status is not None else str(MappingError(
+            self.hub.name, "statuses", change.status.name or change.status.code))
         # The first entry of the hub's history is the status it received the complaint in, not
         # a change: it is kept in the timeline but would only set the local app back.
-        deliver = (LOCAL_STATUS, route.local.name) if change.previous is not None else None
+        first = change.previous is None if first is None else first
+        deliver = None if first else (LOCAL_STATUS, route.local.name)
         return HubEvent(kind="status_change", hub_ref=change.ref, occurred_at=change.changed_at,
+                        content=change.note, reason=change.reason,
                         raw_status=(change.status.code, change.status.name), status=status,
                         deliver=deliver, park_reason=park if deliver else None)
+
+    def _current_status(self, view: HubView, route: Route, state: HubComplaintState,
+                        events: list[HubEvent]) -> HubEvent | None:
+        """The hub's current status as a change of its own, when the history read so far does
+        not end in it (its logs could not be read, or do not show the change): the current
+        status alone must still reach the local app. Known by the number of statuses before it,
+        so a later return to the same status is a change again."""
+        new = [e for e in events if e.kind == "status_change"]
+        last = new[-1].raw_status if new else view.last_status
+        current = state.status
+        if last is not None:
+            last_code, last_name = last
+            mapped = route.hub_status(last_code, last_name)
+            if mapped is not None and mapped == route.hub_status(current.code, current.name):
+                return None
+            if _same_status(last_name or last_code, current.name or current.code):
+                return None
+            if current.name is None and _same_status(last_code, current.code):
+                return None  # a read without the status's name: the same code is the same status
+        seen = view.statuses_seen + len(new)
+        change = StatusChange(ref=f"current-{seen}-{current.name or current.code}", complaint_ref=state.ref,
+                              status=current, changed_at=self.store.clock(), note=self.hub.status_note(current))
+        log.info("hub status taken from the complaint's current status (its history does not show it)",
+                 hub_status=current.name or current.code, history_complete=state.history_complete)
+        return self._status_change(route, change, first=seen == 0)
+
+
+def _same_status(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and " ".join(a.split()).casefold() == " ".join(b.split()).casefold()

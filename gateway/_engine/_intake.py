@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from gateway._adapter import LocalApp
+from gateway._adapter import LocalApp, overrides
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
@@ -139,9 +139,14 @@ class Intake:
         batch: list[tuple[Complaint, Status | None]] = []
 
         def flush() -> None:
+            now = self.store.clock()
+            not_at_hub = {record.ref: reason for record, status in batch
+                          if (reason := self.route.create_at_hub(record, status, now)) is not None}
             for (complaint_id, new), (record, _) in zip(
                     self.store.take_in_complaints(self.name, self.route.hub.name, batch,
-                                                  forward_agencies=bool(self.route.local.spec.agencies)), batch):
+                                                  forward_agencies=bool(self.route.local.spec.agencies),
+                                                  not_at_hub=not_at_hub,
+                                                  write_back_hub_ref=overrides(self.app, "write_hub_ref")), batch):
                 self._resolve("complaints", record.ref)
                 if new:
                     result.complaints_new += 1
@@ -193,8 +198,8 @@ class Intake:
     async def _follow_ups(self, result: IntakeResult) -> None:
         await self._events("follow_ups", self.app.follow_ups_since, lambda r: LocalEvent(
             kind="follow_up", ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.created_at,
-            gateway_ref=r.gateway_ref, content=r.content, author=r.author,
-            deliver=(HUB_FOLLOW_UP, self.route.hub.name)), result)
+            gateway_ref=r.gateway_ref, content=r.content, author=r.author, is_secret=r.is_secret,
+            attachments=r.attachments, deliver=(HUB_FOLLOW_UP, self.route.hub.name)), result)
 
     async def _events(self, stream: str, read: Callable[[datetime | None], AsyncIterator[Any]],
                       translate: Callable[[Any], LocalEvent], result: IntakeResult) -> None:

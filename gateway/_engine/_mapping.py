@@ -4,10 +4,19 @@ ways, and a local complaint's category, classification, channel and agency to hu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from gateway._config import InstanceConfig
 from gateway._errors import MappingError
 from gateway._model import Complaint, Status
+
+
+#: The order in which a citizen sees canonical statuses move (the default of ``status_order``):
+#: a hold is part of the work, and every way of closing is the end.
+CANONICAL_RANK: dict[Status, int] = {
+    Status.UNVERIFIED: 0, Status.VERIFIED: 1, Status.FORWARDED: 2, Status.ON_HOLD: 3, Status.IN_PROGRESS: 3,
+    Status.DONE: 4, Status.REJECTED: 4, Status.ARCHIVED: 4,
+}
 
 
 def same_text(a: str | None, b: str | None) -> bool:
@@ -20,11 +29,41 @@ class Route:
     local: InstanceConfig
     hub: InstanceConfig
 
-    def local_status(self, code: str) -> Status | None:
-        return self.local.spec.statuses.get(code)
+    def local_status(self, code: str, name: str | None = None) -> Status | None:
+        return self.local.spec.status_of(code, name)
 
-    def hub_status(self, code: str) -> Status | None:
-        return self.hub.spec.statuses.get(code)
+    def hub_status(self, code: str | None, name: str | None = None) -> Status | None:
+        return self.hub.spec.status_of(code, name)
+
+    def status_rank(self, local_code: str | None) -> int | None:
+        """Where a local status stands in the order the citizen sees statuses move
+        (``status_order``; by default the canonical order); None when unknown."""
+        if local_code is None:
+            return None
+        key = " ".join(local_code.split()).casefold()
+        for rank, item in enumerate(self.local.spec.status_order):
+            names = item if isinstance(item, list) else [item]
+            if key in {" ".join(n.split()).casefold() for n in names}:
+                return rank
+        if self.local.spec.status_order:
+            return None
+        status = self.local_status(local_code)
+        return None if status is None else CANONICAL_RANK[status]
+
+    def create_at_hub(self, complaint: Complaint, status: Status | None, now: datetime) -> str | None:
+        """Why a complaint is not created at the hub by the route's rule (None: it is)."""
+        rule = self.local.spec.route.create_at_hub if self.local.spec.route else None
+        if rule is None:
+            return None
+        if rule.statuses is not None:
+            wanted = {" ".join(s.split()).casefold() for s in rule.statuses}
+            if " ".join(complaint.status.code.split()).casefold() not in wanted:
+                return f"local status {complaint.status.code!r} is not in route.create_at_hub.statuses"
+        elif status is not None and status.is_closed:
+            return f"closed in the local app ({complaint.status.code!r}); route.create_at_hub creates open ones"
+        if rule.filed_within_days is not None and now - complaint.created_at > timedelta(days=rule.filed_within_days):
+            return f"filed more than {rule.filed_within_days:g} days ago (route.create_at_hub.filed_within_days)"
+        return None
 
     def local_status_to_write(self, status: Status) -> str:
         try:

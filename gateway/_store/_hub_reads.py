@@ -15,9 +15,9 @@ from datetime import datetime
 from sqlalchemy import func, or_
 from sqlmodel import select
 
-from gateway._model import Status
+from gateway._model import AttachmentRef, Status
 from gateway._store._store import HUB_FOLLOW_UP, Store, new_ref
-from gateway._store._tables import ComplaintRow, EventRow, LinkRow, OutboxRow
+from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, LinkRow, OutboxRow
 from gateway._timezones import ensure_utc
 
 
@@ -35,6 +35,10 @@ class HubView:
     # Follow-ups the gateway may have sent to the hub whose hub id it does not know:
     # (event id, content), oldest first. A hub follow-up with the same text is one of them.
     unmatched_sent: tuple[tuple[int, str], ...]
+    # The hub status the timeline holds last (code, name), and how many hub statuses it holds:
+    # when the hub's current status differs, the history did not show the change.
+    last_status: tuple[str | None, str | None] | None = None
+    statuses_seen: int = 0
 
 
 @dataclass
@@ -48,6 +52,9 @@ class HubEvent:
     author: str | None = None
     raw_status: tuple[str, str | None] | None = None
     status: Status | None = None
+    is_secret: bool = False
+    attachments: tuple[AttachmentRef, ...] = ()
+    reason: str | None = None
     deliver: tuple[str, str] | None = None  # (delivery kind, target)
     park_reason: str | None = None
     event_id: int | None = field(default=None, init=False)  # set once recorded
@@ -102,7 +109,11 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
                 or_(OutboxRow.state == "done",
                     (OutboxRow.state == "pending") & (OutboxRow.outcome_unknown | OutboxRow.sending_at.is_not(None))),
             ).order_by(EventRow.id)).all()
+        statuses = s.exec(select(EventRow.raw_status_code, EventRow.raw_status_name).where(
+            EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change")
+            .order_by(EventRow.occurred_at, EventRow.id)).all()
         return HubView(
+            last_status=tuple(statuses[-1]) if statuses else None, statuses_seen=len(statuses),  # type: ignore[arg-type]
             complaint_id=complaint_id, local_instance=row.local_instance, hub_status_code=row.hub_status_code,
             closed_at=ensure_utc(row.closed_at), filed_at=ensure_utc(row.local_created_at),
             last_change_at=ensure_utc(row.hub_changed_at or row.first_seen_at),
@@ -123,13 +134,17 @@ def apply_hub_read(store: Store, complaint_id: int, hub: str, *, events: list[Hu
         for item in events:
             ev = EventRow(complaint_id=complaint_id, kind=item.kind, origin=hub, origin_ref=item.hub_ref,
                           hub_ref=item.hub_ref, gateway_ref=new_ref("lg-ev"), content=item.content,
-                          author=item.author, raw_status_code=item.raw_status[0] if item.raw_status else None,
+                          author=item.author, is_secret=item.is_secret, reason=item.reason,
+                          raw_status_code=item.raw_status[0] if item.raw_status else None,
                           raw_status_name=item.raw_status[1] if item.raw_status else None,
                           status=item.status.value if item.status else None, occurred_at=item.occurred_at,
                           recorded_at=now)
             s.add(ev)
             s.flush()
             item.event_id = ev.id
+            for a in item.attachments:
+                s.add(AttachmentRow(complaint_id=complaint_id, event_id=ev.id, local_ref=a.ref, filename=a.filename,
+                                    content_type=a.content_type, size=a.size))
             if item.deliver is not None:
                 out = OutboxRow(complaint_id=complaint_id, event_id=ev.id, kind=item.deliver[0],
                                 target=item.deliver[1], next_attempt_at=now, created_at=now)

@@ -11,9 +11,9 @@ from typing import Literal
 from sqlalchemy import insert
 from sqlmodel import select
 
-from gateway._model import Status
+from gateway._model import AttachmentRef, Status
 from gateway._store._store import Store, new_ref
-from gateway._store._tables import EventRow, LinkRow, OutboxRow
+from gateway._store._tables import AttachmentRow, EventRow, LinkRow, OutboxRow
 
 Outcome = Literal["recorded", "echo", "known", "no_complaint"]
 
@@ -31,6 +31,8 @@ class LocalEvent:
     author: str | None = None
     raw_status: tuple[str, str | None] | None = None
     status: Status | None = None
+    is_secret: bool = False
+    attachments: tuple[AttachmentRef, ...] = ()
     deliver: tuple[str, str] | None = None  # (delivery kind, target)
     # Set by record_local_events:
     outcome: Outcome | None = None
@@ -74,7 +76,8 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
             added.append((e, {
                 "complaint_id": e.complaint_id, "kind": e.kind, "origin": instance, "origin_ref": e.ref,
                 "local_ref": e.ref, "hub_ref": None, "gateway_ref": new_ref("lg-ev"), "content": e.content,
-                "author": e.author, "raw_status_code": e.raw_status[0] if e.raw_status else None,
+                "author": e.author, "is_secret": e.is_secret,
+                "raw_status_code": e.raw_status[0] if e.raw_status else None,
                 "raw_status_name": e.raw_status[1] if e.raw_status else None,
                 "status": e.status.value if e.status else None, "occurred_at": e.occurred_at, "recorded_at": now}))
         if not added:
@@ -84,11 +87,15 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
         conn.execute(insert(EventRow.__table__), [values for _, values in added])
         ids = dict(conn.execute(select(EventRow.gateway_ref, EventRow.id).where(
             EventRow.gateway_ref.in_([values["gateway_ref"] for _, values in added]))).all())
-        owed = []
+        owed, files = [], []
         for e, values in added:
             e.event_id = ids[values["gateway_ref"]]
+            files += [{"complaint_id": e.complaint_id, "event_id": e.event_id, "local_ref": a.ref,
+                       "filename": a.filename, "content_type": a.content_type, "size": a.size} for a in e.attachments]
             if e.deliver is not None:
                 owed.append({"complaint_id": e.complaint_id, "event_id": e.event_id, "kind": e.deliver[0],
                              "target": e.deliver[1], "next_attempt_at": now, "created_at": now})
+        if files:
+            conn.execute(insert(AttachmentRow.__table__), files)
         if owed:  # in the order read: deliveries keep their order per complaint
             conn.execute(insert(OutboxRow.__table__), owed)

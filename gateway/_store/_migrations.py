@@ -19,6 +19,8 @@ from gateway._errors import StoreError
 from gateway._store._tables import (
     AttachmentRow,
     ComplaintRow,
+    EventRow,
+    LinkImportRow,
     OutboxRow,
     PeerHealthRow,
     QuarantineRow,
@@ -67,6 +69,17 @@ def _v4(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _v5(conn: Connection) -> None:
+    """Files and confidentiality of follow-ups; imported pairs of ids."""
+    add_column(conn, "attachment", Column("event_id", AttachmentRow.__table__.c.event_id.type))
+    add_column(conn, "event", Column("is_secret", EventRow.__table__.c.is_secret.type, server_default=text("false")))
+    add_column(conn, "event", Column("reason", EventRow.__table__.c.reason.type))
+    for index in AttachmentRow.__table__.indexes:
+        if list(index.columns.keys()) == ["event_id"]:
+            index.create(conn, checkfirst=True)
+    LinkImportRow.__table__.create(conn, checkfirst=True)
+
+
 # (version, what it changes, how). Version 1 is the first schema, created whole.
 Step = tuple[int, str, Callable[[Connection], None]]
 STEPS: list[Step] = [
@@ -74,6 +87,7 @@ STEPS: list[Step] = [
     (2, "ambiguous outcomes, refused attachments, peer health", _v2),
     (3, "adaptive polling, reference data", _v3),
     (4, "index of outbox by event", _v4),
+    (5, "follow-up files and confidentiality, imported links", _v5),
 ]
 LATEST = STEPS[-1][0]
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import select
 
 from gateway._errors import GatewayError
-from gateway._store._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, OWED_STATES, Store
+from gateway._store._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_HUB_REF, OWED_STATES, Store
 from gateway._store._tables import AuditRow, ComplaintRow, EventRow, LinkRow, OutboxRow, QuarantineRow
 from gateway._timezones import ensure_utc
 
@@ -79,8 +79,8 @@ def _get(s: Any, outbox_id: int, *states: str) -> OutboxRow:
     return row
 
 
-def _audit(s: Any, store: Store, row: OutboxRow, action: str, detail: str) -> None:
-    s.add(AuditRow(at=store.clock(), actor="operator", action=action, complaint_id=row.complaint_id,
+def _audit(s: Any, store: Store, row: OutboxRow, action: str, detail: str, actor: str) -> None:
+    s.add(AuditRow(at=store.clock(), actor=actor, action=action, complaint_id=row.complaint_id,
                    detail=f"delivery {row.id} ({row.kind} to {row.target}): {detail}"))
 
 
@@ -89,7 +89,7 @@ def _requeue(store: Store, row: OutboxRow) -> None:
     row.claimed_by = row.claim_expires_at = row.sending_at = None
 
 
-def retry_delivery(store: Store, outbox_id: int) -> None:
+def retry_delivery(store: Store, outbox_id: int, *, actor: str = "operator") -> None:
     """Send a parked delivery again (after the cause is fixed), in its old place."""
     with store.session() as s:
         row = _get(s, outbox_id, "parked")
@@ -97,19 +97,19 @@ def retry_delivery(store: Store, outbox_id: int) -> None:
             raise OperatorError(f"delivery {outbox_id} may already have been done; check the peer, then use "
                                 f"`resend` (it is not there) or `link` (it is)")
         _requeue(store, row)
-        _audit(s, store, row, "delivery_retried", "requeued by an operator")
+        _audit(s, store, row, "delivery_retried", "requeued by an operator", actor)
 
 
-def resend_delivery(store: Store, outbox_id: int) -> None:
+def resend_delivery(store: Store, outbox_id: int, *, actor: str = "operator") -> None:
     """The operator checked that a delivery of unknown outcome did not arrive: send it again."""
     with store.session() as s:
         row = _get(s, outbox_id, "needs_confirmation", "parked")
         _requeue(store, row)
         row.outcome_unknown = False
-        _audit(s, store, row, "delivery_resent", "operator confirmed it had not arrived")
+        _audit(s, store, row, "delivery_resent", "operator confirmed it had not arrived", actor)
 
 
-def link_delivery(store: Store, outbox_id: int, external_ref: str) -> None:
+def link_delivery(store: Store, outbox_id: int, external_ref: str, *, actor: str = "operator") -> None:
     """The operator found what a delivery of unknown outcome created: record its id, mark it done."""
     with store.session() as s:
         row = _get(s, outbox_id, "needs_confirmation", "parked")
@@ -121,6 +121,10 @@ def link_delivery(store: Store, outbox_id: int, external_ref: str) -> None:
                 raise OperatorError(f"{row.target} id {external_ref} is already linked to complaint {taken}")
             s.add(LinkRow(complaint_id=row.complaint_id, instance=row.target, external_ref=external_ref,
                           linked_at=now))
+            # The local app is told the hub's tracking id, as after any create (skipped where it cannot keep it).
+            local = s.get(ComplaintRow, row.complaint_id).local_instance
+            s.add(OutboxRow(complaint_id=row.complaint_id, kind=LOCAL_HUB_REF, target=local, next_attempt_at=now,
+                            created_at=now))
         elif row.event_id is not None:
             event = s.get(EventRow, row.event_id)
             if row.kind == HUB_FOLLOW_UP:
@@ -129,10 +133,10 @@ def link_delivery(store: Store, outbox_id: int, external_ref: str) -> None:
                 event.local_ref = external_ref
         row.state, row.done_at, row.outcome_unknown = "done", now, False
         row.claimed_by = row.claim_expires_at = row.sending_at = None
-        _audit(s, store, row, "delivery_linked", f"operator linked it to {row.target} id {external_ref}")
+        _audit(s, store, row, "delivery_linked", f"operator linked it to {row.target} id {external_ref}", actor)
 
 
-def drop_delivery(store: Store, outbox_id: int, reason: str) -> None:
+def drop_delivery(store: Store, outbox_id: int, reason: str, *, actor: str = "operator") -> None:
     """Give a delivery up on purpose; the later ones of its complaint go on."""
     if not reason.strip():
         raise OperatorError("say why the delivery is dropped (--reason)")
@@ -140,7 +144,7 @@ def drop_delivery(store: Store, outbox_id: int, reason: str) -> None:
         row = _get(s, outbox_id, *OWED_STATES)
         row.state, row.done_at = "dropped", store.clock()
         row.claimed_by = row.claim_expires_at = row.sending_at = None
-        _audit(s, store, row, "delivery_dropped", reason.strip())
+        _audit(s, store, row, "delivery_dropped", reason.strip(), actor)
 
 
 def list_quarantine(store: Store, *, include_resolved: bool = False, limit: int = 500) -> list[dict[str, Any]]:

@@ -10,7 +10,14 @@ from sqlmodel import select
 
 from gateway._store._hub_reads import poll_backlog
 from gateway._store._reference import reference_fetched_at
-from gateway._store._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store._store import (
+    CREATE_COMPLAINT,
+    HUB_FOLLOW_UP,
+    LOCAL_FOLLOW_UP,
+    LOCAL_STATUS,
+    STATUS_AS_FOLLOW_UP,
+    Store,
+)
 from gateway._store._tables import ComplaintRow, EventRow, JobRunRow, LinkRow, OutboxRow, PeerHealthRow, QuarantineRow
 from gateway._timezones import ensure_utc
 
@@ -46,7 +53,11 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
                     select(func.count(OutboxRow.id)).join(ComplaintRow, OutboxRow.complaint_id == ComplaintRow.id)
                     .where(mine, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done"))
                 row["follow_ups_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_FOLLOW_UP, OutboxRow.state == "done")
-                row["status_changes_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done")
+                written_as_note = OutboxRow.last_error.startswith(STATUS_AS_FOLLOW_UP)
+                row["status_changes_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done",
+                                                        ~written_as_note)
+                row["status_notes_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done",
+                                                      written_as_note)
                 row["status_changes_from_hub_already_equal"] = outbox(
                     name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "skipped")
                 row["status_changes_local"] = count(select(func.count(EventRow.id)).where(

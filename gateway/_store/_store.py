@@ -31,6 +31,7 @@ from gateway._store._tables import (
     CursorRow,
     EventRow,
     JobRunRow,
+    LinkImportRow,
     LinkRow,
     OutboxRow,
     PeerHealthRow,
@@ -48,6 +49,11 @@ HUB_FOLLOW_UP = "hub_follow_up"
 LOCAL_FOLLOW_UP = "local_follow_up"
 LOCAL_STATUS = "local_status"
 FORWARD_COMPLAINT = "forward_complaint"  # to the agency (OPD) the local app assigned after the create
+LOCAL_HUB_REF = "local_hub_ref"  # the hub's tracking id, written back to the local app after the create
+
+# The note of a done local_status delivery whose status was not written but whose note went as a
+# follow-up (a hold with its reason, while the local app shows "in progress" already).
+STATUS_AS_FOLLOW_UP = "status not written; its note went as a follow-up"
 
 
 def new_ref(prefix: str) -> str:
@@ -71,10 +77,12 @@ class Store:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 10})
+            # hide_parameters: a database error's text then never quotes a record's values
+            # (a reporter's name and address) into a log line or an error column.
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         self.upgraded_from = migrate(self.engine)
 
     def close(self) -> None:
@@ -101,19 +109,28 @@ class Store:
 
     def take_in_complaints(self, local_instance: str, hub_instance: str,
                            batch: list[tuple[Complaint, Status | None]], *,
-                           forward_agencies: bool = False) -> list[tuple[int, bool]]:
+                           forward_agencies: bool = False,
+                           not_at_hub: dict[str, str] | None = None,
+                           write_back_hub_ref: bool = False) -> list[tuple[int, bool]]:
         """:meth:`take_in_complaint` for many at once, in one transaction (a page of a
         backfill costs one commit, not one per complaint). With ``forward_agencies``, a
-        known complaint whose agency (OPD) changed is owed a forward at the hub."""
+        known complaint whose agency (OPD) changed is owed a forward at the hub.
+        ``not_at_hub`` maps the local id of a complaint that the route does not create at
+        the hub to why: its create is kept as ``skipped`` with that reason, and owed again
+        when a later version of it is inside the rule. A complaint whose pair of ids was
+        imported (``gateway links import``) is linked to the hub, not created there (and, with
+        ``write_back_hub_ref``, the hub's id is owed to the local app)."""
+        not_at_hub = not_at_hub or {}
         try:
-            return self._take_in_complaints(local_instance, hub_instance, batch, forward_agencies)
+            return self._take_in_complaints(local_instance, hub_instance, batch, forward_agencies, not_at_hub,
+                                            write_back_hub_ref)
         except IntegrityError:  # another daemon took one in at the same moment: one by one
-            return [self._take_in_complaints(local_instance, hub_instance, [item], forward_agencies)[0]
-                    for item in batch]
+            return [self._take_in_complaints(local_instance, hub_instance, [item], forward_agencies,
+                                             not_at_hub, write_back_hub_ref)[0] for item in batch]
 
     def _take_in_complaints(self, local_instance: str, hub_instance: str,
-                            batch: list[tuple[Complaint, Status | None]],
-                            forward_agencies: bool) -> list[tuple[int, bool]]:
+                            batch: list[tuple[Complaint, Status | None]], forward_agencies: bool,
+                            not_at_hub: dict[str, str], write_back_hub_ref: bool) -> list[tuple[int, bool]]:
         now = self.clock()
         with self.session() as s:
             refs = list({c.ref for c, _ in batch})
@@ -133,9 +150,16 @@ class Store:
                         row.local_status_code = complaint.status.code
                         row.local_status = local_status.value if local_status else None
                         row.agency = complaint.agency
+                        if complaint.ref not in not_at_hub:
+                            _owe_create_again(s, row.id, hub_instance, now)
                 else:  # read twice in one batch: the later version counts
                     new[complaint.ref] = (complaint, local_status)
-            ids = _insert_complaints(s, local_instance, hub_instance, list(new.values()), now) | known
+            imported = dict(s.exec(select(LinkImportRow.local_ref, LinkImportRow.hub_ref).where(
+                LinkImportRow.instance == local_instance, LinkImportRow.local_ref.in_(list(new)),
+                LinkImportRow.applied_at.is_(None))).all()) if new else {}
+            ids = _insert_complaints(s, local_instance, hub_instance, list(new.values()), now,
+                                     not_at_hub=not_at_hub, imported=imported,
+                                     write_back_hub_ref=write_back_hub_ref) | known
             return [(ids[c.ref], c.ref in new) for c, _ in batch]
 
     def record_event(self, complaint_id: int, *, kind: str, origin: str, origin_ref: str,
@@ -195,10 +219,20 @@ class Store:
         with self.session() as s:
             return s.get(ComplaintRow, complaint_id)
 
-    def attachments(self, complaint_id: int) -> list[AttachmentRow]:
+    def attachments(self, complaint_id: int, *, event_id: int | None = None) -> list[AttachmentRow]:
+        """The files of a complaint (``event_id`` None) or of one of its follow-ups."""
         with self.session() as s:
-            return list(s.exec(select(AttachmentRow).where(AttachmentRow.complaint_id == complaint_id)
+            of = AttachmentRow.event_id.is_(None) if event_id is None else AttachmentRow.event_id == event_id
+            return list(s.exec(select(AttachmentRow).where(AttachmentRow.complaint_id == complaint_id, of)
                                .order_by(AttachmentRow.id)).all())
+
+    def create_skipped(self, complaint_id: int, hub_instance: str) -> str | None:
+        """Why the complaint is not created at the hub (its create kept as skipped), or None."""
+        with self.session() as s:
+            row = s.exec(select(OutboxRow).where(
+                OutboxRow.complaint_id == complaint_id, OutboxRow.kind == CREATE_COMPLAINT,
+                OutboxRow.target == hub_instance, OutboxRow.state == "skipped")).first()
+            return (row.last_error or "kept off the hub") if row is not None else None
 
     def set_attachment_doc(self, attachment_id: int, doc_id: str) -> None:
         with self.session() as s:
@@ -248,17 +282,23 @@ class Store:
         with self.session() as s:
             s.get(OutboxRow, outbox_id).sending_at = self.clock()
 
-    def finish_delivery(self, outbox_id: int, *, state: str = "done",
-                        link: tuple[int, str, str] | None = None) -> None:
-        """Mark a delivery done (or skipped), and record the link it produced (complaint id,
-        instance, external id) in the same transaction."""
+    def finish_delivery(self, outbox_id: int, *, state: str = "done", link: tuple[int, str, str] | None = None,
+                        owe: tuple[str, str] | None = None, note: str | None = None) -> None:
+        """Mark a delivery done (or skipped, ``note`` saying why), and in the same transaction
+        record the link it produced (complaint id, instance, external id) and what it makes
+        owed next for its complaint (``owe``: kind, target)."""
         now = self.clock()
         with self.session() as s:
             row = s.get(OutboxRow, outbox_id)
             row.state, row.done_at, row.claimed_by, row.claim_expires_at = state, now, None, None
             row.sending_at, row.outcome_unknown = None, False
+            if note is not None:
+                row.last_error = note
             if link is not None:
                 s.add(LinkRow(complaint_id=link[0], instance=link[1], external_ref=link[2], linked_at=now))
+            if owe is not None:
+                s.add(OutboxRow(complaint_id=row.complaint_id, kind=owe[0], target=owe[1], next_attempt_at=now,
+                                created_at=now))
 
     def fail_delivery(self, outbox_id: int, error: str, *, retry_at: datetime | None,
                       state: str = "parked", outcome_unknown: bool = False, count: bool = True) -> None:
@@ -387,11 +427,25 @@ class Store:
             s.add(AuditRow(at=self.clock(), actor=actor, action=action, complaint_id=complaint_id, detail=detail))
 
 
+def _owe_create_again(s: Session, complaint_id: int, hub_instance: str, now: datetime) -> None:
+    """A complaint kept out of the hub by the route's rule is inside it now (it was reopened,
+    say): its create is owed after all."""
+    s.execute(update(OutboxRow).where(
+        OutboxRow.complaint_id == complaint_id, OutboxRow.kind == CREATE_COMPLAINT, OutboxRow.state == "skipped",
+        OutboxRow.target == hub_instance).values(state="pending", next_attempt_at=now, done_at=None,
+                                                 last_error=None))
+
+
 def _insert_complaints(s: Session, local_instance: str, hub_instance: str,
-                       new: list[tuple[Complaint, Status | None]], now: datetime) -> dict[str, int]:
+                       new: list[tuple[Complaint, Status | None]], now: datetime, *,
+                       not_at_hub: dict[str, str] | None = None, imported: dict[str, str] | None = None,
+                       write_back_hub_ref: bool = False) -> dict[str, int]:
     """New complaints with their reporter (personal data, kept apart), attachments, link
     and the create owed at the hub: one multi-row INSERT per table (a page of a backfill
-    built as ORM objects cost more than reading it). Returns local ref -> gateway id."""
+    built as ORM objects cost more than reading it). Returns local ref -> gateway id.
+    A complaint in ``imported`` (local ref -> hub id) is linked at the hub and its create
+    is done; one in ``not_at_hub`` (local ref -> why) has its create kept as skipped."""
+    not_at_hub, imported = not_at_hub or {}, imported or {}
     if not new:
         return {}
     rows = [{
@@ -416,12 +470,25 @@ def _insert_complaints(s: Session, local_instance: str, hub_instance: str,
         attachments += [{"complaint_id": cid, "local_ref": a.ref, "filename": a.filename,
                          "content_type": a.content_type, "size": a.size} for a in c.attachments]
         links.append({"complaint_id": cid, "instance": local_instance, "external_ref": c.ref, "linked_at": now})
-        creates.append({"complaint_id": cid, "kind": CREATE_COMPLAINT, "target": hub_instance,
-                        "next_attempt_at": now, "created_at": now})
+        create = {"complaint_id": cid, "kind": CREATE_COMPLAINT, "target": hub_instance, "next_attempt_at": now,
+                  "created_at": now, "state": "pending", "done_at": None, "last_error": None}
+        if c.ref in imported:
+            links.append({"complaint_id": cid, "instance": hub_instance, "external_ref": imported[c.ref],
+                          "linked_at": now})
+            create.update(state="done", done_at=now, last_error="linked to the hub by an imported pair of ids")
+        elif c.ref in not_at_hub:
+            create.update(state="skipped", done_at=now, last_error=not_at_hub[c.ref])
+        creates.append(create)
+        if c.ref in imported and write_back_hub_ref:
+            creates.append({**create, "kind": LOCAL_HUB_REF, "target": local_instance, "state": "pending",
+                            "done_at": None, "last_error": None})
     for table, values in ((ReporterRow, reporters), (AttachmentRow, attachments), (LinkRow, links),
                           (OutboxRow, creates)):
         if values:
             conn.execute(insert(table.__table__), values)
+    if imported:
+        s.execute(update(LinkImportRow).where(LinkImportRow.instance == local_instance,
+                                              LinkImportRow.local_ref.in_(list(imported))).values(applied_at=now))
     return {c.ref: by_ref[row["gateway_ref"]] for (c, _), row in zip(new, rows)}
 
 

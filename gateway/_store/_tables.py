@@ -90,10 +90,14 @@ class ReporterRow(SQLModel, table=True):
 
 
 class AttachmentRow(SQLModel, table=True):
+    """A file of a complaint (``event_id`` None: listed on the complaint at its local app) or of
+    a follow-up (``event_id``: listed on that follow-up at the side it came from)."""
+
     __tablename__ = "attachment"
     id: int | None = Field(default=None, primary_key=True)
     complaint_id: int = Field(foreign_key="complaint.id", index=True)
-    local_ref: str
+    event_id: int | None = Field(default=None, foreign_key="event.id", index=True)
+    local_ref: str  # its id at the side it is listed on (the local app, or the hub for a hub follow-up)
     filename: str
     content_type: str | None = None
     size: int | None = None
@@ -127,8 +131,11 @@ class EventRow(SQLModel, table=True):
     gateway_ref: str = Field(unique=True)  # written with the copy, so the copy is recognised
     local_ref: str | None = None
     hub_ref: str | None = None
+    # A follow-up's text; for a status change, the note its side gave with it (a reason).
     content: str | None = Field(default=None, sa_column=Column(Text))
     author: str | None = None
+    is_secret: bool = False  # a follow-up's own confidentiality (rahasia)
+    reason: str | None = Field(default=None, sa_column=Column(Text))  # a status change's reason, verbatim
     raw_status_code: str | None = None
     raw_status_name: str | None = None
     status: str | None = None  # canonical; None when the raw status has no mapping
@@ -145,7 +152,7 @@ class OutboxRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     complaint_id: int = Field(foreign_key="complaint.id", index=True)
     event_id: int | None = Field(default=None, foreign_key="event.id", index=True)
-    kind: str  # create_complaint | hub_follow_up | local_follow_up | local_status
+    kind: str  # see the outbox kinds in _store.py
     target: str  # the instance to deliver to
     # pending | done | skipped (nothing to write) | parked (an operator must act) |
     # needs_confirmation (may have been done; an operator links or resends) | dropped (by an operator)
@@ -236,3 +243,15 @@ class ReferenceRow(SQLModel, table=True):
     code: str | None = None
     parent_ref: str | None = None
     fetched_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class LinkImportRow(SQLModel, table=True):
+    """A pair of ids imported by an operator (``gateway links import``): a local complaint that
+    is already at the hub. Intake links it instead of creating it again."""
+
+    __tablename__ = "link_import"
+    instance: str = Field(primary_key=True)  # the local app
+    local_ref: str = Field(primary_key=True)
+    hub_ref: str
+    imported_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    applied_at: datetime | None = Field(default=None, sa_column=_utc_column())

@@ -38,10 +38,16 @@ StoreOption = Annotated[Optional[str], typer.Option(
     "--store", envvar="GATEWAY_STORE_URL", help="store URL overriding gateway.yaml (e.g. sqlite:///data/demo.db)")]
 
 
+OperatorOption = Annotated[Optional[str], typer.Option(
+    "--operator", envvar="GATEWAY_OPERATOR", help="your name, written to the audit trail with what you do "
+                                                   "(default: the OS user)")]
+
+
 @app.callback()
-def _global(config: ConfigOption = None, store: StoreOption = None) -> None:
+def _global(config: ConfigOption = None, store: StoreOption = None, operator: OperatorOption = None) -> None:
     options.config_path = config
     options.store_url = store
+    options.operator = operator
 
 
 @app.command()
@@ -231,12 +237,14 @@ def demo(
 from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
 
 from gateway.cli._backfill import backfill_command  # noqa: E402
+from gateway.cli._links import links_app  # noqa: E402
 from gateway.cli._mapping import mapping_app  # noqa: E402
 
 app.add_typer(deliveries_app, name="deliveries")
 app.command("quarantine")(quarantine_command)
 app.command("backfill")(backfill_command)
 app.add_typer(mapping_app, name="mapping")
+app.add_typer(links_app, name="links")
 
 
 def main() -> None:

@@ -25,6 +25,22 @@ err = Console(stderr=True)
 class Options:
     config_path: Optional[Path] = None
     store_url: Optional[str] = None
+    operator: Optional[str] = None
+
+
+def operator_name() -> str:
+    """Who runs an operator command, for the audit trail: ``--operator``, else
+    ``GATEWAY_OPERATOR``, else the OS user."""
+    import getpass
+    import os
+
+    name = options.operator or os.environ.get("GATEWAY_OPERATOR")
+    if not name:
+        try:
+            name = getpass.getuser()
+        except Exception:  # no user name (a container without one)
+            name = "unknown"
+    return f"operator:{name.strip()[:64]}"
 
 
 options = Options()

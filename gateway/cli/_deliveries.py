@@ -36,11 +36,11 @@ def _store():  # the CLI module owns config and store opening
 
 
 def _run(action, *args) -> None:
-    from gateway.cli._context import err, out
+    from gateway.cli._context import err, operator_name, out
 
     store = _store()
     try:
-        action(store, *args)
+        action(store, *args, actor=operator_name())
     except OperatorError as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(1) from None

@@ -15,6 +15,7 @@ LOCAL_COLUMNS = [
     ("follow_ups_to_hub", "follow-ups → hub"),
     ("follow_ups_from_hub", "follow-ups ← hub"),
     ("status_changes_from_hub", "statuses ← hub"),
+    ("status_notes_from_hub", "status notes ← hub"),
 ]
 HUB_COLUMNS = [
     ("complaints_created", "complaints created"),

@@ -3,6 +3,7 @@ against the real simulator on loopback."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -13,6 +14,8 @@ from pydantic import ValidationError
 
 import gateway
 from gateway import (
+    AmbiguousOutcomeError,
+    AttachmentContent,
     AttachmentRef,
     Classification,
     Complaint,
@@ -348,6 +351,215 @@ async def test_fetch_attachment(respx_mock: Any) -> None:
     content = await app.fetch_attachment(AttachmentRef(ref="30001", filename="foto_1.png"))
     await app.aclose()
     assert (content.filename, content.content_type, content.data) == ("foto_1.png", "image/png", b"\x89PNG...")
+    assert respx_mock.calls[0].request.headers["Accept"] == "*/*"  # a file, not JSON
+    assert respx_mock.calls[0].request.headers["X-Api-Key"] == "k"
+
+
+# --- follow-ups: rahasia and lampiran --------------------------------------------------------------
+
+def tanggapan(id_tanggapan: int, **fields: Any) -> dict[str, Any]:
+    record = {"id_tanggapan": id_tanggapan, "id_aduan": 12, "isi": "Sudah kami perbaiki, foto terlampir.",
+              "oleh": "Dinas Pekerjaan Umum Kota Semarang", "sumber": "lapor_hendi", "ref_eksternal": None,
+              "rahasia": False, "lampiran": [], "dibuat_pada": "2026-11-28 09:30:00"}
+    record.update(fields)
+    return record
+
+
+@pytest.mark.anyio
+async def test_follow_ups_carry_rahasia_and_lampiran(respx_mock: Any) -> None:
+    respx_mock.get(f"{BASE}/api/v1/tanggapan").mock(return_value=page([
+        tanggapan(5060, rahasia=True, lampiran=[
+            {"id_lampiran": 30027, "nama_file": "bukti_1.png", "tipe_mime": "image/png", "ukuran_byte": 4099},
+            {"id_lampiran": "30028", "nama_file": "berita_acara.pdf", "tipe_mime": "application/pdf",
+             "ukuran_byte": 81234}]),
+        {key: value for key, value in tanggapan(5061).items() if key not in ("rahasia", "lampiran")},  # older app
+        tanggapan(5062, rahasia=None, lampiran=None),
+    ]))
+    app = make_app(client=httpx.AsyncClient())
+    first, older, nulls = await collect(app.follow_ups_since(None))
+    await app.aclose()
+
+    assert first.is_secret is True
+    assert first.attachments == (
+        AttachmentRef(ref="30027", filename="bukti_1.png", content_type="image/png", size=4099),
+        AttachmentRef(ref="30028", filename="berita_acara.pdf", content_type="application/pdf", size=81234))
+    assert (older.is_secret, older.attachments) == (False, ())
+    assert (nulls.is_secret, nulls.attachments) == (False, ())
+
+
+MALFORMED_FOLLOW_UPS = [
+    ({"rahasia": "ya"}, "'rahasia'"),
+    ({"rahasia": 1}, "'rahasia'"),
+    ({"lampiran": "bukti_perbaikan_jalan_pandanaran.png"}, "'lampiran'"),
+    ({"lampiran": [{"nama_file": "bukti_rumah_sri_wulandari.png"}]}, "'lampiran[0].id_lampiran'"),
+    ({"lampiran": [{"id_lampiran": 30027, "nama_file": "bukti.png", "ukuran_byte": "empat ribu"}]},
+     "'lampiran[0].ukuran_byte'"),
+    ({"lampiran": [{"id_lampiran": 30027, "nama_file": ["bukti", "png"]}]}, "'lampiran[0].nama_file'"),
+    ({"lampiran": [{"id_lampiran": 30027}, "foto_rumah_sri_wulandari.png"]}, "lampiran[1]"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("fields", "field_name"), MALFORMED_FOLLOW_UPS)
+async def test_malformed_follow_up_is_a_record_error_naming_the_field(
+        respx_mock: Any, fields: dict[str, Any], field_name: str) -> None:
+    bad = tanggapan(5061, **fields)
+    respx_mock.get(f"{BASE}/api/v1/tanggapan").mock(return_value=page([tanggapan(5060), bad, tanggapan(5062)]))
+    app = make_app(client=httpx.AsyncClient())
+    items = await collect(app.follow_ups_since(None))
+    await app.aclose()
+
+    assert [type(i) for i in items] == [FollowUp, RecordError, FollowUp]
+    error = items[1]
+    assert (error.operation, error.record_ref) == ("GET /api/v1/tanggapan", "5061")
+    assert field_name in error.reason
+    text = str(error) + repr(error)
+    for value in _leaves(bad):
+        if isinstance(value, str) and len(value) > 3 and value not in ("lampiran", "rahasia"):
+            assert value not in text, value
+
+
+# --- writes: files, rahasia, the hub's id, and answers that are not a success ----------------------
+
+@pytest.mark.anyio
+async def test_write_follow_up_sends_rahasia_and_files_in_base64(respx_mock: Any) -> None:
+    route = respx_mock.post(f"{BASE}/api/v1/aduan/12/tanggapan").mock(
+        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_tanggapan": "5010"}}))
+    photo, report = b"\xff\xd8\xff\xe0 bukti" + bytes(range(256)), b"%PDF-1.4 berita acara"
+    app = make_app(client=httpx.AsyncClient())
+    new_id = await app.write_follow_up(
+        "12", "Perbaikan selesai, foto terlampir.", author="Dinas Pekerjaan Umum", gateway_ref="gw-fu-5",
+        is_secret=True, attachments=[AttachmentContent("bukti.jpg", "image/JPG; charset=binary", photo),
+                                     AttachmentContent("berita_acara.pdf", "application/pdf", report)])
+    await app.aclose()
+
+    assert new_id == "5010"
+    body = json.loads(route.calls[0].request.content)
+    assert body == {"isi": "Perbaikan selesai, foto terlampir.", "oleh": "LAPOR!-SP4N / Dinas Pekerjaan Umum",
+                    "ref_eksternal": "gw-fu-5", "rahasia": True, "lampiran": [
+                        {"nama_file": "bukti.jpg", "tipe_mime": "image/jpeg",
+                         "konten_base64": base64.b64encode(photo).decode()},
+                        {"nama_file": "berita_acara.pdf", "tipe_mime": "application/pdf",
+                         "konten_base64": base64.b64encode(report).decode()}]}
+    assert base64.b64decode(body["lampiran"][0]["konten_base64"], validate=True) == photo
+
+
+@pytest.mark.anyio
+async def test_write_hub_ref_puts_nomor_lapor_and_checks_the_echo(respx_mock: Any) -> None:
+    route = respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(return_value=httpx.Response(
+        200, json={"status": "sukses", "data": {"id_aduan": 12, "nomor_lapor": "4000123"}}))
+    app = make_app(client=httpx.AsyncClient())
+    assert await app.write_hub_ref("12", "4000123", gateway_ref="gw-hr-1") is None
+    assert await app.write_hub_ref("12", "4000123", gateway_ref="gw-hr-1") is None  # safe to repeat
+    await app.aclose()
+    assert route.call_count == 2
+    assert json.loads(route.calls[0].request.content) == {"nomor_lapor": "4000123", "ref_eksternal": "gw-hr-1"}
+    assert route.calls[0].request.headers["X-Api-Key"] == "k"
+
+
+@pytest.mark.anyio
+async def test_write_hub_ref_is_retried_within_the_call_after_a_500(respx_mock: Any) -> None:
+    """A PUT is idempotent (the same value again changes nothing): the shared layer repeats it."""
+    route = respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(side_effect=[
+        httpx.Response(500), httpx.Response(200, json={"status": "sukses",
+                                                       "data": {"id_aduan": 12, "nomor_lapor": "4000123"}})])
+    context = InstanceContext(name="lapor-hendi-semarang", base_url=BASE, timezone=gateway.WIB,
+                              secrets={"api_key": "k"}, settings=LaporHendiApp.Settings(),
+                              retry=gateway.RetryPolicy(initial_wait=0.001, max_wait=0.01))
+    app = LaporHendiApp(context, client=httpx.AsyncClient())
+    await app.write_hub_ref("12", "4000123", gateway_ref="gw-hr-1")
+    await app.aclose()
+    assert route.call_count == 2
+
+
+# What each write sends, where, and what its success answer carries.
+WRITES = {
+    "status": ("POST", "/api/v1/aduan/4812/status", "POST /api/v1/aduan/{id}/status", "id_riwayat"),
+    "follow_up": ("POST", "/api/v1/aduan/4812/tanggapan", "POST /api/v1/aduan/{id}/tanggapan", "id_tanggapan"),
+    "hub_ref": ("PUT", "/api/v1/aduan/4812/nomor-lapor", "PUT /api/v1/aduan/{id}/nomor-lapor", "nomor_lapor"),
+}
+PESAN = "gagal menyimpan tanggapan Sri Wulandari 081234567890"  # what the app might put in a pesan
+
+
+async def _do_write(app: LaporHendiApp, kind: str) -> str | None:
+    if kind == "status":
+        return await app.write_status("4812", RawStatus("selesai"), note="Perbaikan selesai", gateway_ref="gw-7")
+    if kind == "follow_up":
+        return await app.write_follow_up("4812", "Perbaikan jalan selesai.", author=None, gateway_ref="gw-7",
+                                         attachments=[AttachmentContent("bukti.png", "image/png", b"\x89PNG..")])
+    return await app.write_hub_ref("4812", "4000777", gateway_ref="gw-7")
+
+
+def _sukses(kind: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    good = {"status": {"id_riwayat": 70042}, "follow_up": {"id_tanggapan": 5009},
+            "hub_ref": {"id_aduan": 4812, "nomor_lapor": "4000777"}}[kind]
+    return {"status": "sukses", "data": good if data is None else data}
+
+
+REFUSED = {  # the body says it failed: PermanentPeerError
+    "gagal": lambda kind: httpx.Response(200, json={"status": "gagal", "pesan": PESAN}),
+    "another status": lambda kind: httpx.Response(200, json={"status": "error", "message": PESAN}),
+    "gagal with data": lambda kind: httpx.Response(201, json={**_sukses(kind), "status": "gagal", "pesan": PESAN}),
+}
+UNKNOWN = {  # the body proves nothing: AmbiguousOutcomeError
+    "not JSON": lambda kind: httpx.Response(200, text=f"<html><body>OK {PESAN}</body></html>"),
+    "empty 204": lambda kind: httpx.Response(204),
+    "a JSON list": lambda kind: httpx.Response(200, json=[PESAN]),
+    "no status": lambda kind: httpx.Response(200, json={"data": _sukses(kind)["data"]}),
+    "sukses without data": lambda kind: httpx.Response(200, json={"status": "sukses"}),
+    "sukses with data not an object": lambda kind: httpx.Response(200, json={"status": "sukses", "data": [PESAN]}),
+    "sukses without the id": lambda kind: httpx.Response(200, json=_sukses(kind, {"pesan": PESAN})),
+    "sukses with an id that is not one": lambda kind: httpx.Response(200, json=_sukses(kind, {
+        "id_riwayat": True, "id_tanggapan": {"id": 5009}, "nomor_lapor": None, "id_aduan": 4812})),
+    "sukses echoing another nomor_lapor": lambda kind: httpx.Response(200, json=_sukses(kind, {
+        "id_riwayat": "x1", "id_tanggapan": "", "id_aduan": 4812, "nomor_lapor": "4000778"})),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", list(WRITES))
+@pytest.mark.parametrize(("answer", "expected"), [*((name, PermanentPeerError) for name in REFUSED),
+                                                  *((name, AmbiguousOutcomeError) for name in UNKNOWN)])
+async def test_a_write_answered_without_proof_of_success_is_not_done(
+        respx_mock: Any, kind: str, answer: str, expected: type[Exception]) -> None:
+    method, path, operation, _ = WRITES[kind]
+    respond = {**REFUSED, **UNKNOWN}[answer]
+    route = respx_mock.route(method=method, url=f"{BASE}{path}").mock(side_effect=lambda request: respond(kind))
+    app = make_app(client=httpx.AsyncClient())
+    with pytest.raises(expected) as caught:
+        await _do_write(app, kind)
+    await app.aclose()
+
+    error = caught.value
+    assert type(error) is expected  # refused is not "unknown", and unknown is not "refused"
+    assert error.operation == operation and error.peer == "lapor-hendi-semarang"
+    assert route.call_count == 1  # nothing repeated blindly within the call
+    text = str(error) + repr(error) + error.reason
+    for leak in (PESAN, "Sri Wulandari", "081234567890", "4812", "4000777", "4000778", "gw-7", "OK", "Perbaikan"):
+        assert leak not in text, leak
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", list(WRITES))
+async def test_a_write_answered_sukses_with_its_id_is_done(respx_mock: Any, kind: str) -> None:
+    method, path, _, id_key = WRITES[kind]
+    respx_mock.route(method=method, url=f"{BASE}{path}").mock(
+        return_value=httpx.Response(201, json={**_sukses(kind), "pesan": "berhasil"}))
+    app = make_app(client=httpx.AsyncClient())
+    result = await _do_write(app, kind)
+    await app.aclose()
+    assert result == {"id_riwayat": "70042", "id_tanggapan": "5009", "nomor_lapor": None}[id_key]
+
+
+@pytest.mark.anyio
+async def test_write_hub_ref_answered_for_another_complaint_is_unknown(respx_mock: Any) -> None:
+    respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(return_value=httpx.Response(
+        200, json={"status": "sukses", "data": {"id_aduan": 13, "nomor_lapor": "4000123"}}))
+    app = make_app(client=httpx.AsyncClient())
+    with pytest.raises(AmbiguousOutcomeError) as caught:
+        await app.write_hub_ref("12", "4000123", gateway_ref="gw-hr-1")
+    await app.aclose()
+    assert "id_aduan" in caught.value.reason and "13" not in str(caught.value)
 
 
 def test_settings_and_declarations() -> None:
