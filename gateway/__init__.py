@@ -19,6 +19,7 @@ from gateway._errors import (
     PermanentPeerError,
     RecordError,
     StoreError,
+    TooLargeError,
     TransientPeerError,
 )
 from gateway._http import BreakerPolicy, CircuitBreaker, PeerClient, RetryPolicy
@@ -79,6 +80,7 @@ __all__ = [
     "StatusChange",
     "StoreError",
     "TimePage",
+    "TooLargeError",
     "TransientPeerError",
     "WIB",
     "format_peer_time",

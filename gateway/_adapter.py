@@ -133,8 +133,10 @@ class LocalApp(Adapter):
         evidence); return the app's id of it, if it gives one."""
 
     @abstractmethod
-    async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
-        """The bytes of one attachment listed on a complaint or a follow-up."""
+    async def fetch_attachment(self, attachment: AttachmentRef, *, max_bytes: int | None = None) -> AttachmentContent:
+        """The bytes of one attachment listed on a complaint or a follow-up. Pass ``max_bytes`` on
+        to ``self.http.request(..., max_bytes=...)``: a larger file raises ``TooLargeError``
+        without being read whole."""
 
     async def write_hub_ref(self, complaint_ref: str, hub_ref: str, *, gateway_ref: str) -> None:
         """Store the hub's tracking id of a complaint in the app, so that nobody retypes it.
@@ -184,9 +186,10 @@ class Hub(Adapter):
         """Add a follow-up (``is_secret``: the follow-up's own confidentiality; ``attachments``:
         the officer's evidence); return the hub's id of it, if it gives one."""
 
-    async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
-        """The bytes of an attachment listed on one of the hub's follow-ups. A hub that does not
-        list them keeps this default (follow-ups then reach the local app without files)."""
+    async def fetch_attachment(self, attachment: AttachmentRef, *, max_bytes: int | None = None) -> AttachmentContent:
+        """The bytes of an attachment listed on one of the hub's follow-ups (``max_bytes`` as for
+        :meth:`LocalApp.fetch_attachment`). A hub that does not list them keeps this default
+        (follow-ups then reach the local app without files)."""
         raise NotImplementedError
 
     async def institutions(self) -> list[ReferenceItem]:

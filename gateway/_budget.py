@@ -128,6 +128,7 @@ class RequestBudget:
         self.clock = clock
         self.sleep = sleep
         self._slots = _Slots(policy.concurrency)
+        self._share = 1.0  # of the configured rate: several daemons of one store share it
         self._rate: float | None = policy.requests_per_second  # in force (None: no limit)
         self._tat = _NEVER  # theoretical time of the next send (GCRA)
         self._blocked_until = _NEVER  # Retry-After: nothing is sent before this
@@ -164,12 +165,38 @@ class RequestBudget:
 
     def snapshot(self) -> dict[str, Any]:
         """Counts and rates for operators and benchmarks (no personal data, no URL)."""
-        return {"peer": self.peer, "configured_rps": self.policy.requests_per_second,
+        return {"peer": self.peer, "configured_rps": self.policy.requests_per_second, "share": self._share,
                 "current_rps": self.current_rps, "concurrency": self.policy.concurrency,
                 "in_use": self._slots.in_use, "requests": self.requests, "throttled": self.throttled_answers,
                 "stale_throttled": self.stale_throttled_answers, "adaptations": self.adaptations,
                 "recoveries": self.recoveries, "last_adapted_at": self._last_adapted_at,
                 "measuring": self._episode_from is not None or self._pending is not None}
+
+    def _configured(self) -> float | None:
+        """This process's part of the configured rate."""
+        rps = self.policy.requests_per_second
+        return None if rps is None else rps * self._share
+
+    @property
+    def share(self) -> float:
+        return self._share
+
+    def set_share(self, share: float) -> None:
+        """Take ``share`` (0 to 1) of the configured rate: with N live daemons on one store,
+        each takes 1/N, so that together they keep the peer's budget. A rate lowered by 429s
+        stays as low; one above the new part comes down to it; a daemon that leaves gives its
+        part back to the others on their next heartbeat (up to the rate they measured)."""
+        if not 0 < share <= 1:
+            raise ValueError("share must be above 0 and at most 1")
+        if share == self._share:
+            return
+        old_configured, self._share = self._configured(), share
+        new_configured = self._configured()
+        if new_configured is None or self._rate is None:
+            return
+        if self._rate > new_configured or (self._last_adapted_at is None and self._rate == old_configured):
+            self._rate = new_configured
+            self._reschedule()
 
     def _schedule_rate(self) -> float | None:
         rates = [r for r in (self._rate, self._probe_rate) if r is not None]
@@ -341,7 +368,7 @@ class RequestBudget:
         return sum(1 for t in times if start <= t <= end)
 
     def _recover(self, now: float) -> None:
-        configured = self.policy.requests_per_second
+        configured = self._configured()
         if self._last_adapted_at is None or self._rate is None:
             return
         if configured is not None and self._rate >= configured:

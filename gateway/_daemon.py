@@ -19,6 +19,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway._config import GatewayConfig
 from gateway._engine import DELIVER, HUB_POLL, INTAKE, REFERENCE, Engine
+from gateway._errors import safe_text
+from gateway._store._daemons import HEARTBEAT_SECONDS
 
 log = structlog.get_logger("gateway.daemon")
 
@@ -29,6 +31,7 @@ class Daemon:
         self.config = config
         self.scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        self._live = 1
 
     def _interval(self, instance: str, key: str) -> float:
         return self.config.schedule_seconds(instance, key)
@@ -71,7 +74,21 @@ class Daemon:
                                    id=f"{instance}:{job}", name=f"{instance}:{job}", next_run_time=now,
                                    max_instances=1, coalesce=True, misfire_grace_time=grace)
             log.info("job scheduled", adapter=instance, job=job, every_seconds=seconds)
+        # Alive for the other daemons of the store: each takes its share of every peer's budget.
+        self.scheduler.add_job(self._tracked, "interval", args=[self._heartbeat], seconds=HEARTBEAT_SECONDS,
+                               id="heartbeat", name="heartbeat", next_run_time=now, max_instances=1,
+                               coalesce=True, misfire_grace_time=grace)
         self.scheduler.start()
+
+    async def _heartbeat(self) -> None:
+        try:
+            live = self.engine.heartbeat()
+        except Exception as exc:  # the store hiccupped: the next beat tries again
+            log.warning("heartbeat failed", error=safe_text(exc))
+            return
+        if live != self._live:
+            log.info("daemons sharing the store", live=live, budget_share=round(1 / live, 3))
+            self._live = live
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Start no new run, let running ones finish (up to ``timeout``), then shut down."""

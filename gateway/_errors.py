@@ -87,6 +87,11 @@ class PermanentPeerError(PeerError):
     """Retrying the same call will fail the same way (bad payload, refused credentials)."""
 
 
+class TooLargeError(PermanentPeerError):
+    """An answer (an attachment's bytes) is larger than the receiving side accepts; it was not
+    read further. The engine leaves that file out with the reason and goes on."""
+
+
 class RecordError(PeerError):
     """One record a peer returned cannot be read; the rest of the page goes on."""
 

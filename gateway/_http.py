@@ -36,6 +36,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway._budget import RequestBudget
 from gateway._errors import (
     AmbiguousOutcomeError,
+    TooLargeError,
     PeerError,
     PeerUnavailableError,
     PermanentPeerError,
@@ -99,6 +100,17 @@ class CircuitBreaker:
                 self._probing = True  # this call is the probe
                 return
         raise PeerUnavailableError(self.peer, operation, "circuit open after repeated failures; not called")
+
+    def trip(self, seconds_ago: float, error: str | None = None) -> None:
+        """Open the breaker as if it had opened ``seconds_ago`` (another daemon found the peer
+        down then): no call until the reset time from then, then one probe. A breaker that is
+        not closed is left as it is."""
+        with self._lock:
+            if self.state != self.CLOSED:
+                return
+            self.opened_at = self.clock() - seconds_ago
+            self.last_error = error
+            self.state = self.OPEN  # not _set: the store already shows it open
 
     def release_probe(self) -> None:
         with self._lock:
@@ -261,8 +273,12 @@ class PeerClient:
     async def _send_once(self, method: str, path: str, operation: str, idempotent: bool,
                          headers: dict[str, str], kwargs: dict[str, Any]) -> httpx.Response:
         maybe_done = TransientPeerError if idempotent else AmbiguousOutcomeError
+        max_bytes = kwargs.pop("max_bytes", None)
         try:
-            response = await self._client.request(method, self._base_url + path, headers=headers, **kwargs)
+            if max_bytes is None:
+                response = await self._client.request(method, self._base_url + path, headers=headers, **kwargs)
+            else:
+                response = await self._download(method, path, operation, headers, kwargs, max_bytes)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             raise TransientPeerError(self.peer, operation, "could not connect") from None
         except httpx.TimeoutException:
@@ -288,6 +304,32 @@ class PeerClient:
             raise cls(self.peer, operation, f"answered HTTP {status}", status_code=status, retry_after=retry_after)
         raise PermanentPeerError(self.peer, operation, f"answered HTTP {status}{_invalid_fields(response)}",
                                  status_code=status)
+
+    async def _download(self, method: str, path: str, operation: str, headers: dict[str, str],
+                        kwargs: dict[str, Any], max_bytes: int) -> httpx.Response:
+        """A response whose body is read in pieces and abandoned as soon as it is larger than
+        ``max_bytes`` (a declared ``Content-Length`` over it is refused before reading): a
+        300 MiB attachment never sits in memory to be refused afterwards."""
+        request = self._client.build_request(method, self._base_url + path, headers=headers, **kwargs)
+        response = await self._client.send(request, stream=True)
+        try:
+            if not 200 <= response.status_code < 300:
+                await response.aread()  # an error answer is small; the status is judged by the caller
+                return response
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise TooLargeError(self.peer, operation, f"{int(declared)} bytes, over the limit of {max_bytes}")
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():  # decoded: the limit is on what would sit in memory
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLargeError(self.peer, operation, f"over the limit of {max_bytes} bytes")
+                chunks.append(chunk)
+            kept = [(k, v) for k, v in response.headers.multi_items()
+                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+            return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=request)
+        finally:
+            await response.aclose()
 
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like :meth:`request`, and decode the JSON body. Malformed JSON is transient

@@ -33,12 +33,25 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
     if not url:
         pytest.skip("GATEWAY_TEST_DATABASE_URL is not set")
+    return reset_postgres(url)
+
+
+#: The tests' own schema in the PostgreSQL database GATEWAY_TEST_DATABASE_URL names: they empty it
+#: before each test and never touch anything else there (not even the public schema).
+TEST_SCHEMA = "lapor_gateway_test"
+
+
+def reset_postgres(url: str) -> str:
+    """An empty :data:`TEST_SCHEMA` in the database ``url`` names, and the URL that uses it (as
+    its search_path, so that a daemon started with the URL in a subprocess uses it too)."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {TEST_SCHEMA} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {TEST_SCHEMA}"))
     engine.dispose()
-    return url
+    if "search_path" in url:
+        return url
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{TEST_SCHEMA}"
 
 
 TEST_POLLING = "polling:\n  min_interval_minutes: 0\n  sweep_bound_hours: 0\n  quiet_factor: 0\n  reopen_window_days: 0\n"

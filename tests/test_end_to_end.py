@@ -65,10 +65,14 @@ async def test_complaints_follow_ups_and_statuses_flow_both_ways_exactly_once(wo
         with store.session() as s:
             from sqlmodel import select
 
-            from gateway._store._tables import ComplaintRow, LinkRow
+            from gateway._store._tables import ComplaintRow, EventRow, LinkRow
             for row, link in s.exec(select(ComplaintRow, LinkRow).join(LinkRow, LinkRow.complaint_id == ComplaintRow.id)
                                     .where(LinkRow.instance == "lapor-hendi-semarang")).all():
                 local_links[int(link.external_ref)] = row.gateway_ref
+            # Each follow-up's two copies, by identity (the simulators reuse texts): (origin, local id, hub id).
+            pairs = [(e.origin, e.local_ref, e.hub_ref) for e in s.exec(
+                select(EventRow).where(EventRow.kind == "follow_up", EventRow.local_ref.is_not(None),
+                                       EventRow.hub_ref.is_not(None))).all()]
     finally:
         store.close()
 
@@ -109,12 +113,15 @@ async def test_complaints_follow_ups_and_statuses_flow_both_ways_exactly_once(wo
         officers = [f for f in hub_follow_ups if f["source"] == "officer"]
         status_notes = [t for t in local_follow_ups if t["sumber"] == "eksternal" and t["isi"].startswith(NOTE)]
         written = [t for t in local_follow_ups if t["sumber"] == "eksternal" and not t["isi"].startswith(NOTE)]
-        by_text = {t["isi"]: t for t in written}
         officer_texts = Counter(f["content"] for f in officers)
         written_texts = Counter(t["isi"] for t in written)
         assert written_texts == officer_texts
+        local_by_id = {str(t["id_tanggapan"]): t for t in local_follow_ups}
+        hub_by_id = {str(f["id"]): f for f in hub_follow_ups}
         for f in officers:
-            mirror = by_text[f["content"]]
+            [mirror_id] = [local for origin, local, hub in pairs if origin == "sp4n" and hub == str(f["id"])]
+            mirror = local_by_id[mirror_id]
+            assert mirror["isi"] == f["content"] and mirror["sumber"] == "eksternal"
             assert bool(mirror["rahasia"]) == bool(f["is_secret"])
             assert len(mirror["lampiran"]) == len(f["attachments"])
             secret_in += bool(f["is_secret"])
@@ -126,10 +133,12 @@ async def test_complaints_follow_ups_and_statuses_flow_both_ways_exactly_once(wo
         local_own = [t for t in local_follow_ups if t["sumber"] == "lapor_hendi"]
         at_hub = [f for f in hub_follow_ups if f["source"] == "api"]
         assert Counter(f["content"] for f in at_hub) == Counter(t["isi"] for t in local_own)
-        hub_by_text = {f["content"]: f for f in at_hub}
         for t in local_own:
-            assert int(hub_by_text[t["isi"]]["is_secret"]) == int(bool(t["rahasia"]))
-            assert len(hub_by_text[t["isi"]]["attachments"]) == len(t["lampiran"])
+            [copy_id] = [hub for origin, local, hub in pairs if origin != "sp4n" and local == str(t["id_tanggapan"])]
+            copy = hub_by_id[copy_id]
+            assert copy["content"] == t["isi"] and copy["source"] == "api"
+            assert int(copy["is_secret"]) == int(bool(t["rahasia"]))
+            assert len(copy["attachments"]) == len(t["lampiran"])
             secret_out += bool(t["rahasia"])
             files_out += len(t["lampiran"])
         assert all(str(f["institution_from_id"]) == GATEWAY_INSTITUTION for f in at_hub)

@@ -46,6 +46,7 @@ GATEWAY_ALL = [
     "StatusChange",
     "StoreError",
     "TimePage",
+    "TooLargeError",
     "TransientPeerError",
     "WIB",
     "format_peer_time",
@@ -82,7 +83,7 @@ def test_simulation_all_is_fixed_and_resolves():
 
 def test_public_errors_share_one_base():
     for name in ("AdapterNotFoundError", "AmbiguousOutcomeError", "ConfigError", "MappingError", "PeerError",
-                 "PeerUnavailableError", "PermanentPeerError", "RecordError", "StoreError", "TransientPeerError"):
+                 "PeerUnavailableError", "PermanentPeerError", "RecordError", "StoreError", "TooLargeError", "TransientPeerError"):
         assert issubclass(getattr(gateway, name), gateway.GatewayError), name
 
 

@@ -3,7 +3,9 @@ the outbox's order, due times, claims and parking, and cursors."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -12,7 +14,7 @@ from sqlmodel import select
 from gateway import AttachmentRef, Classification, Complaint, Location, RawStatus, Reporter, Status, StoreError
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, SCHEMA_VERSION, Store
 from gateway._store._tables import ComplaintRow, EventRow, OutboxRow, ReporterRow, SchemaVersion
-from gateway._timezones import WIB, ensure_utc
+from gateway._timezones import WIB, ensure_utc, utcnow
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 08:00 WIB
 LOCAL = "lapor-hendi-semarang"
@@ -203,6 +205,10 @@ def claim(store: Store, owner: str = "daemon-a", target: str = HUB) -> list[Outb
     return store.claim_due(target, owner, LEASE)
 
 
+def token(store: Store, outbox_id: int) -> str | None:
+    return store.delivery(outbox_id).claim_token
+
+
 def test_claim_due_hands_out_the_first_owed_per_complaint_and_target(store: Store):
     complaint_id = take_in(store)
     follow_up(store, complaint_id, "fu-1")
@@ -210,11 +216,11 @@ def test_claim_due_hands_out_the_first_owed_per_complaint_and_target(store: Stor
     create, first, second = outbox(store)
 
     assert ids(claim(store)) == [create.id]  # the follow-ups wait for the create
-    store.finish_delivery(create.id, link=(complaint_id, HUB, "4000001"))
+    assert store.finish_delivery(create.id, link=(complaint_id, HUB, "4000001"), token=token(store, create.id))
     assert ids(claim(store)) == [first.id]
-    store.finish_delivery(first.id)
+    store.finish_delivery(first.id, token=token(store, first.id))
     assert ids(claim(store)) == [second.id]
-    store.finish_delivery(second.id)
+    store.finish_delivery(second.id, token=token(store, second.id))
     assert claim(store) == []
     assert store.external_ref(complaint_id, HUB) == "4000001"
     assert [row.state for row in outbox(store)] == ["done", "done", "done"]
@@ -238,9 +244,13 @@ def test_a_stuck_delivery_blocks_the_later_ones_of_its_complaint(store: Store, s
     follow_up(store, blocked, "fu-1")
     other = take_in(store, "LH-2")
     create_blocked = outbox(store)[0]
+    claimed = claim(store)
 
     store.fail_delivery(create_blocked.id, "sp4n: POST /complaints/complaint: answered HTTP 422", retry_at=None,
-                        state=stuck)
+                        state=stuck, token=token(store, create_blocked.id))
+    for row in claimed:  # the other complaint's create goes back to being due, unclaimed
+        if row.id != create_blocked.id:
+            store.fail_delivery(row.id, "sp4n: circuit open", retry_at=T0, count=False, token=row.claim_token)
 
     assert store.delivery(create_blocked.id).state == stuck
     assert [r.complaint_id for r in claim(store)] == [other]
@@ -252,7 +262,8 @@ def test_claim_due_respects_next_attempt_at(store: Store, clock: FakeClock):
     create = outbox(store)[0]
     assert ids(claim(store)) == [create.id]
 
-    store.fail_delivery(create.id, "sp4n: POST /complaints/complaint: timed out", retry_at=T0 + timedelta(minutes=10))
+    store.fail_delivery(create.id, "sp4n: POST /complaints/complaint: timed out", retry_at=T0 + timedelta(minutes=10),
+                        token=token(store, create.id))
 
     assert claim(store) == []  # neither the create nor the follow-up behind it
     clock.advance(minutes=9, seconds=59)
@@ -283,7 +294,7 @@ def test_a_finished_delivery_is_not_handed_out(store: Store, clock: FakeClock):
     take_in(store)
     create = outbox(store)[0]
     claim(store)
-    store.finish_delivery(create.id, link=(create.complaint_id, HUB, "4000001"))
+    store.finish_delivery(create.id, link=(create.complaint_id, HUB, "4000001"), token=token(store, create.id))
     clock.advance(hours=1)
 
     assert claim(store, "daemon-b") == []
@@ -295,11 +306,12 @@ def test_fail_delivery_without_retry_at_parks_and_keeps_the_error(store: Store, 
     take_in(store)
     create = outbox(store)[0]
     claim(store)
-    store.fail_delivery(create.id, "first: timed out", retry_at=T0 + timedelta(minutes=1))
+    store.fail_delivery(create.id, "first: timed out", retry_at=T0 + timedelta(minutes=1), token=token(store, create.id))
     clock.advance(minutes=2)
     claim(store)
 
-    store.fail_delivery(create.id, "sp4n: POST /complaints/complaint: answered HTTP 422", retry_at=None)
+    store.fail_delivery(create.id, "sp4n: POST /complaints/complaint: answered HTTP 422", retry_at=None,
+                        token=token(store, create.id))
 
     row = store.delivery(create.id)
     assert row.state == "parked"
@@ -317,10 +329,72 @@ def test_a_failure_without_a_call_does_not_count_as_an_attempt(store: Store):
     create = outbox(store)[0]
     claim(store)
 
-    store.fail_delivery(create.id, "sp4n: circuit open", retry_at=T0, count=False)
+    store.fail_delivery(create.id, "sp4n: circuit open", retry_at=T0, count=False, token=token(store, create.id))
 
     row = store.delivery(create.id)
     assert (row.attempts, row.state, row.last_error) == (0, "pending", "sp4n: circuit open")
+
+
+# -- fenced claims: a daemon whose lease ran out cannot overwrite or send ------------------------------
+
+def test_a_daemon_whose_lease_ran_out_cannot_overwrite_the_result_of_the_one_that_took_over(store: Store,
+                                                                                              clock: FakeClock):
+    take_in(store)
+    create = outbox(store)[0]
+    [a_row] = claim(store, "daemon-a")
+    assert store.mark_sending(create.id, token=a_row.claim_token)
+    clock.advance(minutes=5, seconds=1)  # daemon-a's call is slow; its lease runs out
+    [b_row] = claim(store, "daemon-b")
+    assert b_row.claim_token != a_row.claim_token
+    assert store.finish_delivery(create.id, link=(create.complaint_id, HUB, "4000001"), token=b_row.claim_token)
+
+    # daemon-a's late answers change nothing: not a failure over b's done, not a second link.
+    assert not store.fail_delivery(create.id, "timed out", retry_at=None, token=a_row.claim_token)
+    assert not store.finish_delivery(create.id, link=(create.complaint_id, HUB, "4000999"), token=a_row.claim_token)
+    row = store.delivery(create.id)
+    assert (row.state, row.last_error) == ("done", None)
+    assert store.external_ref(create.complaint_id, HUB) == "4000001"
+
+
+def test_a_claim_whose_lease_ran_out_may_not_send(store: Store, clock: FakeClock):
+    take_in(store)
+    create = outbox(store)[0]
+    [row] = claim(store, "daemon-a")
+    clock.advance(minutes=5, seconds=1)
+    assert not store.mark_sending(create.id, token=row.claim_token)  # waited its turn too long: not sent
+    assert store.delivery(create.id).sending_at is None
+    assert not store.mark_sending(create.id, token=None)
+
+
+def test_a_lease_extended_while_a_call_is_slow_keeps_the_row(store: Store, clock: FakeClock):
+    take_in(store)
+    create = outbox(store)[0]
+    [row] = claim(store, "daemon-a")
+    for _ in range(4):
+        clock.advance(minutes=4)
+        assert store.extend_claim(create.id, row.claim_token, LEASE)
+    assert claim(store, "daemon-b") == []  # 16 minutes on, the row is still daemon-a's
+    assert store.mark_sending(create.id, token=row.claim_token)
+    assert not store.extend_claim(create.id, "someone-else", LEASE)
+
+
+@pytest.mark.postgres
+def test_leases_are_measured_on_the_databases_clock_not_a_hosts(tmp_path: Path):
+    url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("GATEWAY_TEST_DATABASE_URL is not set")
+    from conftest import reset_postgres
+    url = reset_postgres(url)
+    honest = Store(url, leases_by_database=True)
+    ahead = Store(url, clock=lambda: utcnow() + timedelta(seconds=301), leases_by_database=True)  # a fast host
+    try:
+        honest.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
+        [row] = honest.claim_due(HUB, "daemon-a", LEASE)
+        assert ahead.claim_due(HUB, "daemon-fast", LEASE) == [], "a host 301 s ahead took a live claim"
+        assert honest.mark_sending(row.id, token=row.claim_token)
+    finally:
+        honest.close()
+        ahead.close()
 
 
 # -- cursors --------------------------------------------------------------------------------------------

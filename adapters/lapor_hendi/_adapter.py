@@ -237,6 +237,8 @@ class LaporHendiApp(LocalApp):
             return translate(_Record(raw))
         except _Unreadable as exc:
             return RecordError(self.name, operation, str(exc), record_ref=record_ref)
+        except Exception as exc:  # anything else odd in one record: it, not the page, is set aside
+            return RecordError(self.name, operation, f"cannot be read ({type(exc).__name__})", record_ref=record_ref)
 
     async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
         async for raw in self._walk("/api/v1/aduan", OP_COMPLAINTS, "diperbarui_sejak", since, "id_aduan",
@@ -400,11 +402,11 @@ class LaporHendiApp(LocalApp):
             raise AmbiguousOutcomeError(self.name, OP_WRITE_HUB_REF, "answered 'sukses' for another "
                                                                      "data.id_aduan: outcome unknown")
 
-    async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
+    async def fetch_attachment(self, attachment: AttachmentRef, *, max_bytes: int | None = None) -> AttachmentContent:
         # The file itself, not JSON: the shared layer's default Accept: application/json would
-        # not fit it (a strict server may answer 406).
+        # not fit it (a strict server may answer 406). Read in pieces, stopped over max_bytes.
         response = await self.http.request("GET", f"/api/v1/lampiran/{quote(attachment.ref, safe='')}",
-                                           operation=OP_ATTACHMENT, headers={"Accept": "*/*"})
+                                           operation=OP_ATTACHMENT, headers={"Accept": "*/*"}, max_bytes=max_bytes)
         header = response.headers.get("Content-Type", "").split(";")[0].strip()
         return AttachmentContent(filename=attachment.filename,
                                  content_type=header or attachment.content_type or "application/octet-stream",

@@ -458,7 +458,12 @@ class Sp4nHub(Hub):
         complete = isinstance(logs, list)
         changes: list[StatusChange] = []
         for entry in logs if isinstance(logs, list) else []:
-            read = self._log_entry(str(ref), entry)
+            try:
+                read = self._log_entry(str(ref), entry)
+            except Exception as exc:  # anything odd in one entry: the history is incomplete, the read goes on
+                log.warning("status log unreadable", peer=self.name, operation=OP_READ,
+                            reason=f"cannot be read ({type(exc).__name__})")
+                read = None
             if read is None:
                 complete = False
             elif isinstance(read, StatusChange):
@@ -555,13 +560,21 @@ class Sp4nHub(Hub):
         records = _dig(body, ("results", "data"))
         if not isinstance(records, list):  # a 2xx without the path is a failure, not "none"
             raise self._refused(OP_FOLLOW_UPS, "answer had no results.data list")
-        out: list[FollowUp | RecordError] = [self._follow_up(ref, record) for record in records]
+        out: list[FollowUp | RecordError] = [self._read_follow_up(ref, record) for record in records]
         # Oldest first; unreadable records keep their place.
         slots = [i for i, item in enumerate(out) if isinstance(item, FollowUp)]
         ordered = sorted((item for item in out if isinstance(item, FollowUp)), key=lambda f: f.created_at)
         for i, item in zip(slots, ordered):
             out[i] = item
         return out
+
+    def _read_follow_up(self, ref: str, record: Any) -> FollowUp | RecordError:
+        try:
+            return self._follow_up(ref, record)
+        except Exception as exc:  # anything odd in one follow-up: it, not the list, is set aside
+            record_ref = _text(record.get(self.settings.follow_up_id_key)) if isinstance(record, dict) else None
+            return RecordError(self.name, OP_FOLLOW_UPS, f"cannot be read ({type(exc).__name__})",
+                               record_ref=record_ref)
 
     def _follow_up(self, ref: str, record: Any) -> FollowUp | RecordError:
         settings = self.settings
@@ -611,12 +624,12 @@ class Sp4nHub(Hub):
             attachments=tuple(attachments),
         )
 
-    async def fetch_attachment(self, attachment: AttachmentRef) -> AttachmentContent:
+    async def fetch_attachment(self, attachment: AttachmentRef, *, max_bytes: int | None = None) -> AttachmentContent:
         """A file listed on a hub follow-up (``attachment_path``; the real endpoint is not seen)."""
         if self.settings.attachment_path is None:
             raise NotImplementedError
         path = self.settings.attachment_path.replace("{id}", self._path_ref(attachment.ref))
-        response = await self.http.request("GET", path, operation=OP_FILE)
+        response = await self.http.request("GET", path, operation=OP_FILE, max_bytes=max_bytes)
         header = response.headers.get("Content-Type", "").split(";")[0].strip()
         return AttachmentContent(filename=attachment.filename,
                                  content_type=header or attachment.content_type or "application/octet-stream",

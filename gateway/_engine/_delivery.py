@@ -28,6 +28,7 @@ from gateway._errors import (
     PeerUnavailableError,
     PermanentPeerError,
     RecordError,
+    TooLargeError,
     TransientPeerError,
 )
 from gateway._model import (
@@ -58,6 +59,11 @@ from gateway._timezones import ensure_utc
 log = structlog.get_logger("gateway.delivery")
 
 
+class ClaimLost(GatewayError):
+    """This daemon's claim on a delivery ran out and another daemon (or an operator) has the row
+    now: nothing more is sent or written for it here."""
+
+
 class NeedsConfirmation(GatewayError):
     """A delivery may already have been done and the peer offers no way to find out:
     an operator decides (link what exists, or resend)."""
@@ -71,6 +77,7 @@ class DeliveryResult:
     parked: int = 0
     needs_confirmation: int = 0
     resolved_by_lookup: int = 0
+    claims_lost: int = 0
 
 
 def complaint_from_row(row: ComplaintRow, local_ref: str) -> Complaint:
@@ -112,12 +119,51 @@ class Deliveries:
 
         lease = timedelta(seconds=self.policy.lease_seconds)
         for _ in range(max_rounds):
-            # A round's claims are sent within it (a few at a time), well inside their lease.
             rows = self.store.claim_due(self.target, self.owner, lease, limit=self.concurrency * 6)
             if not rows:
                 break
-            await asyncio.gather(*(one(row) for row in rows))
+            done: set[int] = set()
+
+            async def attempt(row: OutboxRow) -> None:
+                try:
+                    await one(row)
+                finally:
+                    done.add(row.id)
+
+            keeper = asyncio.create_task(self._keep_claims(rows, lease, done))
+            try:
+                await asyncio.gather(*(attempt(row) for row in rows))
+            finally:
+                keeper.cancel()
         return result
+
+    # -- the claim: every write to a row shows its token -----------------------------------
+
+    def _sending(self, row: OutboxRow) -> None:
+        if not self.store.mark_sending(row.id, token=row.claim_token):
+            raise ClaimLost(f"delivery {row.id}: the claim ran out before the call; not sent")
+
+    def _finish(self, row: OutboxRow, **kwargs: Any) -> None:
+        if not self.store.finish_delivery(row.id, token=row.claim_token, **kwargs):
+            done = kwargs.get("link")
+            raise ClaimLost(f"delivery {row.id}: the claim ran out during the call, which succeeded"
+                            + (f" ({done[1]} id {done[2]})" if done else "")
+                            + "; the daemon that took it over treats it as of unknown outcome")
+
+    def _fail(self, row: OutboxRow, error: str, **kwargs: Any) -> None:
+        if not self.store.fail_delivery(row.id, error, token=row.claim_token, **kwargs):
+            raise ClaimLost(f"delivery {row.id}: the claim ran out during the call, which failed ({error})")
+
+    async def _keep_claims(self, rows: list[OutboxRow], lease: timedelta, done: set[int]) -> None:
+        """Extend the leases of a round's rows while they wait or their call is under way, so that
+        a slow peer does not let another daemon take them over (a daemon that dies stops
+        extending, and its claims run out)."""
+        period = max(0.5, lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(period)
+            for row in rows:
+                if row.id not in done and not self.store.extend_claim(row.id, row.claim_token, lease):
+                    done.add(row.id)  # lost: mark_sending refuses it when its turn comes
 
     def _backoff(self, attempts: int) -> timedelta:
         base = min(self.policy.backoff_max_seconds, self.policy.backoff_initial_seconds * 2 ** (attempts - 1))
@@ -128,55 +174,61 @@ class Deliveries:
         unknown = row.outcome_unknown or row.sending_at is not None
         with structlog.contextvars.bound_contextvars(complaint_id=row.complaint_id, delivery=row.kind,
                                                      outbox_id=row.id):
+            # Any write to the row below may find the claim gone: then nothing more is done here.
             try:
-                state = await self._deliver(row, unknown, result)
-            except NeedsConfirmation as exc:
-                self.store.fail_delivery(row.id, str(exc), retry_at=None, state="needs_confirmation",
-                                         outcome_unknown=True, count=False)
-                self.store.audit("delivery_needs_confirmation", complaint_id=row.complaint_id, detail=str(exc))
-                result.needs_confirmation += 1
-                log.error("delivery needs an operator's confirmation", error=str(exc))
-            except (MappingError, PermanentPeerError) as exc:
-                self.store.fail_delivery(row.id, str(exc), retry_at=None, outcome_unknown=unknown)
-                self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
-                result.parked += 1
-                log.error("delivery parked", error=str(exc))
-            except PeerUnavailableError as exc:
-                # No call was made: not an attempt. Wait for the breaker's probe.
-                retry_at = self.store.clock() + timedelta(seconds=self.policy.backoff_initial_seconds)
-                self.store.fail_delivery(row.id, str(exc), retry_at=retry_at, outcome_unknown=unknown, count=False)
-                result.retrying += 1
-            except TransientPeerError as exc:
-                # Ambiguous only if the call that changes the peer was under way: an upload
-                # before a create leaves at most an unused document behind.
-                ambiguous = unknown or (isinstance(exc, AmbiguousOutcomeError)
-                                        and self.store.delivery(row.id).sending_at is not None)
-                attempts = row.attempts + 1
-                if attempts >= self.policy.max_attempts:
-                    self.store.fail_delivery(row.id, f"gave up after {attempts} attempts: {exc}", retry_at=None,
-                                             outcome_unknown=ambiguous)
+                try:
+                    state = await self._deliver(row, unknown, result)
+                except NeedsConfirmation as exc:
+                    self._fail(row, str(exc), retry_at=None, state="needs_confirmation", outcome_unknown=True,
+                               count=False)
+                    self.store.audit("delivery_needs_confirmation", complaint_id=row.complaint_id, detail=str(exc))
+                    result.needs_confirmation += 1
+                    log.error("delivery needs an operator's confirmation", error=str(exc))
+                except (MappingError, PermanentPeerError) as exc:
+                    self._fail(row, str(exc), retry_at=None, outcome_unknown=unknown)
                     self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                     result.parked += 1
-                    log.error("delivery parked", error=str(exc), attempts=attempts)
-                else:
-                    retry_at = self.store.clock() + self._backoff(attempts)
-                    if exc.retry_after:
-                        retry_at = max(retry_at, self.store.clock() + timedelta(seconds=exc.retry_after))
-                    self.store.fail_delivery(row.id, str(exc), retry_at=retry_at, outcome_unknown=ambiguous)
+                    log.error("delivery parked", error=str(exc))
+                except PeerUnavailableError as exc:
+                    # No call was made: not an attempt. Wait for the breaker's probe.
+                    retry_at = self.store.clock() + timedelta(seconds=self.policy.backoff_initial_seconds)
+                    self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=unknown, count=False)
                     result.retrying += 1
-                    log.warning("delivery failed; will retry", error=str(exc), attempts=attempts,
-                                outcome_unknown=ambiguous, retry_at=retry_at.isoformat())
-            except Exception as exc:  # a bug, not the peer: park it with what it was, keep the run going
-                reason = f"internal error ({type(exc).__name__}); see the daemon's log"
-                self.store.fail_delivery(row.id, reason, retry_at=None, outcome_unknown=unknown)
-                self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=reason)
-                result.parked += 1
-                log.exception("delivery parked after an internal error")
-            else:
-                if state == "skipped":
-                    result.skipped += 1
+                except TransientPeerError as exc:
+                    # Ambiguous only if the call that changes the peer was under way: an upload
+                    # before a create leaves at most an unused document behind.
+                    ambiguous = unknown or (isinstance(exc, AmbiguousOutcomeError)
+                                            and self.store.delivery(row.id).sending_at is not None)
+                    attempts = row.attempts + 1
+                    if attempts >= self.policy.max_attempts:
+                        self._fail(row, f"gave up after {attempts} attempts: {exc}", retry_at=None,
+                                   outcome_unknown=ambiguous)
+                        self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
+                        result.parked += 1
+                        log.error("delivery parked", error=str(exc), attempts=attempts)
+                    else:
+                        retry_at = self.store.clock() + self._backoff(attempts)
+                        if exc.retry_after:
+                            retry_at = max(retry_at, self.store.clock() + timedelta(seconds=exc.retry_after))
+                        self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=ambiguous)
+                        result.retrying += 1
+                        log.warning("delivery failed; will retry", error=str(exc), attempts=attempts,
+                                    outcome_unknown=ambiguous, retry_at=retry_at.isoformat())
+                except Exception as exc:  # a bug, not the peer: park it with what it was, keep the run going
+                    reason = f"internal error ({type(exc).__name__}); see the daemon's log"
+                    self._fail(row, reason, retry_at=None, outcome_unknown=unknown)
+                    self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=reason)
+                    result.parked += 1
+                    log.exception("delivery parked after an internal error")
                 else:
-                    result.delivered += 1
+                    if state == "skipped":
+                        result.skipped += 1
+                    else:
+                        result.delivered += 1
+            except ClaimLost as exc:
+                result.claims_lost += 1
+                self.store.audit("claim_lost", complaint_id=row.complaint_id, detail=str(exc))
+                log.warning("delivery claim lost to another daemon", error=str(exc))
 
     async def _deliver(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
         if row.kind == CREATE_COMPLAINT:
@@ -214,7 +266,7 @@ class Deliveries:
                     f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
                     f"{row.id}`") from None
             if found is not None:
-                self.store.finish_delivery(row.id, link=(row.complaint_id, self.target, found))
+                self._finish(row, link=(row.complaint_id, self.target, found))
                 self.store.audit("created_at_hub", complaint_id=row.complaint_id,
                                  detail=f"{self.target} id {found}, found by reference after a lost answer")
                 result.resolved_by_lookup += 1
@@ -238,11 +290,11 @@ class Deliveries:
                                   channel_id=ids["channel_id"], attachment_ids=tuple(doc_ids),
                                   route_fields=dict(route.local.spec.route.fields) if route.local.spec.route else {},
                                   disposition_id=ids["disposition_id"])
-        self.store.mark_sending(row.id)
+        self._sending(row)
         hub_ref = await hub.create_complaint(draft)
         # The local app is told the hub's tracking id, where it can keep it (nobody retypes it).
         owe = (LOCAL_HUB_REF, route.local.name) if overrides(local, "write_hub_ref") else None
-        self.store.finish_delivery(row.id, link=(row.complaint_id, self.target, hub_ref), owe=owe)
+        self._finish(row, link=(row.complaint_id, self.target, hub_ref), owe=owe)
         self.store.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
         return "done"
@@ -260,7 +312,7 @@ class Deliveries:
         event = self.store.event(row.event_id)
         institution = route.hub_institution(event.content)
         if institution is None:  # forwarding was turned off since
-            self.store.finish_delivery(row.id, state="skipped")
+            self._finish(row, state="skipped")
             return "skipped"
         known = {item.ref for item in reference(self.store, self.target, "institutions")}
         if known and institution not in known:
@@ -268,15 +320,15 @@ class Deliveries:
                 f"maps to institution {institution}, which is not among {self.target}'s institutions"))
         state = await hub.read_complaint(hub_ref)
         if state.disposition_id == institution:
-            self.store.finish_delivery(row.id, state="skipped")
+            self._finish(row, state="skipped")
             return "skipped"
-        self.store.mark_sending(row.id)
+        self._sending(row)
         try:
             await hub.forward(hub_ref, institution, note=None)
         except NotImplementedError:
             raise MappingError(route.local.name, "agencies", event.content or "", problem=(
                 f"cannot be forwarded: the {self.target} adapter has no forwarding call")) from None
-        self.store.finish_delivery(row.id)
+        self._finish(row)
         self.store.audit("forwarded_at_hub", complaint_id=row.complaint_id,
                          detail=f"to institution {institution} ({event.content})")
         log.info("complaint forwarded at hub", institution=institution)
@@ -293,9 +345,14 @@ class Deliveries:
             refused = _refusal(policy, att.content_type, att.size)
             content = None
             if not refused:
-                content = await source.fetch_attachment(
-                    AttachmentRef(att.local_ref, att.filename, att.content_type, att.size))
-                refused = _refusal(policy, content.content_type, len(content.data))
+                try:
+                    content = await source.fetch_attachment(
+                        AttachmentRef(att.local_ref, att.filename, att.content_type, att.size),
+                        max_bytes=policy.max_bytes)
+                except TooLargeError as exc:  # the size listed was wrong: stopped while reading
+                    refused = f"{exc.reason} (the hub's limit)" if target == route.hub.name else exc.reason
+                else:
+                    refused = _refusal(policy, content.content_type, len(content.data))
             if refused or content is None:
                 self._refuse_attachment(route, complaint_id, att.id, att.local_ref, refused or "not fetched")
                 continue
@@ -308,13 +365,13 @@ class Deliveries:
         if hub_ref is None:
             reason = self.store.create_skipped(row.complaint_id, self.target)
             if reason is not None:  # the route keeps this complaint off the hub: its follow-ups too
-                self.store.finish_delivery(row.id, state="skipped", note=f"the complaint is not at the hub: {reason}")
+                self._finish(row, state="skipped", note=f"the complaint is not at the hub: {reason}")
                 return "skipped"
             # Cannot happen while the create comes first; kept loud if it does.
             raise PermanentPeerError(self.target, "add follow-up", "the complaint is not linked at the hub")
         event = self.store.event(row.event_id)
         if event.hub_ref is not None:  # seen at the hub already (matched while polling)
-            self.store.finish_delivery(row.id)
+            self._finish(row)
             return "done"
         if unknown:
             # The hub lists a complaint's follow-ups: look for ours before sending again.
@@ -325,14 +382,14 @@ class Deliveries:
                                          "cannot tell whether the earlier send arrived")
             if self.store.event(event.id).hub_ref is not None:
                 # The hub poll, running meanwhile, recognised our copy already.
-                self.store.finish_delivery(row.id)
+                self._finish(row)
                 result.resolved_by_lookup += 1
                 return "done"
             for item in listed:
                 if same_text(item.content, event.content) and \
                         not self.store.event_known_by_ref(row.complaint_id, "hub", item.ref):
                     self.store.set_event_ref(event.id, "hub", item.ref)
-                    self.store.finish_delivery(row.id)
+                    self._finish(row)
                     result.resolved_by_lookup += 1
                     log.info("follow-up found at hub after a lost answer", event_id=event.id)
                     return "done"
@@ -341,13 +398,13 @@ class Deliveries:
         local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
         files = await self._fetch_files(local, route, row.complaint_id,
                                         self.store.attachments(row.complaint_id, event_id=event.id), self.target)
-        self.store.mark_sending(row.id)
+        self._sending(row)
         follow_up_ref = await hub.add_follow_up(hub_ref, event.content or "", gateway_ref=event.gateway_ref,
                                                 is_secret=event.is_secret,
                                                 attachments=[content for _, content in files])
         if follow_up_ref:
             self.store.set_event_ref(event.id, "hub", follow_up_ref)
-        self.store.finish_delivery(row.id)
+        self._finish(row)
         if self.read_back_after is not None:
             poll_soon(self.store, row.complaint_id, self.store.clock() + self.read_back_after)
         log.info("follow-up delivered to hub", event_id=event.id)
@@ -362,7 +419,7 @@ class Deliveries:
             reason = "confidential at the hub; route.secret_follow_ups is skip"
             self.store.audit("secret_follow_up_not_written", complaint_id=row.complaint_id,
                              detail=f"hub follow-up {event.hub_ref}: {reason}")
-            self.store.finish_delivery(row.id, state="skipped", note=reason)
+            self._finish(row, state="skipped", note=reason)
             return "skipped"
         files: list[tuple[AttachmentRow, AttachmentContent]] = []
         listed = self.store.attachments(row.complaint_id, event_id=event.id)
@@ -375,13 +432,13 @@ class Deliveries:
                 for att in listed:
                     self._refuse_attachment(route, row.complaint_id, att.id, att.local_ref,
                                             f"the {route.hub.name} adapter cannot download follow-up files")
-        self.store.mark_sending(row.id)
+        self._sending(row)
         ref = await local.write_follow_up(local_ref, event.content or "", author=event.author,
                                           gateway_ref=event.gateway_ref, is_secret=event.is_secret,
                                           attachments=[content for _, content in files])
         if ref:
             self.store.set_event_ref(event.id, "local", ref)
-        self.store.finish_delivery(row.id)
+        self._finish(row)
         log.info("hub follow-up delivered to local app", event_id=event.id)
         return "done"
 
@@ -400,7 +457,7 @@ class Deliveries:
             self.store.audit("status_outdated", complaint_id=row.complaint_id,
                              detail=f"hub status {event.raw_status_name or event.raw_status_code} not written: "
                                     "a newer one already was")
-            self.store.finish_delivery(row.id, state="skipped")
+            self._finish(row, state="skipped")
             return "skipped"
         if complaint.local_status_code == to_write:
             # Several hub statuses can map to one local status (a hold and work in progress):
@@ -415,20 +472,20 @@ class Deliveries:
                 self.store.audit("status_backwards", complaint_id=row.complaint_id, detail=reason)
                 return await self._status_as_follow_up(row, event, status, complaint, reason)
         elif self._local_side_wins(route, complaint, event, to_write):
-            self.store.finish_delivery(row.id, state="skipped")
+            self._finish(row, state="skipped")
             return "skipped"
         local_ref = self.store.external_ref(row.complaint_id, self.target)
         # The hub adapter's words (the reason, a new agency); the engine adds none of its own.
         hub = self.adapters.get(route.hub.name)
         note = event.content or (hub.status_note(RawStatus(event.raw_status_code or "", event.raw_status_name))
                                  if isinstance(hub, Hub) else None)
-        self.store.mark_sending(row.id)
+        self._sending(row)
         ref = await local.write_status(local_ref, RawStatus(to_write, to_write), note=note,
                                        gateway_ref=event.gateway_ref)
         if ref:
             self.store.set_event_ref(event.id, "local", ref)
         self.store.set_local_status(row.complaint_id, to_write, route.local_status(to_write))
-        self.store.finish_delivery(row.id)
+        self._finish(row)
         log.info("hub status delivered to local app", event_id=event.id, status=str(status))
         return "done"
 
@@ -440,16 +497,16 @@ class Deliveries:
         differs from the local one in meaning (on hold at the hub, in progress locally)."""
         news = bool(event.reason) or (complaint.local_status is not None and complaint.local_status != status.value)
         if not (news and event.content):
-            self.store.finish_delivery(row.id, state="skipped", note=f"not written: {why}")
+            self._finish(row, state="skipped", note=f"not written: {why}")
             return "skipped"
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         local_ref = self.store.external_ref(row.complaint_id, self.target)
-        self.store.mark_sending(row.id)
+        self._sending(row)
         # The event's own mark: the follow-up read back is known as the gateway's, never sent up.
         ref = await local.write_follow_up(local_ref or "", event.content, author=None, gateway_ref=event.gateway_ref)
         if ref:
             self.store.set_event_ref(event.id, "local", ref)
-        self.store.finish_delivery(row.id, note=f"{STATUS_AS_FOLLOW_UP} ({why})")
+        self._finish(row, note=f"{STATUS_AS_FOLLOW_UP} ({why})")
         log.info("hub status note delivered to local app as a follow-up", event_id=event.id)
         return "done"
 
@@ -459,12 +516,12 @@ class Deliveries:
         complaint = self.store.complaint(row.complaint_id)
         hub_ref = self.store.external_ref(row.complaint_id, complaint.hub_instance)
         if hub_ref is None or not overrides(local, "write_hub_ref"):
-            self.store.finish_delivery(row.id, state="skipped")
+            self._finish(row, state="skipped")
             return "skipped"
         local_ref = self.store.external_ref(row.complaint_id, self.target)
-        self.store.mark_sending(row.id)
+        self._sending(row)
         await local.write_hub_ref(local_ref or "", hub_ref, gateway_ref=complaint.gateway_ref)
-        self.store.finish_delivery(row.id)
+        self._finish(row)
         log.info("hub tracking id written to local app", hub_ref=hub_ref)
         return "done"
 

@@ -7,6 +7,7 @@ A job that fails is recorded with its reason and never stops the other jobs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
@@ -28,6 +29,7 @@ from gateway._engine._mapping import Route
 from gateway._errors import GatewayError, safe_text
 from gateway._paging import WalkProgress
 from gateway._store import Store
+from gateway._store._daemons import HEARTBEAT_SECONDS, heartbeat, leave, peer_down
 from gateway._store._reference import reference_fetched_at, replace_reference
 
 log = structlog.get_logger("gateway.engine")
@@ -56,10 +58,10 @@ class Engine:
             name: inst.adapter_class(inst.context(), client=clients.get(name))
             for name, inst in config.instances.items() if inst.spec.enabled}
         for adapter in self.adapters.values():
-            # The breaker lives in this process (it starts closed); the store shows it to `gateway status`.
-            self.store.set_peer_health(adapter.name, adapter.http.breaker.state, 0, None)
+            # The breaker lives in this process; its changes go to the store, where `gateway status`
+            # and the other daemons of the store read them (_sync_breaker).
             adapter.http.breaker.on_change = lambda b: self.store.set_peer_health(
-                b.peer, b.state, b.failures, b.last_error)
+                b.peer, b.state, b.failures, b.last_error, owner=self.owner)
         self.routes: dict[str, Route] = {
             local.name: Route(local=local, hub=config.instances[local.spec.route.hub])
             for local in config.local_apps() if local.spec.route}
@@ -67,6 +69,10 @@ class Engine:
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
+        try:
+            leave(self.store, self.owner)
+        except Exception:  # the store is gone too: its heartbeat runs out by itself
+            pass
 
     async def __aenter__(self) -> "Engine":
         return self
@@ -76,8 +82,33 @@ class Engine:
 
     # -- jobs -----------------------------------------------------------------------------
 
+    def heartbeat(self) -> int:
+        """Tell the store this engine is alive and take this process's share of every peer's
+        request budget: 1/N with N live daemons (and backfills) on the store. Returns N."""
+        live = heartbeat(self.store, self.owner)
+        for adapter in self.adapters.values():
+            budget = getattr(adapter.http, "budget", None)
+            if budget is not None:
+                budget.set_share(1.0 / live)
+        return live
+
+    def _sync_breaker(self, instance: str) -> None:
+        """Before a job calls a peer: if another daemon of the store found it down, leave it
+        alone too, until that breaker's reset time."""
+        adapter = self.adapters.get(instance)
+        if adapter is None:
+            return
+        down = peer_down(self.store, instance, besides=self.owner)
+        breaker = adapter.http.breaker
+        if down is not None and down.seconds_ago < breaker.policy.reset_seconds:
+            if breaker.state == breaker.CLOSED:
+                log.warning("peer found down by another daemon; not calling it until its breaker's reset time",
+                            found_by=down.owner, seconds_ago=round(down.seconds_ago, 1))
+            breaker.trip(down.seconds_ago, down.last_error)
+
     async def _job(self, instance: str, job: str, work: Callable[[], Awaitable[T]]) -> T | None:
         with structlog.contextvars.bound_contextvars(adapter=instance, job=job):
+            self._sync_breaker(instance)
             self.store.job_started(instance, job)
             try:
                 result = await work()
@@ -107,6 +138,7 @@ class Engine:
         adapter = self.adapters[local]
         assert isinstance(adapter, LocalApp)
         self.store.job_started(local, BACKFILL)
+        beating = asyncio.create_task(self._keep_beating())  # a backfill takes its share of the budget too
         try:
             result = await backfill(self.store, Intake(self.store, self.routes[local], adapter), since,
                                     progress=progress)
@@ -114,8 +146,18 @@ class Engine:
             self.store.job_finished(local, BACKFILL, error=str(exc) if isinstance(exc, GatewayError)
                                     else f"stopped ({type(exc).__name__})")
             raise
+        finally:
+            beating.cancel()
         self.store.job_finished(local, BACKFILL)
         return result
+
+    async def _keep_beating(self) -> None:
+        while True:
+            try:
+                self.heartbeat()
+            except Exception as exc:  # the store hiccupped: the next beat tries again
+                log.warning("heartbeat failed", error=safe_text(exc))
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def poll_hub(self, hub: str) -> PollResult | None:
         adapter = self.adapters[hub]
@@ -151,6 +193,7 @@ class Engine:
         rps = getattr(getattr(budget, "policy", None), "requests_per_second", None)
         if not rps:
             return 500
+        rps *= getattr(budget, "share", 1.0)  # this daemon's part of it
         seconds = self.config.schedule_seconds(hub, "hub_poll_seconds")
         return max(10, int(rps * seconds / 2))
 
@@ -165,6 +208,7 @@ class Engine:
     async def run_pass(self) -> dict[str, Any]:
         """One full pass: take in from every local app, deliver to the hubs, read the
         hubs, deliver to the local apps."""
+        self.heartbeat()
         results: dict[str, Any] = {}
         for hub in self.hubs():  # reference data: read once, then by its daily job
             if reference_fetched_at(self.store, hub, "institutions") is None:

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import structlog
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from gateway._adapter import Hub
 from gateway._config._schema import Polling
 from gateway._engine._mapping import Route, same_text
-from gateway._errors import GatewayError, MappingError, PeerError, PeerUnavailableError, RecordError
+from gateway._errors import GatewayError, MappingError, PeerError, PeerUnavailableError, RecordError, safe_text
 from gateway._model import FollowUp, HubComplaintState, StatusChange
-from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._sanitize import cleaned
+from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, Store, refused_for_its_data
 from gateway._store._hub_reads import (
     HubEvent,
     HubStatus,
@@ -130,6 +131,18 @@ class HubPoll:
                     except PeerError as exc:
                         result.failures += 1
                         log.warning("hub poll failed", error=str(exc))
+                    except StatementError as exc:
+                        if not refused_for_its_data(exc):
+                            raise  # the store itself failed: the run fails
+                        # What this complaint's read brought cannot be stored: it waits, the others go on.
+                        result.failures += 1
+                        result.quarantined += 1
+                        self.store.quarantine(self.hub.name, "complaints", hub_ref,
+                                              f"the store refused what its read brought ({type(exc).__name__})")
+                        log.error("hub read could not be stored; quarantined", error=safe_text(exc))
+                    except Exception:  # a bug, or a record the adapter built wrong: this complaint only
+                        result.failures += 1
+                        log.exception("hub read failed with an internal error")
 
         self._quarantined = self.store.quarantined_refs(self.hub.name)
         due = complaints_due(self.store, self.hub.name, list(self.routes), self.batch)
@@ -144,8 +157,9 @@ class HubPoll:
         return result
 
     async def _poll_one(self, complaint_id: int, hub_ref: str, result: PollResult) -> None:
-        state = await self.hub.read_complaint(hub_ref)
-        follow_ups = await self.hub.follow_ups(hub_ref)
+        state = cleaned(await self.hub.read_complaint(hub_ref))  # texts the store can hold
+        follow_ups = [item if isinstance(item, RecordError) else cleaned(item)
+                      for item in await self.hub.follow_ups(hub_ref)]
         result.polled += 1
         # What the gateway knows is read after the hub was: a follow-up of ours that a delivery
         # sent meanwhile is then known as sent (or under way), and recognised, not echoed back.
@@ -163,6 +177,9 @@ class HubPoll:
         except IntegrityError:  # another daemon recorded part of this read meanwhile: see what is left
             view = hub_view(self.store, complaint_id, self.hub.name)
             events, echoes = self._apply(view, route, state, follow_ups, result)
+        if ("complaints", hub_ref) in self._quarantined:  # a read that could not be stored before went in now
+            self.store.resolve_quarantine(self.hub.name, "complaints", hub_ref)
+            self._quarantined.discard(("complaints", hub_ref))
         for item in events:
             if item.kind == "follow_up":
                 result.follow_ups += 1

@@ -11,19 +11,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from gateway._adapter import LocalApp, overrides
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
-from gateway._store import HUB_FOLLOW_UP, Store
+from gateway._sanitize import cleaned
+from gateway._store import HUB_FOLLOW_UP, Store, refused_for_its_data
 from gateway._store._local_reads import LocalEvent, record_local_events
 
 log = structlog.get_logger("gateway.intake")
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -84,13 +87,13 @@ class Intake:
         self.name = route.local.name
         self.cursor_prefix = cursor_prefix
         self.since = since
-        self._quarantined: set[tuple[str, str]] = set()
+        self._read_fine: dict[str, set[str]] = {}
 
     async def run(self, result: IntakeResult | None = None, *, stop_at_failure: bool = False) -> IntakeResult:
         """Each stream on its own: one that fails (its cursor then stays) does not keep the
         others from moving, unless ``stop_at_failure``; the run reports the first failure."""
         result = result or IntakeResult()
-        self._quarantined = self.store.quarantined_refs(self.name)  # read once: most passes have none
+        self._read_fine = {}
         failure: PeerError | None = None
         for stream in (self._complaints, self._status_changes, self._follow_ups):
             try:
@@ -108,7 +111,7 @@ class Intake:
         """Quarantine it; the cursor waits for it (at the last good record) for a few passes."""
         result.quarantined += 1
         sightings = self.store.quarantine(self.name, stream, error.record_ref, error.reason)
-        self._quarantined.add((stream, error.record_ref or "?"))
+        self._read_fine.get(stream, set()).discard(error.record_ref or "?")
         if sightings == 1:
             log.warning("record quarantined", stream=stream, record=error.record_ref, reason=error.reason)
         if sightings < HOLD_PASSES:
@@ -118,10 +121,17 @@ class Intake:
                       reason=error.reason)
 
     def _resolve(self, stream: str, ref: str) -> None:
-        """A record read fine: if it was quarantined, it no longer is."""
-        if (stream, ref) in self._quarantined:
-            self.store.resolve_quarantine(self.name, stream, ref)
-            self._quarantined.discard((stream, ref))
+        """A record read fine: if it was quarantined, by this daemon or by another one sharing the
+        store, it no longer is (written with the batch, see :meth:`_resolve_read_fine`)."""
+        self._read_fine.setdefault(stream, set()).add(ref)
+
+    def _resolve_read_fine(self) -> None:
+        """One statement per stream for the records of a batch that read fine. Not only those this
+        daemon saw quarantined at the start of its run: another daemon may have quarantined one since."""
+        for stream, refs in self._read_fine.items():
+            if refs:
+                self.store.resolve_quarantine_many(self.name, stream, refs)
+        self._read_fine.clear()
 
     def _cursor(self, stream: str) -> _Cursor:
         return _Cursor(self.store.cursor(self.name, self.cursor_prefix + stream) or self.since)
@@ -138,15 +148,17 @@ class Intake:
         cursor = self._cursor("complaints")
         batch: list[tuple[Complaint, Status | None]] = []
 
-        def flush() -> None:
+        def take_in(items: list[tuple[Complaint, Status | None]]) -> list[tuple[int, bool]]:
             now = self.store.clock()
-            not_at_hub = {record.ref: reason for record, status in batch
+            not_at_hub = {record.ref: reason for record, status in items
                           if (reason := self.route.create_at_hub(record, status, now)) is not None}
-            for (complaint_id, new), (record, _) in zip(
-                    self.store.take_in_complaints(self.name, self.route.hub.name, batch,
-                                                  forward_agencies=bool(self.route.local.spec.agencies),
-                                                  not_at_hub=not_at_hub,
-                                                  write_back_hub_ref=overrides(self.app, "write_hub_ref")), batch):
+            return self.store.take_in_complaints(self.name, self.route.hub.name, items,
+                                                 forward_agencies=bool(self.route.local.spec.agencies),
+                                                 not_at_hub=not_at_hub,
+                                                 write_back_hub_ref=overrides(self.app, "write_hub_ref"))
+
+        def flush() -> None:
+            for (complaint_id, new), (record, _) in self._stored("complaints", batch, take_in, cursor, result):
                 self._resolve("complaints", record.ref)
                 if new:
                     result.complaints_new += 1
@@ -154,11 +166,12 @@ class Intake:
                 else:
                     result.complaints_updated += 1
             batch.clear()
+            self._resolve_read_fine()
             self._save("complaints", cursor)
 
-        async for record in self.app.complaints_since(cursor.since):
-            if isinstance(record, RecordError):
-                self._bad_record("complaints", record, cursor, result)
+        async for raw in self.app.complaints_since(cursor.since):
+            record = self._checked("complaints", raw, Complaint, cursor, result)
+            if record is None:
                 continue
             status = self.route.local_status(record.status.code)
             if status is None:  # kept, and read again: it may be a passing glitch, or a mapping to add
@@ -172,6 +185,48 @@ class Intake:
             if len(batch) >= BATCH:
                 flush()
         flush()
+
+    def _checked(self, stream: str, record: Any, kind: type[R], cursor: _Cursor, result: IntakeResult) -> R | None:
+        """A record of the stream as it may be taken in: with texts the store can hold (see
+        ``_sanitize``); None (quarantined with its reason) for a RecordError or anything else
+        that is not a ``kind``."""
+        if isinstance(record, RecordError):
+            self._bad_record(stream, record, cursor, result)
+            return None
+        if not isinstance(record, kind):
+            self._bad_record(stream, RecordError(self.name, stream, f"the adapter gave a {type(record).__name__}, "
+                                                 f"not a {kind.__name__}"), cursor, result)
+            return None
+        try:
+            return cleaned(record)
+        except Exception as exc:  # a record the adapter built wrong: this one waits, the stream goes on
+            self._bad_record(stream, RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})",
+                                                 record_ref=getattr(record, "ref", None)), cursor, result)
+            return None
+
+    def _stored(self, stream: str, batch: list[Any], store: Callable[[list[Any]], list[Any]], cursor: _Cursor,
+                result: IntakeResult) -> list[tuple[Any, Any]]:
+        """``store(batch)``, paired with the batch. When the store refuses the batch for its data
+        (not for being down), each record is stored on its own and the ones it refuses are
+        quarantined with the reason; only a failure of the store itself fails the run."""
+        if not batch:
+            return []
+        try:
+            return list(zip(store(batch), batch))
+        except StatementError as exc:
+            if not refused_for_its_data(exc):
+                raise
+        out = []
+        for item in batch:
+            try:
+                out.append((store([item])[0], item))
+            except StatementError as exc:
+                if not refused_for_its_data(exc):
+                    raise
+                record = item[0] if isinstance(item, tuple) else item
+                self._bad_record(stream, RecordError(self.name, stream, f"the store refused it ({type(exc).__name__})",
+                                                     record_ref=getattr(record, "ref", None)), cursor, result)
+        return out
 
     def _complaint_for(self, stream: str, record: FollowUp | StatusChange, when: datetime, cursor: _Cursor,
                        result: IntakeResult) -> None:
@@ -209,8 +264,8 @@ class Intake:
         cursor = self._cursor(stream)
         batch: list[tuple[FollowUp | StatusChange, LocalEvent]] = []
 
-        def flush() -> None:
-            events = [event for _, event in batch]
+        def store_events(items: list[tuple[FollowUp | StatusChange, LocalEvent]]) -> list[None]:
+            events = [event for _, event in items]
             try:
                 record_local_events(self.store, self.name, events)
             except IntegrityError:  # another daemon recorded one meanwhile: one by one
@@ -219,7 +274,10 @@ class Intake:
                         record_local_events(self.store, self.name, [event])
                     except IntegrityError:
                         event.outcome = "known"
-            for record, event in batch:
+            return [None] * len(items)
+
+        def flush() -> None:
+            for _, (record, event) in self._stored(stream, batch, store_events, cursor, result):
                 if event.outcome == "no_complaint":
                     self._complaint_for(stream, record, event.occurred_at, cursor, result)
                 elif event.outcome == "echo":
@@ -231,15 +289,23 @@ class Intake:
                 elif event.outcome == "recorded":
                     result.status_changes += 1
             batch.clear()
+            self._resolve_read_fine()
             self._save(stream, cursor)
 
-        async for record in read(cursor.since):
-            if isinstance(record, RecordError):
-                self._bad_record(stream, record, cursor, result)
+        kind = FollowUp if stream == "follow_ups" else StatusChange
+        async for raw in read(cursor.since):
+            record = self._checked(stream, raw, kind, cursor, result)
+            if record is None:
+                continue
+            try:
+                event = translate(record)
+            except Exception as exc:  # one record the engine cannot use: it waits, the stream goes on
+                self._bad_record(stream, RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})",
+                                                     record_ref=record.ref), cursor, result)
                 continue
             self._resolve(stream, record.ref)
-            batch.append((record, translate(record)))
-            cursor.seen(batch[-1][1].occurred_at)  # saved only with its batch
+            batch.append((record, event))
+            cursor.seen(event.occurred_at)  # saved only with its batch
             if len(batch) >= BATCH:
                 flush()
         flush()

@@ -19,6 +19,7 @@ from gateway._errors import StoreError
 from gateway._store._tables import (
     AttachmentRow,
     ComplaintRow,
+    DaemonRow,
     EventRow,
     LinkImportRow,
     OutboxRow,
@@ -80,6 +81,13 @@ def _v5(conn: Connection) -> None:
     LinkImportRow.__table__.create(conn, checkfirst=True)
 
 
+def _v6(conn: Connection) -> None:
+    """Fenced claims; breaker owners; daemon heartbeats (a shared request budget)."""
+    add_column(conn, "outbox", Column("claim_token", OutboxRow.__table__.c.claim_token.type))
+    add_column(conn, "peer_health", Column("owner", PeerHealthRow.__table__.c.owner.type))
+    DaemonRow.__table__.create(conn, checkfirst=True)
+
+
 # (version, what it changes, how). Version 1 is the first schema, created whole.
 Step = tuple[int, str, Callable[[Connection], None]]
 STEPS: list[Step] = [
@@ -88,6 +96,7 @@ STEPS: list[Step] = [
     (3, "adaptive polling, reference data", _v3),
     (4, "index of outbox by event", _v4),
     (5, "follow-up files and confidentiality, imported links", _v5),
+    (6, "fenced claims, shared breakers and budgets", _v6),
 ]
 LATEST = STEPS[-1][0]
 

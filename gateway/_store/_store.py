@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, or_, text, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlmodel import Session, create_engine, select
@@ -56,6 +56,15 @@ LOCAL_HUB_REF = "local_hub_ref"  # the hub's tracking id, written back to the lo
 STATUS_AS_FOLLOW_UP = "status not written; its note went as a follow-up"
 
 
+def refused_for_its_data(exc: StatementError) -> bool:
+    """Whether the database refused a statement for the values in it (a text it cannot hold, a
+    number out of range), rather than being unreachable or broken: then the record at fault can
+    be set aside and the rest stored."""
+    if isinstance(exc, (OperationalError, InterfaceError, IntegrityError)):
+        return False
+    return isinstance(exc, DataError) or not isinstance(exc, DBAPIError)  # not a DBAPI error: a value SQLAlchemy could not bind
+
+
 def new_ref(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
@@ -70,9 +79,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 class Store:
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow,
+                 leases_by_database: bool | None = None):
+        """``leases_by_database``: measure claims' leases on the database's clock (default: on
+        PostgreSQL, unless a test hands in a clock of its own); see :meth:`lease_now`."""
         self.url = url
         self.clock = clock
+        self._leases_by_database = leases_by_database
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -254,16 +267,30 @@ class Store:
 
     # -- outbox ---------------------------------------------------------------------------
 
+    def lease_now(self, s: Session) -> datetime:
+        """The time leases are measured in: the database's clock on PostgreSQL, where daemons on
+        several hosts share the store and their own clocks may disagree (a host five minutes
+        ahead would take over live claims); the store's clock otherwise (SQLite is one host; a
+        test's clock is the store's)."""
+        by_database = self._leases_by_database
+        if by_database is None:
+            by_database = self.clock is utcnow and self.engine.dialect.name == "postgresql"
+        if by_database and self.engine.dialect.name == "postgresql":
+            found = s.execute(text("SELECT now()")).scalar_one()
+            return ensure_utc(found)  # type: ignore[return-value]
+        return self.clock()
+
     def claim_due(self, target: str, owner: str, lease: timedelta, *, limit: int = 100) -> list[OutboxRow]:
         """Claim pending deliveries to ``target`` that are due, each the first one still
         owed for its complaint and target (so order per complaint holds), for ``lease``.
 
         Rows are locked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so several
         daemons sharing one store never claim the same row; a dead daemon's claims
-        expire with their lease. SQLite has one writer at a time and needs no lock.
+        expire with their lease (on the database's clock). Each claim gets a fresh
+        ``claim_token``: whoever holds the row must show it to send, extend, finish or fail it.
         """
-        now = self.clock()
         with self.session() as s:
+            now = self.lease_now(s)
             first_owed = select(func.min(OutboxRow.id)).where(
                 OutboxRow.target == target, OutboxRow.state.in_(OWED_STATES)
             ).group_by(OutboxRow.complaint_id)
@@ -273,25 +300,53 @@ class Store:
                     or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now))
                 .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)).all())
             for row in rows:
-                row.claimed_by, row.claim_expires_at = owner, now + lease
+                row.claimed_by, row.claim_expires_at, row.claim_token = owner, now + lease, uuid.uuid4().hex
             return rows
 
-    def mark_sending(self, outbox_id: int) -> None:
-        """Written just before the call: found later on a claimable row, it says the
-        daemon died during the call."""
+    def _held(self, s: Session, outbox_id: int, token: str | None, *, live: bool = False) -> OutboxRow | None:
+        """The row, locked, if ``token`` still holds its claim (and, with ``live``, the lease has
+        not run out); None when another daemon (or an operator) has it now."""
+        row = s.exec(select(OutboxRow).where(OutboxRow.id == outbox_id).with_for_update()).first()
+        if row is None or token is None or row.claim_token != token:
+            return None
+        if live and (row.claim_expires_at is None or ensure_utc(row.claim_expires_at) <= self.lease_now(s)):
+            return None
+        return row
+
+    def extend_claim(self, outbox_id: int, token: str | None, lease: timedelta) -> bool:
+        """Push the lease of a claim that is still held (a slow call is under way)."""
         with self.session() as s:
-            s.get(OutboxRow, outbox_id).sending_at = self.clock()
+            row = self._held(s, outbox_id, token, live=True)
+            if row is None:
+                return False
+            row.claim_expires_at = self.lease_now(s) + lease
+            return True
+
+    def mark_sending(self, outbox_id: int, token: str | None = None) -> bool:
+        """Written just before the call: found later on a claimable row, it says the daemon
+        died during the call. False (and nothing written) when the claim is no longer this
+        daemon's, or its lease ran out: the call must not be made."""
+        with self.session() as s:
+            row = self._held(s, outbox_id, token, live=True)
+            if row is None:
+                return False
+            row.sending_at = self.clock()
+            return True
 
     def finish_delivery(self, outbox_id: int, *, state: str = "done", link: tuple[int, str, str] | None = None,
-                        owe: tuple[str, str] | None = None, note: str | None = None) -> None:
+                        owe: tuple[str, str] | None = None, note: str | None = None,
+                        token: str | None = None) -> bool:
         """Mark a delivery done (or skipped, ``note`` saying why), and in the same transaction
         record the link it produced (complaint id, instance, external id) and what it makes
-        owed next for its complaint (``owe``: kind, target)."""
+        owed next for its complaint (``owe``: kind, target). False, with nothing written, when
+        ``token`` no longer holds the claim (another daemon took the row over)."""
         now = self.clock()
         with self.session() as s:
-            row = s.get(OutboxRow, outbox_id)
+            row = self._held(s, outbox_id, token)
+            if row is None:
+                return False
             row.state, row.done_at, row.claimed_by, row.claim_expires_at = state, now, None, None
-            row.sending_at, row.outcome_unknown = None, False
+            row.sending_at, row.outcome_unknown, row.claim_token = None, False, None
             if note is not None:
                 row.last_error = note
             if link is not None:
@@ -299,24 +354,30 @@ class Store:
             if owe is not None:
                 s.add(OutboxRow(complaint_id=row.complaint_id, kind=owe[0], target=owe[1], next_attempt_at=now,
                                 created_at=now))
+            return True
 
     def fail_delivery(self, outbox_id: int, error: str, *, retry_at: datetime | None,
-                      state: str = "parked", outcome_unknown: bool = False, count: bool = True) -> None:
+                      state: str = "parked", outcome_unknown: bool = False, count: bool = True,
+                      token: str | None = None) -> bool:
         """Record a failed attempt: retried at ``retry_at``, or put in ``state`` (parked,
         needs_confirmation) when it is None. ``outcome_unknown``: the call may have been
-        done; ``count=False``: no call was made (the breaker was open)."""
+        done; ``count=False``: no call was made (the breaker was open). False, with nothing
+        written, when ``token`` no longer holds the claim."""
         now = self.clock()
         with self.session() as s:
-            row = s.get(OutboxRow, outbox_id)
+            row = self._held(s, outbox_id, token)
+            if row is None:
+                return False
             row.attempts += 1 if count else 0
             row.last_error, row.last_error_at = error, now
             row.first_error_at = row.first_error_at or now
-            row.claimed_by, row.claim_expires_at, row.sending_at = None, None, None
+            row.claimed_by, row.claim_expires_at, row.sending_at, row.claim_token = None, None, None, None
             row.outcome_unknown = row.outcome_unknown or outcome_unknown
             if retry_at is None:
                 row.state = state
             else:
                 row.next_attempt_at = retry_at
+            return True
 
     def delivery(self, outbox_id: int) -> OutboxRow:
         with self.session() as s:
@@ -387,6 +448,14 @@ class Store:
             return set(s.exec(select(QuarantineRow.stream, QuarantineRow.record_ref).where(
                 QuarantineRow.instance == instance, QuarantineRow.resolved_at.is_(None))).all())
 
+    def resolve_quarantine_many(self, instance: str, stream: str, record_refs: set[str]) -> None:
+        """Records once quarantined have now been read fine (one statement for a batch)."""
+        with self.session() as s:
+            s.execute(update(QuarantineRow).where(
+                QuarantineRow.instance == instance, QuarantineRow.stream == stream,
+                QuarantineRow.record_ref.in_(sorted(record_refs)), QuarantineRow.resolved_at.is_(None),
+            ).values(resolved_at=self.clock()))
+
     def resolve_quarantine(self, instance: str, stream: str, record_ref: str) -> None:
         """A record once quarantined has now been read fine."""
         with self.session() as s:
@@ -395,11 +464,13 @@ class Store:
                 QuarantineRow.record_ref == record_ref, QuarantineRow.resolved_at.is_(None),
             ).values(resolved_at=self.clock()))
 
-    def set_peer_health(self, instance: str, state: str, failures: int, last_error: str | None) -> None:
+    def set_peer_health(self, instance: str, state: str, failures: int, last_error: str | None, *,
+                        owner: str | None = None) -> None:
         with self.session() as s:
-            row = s.get(PeerHealthRow, instance) or PeerHealthRow(instance=instance, state=state,
-                                                                  changed_at=self.clock())
-            row.state, row.failures, row.last_error, row.changed_at = state, failures, last_error, self.clock()
+            now = self.lease_now(s)
+            row = s.get(PeerHealthRow, instance) or PeerHealthRow(instance=instance, state=state, changed_at=now)
+            row.state, row.failures, row.last_error, row.changed_at = state, failures, last_error, now
+            row.owner = owner
             s.add(row)
 
     def set_attachment_refused(self, attachment_id: int, reason: str) -> None:

@@ -164,6 +164,10 @@ class OutboxRow(SQLModel, table=True):
     last_error_at: datetime | None = Field(default=None, sa_column=_utc_column())
     claimed_by: str | None = None
     claim_expires_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # A fresh value per claim: finishing, failing, extending or sending a row checks it, so a
+    # daemon whose lease ran out can neither overwrite the result of the one that took the row
+    # over nor send it again (a fencing token).
+    claim_token: str | None = None
     # Set just before the call, cleared after: found set on a claimable row, the daemon
     # died mid-call and the outcome is unknown.
     sending_at: datetime | None = Field(default=None, sa_column=_utc_column())
@@ -222,7 +226,8 @@ class AuditRow(SQLModel, table=True):
 
 
 class PeerHealthRow(SQLModel, table=True):
-    """The circuit breaker of each peer as its daemon last saw it (for ``gateway status``)."""
+    """The circuit breaker of each peer as a daemon last saw it (for ``gateway status``, and for
+    the other daemons of the store: one that finds a peer down tells them)."""
 
     __tablename__ = "peer_health"
     instance: str = Field(primary_key=True)
@@ -230,6 +235,17 @@ class PeerHealthRow(SQLModel, table=True):
     failures: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     changed_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    owner: str | None = None  # the daemon that wrote it
+
+
+class DaemonRow(SQLModel, table=True):
+    """A live daemon (or a backfill, a one-off sync) of this store, by its heartbeat: each takes
+    its share of every peer's request budget."""
+
+    __tablename__ = "daemon"
+    owner: str = Field(primary_key=True)
+    started_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    heartbeat_at: datetime = Field(sa_column=_utc_column(nullable=False))
 
 
 class ReferenceRow(SQLModel, table=True):
