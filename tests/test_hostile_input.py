@@ -156,9 +156,18 @@ async def test_a_record_another_daemon_quarantined_is_resolved_when_this_one_rea
     local_id = world.local.submit_complaint()
     store = Store(store_url)
     try:
-        # Daemon A read a drifted version of it and quarantined it.
-        store.quarantine(LOCAL, "complaints", str(local_id), "field 'judul' is missing")
         async with Engine(world.config(tmp_path, store_url), store, owner="daemon-b") as b:
+            app = b.adapters[LOCAL]
+            read = app.complaints_since
+
+            async def racing(since):
+                # Daemon A, at the same time, read a drifted version and quarantined it: after this
+                # daemon's run started, before this daemon reads it fine.
+                store.quarantine(LOCAL, "complaints", str(local_id), "field 'judul' is missing")
+                async for record in read(since):
+                    yield record
+
+            app.complaints_since = racing  # type: ignore[method-assign]
             await b.intake(LOCAL)
         with store.session() as s:
             row = s.exec(select(QuarantineRow).where(QuarantineRow.record_ref == str(local_id))).one()

@@ -106,6 +106,11 @@ class Deliveries:
         self.owner = owner
         self.rng = rng
         self.concurrency = concurrency
+        # How long a call to the target can be under way, retries included: a row whose call
+        # started less than this ago is not taken over, even if its daemon's lease ran out (a
+        # slow daemon's call may still land; only after this is its outcome truly unknown).
+        retry, timeout = adapters[target].context.retry, adapters[target].context.timeout_seconds
+        self.in_flight = timedelta(seconds=retry.attempts * (timeout + retry.max_wait) + 30)  # + a wait for the budget
 
     async def run(self, *, max_rounds: int = 50) -> DeliveryResult:
         """Deliver until nothing due is left (a complaint's follow-ups go right after
@@ -119,7 +124,8 @@ class Deliveries:
 
         lease = timedelta(seconds=self.policy.lease_seconds)
         for _ in range(max_rounds):
-            rows = self.store.claim_due(self.target, self.owner, lease, limit=self.concurrency * 6)
+            rows = self.store.claim_due(self.target, self.owner, lease, limit=self.concurrency * 6,
+                                        in_flight=self.in_flight)
             if not rows:
                 break
             done: set[int] = set()
@@ -214,6 +220,8 @@ class Deliveries:
                         result.retrying += 1
                         log.warning("delivery failed; will retry", error=str(exc), attempts=attempts,
                                     outcome_unknown=ambiguous, retry_at=retry_at.isoformat())
+                except ClaimLost:
+                    raise  # not a failure of the delivery: another daemon has it now
                 except Exception as exc:  # a bug, not the peer: park it with what it was, keep the run going
                     reason = f"internal error ({type(exc).__name__}); see the daemon's log"
                     self._fail(row, reason, retry_at=None, outcome_unknown=unknown)

@@ -280,7 +280,8 @@ class Store:
             return ensure_utc(found)  # type: ignore[return-value]
         return self.clock()
 
-    def claim_due(self, target: str, owner: str, lease: timedelta, *, limit: int = 100) -> list[OutboxRow]:
+    def claim_due(self, target: str, owner: str, lease: timedelta, *, limit: int = 100,
+                  in_flight: timedelta = timedelta()) -> list[OutboxRow]:
         """Claim pending deliveries to ``target`` that are due, each the first one still
         owed for its complaint and target (so order per complaint holds), for ``lease``.
 
@@ -288,6 +289,8 @@ class Store:
         daemons sharing one store never claim the same row; a dead daemon's claims
         expire with their lease (on the database's clock). Each claim gets a fresh
         ``claim_token``: whoever holds the row must show it to send, extend, finish or fail it.
+        A row whose call started less than ``in_flight`` ago is not taken over even when its
+        lease ran out: that call may still land.
         """
         with self.session() as s:
             now = self.lease_now(s)
@@ -297,7 +300,8 @@ class Store:
             rows = list(s.exec(
                 select(OutboxRow).where(
                     OutboxRow.id.in_(first_owed), OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now,
-                    or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now))
+                    or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now),
+                    or_(OutboxRow.sending_at.is_(None), OutboxRow.sending_at < now - in_flight))
                 .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)).all())
             for row in rows:
                 row.claimed_by, row.claim_expires_at, row.claim_token = owner, now + lease, uuid.uuid4().hex
@@ -330,7 +334,7 @@ class Store:
             row = self._held(s, outbox_id, token, live=True)
             if row is None:
                 return False
-            row.sending_at = self.clock()
+            row.sending_at = self.lease_now(s)  # compared with the leases' clock (claim_due)
             return True
 
     def finish_delivery(self, outbox_id: int, *, state: str = "done", link: tuple[int, str, str] | None = None,
