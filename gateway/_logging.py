@@ -98,6 +98,17 @@ def _safe_exc_info(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any
     return event_dict
 
 
+class _SafeFormatter(logging.Formatter):
+    """The standard library's formatter, with exceptions as :func:`safe_traceback` renders them
+    and messages masked like structlog's lines."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (the standard library's name)
+        return safe_traceback(ei[1]) if ei and ei[1] is not None else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub_text(_printable(super().format(record)))
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """``fmt`` is ``console``, ``json`` or ``auto`` (console on a terminal, JSON otherwise)."""
     stream = stream or sys.stderr
@@ -119,9 +130,12 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    # Libraries that log through the standard library (APScheduler) go to the same stream.
+    # Libraries that log through the standard library (APScheduler) go to the same stream, their
+    # exceptions rendered the safe way too (APScheduler logs a job's exception with its whole chain).
     logging.basicConfig(level=logging.WARNING, stream=stream, force=True,
                         format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
 
 
 def get_logger(name: str = "gateway") -> Any:

@@ -69,8 +69,21 @@ def run() -> None:
 
     try:
         asyncio.run(main())
+    except Exception as exc:  # never a library's traceback on the terminal: it may quote record data
+        _internal_error(exc)
     finally:
         store.close()
+
+
+def _internal_error(exc: Exception) -> None:
+    """An exception no job handled: where it happened, never a library's text; exit 1."""
+    from gateway._errors import safe_text
+    from gateway._logging import safe_traceback
+
+    err.print(safe_traceback(exc), highlight=False, markup=False)
+    err.print(f"[red]error:[/red] {escape(safe_text(exc))} (an internal error; the lines above say where)",
+              highlight=False)
+    raise typer.Exit(1) from None
 
 
 @app.command()
@@ -95,6 +108,8 @@ def sync(once: Annotated[bool, typer.Option("--once", help="do one pass and exit
 
     try:
         results = asyncio.run(main())
+    except Exception as exc:  # never a library's traceback on the terminal: it may quote record data
+        _internal_error(exc)
     finally:
         store.close()
     failed = [job for job, result in results.items() if result is None]
@@ -253,6 +268,11 @@ def main() -> None:
     except GatewayError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
+    except Exception as exc:  # never a library's traceback on the terminal: it may quote record data
+        try:
+            _internal_error(exc)
+        except typer.Exit:
+            sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
