@@ -9,7 +9,8 @@ Then it reads commands on standard input, one a line, and answers each with one 
 - ``counts``: ``counts: <JSON of simulator.counts()>`` (not a request: nothing is counted);
 - ``faults <JSON>``: configure faults, answers ``faults: <JSON snapshot>``;
 - ``preload N [AT]`` (``sp4n``): N complaints at the hub as if the gateway had created them
-  (tags ``lapor-gateway,lg-bench-000000``...; at the ISO time AT, or now), answers
+  (``tags_raw`` ``#lapor_gateway #lg_bench_000000``...: the hashtag of the gateway reference
+  ``lg-bench-000000``, as the ``sp4n`` adapter writes it; at the ISO time AT, or now), answers
   ``preload: {"ids": [...], "first_logs": [...]}`` (their ids, and the id of each one's
   first status log entry);
 - ``rate R`` (``sp4n``): ``set_change_rate(R)`` (``none`` turns it off), answers ``rate: R``;
@@ -63,7 +64,7 @@ def main() -> None:
                 print("faults: " + json.dumps(sim.faults.snapshot(), default=str), flush=True)
             elif command == "preload":
                 count, _, at = rest.partition(" ")
-                ids = sim.preload([f"lapor-gateway,lg-bench-{i:06d}" for i in range(int(count))],
+                ids = sim.preload([f"#lapor_gateway #lg_bench_{i:06d}" for i in range(int(count))],
                                   at=datetime.fromisoformat(at) if at else None)
                 with sim.lock:
                     first_logs = [str(sim.world.get(i).logs[0]["id"]) for i in ids]

@@ -164,13 +164,17 @@ def seed_store(store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float
     """The store as a daemon that has run a long time would have it (see the module's text)."""
     from sqlalchemy import insert
 
+    from adapters.sp4n._world import STATUS_CODES, WAIT
     from gateway._store._tables import ComplaintRow, EventRow, LinkRow, OutboxRow
 
     started = time.perf_counter()
+    # The hub's first status, as a read records it: its name, and the simulator's (opaque) code.
+    wait_code = str(STATUS_CODES[WAIT])
+    assert WAIT == "Belum Terverifikasi"
     records = local_sim.complaints()  # id_aduan, dibuat_pada (WIB text), ...
     n = len(records)
     refs = [f"lg-bench-{i:06d}" for i in range(n)]
-    preloaded = hub.preload(n, at=now - timedelta(days=1))  # tagged lapor-gateway,lg-bench-000000...
+    preloaded = hub.preload(n, at=now - timedelta(days=1))  # tagged #lapor_gateway #lg_bench_000000...
     hub_ids, first_logs = preloaded["ids"], preloaded["first_logs"]
     wib = timezone(timedelta(hours=7))
     complaints, links, events, outbox = [], [], [], []
@@ -189,14 +193,14 @@ def seed_store(store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float
             id=cid, gateway_ref=refs[i], local_instance=LOCAL, hub_instance=HUB, title=record["judul"],
             body=record["isi"], category=record.get("kategori"), classification="pengaduan",
             channel=record.get("kanal"), is_anonymous=False, is_secret=False, agency=record.get("opd"),
-            local_status_code=record["status"], local_status="unverified", hub_status_code="wait",
+            local_status_code=record["status"], local_status="unverified", hub_status_code=wait_code,
             hub_status_name="Belum Terverifikasi", hub_status="unverified", local_created_at=filed,
             local_updated_at=filed, first_seen_at=seen, hub_polled_at=last_read, next_poll_at=next_read,
             hub_changed_at=changed, closed_at=None))
         links.append(dict(complaint_id=cid, instance=LOCAL, external_ref=str(record["id_aduan"]), linked_at=seen))
         links.append(dict(complaint_id=cid, instance=HUB, external_ref=str(hub_id), linked_at=seen))
         events.append(dict(complaint_id=cid, kind="status_change", origin=HUB, origin_ref=log,
-                           gateway_ref=f"lg-ev-bench-{i:06d}", hub_ref=log, raw_status_code="wait",
+                           gateway_ref=f"lg-ev-bench-{i:06d}", hub_ref=log, raw_status_code=wait_code,
                            raw_status_name="Belum Terverifikasi", status="unverified", occurred_at=seen,
                            recorded_at=seen))
         outbox.append(dict(complaint_id=cid, kind="create_complaint", target=HUB, state="done", attempts=0,

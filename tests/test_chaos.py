@@ -34,7 +34,9 @@ pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
 REPO = Path(__file__).resolve().parent.parent
 SEED = 4242
 GATEWAY = [sys.executable, "-m", "gateway.cli"]
-TAG = re.compile(r"lg-[0-9a-f]{20}")
+# A complaint's gateway reference (lg-<hex>) is carried in the hub's tags_raw as a hashtag, #lg_<hex>.
+HASHTAG = re.compile(r"#lg_([0-9a-f]{20})\b")
+NOTE = "Status di LAPOR!:"  # the first line of a hub status the gateway wrote as a local follow-up
 # The 429s come at random (not from a rate limit) and say Retry-After: 0: a Retry-After of
 # seconds would, rightly, pause every call to the peer each time (tests/test_budget.py).
 HUB_FAULTS = dict(error_rate=0.2, lost_answer_rate=0.05, throttle_rate=0.03, retry_after_seconds=0, reset_rate=0.02,
@@ -95,6 +97,17 @@ class Daemon:
         return self.proc.returncode
 
 
+def _refs(tags_raw: str | None) -> list[str]:
+    """The gateway references a hub complaint's tags_raw carries (as hashtags)."""
+    return [f"lg-{hex_}" for hex_ in HASHTAG.findall(tags_raw or "")]
+
+
+def _rank(local_spec) -> dict[str, int]:
+    """Local status -> its place in the route's status_order (forward_only never writes one back)."""
+    return {name: rank for rank, item in enumerate(local_spec.status_order)
+            for name in (item if isinstance(item, list) else [item])}
+
+
 def _cli(config: Path, env: dict[str, str], *args: str) -> str:
     done = subprocess.run(GATEWAY + ["--config", str(config), *args], env=env, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
@@ -108,7 +121,7 @@ def _act_as_operator(world, store: Store, decisions: Counter) -> None:
     waiting = list_deliveries(store, states=("needs_confirmation",))
     if not waiting:
         return
-    by_tag = {tag: c["id"] for c in world.hub.complaints() for tag in TAG.findall(c["tags_raw"] or "")}
+    by_tag = {ref: c["id"] for c in world.hub.complaints() for ref in _refs(c["tags_raw"])}
     for delivery in waiting:
         assert delivery["kind"] == "create_complaint", delivery  # the others are looked up or resent safely
         found = by_tag.get(delivery["gateway_ref"])
@@ -120,12 +133,12 @@ def _act_as_operator(world, store: Store, decisions: Counter) -> None:
             decisions["resent"] += 1
 
 
-def _problems(world, store: Store, writes: dict[str, str]) -> list[str]:
+def _problems(world, store: Store, writes: dict[str, str], rank: dict[str, int]) -> list[str]:
     """What still keeps the two sides from agreeing; empty when they do."""
     problems: list[str] = []
     local = {c["id_aduan"]: c for c in world.local.complaints()}
     hub = world.hub.complaints()
-    tags = Counter(tag for c in hub for tag in TAG.findall(c["tags_raw"] or ""))
+    tags = Counter(ref for c in hub for ref in _refs(c["tags_raw"]))
     problems += [f"complaint {t} created {n} times at the hub" for t, n in tags.items() if n > 1]
     with store.session() as s:
         linked = {int(link.external_ref): row.gateway_ref for row, link in s.exec(
@@ -135,7 +148,7 @@ def _problems(world, store: Store, writes: dict[str, str]) -> list[str]:
             OutboxRow.state.in_(("pending", "parked", "needs_confirmation")))).all())
     problems += [f"{n} deliveries {state}" for state, n in owed.items()]
     problems += [f"local complaint {i} not taken in" for i in local if i not in linked]
-    hub_by_tag = {TAG.findall(c["tags_raw"])[0]: c for c in hub if TAG.findall(c["tags_raw"] or "")}
+    hub_by_tag = {_refs(c["tags_raw"])[0]: c for c in hub if _refs(c["tags_raw"])}
     for local_id, ref in linked.items():
         hub_c = hub_by_tag.get(ref)
         if hub_c is None:
@@ -144,7 +157,9 @@ def _problems(world, store: Store, writes: dict[str, str]) -> list[str]:
         hub_follow_ups = world.hub.follow_ups(hub_c["id"])
         local_follow_ups = world.local.follow_ups(local_id)
         officers_at_hub = Counter(f["content"] for f in hub_follow_ups if f["source"] == "officer")
-        copied_to_local = Counter(t["isi"] for t in local_follow_ups if t["sumber"] == "eksternal")
+        # (A hub status the local app showed already, or that would move it back, comes as a note.)
+        copied_to_local = Counter(t["isi"] for t in local_follow_ups if t["sumber"] == "eksternal"
+                                  and not t["isi"].startswith(NOTE))
         if copied_to_local != officers_at_hub:
             problems.append(f"complaint {local_id}: hub follow-ups at the local app differ "
                             f"(missing {sum((officers_at_hub - copied_to_local).values())}, "
@@ -162,16 +177,22 @@ def _problems(world, store: Store, writes: dict[str, str]) -> list[str]:
                                       if h["sumber"] == "eksternal")
         problems += [f"complaint {local_id}: status change {r} written {n} times" for r, n in
                      gateway_status_refs.items() if n > 1]
-        # Converged: the local status is the hub's, translated, unless the local app
-        # itself changed it after the hub's last change (hub_wins then waits for the hub).
-        hub_changes = [log for log in world.hub.logs(hub_c["id"]) if log["status_old"] is not None]
+        # Every follow-up the gateway wrote (a hub officer's, or a hub status's note) carries its own
+        # event's reference: none twice.
+        gateway_follow_up_refs = Counter(t["ref_eksternal"] for t in local_follow_ups if t["sumber"] == "eksternal")
+        problems += [f"complaint {local_id}: follow-up {r} written {n} times" for r, n in
+                     gateway_follow_up_refs.items() if n > 1 or not r]
+        # Converged: the local status is the hub's, translated; or further on in the route's
+        # status_order (forward_only never moves it back); or the local app itself changed it
+        # after the hub's last change.
+        hub_changes = [log for log in world.hub.logs(hub_c["id"]) if log["kind"] == "status"]
         local_changes = [h for h in world.local.status_history(local_id) if h["sumber"] == "lapor_hendi"]
-        if hub_changes and local[local_id]["status"] != writes[hub_c["status_code"]] and not (
+        shown, expected = local[local_id]["status"], writes[hub_c["status_name"]]
+        if hub_changes and shown != expected and rank[shown] <= rank[expected] and not (
                 local_changes and _wib(local_changes[-1]["dibuat_pada"]) > hub_changes[-1]["created_at"]):
-            problems.append(f"complaint {local_id}: local status {local[local_id]['status']!r}, hub "
-                            f"{hub_c['status_code']!r}")
+            problems.append(f"complaint {local_id}: local status {shown!r}, hub {hub_c['status_name']!r}")
     problems += [f"hub complaint {c['id']} unknown to the gateway" for c in hub
-                 if not set(TAG.findall(c["tags_raw"] or "")) & set(linked.values())]
+                 if not set(_refs(c["tags_raw"])) & set(linked.values())]
     return problems
 
 
@@ -210,7 +231,9 @@ def test_chaos_nothing_lost_nothing_twice(world, tmp_path: Path, store_url: str)
     from gateway._config import load_config
     loaded = load_config(config, environ=world.environ)
     local_spec, hub_spec = loaded.instances["lapor-hendi-semarang"].spec, loaded.instances["sp4n"].spec
-    writes = {code: local_spec.status_writes[status] for code, status in hub_spec.statuses.items()}
+    assert local_spec.route.conflict == "forward_only"  # the shipped default
+    writes = {name: local_spec.status_writes[status] for name, status in hub_spec.statuses.items()}
+    rank = _rank(local_spec)
     decisions: Counter = Counter()
     kills = 0
     try:
@@ -232,7 +255,7 @@ def test_chaos_nothing_lost_nothing_twice(world, tmp_path: Path, store_url: str)
         deadline = time.monotonic() + 180  # typically converges in 5-40 s
         while True:
             _act_as_operator(world, store, decisions)
-            problems = _problems(world, store, writes)
+            problems = _problems(world, store, writes, rank)
             if not problems:
                 break
             assert time.monotonic() < deadline, f"no convergence ({tmp_path}):\n" + "\n".join(problems[:30])

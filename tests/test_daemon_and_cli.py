@@ -66,8 +66,9 @@ async def test_daemon_schedules_every_job_and_stops_cleanly(world, tmp_path: Pat
     report = status_report(store, roles)
     store.close()
     assert daemon.scheduler is None
-    tags = [c["tags_raw"] for c in world.hub.complaints()]
-    assert len(tags) == len(set(tags)) >= expected  # citizens kept filing; none twice
+    # Each hub complaint carries its gateway reference as a hashtag (#lg_<hex>) in tags_raw.
+    tags = [tag for c in world.hub.complaints() for tag in (c["tags_raw"] or "").split() if tag.startswith("#lg_")]
+    assert len(tags) == len(set(tags)) == len(world.hub.complaints()) >= expected  # citizens kept filing; none twice
     for row in report["instances"]:
         assert row["jobs"], row["name"]
         for job, info in row["jobs"].items():

@@ -33,7 +33,7 @@ import gateway.cli
 from gateway._config import GatewayConfig
 from gateway._engine import Engine
 from gateway._model import Complaint, RawStatus, Status
-from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_HUB_REF, LOCAL_STATUS, Store
 from gateway._store._operator import (
     link_delivery,
     list_deliveries,
@@ -119,9 +119,9 @@ class Harness:
     # -- the simulators ----------------------------------------------------------------------
 
     def at_hub(self, local_id: int) -> list[dict[str, Any]]:
-        """The hub's complaints carrying this complaint's gateway reference."""
-        ref = self.gateway_ref(local_id)
-        return [c for c in self.world.hub.complaints() if ref in (c["tags_raw"] or "").split(",")]
+        """The hub's complaints carrying this complaint's gateway reference (its hashtag)."""
+        tag = hashtag(self.gateway_ref(local_id))
+        return [c for c in self.world.hub.complaints() if tag in (c["tags_raw"] or "").split()]
 
     def hub_follow_ups(self, local_id: int, source: str | None = None) -> list[dict[str, Any]]:
         (hub_c,) = self.at_hub(local_id)
@@ -136,19 +136,16 @@ class Harness:
     def local_history(self, local_id: int, sumber: str | None = None) -> list[dict[str, Any]]:
         return [h for h in self.world.local.status_history(local_id) if sumber is None or h["sumber"] == sumber]
 
-    def hub_officer_sets_status(self, hub_id: str, code: str, note: str = "Status diubah oleh petugas.") -> None:
-        """An officer at the hub changes a complaint's status (now, on the simulated clock)."""
-        sim = self.world.hub
-        with sim.lock:
-            complaint = sim.world.get(hub_id)
-            sim.world._change(complaint, code, sim.clock.now(), note, institution_from=ADMIN, institution_to=ADMIN)
+    def hub_officer_sets_status(self, hub_id: str, name: str, reason: str | None = None) -> dict[str, Any]:
+        """An officer at the hub changes a complaint's status to the status named ``name``
+        (now, on the simulated clock); returns the hub's log entry."""
+        entry = self.world.hub.act(hub_id, name, reason=reason)
+        assert entry["kind"] == "status" and entry["status_new"] == name
+        return entry
 
     def hub_officer_answers(self, hub_id: str, text: str) -> None:
-        sim = self.world.hub
-        with sim.lock:
-            complaint = sim.world.get(hub_id)
-            sim.world.add_follow_up(complaint, institution_from=ADMIN, institution_to=ADMIN, content=text,
-                                    now=sim.clock.now(), source="officer")
+        """An officer of the gateway's institution at the hub writes a follow-up (no file, not secret)."""
+        self.world.hub.officer_follow_up(hub_id, text, is_secret=False, photo=False, institution_from=ADMIN)
 
     def local_officer_sets_status(self, local_id: int, status: str) -> None:
         """An officer in Lapor Hendi changes a complaint's status by hand."""
@@ -187,11 +184,17 @@ async def _started(h: Harness) -> None:
     assert world_is_in_sync(h), "the initial complaints should all be at the hub once"
 
 
+def hashtag(gateway_ref: str) -> str:
+    """How a complaint's gateway reference appears in the hub's tags_raw: ``lg-<hex>`` as ``#lg_<hex>``."""
+    return "#" + gateway_ref.replace("-", "_")
+
+
 def world_is_in_sync(h: Harness) -> bool:
-    refs = Counter(tag for c in h.world.hub.complaints() for tag in (c["tags_raw"] or "").split(",")
-                   if tag.startswith("lg-"))
+    tags = Counter(tag for c in h.world.hub.complaints() for tag in (c["tags_raw"] or "").split()
+                   if tag.startswith("#lg_"))
     locals_ = [c["id_aduan"] for c in h.world.local.complaints()]
-    return all(refs[h.gateway_ref(i)] == 1 for i in locals_) and len(h.world.hub.complaints()) == len(locals_)
+    return (all(tags[hashtag(h.gateway_ref(i))] == 1 for i in locals_)
+            and len(h.world.hub.complaints()) == len(locals_))
 
 
 def _invoke(h: Harness, *args: str):
@@ -223,7 +226,7 @@ async def _lost_create(h: Harness, fault: dict[str, float]) -> tuple[int, dict[s
     assert waiting["complaint_id"] == h.complaint_id(local_id) and waiting["kind"] == CREATE_COMPLAINT
     assert waiting["outcome_unknown"] is True
     # The reason tells the operator what to look for and what to do, and holds no personal data.
-    assert h.gateway_ref(local_id) in waiting["last_error"]
+    assert hashtag(h.gateway_ref(local_id)) in waiting["last_error"]
     assert "deliveries link" in waiting["last_error"] and "deliveries resend" in waiting["last_error"]
     reporter = h.local_complaint(local_id)["pelapor"]
     assert all(value not in waiting["last_error"] for value in reporter.values())
@@ -268,7 +271,7 @@ async def test_lost_create_answer_waits_for_confirmation_then_link_and_everythin
         assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [
             "Tim kami akan meninjau lokasi besok pagi."]
         h.world.clock.advance(3600)
-        h.hub_officer_sets_status(str(hub_c["id"]), "verification")
+        h.hub_officer_sets_status(str(hub_c["id"]), "Terverifikasi")
         h.hub_officer_answers(str(hub_c["id"]), "Laporan sudah diverifikasi dan diteruskan ke dinas terkait.")
         await h.passes(3)
         assert len(h.at_hub(local_id)) == 1 and world_is_in_sync(h)
@@ -278,6 +281,8 @@ async def test_lost_create_answer_waits_for_confirmation_then_link_and_everythin
         assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [
             "Tim kami akan meninjau lokasi besok pagi."], "nothing echoed back to the hub"
         assert all(r.state in ("done", "skipped") for r in h.outbox(local_id))
+        # The hub's tracking id reached the local app, as after any create.
+        assert world.local.nomor_lapor(local_id) == str(hub_c["id"])
 
 
 async def test_create_reset_before_processing_resent_by_operator_is_created_exactly_once(world, tmp_path, store_url):
@@ -305,6 +310,8 @@ async def test_create_reset_before_processing_resent_by_operator_is_created_exac
         assert len(h.at_hub(local_id)) == 1 and world.hub.counts()["complaints"] == before + 1
         assert h.stuck() == [] and h.stuck("parked") == []
         assert h.audit("delivery_resent", local_id)
+        assert world.local.nomor_lapor(local_id) == h.hub_id(local_id)  # the tracking id written back once
+        assert [r.state for r in h.outbox(local_id, LOCAL_HUB_REF)] == ["done"]
 
 
 async def test_cli_refuses_wrong_ids_and_states_with_a_clear_error(world, tmp_path, store_url):
@@ -453,7 +460,7 @@ async def test_lost_local_write_answers_are_resent_safely(world, tmp_path, store
         # status change at the hub, the other a follow-up.
         status_id, follow_up_id = world.local.complaints()[2]["id_aduan"], world.local.complaints()[6]["id_aduan"]
         world.clock.advance(3600)
-        h.hub_officer_sets_status(h.hub_id(status_id), "verification")
+        h.hub_officer_sets_status(h.hub_id(status_id), "Terverifikasi")
         text = "Laporan Anda sedang kami koordinasikan dengan perangkat daerah terkait."
         h.hub_officer_answers(h.hub_id(follow_up_id), text)
         await h.engine.poll_hub(HUB)
@@ -481,7 +488,7 @@ async def test_lost_local_write_answers_are_resent_safely(world, tmp_path, store
         assert h.local_complaint(status_id)["status"] == "terverifikasi"
         assert [t["isi"] for t in h.local_follow_ups(follow_up_id, "eksternal")] == [text], "exactly one copy"
         (status_row,) = [r for r in h.outbox(status_id, LOCAL_STATUS)
-                         if h.store.event(r.event_id).raw_status_code == "verification"]
+                         if h.store.event(r.event_id).raw_status_name == "Terverifikasi"]
         (follow_up_row,) = h.outbox(follow_up_id, LOCAL_FOLLOW_UP)
         # The status may be found already written (the app shows it): done or skipped, never twice.
         assert status_row.state in ("done", "skipped") and follow_up_row.state == "done"
@@ -500,10 +507,10 @@ async def _died_after_mark_sending(h: Harness) -> tuple[int, OutboxRow]:
     as sending, and died: its lease has run out."""
     local_id = h.world.local.submit_complaint(kategori="Sampah", lampiran=0)
     await h.engine.intake(LOCAL)
-    claimed = h.store.claim_due(HUB, "dead-daemon", timedelta(seconds=0))
+    claimed = h.store.claim_due(HUB, "dead-daemon", timedelta(seconds=60))
     (victim,) = [r for r in claimed if r.complaint_id == h.complaint_id(local_id)]
-    h.store.mark_sending(victim.id)
-    h.later(1)
+    assert h.store.mark_sending(victim.id, token=victim.claim_token)
+    h.later(600)  # past its lease, and past the time its call could still have been under way
     return local_id, victim
 
 
@@ -516,10 +523,11 @@ async def test_daemon_died_after_mark_sending_needs_confirmation_not_a_second_cr
         local_id, victim = await _died_after_mark_sending(h)
         if hub_got_it:  # the dead daemon's request reached the hub before it died
             with world.hub.lock:
-                world.hub.world.create({"title": "Sampah menumpuk", "content": "isi", "user_id": "58231",
-                                        "category_id": "43", "classification_id": "1",
-                                        "tags_raw": f"lapor-gateway,{h.gateway_ref(local_id)}"},
-                                       world.clock.now())
+                world.hub.world.create({"title": "Sampah menumpuk", "content": "isi", "user_id": 58231,
+                                        "category_id": 43, "classification_id": 1, "location_id": 11,
+                                        "disposition_id": 100234, "attachments": "[]",
+                                        "tags_raw": f"#lapor_gateway {hashtag(h.gateway_ref(local_id))}"},
+                                       world.clock.now(), user_id=world.hub.user_id)
         before = world.hub.counts()["complaints"]
 
         result = await h.engine.deliver(HUB)
@@ -719,18 +727,18 @@ async def test_unmapped_hub_status_is_parked_then_delivered_once_the_mapping_is_
         await _started(h)
         local_id = world.local.complaints()[1]["id_aduan"]
         world.clock.advance(3600)
-        h.hub_officer_sets_status(h.hub_id(local_id), "koordinasi")  # seen in the wild; not in the shipped YAML
+        h.hub_officer_sets_status(h.hub_id(local_id), "Koordinasi")  # seen in the wild; not in the shipped YAML
         world.clock.advance(60)
         h.hub_officer_answers(h.hub_id(local_id), "Laporan sedang dikoordinasikan dengan OPD terkait.")
         await h.passes(2)
         (parked,) = h.stuck("parked")
         assert parked["kind"] == LOCAL_STATUS and parked["complaint_id"] == h.complaint_id(local_id)
-        assert "'statuses'" in parked["last_error"] and "koordinasi" in parked["last_error"]
+        assert "'statuses'" in parked["last_error"] and "Koordinasi" in parked["last_error"]
         # The follow-up after it waits in order.
         assert [r.state for r in h.outbox(local_id, LOCAL_FOLLOW_UP)] == ["pending"]
         assert h.local_follow_ups(local_id, "eksternal") == []
 
-        h.config.instances[HUB].spec.statuses["koordinasi"] = Status.IN_PROGRESS
+        h.config.instances[HUB].spec.statuses["Koordinasi"] = Status.IN_PROGRESS
         retry_delivery(h.store, parked["id"])
         await h.passes(2)
         assert h.stuck("parked") == []
@@ -749,6 +757,8 @@ async def test_unmapped_hub_status_is_parked_then_delivered_once_the_mapping_is_
     ("latest_wins", False, "terverifikasi"),
 ])
 async def test_status_conflict_rules(world, tmp_path, store_url, rule, local_later, final):
+    """Both sides changed the status; the route's explicit rule (not the default
+    forward_only, see below) decides, even when that moves the local status back."""
     _quiet(world)
 
     def tweak(config: GatewayConfig) -> None:
@@ -760,26 +770,75 @@ async def test_status_conflict_rules(world, tmp_path, store_url, rule, local_lat
         hub_id = h.hub_id(local_id)
         world.clock.advance(3600)
         if local_later:
-            h.hub_officer_sets_status(hub_id, "verification")
+            h.hub_officer_sets_status(hub_id, "Terverifikasi")
             world.clock.advance(600)
             h.local_officer_sets_status(local_id, "dalam proses")
         else:
             h.local_officer_sets_status(local_id, "dalam proses")
             world.clock.advance(600)
-            h.hub_officer_sets_status(hub_id, "verification")
+            h.hub_officer_sets_status(hub_id, "Terverifikasi")
         await h.passes(3)
 
         assert h.local_complaint(local_id)["status"] == final
         written = [x["status_baru"] for x in h.local_history(local_id, "eksternal")]
         assert written == (["terverifikasi"] if final == "terverifikasi" else [])
         (conflict,) = h.audit("status_conflict", local_id)
-        assert rule in conflict.detail and "verification" in conflict.detail and "dalam proses" in conflict.detail
+        assert rule in conflict.detail and "Terverifikasi" in conflict.detail and "dalam proses" in conflict.detail
         assert ("kept the local status" in conflict.detail) == (final == "dalam proses")
-        (status_row,) = [r for r in h.outbox(local_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_code
-                         == "verification"]
+        (status_row,) = [r for r in h.outbox(local_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_name
+                         == "Terverifikasi"]
         assert status_row.state == ("done" if final == "terverifikasi" else "skipped")
+        # The explicit rule decided: forward_only's check did not run, and no note went instead.
+        assert h.audit("status_backwards") == []
+        assert h.local_follow_ups(local_id, "eksternal") == []
         # Other complaints saw no conflict.
         assert len(h.audit("status_conflict")) == 1
+
+
+@pytest.mark.parametrize("local_later", [True, False], ids=["local-later", "hub-later"])
+async def test_forward_only_never_moves_the_local_status_back_and_says_what_the_hub_said(
+        world, tmp_path, store_url, local_later):
+    """The default rule (route.conflict: forward_only, the shipped config's): a hub status
+    that would move the citizen's status back in status_order is not written, whichever side
+    changed last; the skip is in the audit trail, and since the hub's status means something
+    else than the local one, its note reaches the citizen as a follow-up, once."""
+    _quiet(world)
+    async with harness(world, tmp_path, store_url) as h:
+        assert h.config.instances[LOCAL].spec.route.conflict == "forward_only"
+        await _started(h)
+        local_id = world.local.complaints()[4]["id_aduan"]
+        hub_id = h.hub_id(local_id)
+        world.clock.advance(3600)
+        if local_later:
+            h.hub_officer_sets_status(hub_id, "Terverifikasi")
+            world.clock.advance(600)
+            h.local_officer_sets_status(local_id, "dalam proses")
+        else:
+            h.local_officer_sets_status(local_id, "dalam proses")
+            world.clock.advance(600)
+            h.hub_officer_sets_status(hub_id, "Terverifikasi")
+        await h.passes(3)
+
+        assert h.local_complaint(local_id)["status"] == "dalam proses"
+        assert h.local_history(local_id, "eksternal") == [], "no status written backwards"
+        (backwards,) = h.audit("status_backwards", local_id)
+        assert "Terverifikasi" in backwards.detail and "dalam proses" in backwards.detail
+        assert "forward_only" in backwards.detail
+        assert h.audit("status_conflict") == [], "forward_only is no conflict rule: nothing to arbitrate"
+        (status_row,) = [r for r in h.outbox(local_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_name
+                         == "Terverifikasi"]
+        assert status_row.state == "done"
+        (note,) = h.local_follow_ups(local_id, "eksternal")
+        assert note["isi"].splitlines()[0] == "Status di LAPOR!: Terverifikasi"
+        assert h.store.event(status_row.event_id).local_ref == str(note["id_tanggapan"])
+        # Nothing went back up to the hub, and no other complaint moved back.
+        assert h.hub_follow_ups(local_id, "api") == []
+        assert len(h.audit("status_backwards")) == 1
+        # Later passes repeat nothing.
+        for _ in range(2):
+            h.later()
+            await h.passes(1)
+        assert len(h.local_follow_ups(local_id, "eksternal")) == 1 and h.local_history(local_id, "eksternal") == []
 
 
 async def test_no_conflict_when_only_the_hub_changed(world, tmp_path, store_url):
@@ -792,7 +851,7 @@ async def test_no_conflict_when_only_the_hub_changed(world, tmp_path, store_url)
         await _started(h)
         local_id = world.local.complaints()[4]["id_aduan"]
         world.clock.advance(3600)
-        h.hub_officer_sets_status(h.hub_id(local_id), "verification")
+        h.hub_officer_sets_status(h.hub_id(local_id), "Terverifikasi")
         await h.passes(2)
         assert h.local_complaint(local_id)["status"] == "terverifikasi"
         assert h.audit("status_conflict") == []
@@ -1009,7 +1068,7 @@ def test_claims_hold_for_their_lease_and_expire(store_url):
         clock.advance(30)
         assert second.claim_due(HUB, "daemon-b", lease) == [], "the lease still holds"
         # daemon-a finishes one; the others it held die with it.
-        first.finish_delivery(a[0].id, link=(a[0].complaint_id, HUB, "4000001"))
+        first.finish_delivery(a[0].id, link=(a[0].complaint_id, HUB, "4000001"), token=a[0].claim_token)
         clock.advance(31)
         again = second.claim_due(HUB, "daemon-b", lease)
         assert sorted(r.id for r in again) == sorted(owed[1:]), "expired leases are claimable"

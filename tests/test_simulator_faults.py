@@ -21,7 +21,8 @@ from adapters.lapor_hendi import LaporHendiApp
 from adapters.lapor_hendi.simulator import LaporHendiSimulator
 from adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
 from adapters.sp4n import Sp4nHub
-from adapters.sp4n.simulator import Sp4nSimulator
+from adapters.sp4n._world import STATUS_CODES, STATUS_NAMES
+from adapters.sp4n.simulator import FOLLOW_UP_DRIFTS, READ_DRIFTS, Sp4nSimulator
 from adapters.sp4n.simulator import create_simulator as sp4n_simulator
 from gateway import (
     Complaint,
@@ -37,8 +38,10 @@ from gateway.simulation import FAULT_KINDS, FaultSettings, Faults, SimClock, Sim
 NO_RETRY = RetryPolicy(attempts=1, initial_wait=0.001, max_wait=0.001)
 TRANSPORT_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
-VALID_COMPLAINT = {"title": "Sampah menumpuk", "content": "Di pojok pasar.", "user_id": "9001",
-                   "category_id": "43", "classification_id": "1", "channel": "6", "attachments": "[]"}
+VALID_COMPLAINT = {"title": "Sampah menumpuk", "content": "Di pojok pasar.", "channel": 6, "user_id": 9001,
+                   "classification_id": 1, "disposition_id": 200102, "category_id": 43, "location_id": 11,
+                   "is_anonymous": False, "is_secret": False, "attachments": "[]"}
+HUB_USER_ID = "9001"  # the integrator's account at the simulated hub, as make_hub's Settings say
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def serve(sim: Any) -> SimulatorServer:
 
 @pytest.fixture
 def hub() -> Iterator[tuple[Sp4nSimulator, SimulatorServer]]:
-    sim = sp4n_simulator(seed=11, clock=SimClock())
+    sim = sp4n_simulator(seed=11, clock=SimClock(), user_id=HUB_USER_ID)
     sim.quiesce()
     server = serve(sim)
     yield sim, server
@@ -71,8 +74,8 @@ def local() -> Iterator[tuple[LaporHendiSimulator, SimulatorServer]]:
 
 
 def hub_client(sim: Sp4nSimulator, server: SimulatorServer, **kwargs: Any) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {sim.authorization}",
-                                                           "token": sim.token}, **kwargs)
+    return httpx.Client(base_url=server.base_url, headers={"Authorization": sim.authorization, "token": sim.token,
+                                                           "Accept": "application/json"}, **kwargs)
 
 
 def local_client(sim: LaporHendiSimulator, server: SimulatorServer, **kwargs: Any) -> httpx.Client:
@@ -99,7 +102,8 @@ def make_app(base_url: str, api_key: str, **settings: Any) -> LaporHendiApp:
 def make_hub(sim: Sp4nSimulator, server: SimulatorServer) -> Sp4nHub:
     context = InstanceContext(name="sp4n", base_url=server.base_url, timezone=gateway.WIB,
                               secrets={"authorization": sim.authorization, "token": sim.token}, retry=NO_RETRY,
-                              settings=Sp4nHub.Settings(user_id="9001", institution_id="100234"))
+                              settings=Sp4nHub.Settings(user_id="9001", institution_id="100234",
+                                                        follow_up_template_code="reply_gateway"))
     return Sp4nHub(context, client=httpx.AsyncClient())
 
 
@@ -258,14 +262,19 @@ def test_lost_answer_on_sp4n_create_commits_then_drops(hub) -> None:
         assert sim.counts()["complaints"] == 1  # the hub committed it
         [created] = sim.complaints()
         with pytest.raises(TRANSPORT_ERRORS):
-            client.post("/complaints/followup/add", files={"complaint_id": (None, str(created["id"])),
-                                                           "institution_from_id": (None, "100234"),
-                                                           "content": (None, "Sudah kami cek.")})
+            client.post("/complaints/followup/add", files={
+                "user_id": (None, HUB_USER_ID), "institution_from_id": (None, "100234"),
+                "institution_to_id": (None, "200102"), "complaint_id": (None, str(created["id"])),
+                "info_disposition": (None, ""), "template_code": (None, "reply_gateway"), "rating": (None, "0"),
+                "is_secret": (None, "0"), "content": (None, "Sudah kami cek.")})
         assert [f["content"] for f in sim.follow_ups(created["id"])] == ["Sudah kami cek."]
         # Only the commit-then-drop routes lose answers; a refused write is answered.
         assert client.get(f"/complaints/{created['id']}/complaint").status_code == 200
         assert client.post("/complaints/complaint", json={**VALID_COMPLAINT, "title": ""}).status_code == 422
-    assert injected(sim)["lost_answers"] == 2
+        with pytest.raises(TRANSPORT_ERRORS):  # the integrator's variant of the create path
+            client.post("/complaints/complaint-lmw", json=VALID_COMPLAINT)
+        assert sim.counts()["complaints"] == 2
+    assert injected(sim)["lost_answers"] == 3
 
 
 @pytest.mark.anyio
@@ -273,18 +282,23 @@ async def test_the_hub_adapter_sees_a_lost_create_as_a_transient_error(hub) -> N
     sim, server = hub
     control(server, lost_answer_rate=1.0)
     created = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+    gateway_ref = "lg-0123456789abcdef0123"
     draft = HubComplaintDraft(
         complaint=Complaint(ref="12", title="Jalan berlubang", body="Ada lubang besar.", created_at=created,
                             updated_at=created, status=gateway.RawStatus("belum terverifikasi")),
-        gateway_ref="gw-lost-1", category_id="41", classification_id="1", channel_id="6")
+        gateway_ref=gateway_ref, category_id="41", classification_id="1", channel_id="6",
+        route_fields={"location_id": 11}, disposition_id="200101")  # a create the hub accepts
     adapter = make_hub(sim, server)
     try:
         with pytest.raises(TransientPeerError):
             await adapter.create_complaint(draft)
+        hashtag = "#lg_0123456789abcdef0123"
+        assert hashtag in adapter.describe_ref(gateway_ref)  # what an operator is told to look for
     finally:
         await adapter.aclose()
-    [stored] = sim.complaints()  # committed, and findable by the gateway's reference
-    assert "gw-lost-1" in stored["tags_raw"]
+    [stored] = sim.complaints()  # committed, and findable by the gateway's reference (its hashtag)
+    assert hashtag in stored["tags_raw"].split()
+    assert sim.counts()["complaints"] == 1 and injected(sim)["lost_answers"] == 1
 
 
 def test_malformed_json_is_cut_short_with_status_200(local) -> None:
@@ -382,28 +396,72 @@ async def test_a_lost_lapor_hendi_write_repeated_by_ref_lands_once(local) -> Non
 
 # --- data faults ----------------------------------------------------------------------------------
 
+class Drifts:
+    """The simulator's drift choice, made to go through ``order`` in turn (so that every way of
+    drifting is served, whatever the seed)."""
+
+    def __init__(self, order: tuple[str, ...]) -> None:
+        self.order, self.n = order, 0
+
+    def __call__(self, options):
+        assert set(self.order) <= set(options)
+        choice = self.order[self.n % len(self.order)]
+        self.n += 1
+        return choice
+
+
 @pytest.mark.anyio
-async def test_sp4n_drift_is_transient_and_the_adapter_copes(hub) -> None:
+async def test_sp4n_drift_is_transient_and_the_adapter_copes(hub, monkeypatch) -> None:
     sim, server = hub
     with sim.lock:
         complaint = sim.world.create(dict(VALID_COMPLAINT), sim.clock.now())
         for n in range(6):
             sim.world.add_follow_up(complaint, institution_from="200101", institution_to="100234",
-                                    content=f"Tindak lanjut {n}.", now=sim.clock.now(), source="officer")
+                                    content=f"Tindak lanjut {n}.", now=sim.clock.now() + timedelta(minutes=n),
+                                    source="officer")
+    ref = str(complaint.id)
     adapter = make_hub(sim, server)
     try:
         control(server, drift_rate=1.0)
-        drifted = await adapter.follow_ups(str(complaint.id))
-        assert len(drifted) == 6 and all(isinstance(item, RecordError) for item in drifted)
-        state = await adapter.read_complaint(str(complaint.id))
-        assert state.status.code == "wait" and state.status.name is None  # status_name was missing
-        assert [c.status.code for c in state.status_changes] == ["wait"]  # logs never drift
-        assert injected(sim)["drifted"] == 7
+        # Follow-ups: content, created_at, id, attachments, content, created_at.
+        monkeypatch.setattr(sim.faults, "choice", Drifts(FOLLOW_UP_DRIFTS))
+        drifted = await adapter.follow_ups(ref)
+        assert len(drifted) == 6
+        errors = [item for item in drifted if isinstance(item, RecordError)]
+        # A field missing or malformed: one record refused, named by the field, never by its value.
+        assert sorted(str(e).split("field ")[-1].split()[0] for e in errors) == [
+            "'attachments'", "'content'", "'content'", "'created_at'", "'created_at'"]
+        assert all("Tindak lanjut" not in str(e) for e in errors)
+        # A follow-up served without its id is read all the same, known by its time, author and
+        # text (docs/lapor-sp4n.md: follow_up_id_key).
+        (read,) = [item for item in drifted if isinstance(item, FollowUp)]
+        assert read.ref.startswith("h-") and read.content == "Tindak lanjut 2."
+
+        # Reads: each way of drifting (one per read); the current status always comes through.
+        monkeypatch.setattr(sim.faults, "choice", Drifts(READ_DRIFTS))
+        code = str(STATUS_CODES["Belum Terverifikasi"])
+        for how in READ_DRIFTS:
+            state = await adapter.read_complaint(ref)
+            if how == "no_status_name":  # only the hub's (opaque) code: kept as it is
+                assert (state.status.code, state.status.name) == (code, None)
+            else:
+                assert state.status.name == "Belum Terverifikasi"
+            history = [c.status.name for c in state.status_changes]
+            if how in ("no_data_logs", "log_data_invalid"):  # not read whole, and said so
+                assert history == [] and not state.history_complete, how
+            elif how == "log_without_data":  # the entry is no status change without its data
+                assert history == [], how
+            else:
+                assert history == ["Belum Terverifikasi"] and state.history_complete, how
+        assert injected(sim)["drifted"] == 6 + len(READ_DRIFTS)
 
         control(server, drift_rate=0.0)
-        healthy = await adapter.follow_ups(str(complaint.id))
+        healthy = await adapter.follow_ups(ref)
         assert all(isinstance(item, FollowUp) for item in healthy) and len(healthy) == 6
-        assert (await adapter.read_complaint(str(complaint.id))).status.name == "Belum Terverifikasi"
+        assert [f.content for f in healthy] == [f"Tindak lanjut {n}." for n in range(6)]
+        again = await adapter.read_complaint(ref)
+        assert (again.status.name, again.history_complete) == ("Belum Terverifikasi", True)
+        assert [c.status.name for c in again.status_changes] == ["Belum Terverifikasi"]
     finally:
         await adapter.aclose()
 
@@ -421,17 +479,18 @@ def test_sp4n_unknown_status_codes_are_persistent_until_switched_off(hub) -> Non
     changed = [i for i in ids if len(sim.logs(i)) > 1]
     assert changed and injected(sim)["unknown_statuses"] == len(changed)
     for i in changed:
-        assert [entry["status_new"] for entry in sim.logs(i)] == ["wait", "koordinasi"]
+        assert [entry["status_new"] for entry in sim.logs(i)] == ["Belum Terverifikasi", "Koordinasi"]
     with hub_client(sim, server) as client:
         data = client.get(f"/complaints/{changed[0]}/complaint").json()["results"]["data"]
-    assert (data["status_code"], data["status_name"]) == ("koordinasi", "Koordinasi")
+    assert (data["status_code"], data["status_name"]) == (STATUS_CODES["Koordinasi"], "Koordinasi")
+    assert data["status_code"] not in {STATUS_CODES[name] for name in STATUS_NAMES}  # a code of its own
 
     control(server, unknown_status_codes=False)
     for _ in range(10):
         clock.advance(3 * 3600)
         sim.tick()
-    moved_on = [sim.logs(i)[-1]["status_new"] for i in changed]
-    assert any(code != "koordinasi" for code in moved_on)
+    moved_on = {c["id"]: c["status_name"] for c in sim.complaints()}
+    assert any(moved_on[i] != "Koordinasi" for i in changed)
     assert injected(sim)["unknown_statuses"] == len(changed)
 
 
