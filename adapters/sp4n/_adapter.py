@@ -248,7 +248,9 @@ class Sp4nHub(Hub):
         log_reason_keys: list[str] = Field(
             default_factory=lambda: ["reason_description", "reason", "keterangan"],
             description="keys of a log's decoded data that may hold the hub's reason (not seen)")
-        follow_up_id_key: str = Field("id", description="the id field of a follow-up (not seen)")
+        follow_up_id_key: str | None = Field("id", description="the id field of a follow-up (not seen); null: the "
+                                                                "hub gives none, and a follow-up is known by its "
+                                                                "time, author and text")
         follow_up_content_key: str = Field("content", description="the text field of a follow-up")
         follow_up_author_key: str = Field("institution_from_name", description="who wrote a follow-up (not seen)")
         follow_up_secret_key: str = Field("is_secret", description="a follow-up's own confidentiality flag "
@@ -594,7 +596,12 @@ class Sp4nHub(Hub):
             created_at = self._parse_time(record.get("created_at"))
         except ValueError:
             return bad("unparseable field 'created_at' (expected d-m-Y H:i:s)")
-        if record_ref is None:  # not seen in the client: known by its time, author and text
+        if record_ref is None:
+            if settings.follow_up_id_key is not None:
+                # The hub gives ids (the setting says so): one read without it must not make a second
+                # follow-up of the same one under another ref. Quarantined; read again later.
+                return bad(f"missing field {settings.follow_up_id_key!r}")
+            # A hub without follow-up ids (follow_up_id_key: null): known by its time, author and text.
             record_ref = "h-" + _digest(record.get("created_at"), record.get(settings.follow_up_author_key), content)
         secret = record.get(settings.follow_up_secret_key)
         is_secret = False if secret is None else _flag(secret)

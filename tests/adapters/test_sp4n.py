@@ -400,12 +400,24 @@ async def test_a_malformed_follow_up_is_a_record_error_and_the_others_parse(hub_
 
 
 @pytest.mark.anyio
-async def test_a_follow_up_without_an_id_is_known_by_its_time_author_and_text(hub_mock, hub):
+async def test_a_follow_up_without_an_id_is_known_by_its_time_author_and_text(hub_mock):
+    # Only for a hub that gives no ids (follow_up_id_key: null): where it gives them, one read
+    # without the id must not make a second copy under another ref (see the next test).
+    hub = make_hub(follow_up_id_key=None)
     record = {"content": "tanpa id", "created_at": "27-11-2026 11:00:00", "institution_from_name": "DPU"}
     hub_mock.get("/complaints/4127781/followups").mock(side_effect=[
         ok({"data": [record]}), ok({"data": [record]}), ok({"data": [{**record, "content": "lain"}]})])
     first, again, other = [(await hub.follow_ups("4127781"))[0] for _ in range(3)]
     assert first.ref.startswith("h-") and first.ref == again.ref and other.ref != first.ref
+    await hub.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_follow_up_read_once_without_its_id_is_quarantined_not_copied_twice(hub_mock, hub):
+    record = {"content": "tanpa id", "created_at": "27-11-2026 11:00:00", "institution_from_name": "DPU"}
+    hub_mock.get("/complaints/4127781/followups").mock(return_value=ok({"data": [record]}))
+    [bad] = await hub.follow_ups("4127781")
+    assert isinstance(bad, RecordError) and "'id'" in bad.reason
 
 
 @pytest.mark.anyio
