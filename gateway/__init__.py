@@ -22,7 +22,7 @@ from gateway._errors import (
     TooLargeError,
     TransientPeerError,
 )
-from gateway._http import BreakerPolicy, CircuitBreaker, PeerClient, RetryPolicy
+from gateway._http import BreakerPolicy, CircuitBreaker, PeerClient, RetryPolicy, decode_json
 from gateway._model import (
     AttachmentContent,
     AttachmentRef,
@@ -83,6 +83,7 @@ __all__ = [
     "TooLargeError",
     "TransientPeerError",
     "WIB",
+    "decode_json",
     "format_peer_time",
     "parse_peer_time",
     "to_utc",

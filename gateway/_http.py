@@ -157,6 +157,19 @@ def parse_retry_after(value: str | None, cap: float) -> float | None:
     return max(0.0, min(seconds, cap))
 
 
+def _int_or_text(digits: str) -> int | str:
+    # Python refuses to turn more than 4300 digits into an int (a guard against slow parsing):
+    # such a number is kept as its text, so the one record holding it is malformed (a wrong
+    # type where a number belongs) instead of the whole page being unreadable.
+    return int(digits) if len(digits) <= 4300 else digits
+
+
+def decode_json(content: bytes | str) -> Any:
+    """A peer's JSON body, decoded. Raises ValueError for what is not JSON; an integer too long
+    for Python comes back as its digits (a string), for the adapter's checks to refuse."""
+    return jsonlib.loads(content, parse_int=_int_or_text)
+
+
 #: A field name a peer's validation error may name, as an operator is shown it. Values are never
 #: shown (they may hold personal data); a name that does not look like a field name is left out.
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}$")
@@ -167,7 +180,7 @@ def _invalid_fields(response: httpx.Response) -> str:
     """`` (invalid fields: a, b)`` from a Laravel-style validation answer
     (``{"message": ..., "errors": {field: [...]}}``), or ``""``. Only the names are read."""
     try:
-        body = jsonlib.loads(response.content)
+        body = decode_json(response.content)
     except ValueError:
         return ""
     errors = body.get("errors") if isinstance(body, dict) else None
@@ -337,7 +350,7 @@ class PeerClient:
         response = await self.request(method, path, **kwargs)
         operation = kwargs.get("operation") or f"{method} {path.split('?')[0]}"
         try:
-            return jsonlib.loads(response.content)
+            return decode_json(response.content)
         except ValueError:
             idempotent = kwargs.get("idempotent")
             if idempotent is None:

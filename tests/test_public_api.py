@@ -49,6 +49,7 @@ GATEWAY_ALL = [
     "TooLargeError",
     "TransientPeerError",
     "WIB",
+    "decode_json",
     "format_peer_time",
     "parse_peer_time",
     "to_utc",

@@ -19,7 +19,6 @@ personal data value, a header or a response body.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -28,6 +27,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import (
+    decode_json,
     AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
@@ -335,7 +335,7 @@ class LaporHendiApp(LocalApp):
             raise AmbiguousOutcomeError(self.name, template, f"answered a redirect (HTTP {code}) instead of an answer; "
                                                              "check base_url", status_code=code)
         try:
-            body = json.loads(response.content)
+            body = decode_json(response.content)
         except ValueError:
             raise AmbiguousOutcomeError(self.name, template, f"answered HTTP {code} without a JSON body: "
                                                              "outcome unknown", status_code=code) from None

@@ -44,6 +44,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import (
+    decode_json,
     AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
@@ -204,7 +205,7 @@ def _form(fields: dict[str, str]) -> list[tuple[str, tuple[None, bytes]]]:
 
 
 def _digest(*parts: Any) -> str:
-    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:20]
+    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 class Sp4nHub(Hub):
@@ -493,7 +494,7 @@ class Sp4nHub(Hub):
         decoded: Any
         if isinstance(raw, str):
             try:
-                decoded = json.loads(raw) if raw.strip() else {}
+                decoded = decode_json(raw) if raw.strip() else {}
             except ValueError:
                 log.warning("status log unreadable", peer=self.name, operation=OP_READ, reason="'data' is not JSON")
                 return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import structlog
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError
 
 from gateway._adapter import Hub
 from gateway._config._schema import Polling
@@ -24,7 +24,7 @@ from gateway._engine._mapping import Route, same_text
 from gateway._errors import GatewayError, MappingError, PeerError, PeerUnavailableError, RecordError, safe_text
 from gateway._model import FollowUp, HubComplaintState, StatusChange
 from gateway._sanitize import cleaned
-from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, Store, refused_for_its_data
+from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, STORE_REFUSALS, Store, refused_for_its_data
 from gateway._store._hub_reads import (
     HubEvent,
     HubStatus,
@@ -131,7 +131,7 @@ class HubPoll:
                     except PeerError as exc:
                         result.failures += 1
                         log.warning("hub poll failed", error=str(exc))
-                    except StatementError as exc:
+                    except STORE_REFUSALS as exc:
                         if not refused_for_its_data(exc):
                             raise  # the store itself failed: the run fails
                         # What this complaint's read brought cannot be stored: it waits, the others go on.

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import IntegrityError
 
 from gateway._adapter import LocalApp, overrides
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
 from gateway._sanitize import cleaned
-from gateway._store import HUB_FOLLOW_UP, Store, refused_for_its_data
+from gateway._store import HUB_FOLLOW_UP, STORE_REFUSALS, Store, refused_for_its_data
 from gateway._store._local_reads import LocalEvent, record_local_events
 
 log = structlog.get_logger("gateway.intake")
@@ -44,6 +44,8 @@ class IntakeResult:
 # Passes a stream's cursor waits at a record that could not be read (it may read fine
 # next time) before leaving it in quarantine for the operator and moving on.
 HOLD_PASSES = 5
+# How far past the store's clock a record's time may lie and still move its stream's cursor.
+FUTURE_TOLERANCE = timedelta(days=1)
 
 # Complaints taken in per transaction.
 BATCH = 100
@@ -53,14 +55,22 @@ class _Cursor:
     """Where a stream's cursor may move after this pass: to the newest record read,
     but never past one that must be read again."""
 
-    def __init__(self, since: datetime | None):
+    def __init__(self, since: datetime | None, horizon: datetime | None = None):
         self.since = since
         self.newest = since
         self.saved = since
         self.limit: datetime | None = None
         self.frozen = False  # a record with no usable time must be read again: stay put
+        # A record dated after the horizon (a typo of a year, a peer's clock far ahead) is taken
+        # in, but the cursor does not follow it: else every record filed after it, today, would
+        # lie behind the cursor and never be read.
+        self.horizon = horizon
+        self.ahead = 0
 
     def seen(self, when: datetime) -> None:
+        if self.horizon is not None and when > self.horizon:
+            self.ahead += 1
+            return
         self.newest = max(self.newest, when) if self.newest else when
 
     def hold_at(self, when: datetime | None) -> None:
@@ -134,9 +144,15 @@ class Intake:
         self._read_fine.clear()
 
     def _cursor(self, stream: str) -> _Cursor:
-        return _Cursor(self.store.cursor(self.name, self.cursor_prefix + stream) or self.since)
+        return _Cursor(self.store.cursor(self.name, self.cursor_prefix + stream) or self.since,
+                       horizon=self.store.clock() + FUTURE_TOLERANCE)
 
     def _save(self, stream: str, cursor: _Cursor) -> None:
+        if cursor.ahead:
+            log.warning("records dated in the future: taken in, but the cursor does not follow them "
+                        "(they are read again at every pass until their time is near)",
+                        stream=stream, records=cursor.ahead, tolerance_hours=FUTURE_TOLERANCE.total_seconds() / 3600)
+            cursor.ahead = 0
         target = cursor.target()
         if target and target != cursor.saved:
             self.store.set_cursor(self.name, self.cursor_prefix + stream, target)
@@ -213,14 +229,14 @@ class Intake:
             return []
         try:
             return list(zip(store(batch), batch))
-        except StatementError as exc:
+        except STORE_REFUSALS as exc:
             if not refused_for_its_data(exc):
                 raise
         out = []
         for item in batch:
             try:
                 out.append((store([item])[0], item))
-            except StatementError as exc:
+            except STORE_REFUSALS as exc:
                 if not refused_for_its_data(exc):
                     raise
                 record = item[0] if isinstance(item, tuple) else item

@@ -7,6 +7,7 @@ below is one transaction, and no network call ever happens inside one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,13 +57,40 @@ LOCAL_HUB_REF = "local_hub_ref"  # the hub's tracking id, written back to the lo
 STATUS_AS_FOLLOW_UP = "status not written; its note went as a follow-up"
 
 
-def refused_for_its_data(exc: StatementError) -> bool:
+# Errors a store raises for a statement's values rather than for being down or broken: sqlite3
+# raises OverflowError itself (not wrapped by SQLAlchemy) for an integer beyond 64 bits.
+STORE_REFUSALS = (StatementError, OverflowError)
+
+
+def refused_for_its_data(exc: BaseException) -> bool:
     """Whether the database refused a statement for the values in it (a text it cannot hold, a
-    number out of range), rather than being unreachable or broken: then the record at fault can
-    be set aside and the rest stored."""
+    number out of range, a value too long for an index), rather than being unreachable or
+    broken: then the record at fault can be set aside and the rest stored."""
+    if isinstance(exc, OverflowError):
+        return True
+    if not isinstance(exc, StatementError):
+        return False
+    # PostgreSQL's program_limit_exceeded (54000): a value above what a btree index entry can
+    # hold (about 2.7 kB). psycopg files it under OperationalError, yet it is the value's fault.
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) == "54000":
+        return True
     if isinstance(exc, (OperationalError, InterfaceError, IntegrityError)):
         return False
     return isinstance(exc, DataError) or not isinstance(exc, DBAPIError)  # not a DBAPI error: a value SQLAlchemy could not bind
+
+
+# A quarantined record's ref and reason are kept to these lengths (both are in a unique index,
+# which PostgreSQL limits to about 2.7 kB): a peer's 3000-character id is itself the fault.
+MAX_REF, MAX_REASON = 200, 1000
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text``, or for a longer one its start and a digest of the whole: the same text always
+    gives the same result, so a record seen bad again is recognised."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[:limit - 40]}... ({len(text)} characters, sha256 {digest})"
 
 
 def new_ref(prefix: str) -> str:
@@ -425,8 +453,8 @@ class Store:
     def quarantine(self, instance: str, stream: str, record_ref: str | None, reason: str) -> int:
         """Keep a record that could not be taken in, with why; return how often it has
         been seen bad (1 the first time)."""
+        ref, reason = bounded(record_ref or "?", MAX_REF), bounded(reason, MAX_REASON)
         with self.session() as s:
-            ref = record_ref or "?"
             row = s.exec(select(QuarantineRow).where(
                 QuarantineRow.instance == instance, QuarantineRow.stream == stream,
                 QuarantineRow.record_ref == ref, QuarantineRow.reason == reason)).first()
@@ -443,7 +471,7 @@ class Store:
         with self.session() as s:
             rows = s.exec(select(QuarantineRow.sightings).where(
                 QuarantineRow.instance == instance, QuarantineRow.stream == stream,
-                QuarantineRow.record_ref == record_ref, QuarantineRow.resolved_at.is_(None))).all()
+                QuarantineRow.record_ref == bounded(record_ref, MAX_REF), QuarantineRow.resolved_at.is_(None))).all()
             return max(rows, default=0)
 
     def quarantined_refs(self, instance: str) -> set[tuple[str, str]]:
@@ -457,7 +485,7 @@ class Store:
         with self.session() as s:
             s.execute(update(QuarantineRow).where(
                 QuarantineRow.instance == instance, QuarantineRow.stream == stream,
-                QuarantineRow.record_ref.in_(sorted(record_refs)), QuarantineRow.resolved_at.is_(None),
+                QuarantineRow.record_ref.in_(sorted(bounded(r, MAX_REF) for r in record_refs)), QuarantineRow.resolved_at.is_(None),
             ).values(resolved_at=self.clock()))
 
     def resolve_quarantine(self, instance: str, stream: str, record_ref: str) -> None:
@@ -465,7 +493,7 @@ class Store:
         with self.session() as s:
             s.execute(update(QuarantineRow).where(
                 QuarantineRow.instance == instance, QuarantineRow.stream == stream,
-                QuarantineRow.record_ref == record_ref, QuarantineRow.resolved_at.is_(None),
+                QuarantineRow.record_ref == bounded(record_ref, MAX_REF), QuarantineRow.resolved_at.is_(None),
             ).values(resolved_at=self.clock()))
 
     def set_peer_health(self, instance: str, state: str, failures: int, last_error: str | None, *,
