@@ -925,7 +925,7 @@ LH_FIELD_NAMES = {"id_aduan", "id_tanggapan", "id_riwayat", "judul", "isi", "sta
                   "nik", "telepon", "email", "alamat", "lampiran", "id_lampiran", "nama_file", "tipe_mime",
                   "ukuran_byte", "oleh", "ref_eksternal", "status_baru", "status_lama", "record"}
 HUB_REASON = re.compile(
-    r"^missing field '(?P<a>content|created_at)'$|^unparseable field '(?P<b>created_at)' \(expected d-m-Y H:i:s\)$"
+    r"^missing field '(?P<a>content|created_at|id)'$|^unparseable field '(?P<b>created_at)' \(expected d-m-Y H:i:s\)$"
     r"|^field '(?P<c>is_secret)' is not a flag$|^field '(?P<d>attachments)' is not a list$"
     r"|^field '(?P<e>attachments)\[\d+\]' has no id$|^(?P<f>follow-up) is not an object$")
 HUB_LOG_REASONS = {"'data' is not JSON", "missing or unparseable field 'created_at'"}
@@ -1234,7 +1234,9 @@ def hub_check(store: Store, expects: list[HubExpect], watermark: int, result: An
     polled = [e for e in expects if e.read.kind == "ok"]
     assert (result.failures, result.polled) == (len(failed), len(polled)), (
         f"{result}, expected {len(failed)} unusable answers {where}")
-    bad_follow_ups = [(e, r, ref) for e in polled for r, ref, _ in e.follow_ups if r.kind == "bad"]
+    # A follow-up without its id is quarantined too: the hub gives ids (follow_up_id_key: id), and one
+    # read without it must not be taken in under a second ref (docs/lapor-sp4n.md).
+    bad_follow_ups = [(e, r, ref) for e in polled for r, ref, _ in e.follow_ups if r.kind in ("bad", "noid")]
     assert result.quarantined == len(bad_follow_ups), f"{result}, expected {len(bad_follow_ups)} quarantined {where}"
     unreadable_logs = [e for e in logs if e.get("event") == "status log unreadable"]
     assert all(e.get("reason") in HUB_LOG_REASONS for e in unreadable_logs), (
@@ -1290,7 +1292,10 @@ def hub_check(store: Store, expects: list[HubExpect], watermark: int, result: An
                     f"naming it: {reasons[:5]} {where}")
                 continue
             if recipe.kind == "noid":
-                assert (e.complaint_id, clean(raw["content"])) in by_content, f"follow-up without id {where}"
+                assert (e.complaint_id, clean(raw["content"])) not in by_content, f"follow-up without id taken in {where}"
+                assert "missing field 'id'" in open_rows.get(("follow_ups", "?"), []), (
+                    f"follow-up without id not quarantined {where}")
+                continue
             else:
                 event = by_ref.get((e.complaint_id, "follow_up", ref))
                 assert event is not None, f"hub follow-up {ref} of {e.hub_ref} not taken in {where}"
