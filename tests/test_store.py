@@ -378,6 +378,22 @@ def test_a_lease_extended_while_a_call_is_slow_keeps_the_row(store: Store, clock
     assert not store.extend_claim(create.id, "someone-else", LEASE)
 
 
+def test_claims_are_extended_together_only_where_still_held(store: Store, clock: FakeClock):
+    for ref in ("LH-1", "LH-2", "LH-3"):
+        take_in(store, ref)
+    rows = claim(store, "daemon-a")
+    assert len(rows) == 3
+    first, second, third = rows
+    clock.advance(minutes=4)
+    held = store.extend_claims({first.id: first.claim_token, second.id: "someone-else", third.id: third.claim_token},
+                               LEASE)
+    assert held == {first.id, third.id}
+    clock.advance(minutes=4)  # 8 minutes: the second's lease (5) ran out, the others' were pushed
+    assert [r.id for r in claim(store, "daemon-b")] == [second.id]
+    clock.advance(minutes=6)
+    assert store.extend_claims({first.id: first.claim_token}, LEASE) == set()  # ran out: not revived
+
+
 @pytest.mark.postgres
 def test_leases_are_measured_on_the_databases_clock_not_a_hosts(tmp_path: Path):
     url = os.environ.get("GATEWAY_TEST_DATABASE_URL")

@@ -112,35 +112,44 @@ class Deliveries:
         retry, timeout = adapters[target].context.retry, adapters[target].context.timeout_seconds
         self.in_flight = timedelta(seconds=retry.attempts * (timeout + retry.max_wait) + 30)  # + a wait for the budget
 
-    async def run(self, *, max_rounds: int = 50) -> DeliveryResult:
-        """Deliver until nothing due is left (a complaint's follow-ups go right after
-        its create), or ``max_rounds`` rounds."""
+    async def run(self, *, max_claims: int = 400) -> DeliveryResult:
+        """Deliver until nothing due is left (a complaint's follow-ups go right after its
+        create, claimed as soon as the create is done), or ``max_claims`` rows were taken.
+
+        Rows are claimed only as slots free up, never more than ``concurrency`` at once: a claim
+        is a promise to send soon, and rows claimed only to wait would hold their complaints from
+        other daemons (and their leases would need keeping) while this one works through the rest."""
         result = DeliveryResult()
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def one(row: OutboxRow) -> None:
-            async with semaphore:
-                await self._attempt(row, result)
-
         lease = timedelta(seconds=self.policy.lease_seconds)
-        for _ in range(max_rounds):
-            rows = self.store.claim_due(self.target, self.owner, lease, limit=self.concurrency * 6,
-                                        in_flight=self.in_flight)
-            if not rows:
-                break
-            done: set[int] = set()
+        active: dict[int, OutboxRow] = {}  # claimed by this run, not yet finished
+        tasks: set[asyncio.Task[None]] = set()
+        claimed = 0
 
-            async def attempt(row: OutboxRow) -> None:
-                try:
-                    await one(row)
-                finally:
-                    done.add(row.id)
-
-            keeper = asyncio.create_task(self._keep_claims(rows, lease, done))
+        async def attempt(row: OutboxRow) -> None:
             try:
-                await asyncio.gather(*(attempt(row) for row in rows))
+                await self._attempt(row, result)
             finally:
-                keeper.cancel()
+                active.pop(row.id, None)
+
+        keeper = asyncio.create_task(self._keep_claims(active, lease))
+        try:
+            while True:
+                free = min(self.concurrency - len(tasks), max_claims - claimed)
+                if free > 0:
+                    rows = self.store.claim_due(self.target, self.owner, lease, limit=free, in_flight=self.in_flight)
+                    claimed += len(rows)
+                    for row in rows:
+                        active[row.id] = row
+                        tasks.add(asyncio.create_task(attempt(row)))
+                if not tasks:
+                    break
+                finished, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    task.result()  # an error the attempt did not handle fails the run, as before
+        finally:
+            keeper.cancel()
+            for task in tasks:
+                task.cancel()
         return result
 
     # -- the claim: every write to a row shows its token -----------------------------------
@@ -160,16 +169,15 @@ class Deliveries:
         if not self.store.fail_delivery(row.id, error, token=row.claim_token, **kwargs):
             raise ClaimLost(f"delivery {row.id}: the claim ran out during the call, which failed ({error})")
 
-    async def _keep_claims(self, rows: list[OutboxRow], lease: timedelta, done: set[int]) -> None:
-        """Extend the leases of a round's rows while they wait or their call is under way, so that
-        a slow peer does not let another daemon take them over (a daemon that dies stops
-        extending, and its claims run out)."""
+    async def _keep_claims(self, active: dict[int, OutboxRow], lease: timedelta) -> None:
+        """Extend the leases of the rows under way, in one statement, so that a slow peer does
+        not let another daemon take them over (a daemon that dies stops extending, and its claims
+        run out). A claim found lost is left to its attempt: the next write to the row shows the
+        token and is refused."""
         period = max(0.5, lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(period)
-            for row in rows:
-                if row.id not in done and not self.store.extend_claim(row.id, row.claim_token, lease):
-                    done.add(row.id)  # lost: mark_sending refuses it when its turn comes
+            self.store.extend_claims({row_id: row.claim_token for row_id, row in active.items()}, lease)
 
     def _backoff(self, attempts: int) -> timedelta:
         base = min(self.policy.backoff_max_seconds, self.policy.backoff_initial_seconds * 2 ** (attempts - 1))
