@@ -413,6 +413,37 @@ def test_leases_are_measured_on_the_databases_clock_not_a_hosts(tmp_path: Path):
         ahead.close()
 
 
+@pytest.mark.postgres
+def test_a_store_whose_connections_were_dropped_fails_one_statement_then_reconnects():
+    """No pre-ping (a round trip per transaction): a connection the server dropped fails one
+    statement, the pool is renewed, and the next statement works."""
+    url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("GATEWAY_TEST_DATABASE_URL is not set")
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from conftest import reset_postgres
+    url = reset_postgres(url)
+    store, admin = Store(url), Store(url)
+    try:
+        store.set_cursor(LOCAL, "complaints", datetime(2026, 11, 2, tzinfo=timezone.utc))
+        with store.engine.connect() as conn:  # the pool's connection: its server process
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        failures = 0
+        for _ in range(3):
+            try:
+                assert store.cursor(LOCAL, "complaints") == datetime(2026, 11, 2, tzinfo=timezone.utc)
+            except OperationalError:
+                failures += 1
+        assert failures <= 1
+    finally:
+        store.close()
+        admin.close()
+
+
 # -- cursors --------------------------------------------------------------------------------------------
 
 def test_cursors_round_trip_as_utc_aware_datetimes(store: Store):

@@ -123,7 +123,11 @@ class Store:
             self.engine: Engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            # No pre-ping: it cost a round trip on every transaction (a fifth of a busy daemon's time).
+            # A connection found dead fails that one statement; SQLAlchemy then drops the whole pool
+            # (a disconnect invalidates it) and the job's next run connects afresh. pool_recycle
+            # renews connections a firewall or PgBouncer might silently drop while idle.
+            self.engine = create_engine(url, pool_recycle=600, hide_parameters=True)
         self.upgraded_from = migrate(self.engine)
 
     def close(self) -> None:
