@@ -6,16 +6,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test chaos clean
 
-$(STAMP): pyproject.toml
+# gateway/__init__.py holds the version, which the installed metadata copies.
+$(STAMP): pyproject.toml gateway/__init__.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "could not create a virtual environment: install Python 3.11+ with venv (Debian: apt-get install python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[simulators,test]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-# Both simulators and the daemon on the demo config and SQLite (data/demo.db); Ctrl-C stops everything.
+# Both simulators (they need the extra `simulators`, installed above) and the daemon on the demo config
+# and SQLite (data/demo.db); Ctrl-C stops everything.
 run: $(STAMP)
 	$(BIN)/gateway demo
 

@@ -164,7 +164,7 @@ def seed_store(store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float
     """The store as a daemon that has run a long time would have it (see the module's text)."""
     from sqlalchemy import insert
 
-    from adapters.sp4n._world import STATUS_CODES, WAIT
+    from lapor_gateway_adapters.sp4n._world import STATUS_CODES, WAIT
     from gateway._store._tables import ComplaintRow, EventRow, LinkRow, OutboxRow
 
     started = time.perf_counter()
@@ -268,7 +268,7 @@ class Job:
 
 
 async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    from adapters.lapor_hendi.simulator import create_simulator as local_simulator
+    from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as local_simulator
     from sqlmodel import select
 
     import gateway._engine._engine as engine_module

@@ -100,8 +100,8 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    from adapters.lapor_hendi.simulator import create_simulator as local_sim
-    from adapters.sp4n.simulator import create_simulator as hub_sim
+    from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as local_sim
+    from lapor_gateway_adapters.sp4n.simulator import create_simulator as hub_sim
 
     clock = SimClock(speed=0)
     local = local_sim(seed=SEED, clock=clock, initial_complaints=12)

@@ -29,7 +29,7 @@ HISTORY = 600  # complaints over the last 90 days
 @pytest.fixture
 def history(world):
     """The test world's Lapor Hendi, swapped for one with 90 days of history."""
-    from adapters.lapor_hendi.simulator import create_simulator
+    from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator
 
     sim = create_simulator(seed=11, clock=world.clock, initial_complaints=HISTORY, history_days=90)
     sim.officers_active = False
@@ -56,7 +56,7 @@ def _since(days_ago: int, world) -> datetime:
 
 
 def _changed_since(sim, since: datetime) -> set[str]:
-    from adapters.lapor_hendi._world import read_time
+    from lapor_gateway_adapters.lapor_hendi._world import read_time
 
     return {str(c["id_aduan"]) for c in sim.complaints() if read_time(c["diperbarui_pada"]) >= since}
 
@@ -143,7 +143,7 @@ async def test_records_changing_during_the_backfill_are_not_skipped(world, histo
     with store.session() as s:
         rows = s.exec(select(ComplaintRow.local_updated_at, LinkRow.external_ref).join(
             LinkRow, (LinkRow.complaint_id == ComplaintRow.id) & (LinkRow.instance == "lapor-hendi-semarang"))).all()
-    from adapters.lapor_hendi._world import read_time
+    from lapor_gateway_adapters.lapor_hendi._world import read_time
 
     newest = {str(c["id_aduan"]): read_time(c["diperbarui_pada"]) for c in history.complaints()}
     stale = [ref for when, ref in rows if when.replace(tzinfo=when.tzinfo or WIB) != newest[ref]]

@@ -429,7 +429,7 @@ def test_the_slot_is_not_held_during_the_wait_between_attempts():
 
 
 def test_an_adapter_builds_one_budget_from_its_context():
-    from adapters.sp4n import Sp4nHub
+    from lapor_gateway_adapters.sp4n import Sp4nHub
 
     policy = BudgetPolicy(requests_per_second=7, concurrency=3)
     context = InstanceContext(name="sp4n", base_url="http://127.0.0.1:1", timezone=gateway.WIB,
@@ -500,7 +500,7 @@ def test_a_bad_budget_is_reported_with_file_line_and_key(repo_config_dir: Path, 
 # -- on loopback, against the simulator's rate limit ----------------------------------------------
 
 def test_against_a_rate_limited_simulator_429s_stop_after_the_first_adaptation():
-    from adapters.sp4n.simulator import create_simulator
+    from lapor_gateway_adapters.sp4n.simulator import create_simulator
 
     rate = 20.0
     sim = create_simulator(seed=3, clock=SimClock())

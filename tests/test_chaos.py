@@ -206,8 +206,8 @@ def _wib(text: str):
 @pytest.fixture
 def world():
     """A busier world than the end-to-end tests': a few hundred complaints over the run."""
-    from adapters.lapor_hendi.simulator import create_simulator as local_sim
-    from adapters.sp4n.simulator import create_simulator as hub_sim
+    from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as local_sim
+    from lapor_gateway_adapters.sp4n.simulator import create_simulator as hub_sim
     from conftest import World
 
     clock = SimClock(speed=0)

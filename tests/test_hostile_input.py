@@ -120,7 +120,7 @@ async def test_two_daemons_with_a_short_lease_and_a_slow_hub_create_each_complai
 
 async def test_an_attachment_over_the_limit_is_not_read_whole():
     from gateway import InstanceContext, WIB
-    from adapters.lapor_hendi import LaporHendiApp
+    from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
 
     served = 0
 

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 import gateway
-from adapters.lapor_hendi import LaporHendiApp
-from adapters.lapor_hendi.simulator import ERROR_BODY_PESAN, LaporHendiSimulator
-from adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
+from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
+from lapor_gateway_adapters.lapor_hendi.simulator import ERROR_BODY_PESAN, LaporHendiSimulator
+from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
 from gateway import (
     AmbiguousOutcomeError,
     AttachmentContent,

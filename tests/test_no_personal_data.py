@@ -713,7 +713,7 @@ async def _reading_fails_with_a_record(self: Any, since: Any) -> Any:
 @pytest.mark.anyio
 async def test_a_job_whose_failure_cannot_be_recorded_logs_no_marker(world, tmp_path: Path, logs: LogCapture,
                                                                      monkeypatch):
-    from adapters.lapor_hendi._adapter import LaporHendiApp
+    from lapor_gateway_adapters.lapor_hendi._adapter import LaporHendiApp
     from gateway._daemon import Daemon
 
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
@@ -742,7 +742,7 @@ async def test_a_job_whose_failure_cannot_be_recorded_logs_no_marker(world, tmp_
 
 def test_sync_once_whose_failure_cannot_be_recorded_prints_no_marker(world, tmp_path: Path, logs: LogCapture,
                                                                     monkeypatch):
-    from adapters.lapor_hendi._adapter import LaporHendiApp
+    from lapor_gateway_adapters.lapor_hendi._adapter import LaporHendiApp
 
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     config = world.config(tmp_path, url)

@@ -105,19 +105,19 @@ def test_gateway_never_imports_a_concrete_adapter():
     for path in files:
         source = path.read_text(encoding="utf-8")
         for module in _imported_modules(source):
-            if module == "adapters" or module.startswith("adapters."):
+            if module == "lapor_gateway_adapters" or module.startswith("lapor_gateway_adapters."):
                 offenders.append(f"{path.relative_to(GATEWAY_DIR)}: imports {module}")
         for line_number, line in enumerate(source.splitlines(), start=1):
             stripped = line.strip()
-            if stripped.startswith(("import adapters", "from adapters")) or "import_module(\"adapters" in stripped \
-                    or "import_module('adapters" in stripped:
+            if stripped.startswith(("import lapor_gateway_adapters", "from lapor_gateway_adapters")) or "import_module(\"lapor_gateway_adapters" in stripped \
+                    or "import_module('lapor_gateway_adapters" in stripped:
                 offenders.append(f"{path.relative_to(GATEWAY_DIR)}:{line_number}: {stripped}")
     assert offenders == []
 
 
 def test_the_scan_would_catch_an_adapter_import():
-    assert "adapters.sp4n" in _imported_modules("import adapters.sp4n")
-    assert "adapters.sp4n._adapter" in _imported_modules("def f():\n    from adapters.sp4n._adapter import Sp4nHub\n")
+    assert "lapor_gateway_adapters.sp4n" in _imported_modules("import lapor_gateway_adapters.sp4n")
+    assert "lapor_gateway_adapters.sp4n._adapter" in _imported_modules("def f():\n    from lapor_gateway_adapters.sp4n._adapter import Sp4nHub\n")
 
 
 def test_every_gateway_module_imports():

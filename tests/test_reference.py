@@ -45,7 +45,7 @@ def _local_ids(store: Store) -> dict[int, int]:
 
 
 async def test_reference_data_is_read_from_the_hub_and_cached(world, tmp_path: Path, store_url: str):
-    from adapters.sp4n._world import INSTITUTION_TABLE, TEMPLATES
+    from lapor_gateway_adapters.sp4n._world import INSTITUTION_TABLE, TEMPLATES
 
     config = _config(world, tmp_path, store_url)
     store = Store(store_url)

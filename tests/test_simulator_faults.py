@@ -17,13 +17,13 @@ import pytest
 from typer.testing import CliRunner
 
 import gateway
-from adapters.lapor_hendi import LaporHendiApp
-from adapters.lapor_hendi.simulator import LaporHendiSimulator
-from adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
-from adapters.sp4n import Sp4nHub
-from adapters.sp4n._world import STATUS_CODES, STATUS_NAMES
-from adapters.sp4n.simulator import FOLLOW_UP_DRIFTS, READ_DRIFTS, Sp4nSimulator
-from adapters.sp4n.simulator import create_simulator as sp4n_simulator
+from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
+from lapor_gateway_adapters.lapor_hendi.simulator import LaporHendiSimulator
+from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
+from lapor_gateway_adapters.sp4n import Sp4nHub
+from lapor_gateway_adapters.sp4n._world import STATUS_CODES, STATUS_NAMES
+from lapor_gateway_adapters.sp4n.simulator import FOLLOW_UP_DRIFTS, READ_DRIFTS, Sp4nSimulator
+from lapor_gateway_adapters.sp4n.simulator import create_simulator as sp4n_simulator
 from gateway import (
     Complaint,
     FollowUp,

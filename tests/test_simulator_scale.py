@@ -19,12 +19,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from adapters.lapor_hendi._world import TimeIndex, read_time, stored_png_size, tiny_png
-from adapters.lapor_hendi.simulator import LaporHendiSimulator
-from adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
-from adapters.sp4n._world import AGENCIES, CLOSED, INSTITUTION_TABLE, TEMPLATES
-from adapters.sp4n.simulator import Sp4nSimulator
-from adapters.sp4n.simulator import create_simulator as sp4n_simulator
+from lapor_gateway_adapters.lapor_hendi._world import TimeIndex, read_time, stored_png_size, tiny_png
+from lapor_gateway_adapters.lapor_hendi.simulator import LaporHendiSimulator
+from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
+from lapor_gateway_adapters.sp4n._world import AGENCIES, CLOSED, INSTITUTION_TABLE, TEMPLATES
+from lapor_gateway_adapters.sp4n.simulator import Sp4nSimulator
+from lapor_gateway_adapters.sp4n.simulator import create_simulator as sp4n_simulator
 from gateway.simulation import SimClock, SimulatorServer
 
 LIST_TIME = {"aduan": "diperbarui_pada", "tanggapan": "dibuat_pada", "riwayat": "dibuat_pada"}

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.sp4n._world import (
+from lapor_gateway_adapters.sp4n._world import (
     CLOSED,
     HOLD_REASON,
     INSTITUTION_TABLE,
@@ -31,7 +31,7 @@ from adapters.sp4n._world import (
     TEMPLATES,
     evidence_png,
 )
-from adapters.sp4n.simulator import READ_DRIFTS, Sp4nSimulator, create_simulator
+from lapor_gateway_adapters.sp4n.simulator import READ_DRIFTS, Sp4nSimulator, create_simulator
 from gateway import WIB
 from gateway.simulation import SimClock, SimulatorServer
 

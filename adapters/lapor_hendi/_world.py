@@ -32,7 +32,7 @@ from typing import Any
 
 from gateway import WIB
 
-from adapters.lapor_hendi import _data as D
+from lapor_gateway_adapters.lapor_hendi import _data as D
 
 TIME_FMT = "%Y-%m-%d %H:%M:%S"
 DATE_FMT = "%Y-%m-%d"

@@ -43,7 +43,7 @@ from aiohttp import web
 
 from gateway.simulation import SimClock, Simulator
 
-from adapters.lapor_hendi._world import EXTERNAL_AUTHOR, SOURCE_EXTERNAL, LaporHendiWorld, WorldError, read_time
+from lapor_gateway_adapters.lapor_hendi._world import EXTERNAL_AUTHOR, SOURCE_EXTERNAL, LaporHendiWorld, WorldError, read_time
 
 __all__ = ["DEFAULT_API_KEY", "ENV_API_KEY", "LaporHendiSimulator", "create_simulator"]
 

@@ -1,7 +1,7 @@
 """The simulated LAPOR!-SP4N world: master data, complaints with their history logs
 and follow-ups, documents, and the hub's officers.
 
-Plain data and rules, no HTTP and no locking: :class:`~adapters.sp4n.simulator.Sp4nSimulator`
+Plain data and rules, no HTTP and no locking: :class:`~lapor_gateway_adapters.sp4n.simulator.Sp4nSimulator`
 holds its lock around every call. Times are kept as aware UTC and formatted the
 hub's way (``d-m-Y H:i:s`` in WIB, no offset) only in the views.
 

@@ -77,7 +77,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.sp4n._world import (
+from lapor_gateway_adapters.sp4n._world import (
     COMPLAINT_ID_PATHS,
     GATEWAY_INSTITUTION_ID,
     INSTITUTIONS,
@@ -620,7 +620,7 @@ class Sp4nSimulator(Simulator):
     def act(self, complaint_id: Any, status_name: str, reason: str | None = None,
             institution_to: str | None = None) -> dict[str, Any]:
         """An officer's change, now: the complaint goes to ``status_name`` (a name of
-        :data:`~adapters.sp4n._world.STATUS_CODES`), its disposition to ``institution_to``
+        :data:`~lapor_gateway_adapters.sp4n._world.STATUS_CODES`), its disposition to ``institution_to``
         when given (Didisposisi without one: its category's agency). Ditunda, Ditolak and
         Diarsipkan carry ``reason`` (or a default; a hold's asks for more data) as
         ``reason_description``. The same status with another institution is a disposition

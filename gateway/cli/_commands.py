@@ -43,8 +43,21 @@ OperatorOption = Annotated[Optional[str], typer.Option(
                                                    "(default: the OS user)")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from gateway import __version__  # the one place the version is written; pyproject.toml reads it too
+
+        out.print(f"lapor-gateway {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+VersionOption = Annotated[Optional[bool], typer.Option(
+    "--version", callback=_print_version, is_eager=True, help="print the version and exit")]
+
+
 @app.callback()
-def _global(config: ConfigOption = None, store: StoreOption = None, operator: OperatorOption = None) -> None:
+def _global(config: ConfigOption = None, store: StoreOption = None, operator: OperatorOption = None,
+            version: VersionOption = None) -> None:
     options.config_path = config
     options.store_url = store
     options.operator = operator
@@ -173,6 +186,20 @@ def adapters() -> None:
                       markup=False)
 
 
+def _require_simulators() -> None:
+    """The simulators serve HTTP with aiohttp, an optional extra the daemon does not need: without it,
+    `simulate` and `demo` say what to install instead of ending in a traceback."""
+    try:
+        import aiohttp  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "aiohttp":
+            raise  # aiohttp is there but broken: the internal-error path names it
+        err.print(escape("the simulators need aiohttp, which is not installed: install the extra with "
+                         "pip install 'lapor-gateway[simulators]' (make install does)"), style="red",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def simulate(
     names: Annotated[Optional[list[str]], typer.Argument(help="simulators to start (default: all installed)")] = None,
@@ -195,6 +222,7 @@ def simulate(
     Faults given with --fault apply from the start; change them while the simulators
     run through each one's control endpoint (/_sim/faults, printed at start). The
     last line printed at start begins with "ready:" once every simulator serves."""
+    _require_simulators()
     from gateway.cli._demo import run_simulators
     from gateway.simulation import parse_fault_assignments
 
@@ -238,6 +266,7 @@ def demo(
 
     Uses the config (secrets come from the simulators) with a fresh SQLite store in
     data/demo.db. Ctrl-C stops everything."""
+    _require_simulators()
     from gateway.cli._demo import run_demo
 
     try:

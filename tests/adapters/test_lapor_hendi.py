@@ -28,8 +28,8 @@ from gateway import (
 )
 from gateway.simulation import SimClock, SimulatorServer
 
-from adapters.lapor_hendi import LaporHendiApp
-from adapters.lapor_hendi.simulator import LaporHendiSimulator, create_simulator
+from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
+from lapor_gateway_adapters.lapor_hendi.simulator import LaporHendiSimulator, create_simulator
 
 BASE = "http://lh.test"
 UTC = timezone.utc

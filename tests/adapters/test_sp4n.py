@@ -19,8 +19,8 @@ import respx
 from pydantic import ValidationError
 
 import gateway
-from adapters.sp4n import Sp4nHub
-from adapters.sp4n.simulator import Sp4nSimulator, create_simulator
+from lapor_gateway_adapters.sp4n import Sp4nHub
+from lapor_gateway_adapters.sp4n.simulator import Sp4nSimulator, create_simulator
 from gateway import (
     AmbiguousOutcomeError,
     AttachmentContent,

@@ -31,7 +31,7 @@ import respx
 from structlog.testing import capture_logs
 
 import gateway
-from adapters.sp4n import Sp4nHub
+from lapor_gateway_adapters.sp4n import Sp4nHub
 from gateway import (
     AttachmentContent,
     Complaint,
