@@ -36,7 +36,7 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,10 +96,8 @@ class _Slots:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed the slot, then cancelled: pass it on
             else:
-                try:
+                with suppress(ValueError):
                     self._waiters.remove(waiter)
-                except ValueError:
-                    pass
             raise
 
     def release(self) -> None:

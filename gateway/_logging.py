@@ -102,7 +102,7 @@ class _SafeFormatter(logging.Formatter):
     """The standard library's formatter, with exceptions as :func:`safe_traceback` renders them
     and messages masked like structlog's lines."""
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802 (the standard library's name)
+    def formatException(self, ei: Any) -> str:  # the standard library's name (camelCase)
         return safe_traceback(ei[1]) if ei and ei[1] is not None else ""
 
     def format(self, record: logging.LogRecord) -> str:

@@ -27,7 +27,6 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import (
-    decode_json,
     AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
@@ -42,6 +41,7 @@ from gateway import (
     Reporter,
     StatusChange,
     TimePage,
+    decode_json,
     format_peer_time,
     parse_peer_time,
     walk_by_time,

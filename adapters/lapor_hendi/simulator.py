@@ -41,9 +41,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.simulation import SimClock, Simulator
-
 from adapters.lapor_hendi._world import EXTERNAL_AUTHOR, SOURCE_EXTERNAL, LaporHendiWorld, WorldError, read_time
+from gateway.simulation import SimClock, Simulator
 
 __all__ = ["DEFAULT_API_KEY", "ENV_API_KEY", "LaporHendiSimulator", "create_simulator"]
 

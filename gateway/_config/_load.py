@@ -120,7 +120,8 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
             continue
         if instance.name in instances:
             issues.append(ConfigIssue(str(file), idoc.line(("name",)), "name",
-                                      f"instance {instance.name!r} is already defined in {instances[instance.name].path}"))
+                                      f"instance {instance.name!r} is already defined in "
+                                      f"{instances[instance.name].path}"))
             continue
         instances[instance.name] = instance
         docs[instance.name] = idoc
@@ -139,8 +140,8 @@ def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: 
         for key in literal:
             # The literal is not repeated: it may be the secret itself.
             issues.append(ConfigIssue(file, doc.line(("secrets", key)), f"secrets.{key}",
-                                      f"secret {key!r} must be an environment variable reference such as ${{{key.upper()}}}, "
-                                      "never the secret itself"))
+                                      f"secret {key!r} must be an environment variable reference such as "
+                                      f"${{{key.upper()}}}, never the secret itself"))
         if literal:
             return None
     try:
@@ -194,13 +195,15 @@ def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: 
                                       f"no local status to write for: {', '.join(missing)}"))
     elif role == "hub":
         if spec.route is not None:
-            issues.append(ConfigIssue(file, doc.line(("route",)), "route", "a hub has no route; routes belong to local apps"))
+            issues.append(ConfigIssue(file, doc.line(("route",)), "route",
+                                      "a hub has no route; routes belong to local apps"))
         missing = [c.value for c in Classification if c not in spec.classifications]
         if missing:
             issues.append(ConfigIssue(file, doc.line(("classifications",)), "classifications",
                                       f"no hub id for: {', '.join(missing)}"))
     if not spec.statuses:
-        issues.append(ConfigIssue(file, 1, "statuses", "add the table of the peer's status codes to canonical statuses"))
+        issues.append(ConfigIssue(file, 1, "statuses",
+                                  "add the table of the peer's status codes to canonical statuses"))
     return InstanceConfig(path=doc.path, spec=spec, adapter_class=adapter_class, settings=settings, secrets=secrets)
 
 
@@ -217,7 +220,8 @@ def _check_routes(instances: dict[str, InstanceConfig], docs: dict[str, LocatedY
                                       f"{inst.spec.route.hub!r} is not a hub instance (hubs: {hubs})"))
             continue
         reserved = getattr(hub.adapter_class, "route_fields_reserved", frozenset())
-        for key in sorted(getattr(hub.adapter_class, "route_fields_required", frozenset()) - set(inst.spec.route.fields)):
+        required = getattr(hub.adapter_class, "route_fields_required", frozenset())
+        for key in sorted(required - set(inst.spec.route.fields)):
             issues.append(ConfigIssue(str(inst.path), doc.line(("route", "fields")) or doc.line(("route",)),
                                       f"route.fields.{key}", f"missing; the {hub.spec.adapter} adapter needs it "
                                       "(see docs/lapor-sp4n.md)"))

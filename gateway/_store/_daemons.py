@@ -29,7 +29,8 @@ def heartbeat(store: Store, owner: str) -> int:
         else:
             row.heartbeat_at = now
         s.flush()
-        live = s.exec(select(func.count()).select_from(DaemonRow).where(DaemonRow.heartbeat_at > now - LIVE_WINDOW)).one()
+        recent = DaemonRow.heartbeat_at > now - LIVE_WINDOW
+        live = s.exec(select(func.count()).select_from(DaemonRow).where(recent)).one()
         return max(1, int(live))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -58,7 +58,7 @@ def _since(text: str) -> datetime:
 
 def backfill_command(
     since: Annotated[str, typer.Option(help="read what changed on or after this day (YYYY-MM-DD, WIB)")],
-    app_name: Annotated[Optional[str], typer.Option(
+    app_name: Annotated[str | None, typer.Option(
         "--app", help="the local app instance to read (default: every enabled one)")] = None,
 ) -> None:
     """Read a local app's history since a date, for its first connection.

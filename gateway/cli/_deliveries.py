@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -51,9 +51,9 @@ def _run(action, *args) -> None:
 
 @deliveries_app.command("list")
 def list_command(
-    state: Annotated[Optional[list[str]], typer.Option(help="parked, needs_confirmation, pending, done, dropped "
+    state: Annotated[list[str] | None, typer.Option(help="parked, needs_confirmation, pending, done, dropped "
                                                             "(default: parked and needs_confirmation)")] = None,
-    target: Annotated[Optional[str], typer.Option(help="only deliveries to this adapter instance")] = None,
+    target: Annotated[str | None, typer.Option(help="only deliveries to this adapter instance")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deliveries that need an operator, oldest first."""

@@ -126,7 +126,7 @@ async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds
         configure_logging(config.settings.log.level, "console" if config.settings.log.format == "auto"
                           else config.settings.log.format)
         store = Store(config.settings.store.url)
-        console.print(f"[bold]lapor-gateway demo[/bold]: simulators at "
+        console.print("[bold]lapor-gateway demo[/bold]: simulators at "
                       + ", ".join(f"{n} {s.base_url}" for n, s in servers.items())
                       + f"; store {DEMO_STORE}; simulated time {speed:g}x.\n"
                       f"In another terminal: [cyan]gateway --store sqlite:///{DEMO_STORE} status[/cyan]. "
