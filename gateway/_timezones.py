@@ -4,6 +4,7 @@ the zone its adapter instance declares."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import overload
 from zoneinfo import ZoneInfo
 
 WIB = ZoneInfo("Asia/Jakarta")  # UTC+7, no daylight saving
@@ -54,6 +55,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def ensure_utc(value: datetime) -> datetime: ...
+@overload
+def ensure_utc(value: None) -> None: ...
+@overload
+def ensure_utc(value: datetime | None) -> datetime | None: ...
 def ensure_utc(value: datetime | None) -> datetime | None:
     """Times read back from SQLite come without tzinfo; they were stored as UTC."""
     if value is None:
