@@ -280,9 +280,9 @@ class RequestBudget:
             self._blocked_until = now + retry_after
             self._reschedule()
         if self._pending is not None:
-            start, end, closed_at = self._pending
+            pending_start, end, closed_at = self._pending
             if end < sent_at <= closed_at:  # in flight when the measurement was closed: the bucket was empty then too
-                self._pending = (start, sent_at, closed_at)
+                self._pending = (pending_start, sent_at, closed_at)
             return
         start = self._episode_from
         if start is None:

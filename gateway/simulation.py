@@ -526,6 +526,7 @@ class SimulatorServer:
             loop.close()
             return
         self._ready.set()
+        assert self._runner is not None  # _start_site() set it before it returned
         try:
             loop.run_forever()
         finally:

@@ -69,7 +69,8 @@ class GatewayConfig:
 
     def schedule_seconds(self, instance: str, key: str) -> float:
         """Seconds between runs of a job (``intake_seconds``, ...): the instance's own, else gateway.yaml's."""
-        return getattr(self.instances[instance].spec.schedule, key) or getattr(self.settings.schedule, key)
+        seconds: float = getattr(self.instances[instance].spec.schedule, key) or getattr(self.settings.schedule, key)
+        return seconds
 
 
 def _issues_from(error: ValidationError, doc: LocatedYaml, prefix: tuple[Any, ...] = ()) -> list[ConfigIssue]:
@@ -134,9 +135,9 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
 def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: bool,
                    issues: list[ConfigIssue]) -> InstanceConfig | None:
     file = str(doc.path)
-    secrets = doc.data.get("secrets")
-    if isinstance(secrets, dict):
-        literal = [key for key, ref in secrets.items() if not (isinstance(ref, str) and ENV_REFERENCE.match(ref))]
+    written = doc.data.get("secrets")
+    if isinstance(written, dict):
+        literal = [key for key, ref in written.items() if not (isinstance(ref, str) and ENV_REFERENCE.match(ref))]
         for key in literal:
             # The literal is not repeated: it may be the secret itself.
             issues.append(ConfigIssue(file, doc.line(("secrets", key)), f"secrets.{key}",
@@ -219,8 +220,8 @@ def _check_routes(instances: dict[str, InstanceConfig], docs: dict[str, LocatedY
             issues.append(ConfigIssue(str(inst.path), doc.line(("route", "hub")), "route.hub",
                                       f"{inst.spec.route.hub!r} is not a hub instance (hubs: {hubs})"))
             continue
-        reserved = getattr(hub.adapter_class, "route_fields_reserved", frozenset())
-        required = getattr(hub.adapter_class, "route_fields_required", frozenset())
+        reserved: frozenset[str] = getattr(hub.adapter_class, "route_fields_reserved", frozenset())
+        required: frozenset[str] = getattr(hub.adapter_class, "route_fields_required", frozenset())
         for key in sorted(required - set(inst.spec.route.fields)):
             issues.append(ConfigIssue(str(inst.path), doc.line(("route", "fields")) or doc.line(("route",)),
                                       f"route.fields.{key}", f"missing; the {hub.spec.adapter} adapter needs it "

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -102,7 +102,7 @@ def sync(once: Annotated[bool, typer.Option("--once", help="do one pass and exit
     _setup_logging(config)
     store = _open_store(config)
 
-    async def main() -> dict:
+    async def main() -> dict[str, Any]:
         async with Engine(config, store) as engine:
             return await engine.run_pass()
 

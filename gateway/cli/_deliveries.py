@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -22,6 +23,9 @@ from gateway._store._operator import (
     show_delivery,
 )
 
+if TYPE_CHECKING:
+    from gateway._store import Store
+
 deliveries_app = typer.Typer(
     help="Deliveries that need an operator: parked ones (a permanent error, or too many failures) and "
          "ones whose outcome is unknown (needs confirmation).", no_args_is_help=True)
@@ -29,13 +33,13 @@ deliveries_app = typer.Typer(
 IdArgument = Annotated[int, typer.Argument(help="the delivery's id (from `gateway deliveries list`)")]
 
 
-def _store():  # the CLI module owns config and store opening
+def _store() -> Store:  # the CLI module owns config and store opening
     from gateway.cli._context import _load, _open_store
 
     return _open_store(_load(check_secrets=False))
 
 
-def _run(action, *args) -> None:
+def _run(action: Callable[..., None], *args: Any) -> None:
     from gateway.cli._context import err, operator_name, out
 
     store = _store()

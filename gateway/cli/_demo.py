@@ -111,8 +111,8 @@ async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds
         for inst in config.instances.values():
             if inst.spec.adapter in servers:
                 inst.spec.base_url = servers[inst.spec.adapter].base_url
-            for key, value in DEMO_SCHEDULE.items():
-                setattr(inst.spec.schedule, key, value)
+            for key, seconds in DEMO_SCHEDULE.items():
+                setattr(inst.spec.schedule, key, seconds)
             # The gateway's clock is real time; the simulated people's runs `speed` times faster,
             # and so does their work: a budget meant for real time would only hold the demo up.
             inst.spec.budget.requests_per_second = None

@@ -44,7 +44,8 @@ def import_command(
         err.print(f"[red]{app!r} is not an enabled local app (configured: {', '.join(i.name for i in apps)})[/red]",
                   highlight=False)
         raise typer.Exit(2)
-    write_back = chosen.adapter_class.write_hub_ref is not LocalApp.write_hub_ref
+    adapter_class = chosen.adapter_class
+    write_back = issubclass(adapter_class, LocalApp) and adapter_class.write_hub_ref is not LocalApp.write_hub_ref
     store = _open_store(config)
     try:
         report = import_links(store, file, chosen.name, chosen.spec.route.hub, write_back_hub_ref=write_back,
