@@ -256,7 +256,7 @@ class _Row:
     """A stored tanggapan or riwayat: its fields as slots (a third of a dict's memory),
     read like a dict (``row["dibuat_pada"]``)."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
@@ -646,7 +646,8 @@ class LaporHendiWorld:
         return value
 
     def nomor_lapor(self, id_aduan: int) -> str | None:
-        return self._get(id_aduan)["nomor_lapor"]
+        nomor: str | None = self._get(id_aduan)["nomor_lapor"]
+        return nomor
 
     def tanggapan(self, id_tanggapan: int) -> Tanggapan:
         """A stored tanggapan (``KeyError`` if there is none)."""
@@ -674,7 +675,7 @@ class LaporHendiWorld:
     @staticmethod
     def show(record: dict[str, Any] | _Row) -> dict[str, Any]:
         """A stored record as the API shows it (a copy, times in WIB)."""
-        shown = _copy(record)
+        shown: dict[str, Any] = _copy(record)
         for key in ("dibuat_pada", "diperbarui_pada"):
             if isinstance(shown.get(key), datetime):
                 shown[key] = show_time(shown[key])

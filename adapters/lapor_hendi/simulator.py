@@ -34,7 +34,7 @@ from __future__ import annotations
 import hmac
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -62,7 +62,7 @@ DRIFTS: dict[str, tuple[str, ...]] = {
 }
 DRIFTED_STATUS = "menunggu"  # a status the app does not have
 
-Handler = Callable[[web.Request], Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def route_key(request: web.Request) -> str:

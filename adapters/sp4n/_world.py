@@ -447,7 +447,7 @@ class World:
     # -- API actions ---------------------------------------------------------------------------
 
     def add_doc(self, filename: str, content_type: str, data: bytes, now: datetime) -> dict[str, Any]:
-        doc = {"id": self._new_id("doc"), "filename": filename, "mime": content_type, "size": len(data),
+        doc: dict[str, Any] = {"id": self._new_id("doc"), "filename": filename, "mime": content_type, "size": len(data),
                "data": data, "created_at": now}
         self.docs[doc["id"]] = doc
         return doc
