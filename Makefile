@@ -34,4 +34,4 @@ chaos: $(STAMP)
 	$(BIN)/python -m pytest -q -s -m chaos
 
 clean:
-	rm -rf $(VENV) data .pytest_cache *.egg-info
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info
