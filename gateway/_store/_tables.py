@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import Column, DateTime, Dialect, Index, Table, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel
 
 _Table = TypeVar("_Table", bound=SQLModel)
@@ -37,6 +37,13 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def _utc_column(**kwargs: Any) -> Column[datetime]:
     return Column(UtcDateTime(), **kwargs)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The table behind a table model, for Core statements (bulk inserts, migrations).
+    SQLModel sets ``__table__`` on each ``table=True`` class; its type information does not declare it."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def existing_row(s: Session, table: type[_Table], key: Any) -> _Table:
