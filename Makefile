@@ -23,11 +23,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The static gate CI runs before the tests: lint, formatting, and mypy (strict on the
-# packages named in pyproject.toml [tool.mypy]).
+# packages named in pyproject.toml [tool.mypy]). All three run, so that one CI run shows
+# every finding; the target fails if any of them does.
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 # The chaos suite alone (faults on, a daemon killed and restarted), with its figures.
 chaos: $(STAMP)
