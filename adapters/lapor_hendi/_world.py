@@ -267,8 +267,9 @@ class _Row:
 
 class Tanggapan(_Row):
     # In the app's column order, not sorted: as_dict() follows it, and so does the JSON the simulator serves.
-    __slots__ = ("id_tanggapan", "id_aduan", "isi", "oleh", "sumber", "ref_eksternal", "rahasia", "lampiran",  # noqa: RUF023
-                 "dibuat_pada")
+    __slots__ = (  # noqa: RUF023
+        "id_tanggapan", "id_aduan", "isi", "oleh", "sumber", "ref_eksternal", "rahasia", "lampiran", "dibuat_pada",
+    )
 
     def __init__(self, id_tanggapan: int, id_aduan: int, isi: str, oleh: str, sumber: str, ref_eksternal: str | None,
                  dibuat_pada: datetime, rahasia: bool = False, lampiran: tuple[dict[str, Any], ...] = ()):
@@ -280,8 +281,10 @@ class Tanggapan(_Row):
 
 class Riwayat(_Row):
     # In the app's column order, not sorted (see Tanggapan).
-    __slots__ = ("id_riwayat", "id_aduan", "status_lama", "status_baru", "keterangan", "oleh", "sumber",  # noqa: RUF023
-                 "ref_eksternal", "dibuat_pada")
+    __slots__ = (  # noqa: RUF023
+        "id_riwayat", "id_aduan", "status_lama", "status_baru", "keterangan", "oleh", "sumber", "ref_eksternal",
+        "dibuat_pada",
+    )
 
     def __init__(self, id_riwayat: int, id_aduan: int, status_lama: str | None, status_baru: str, oleh: str,
                  sumber: str, ref_eksternal: str | None, dibuat_pada: datetime, keterangan: str | None = None):

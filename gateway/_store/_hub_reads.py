@@ -115,7 +115,7 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
             EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change")
             .order_by(col(EventRow.occurred_at), col(EventRow.id))).all()
         return HubView(
-            last_status=tuple(statuses[-1]) if statuses else None, statuses_seen=len(statuses),  # type: ignore[arg-type]
+            last_status=(statuses[-1][0], statuses[-1][1]) if statuses else None, statuses_seen=len(statuses),
             complaint_id=complaint_id, local_instance=row.local_instance, hub_status_code=row.hub_status_code,
             closed_at=ensure_utc(row.closed_at), filed_at=ensure_utc(row.local_created_at),
             last_change_at=ensure_utc(row.hub_changed_at or row.first_seen_at),

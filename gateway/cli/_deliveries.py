@@ -127,7 +127,8 @@ def _time(iso: str | None) -> str:
     return (iso or "")[:19].replace("T", " ")
 
 
-def _show_rows(fetch, as_json: bool, empty: str, columns: tuple[str, ...], cells) -> None:  # type: ignore[no-untyped-def]
+def _show_rows(fetch: Callable[[Store], list[dict[str, Any]]], as_json: bool, empty: str, columns: tuple[str, ...],
+               cells: Callable[[dict[str, Any]], tuple[str, ...]]) -> None:
     """Read rows from the store, then print them as JSON or as a table."""
     from gateway.cli._context import out
 

@@ -73,8 +73,9 @@ async def run_simulators(names: list[str] | None, *, port: int | None, speed: fl
     try:
         for name, server in servers.items():
             console.print(f"{name} simulator on {server.base_url}", highlight=False)
-            if (options or {}).get(name):
-                given = ", ".join(f"{k}={v}" for k, v in options[name].items())  # type: ignore[index]
+            chosen = (options or {}).get(name)
+            if chosen:
+                given = ", ".join(f"{k}={v}" for k, v in chosen.items())
                 counts = server.simulator.counts()
                 console.print(f"  {given}: {counts.get('complaints', 0)} complaints", highlight=False,
                               soft_wrap=True)
