@@ -36,7 +36,7 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,10 +96,8 @@ class _Slots:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed the slot, then cancelled: pass it on
             else:
-                try:
+                with suppress(ValueError):
                     self._waiters.remove(waiter)
-                except ValueError:
-                    pass
             raise
 
     def release(self) -> None:
@@ -282,9 +280,9 @@ class RequestBudget:
             self._blocked_until = now + retry_after
             self._reschedule()
         if self._pending is not None:
-            start, end, closed_at = self._pending
+            pending_start, end, closed_at = self._pending
             if end < sent_at <= closed_at:  # in flight when the measurement was closed: the bucket was empty then too
-                self._pending = (start, sent_at, closed_at)
+                self._pending = (pending_start, sent_at, closed_at)
             return
         start = self._episode_from
         if start is None:

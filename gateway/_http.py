@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -36,10 +36,10 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway._budget import RequestBudget
 from gateway._errors import (
     AmbiguousOutcomeError,
-    TooLargeError,
     PeerError,
     PeerUnavailableError,
     PermanentPeerError,
+    TooLargeError,
     TransientPeerError,
 )
 
@@ -78,7 +78,7 @@ class CircuitBreaker:
 
     def __init__(self, peer: str, policy: BreakerPolicy = BreakerPolicy(), *,
                  clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[["CircuitBreaker"], None] | None = None):
+                 on_change: Callable[[CircuitBreaker], None] | None = None):
         self.peer = peer
         self.policy = policy
         self.clock = clock
@@ -152,8 +152,8 @@ def parse_retry_after(value: str | None, cap: float) -> float | None:
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
     return max(0.0, min(seconds, cap))
 
 

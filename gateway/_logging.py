@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 SENSITIVE_KEYS = frozenset({
     "name", "nama", "nik", "phone", "telepon", "email", "address", "alamat", "reporter", "pelapor",
@@ -55,7 +56,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     for key in list(event_dict):
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = "<redacted>"
@@ -85,7 +86,7 @@ def safe_traceback(exc: BaseException) -> str:
     return "\n\nwhich was caused by:\n\n".join(reversed(parts)) if len(parts) > 1 else parts[0]
 
 
-def _safe_exc_info(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _safe_exc_info(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """structlog's exception rendering, through :func:`safe_traceback`."""
     exc_info = event_dict.pop("exc_info", None)
     if exc_info:
@@ -102,7 +103,7 @@ class _SafeFormatter(logging.Formatter):
     """The standard library's formatter, with exceptions as :func:`safe_traceback` renders them
     and messages masked like structlog's lines."""
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802 (the standard library's name)
+    def formatException(self, ei: Any) -> str:  # the standard library's name (camelCase)
         return safe_traceback(ei[1]) if ei and ei[1] is not None else ""
 
     def format(self, record: logging.LogRecord) -> str:

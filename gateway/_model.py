@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 
-class Status(str, enum.Enum):
+class Status(str, enum.Enum):  # noqa: UP042 (StrEnum would change format() and str() of members)
     """The canonical lifecycle of a complaint. Each peer's own code and name are
     kept beside it as a :class:`RawStatus`; mappings live in the instance YAML."""
 
@@ -37,7 +37,7 @@ class Status(str, enum.Enum):
         return self.value
 
 
-class Classification(str, enum.Enum):
+class Classification(str, enum.Enum):  # noqa: UP042 (see Status)
     """LAPOR! classifies a report as one of these."""
 
     COMPLAINT = "pengaduan"

@@ -30,10 +30,10 @@ def _clean(value: Any) -> Any:
         return clean_text(value)
     if isinstance(value, tuple):
         items = tuple(_clean(v) for v in value)
-        return value if all(a is b for a, b in zip(items, value)) else items
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if isinstance(value, dict):
         pairs = {_clean(k): _clean(v) for k, v in value.items()}
-        same = list(pairs) == list(value) and all(a is b for a, b in zip(pairs.values(), value.values()))
+        same = list(pairs) == list(value) and all(a is b for a, b in zip(pairs.values(), value.values(), strict=True))
         return value if same else pairs
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return cleaned(value)

@@ -3,7 +3,8 @@ the zone its adapter instance declares."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import overload
 from zoneinfo import ZoneInfo
 
 WIB = ZoneInfo("Asia/Jakarta")  # UTC+7, no daylight saving
@@ -22,7 +23,7 @@ def to_utc(value: datetime, peer_zone: tzinfo) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=peer_zone)
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ValueError("time cannot be moved to UTC") from None
 
@@ -43,7 +44,7 @@ def format_peer_time(value: datetime, fmt: str, peer_zone: tzinfo) -> str:
     """Format a UTC (or aware) time in the peer's zone, without an offset. Raises
     ``ValueError`` when the time cannot be expressed there (a year at the edge of the calendar)."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     try:
         return value.astimezone(peer_zone).strftime(fmt)
     except (OverflowError, ValueError):
@@ -51,16 +52,22 @@ def format_peer_time(value: datetime, fmt: str, peer_zone: tzinfo) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
+@overload
+def ensure_utc(value: datetime) -> datetime: ...
+@overload
+def ensure_utc(value: None) -> None: ...
+@overload
+def ensure_utc(value: datetime | None) -> datetime | None: ...
 def ensure_utc(value: datetime | None) -> datetime | None:
     """Times read back from SQLite come without tzinfo; they were stored as UTC."""
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def add_working_days(start: datetime, days: int, *, holidays: frozenset[date] = frozenset(),
@@ -73,4 +80,4 @@ def add_working_days(start: datetime, days: int, *, holidays: frozenset[date] = 
         day += timedelta(days=1)
         if day.weekday() < 5 and day not in holidays:
             left -= 1
-    return datetime.combine(day, local.timetz()).astimezone(timezone.utc)
+    return datetime.combine(day, local.timetz()).astimezone(UTC)

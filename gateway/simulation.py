@@ -15,6 +15,7 @@ simulator serves, exempt from faults and auth). See ``docs/simulators.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
@@ -26,7 +27,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -192,10 +193,8 @@ def _drop(request: web.Request, *, reset: bool) -> None:
     if reset:
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # a plain close is still a lost answer
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:  # pragma: no cover - a plain close is still a lost answer
-                pass
     transport.abort()
 
 
@@ -383,7 +382,7 @@ class SimClock:
     when told (the tests' fake clock)."""
 
     def __init__(self, origin: datetime | None = None, speed: float = 0.0):
-        self._origin = origin or datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 08:00 WIB
+        self._origin = origin or datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # Monday 08:00 WIB
         self._speed = speed
         self._started = time.monotonic()
         self._offset = 0.0
@@ -506,7 +505,7 @@ class SimulatorServer:
         """The fault control endpoint (``GET`` to read, ``POST`` a JSON object to change)."""
         return f"{self.base_url}{CONTROL_PREFIX}faults"
 
-    def start(self) -> "SimulatorServer":
+    def start(self) -> SimulatorServer:
         self._thread = threading.Thread(target=self._serve, name=f"sim-{self.simulator.name}", daemon=True)
         self._thread.start()
         self._ready.wait(timeout=30)
@@ -527,6 +526,7 @@ class SimulatorServer:
             loop.close()
             return
         self._ready.set()
+        assert self._runner is not None  # _start_site() set it before it returned
         try:
             loop.run_forever()
         finally:
@@ -553,7 +553,7 @@ class SimulatorServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> "SimulatorServer":
+    def __enter__(self) -> SimulatorServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -21,13 +21,12 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, overload
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import (
-    decode_json,
     AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
@@ -42,6 +41,7 @@ from gateway import (
     Reporter,
     StatusChange,
     TimePage,
+    decode_json,
     format_peer_time,
     parse_peer_time,
     walk_by_time,
@@ -105,6 +105,11 @@ class _Record:
             raise _Unreadable(f"field '{self._name(key)}' is missing")
         return value
 
+    # The overloads tell mypy what the code guarantees: a required field is never None.
+    @overload
+    def id(self, key: str, *, required: Literal[True] = True) -> str: ...
+    @overload
+    def id(self, key: str, *, required: bool) -> str | None: ...
     def id(self, key: str, *, required: bool = True) -> str | None:
         """An id: an integer, or a string of digits."""
         value = self._get(key, required)
@@ -114,6 +119,10 @@ class _Record:
             raise _Unreadable(f"field '{self._name(key)}' is not an id")
         return str(value).strip()
 
+    @overload
+    def text(self, key: str, *, required: Literal[True]) -> str: ...
+    @overload
+    def text(self, key: str, *, required: bool = False) -> str | None: ...
     def text(self, key: str, *, required: bool = False) -> str | None:
         value = self._get(key, required)
         if value is not None and not isinstance(value, str):
@@ -144,6 +153,10 @@ class _Record:
             raise _Unreadable(f"field '{self._name(key)}' is not an integer")
         return value
 
+    @overload
+    def time(self, key: str, zone: Any, *, fmt: str = TIME_FMT, required: Literal[True] = True) -> datetime: ...
+    @overload
+    def time(self, key: str, zone: Any, *, fmt: str = TIME_FMT, required: bool) -> datetime | None: ...
     def time(self, key: str, zone: Any, *, fmt: str = TIME_FMT, required: bool = True) -> datetime | None:
         value = self.text(key, required=required)
         if value is None:
@@ -264,6 +277,7 @@ class LaporHendiApp(LocalApp):
         created_at = r.time("dibuat_pada", zone)
         status = r.text("status", required=True)
         klasifikasi = r.text("klasifikasi")
+        classification: Classification | None
         if klasifikasi is None:
             classification = Classification.COMPLAINT
         else:

@@ -26,13 +26,12 @@ import struct
 import zlib
 from bisect import bisect, bisect_left, insort
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
-from typing import Any
-
-from gateway import WIB
+from typing import Any, ClassVar
 
 from lapor_gateway_adapters.lapor_hendi import _data as D
+from gateway import WIB
 
 TIME_FMT = "%Y-%m-%d %H:%M:%S"
 DATE_FMT = "%Y-%m-%d"
@@ -65,11 +64,11 @@ def show_time(value: datetime) -> str:
 
 def read_time(text: str) -> datetime:
     """A WIB time as the app writes it, to UTC. Raises ``ValueError``."""
-    return datetime.strptime(text.strip(), TIME_FMT).replace(tzinfo=WIB).astimezone(timezone.utc)
+    return datetime.strptime(text.strip(), TIME_FMT).replace(tzinfo=WIB).astimezone(UTC)
 
 
 def _second(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc).replace(microsecond=0)
+    return value.astimezone(UTC).replace(microsecond=0)
 
 
 def poisson(rng: random.Random, mean: float) -> int:
@@ -257,7 +256,7 @@ class _Row:
     """A stored tanggapan or riwayat: its fields as slots (a third of a dict's memory),
     read like a dict (``row["dibuat_pada"]``)."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
@@ -267,8 +266,10 @@ class _Row:
 
 
 class Tanggapan(_Row):
-    __slots__ = ("id_tanggapan", "id_aduan", "isi", "oleh", "sumber", "ref_eksternal", "rahasia", "lampiran",
-                 "dibuat_pada")
+    # In the app's column order, not sorted: as_dict() follows it, and so does the JSON the simulator serves.
+    __slots__ = (  # noqa: RUF023
+        "id_tanggapan", "id_aduan", "isi", "oleh", "sumber", "ref_eksternal", "rahasia", "lampiran", "dibuat_pada",
+    )
 
     def __init__(self, id_tanggapan: int, id_aduan: int, isi: str, oleh: str, sumber: str, ref_eksternal: str | None,
                  dibuat_pada: datetime, rahasia: bool = False, lampiran: tuple[dict[str, Any], ...] = ()):
@@ -279,8 +280,11 @@ class Tanggapan(_Row):
 
 
 class Riwayat(_Row):
-    __slots__ = ("id_riwayat", "id_aduan", "status_lama", "status_baru", "keterangan", "oleh", "sumber",
-                 "ref_eksternal", "dibuat_pada")
+    # In the app's column order, not sorted (see Tanggapan).
+    __slots__ = (  # noqa: RUF023
+        "id_riwayat", "id_aduan", "status_lama", "status_baru", "keterangan", "oleh", "sumber", "ref_eksternal",
+        "dibuat_pada",
+    )
 
     def __init__(self, id_riwayat: int, id_aduan: int, status_lama: str | None, status_baru: str, oleh: str,
                  sumber: str, ref_eksternal: str | None, dibuat_pada: datetime, keterangan: str | None = None):
@@ -310,7 +314,7 @@ def _copy(value: Any) -> Any:
 
 class LaporHendiWorld:
     # Distinct id ranges, so that an adapter mixing up ids fails loudly.
-    FIRST_IDS = {"aduan": 1, "tanggapan": 5001, "riwayat": 70001, "lampiran": 30001}
+    FIRST_IDS: ClassVar[dict[str, int]] = {"aduan": 1, "tanggapan": 5001, "riwayat": 70001, "lampiran": 30001}
 
     def __init__(self, rng: random.Random):
         self.rng = rng
@@ -431,7 +435,7 @@ class LaporHendiWorld:
         gc.disable()  # a million new objects, none of them garbage: no point looking for cycles meanwhile
         try:
             for i in range(count):
-                created = datetime.fromtimestamp(int(start + (i + rng.random()) * step), timezone.utc)
+                created = datetime.fromtimestamp(int(start + (i + rng.random()) * step), UTC)
                 self._live(self._file(min(created, now), {}, lazy_photos=True), now)
         finally:
             if collecting:
@@ -645,7 +649,8 @@ class LaporHendiWorld:
         return value
 
     def nomor_lapor(self, id_aduan: int) -> str | None:
-        return self._get(id_aduan)["nomor_lapor"]
+        nomor: str | None = self._get(id_aduan)["nomor_lapor"]
+        return nomor
 
     def tanggapan(self, id_tanggapan: int) -> Tanggapan:
         """A stored tanggapan (``KeyError`` if there is none)."""
@@ -673,7 +678,7 @@ class LaporHendiWorld:
     @staticmethod
     def show(record: dict[str, Any] | _Row) -> dict[str, Any]:
         """A stored record as the API shows it (a copy, times in WIB)."""
-        shown = _copy(record)
+        shown: dict[str, Any] = _copy(record)
         for key in ("dibuat_pada", "diperbarui_pada"):
             if isinstance(shown.get(key), datetime):
                 shown[key] = show_time(shown[key])

@@ -34,16 +34,15 @@ from __future__ import annotations
 import hmac
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.simulation import SimClock, Simulator
-
 from lapor_gateway_adapters.lapor_hendi._world import EXTERNAL_AUTHOR, SOURCE_EXTERNAL, LaporHendiWorld, WorldError, read_time
+from gateway.simulation import SimClock, Simulator
 
 __all__ = ["DEFAULT_API_KEY", "ENV_API_KEY", "LaporHendiSimulator", "create_simulator"]
 
@@ -63,7 +62,7 @@ DRIFTS: dict[str, tuple[str, ...]] = {
 }
 DRIFTED_STATUS = "menunggu"  # a status the app does not have
 
-Handler = Callable[[web.Request], Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def route_key(request: web.Request) -> str:

@@ -44,7 +44,6 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import (
-    decode_json,
     AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
@@ -59,6 +58,7 @@ from gateway import (
     ReferenceItem,
     StatusChange,
     TransientPeerError,
+    decode_json,
     format_peer_time,
     parse_peer_time,
 )
@@ -205,7 +205,8 @@ def _form(fields: dict[str, str]) -> list[tuple[str, tuple[None, bytes]]]:
 
 
 def _digest(*parts: Any) -> str:
-    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    joined = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 class Sp4nHub(Hub):
@@ -567,7 +568,7 @@ class Sp4nHub(Hub):
         # Oldest first; unreadable records keep their place.
         slots = [i for i, item in enumerate(out) if isinstance(item, FollowUp)]
         ordered = sorted((item for item in out if isinstance(item, FollowUp)), key=lambda f: f.created_at)
-        for i, item in zip(slots, ordered):
+        for i, item in zip(slots, ordered, strict=True):
             out[i] = item
         return out
 

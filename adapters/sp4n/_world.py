@@ -447,7 +447,7 @@ class World:
     # -- API actions ---------------------------------------------------------------------------
 
     def add_doc(self, filename: str, content_type: str, data: bytes, now: datetime) -> dict[str, Any]:
-        doc = {"id": self._new_id("doc"), "filename": filename, "mime": content_type, "size": len(data),
+        doc: dict[str, Any] = {"id": self._new_id("doc"), "filename": filename, "mime": content_type, "size": len(data),
                "data": data, "created_at": now}
         self.docs[doc["id"]] = doc
         return doc
@@ -779,7 +779,8 @@ class World:
             source = complaint.disposition_id or admin
 
             def change(new: str, **options: Any) -> None:
-                self._officer_change(complaint, new, now, unknown_status, **options)
+                # Called only within this iteration, so the late-bound `complaint` is this one.
+                self._officer_change(complaint, new, now, unknown_status, **options)  # noqa: B023
 
             if unknown_status is not None and status == unknown_status:
                 self.officer_follow_up(complaint, now, "Laporan Anda sedang kami koordinasikan dengan perangkat "

@@ -741,7 +741,8 @@ class Sp4nSimulator(Simulator):
     def document(self, doc_id: int) -> bytes:
         """A document's bytes; ``KeyError`` when there is none."""
         with self.lock:
-            return self.world.docs[int(doc_id)]["data"]
+            data: bytes = self.world.docs[int(doc_id)]["data"]
+            return data
 
     def counts(self) -> dict[str, Any]:
         """The world's counts (``forwards`` and ``rejects`` through the API, ``changes`` made

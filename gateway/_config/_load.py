@@ -69,7 +69,8 @@ class GatewayConfig:
 
     def schedule_seconds(self, instance: str, key: str) -> float:
         """Seconds between runs of a job (``intake_seconds``, ...): the instance's own, else gateway.yaml's."""
-        return getattr(self.instances[instance].spec.schedule, key) or getattr(self.settings.schedule, key)
+        seconds: float = getattr(self.instances[instance].spec.schedule, key) or getattr(self.settings.schedule, key)
+        return seconds
 
 
 def _issues_from(error: ValidationError, doc: LocatedYaml, prefix: tuple[Any, ...] = ()) -> list[ConfigIssue]:
@@ -120,7 +121,8 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
             continue
         if instance.name in instances:
             issues.append(ConfigIssue(str(file), idoc.line(("name",)), "name",
-                                      f"instance {instance.name!r} is already defined in {instances[instance.name].path}"))
+                                      f"instance {instance.name!r} is already defined in "
+                                      f"{instances[instance.name].path}"))
             continue
         instances[instance.name] = instance
         docs[instance.name] = idoc
@@ -133,14 +135,14 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
 def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: bool,
                    issues: list[ConfigIssue]) -> InstanceConfig | None:
     file = str(doc.path)
-    secrets = doc.data.get("secrets")
-    if isinstance(secrets, dict):
-        literal = [key for key, ref in secrets.items() if not (isinstance(ref, str) and ENV_REFERENCE.match(ref))]
+    written = doc.data.get("secrets")
+    if isinstance(written, dict):
+        literal = [key for key, ref in written.items() if not (isinstance(ref, str) and ENV_REFERENCE.match(ref))]
         for key in literal:
             # The literal is not repeated: it may be the secret itself.
             issues.append(ConfigIssue(file, doc.line(("secrets", key)), f"secrets.{key}",
-                                      f"secret {key!r} must be an environment variable reference such as ${{{key.upper()}}}, "
-                                      "never the secret itself"))
+                                      f"secret {key!r} must be an environment variable reference such as "
+                                      f"${{{key.upper()}}}, never the secret itself"))
         if literal:
             return None
     try:
@@ -194,13 +196,15 @@ def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: 
                                       f"no local status to write for: {', '.join(missing)}"))
     elif role == "hub":
         if spec.route is not None:
-            issues.append(ConfigIssue(file, doc.line(("route",)), "route", "a hub has no route; routes belong to local apps"))
+            issues.append(ConfigIssue(file, doc.line(("route",)), "route",
+                                      "a hub has no route; routes belong to local apps"))
         missing = [c.value for c in Classification if c not in spec.classifications]
         if missing:
             issues.append(ConfigIssue(file, doc.line(("classifications",)), "classifications",
                                       f"no hub id for: {', '.join(missing)}"))
     if not spec.statuses:
-        issues.append(ConfigIssue(file, 1, "statuses", "add the table of the peer's status codes to canonical statuses"))
+        issues.append(ConfigIssue(file, 1, "statuses",
+                                  "add the table of the peer's status codes to canonical statuses"))
     return InstanceConfig(path=doc.path, spec=spec, adapter_class=adapter_class, settings=settings, secrets=secrets)
 
 
@@ -216,8 +220,9 @@ def _check_routes(instances: dict[str, InstanceConfig], docs: dict[str, LocatedY
             issues.append(ConfigIssue(str(inst.path), doc.line(("route", "hub")), "route.hub",
                                       f"{inst.spec.route.hub!r} is not a hub instance (hubs: {hubs})"))
             continue
-        reserved = getattr(hub.adapter_class, "route_fields_reserved", frozenset())
-        for key in sorted(getattr(hub.adapter_class, "route_fields_required", frozenset()) - set(inst.spec.route.fields)):
+        reserved: frozenset[str] = getattr(hub.adapter_class, "route_fields_reserved", frozenset())
+        required: frozenset[str] = getattr(hub.adapter_class, "route_fields_required", frozenset())
+        for key in sorted(required - set(inst.spec.route.fields)):
             issues.append(ConfigIssue(str(inst.path), doc.line(("route", "fields")) or doc.line(("route",)),
                                       f"route.fields.{key}", f"missing; the {hub.spec.adapter} adapter needs it "
                                       "(see docs/lapor-sp4n.md)"))

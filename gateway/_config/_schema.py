@@ -184,7 +184,7 @@ class Polling(_Strict):
     holidays: list[date] = Field(default_factory=list, description="national holidays (not working days)")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "Polling":
+    def _bounds(self) -> Polling:
         if self.sweep_bound_hours * 60 < self.min_interval_minutes:
             raise ValueError("sweep_bound_hours must not be shorter than min_interval_minutes")
         return self

@@ -47,9 +47,9 @@ def load_yaml(path: Path) -> LocatedYaml:
         raw = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
+        mark_line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError([ConfigIssue(str(path), line, "", f"invalid YAML: {problem}")]) from None
+        raise ConfigError([ConfigIssue(str(path), mark_line, "", f"invalid YAML: {problem}")]) from None
     except Exception as exc:  # ruamel's other errors (a bad character, a recursion): never a traceback
         raise ConfigError([ConfigIssue(str(path), None, "", f"invalid YAML ({type(exc).__name__})")]) from None
     lines: dict[tuple[Any, ...], int] = {}

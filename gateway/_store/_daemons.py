@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from gateway._store._store import Store
 from gateway._store._tables import DaemonRow, PeerHealthRow
@@ -29,14 +29,15 @@ def heartbeat(store: Store, owner: str) -> int:
         else:
             row.heartbeat_at = now
         s.flush()
-        live = s.exec(select(func.count()).select_from(DaemonRow).where(DaemonRow.heartbeat_at > now - LIVE_WINDOW)).one()
+        recent = col(DaemonRow.heartbeat_at) > now - LIVE_WINDOW
+        live = s.exec(select(func.count()).select_from(DaemonRow).where(recent)).one()
         return max(1, int(live))
 
 
 def leave(store: Store, owner: str) -> None:
     """A daemon that stops cleanly gives its share back at once."""
     with store.session() as s:
-        s.execute(delete(DaemonRow).where(DaemonRow.owner == owner))
+        s.execute(delete(DaemonRow).where(col(DaemonRow.owner) == owner))
 
 
 @dataclass(frozen=True)
@@ -53,5 +54,5 @@ def peer_down(store: Store, instance: str, *, besides: str) -> PeerDown | None:
         if row is None or row.state != "open" or row.owner in (None, besides):
             return None
         now: datetime = store.lease_now(s)
-        age = (now - ensure_utc(row.changed_at)).total_seconds()  # type: ignore[operator]
+        age = (now - ensure_utc(row.changed_at)).total_seconds()
         return PeerDown(owner=row.owner, seconds_ago=max(0.0, age), last_error=row.last_error)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, or_
-from sqlmodel import select
+from sqlmodel import col, select
 
 from gateway._model import AttachmentRef, Status
 from gateway._store._store import HUB_FOLLOW_UP, Store, new_ref
-from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, LinkRow, OutboxRow
+from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, LinkRow, OutboxRow, existing_row
 from gateway._timezones import ensure_utc
 
 
@@ -74,51 +74,54 @@ def complaints_due(store: Store, hub: str, local_instances: list[str], limit: in
     reopen window (their next read is unset once it is over)."""
     now = store.clock()
     with store.session() as s:
+        next_poll_at = col(ComplaintRow.next_poll_at)
         rows = s.exec(
-            select(ComplaintRow.id, LinkRow.external_ref)
-            .join(LinkRow, (LinkRow.complaint_id == ComplaintRow.id) & (LinkRow.instance == hub))
-            .where(ComplaintRow.local_instance.in_(local_instances),
-                   or_(ComplaintRow.next_poll_at <= now,
-                       ComplaintRow.next_poll_at.is_(None) & ComplaintRow.closed_at.is_(None)))
-            .order_by(ComplaintRow.next_poll_at.is_not(None), ComplaintRow.next_poll_at, ComplaintRow.id)
+            select(col(ComplaintRow.id), LinkRow.external_ref)
+            .join(LinkRow, (col(LinkRow.complaint_id) == col(ComplaintRow.id)) & (col(LinkRow.instance) == hub))
+            .where(col(ComplaintRow.local_instance).in_(local_instances),
+                   or_(next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None)))
+            .order_by(next_poll_at.is_not(None), next_poll_at, col(ComplaintRow.id))
             .limit(limit)).all()
-        return [(cid, ref) for cid, ref in rows]
+        return [(cid, ref) for cid, ref in rows if cid is not None]  # (a stored row's id is never None)
 
 
 def poll_backlog(store: Store, hub: str) -> tuple[int, datetime | None]:
     """How many complaints are due for a read now, and since when the oldest one is."""
     now = store.clock()
     with store.session() as s:
-        due = (ComplaintRow.hub_instance == hub) & or_(
-            ComplaintRow.next_poll_at <= now, ComplaintRow.next_poll_at.is_(None) & ComplaintRow.closed_at.is_(None))
-        linked = LinkRow.complaint_id == ComplaintRow.id
-        count, oldest = s.exec(select(func.count(), func.min(ComplaintRow.next_poll_at))
-                               .join(LinkRow, linked & (LinkRow.instance == hub)).where(due)).one()
+        next_poll_at = col(ComplaintRow.next_poll_at)
+        due = (col(ComplaintRow.hub_instance) == hub) & or_(
+            next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None))
+        linked = col(LinkRow.complaint_id) == col(ComplaintRow.id)
+        count, oldest = s.exec(select(func.count(), func.min(next_poll_at))
+                               .join(LinkRow, linked & (col(LinkRow.instance) == hub)).where(due)).one()
         return count, ensure_utc(oldest)
 
 
 def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
     with store.session() as s:
-        row = s.get(ComplaintRow, complaint_id)
+        row = existing_row(s, ComplaintRow, complaint_id)
         known = s.exec(select(EventRow.kind, EventRow.hub_ref).where(
-            EventRow.complaint_id == complaint_id, EventRow.hub_ref.is_not(None))).all()
+            EventRow.complaint_id == complaint_id, col(EventRow.hub_ref).is_not(None))).all()
         sent = s.exec(
-            select(EventRow.id, EventRow.content).join(OutboxRow, OutboxRow.event_id == EventRow.id).where(
-                EventRow.complaint_id == complaint_id, EventRow.kind == "follow_up", EventRow.hub_ref.is_(None),
+            select(EventRow.id, EventRow.content).join(OutboxRow, col(OutboxRow.event_id) == col(EventRow.id)).where(
+                EventRow.complaint_id == complaint_id, EventRow.kind == "follow_up", col(EventRow.hub_ref).is_(None),
                 OutboxRow.kind == HUB_FOLLOW_UP,
-                or_(OutboxRow.state == "done",
-                    (OutboxRow.state == "pending") & (OutboxRow.outcome_unknown | OutboxRow.sending_at.is_not(None))),
-            ).order_by(EventRow.id)).all()
+                or_(col(OutboxRow.state) == "done",
+                    (col(OutboxRow.state) == "pending")
+                    & (col(OutboxRow.outcome_unknown) | col(OutboxRow.sending_at).is_not(None))),
+            ).order_by(col(EventRow.id))).all()
         statuses = s.exec(select(EventRow.raw_status_code, EventRow.raw_status_name).where(
             EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change")
-            .order_by(EventRow.occurred_at, EventRow.id)).all()
+            .order_by(col(EventRow.occurred_at), col(EventRow.id))).all()
         return HubView(
-            last_status=tuple(statuses[-1]) if statuses else None, statuses_seen=len(statuses),  # type: ignore[arg-type]
+            last_status=(statuses[-1][0], statuses[-1][1]) if statuses else None, statuses_seen=len(statuses),
             complaint_id=complaint_id, local_instance=row.local_instance, hub_status_code=row.hub_status_code,
             closed_at=ensure_utc(row.closed_at), filed_at=ensure_utc(row.local_created_at),
             last_change_at=ensure_utc(row.hub_changed_at or row.first_seen_at),
-            known=frozenset((kind, ref) for kind, ref in known),
-            unmatched_sent=tuple((eid, content or "") for eid, content in sent))
+            # (the query leaves out rows without a hub id; a stored row's id is never None)
+            known=frozenset((kind, ref) for kind, ref in known if ref is not None),
+            unmatched_sent=tuple((eid, content or "") for eid, content in sent if eid is not None))
 
 
 def apply_hub_read(store: Store, complaint_id: int, hub: str, *, events: list[HubEvent],
@@ -153,8 +156,8 @@ def apply_hub_read(store: Store, complaint_id: int, hub: str, *, events: list[Hu
                     out.first_error_at = out.last_error_at = now
                 s.add(out)
         for event_id, hub_ref in echoes:
-            s.get(EventRow, event_id).hub_ref = hub_ref
-        row = s.get(ComplaintRow, complaint_id)
+            existing_row(s, EventRow, event_id).hub_ref = hub_ref
+        row = existing_row(s, ComplaintRow, complaint_id)
         name = status.name
         if name is None and row.hub_status_code == status.code:
             name = row.hub_status_name  # a read that lacked the name does not erase it
@@ -175,7 +178,7 @@ def poll_soon(store: Store, complaint_id: int, at: datetime) -> None:
     """Bring a complaint's next read forward to ``at`` (never push it back): something
     was just sent to the hub for it, and its answer is worth seeing soon."""
     with store.session() as s:
-        row = s.get(ComplaintRow, complaint_id)
+        row = existing_row(s, ComplaintRow, complaint_id)
         current = ensure_utc(row.next_poll_at)
         if row.closed_at is None and current is not None and current > at:  # None: due already
             row.next_poll_at = at

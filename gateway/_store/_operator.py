@@ -7,13 +7,14 @@ A retried delivery keeps its id, and so its place in its complaint's order.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from gateway._errors import GatewayError
 from gateway._store._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_HUB_REF, OWED_STATES, Store
-from gateway._store._tables import AuditRow, ComplaintRow, EventRow, LinkRow, OutboxRow, QuarantineRow
+from gateway._store._tables import AuditRow, ComplaintRow, EventRow, LinkRow, OutboxRow, QuarantineRow, existing_row
 from gateway._timezones import ensure_utc
 
 STUCK_STATES = ("parked", "needs_confirmation")
@@ -23,7 +24,7 @@ class OperatorError(GatewayError):
     """An operator command cannot be carried out as asked."""
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return ensure_utc(value).isoformat() if value else None
 
 
@@ -45,15 +46,15 @@ def _view(row: OutboxRow, complaint: ComplaintRow, links: dict[str, str], event:
 def list_deliveries(store: Store, *, states: tuple[str, ...] = STUCK_STATES, target: str | None = None,
                     limit: int = 500) -> list[dict[str, Any]]:
     with store.session() as s:
-        query = select(OutboxRow).where(OutboxRow.state.in_(states))
+        query = select(OutboxRow).where(col(OutboxRow.state).in_(states))
         if target:
             query = query.where(OutboxRow.target == target)
-        rows = s.exec(query.order_by(OutboxRow.id).limit(limit)).all()
+        rows = s.exec(query.order_by(col(OutboxRow.id)).limit(limit)).all()
         return [_view_in(s, row) for row in rows]
 
 
-def _view_in(s: Any, row: OutboxRow) -> dict[str, Any]:
-    complaint = s.get(ComplaintRow, row.complaint_id)
+def _view_in(s: Session, row: OutboxRow) -> dict[str, Any]:
+    complaint = existing_row(s, ComplaintRow, row.complaint_id)
     links = dict(s.exec(select(LinkRow.instance, LinkRow.external_ref)
                         .where(LinkRow.complaint_id == row.complaint_id)).all())
     event = s.get(EventRow, row.event_id) if row.event_id else None
@@ -66,11 +67,11 @@ def show_delivery(store: Store, outbox_id: int) -> dict[str, Any]:
         view = _view_in(s, row)
         view["audit"] = [{"at": _iso(a.at), "actor": a.actor, "action": a.action, "detail": a.detail}
                          for a in s.exec(select(AuditRow).where(AuditRow.complaint_id == row.complaint_id)
-                                         .order_by(AuditRow.id)).all()]
+                                         .order_by(col(AuditRow.id))).all()]
         return view
 
 
-def _get(s: Any, outbox_id: int, *states: str) -> OutboxRow:
+def _get(s: Session, outbox_id: int, *states: str) -> OutboxRow:
     row = s.get(OutboxRow, outbox_id)
     if row is None:
         raise OperatorError(f"no delivery {outbox_id}")
@@ -79,7 +80,7 @@ def _get(s: Any, outbox_id: int, *states: str) -> OutboxRow:
     return row
 
 
-def _audit(s: Any, store: Store, row: OutboxRow, action: str, detail: str, actor: str) -> None:
+def _audit(s: Session, store: Store, row: OutboxRow, action: str, detail: str, actor: str) -> None:
     s.add(AuditRow(at=store.clock(), actor=actor, action=action, complaint_id=row.complaint_id,
                    detail=f"delivery {row.id} ({row.kind} to {row.target}): {detail}"))
 
@@ -122,11 +123,11 @@ def link_delivery(store: Store, outbox_id: int, external_ref: str, *, actor: str
             s.add(LinkRow(complaint_id=row.complaint_id, instance=row.target, external_ref=external_ref,
                           linked_at=now))
             # The local app is told the hub's tracking id, as after any create (skipped where it cannot keep it).
-            local = s.get(ComplaintRow, row.complaint_id).local_instance
+            local = existing_row(s, ComplaintRow, row.complaint_id).local_instance
             s.add(OutboxRow(complaint_id=row.complaint_id, kind=LOCAL_HUB_REF, target=local, next_attempt_at=now,
                             created_at=now))
         elif row.event_id is not None:
-            event = s.get(EventRow, row.event_id)
+            event = existing_row(s, EventRow, row.event_id)
             if row.kind == HUB_FOLLOW_UP:
                 event.hub_ref = external_ref
             else:
@@ -151,7 +152,7 @@ def list_quarantine(store: Store, *, include_resolved: bool = False, limit: int 
     with store.session() as s:
         query = select(QuarantineRow)
         if not include_resolved:
-            query = query.where(QuarantineRow.resolved_at.is_(None))
+            query = query.where(col(QuarantineRow.resolved_at).is_(None))
         return [{"id": q.id, "instance": q.instance, "stream": q.stream, "record_ref": q.record_ref,
                  "reason": q.reason, "seen_at": _iso(q.seen_at), "resolved_at": _iso(q.resolved_at)}
-                for q in s.exec(query.order_by(QuarantineRow.id).limit(limit)).all()]
+                for q in s.exec(query.order_by(col(QuarantineRow.id)).limit(limit)).all()]

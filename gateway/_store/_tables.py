@@ -7,35 +7,53 @@ be erased on its own (UU PDP) without touching the timeline.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from datetime import timezone
+from sqlalchemy import Column, DateTime, Dialect, Index, Table, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel
 
-from sqlalchemy import Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
-from sqlmodel import Field, SQLModel
+_Table = TypeVar("_Table", bound=SQLModel)
 
 
-class UtcDateTime(TypeDecorator):
+class UtcDateTime(TypeDecorator[datetime]):
     """Stored as UTC and read back aware (SQLite keeps no offset; a naive value is UTC)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
             if dialect.name == "sqlite":
                 value = value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _utc_column(**kwargs: object) -> Column:
+def _utc_column(**kwargs: Any) -> Column[datetime]:
     return Column(UtcDateTime(), **kwargs)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The table behind a table model, for Core statements (bulk inserts, migrations).
+    SQLModel sets ``__table__`` on each ``table=True`` class; its type information does not declare it."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def existing_row(s: Session, table: type[_Table], key: Any) -> _Table:
+    """The row of ``table`` at ``key`` where the store's own references guarantee one (the
+    complaint of a delivery, the event a delivery carries). Its absence means a broken
+    store, raised as such rather than as an AttributeError on None further on."""
+    row = s.get(table, key)
+    if row is None:
+        raise LookupError(f"the store has no {table.__name__} {key!r} although another row refers to it")
+    return row
 
 
 class SchemaVersion(SQLModel, table=True):

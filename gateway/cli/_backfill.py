@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from gateway._errors import GatewayError
 from gateway._timezones import WIB
+
+if TYPE_CHECKING:
+    from gateway._engine._backfill import BackfillResult
 
 
 class _Bar:
@@ -23,7 +26,7 @@ class _Bar:
         self.instance = instance
         self.every = every
         self.streams = iter(("complaints", "status changes", "follow-ups"))
-        self.task = None
+        self.task: TaskID | None = None
         self.stream = ""
         self.total: int | None = None
         self.done = 0
@@ -58,7 +61,7 @@ def _since(text: str) -> datetime:
 
 def backfill_command(
     since: Annotated[str, typer.Option(help="read what changed on or after this day (YYYY-MM-DD, WIB)")],
-    app_name: Annotated[Optional[str], typer.Option(
+    app_name: Annotated[str | None, typer.Option(
         "--app", help="the local app instance to read (default: every enabled one)")] = None,
 ) -> None:
     """Read a local app's history since a date, for its first connection.
@@ -82,7 +85,7 @@ def backfill_command(
         locals_ = [app_name]
     store = _open_store(config)
 
-    async def main() -> list[tuple[str, object]]:
+    async def main() -> list[tuple[str, BackfillResult]]:
         done = []
         async with Engine(config, store) as engine:
             for name in locals_:
@@ -108,8 +111,8 @@ def backfill_command(
     finally:
         store.close()
     for name, result in results:
-        r = result.intake  # type: ignore[attr-defined]
+        r = result.intake
         out.print(f"{name}: {r.complaints_new} complaints new, {r.complaints_updated} known, "
                   f"{r.status_changes} status changes, {r.follow_ups} follow-ups, {r.quarantined} quarantined "
-                  f"in {result.seconds:.1f} s ({result.complaints_per_second:.0f} complaints/s)"  # type: ignore
+                  f"in {result.seconds:.1f} s ({result.complaints_per_second:.0f} complaints/s)"
                   + (" (resumed)" if result.resumed else ""), highlight=False)

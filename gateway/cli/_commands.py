@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -32,13 +32,13 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-ConfigOption = Annotated[Optional[Path], typer.Option(
+ConfigOption = Annotated[Path | None, typer.Option(
     "--config", "-c", envvar="GATEWAY_CONFIG", help="gateway.yaml to use (default: config/gateway.yaml)")]
-StoreOption = Annotated[Optional[str], typer.Option(
+StoreOption = Annotated[str | None, typer.Option(
     "--store", envvar="GATEWAY_STORE_URL", help="store URL overriding gateway.yaml (e.g. sqlite:///data/demo.db)")]
 
 
-OperatorOption = Annotated[Optional[str], typer.Option(
+OperatorOption = Annotated[str | None, typer.Option(
     "--operator", envvar="GATEWAY_OPERATOR", help="your name, written to the audit trail with what you do "
                                                    "(default: the OS user)")]
 
@@ -51,7 +51,7 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-VersionOption = Annotated[Optional[bool], typer.Option(
+VersionOption = Annotated[bool | None, typer.Option(
     "--version", callback=_print_version, is_eager=True, help="print the version and exit")]
 
 
@@ -115,7 +115,7 @@ def sync(once: Annotated[bool, typer.Option("--once", help="do one pass and exit
     _setup_logging(config)
     store = _open_store(config)
 
-    async def main() -> dict:
+    async def main() -> dict[str, Any]:
         async with Engine(config, store) as engine:
             return await engine.run_pass()
 
@@ -202,18 +202,18 @@ def _require_simulators() -> None:
 
 @app.command()
 def simulate(
-    names: Annotated[Optional[list[str]], typer.Argument(help="simulators to start (default: all installed)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="port of the first simulator (default: its own)")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="simulators to start (default: all installed)")] = None,
+    port: Annotated[int | None, typer.Option(help="port of the first simulator (default: its own)")] = None,
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 600.0,
     seed: Annotated[int, typer.Option(help="seed of the simulated people")] = 1,
     tick: Annotated[float, typer.Option(help="real seconds between the simulated people's actions")] = 1.0,
-    fault: Annotated[Optional[list[str]], typer.Option(
+    fault: Annotated[list[str] | None, typer.Option(
         "--fault", metavar="NAME=VALUE",
         help="a fault for every started simulator, repeatable: e.g. --fault error_rate=0.2 "
              "--fault latency_ms=50,400 (knobs: docs/simulators.md)")] = None,
-    initial_complaints: Annotated[Optional[int], typer.Option(
+    initial_complaints: Annotated[int | None, typer.Option(
         help="lapor_hendi: complaints filed before the start (default: 0)")] = None,
-    history_days: Annotated[Optional[float], typer.Option(
+    history_days: Annotated[float | None, typer.Option(
         help="lapor_hendi: spread the initial complaints over this many days before the start and take each "
              "through its life (most closed) (default: ten minutes apart, all new)")] = None,
 ) -> None:
@@ -260,7 +260,7 @@ def simulate(
 def demo(
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 720.0,
     seed: Annotated[int, typer.Option(help="seed of the simulated people")] = 1,
-    seconds: Annotated[Optional[float], typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
+    seconds: Annotated[float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
 ) -> None:
     """Demo: both simulators and the daemon, showing what flows.
 
@@ -278,9 +278,8 @@ def demo(
         pass
 
 
-from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
-
 from gateway.cli._backfill import backfill_command  # noqa: E402
+from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
 from gateway.cli._links import links_app  # noqa: E402
 from gateway.cli._mapping import mapping_app  # noqa: E402
 

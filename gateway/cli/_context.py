@@ -7,7 +7,6 @@ It lives apart from ``_commands`` so that there is one copy of it even when
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -23,9 +22,9 @@ err = Console(stderr=True)
 
 
 class Options:
-    config_path: Optional[Path] = None
-    store_url: Optional[str] = None
-    operator: Optional[str] = None
+    config_path: Path | None = None
+    store_url: str | None = None
+    operator: str | None = None
 
 
 def operator_name() -> str:

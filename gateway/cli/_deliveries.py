@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -22,6 +23,9 @@ from gateway._store._operator import (
     show_delivery,
 )
 
+if TYPE_CHECKING:
+    from gateway._store import Store
+
 deliveries_app = typer.Typer(
     help="Deliveries that need an operator: parked ones (a permanent error, or too many failures) and "
          "ones whose outcome is unknown (needs confirmation).", no_args_is_help=True)
@@ -29,13 +33,13 @@ deliveries_app = typer.Typer(
 IdArgument = Annotated[int, typer.Argument(help="the delivery's id (from `gateway deliveries list`)")]
 
 
-def _store():  # the CLI module owns config and store opening
+def _store() -> Store:  # the CLI module owns config and store opening
     from gateway.cli._context import _load, _open_store
 
     return _open_store(_load(check_secrets=False))
 
 
-def _run(action, *args) -> None:
+def _run(action: Callable[..., None], *args: Any) -> None:
     from gateway.cli._context import err, operator_name, out
 
     store = _store()
@@ -51,9 +55,9 @@ def _run(action, *args) -> None:
 
 @deliveries_app.command("list")
 def list_command(
-    state: Annotated[Optional[list[str]], typer.Option(help="parked, needs_confirmation, pending, done, dropped "
+    state: Annotated[list[str] | None, typer.Option(help="parked, needs_confirmation, pending, done, dropped "
                                                             "(default: parked and needs_confirmation)")] = None,
-    target: Annotated[Optional[str], typer.Option(help="only deliveries to this adapter instance")] = None,
+    target: Annotated[str | None, typer.Option(help="only deliveries to this adapter instance")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deliveries that need an operator, oldest first."""
@@ -123,7 +127,8 @@ def _time(iso: str | None) -> str:
     return (iso or "")[:19].replace("T", " ")
 
 
-def _show_rows(fetch, as_json: bool, empty: str, columns: tuple[str, ...], cells) -> None:  # type: ignore[no-untyped-def]
+def _show_rows(fetch: Callable[[Store], list[dict[str, Any]]], as_json: bool, empty: str, columns: tuple[str, ...],
+               cells: Callable[[dict[str, Any]], tuple[str, ...]]) -> None:
     """Read rows from the store, then print them as JSON or as a table."""
     from gateway.cli._context import out
 

@@ -73,8 +73,9 @@ async def run_simulators(names: list[str] | None, *, port: int | None, speed: fl
     try:
         for name, server in servers.items():
             console.print(f"{name} simulator on {server.base_url}", highlight=False)
-            if (options or {}).get(name):
-                given = ", ".join(f"{k}={v}" for k, v in options[name].items())  # type: ignore[index]
+            chosen = (options or {}).get(name)
+            if chosen:
+                given = ", ".join(f"{k}={v}" for k, v in chosen.items())
                 counts = server.simulator.counts()
                 console.print(f"  {given}: {counts.get('complaints', 0)} complaints", highlight=False,
                               soft_wrap=True)
@@ -111,8 +112,8 @@ async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds
         for inst in config.instances.values():
             if inst.spec.adapter in servers:
                 inst.spec.base_url = servers[inst.spec.adapter].base_url
-            for key, value in DEMO_SCHEDULE.items():
-                setattr(inst.spec.schedule, key, value)
+            for key, seconds in DEMO_SCHEDULE.items():
+                setattr(inst.spec.schedule, key, seconds)
             # The gateway's clock is real time; the simulated people's runs `speed` times faster,
             # and so does their work: a budget meant for real time would only hold the demo up.
             inst.spec.budget.requests_per_second = None
@@ -126,7 +127,7 @@ async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds
         configure_logging(config.settings.log.level, "console" if config.settings.log.format == "auto"
                           else config.settings.log.format)
         store = Store(config.settings.store.url)
-        console.print(f"[bold]lapor-gateway demo[/bold]: simulators at "
+        console.print("[bold]lapor-gateway demo[/bold]: simulators at "
                       + ", ".join(f"{n} {s.base_url}" for n, s in servers.items())
                       + f"; store {DEMO_STORE}; simulated time {speed:g}x.\n"
                       f"In another terminal: [cyan]gateway --store sqlite:///{DEMO_STORE} status[/cyan]. "

@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ links_app = typer.Typer(help="Complaints already at the hub before the gateway r
 def import_command(
     file: Annotated[Path, typer.Argument(help="CSV of two columns: the local app's id, the hub's id "
                                               "(an optional header row: local_id,hub_id)")],
-    app: Annotated[Optional[str], typer.Option(
+    app: Annotated[str | None, typer.Option(
         "--app", help="the local app the ids belong to (default: the only one configured)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of lines")] = False,
 ) -> None:
@@ -44,7 +44,8 @@ def import_command(
         err.print(f"[red]{app!r} is not an enabled local app (configured: {', '.join(i.name for i in apps)})[/red]",
                   highlight=False)
         raise typer.Exit(2)
-    write_back = chosen.adapter_class.write_hub_ref is not LocalApp.write_hub_ref
+    adapter_class = chosen.adapter_class
+    write_back = issubclass(adapter_class, LocalApp) and adapter_class.write_hub_ref is not LocalApp.write_hub_ref
     store = _open_store(config)
     try:
         report = import_links(store, file, chosen.name, chosen.spec.route.hub, write_back_hub_ref=write_back,
