@@ -68,7 +68,7 @@ def history_command() -> None:
     for revision in reversed(list(script.walk_revisions())):
         marker = " (head)" if revision.revision == head else ""
         summary = (revision.doc or "").strip().splitlines()[0] if revision.doc else ""
-        out.print(f"{revision.revision}{marker}  {summary}", highlight=False, markup=False)
+        out.print(f"{revision.revision}{marker}  {summary}", highlight=False, markup=False, soft_wrap=True)
 
 
 @contextmanager
