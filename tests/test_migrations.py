@@ -173,14 +173,18 @@ def test_a_store_of_a_newer_revision_is_refused_clearly(store_url: str, repo_con
         assert "Traceback" not in result.output
 
 
-def test_a_home_made_version_beyond_6_without_alembic_is_refused(store_url: str):
+@pytest.mark.parametrize(("change", "refusal"), [
+    ("UPDATE schema_version SET version = 8", "made by a newer gateway: schema_version 8"),
+    ("DELETE FROM schema_version", "a schema_version table without its row"),
+])
+def test_a_home_made_store_of_no_known_version_is_refused(store_url: str, change: str, refusal: str):
     make_home_made_store(store_url, 6)
     engine = create_engine(store_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE schema_version SET version = 8"))
+        conn.execute(text(change))
     engine.dispose()
 
-    with pytest.raises(StoreError, match="made by a newer gateway: schema_version 8"):
+    with pytest.raises(StoreError, match=refusal):
         Store(store_url)
 
 

@@ -44,8 +44,8 @@ SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 # every gateway process on the database contends for the same lock.
 ADVISORY_LOCK_KEY = 0x6C61706F722D6777
 
-# What the home-made versions left in ``schema_version`` (1 to 6), and what revision 0001 writes there
-# (7) so that a gateway from before Alembic refuses the store rather than use a schema it does not know.
+# The last version the home-made migrations left in ``schema_version``. Revision 0001 writes 7 there, so
+# that a gateway from before Alembic refuses the store rather than use a schema it does not know.
 LAST_HOME_MADE_VERSION = 6
 
 
@@ -95,7 +95,7 @@ def read_state(conn: Connection) -> SchemaState:
         return SchemaState(revision=revision)
     if inspect(conn).has_table("schema_version"):
         version = conn.execute(text("SELECT version FROM schema_version WHERE id = 1")).scalar()
-        return SchemaState(home_made_version=version if version is not None else 0)
+        return SchemaState(home_made_version=version if version is not None else 0)  # 0: its row is missing
     return SchemaState()
 
 
@@ -117,6 +117,9 @@ def check_known(state: SchemaState, script: ScriptDirectory | None = None) -> No
             raise StoreError(f"this store was made by a newer gateway: revision {state.revision}, which this "
                              f"gateway does not know (its newest is {head_revision()}); upgrade the "
                              f"gateway") from None
+    elif state.home_made_version == 0:
+        raise StoreError("the store has a schema_version table without its row, so the version of its schema "
+                         "is unknown; restore the store from a backup")
     elif state.home_made_version is not None and not 1 <= state.home_made_version <= LAST_HOME_MADE_VERSION:
         raise StoreError(f"this store was made by a newer gateway: schema_version {state.home_made_version} "
                          f"and no Alembic revision; upgrade the gateway")
