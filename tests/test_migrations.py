@@ -1,46 +1,306 @@
-"""A live database of an older schema is upgraded in place, its data kept."""
+"""Schema migrations with Alembic, on both backends: a fresh store is created at head; a store of a
+home-made version (from before Alembic) is adopted in place, its data kept; a store of a newer
+gateway is refused; two processes opening a fresh database at once create it once; and
+``gateway db upgrade|current|history``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine.url import make_url
+from sqlmodel import SQLModel
+from typer.testing import CliRunner
 
-from gateway._store import SCHEMA_VERSION, Store
+from gateway import StoreError
+from gateway._model import Status
+from gateway._store import Store, head_revision
+from gateway._store._migrations import ADVISORY_LOCK_KEY
+from gateway.cli import app
+from test_store import HUB, LOCAL, make_complaint
+
+CURSOR_AT = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+# What each home-made step added, undone newest first to turn a store of today's schema into one of
+# an older version: (tables, indexes, columns) as (name, (table, name), (table, column)).
+ADDED_BY = {
+    6: (["daemon"], [], [("outbox", "claim_token"), ("peer_health", "owner")]),
+    5: (["link_import"], [("attachment", "ix_attachment_event_id")],
+        [("attachment", "event_id"), ("event", "is_secret"), ("event", "reason")]),
+    4: ([], [("outbox", "ix_outbox_event_id")], []),
+    3: (["reference_item"], [("complaint", "ix_complaint_next_poll_at")],
+        [("complaint", "next_poll_at"), ("complaint", "hub_changed_at")]),
+    2: (["peer_health"], [], [("outbox", "sending_at"), ("outbox", "outcome_unknown"),
+                              ("attachment", "refused_reason"), ("quarantine", "resolved_at"),
+                              ("quarantine", "sightings")]),
+}
 
 
-def _make_v1(url: str) -> None:
-    """Turn a fresh database into what schema version 1 looked like."""
-    Store(url).close()
+def make_home_made_store(url: str, version: int) -> int:
+    """A store as a gateway from before Alembic left it at ``version`` (1 to 6), holding a complaint
+    (with its outbox row) and a cursor: today's schema with the later steps taken off again, no
+    ``alembic_version`` and ``schema_version`` at ``version``. Returns the complaint's id."""
+    store = Store(url)
+    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
+    store.set_cursor(LOCAL, "complaints", CURSOR_AT)
+    store.close()
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE peer_health"))
-        conn.execute(text("DROP TABLE reference_item"))
-        conn.execute(text("DROP INDEX ix_complaint_next_poll_at"))
-        conn.execute(text("DROP INDEX ix_outbox_event_id"))
-        for table, column in (("outbox", "sending_at"), ("outbox", "outcome_unknown"),
-                              ("attachment", "refused_reason"), ("quarantine", "resolved_at"),
-                              ("quarantine", "sightings"), ("complaint", "next_poll_at"),
-                              ("complaint", "hub_changed_at")):
-            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-        conn.execute(text("UPDATE schema_version SET version = 1"))
-        conn.execute(text("INSERT INTO cursor (instance, stream, value, updated_at) "
-                          "VALUES ('lh', 'complaints', '2026-11-01 00:00:00', '2026-11-01 00:00:00')"))
+        op = Operations(MigrationContext.configure(conn))
+        op.drop_table("alembic_version")
+        for step in range(6, version, -1):
+            tables, indexes, columns = ADDED_BY[step]
+            for table in tables:
+                op.drop_table(table)
+            for table, index in indexes:
+                op.drop_index(index, table_name=table)
+            for table, column in columns:
+                # SQLite drops a column that has a foreign key only by copying the table (batch mode).
+                with op.batch_alter_table(table) as batch:
+                    batch.drop_column(column)
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
     engine.dispose()
+    return complaint_id
 
 
-def test_a_version_1_store_is_upgraded_in_place(store_url: str):
-    _make_v1(store_url)
+def table_rows(store: Store, sql: str) -> list[tuple]:
+    with store.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+# -- a fresh store -----------------------------------------------------------------------------------
+
+def test_a_new_store_is_created_at_head_and_reopening_upgrades_nothing(store_url: str):
+    first = Store(store_url)
+    first.close()
+    second = Store(store_url)
+    try:
+        assert first.upgraded_from.is_empty
+        assert second.upgraded_from.revision == head_revision() == "0001"
+        assert table_rows(second, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+        # A gateway from before Alembic reads 7 as "newer than I understand" and refuses the store.
+        assert table_rows(second, "SELECT id, version FROM schema_version") == [(1, 7)]
+    finally:
+        second.close()
+
+
+def test_the_head_revision_creates_exactly_the_tables_of_the_models(store_url: str):
+    """The frozen revisions and the live models agree: a model changed without a revision fails here."""
     store = Store(store_url)
     try:
-        assert store.upgraded_from == 1
-        columns = {c["name"] for c in inspect(store.engine).get_columns("outbox")}
-        assert {"sending_at", "outcome_unknown"} <= columns
-        assert inspect(store.engine).has_table("peer_health") and inspect(store.engine).has_table("reference_item")
-        assert {"next_poll_at", "hub_changed_at"} <= {c["name"] for c in inspect(store.engine).get_columns("complaint")}
-        assert any(i["column_names"] == ["next_poll_at"] for i in inspect(store.engine).get_indexes("complaint"))
-        assert any(i["column_names"] == ["event_id"] for i in inspect(store.engine).get_indexes("outbox"))
-        assert store.cursor("lh", "complaints") is not None  # data kept
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
+            differences = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     finally:
         store.close()
-    assert Store(store_url).upgraded_from == SCHEMA_VERSION  # nothing more to do
+    assert differences == []
+
+
+# -- stores from before Alembic ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6])
+def test_a_home_made_store_is_adopted_in_place_with_its_data(store_url: str, version: int):
+    complaint_id = make_home_made_store(store_url, version)
+
+    store = Store(store_url)
+    try:
+        assert (store.upgraded_from.revision, store.upgraded_from.home_made_version) == (None, version)
+        assert table_rows(store, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+        assert table_rows(store, "SELECT id, version FROM schema_version") == [(1, 7)]
+        schema = inspect(store.engine)
+        for tables, indexes, columns in ADDED_BY.values():
+            assert all(schema.has_table(table) for table in tables)
+            for table, index in indexes:
+                assert index in {i["name"] for i in schema.get_indexes(table)}
+            for table, column in columns:
+                assert column in {c["name"] for c in schema.get_columns(table)}
+        # The data kept, and the store usable with every column of today's models.
+        assert store.complaint_id_for(LOCAL, "LH-1") == complaint_id
+        assert store.cursor(LOCAL, "complaints") == CURSOR_AT
+        assert len(table_rows(store, "SELECT id FROM outbox")) == 1
+        second, new = store.take_in_complaint(LOCAL, HUB, make_complaint("LH-2"), Status.UNVERIFIED)
+        assert new and second != complaint_id
+        store.set_peer_health(HUB, "open", 3, "down", owner="daemon-a")
+    finally:
+        store.close()
+    again = Store(store_url)
+    again.close()
+    assert again.upgraded_from.revision == head_revision()  # nothing more to do
+
+
+def test_a_version_4_store_passes_through_alembic_with_the_cli(store_url: str, repo_config_dir):
+    """`gateway db current` names what is due, `upgrade` does it and says from what to what."""
+    make_home_made_store(store_url, 4)
+
+    current = db(repo_config_dir, store_url, "current")
+    assert current.exit_code == 1, current.output
+    assert "version 4 (from before Alembic); the head is revision 0001" in flat(current.output)
+
+    upgrade = db(repo_config_dir, store_url, "upgrade")
+    assert upgrade.exit_code == 0, upgrade.output
+    assert "upgraded the store from version 4 (from before Alembic) to revision 0001 (head)" in flat(upgrade.output)
+
+    current = db(repo_config_dir, store_url, "current")
+    assert current.exit_code == 0 and "revision 0001 (head)" in flat(current.output)
+    again = db(repo_config_dir, store_url, "upgrade")
+    assert again.exit_code == 0 and "already: nothing to do" in flat(again.output)
+
+
+# -- a store of a newer gateway --------------------------------------------------------------------------
+
+def test_a_store_of_a_newer_revision_is_refused_clearly(store_url: str, repo_config_dir):
+    Store(store_url).close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+    engine.dispose()
+
+    with pytest.raises(StoreError) as caught:
+        Store(store_url)
+    assert "made by a newer gateway: revision f00d" in str(caught.value)
+    assert "upgrade the gateway" in str(caught.value)
+
+    for command in ("current", "upgrade"):
+        result = db(repo_config_dir, store_url, command)
+        assert result.exit_code == 2, result.output
+        assert "made by a newer gateway: revision f00d" in flat(result.output)
+        assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("change", "refusal"), [
+    ("UPDATE schema_version SET version = 8", "made by a newer gateway: schema_version 8"),
+    ("DELETE FROM schema_version", "a schema_version table without its row"),
+])
+def test_a_home_made_store_of_no_known_version_is_refused(store_url: str, change: str, refusal: str):
+    make_home_made_store(store_url, 6)
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text(change))
+    engine.dispose()
+
+    with pytest.raises(StoreError, match=refusal):
+        Store(store_url)
+
+
+# -- two processes at once --------------------------------------------------------------------------------
+
+OPEN_STORE = """
+import sys
+from gateway._store import Store
+print("ready", flush=True)
+sys.stdin.readline()
+store = Store(sys.argv[1])
+print(store.upgraded_from.describe(), flush=True)
+store.close()
+"""
+
+
+def test_two_processes_opening_a_fresh_store_at_once_create_it_once(store_url: str):
+    """Both processes find the store empty and go for the upgrade lock together (the test holds it
+    until both wait on PostgreSQL); the second to get it finds the schema made and does nothing."""
+    holder = _LockHolder(store_url)
+    processes = [subprocess.Popen([sys.executable, "-c", OPEN_STORE, store_url], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for process in processes:
+            assert process.stdout.readline().strip() == "ready", process.stderr.read()
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        holder.wait_for_both()
+        holder.release()
+        results = [process.communicate(timeout=120) for process in processes]
+    finally:
+        holder.release()
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, (stdout, stderr) in zip(processes, results):
+        assert process.returncode == 0, stderr
+        assert stdout.strip() == "empty (no schema yet)"  # both found it empty: the lock kept them apart
+    store = Store(store_url)
+    try:
+        assert store.upgraded_from.revision == head_revision()
+        assert table_rows(store, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+        assert table_rows(store, "SELECT id, version FROM schema_version") == [(1, 7)]
+    finally:
+        store.close()
+
+
+class _LockHolder:
+    """The upgrade lock taken by the test itself, so that both processes are made to wait on it."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.released = False
+        if make_url(url).get_backend_name() == "postgresql":
+            self.engine = create_engine(url)
+            self.conn = self.engine.connect()
+            self.conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            self.conn.commit()
+        else:
+            import sqlite3
+
+            self.engine = None
+            self.conn = sqlite3.connect(make_url(url).database, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def wait_for_both(self) -> None:
+        if self.engine is None:  # SQLite shows no waiters; the processes' busy timeout is 10 s
+            time.sleep(1.0)
+            return
+        deadline = time.monotonic() + 60
+        query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+        while self.conn.execute(query).scalar() < 2:
+            self.conn.commit()
+            assert time.monotonic() < deadline, "the two processes never waited on the upgrade lock"
+            time.sleep(0.05)
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        if self.engine is None:
+            self.conn.execute("COMMIT")
+            self.conn.close()
+            return
+        self.conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        self.conn.commit()
+        self.conn.close()
+        self.engine.dispose()
+
+
+# -- gateway db --------------------------------------------------------------------------------------------
+
+def db(config_dir, store_url: str, command: str):
+    return CliRunner().invoke(app, ["--config", str(config_dir / "gateway.yaml"), "--store", store_url,
+                                    "db", command])
+
+
+def flat(output: str) -> str:
+    """The output with its line breaks (rich wraps at the terminal's width) as single spaces."""
+    return " ".join(output.split())
+
+
+def test_db_history_lists_the_revisions_with_what_they_change(repo_config_dir):
+    result = CliRunner().invoke(app, ["db", "history"])
+    assert result.exit_code == 0, result.output
+    assert flat(result.output).startswith("0001 (head) the version 6 schema: create it, or bring a store from "
+                                          "before Alembic")
+
+
+def test_db_current_of_a_fresh_store_says_an_upgrade_is_due(store_url: str, repo_config_dir):
+    result = db(repo_config_dir, store_url, "current")
+    assert result.exit_code == 1, result.output
+    assert "empty (no schema yet); the head is revision 0001: run `gateway db upgrade`" in flat(result.output)
+    upgrade = db(repo_config_dir, store_url, "upgrade")
+    assert upgrade.exit_code == 0, upgrade.output
+    assert "upgraded the store from empty (no schema yet) to revision 0001 (head)" in flat(upgrade.output)

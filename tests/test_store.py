@@ -1,4 +1,4 @@
-"""The store on both backends: schema versions, idempotent intake and timeline,
+"""The store on both backends (its schema migrations: test_migrations.py): idempotent intake and timeline,
 the outbox's order, due times, claims and parking, and cursors."""
 
 from __future__ import annotations
@@ -8,12 +8,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
 from sqlmodel import select
 
-from gateway import AttachmentRef, Classification, Complaint, Location, RawStatus, Reporter, Status, StoreError
-from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, SCHEMA_VERSION, Store
-from gateway._store._tables import ComplaintRow, EventRow, OutboxRow, ReporterRow, SchemaVersion
+from gateway import AttachmentRef, Classification, Complaint, Location, RawStatus, Reporter, Status
+from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store._tables import ComplaintRow, EventRow, OutboxRow, ReporterRow
 from gateway._timezones import WIB, ensure_utc, utcnow
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 08:00 WIB
@@ -76,42 +75,6 @@ def outbox(store: Store) -> list[OutboxRow]:
 
 def ids(rows: list[OutboxRow]) -> list[int]:
     return [row.id for row in rows]
-
-
-def schema_row(store: Store) -> SchemaVersion:
-    with store.session() as s:
-        return s.exec(select(SchemaVersion)).one()
-
-
-# -- schema versions ------------------------------------------------------------------------------
-
-def test_new_store_is_at_the_latest_schema_and_reopening_does_not_migrate(store_url: str):
-    first = Store(store_url)
-    stamped = schema_row(first)
-    first.close()
-
-    second = Store(store_url)
-    try:
-        assert first.upgraded_from == 0  # created whole
-        assert stamped.version == SCHEMA_VERSION
-        assert second.upgraded_from == SCHEMA_VERSION
-        again = schema_row(second)
-        assert (again.version, ensure_utc(again.upgraded_at)) == (SCHEMA_VERSION, ensure_utc(stamped.upgraded_at))
-    finally:
-        second.close()
-
-
-def test_store_newer_than_the_code_refuses_to_open(store_url: str):
-    store = Store(store_url)
-    with store.session() as s:
-        s.execute(update(SchemaVersion).values(version=SCHEMA_VERSION + 1))
-    store.close()
-
-    with pytest.raises(StoreError) as caught:
-        Store(store_url)
-
-    assert str(SCHEMA_VERSION + 1) in str(caught.value)
-    assert "upgrade" in str(caught.value)
 
 
 # -- intake ------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The store (see ``_store.py``); tables in ``_tables.py``, schema versions in ``_migrations.py``."""
+"""The store (see ``_store.py``); tables in ``_tables.py``, schema migrations (Alembic) in ``_migrations.py``."""
 
-from gateway._store._migrations import LATEST as SCHEMA_VERSION
+from gateway._store._migrations import SchemaState, head_revision
 from gateway._store._store import (
     CREATE_COMPLAINT,
     FORWARD_COMPLAINT,
@@ -13,5 +13,5 @@ from gateway._store._store import (
     refused_for_its_data,
 )
 
-__all__ = ["CREATE_COMPLAINT", "FORWARD_COMPLAINT", "HUB_FOLLOW_UP", "LOCAL_FOLLOW_UP", "LOCAL_HUB_REF", "LOCAL_STATUS", "SCHEMA_VERSION", "STORE_REFUSALS", "Store",
-           "refused_for_its_data"]
+__all__ = ["CREATE_COMPLAINT", "FORWARD_COMPLAINT", "HUB_FOLLOW_UP", "LOCAL_FOLLOW_UP", "LOCAL_HUB_REF", "LOCAL_STATUS", "STORE_REFUSALS", "SchemaState", "Store",
+           "head_revision", "refused_for_its_data"]

@@ -1,135 +1,193 @@
-"""Schema versions. A fresh database gets the current schema and the latest
-version; a live one is upgraded step by step, so users never have to delete it.
+"""Schema migrations with Alembic. The revision scripts are frozen and ship in the package
+(``gateway/_store/migrations/versions/``); this module runs them, with no alembic.ini or env.py.
 
-To change the schema: change the tables, then append a step here that brings a
-database of the previous version to the new one (``ALTER TABLE ...``), and a
-test that upgrades a copy of the previous version.
+Where a store can stand, and what opening it does (``Store.__init__`` calls :func:`migrate`):
+
+- at the head revision: nothing; one read of ``alembic_version``, no lock;
+- empty: revision ``0001`` creates the schema (what home-made version 6 was);
+- made before Alembic (a ``schema_version`` table at home-made version 1 to 6, no
+  ``alembic_version``): revision ``0001`` adopts it in place, running frozen copies of the old steps
+  from its version to 6, and Alembic records ``0001``;
+- at an older revision: the revisions after it, in order;
+- at a revision this code does not know: refused with a :class:`StoreError`.
+
+An upgrade runs in one transaction under a lock, so that two processes opening the same fresh
+database at once do not both create it: on PostgreSQL a transaction-level advisory lock
+(:data:`ADVISORY_LOCK_KEY`, one per database), on SQLite ``BEGIN IMMEDIATE`` (the database's write
+lock). Whoever gets the lock second reads the revision again and finds nothing left to do.
+
+To change the schema: change the models in ``_tables.py``, then add a revision file to
+``migrations/versions/`` (see docs/architecture.md, "Schema migrations").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
-from sqlalchemy import Column, inspect, select, text
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import SQLModel
 
 from gateway._errors import StoreError
-from gateway._store._tables import (
-    AttachmentRow,
-    ComplaintRow,
-    DaemonRow,
-    EventRow,
-    LinkImportRow,
-    OutboxRow,
-    PeerHealthRow,
-    QuarantineRow,
-    ReferenceRow,
-    SchemaVersion,
-)
+
+SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
+
+# pg_advisory_xact_lock key of a gateway schema upgrade ("lapor-gw" in ASCII): a fixed number, so
+# every gateway process on the database contends for the same lock.
+ADVISORY_LOCK_KEY = 0x6C61706F722D6777
+
+# The last version the home-made migrations left in ``schema_version``. Revision 0001 writes 7 there, so
+# that a gateway from before Alembic refuses the store rather than use a schema it does not know.
+LAST_HOME_MADE_VERSION = 6
 
 
-def add_column(conn: Connection, table: str, column: Column) -> None:
-    """``ALTER TABLE ... ADD COLUMN`` in the dialect at hand, unless it is there already."""
-    if column.name in {c["name"] for c in inspect(conn).get_columns(table)}:
-        return
-    ddl = f"ALTER TABLE {table} ADD COLUMN {column.name} {column.type.compile(dialect=conn.dialect)}"
-    if column.server_default is not None:
-        ddl += f" DEFAULT {column.server_default.arg}"
-    conn.execute(text(ddl))
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a store's schema stands: an Alembic revision, a home-made version (a store from
+    before Alembic), or neither (an empty database)."""
+
+    revision: str | None = None
+    home_made_version: int | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.revision is None and self.home_made_version is None
+
+    def describe(self) -> str:
+        if self.revision is not None:
+            return f"revision {self.revision}"
+        if self.home_made_version is not None:
+            return f"version {self.home_made_version} (from before Alembic)"
+        return "empty (no schema yet)"
 
 
-def _v2(conn: Connection) -> None:
-    """Ambiguous outcomes, refused attachments, resolved quarantine, peer health."""
-    add_column(conn, "outbox", Column("sending_at", OutboxRow.__table__.c.sending_at.type))
-    add_column(conn, "outbox", Column("outcome_unknown", OutboxRow.__table__.c.outcome_unknown.type,
-                                      server_default=text("false")))
-    add_column(conn, "attachment", Column("refused_reason", AttachmentRow.__table__.c.refused_reason.type))
-    add_column(conn, "quarantine", Column("resolved_at", QuarantineRow.__table__.c.resolved_at.type))
-    add_column(conn, "quarantine", Column("sightings", QuarantineRow.__table__.c.sightings.type,
-                                          server_default=text("1")))
-    PeerHealthRow.__table__.create(conn, checkfirst=True)
-
-def _v3(conn: Connection) -> None:
-    """Adaptive polling (when each complaint is next read at the hub); the hub's reference data."""
-    table = ComplaintRow.__table__
-    add_column(conn, "complaint", Column("next_poll_at", table.c.next_poll_at.type))
-    add_column(conn, "complaint", Column("hub_changed_at", table.c.hub_changed_at.type))
-    for index in table.indexes:
-        if "next_poll_at" in index.columns:
-            index.create(conn, checkfirst=True)
-    ReferenceRow.__table__.create(conn, checkfirst=True)
+def alembic_config() -> Config:
+    """The Alembic configuration, built in code: the revision scripts are in the package."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    return config
 
 
-def _v4(conn: Connection) -> None:
-    """An index on outbox.event_id: reading one complaint at the hub joins it (15 ms a read
-    without it at 100,000 complaints, 1 ms with it)."""
-    for index in OutboxRow.__table__.indexes:
-        if list(index.columns.keys()) == ["event_id"]:
-            index.create(conn, checkfirst=True)
+@cache
+def script_directory() -> ScriptDirectory:
+    """The revision scripts, read once a process (they do not change while it runs)."""
+    return ScriptDirectory.from_config(alembic_config())
 
 
-def _v5(conn: Connection) -> None:
-    """Files and confidentiality of follow-ups; imported pairs of ids."""
-    add_column(conn, "attachment", Column("event_id", AttachmentRow.__table__.c.event_id.type))
-    add_column(conn, "event", Column("is_secret", EventRow.__table__.c.is_secret.type, server_default=text("false")))
-    add_column(conn, "event", Column("reason", EventRow.__table__.c.reason.type))
-    for index in AttachmentRow.__table__.indexes:
-        if list(index.columns.keys()) == ["event_id"]:
-            index.create(conn, checkfirst=True)
-    LinkImportRow.__table__.create(conn, checkfirst=True)
+def head_revision() -> str:
+    head = script_directory().get_current_head()
+    assert head is not None, f"no revision scripts in {SCRIPT_LOCATION / 'versions'}"
+    return head
 
 
-def _v6(conn: Connection) -> None:
-    """Fenced claims; breaker owners; daemon heartbeats (a shared request budget)."""
-    add_column(conn, "outbox", Column("claim_token", OutboxRow.__table__.c.claim_token.type))
-    add_column(conn, "peer_health", Column("owner", PeerHealthRow.__table__.c.owner.type))
-    DaemonRow.__table__.create(conn, checkfirst=True)
+def read_state(conn: Connection) -> SchemaState:
+    """The store's schema as it stands, read on ``conn`` (nothing written)."""
+    revision = MigrationContext.configure(conn).get_current_revision()
+    if revision is not None:
+        return SchemaState(revision=revision)
+    if inspect(conn).has_table("schema_version"):
+        version = conn.execute(text("SELECT version FROM schema_version WHERE id = 1")).scalar()
+        return SchemaState(home_made_version=version if version is not None else 0)  # 0: its row is missing
+    return SchemaState()
 
 
-# (version, what it changes, how). Version 1 is the first schema, created whole.
-Step = tuple[int, str, Callable[[Connection], None]]
-STEPS: list[Step] = [
-    (1, "initial schema", lambda conn: SQLModel.metadata.create_all(conn)),
-    (2, "ambiguous outcomes, refused attachments, peer health", _v2),
-    (3, "adaptive polling, reference data", _v3),
-    (4, "index of outbox by event", _v4),
-    (5, "follow-up files and confidentiality, imported links", _v5),
-    (6, "fenced claims, shared breakers and budgets", _v6),
-]
-LATEST = STEPS[-1][0]
+def current_state(engine: Engine) -> SchemaState:
+    with engine.connect() as conn:
+        return read_state(conn)
 
 
-def current_version(conn: Connection) -> int | None:
-    if not inspect(conn).has_table("schema_version"):
-        return None
-    row = conn.execute(select(SchemaVersion.version)).first()
-    return row[0] if row else None
+def is_at_head(state: SchemaState) -> bool:
+    return state.revision == head_revision()
 
 
-def migrate(engine: Engine) -> int:
-    """Bring the database to :data:`LATEST`; return the version it was at (0 if new)."""
-    with engine.begin() as conn:
-        found = current_version(conn)
-        if found is None:
-            SQLModel.metadata.create_all(conn)
-            _stamp(conn, LATEST, insert=True)
-            return 0
-        if found > LATEST:
-            raise StoreError(f"the store has schema version {found}, newer than this gateway "
-                             f"understands ({LATEST}); upgrade lapor-gateway")
-        for version, _description, step in STEPS:
-            if version > found:
-                step(conn)
-                _stamp(conn, version, insert=False)
-        return found
+def check_known(state: SchemaState, script: ScriptDirectory | None = None) -> None:
+    """Raise :class:`StoreError` for a store this code cannot upgrade: made by a newer gateway."""
+    if state.revision is not None:
+        try:
+            (script or script_directory()).get_revision(state.revision)
+        except CommandError:
+            raise StoreError(f"this store was made by a newer gateway: revision {state.revision}, which this "
+                             f"gateway does not know (its newest is {head_revision()}); upgrade the "
+                             f"gateway") from None
+    elif state.home_made_version == 0:
+        raise StoreError("the store has a schema_version table without its row, so the version of its schema "
+                         "is unknown; restore the store from a backup")
+    elif state.home_made_version is not None and not 1 <= state.home_made_version <= LAST_HOME_MADE_VERSION:
+        raise StoreError(f"this store was made by a newer gateway: schema_version {state.home_made_version} "
+                         f"and no Alembic revision; upgrade the gateway")
 
 
-def _stamp(conn: Connection, version: int, *, insert: bool) -> None:
-    values = {"version": version, "upgraded_at": datetime.now(timezone.utc)}
-    table = SchemaVersion.__table__
-    if insert:
-        conn.execute(table.insert().values(id=1, **values))
-    else:
-        conn.execute(table.update().where(table.c.id == 1).values(**values))
+def migrate(engine: Engine) -> SchemaState:
+    """Bring the store to the head revision; return where it stood before.
+
+    A store at head costs one read and takes no lock. Otherwise the upgrade runs in one
+    transaction under the lock, and the state is read again once the lock is held (another
+    process may have done the upgrade meanwhile)."""
+    script = script_directory()
+    before = current_state(engine)
+    check_known(before, script)
+    if before.revision == script.get_current_head():
+        return before
+    with _upgrade_lock(engine) as conn:
+        locked = read_state(conn)
+        check_known(locked, script)
+        if locked.revision != script.get_current_head():
+            _run_upgrade(conn, script)
+    return before
+
+
+def _run_upgrade(conn: Connection, script: ScriptDirectory) -> None:
+    """The revisions from the store's own to head, on ``conn`` inside its transaction."""
+
+    def steps(revision, _context):  # type: ignore[no-untyped-def]
+        return script._upgrade_revs("head", revision)
+
+    with EnvironmentContext(alembic_config(), script, fn=steps, destination_rev="head") as env:
+        env.configure(connection=conn)
+        env.run_migrations()
+
+
+@contextmanager
+def _upgrade_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that holds the store's upgrade lock; committed on leaving
+    (which releases the lock), rolled back on an error."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            with conn.begin():
+                # Released with the transaction: no path can leave it held on a pooled connection.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+                yield conn
+        elif conn.dialect.name == "sqlite":
+            yield from _sqlite_write_locked(conn)
+        else:  # another database: its own transactional DDL, without a lock of ours
+            with conn.begin():
+                yield conn
+
+
+def _sqlite_write_locked(conn: Connection) -> Iterator[Connection]:
+    """``BEGIN IMMEDIATE`` on ``conn``: SQLite's write lock, held until the commit, and the DDL in
+    the same transaction. Python's sqlite3 would otherwise begin (deferred) on its own and commit
+    DDL as it goes; its own transaction handling is off for this connection only, and restored
+    before it goes back to the pool."""
+    dbapi = conn.connection.driver_connection
+    saved = dbapi.isolation_level
+    conn.commit()  # end SQLAlchemy's implicit transaction before the driver's handling changes
+    dbapi.isolation_level = None
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    finally:
+        dbapi.isolation_level = saved

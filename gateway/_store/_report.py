@@ -9,6 +9,7 @@ from sqlalchemy import and_, func
 from sqlmodel import select
 
 from gateway._store._hub_reads import poll_backlog
+from gateway._store._migrations import current_state
 from gateway._store._reference import reference_fetched_at
 from gateway._store._store import (
     CREATE_COMPLAINT,
@@ -95,7 +96,8 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
             # A pass counts as successful when every job of the instance has succeeded since.
             row["last_successful_pass"] = _iso(min(successes)) if successes and all(successes) else None
             out.append(row)
-    return {"store": _safe_url(store.url), "instances": out}
+    return {"store": _safe_url(store.url), "schema_revision": current_state(store.engine).revision,
+            "instances": out}
 
 
 def _safe_url(url: str) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.engine.url import make_url
 from sqlmodel import Session, create_engine, select
 
 from gateway._model import Complaint, Status
-from gateway._store._migrations import migrate
+from gateway._store._migrations import SchemaState, migrate
 from gateway._store._tables import (
     AttachmentRow,
     AuditRow,
@@ -106,29 +106,41 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def create_store_engine(url: str) -> Engine:
+    """The engine of the store at ``url``, set up as every use of it needs (nothing is created)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # hide_parameters: a database error's text then never quotes a record's values
+        # (a reporter's name and address) into a log line or an error column.
+        engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
+        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # No pre-ping: it cost a round trip on every transaction (a fifth of a busy daemon's time).
+    # A connection found dead fails that one statement; SQLAlchemy then drops the whole pool
+    # (a disconnect invalidates it) and the job's next run connects afresh. pool_recycle
+    # renews connections a firewall or PgBouncer might silently drop while idle.
+    return create_engine(url, pool_recycle=600, hide_parameters=True)
+
+
 class Store:
     def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow,
                  leases_by_database: bool | None = None):
         """``leases_by_database``: measure claims' leases on the database's clock (default: on
-        PostgreSQL, unless a test hands in a clock of its own); see :meth:`lease_now`."""
+        PostgreSQL, unless a test hands in a clock of its own); see :meth:`lease_now`.
+
+        Opening upgrades the schema to the head revision when it is behind (see ``_migrations.py``);
+        ``upgraded_from`` says where it stood before."""
         self.url = url
         self.clock = clock
         self._leases_by_database = leases_by_database
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            # hide_parameters: a database error's text then never quotes a record's values
-            # (a reporter's name and address) into a log line or an error column.
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
-            sa_event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
-            # No pre-ping: it cost a round trip on every transaction (a fifth of a busy daemon's time).
-            # A connection found dead fails that one statement; SQLAlchemy then drops the whole pool
-            # (a disconnect invalidates it) and the job's next run connects afresh. pool_recycle
-            # renews connections a firewall or PgBouncer might silently drop while idle.
-            self.engine = create_engine(url, pool_recycle=600, hide_parameters=True)
-        self.upgraded_from = migrate(self.engine)
+        self.engine: Engine = create_store_engine(url)
+        try:
+            self.upgraded_from: SchemaState = migrate(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()

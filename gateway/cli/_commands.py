@@ -143,7 +143,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON inst
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
-    out.print(f"store: {report['store']}")
+    out.print(f"store: {report['store']} (schema revision {report['schema_revision']})")
     for table in status_tables(report):
         out.print(table)
     for line in job_errors(report):
@@ -280,6 +280,7 @@ def demo(
 
 from gateway.cli._backfill import backfill_command  # noqa: E402
 from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
+from gateway.cli._db import db_app  # noqa: E402
 from gateway.cli._links import links_app  # noqa: E402
 from gateway.cli._mapping import mapping_app  # noqa: E402
 
@@ -288,6 +289,7 @@ app.command("quarantine")(quarantine_command)
 app.command("backfill")(backfill_command)
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(links_app, name="links")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

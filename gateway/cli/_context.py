@@ -59,7 +59,7 @@ def _load(*, check_secrets: bool = True) -> GatewayConfig:
 
 def _open_store(config: GatewayConfig) -> Store:
     try:
-        return Store(config.settings.store.url)
+        store = Store(config.settings.store.url)
     except GatewayError as exc:
         err.print(f"[red]store: {exc}[/red]")
         raise typer.Exit(2) from None
@@ -67,6 +67,21 @@ def _open_store(config: GatewayConfig) -> Store:
         err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in "
                   f"{config.path}[/red]")
         raise typer.Exit(2) from None
+    _say_upgrade(store)
+    return store
+
+
+def _say_upgrade(store: Store) -> None:
+    """One line on stderr when opening the store changed its schema (stdout stays the command's)."""
+    from gateway._store import head_revision
+
+    before = store.upgraded_from
+    if before.revision == head_revision():
+        return
+    if before.is_empty:
+        err.print(f"store: schema created at revision {head_revision()}", highlight=False)
+    else:
+        err.print(f"store: schema upgraded from {before.describe()} to revision {head_revision()}", highlight=False)
 
 
 def _setup_logging(config: GatewayConfig) -> None:
