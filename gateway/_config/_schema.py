@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,7 +19,14 @@ ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
 def _status_key(value: str) -> str:
+    if value.__class__ is str:  # the same few statuses, looked up for every record read
+        return _text_status_key(value)
     return " ".join(str(value).split()).casefold()
+
+
+@lru_cache(maxsize=1024)
+def _text_status_key(value: str) -> str:
+    return " ".join(value.split()).casefold()
 
 
 class _Strict(BaseModel):
