@@ -29,6 +29,13 @@ def _text_status_key(value: str) -> str:
     return " ".join(value.split()).casefold()
 
 
+@lru_cache(maxsize=64)
+def _status_table(statuses: tuple[tuple[str, Status], ...]) -> dict[str, Status]:
+    """An instance's ``statuses`` by :func:`_status_key` (looked up for every record read;
+    only read, never changed)."""
+    return {_status_key(key): value for key, value in statuses}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -235,7 +242,7 @@ class InstanceSettings(_Strict):
     def status_of(self, code: str | None, name: str | None = None) -> Status | None:
         """The canonical status of a peer's status: looked up by its name first (hubs publish
         names, not codes), then by its code; case and spacing do not matter."""
-        table = {_status_key(key): value for key, value in self.statuses.items()}
+        table = _status_table(tuple(self.statuses.items()))
         for raw in (name, code):
             if raw is not None and (found := table.get(_status_key(raw))) is not None:
                 return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,7 +96,8 @@ def bounded(text: str, limit: int) -> str:
 
 
 def new_ref(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+    """``prefix`` and 20 random hex digits (80 bits; a uuid4 cost twice as much per record)."""
+    return f"{prefix}-{secrets.token_hex(10)}"
 
 
 # Statements of the intake's path (a page of records at a time), built once with bound
