@@ -194,7 +194,7 @@ def since_day(history_days: float) -> date:
 
 def run_gateway(config: Path, since: date, env: dict[str, str], log_path: Path) -> dict[str, Any]:
     command = [*gateway_command(), "--config", str(config), "backfill", "--since", since.isoformat()]
-    code, wall, peak_mb, lines = run_measured(command, env=env, cwd=REPO, stderr_path=log_path)
+    code, wall, peak_mb, lines, cpu = run_measured(command, env=env, cwd=REPO, stderr_path=log_path)
     if code != 0:
         raise RuntimeError(f"gateway backfill exited {code}; its log: {log_path}")
     summary = next((line for _, line in lines if "complaints new" in line), "")
@@ -209,7 +209,7 @@ def run_gateway(config: Path, since: date, env: dict[str, str], log_path: Path) 
     new, known, changes, follow_ups, quarantined, seconds, own_rate = found.groups()
     with open(log_path) as f:
         log_lines = sum(1 for _ in f)
-    return {"wall_seconds": wall, "command_seconds": float(seconds), "command_complaints_per_second": int(own_rate),
+    return {"wall_seconds": wall, "cpu_seconds": round(cpu, 2), "command_seconds": float(seconds), "command_complaints_per_second": int(own_rate),
             "complaints_new": int(new), "complaints_known": int(known), "status_changes": int(changes),
             "follow_ups": int(follow_ups), "quarantined": int(quarantined), "peak_rss_mb": peak_mb,
             "log_lines": log_lines, "stream_seconds": streams, "summary": summary.strip()}
@@ -342,10 +342,11 @@ def main() -> None:
     rows = [[r["complaints"], r["baseline"]["requests"], round(r["baseline"]["seconds"], 1),
              round(r["baseline"]["complaints_per_second"]),
              round(r["gateway"]["wall_seconds"], 1), round(r["gateway"]["complaints_per_second"]),
-             r["gateway"]["command_complaints_per_second"], round(r["ratio"], 2), round(r["gateway"]["peak_rss_mb"])]
+             r["gateway"]["command_complaints_per_second"], round(r["ratio"], 2), round(r["gateway"]["cpu_seconds"], 1),
+             round(r["gateway"]["peak_rss_mb"])]
             for r in results]
     print(table(["complaints", "requests", "base s", "base c/s", "gw s", "gw c/s", "gw own c/s", "ratio",
-                 "peak MB"], rows))
+                 "gw cpu s", "peak MB"], rows))
     ratio_ok = all(r["ratio"] >= 0.8 for r in results)
     peaks = [r["gateway"]["peak_rss_mb"] for r in results]
     flat = max(peaks) <= 1.25 * min(peaks) + 10
