@@ -177,9 +177,9 @@ class PeakMemory:
 
 def run_measured(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
                  stderr_path: Path | None = None,
-                 echo_prefix: str | None = "    | ") -> tuple[int, float, float, list[tuple[float, str]]]:
+                 echo_prefix: str | None = "    | ") -> tuple[int, float, float, list[tuple[float, str]], float]:
     """Run ``command`` to its end; return (exit code, wall seconds, peak RSS in MB, standard
-    output lines with the second each arrived). Standard error goes to ``stderr_path`` (the gateway's log lines), or
+    output lines with the second each arrived, CPU seconds: user + system). Standard error goes to ``stderr_path`` (the gateway's log lines), or
     with standard output. The peak is the larger of the polled ``VmHWM`` and ``ru_maxrss``
     of the waited-for child (the latter covers a peak between two polls)."""
     started = time.perf_counter()
@@ -203,7 +203,7 @@ def run_measured(command: Sequence[str], *, env: dict[str, str] | None = None, c
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     peak_mb = max(peak.peak_mb, usage.ru_maxrss / 1024)
-    return proc.returncode, wall, peak_mb, lines
+    return proc.returncode, wall, peak_mb, lines, usage.ru_utime + usage.ru_stime
 
 
 # -- the machine and the output ---------------------------------------------------------------

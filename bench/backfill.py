@@ -25,6 +25,7 @@ simulator's request counts by route for each side.
     .venv/bin/python bench/backfill.py                  # 10,000 and 100,000 at 20 requests/s
     .venv/bin/python bench/backfill.py --quick          # 2,000 and 10,000
     .venv/bin/python bench/backfill.py --rps 0          # no rate limit: CPU-bound on both sides
+    .venv/bin/python bench/backfill.py --postgres URL   # the store in PostgreSQL (that database is emptied)
     .venv/bin/python bench/backfill.py --profile 10000  # cProfile an in-process backfill, top functions
 """
 
@@ -163,13 +164,37 @@ def write_config(folder: Path, *, local_url: str, store_url: str, rps: float | N
     return path
 
 
+def empty_postgres(url: str) -> str:
+    """Drop and recreate the ``public`` schema of the database at ``url`` (a fresh store for each
+    run, as a new SQLite file is); returns the server's version."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        version = conn.execute(text("SHOW server_version")).scalar_one()
+    engine.dispose()
+    return str(version)
+
+
+def store_size_mb(url: str, folder: Path) -> float:
+    if url.startswith("sqlite"):
+        return sum(p.stat().st_size for p in folder.glob("gateway.db*")) / 1024 / 1024
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+    engine.dispose()
+    return size / 1024 / 1024
+
+
 def since_day(history_days: float) -> date:
     return (SIM_NOW.astimezone(WIB) - timedelta(days=history_days + 2)).date()
 
 
 def run_gateway(config: Path, since: date, env: dict[str, str], log_path: Path) -> dict[str, Any]:
     command = [*gateway_command(), "--config", str(config), "backfill", "--since", since.isoformat()]
-    code, wall, peak_mb, lines = run_measured(command, env=env, cwd=REPO, stderr_path=log_path)
+    code, wall, peak_mb, lines, cpu = run_measured(command, env=env, cwd=REPO, stderr_path=log_path)
     if code != 0:
         raise RuntimeError(f"gateway backfill exited {code}; its log: {log_path}")
     summary = next((line for _, line in lines if "complaints new" in line), "")
@@ -184,7 +209,7 @@ def run_gateway(config: Path, since: date, env: dict[str, str], log_path: Path) 
     new, known, changes, follow_ups, quarantined, seconds, own_rate = found.groups()
     with open(log_path) as f:
         log_lines = sum(1 for _ in f)
-    return {"wall_seconds": wall, "command_seconds": float(seconds), "command_complaints_per_second": int(own_rate),
+    return {"wall_seconds": wall, "cpu_seconds": round(cpu, 2), "command_seconds": float(seconds), "command_complaints_per_second": int(own_rate),
             "complaints_new": int(new), "complaints_known": int(known), "status_changes": int(changes),
             "follow_ups": int(follow_ups), "quarantined": int(quarantined), "peak_rss_mb": peak_mb,
             "log_lines": log_lines, "stream_seconds": streams, "summary": summary.strip()}
@@ -197,12 +222,13 @@ def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     since = since_day(args.history_days)
     since_dt = datetime.combine(since, datetime.min.time(), WIB)
     result: dict[str, Any] = {"complaints": n, "rps": rps, "concurrency": args.concurrency,
-                              "page_size": args.page_size, "since": since.isoformat()}
+                              "page_size": args.page_size, "since": since.isoformat(),
+                              "store": "postgresql" if args.postgres else "sqlite"}
     sim_options = {"initial_complaints": n, "history_days": args.history_days}
 
     print(f"\n== {n:,} complaints over {args.history_days:g} days; budget "
           f"{'no limit' if rps is None else f'{rps:g} requests/s'}, concurrency {args.concurrency}, "
-          f"page size {args.page_size}", flush=True)
+          f"page size {args.page_size}; store {result['store']}", flush=True)
 
     with start_simulator("lapor_hendi", seed=args.seed, options=sim_options) as sim:
         print(f"  simulator ready in {sim.started_in:.1f} s at {sim.url}", flush=True)
@@ -220,14 +246,17 @@ def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     with start_simulator("lapor_hendi", seed=args.seed, options=sim_options) as sim, \
             tempfile.TemporaryDirectory() as tmp:
         print(f"  simulator ready in {sim.started_in:.1f} s at {sim.url}", flush=True)
-        config = write_config(Path(tmp) / "config", local_url=sim.url, store_url=f"sqlite:///{tmp}/gateway.db",
+        store_url = args.postgres or f"sqlite:///{tmp}/gateway.db"
+        if args.postgres:
+            result["postgres_version"] = empty_postgres(args.postgres)
+        config = write_config(Path(tmp) / "config", local_url=sim.url, store_url=store_url,
                               rps=rps, concurrency=args.concurrency, page_size=args.page_size,
                               log_level=args.log_level)
         env = {**os.environ, **sim.environ, "SP4N_AUTHORIZATION": "unused", "SP4N_TOKEN": "unused",
                "COLUMNS": "400"}  # rich wraps the summary line at 80 columns otherwise
         gw = run_gateway(config, since, env, Path(tmp) / "gateway.log")
         gw["sim_counts"] = sim.counts()
-        gw["store_mb"] = sum(p.stat().st_size for p in Path(tmp).glob("gateway.db*")) / 1024 / 1024
+        gw["store_mb"] = store_size_mb(store_url, Path(tmp))
     gw["complaints_per_second"] = gw["complaints_new"] / gw["wall_seconds"]
     result["gateway"] = gw
     result["ratio"] = gw["complaints_per_second"] / base["complaints_per_second"]
@@ -251,8 +280,11 @@ def profile(n: int, args: argparse.Namespace) -> None:
     sim_options = {"initial_complaints": n, "history_days": args.history_days}
     with start_simulator("lapor_hendi", seed=args.seed, options=sim_options) as sim, \
             tempfile.TemporaryDirectory() as tmp:
+        if args.postgres:
+            empty_postgres(args.postgres)
         config_path = write_config(Path(tmp) / "config", local_url=sim.url,
-                                   store_url=f"sqlite:///{tmp}/gateway.db", rps=rps, concurrency=args.concurrency,
+                                   store_url=args.postgres or f"sqlite:///{tmp}/gateway.db", rps=rps,
+                                   concurrency=args.concurrency,
                                    page_size=args.page_size, log_level=args.log_level)
         environ = {**sim.environ, "SP4N_AUTHORIZATION": "unused", "SP4N_TOKEN": "unused"}
         config = load_config(config_path, environ=environ)
@@ -292,6 +324,9 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=100, help="per_halaman of every list (1-100) [100]")
     parser.add_argument("--history-days", type=float, default=1500, help="days the history spans [1500]")
     parser.add_argument("--log-level", default="info", help="the gateway's log level [info, as shipped]")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="the gateway's store: this PostgreSQL database (postgresql+psycopg://...), EMPTIED "
+                             "before each run (its public schema is dropped), instead of a fresh SQLite file")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a check in a minute")
     parser.add_argument("--profile", type=int, metavar="N", help="only cProfile an in-process backfill of N")
@@ -307,10 +342,11 @@ def main() -> None:
     rows = [[r["complaints"], r["baseline"]["requests"], round(r["baseline"]["seconds"], 1),
              round(r["baseline"]["complaints_per_second"]),
              round(r["gateway"]["wall_seconds"], 1), round(r["gateway"]["complaints_per_second"]),
-             r["gateway"]["command_complaints_per_second"], round(r["ratio"], 2), round(r["gateway"]["peak_rss_mb"])]
+             r["gateway"]["command_complaints_per_second"], round(r["ratio"], 2), round(r["gateway"]["cpu_seconds"], 1),
+             round(r["gateway"]["peak_rss_mb"])]
             for r in results]
     print(table(["complaints", "requests", "base s", "base c/s", "gw s", "gw c/s", "gw own c/s", "ratio",
-                 "peak MB"], rows))
+                 "gw cpu s", "peak MB"], rows))
     ratio_ok = all(r["ratio"] >= 0.8 for r in results)
     peaks = [r["gateway"]["peak_rss_mb"] for r in results]
     flat = max(peaks) <= 1.25 * min(peaks) + 10

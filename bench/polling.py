@@ -69,19 +69,6 @@ def _time_hub_view(store: Any, n: int, calls: int = 200) -> float:
     return round(1000 * (time.perf_counter() - started) / len(ids), 2)
 
 
-def _no_sniffio_lookups() -> None:
-    """For the speed of the run only (simulated time is what is measured, and the answer
-    is the same): httpcore tries ``import sniffio`` several times per request, and with
-    sniffio not installed each failed import searches sys.path again (about 0.4 ms of a
-    1.7 ms loopback request). A stand-in that answers "asyncio", as httpcore then assumes."""
-    import importlib.util
-    import types
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        stand_in = types.ModuleType("sniffio")
-        stand_in.current_async_library = lambda: "asyncio"  # type: ignore[attr-defined]
-        sys.modules["sniffio"] = stand_in
-
-
 # -- simulated time for the hub's budget -------------------------------------------------------
 
 class SimSeconds:
@@ -520,7 +507,6 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="a line per simulated hour")
     parser.add_argument("--json-out", help="also write the figures to this file")
     args = parser.parse_args()
-    _no_sniffio_lookups()
     args.hours = args.hours if args.hours is not None else (1.0 if args.quick else 2.0)
     sizes = args.open or ([2000, 5000] if args.quick else [10000, 100000])
     logging.getLogger().setLevel(logging.WARNING)

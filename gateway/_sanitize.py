@@ -9,6 +9,7 @@ lone surrogate becomes U+FFFD. Nothing else is changed.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -40,13 +41,30 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# Field names per record class: ``dataclasses.fields`` builds its answer anew at every call,
+# and every record read goes through here.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+# Values with no text in them, passed over at once (most fields of a record).
+_NO_TEXT = (type(None), bool, int, float, datetime)
+
+
 def cleaned(record: T) -> T:
     """A copy of a model record (a complaint, a follow-up, a status change, with what they
     hold) whose texts the store can hold; the record itself when nothing needed cleaning."""
+    kind = type(record)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = tuple(field.name for field in dataclasses.fields(record))  # type: ignore[arg-type]
+        _FIELD_NAMES[kind] = names
     changes = {}
-    for field in dataclasses.fields(record):  # type: ignore[arg-type]
-        value = getattr(record, field.name)
-        new = _clean(value)
+    for name in names:
+        value = getattr(record, name)
+        if value.__class__ in _NO_TEXT:
+            continue
+        if value.__class__ is str and value.isascii() and "\x00" not in value:  # clean already
+            continue
+        new = cleaned(value) if value.__class__ in _FIELD_NAMES else _clean(value)  # a record seen before
         if new is not value:
-            changes[field.name] = new
+            changes[name] = new
     return dataclasses.replace(record, **changes) if changes else record  # type: ignore[type-var]

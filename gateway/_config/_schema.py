@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,7 +19,21 @@ ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
 def _status_key(value: str) -> str:
+    if value.__class__ is str:  # the same few statuses, looked up for every record read
+        return _text_status_key(value)
     return " ".join(str(value).split()).casefold()
+
+
+@lru_cache(maxsize=1024)
+def _text_status_key(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+@lru_cache(maxsize=64)
+def _status_table(statuses: tuple[tuple[str, Status], ...]) -> dict[str, Status]:
+    """An instance's ``statuses`` by :func:`_status_key` (looked up for every record read;
+    only read, never changed)."""
+    return {_status_key(key): value for key, value in statuses}
 
 
 class _Strict(BaseModel):
@@ -227,7 +242,7 @@ class InstanceSettings(_Strict):
     def status_of(self, code: str | None, name: str | None = None) -> Status | None:
         """The canonical status of a peer's status: looked up by its name first (hubs publish
         names, not codes), then by its code; case and spacing do not matter."""
-        table = {_status_key(key): value for key, value in self.statuses.items()}
+        table = _status_table(tuple(self.statuses.items()))
         for raw in (name, code):
             if raw is not None and (found := table.get(_status_key(raw))) is not None:
                 return found

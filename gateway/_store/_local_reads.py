@@ -8,14 +8,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
+from sqlalchemy import select as sa_select
 from sqlmodel import select
 
 from gateway._model import AttachmentRef, Status
-from gateway._store._store import Store, new_ref
-from gateway._store._tables import AttachmentRow, EventRow, LinkRow, OutboxRow
+from gateway._store._store import LINKED_IDS, Store, new_ref
+from gateway._store._tables import AttachmentRow, EventRow, OutboxRow
 
 Outcome = Literal["recorded", "echo", "known", "no_complaint"]
+
+# Built once (see the statements in ``_store.py``): a page of events costs these six.
+_OWN_EVENTS = select(EventRow).where(EventRow.gateway_ref.in_(bindparam("marks", expanding=True)))
+_KNOWN_EVENTS = sa_select(EventRow.complaint_id, EventRow.local_ref).where(
+    EventRow.complaint_id.in_(bindparam("ids", expanding=True)), EventRow.local_ref.in_(bindparam("refs", expanding=True)))
+_EVENT_IDS = sa_select(EventRow.gateway_ref, EventRow.id).where(EventRow.gateway_ref.in_(bindparam("refs", expanding=True)))
+_INSERT_EVENTS = insert(EventRow.__table__)
+_INSERT_ATTACHMENTS = insert(AttachmentRow.__table__)
+_INSERT_OUTBOX = insert(OutboxRow.__table__)
 
 
 @dataclass
@@ -48,14 +58,13 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
     goes one by one)."""
     now = store.clock()
     with store.session() as s:
-        complaints = dict(s.exec(select(LinkRow.external_ref, LinkRow.complaint_id).where(
-            LinkRow.instance == instance, LinkRow.external_ref.in_({e.complaint_ref for e in events}))).all())
+        conn = s.connection()
+        complaints = dict(conn.execute(LINKED_IDS, {"instance": instance,
+                                                    "refs": list({e.complaint_ref for e in events})}).all())
         marks = {e.gateway_ref for e in events if e.gateway_ref}
-        own = {row.gateway_ref: row for row in s.exec(select(EventRow).where(EventRow.gateway_ref.in_(marks)))} \
-            if marks else {}
-        known = set(s.exec(select(EventRow.complaint_id, EventRow.local_ref).where(
-            EventRow.complaint_id.in_(set(complaints.values())),
-            EventRow.local_ref.in_({e.ref for e in events}))).all())
+        own = {row.gateway_ref: row for row in s.exec(_OWN_EVENTS, params={"marks": list(marks)})} if marks else {}
+        known = set(conn.execute(_KNOWN_EVENTS, {"ids": list(set(complaints.values())),
+                                                 "refs": list({e.ref for e in events})}).all()) if complaints else set()
         added: list[tuple[LocalEvent, dict]] = []
         for e in events:
             e.complaint_id = complaints.get(e.complaint_ref)
@@ -83,10 +92,8 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
         if not added:
             return
         # One multi-row INSERT per table: built as ORM objects, a page cost more than reading it.
-        conn = s.connection()
-        conn.execute(insert(EventRow.__table__), [values for _, values in added])
-        ids = dict(conn.execute(select(EventRow.gateway_ref, EventRow.id).where(
-            EventRow.gateway_ref.in_([values["gateway_ref"] for _, values in added]))).all())
+        conn.execute(_INSERT_EVENTS, [values for _, values in added])
+        ids = dict(conn.execute(_EVENT_IDS, {"refs": [values["gateway_ref"] for _, values in added]}).all())
         owed, files = [], []
         for e, values in added:
             e.event_id = ids[values["gateway_ref"]]
@@ -96,6 +103,6 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
                 owed.append({"complaint_id": e.complaint_id, "event_id": e.event_id, "kind": e.deliver[0],
                              "target": e.deliver[1], "next_attempt_at": now, "created_at": now})
         if files:
-            conn.execute(insert(AttachmentRow.__table__), files)
+            conn.execute(_INSERT_ATTACHMENTS, files)
         if owed:  # in the order read: deliveries keep their order per complaint
-            conn.execute(insert(OutboxRow.__table__), owed)
+            conn.execute(_INSERT_OUTBOX, owed)
