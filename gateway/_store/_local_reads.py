@@ -6,26 +6,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import bindparam, insert
 from sqlalchemy import select as sa_select
-from sqlmodel import select
+from sqlmodel import col, select
 
 from gateway._model import AttachmentRef, Status
 from gateway._store._store import LINKED_IDS, Store, new_ref
-from gateway._store._tables import AttachmentRow, EventRow, OutboxRow
+from gateway._store._tables import AttachmentRow, EventRow, OutboxRow, table_of
 
 Outcome = Literal["recorded", "echo", "known", "no_complaint"]
 
 # Built once (see the statements in ``_store.py``): a page of events costs these six.
-_OWN_EVENTS = select(EventRow).where(EventRow.gateway_ref.in_(bindparam("marks", expanding=True)))
-_KNOWN_EVENTS = sa_select(EventRow.complaint_id, EventRow.local_ref).where(
-    EventRow.complaint_id.in_(bindparam("ids", expanding=True)), EventRow.local_ref.in_(bindparam("refs", expanding=True)))
-_EVENT_IDS = sa_select(EventRow.gateway_ref, EventRow.id).where(EventRow.gateway_ref.in_(bindparam("refs", expanding=True)))
-_INSERT_EVENTS = insert(EventRow.__table__)
-_INSERT_ATTACHMENTS = insert(AttachmentRow.__table__)
-_INSERT_OUTBOX = insert(OutboxRow.__table__)
+_OWN_EVENTS = select(EventRow).where(col(EventRow.gateway_ref).in_(bindparam("marks", expanding=True)))
+_KNOWN_EVENTS = sa_select(col(EventRow.complaint_id), col(EventRow.local_ref)).where(
+    col(EventRow.complaint_id).in_(bindparam("ids", expanding=True)),
+    col(EventRow.local_ref).in_(bindparam("refs", expanding=True)))
+_EVENT_IDS = sa_select(col(EventRow.gateway_ref), col(EventRow.id)).where(
+    col(EventRow.gateway_ref).in_(bindparam("refs", expanding=True)))
+_INSERT_EVENTS = insert(table_of(EventRow))
+_INSERT_ATTACHMENTS = insert(table_of(AttachmentRow))
+_INSERT_OUTBOX = insert(table_of(OutboxRow))
 
 
 @dataclass
@@ -63,9 +65,11 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
                                                     "refs": list({e.complaint_ref for e in events})}).all())
         marks = {e.gateway_ref for e in events if e.gateway_ref}
         own = {row.gateway_ref: row for row in s.exec(_OWN_EVENTS, params={"marks": list(marks)})} if marks else {}
-        known = set(conn.execute(_KNOWN_EVENTS, {"ids": list(set(complaints.values())),
-                                                 "refs": list({e.ref for e in events})}).all()) if complaints else set()
-        added: list[tuple[LocalEvent, dict]] = []
+        known: set[tuple[int, str | None]] = {
+            (complaint_id, local_ref) for complaint_id, local_ref in conn.execute(
+                _KNOWN_EVENTS, {"ids": list(set(complaints.values())), "refs": list({e.ref for e in events})})
+        } if complaints else set()
+        added: list[tuple[LocalEvent, dict[str, Any]]] = []
         for e in events:
             e.complaint_id = complaints.get(e.complaint_ref)
             if e.complaint_id is None:

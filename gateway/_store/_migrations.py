@@ -178,6 +178,8 @@ def _sqlite_write_locked(conn: Connection) -> Iterator[Connection]:
     DDL as it goes; its own transaction handling is off for this connection only, and restored
     before it goes back to the pool."""
     dbapi = conn.connection.driver_connection
+    if dbapi is None:  # only on a connection closed or invalidated: not one just taken from the pool
+        raise StoreError("the SQLite connection for the schema upgrade has no driver connection (it was closed)")
     saved = dbapi.isolation_level
     conn.commit()  # end SQLAlchemy's implicit transaction before the driver's handling changes
     dbapi.isolation_level = None

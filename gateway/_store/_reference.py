@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from gateway._model import ReferenceItem
 from gateway._store._store import Store
@@ -18,7 +18,7 @@ def replace_reference(store: Store, instance: str, kind: str, items: list[Refere
     """The hub's whole list of ``kind``, in place of the one cached (in one transaction)."""
     now = store.clock()
     with store.session() as s:
-        s.exec(delete(ReferenceRow).where(ReferenceRow.instance == instance, ReferenceRow.kind == kind))
+        s.exec(delete(ReferenceRow).where(col(ReferenceRow.instance) == instance, col(ReferenceRow.kind) == kind))
         seen: set[str] = set()
         for item in items:
             if item.ref in seen:  # a list served with a repeat keeps its first entry

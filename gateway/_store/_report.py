@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_, func
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from gateway._store._hub_reads import poll_backlog
 from gateway._store._migrations import current_state
@@ -22,7 +23,6 @@ from gateway._store._store import (
 from gateway._store._tables import ComplaintRow, EventRow, JobRunRow, LinkRow, OutboxRow, PeerHealthRow, QuarantineRow
 from gateway._timezones import ensure_utc
 
-
 # The jobs of a pass; a backfill (once) and the daily reference read do not date a pass.
 PASS_JOBS = ("intake", "hub_poll", "deliver")
 
@@ -35,43 +35,45 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
     """``instances`` maps each instance name to its role (local_app or hub)."""
     out: list[dict[str, Any]] = []
     with store.session() as s:
-        def count(statement: Any) -> int:
+        def count(statement: SelectOfScalar[int]) -> int:
             return s.exec(statement).one() or 0
 
         def outbox(target: str, *conditions: Any) -> int:
-            return count(select(func.count(OutboxRow.id)).where(OutboxRow.target == target, *conditions))
+            return count(select(func.count(col(OutboxRow.id))).where(OutboxRow.target == target, *conditions))
 
         for name, role in sorted(instances.items()):
             row: dict[str, Any] = {"name": name, "role": role}
             if role == "local_app":
                 mine = ComplaintRow.local_instance == name
-                row["complaints_seen"] = count(select(func.count(ComplaintRow.id)).where(mine))
+                row["complaints_seen"] = count(select(func.count(col(ComplaintRow.id))).where(mine))
                 row["complaints_created_at_hub"] = count(
-                    select(func.count(LinkRow.id)).join(ComplaintRow, and_(
-                        LinkRow.complaint_id == ComplaintRow.id, LinkRow.instance == ComplaintRow.hub_instance))
+                    select(func.count(col(LinkRow.id))).join(ComplaintRow, and_(
+                        col(LinkRow.complaint_id) == ComplaintRow.id,
+                        col(LinkRow.instance) == ComplaintRow.hub_instance))
                     .where(mine))
                 row["follow_ups_to_hub"] = count(
-                    select(func.count(OutboxRow.id)).join(ComplaintRow, OutboxRow.complaint_id == ComplaintRow.id)
+                    select(func.count(col(OutboxRow.id)))
+                    .join(ComplaintRow, col(OutboxRow.complaint_id) == ComplaintRow.id)
                     .where(mine, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done"))
                 row["follow_ups_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_FOLLOW_UP, OutboxRow.state == "done")
-                written_as_note = OutboxRow.last_error.startswith(STATUS_AS_FOLLOW_UP)
+                written_as_note = col(OutboxRow.last_error).startswith(STATUS_AS_FOLLOW_UP)
                 row["status_changes_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done",
                                                         ~written_as_note)
                 row["status_notes_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done",
                                                       written_as_note)
                 row["status_changes_from_hub_already_equal"] = outbox(
                     name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "skipped")
-                row["status_changes_local"] = count(select(func.count(EventRow.id)).where(
+                row["status_changes_local"] = count(select(func.count(col(EventRow.id))).where(
                     EventRow.origin == name, EventRow.kind == "status_change"))
             else:
                 row["complaints_created"] = outbox(name, OutboxRow.kind == CREATE_COMPLAINT, OutboxRow.state == "done")
                 row["complaints_open"] = count(
-                    select(func.count(ComplaintRow.id)).join(LinkRow, and_(
-                        LinkRow.complaint_id == ComplaintRow.id, LinkRow.instance == name))
-                    .where(ComplaintRow.closed_at.is_(None)))
-                row["follow_ups_received"] = count(select(func.count(EventRow.id)).where(
+                    select(func.count(col(ComplaintRow.id))).join(LinkRow, and_(
+                        col(LinkRow.complaint_id) == ComplaintRow.id, col(LinkRow.instance) == name))
+                    .where(col(ComplaintRow.closed_at).is_(None)))
+                row["follow_ups_received"] = count(select(func.count(col(EventRow.id))).where(
                     EventRow.origin == name, EventRow.kind == "follow_up"))
-                row["status_changes_received"] = count(select(func.count(EventRow.id)).where(
+                row["status_changes_received"] = count(select(func.count(col(EventRow.id))).where(
                     EventRow.origin == name, EventRow.kind == "status_change"))
                 row["follow_ups_delivered"] = outbox(name, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done")
                 due, oldest = poll_backlog(store, name)
@@ -82,8 +84,8 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
             row["deliveries_failing"] = outbox(name, OutboxRow.state == "pending", OutboxRow.attempts > 0)
             row["deliveries_parked"] = outbox(name, OutboxRow.state == "parked")
             row["deliveries_needing_confirmation"] = outbox(name, OutboxRow.state == "needs_confirmation")
-            row["records_quarantined"] = count(select(func.count(QuarantineRow.id)).where(
-                QuarantineRow.instance == name, QuarantineRow.resolved_at.is_(None)))
+            row["records_quarantined"] = count(select(func.count(col(QuarantineRow.id))).where(
+                QuarantineRow.instance == name, col(QuarantineRow.resolved_at).is_(None)))
             health = s.get(PeerHealthRow, name)
             row["breaker"] = {"state": health.state if health else "closed",
                               "failures": health.failures if health else 0,
@@ -92,9 +94,11 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
             jobs = s.exec(select(JobRunRow).where(JobRunRow.instance == name).order_by(JobRunRow.job)).all()
             row["jobs"] = {j.job: {"runs": j.runs, "failures": j.failures, "last_success": _iso(j.last_success_at),
                                    "last_error": j.last_error, "last_error_at": _iso(j.last_error_at)} for j in jobs}
-            successes = [ensure_utc(j.last_success_at) for j in jobs if j.job in PASS_JOBS]
+            pass_jobs = [j for j in jobs if j.job in PASS_JOBS]
+            successes = [ensure_utc(j.last_success_at) for j in pass_jobs if j.last_success_at is not None]
             # A pass counts as successful when every job of the instance has succeeded since.
-            row["last_successful_pass"] = _iso(min(successes)) if successes and all(successes) else None
+            row["last_successful_pass"] = (_iso(min(successes)) if successes and len(successes) == len(pass_jobs)
+                                           else None)
             out.append(row)
     return {"store": _safe_url(store.url), "schema_revision": current_state(store.engine).revision,
             "instances": out}

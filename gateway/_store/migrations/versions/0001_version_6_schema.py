@@ -12,7 +12,8 @@ revision does the same on every later release. Never edit it; add a revision ins
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,13 +28,13 @@ LAST_HOME_MADE = 6
 MANAGED_BY_ALEMBIC = 7
 
 
-def _utc(name: str, nullable: bool = True) -> sa.Column:
+def _utc(name: str, nullable: bool = True) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
 def upgrade() -> None:
     conn = op.get_bind()
-    stamp = {"version": MANAGED_BY_ALEMBIC, "upgraded_at": datetime.now(timezone.utc)}
+    stamp = {"version": MANAGED_BY_ALEMBIC, "upgraded_at": datetime.now(UTC)}
     if sa.inspect(conn).has_table("schema_version"):
         found = conn.execute(sa.select(SCHEMA_VERSION.c.version).where(SCHEMA_VERSION.c.id == 1)).scalar()
         if found is None or not 1 <= found <= LAST_HOME_MADE:
@@ -282,7 +283,7 @@ def _create_version_6() -> None:
 # Each skips what is there already, as the home-made steps did: on SQLite a step's DDL could be
 # committed without its version stamp.
 
-def _add_column(table: str, column: sa.Column) -> None:
+def _add_column(table: str, column: sa.Column[Any]) -> None:
     if column.name not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}:
         op.add_column(table, column)
 
