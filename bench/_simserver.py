@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway._registry import load_simulator_factory  # noqa: E402
-from gateway.simulation import SimClock, SimulatorServer  # noqa: E402
+from gateway._registry import load_simulator_factory
+from gateway.simulation import SimClock, SimulatorServer
 
 
 def main() -> None:

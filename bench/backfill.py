@@ -42,14 +42,14 @@ import re
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     REPO,
     emit,
     gateway_command,
@@ -61,7 +61,7 @@ from _common import (  # noqa: E402
 )
 
 # The simulators' clock starts here (gateway.simulation.SimClock) and, at --speed 0, stays.
-SIM_NOW = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+SIM_NOW = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 WIB = timezone(timedelta(hours=7))
 TIME_FMT = "%Y-%m-%d %H:%M:%S"
 LISTS = (  # what a backfill walks, in its order: path, time filter, id key, time key

@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, emit, goal, print_machine, start_simulator, table  # noqa: E402
+from _common import REPO, emit, goal, print_machine, start_simulator, table
 
 HUB = "sp4n"
 
@@ -87,7 +87,7 @@ async def one_limit(limit: float, args: argparse.Namespace) -> dict[str, Any]:
         hub = inst.adapter_class(inst.context(), client=client)
         budget = hub.http.budget
         adapted_at: list[tuple[float, float]] = []  # (time, new rate) of each adaptation
-        adapt = budget._adapt  # noqa: SLF001 - wrapped to see when each adaptation happens
+        adapt = budget._adapt
 
         def recording_adapt(start: float, end: float) -> None:
             adapt(start, end)

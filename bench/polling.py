@@ -49,12 +49,12 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, emit, goal, percentile, print_machine, start_simulator, table  # noqa: E402
+from _common import REPO, emit, goal, percentile, print_machine, start_simulator, table
 
 LOCAL, HUB = "lapor-hendi-semarang", "sp4n"
 
@@ -151,8 +151,8 @@ def seed_store(store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float
     """The store as a daemon that has run a long time would have it (see the module's text)."""
     from sqlalchemy import insert
 
-    from lapor_gateway_adapters.sp4n._world import STATUS_CODES, WAIT
     from gateway._store._tables import ComplaintRow, EventRow, LinkRow, OutboxRow
+    from lapor_gateway_adapters.sp4n._world import STATUS_CODES, WAIT
 
     started = time.perf_counter()
     # The hub's first status, as a read records it: its name, and the simulator's (opaque) code.
@@ -168,7 +168,7 @@ def seed_store(store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float
     spread = Counter()
     for i, (record, hub_id, log) in enumerate(zip(records, hub_ids, first_logs)):
         filed = datetime.strptime(record["dibuat_pada"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=wib).astimezone(
-            timezone.utc)
+            UTC)
         seen = filed + timedelta(minutes=1)
         # Its last change at the hub: the change model's memoryless clock run backwards.
         back = timedelta(hours=rng.expovariate(rate)) if rate > 0 else now - seen
@@ -255,7 +255,6 @@ class Job:
 
 
 async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as local_simulator
     from sqlmodel import select
 
     import gateway._engine._engine as engine_module
@@ -266,6 +265,7 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     from gateway._store import Store
     from gateway._store._tables import ComplaintRow, EventRow, LinkRow, OutboxRow
     from gateway.simulation import SimClock, SimulatorServer
+    from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as local_simulator
 
     # Reading every open complaint once (2 requests each) at the whole budget takes need_h;
     # the bound is the shipped 6 h when that leaves 40% for reads after changes, else
@@ -457,7 +457,7 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _print_size(r: dict[str, Any]) -> None:

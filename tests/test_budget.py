@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import edit, line_of
 from structlog.testing import capture_logs
 
 import gateway
@@ -24,7 +26,6 @@ from gateway import InstanceContext, PeerClient, RetryPolicy, TransientPeerError
 from gateway._budget import BudgetPolicy, RequestBudget
 from gateway._config import load_config
 from gateway.simulation import SimClock, SimulatorServer
-from conftest import edit, line_of
 
 ENV = {"LAPOR_HENDI_API_KEY": "x", "SP4N_AUTHORIZATION": "y", "SP4N_TOKEN": "z"}
 
@@ -130,7 +131,7 @@ def test_requests_are_evenly_spaced_at_the_configured_rate():
     sent.sort()
     assert sent[0] == 0.0
     assert sent[-1] == pytest.approx(4.9)  # 50 requests at 10/s: 4.9 s from the first to the last
-    assert min(b - a for a, b in zip(sent, sent[1:])) == pytest.approx(0.1)
+    assert min(b - a for a, b in itertools.pairwise(sent)) == pytest.approx(0.1)
     assert budget.snapshot()["requests"] == 50
 
 

@@ -206,9 +206,10 @@ def _wib(text: str):
 @pytest.fixture
 def world():
     """A busier world than the end-to-end tests': a few hundred complaints over the run."""
+    from conftest import World
+
     from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as local_sim
     from lapor_gateway_adapters.sp4n.simulator import create_simulator as hub_sim
-    from conftest import World
 
     clock = SimClock(speed=0)
     local = local_sim(seed=SEED, clock=clock, initial_complaints=30, complaints_per_tick=1.4)

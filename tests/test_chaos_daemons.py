@@ -20,16 +20,26 @@ import socket
 import threading
 import time
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlmodel import select
+from test_chaos import (
+    HUB_FAULTS,
+    LOCAL_FAULTS,
+    NOTE,
+    Daemon,
+    _chaos_config,
+    _cli,
+    _problems,
+    _rank,
+    _refs,
+)
 
 from gateway._store import Store
 from gateway._store._tables import DaemonRow, EventRow, LinkRow, OutboxRow
-from test_chaos import (HUB_FAULTS, LOCAL_FAULTS, NOTE, Daemon, _chaos_config, _cli, _problems,
-                        _rank, _refs, world)  # noqa: F401  (world is the fixture)
 
 pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 
@@ -56,14 +66,14 @@ def _act_as_operator_later(world, store: Store, decisions: Counter, grace: float
     """As test_chaos._act_as_operator, but only on rows that have waited ``grace`` seconds: a call
     by a daemon whose lease ran out may still land at the (slow) hub meanwhile, as a real operator,
     acting minutes later, would see."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from gateway._store._operator import link_delivery, resend_delivery
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with store.session() as s:
         ready = [r for r in s.exec(select(OutboxRow).where(OutboxRow.state == "needs_confirmation")).all()
                  if r.last_error_at is None
-                 or (now - r.last_error_at.replace(tzinfo=r.last_error_at.tzinfo or timezone.utc)).total_seconds() > grace]
+                 or (now - r.last_error_at.replace(tzinfo=r.last_error_at.tzinfo or UTC)).total_seconds() > grace]
     if not ready:
         return
     by_tag = {ref: c["id"] for c in world.hub.complaints() for ref in _refs(c["tags_raw"])}
@@ -180,7 +190,7 @@ def _identity_problems(world, store: Store) -> tuple[list[str], dict[str, int]]:
     return problems, dict(figures)
 
 
-def test_three_daemons_short_lease_slow_hub_one_killed(world, tmp_path: Path, pg_store_url: str):  # noqa: F811
+def test_three_daemons_short_lease_slow_hub_one_killed(world, tmp_path: Path, pg_store_url: str):
     started = time.monotonic()
     store_url = pg_store_url
     world.local.faults.configure(**LOCAL_FAULTS)

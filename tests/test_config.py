@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import edit, line_of
 from typer.testing import CliRunner
 
 from gateway import ConfigError, ConfigIssue
 from gateway._config import load_config
 from gateway._registry import installed_adapters
-from conftest import edit, line_of
 from gateway.cli import app
 
 ENV = {"LAPOR_HENDI_API_KEY": "x", "SP4N_AUTHORIZATION": "y", "SP4N_TOKEN": "z"}

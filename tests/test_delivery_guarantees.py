@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1044,7 +1044,7 @@ async def test_malformed_record_in_the_middle_of_a_page_is_quarantined_and_the_r
 
 def _owe_creates(store: Store, n: int) -> list[int]:
     """``n`` complaints taken in, each owing a create to the hub; their outbox ids."""
-    now = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
     for i in range(n):
         store.take_in_complaint(LOCAL, HUB, Complaint(
             ref=str(100 + i), title=f"Aduan {i}", body="isi", created_at=now, updated_at=now,

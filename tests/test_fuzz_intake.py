@@ -41,12 +41,13 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+from conftest import write_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -69,7 +70,6 @@ from gateway._store._tables import (
     ReporterRow,
 )
 from gateway._timezones import ensure_utc
-from conftest import write_config
 
 LOCAL, HUB = "lapor-hendi-semarang", "sp4n"
 LH_BASE, HUB_BASE = "http://lapor-hendi.fuzz", "http://sp4n.fuzz"
@@ -446,8 +446,8 @@ def _fix_parents(record: dict[str, Any], paths: list[tuple[Any, ...]]) -> None:
                 record["pelapor"] = {"nama": "Warga"}
         if len(path) > 1 and path[0] == "lokasi" and not isinstance(record.get("lokasi"), dict):
             record["lokasi"] = {"alamat_kejadian": "Jl. Pemuda"}
-        if len(path) > 1 and path[0] == "lampiran":
-            if not isinstance(record.get("lampiran"), list) or not record["lampiran"]:
+        if len(path) > 1 and path[0] == "lampiran" and (
+                not isinstance(record.get("lampiran"), list) or not record["lampiran"]):
                 record["lampiran"] = [{"id_lampiran": 7, "nama_file": "a.png"}]
 
 
@@ -738,7 +738,7 @@ class FakeLaporHendi:
     time of its own (what the app's database holds), used for the order and the filter even
     when the record's time field is broken."""
 
-    PATHS = {"/api/v1/aduan": ("complaints", "diperbarui_sejak"), "/api/v1/tanggapan": ("follow_ups", "sejak"),
+    PATHS: ClassVar[dict[str, tuple[str, str]]] = {"/api/v1/aduan": ("complaints", "diperbarui_sejak"), "/api/v1/tanggapan": ("follow_ups", "sejak"),
              "/api/v1/riwayat-status": ("status_changes", "sejak")}
 
     def __init__(self) -> None:
@@ -1269,7 +1269,7 @@ def hub_check(store: Store, expects: list[HubExpect], watermark: int, result: An
             if recipe.kind == "noid":  # known by its time and status (its ref is the adapter's digest)
                 data = json.loads(raw["data"]) if isinstance(raw["data"], str) else raw["data"]
                 new = data["status_new"]
-                when = (BASE + timedelta(seconds=recipe.offset, hours=-7)).replace(tzinfo=timezone.utc)
+                when = (BASE + timedelta(seconds=recipe.offset, hours=-7)).replace(tzinfo=UTC)
                 assert (e.complaint_id, when, clean(_text(new["name"] if isinstance(new, dict) else new))) \
                     in by_time, f"status log without id at {when} of {e.hub_ref} not taken in {where}"
                 taken += 1

@@ -138,7 +138,7 @@ async def test_a_hub_status_never_moves_the_citizens_status_back(world, tmp_path
         [note] = f.written_locally(local_id)
         assert note["isi"].startswith("Status di LAPOR!: Dalam Proses")
         [row] = [r for r in f.outbox(local_id, LOCAL_STATUS) if "Dalam Proses" in (r.last_error or "")
-                 or r.state == "done" and "note went as a follow-up" in (r.last_error or "")]
+                 or (r.state == "done" and "note went as a follow-up" in (r.last_error or ""))]
         assert row.state == "done"
 
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 import gateway
-from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
-from lapor_gateway_adapters.lapor_hendi.simulator import ERROR_BODY_PESAN, LaporHendiSimulator
-from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
 from gateway import (
     AmbiguousOutcomeError,
     AttachmentContent,
@@ -32,8 +29,11 @@ from gateway import (
     TransientPeerError,
 )
 from gateway.simulation import SimClock, SimulatorServer
+from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
+from lapor_gateway_adapters.lapor_hendi.simulator import ERROR_BODY_PESAN, LaporHendiSimulator
+from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
 
-UTC = timezone.utc
+UTC = UTC
 NO_RETRY = RetryPolicy(attempts=1, initial_wait=0.001, max_wait=0.001)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -184,7 +184,7 @@ def test_reporter_repr_shows_none_of_its_values():
 
 
 def test_complaint_repr_does_not_show_its_reporter():
-    at = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
     complaint = Complaint(ref="LH-1", title="Jalan rusak", body="Lubang besar", created_at=at, updated_at=at,
                           status=RawStatus("baru"), reporter=Reporter(name="Budi Santoso", nik=NIK))
 

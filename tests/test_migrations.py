@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine.url import make_url
 from sqlmodel import SQLModel
+from test_store import HUB, LOCAL, make_complaint
 from typer.testing import CliRunner
 
 from gateway import StoreError
@@ -24,9 +25,8 @@ from gateway._model import Status
 from gateway._store import Store, head_revision
 from gateway._store._migrations import ADVISORY_LOCK_KEY
 from gateway.cli import app
-from test_store import HUB, LOCAL, make_complaint
 
-CURSOR_AT = datetime(2026, 11, 1, tzinfo=timezone.utc)
+CURSOR_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 # What each home-made step added, undone newest first to turn a store of today's schema into one of
 # an older version: (tables, indexes, columns) as (name, (table, name), (table, column)).

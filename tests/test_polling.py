@@ -6,7 +6,7 @@ one; the hub is the simulator over loopback HTTP."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from gateway._timezones import ensure_utc
 pytestmark = [pytest.mark.anyio]
 
 HOUR = timedelta(hours=1)
-T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # a Monday, 08:00 WIB
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # a Monday, 08:00 WIB
 DEFAULT_POLLING = "polling:\n  min_interval_minutes: 10\n  sweep_bound_hours: 6\n  deadline_soon_hours: 0\n"
 
 
@@ -52,7 +52,7 @@ def test_a_closed_complaint_is_read_through_the_reopen_window_then_never():
 def test_a_near_deadline_brings_reads_to_the_min_interval():
     policy = PollPolicy(deadline_working_days=7, deadline_soon=timedelta(hours=24))
     filed = T0  # Monday: 7 working days later is the Wednesday of the next week
-    deadline = datetime(2026, 12, 2, 1, 0, tzinfo=timezone.utc)
+    deadline = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
     quiet_since = filed
     far = deadline - 3 * 24 * HOUR
     assert policy.next_read(far, quiet_since, None, filed_at=filed) == far + 6 * HOUR

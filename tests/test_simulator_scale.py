@@ -12,20 +12,20 @@ import random
 import struct
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
+from gateway.simulation import SimClock, SimulatorServer
 from lapor_gateway_adapters.lapor_hendi._world import TimeIndex, read_time, stored_png_size, tiny_png
 from lapor_gateway_adapters.lapor_hendi.simulator import LaporHendiSimulator
 from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
 from lapor_gateway_adapters.sp4n._world import AGENCIES, CLOSED, INSTITUTION_TABLE, TEMPLATES
 from lapor_gateway_adapters.sp4n.simulator import Sp4nSimulator
 from lapor_gateway_adapters.sp4n.simulator import create_simulator as sp4n_simulator
-from gateway.simulation import SimClock, SimulatorServer
 
 LIST_TIME = {"aduan": "diperbarui_pada", "tanggapan": "dibuat_pada", "riwayat": "dibuat_pada"}
 LIST_ID = {"aduan": "id_aduan", "tanggapan": "id_tanggapan", "riwayat": "id_riwayat"}
@@ -99,7 +99,7 @@ def hub() -> Iterator[tuple[Sp4nSimulator, SimulatorServer]]:
 # --- Lapor Hendi: sorted indexes ------------------------------------------------------------------
 
 def test_time_index_orders_by_time_then_id_and_moves_a_key() -> None:
-    at = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
     rows = {7: {"t": at}, 3: {"t": at}, 5: {"t": at - timedelta(seconds=1)}}
     index = TimeIndex(rows, "t")
     for ident in rows:

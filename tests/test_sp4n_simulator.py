@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway import WIB
+from gateway.simulation import SimClock, SimulatorServer
 from lapor_gateway_adapters.sp4n._world import (
     CLOSED,
     HOLD_REASON,
@@ -32,8 +34,6 @@ from lapor_gateway_adapters.sp4n._world import (
     evidence_png,
 )
 from lapor_gateway_adapters.sp4n.simulator import READ_DRIFTS, Sp4nSimulator, create_simulator
-from gateway import WIB
-from gateway.simulation import SimClock, SimulatorServer
 
 USER_ID = "58231"
 JSON = {"Accept": "application/json"}
@@ -181,7 +181,7 @@ def test_statuses_are_names_with_opaque_codes_of_our_own() -> None:
     codes = [STATUS_CODES[name] for name in STATUS_NAMES]
     assert all(isinstance(code, int) for code in codes) and len(set(codes)) == len(codes)
     assert STATUS_CODES["Koordinasi"] not in codes
-    assert CLOSED == {"Selesai", "Ditolak", "Diarsipkan"}
+    assert {"Selesai", "Ditolak", "Diarsipkan"} == CLOSED
 
 
 def test_the_officers_lifecycle_moves_through_the_named_statuses() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -27,12 +27,11 @@ from gateway import (
     StatusChange,
 )
 from gateway.simulation import SimClock, SimulatorServer
-
 from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
 from lapor_gateway_adapters.lapor_hendi.simulator import LaporHendiSimulator, create_simulator
 
 BASE = "http://lh.test"
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture
@@ -212,7 +211,7 @@ async def test_malformed_record_is_a_record_error_and_the_page_goes_on(
     assert f"'{field_name}'" in error.reason
     text = str(error) + repr(error)
     for value in _leaves(bad):
-        if isinstance(value, str) and len(value) > 3 or isinstance(value, int) and value > 100:
+        if (isinstance(value, str) and len(value) > 3) or (isinstance(value, int) and value > 100):
             assert str(value) not in text, value
 
 

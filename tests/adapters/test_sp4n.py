@@ -10,7 +10,7 @@ retries, malformed records, notes, what the create's text is made of.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,8 +19,6 @@ import respx
 from pydantic import ValidationError
 
 import gateway
-from lapor_gateway_adapters.sp4n import Sp4nHub
-from lapor_gateway_adapters.sp4n.simulator import Sp4nSimulator, create_simulator
 from gateway import (
     AmbiguousOutcomeError,
     AttachmentContent,
@@ -39,12 +37,14 @@ from gateway import (
     TransientPeerError,
 )
 from gateway.simulation import SimClock, SimulatorServer
+from lapor_gateway_adapters.sp4n import Sp4nHub
+from lapor_gateway_adapters.sp4n.simulator import Sp4nSimulator, create_simulator
 
 PREFIX = "/lapor/3.0.0"
 BASE = "https://splp.test" + PREFIX
 SECRETS = {"authorization": "splp-ak-test-value", "token": "0b7c6d1e-aaaa-bbbb-cccc-1234567890ab"}
 FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.01)
-UTC = timezone.utc
+UTC = UTC
 
 NAME, NIK, PHONE, EMAIL, ADDRESS = ("Siti Rahmawati", "3374012345670001", "081234567890",
                                     "siti.r@example.id", "Jl. Pandanaran 12 RT 03/RW 04")

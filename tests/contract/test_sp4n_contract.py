@@ -31,7 +31,6 @@ import respx
 from structlog.testing import capture_logs
 
 import gateway
-from lapor_gateway_adapters.sp4n import Sp4nHub
 from gateway import (
     AttachmentContent,
     Complaint,
@@ -45,6 +44,7 @@ from gateway import (
     Reporter,
     RetryPolicy,
 )
+from lapor_gateway_adapters.sp4n import Sp4nHub
 
 RECORDINGS = Path(__file__).parent / "recordings"
 MARKS = ("seen", "inferred", "unknown")
@@ -227,7 +227,7 @@ def request_problems(request: httpx.Request, spec: dict[str, Any], headers: dict
     for key, value in required.items():
         if params.get_list(key) != [value]:
             problems.append(f"query {key}={params.get_list(key)}, the reference says {key}={value}")
-    for key in params.keys():
+    for key in params:
         if key not in required and key not in optional:
             problems.append(f"query parameter {key!r} is not in the reference")
     for name, value in headers.items():
