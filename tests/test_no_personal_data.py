@@ -502,8 +502,9 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
     assert ("complaints", "the store refused what its read brought (DataError)") in reasons
     for local_id, field_name in unreadable.items():
         assert any(stream == "complaints" and field_name in reason for stream, reason in reasons), (field_name, reasons)
-    # The intake job that met the outage failed with its class only (job_run keeps the last error only).
-    assert [e for e in events if e["event"] == "job failed with an internal error" and e.get("adapter") == LOCAL
+    # The intake job that met the outage failed as the store's failure, naming its class only
+    # (job_run keeps the last error only).
+    assert [e for e in events if e["event"] == "job failed: the store failed" and e.get("adapter") == LOCAL
             and e.get("job") == "intake" and "OperationalError" in e.get("exception", "")], \
         "the outage never failed a job"
     assert any(e.startswith("internal error (ValueError)") for e in columns["outbox.last_error"])

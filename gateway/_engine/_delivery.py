@@ -25,9 +25,11 @@ from gateway._errors import (
     AmbiguousOutcomeError,
     GatewayError,
     MappingError,
+    OutcomeUnknownError,
     PeerUnavailableError,
     PermanentPeerError,
     RecordError,
+    StoreUnavailableError,
     TooLargeError,
     TransientPeerError,
 )
@@ -64,7 +66,7 @@ class ClaimLost(GatewayError):
     now: nothing more is sent or written for it here."""
 
 
-class NeedsConfirmation(GatewayError):
+class NeedsConfirmation(OutcomeUnknownError):
     """A delivery may already have been done and the peer offers no way to find out:
     an operator decides (link what exists, or resend)."""
 
@@ -200,7 +202,7 @@ class Deliveries:
                     retry_at = self.store.clock() + timedelta(seconds=self.policy.backoff_initial_seconds)
                     self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=unknown, count=False)
                     result.retrying += 1
-                except TransientPeerError as exc:
+                except (TransientPeerError, AmbiguousOutcomeError) as exc:
                     # Ambiguous only if the call that changes the peer was under way: an upload
                     # before a create leaves at most an unused document behind.
                     ambiguous = unknown or (isinstance(exc, AmbiguousOutcomeError)
@@ -220,8 +222,10 @@ class Deliveries:
                         result.retrying += 1
                         log.warning("delivery failed; will retry", error=str(exc), attempts=attempts,
                                     outcome_unknown=ambiguous, retry_at=retry_at.isoformat())
-                except ClaimLost:
-                    raise  # not a failure of the delivery: another daemon has it now
+                except (ClaimLost, StoreUnavailableError):
+                    # Not a failure of the delivery: another daemon has it now, or the store failed
+                    # (then the job fails, this claim runs out and the row is tried again).
+                    raise
                 except Exception as exc:  # a bug, not the peer: park it with what it was, keep the run going
                     reason = f"internal error ({type(exc).__name__}); see the daemon's log"
                     self._fail(row, reason, retry_at=None, outcome_unknown=unknown)

@@ -28,7 +28,7 @@ from gateway._engine._intake import Intake, IntakeResult
 from gateway._engine._mapping import Route
 from gateway._errors import GatewayError, safe_text
 from gateway._paging import WalkProgress
-from gateway._store import Store
+from gateway._store import Store, as_store_error
 from gateway._store._daemons import HEARTBEAT_SECONDS, heartbeat, leave, peer_down
 from gateway._store._reference import reference_fetched_at, replace_reference
 
@@ -118,6 +118,11 @@ class Engine:
                 log.error("job failed", error=safe_text(exc), error_type=type(exc).__name__)
                 return None
             except Exception as exc:
+                filed = as_store_error(exc, job)
+                if filed is not exc:  # the database failed (retriable: the next run tries again)
+                    self.store.job_finished(instance, job, error=str(filed))
+                    log.exception("job failed: the store failed", error=str(filed))
+                    return None
                 self.store.job_finished(instance, job, error=f"internal error ({type(exc).__name__})")
                 log.exception("job failed with an internal error")
                 return None

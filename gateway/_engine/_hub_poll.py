@@ -21,7 +21,15 @@ from sqlalchemy.exc import IntegrityError
 from gateway._adapter import Hub
 from gateway._config._schema import Polling
 from gateway._engine._mapping import Route, same_text
-from gateway._errors import GatewayError, MappingError, PeerError, PeerUnavailableError, RecordError, safe_text
+from gateway._errors import (
+    GatewayError,
+    MappingError,
+    PeerError,
+    PeerUnavailableError,
+    RecordError,
+    StoreUnavailableError,
+    safe_text,
+)
 from gateway._model import FollowUp, HubComplaintState, StatusChange
 from gateway._sanitize import cleaned
 from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, STORE_REFUSALS, Store, refused_for_its_data
@@ -140,6 +148,8 @@ class HubPoll:
                         self.store.quarantine(self.hub.name, "complaints", hub_ref,
                                               f"the store refused what its read brought ({type(exc).__name__})")
                         log.error("hub read could not be stored; quarantined", error=safe_text(exc))
+                    except StoreUnavailableError:
+                        raise  # the store itself failed: the run fails (and runs again later)
                     except Exception:  # a bug, or a record the adapter built wrong: this complaint only
                         result.failures += 1
                         log.exception("hub read failed with an internal error")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,11 +19,20 @@ from pathlib import Path
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert, or_, text, update
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlmodel import Session, create_engine, select
 
+from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError
 from gateway._model import Complaint, Status
 from gateway._store._migrations import migrate
 from gateway._store._tables import (
@@ -58,15 +68,16 @@ STATUS_AS_FOLLOW_UP = "status not written; its note went as a follow-up"
 
 
 # Errors a store raises for a statement's values rather than for being down or broken: sqlite3
-# raises OverflowError itself (not wrapped by SQLAlchemy) for an integer beyond 64 bits.
-STORE_REFUSALS = (StatementError, OverflowError)
+# raises OverflowError itself (not wrapped by SQLAlchemy) for an integer beyond 64 bits; a
+# StoreRefusedError is one of these filed in the gateway's tree (as_store_error).
+STORE_REFUSALS = (StoreRefusedError, StatementError, OverflowError)
 
 
 def refused_for_its_data(exc: BaseException) -> bool:
     """Whether the database refused a statement for the values in it (a text it cannot hold, a
     number out of range, a value too long for an index), rather than being unreachable or
     broken: then the record at fault can be set aside and the rest stored."""
-    if isinstance(exc, OverflowError):
+    if isinstance(exc, (OverflowError, StoreRefusedError)):
         return True
     if not isinstance(exc, StatementError):
         return False
@@ -77,6 +88,24 @@ def refused_for_its_data(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError, IntegrityError)):
         return False
     return isinstance(exc, DataError) or not isinstance(exc, DBAPIError)  # not a DBAPI error: a value SQLAlchemy could not bind
+
+
+def as_store_error(exc: BaseException, operation: str) -> BaseException:
+    """``exc`` raised by a store call, filed in the gateway's exception tree: a refusal of the
+    values (:func:`refused_for_its_data`) is a :class:`StoreRefusedError`, any other database
+    failure a :class:`StoreUnavailableError`. An IntegrityError stays as it is (another daemon
+    wrote the same row at the same moment: each caller resolves that on the spot), and so does
+    anything that is not the database's (a GatewayError, a bug). The caller raises the result
+    ``from exc``, so the database's own error stays in the traceback (never in a message)."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if refused_for_its_data(exc):
+        return StoreRefusedError(operation, exc)
+    if isinstance(exc, IntegrityError):
+        return exc
+    if isinstance(exc, (SQLAlchemyError, sqlite3.Error)):
+        return StoreUnavailableError(operation, exc)
+    return exc
 
 
 # A quarantined record's ref and reason are kept to these lengths (both are in a unique index,
