@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -43,15 +44,7 @@ from gateway._model import (
     RawStatus,
     Status,
 )
-from gateway._store import (
-    CREATE_COMPLAINT,
-    FORWARD_COMPLAINT,
-    HUB_FOLLOW_UP,
-    LOCAL_FOLLOW_UP,
-    LOCAL_HUB_REF,
-    LOCAL_STATUS,
-    Store,
-)
+from gateway._store import DeliveryKind, OutboxState, Side, Store
 from gateway._store._reference import reference
 from gateway._store._store import STATUS_AS_FOLLOW_UP
 from gateway._store._hub_reads import poll_soon
@@ -187,8 +180,8 @@ class Deliveries:
                 try:
                     state = await self._deliver(row, unknown, result)
                 except NeedsConfirmation as exc:
-                    self._fail(row, str(exc), retry_at=None, state="needs_confirmation", outcome_unknown=True,
-                               count=False)
+                    self._fail(row, str(exc), retry_at=None, state=OutboxState.NEEDS_CONFIRMATION,
+                               outcome_unknown=True, count=False)
                     self.store.audit("delivery_needs_confirmation", complaint_id=row.complaint_id, detail=str(exc))
                     result.needs_confirmation += 1
                     log.error("delivery needs an operator's confirmation", error=str(exc))
@@ -233,7 +226,7 @@ class Deliveries:
                     result.parked += 1
                     log.exception("delivery parked after an internal error")
                 else:
-                    if state == "skipped":
+                    if state is OutboxState.SKIPPED:
                         result.skipped += 1
                     else:
                         result.delivered += 1
@@ -242,28 +235,24 @@ class Deliveries:
                 self.store.audit("claim_lost", complaint_id=row.complaint_id, detail=str(exc))
                 log.warning("delivery claim lost to another daemon", error=str(exc))
 
-    async def _deliver(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
-        if row.kind == CREATE_COMPLAINT:
-            return await self._create(row, unknown, result)
-        if row.kind == HUB_FOLLOW_UP:
-            return await self._hub_follow_up(row, unknown, result)
-        if row.kind == FORWARD_COMPLAINT:
-            return await self._forward(row)
-        if row.kind == LOCAL_HUB_REF:
-            return await self._local_hub_ref(row)
-        if row.kind in (LOCAL_FOLLOW_UP, LOCAL_STATUS):
-            local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
-            if unknown and not local.idempotent_writes:
-                raise NeedsConfirmation(
-                    f"{self.target} may have received delivery {row.id} already and applies repeated writes "
-                    f"twice; look for reference {self.store.event(row.event_id).gateway_ref} there, then "
-                    f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`")
-            if row.kind == LOCAL_FOLLOW_UP:
-                return await self._local_follow_up(row)
-            return await self._local_status(row)
-        raise MappingError(self.target, "outbox kinds", row.kind)
+    async def _deliver(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
+        try:
+            handler = HANDLERS[DeliveryKind(row.kind)]
+        except ValueError:
+            raise MappingError(self.target, "outbox kinds", row.kind) from None
+        return await handler.deliver(self, row, unknown, result)
 
-    async def _create(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
+    def _repeatable(self, row: OutboxRow, unknown: bool) -> None:
+        """A write to a local app whose earlier call may have landed: sent again only to an app
+        that applies a repeated write once (by the gateway's reference); else an operator decides."""
+        local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
+        if unknown and not local.idempotent_writes:
+            raise NeedsConfirmation(
+                f"{self.target} may have received delivery {row.id} already and applies repeated writes "
+                f"twice; look for reference {self.store.event(row.event_id).gateway_ref} there, then "
+                f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`")
+
+    async def _create(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         complaint_row = self.store.complaint(row.complaint_id)
         route = self.routes[complaint_row.local_instance]
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
@@ -282,7 +271,7 @@ class Deliveries:
                 self.store.audit("created_at_hub", complaint_id=row.complaint_id,
                                  detail=f"{self.target} id {found}, found by reference after a lost answer")
                 result.resolved_by_lookup += 1
-                return "done"
+                return OutboxState.DONE
         local_ref = self.store.external_ref(row.complaint_id, route.local.name)
         complaint = complaint_from_row(complaint_row, local_ref or "")
         ids = route.hub_ids(complaint)  # before any upload: an unmapped value parks it at no cost
@@ -305,13 +294,13 @@ class Deliveries:
         self._sending(row)
         hub_ref = await hub.create_complaint(draft)
         # The local app is told the hub's tracking id, where it can keep it (nobody retypes it).
-        owe = (LOCAL_HUB_REF, route.local.name) if overrides(local, "write_hub_ref") else None
+        owe = (DeliveryKind.LOCAL_HUB_REF, route.local.name) if overrides(local, "write_hub_ref") else None
         self._finish(row, link=(row.complaint_id, self.target, hub_ref), owe=owe)
         self.store.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
-        return "done"
+        return OutboxState.DONE
 
-    async def _forward(self, row: OutboxRow) -> str:
+    async def _forward(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         """Forward the complaint at the hub to the agency the local app assigned it to. The
         hub's disposition is read first, so a forward whose answer was lost is not sent
         again, and one the create already carried is skipped."""
@@ -324,16 +313,16 @@ class Deliveries:
         event = self.store.event(row.event_id)
         institution = route.hub_institution(event.content)
         if institution is None:  # forwarding was turned off since
-            self._finish(row, state="skipped")
-            return "skipped"
+            self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
         known = {item.ref for item in reference(self.store, self.target, "institutions")}
         if known and institution not in known:
             raise MappingError(route.local.name, "agencies", event.content or "", problem=(
                 f"maps to institution {institution}, which is not among {self.target}'s institutions"))
         state = await hub.read_complaint(hub_ref)
         if state.disposition_id == institution:
-            self._finish(row, state="skipped")
-            return "skipped"
+            self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
         self._sending(row)
         try:
             await hub.forward(hub_ref, institution, note=None)
@@ -344,7 +333,7 @@ class Deliveries:
         self.store.audit("forwarded_at_hub", complaint_id=row.complaint_id,
                          detail=f"to institution {institution} ({event.content})")
         log.info("complaint forwarded at hub", institution=institution)
-        return "done"
+        return OutboxState.DONE
 
     async def _fetch_files(self, source: LocalApp | Hub, route: Route, complaint_id: int,
                            attachments: list[AttachmentRow], target: str) -> list[tuple[AttachmentRow, AttachmentContent]]:
@@ -371,20 +360,20 @@ class Deliveries:
             out.append((att, content))
         return out
 
-    async def _hub_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
+    async def _hub_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
         hub_ref = self.store.external_ref(row.complaint_id, self.target)
         if hub_ref is None:
             reason = self.store.create_skipped(row.complaint_id, self.target)
             if reason is not None:  # the route keeps this complaint off the hub: its follow-ups too
-                self._finish(row, state="skipped", note=f"the complaint is not at the hub: {reason}")
-                return "skipped"
+                self._finish(row, state=OutboxState.SKIPPED, note=f"the complaint is not at the hub: {reason}")
+                return OutboxState.SKIPPED
             # Cannot happen while the create comes first; kept loud if it does.
             raise PermanentPeerError(self.target, "add follow-up", "the complaint is not linked at the hub")
         event = self.store.event(row.event_id)
         if event.hub_ref is not None:  # seen at the hub already (matched while polling)
             self._finish(row)
-            return "done"
+            return OutboxState.DONE
         if unknown:
             # The hub lists a complaint's follow-ups: look for ours before sending again.
             listed = await hub.follow_ups(hub_ref)
@@ -396,15 +385,15 @@ class Deliveries:
                 # The hub poll, running meanwhile, recognised our copy already.
                 self._finish(row)
                 result.resolved_by_lookup += 1
-                return "done"
+                return OutboxState.DONE
             for item in listed:
                 if same_text(item.content, event.content) and \
-                        not self.store.event_known_by_ref(row.complaint_id, "hub", item.ref):
-                    self.store.set_event_ref(event.id, "hub", item.ref)
+                        not self.store.event_known_by_ref(row.complaint_id, Side.HUB, item.ref):
+                    self.store.set_event_ref(event.id, Side.HUB, item.ref)
                     self._finish(row)
                     result.resolved_by_lookup += 1
                     log.info("follow-up found at hub after a lost answer", event_id=event.id)
-                    return "done"
+                    return OutboxState.DONE
         complaint = self.store.complaint(row.complaint_id)
         route = self.routes[complaint.local_instance]
         local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
@@ -415,14 +404,15 @@ class Deliveries:
                                                 is_secret=event.is_secret,
                                                 attachments=[content for _, content in files])
         if follow_up_ref:
-            self.store.set_event_ref(event.id, "hub", follow_up_ref)
+            self.store.set_event_ref(event.id, Side.HUB, follow_up_ref)
         self._finish(row)
         if self.read_back_after is not None:
             poll_soon(self.store, row.complaint_id, self.store.clock() + self.read_back_after)
         log.info("follow-up delivered to hub", event_id=event.id)
-        return "done"
+        return OutboxState.DONE
 
-    async def _local_follow_up(self, row: OutboxRow) -> str:
+    async def _local_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
+        self._repeatable(row, unknown)
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
         local_ref = self.store.external_ref(row.complaint_id, self.target)
@@ -431,8 +421,8 @@ class Deliveries:
             reason = "confidential at the hub; route.secret_follow_ups is skip"
             self.store.audit("secret_follow_up_not_written", complaint_id=row.complaint_id,
                              detail=f"hub follow-up {event.hub_ref}: {reason}")
-            self._finish(row, state="skipped", note=reason)
-            return "skipped"
+            self._finish(row, state=OutboxState.SKIPPED, note=reason)
+            return OutboxState.SKIPPED
         files: list[tuple[AttachmentRow, AttachmentContent]] = []
         listed = self.store.attachments(row.complaint_id, event_id=event.id)
         hub = self.adapters.get(route.hub.name)
@@ -449,12 +439,13 @@ class Deliveries:
                                           gateway_ref=event.gateway_ref, is_secret=event.is_secret,
                                           attachments=[content for _, content in files])
         if ref:
-            self.store.set_event_ref(event.id, "local", ref)
+            self.store.set_event_ref(event.id, Side.LOCAL, ref)
         self._finish(row)
         log.info("hub follow-up delivered to local app", event_id=event.id)
-        return "done"
+        return OutboxState.DONE
 
-    async def _local_status(self, row: OutboxRow) -> str:
+    async def _local_status(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
+        self._repeatable(row, unknown)
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
         event = self.store.event(row.event_id)
@@ -469,8 +460,8 @@ class Deliveries:
             self.store.audit("status_outdated", complaint_id=row.complaint_id,
                              detail=f"hub status {event.raw_status_name or event.raw_status_code} not written: "
                                     "a newer one already was")
-            self._finish(row, state="skipped")
-            return "skipped"
+            self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
         if complaint.local_status_code == to_write:
             # Several hub statuses can map to one local status (a hold and work in progress):
             # the status is not written, but what the hub said with it may still be news.
@@ -484,8 +475,8 @@ class Deliveries:
                 self.store.audit("status_backwards", complaint_id=row.complaint_id, detail=reason)
                 return await self._status_as_follow_up(row, event, status, complaint, reason)
         elif self._local_side_wins(route, complaint, event, to_write):
-            self._finish(row, state="skipped")
-            return "skipped"
+            self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
         local_ref = self.store.external_ref(row.complaint_id, self.target)
         # The hub adapter's words (the reason, a new agency); the engine adds none of its own.
         hub = self.adapters.get(route.hub.name)
@@ -495,47 +486,47 @@ class Deliveries:
         ref = await local.write_status(local_ref, RawStatus(to_write, to_write), note=note,
                                        gateway_ref=event.gateway_ref)
         if ref:
-            self.store.set_event_ref(event.id, "local", ref)
+            self.store.set_event_ref(event.id, Side.LOCAL, ref)
         self.store.set_local_status(row.complaint_id, to_write, route.local_status(to_write))
         self._finish(row)
         log.info("hub status delivered to local app", event_id=event.id, status=str(status))
-        return "done"
+        return OutboxState.DONE
 
     async def _status_as_follow_up(self, row: OutboxRow, event: Any, status: Status, complaint: ComplaintRow,
-                                   why: str) -> str:
+                                   why: str) -> OutboxState:
         """A hub status that is not written to the local app (it shows that status already, or
         it would move back): its note still reaches the citizen as a follow-up when it is news,
         that is when the hub gave a reason (a hold asking for more data) or the hub's status
         differs from the local one in meaning (on hold at the hub, in progress locally)."""
         news = bool(event.reason) or (complaint.local_status is not None and complaint.local_status != status.value)
         if not (news and event.content):
-            self._finish(row, state="skipped", note=f"not written: {why}")
-            return "skipped"
+            self._finish(row, state=OutboxState.SKIPPED, note=f"not written: {why}")
+            return OutboxState.SKIPPED
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         local_ref = self.store.external_ref(row.complaint_id, self.target)
         self._sending(row)
         # The event's own mark: the follow-up read back is known as the gateway's, never sent up.
         ref = await local.write_follow_up(local_ref or "", event.content, author=None, gateway_ref=event.gateway_ref)
         if ref:
-            self.store.set_event_ref(event.id, "local", ref)
+            self.store.set_event_ref(event.id, Side.LOCAL, ref)
         self._finish(row, note=f"{STATUS_AS_FOLLOW_UP} ({why})")
         log.info("hub status note delivered to local app as a follow-up", event_id=event.id)
-        return "done"
+        return OutboxState.DONE
 
-    async def _local_hub_ref(self, row: OutboxRow) -> str:
+    async def _local_hub_ref(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         """Write the hub's tracking id into the local app (an app that cannot keep it: skipped)."""
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         complaint = self.store.complaint(row.complaint_id)
         hub_ref = self.store.external_ref(row.complaint_id, complaint.hub_instance)
         if hub_ref is None or not overrides(local, "write_hub_ref"):
-            self._finish(row, state="skipped")
-            return "skipped"
+            self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
         local_ref = self.store.external_ref(row.complaint_id, self.target)
         self._sending(row)
         await local.write_hub_ref(local_ref or "", hub_ref, gateway_ref=complaint.gateway_ref)
         self._finish(row)
         log.info("hub tracking id written to local app", hub_ref=hub_ref)
-        return "done"
+        return OutboxState.DONE
 
     def _local_side_wins(self, route: Route, complaint: ComplaintRow, event: Any, to_write: str) -> bool:
         """Both sides changed: the local app's status moved by itself (after the complaint
@@ -564,6 +555,27 @@ class Deliveries:
         self.store.quarantine(route.local.name, "attachments", local_ref, reason)
         self.store.audit("attachment_refused", complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
         log.warning("attachment refused; the complaint goes on without it", attachment=local_ref, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """How one kind of delivery is made: the side it goes to, and the method that makes it
+    (it returns the row's final state, DONE or SKIPPED, or raises by the exception tree)."""
+
+    to: Side
+    deliver: Callable[[Deliveries, OutboxRow, bool, DeliveryResult], Awaitable[OutboxState]]
+
+
+# Each outbox kind and its handler; docs/architecture.md's delivery table says what proves
+# each one's success (tests/test_delivery_kinds.py keeps both complete).
+HANDLERS: dict[DeliveryKind, Handler] = {
+    DeliveryKind.CREATE_COMPLAINT: Handler(Side.HUB, Deliveries._create),
+    DeliveryKind.FORWARD_COMPLAINT: Handler(Side.HUB, Deliveries._forward),
+    DeliveryKind.HUB_FOLLOW_UP: Handler(Side.HUB, Deliveries._hub_follow_up),
+    DeliveryKind.LOCAL_FOLLOW_UP: Handler(Side.LOCAL, Deliveries._local_follow_up),
+    DeliveryKind.LOCAL_STATUS: Handler(Side.LOCAL, Deliveries._local_status),
+    DeliveryKind.LOCAL_HUB_REF: Handler(Side.LOCAL, Deliveries._local_hub_ref),
+}
 
 
 def _refusal(policy: Any, content_type: str | None, size: int | None) -> str | None:

@@ -32,7 +32,7 @@ from gateway._errors import (
 )
 from gateway._model import FollowUp, HubComplaintState, StatusChange
 from gateway._sanitize import cleaned
-from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, STORE_REFUSALS, Store, refused_for_its_data
+from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._hub_reads import (
     HubEvent,
     HubStatus,
@@ -191,7 +191,7 @@ class HubPoll:
             self.store.resolve_quarantine(self.hub.name, "complaints", hub_ref)
             self._quarantined.discard(("complaints", hub_ref))
         for item in events:
-            if item.kind == "follow_up":
+            if item.kind == EventKind.FOLLOW_UP:
                 result.follow_ups += 1
                 log.info("hub follow-up owed to local app", event_id=item.event_id)
             else:
@@ -217,23 +217,23 @@ class HubPoll:
         items.sort(key=lambda e: e.changed_at if isinstance(e, StatusChange) else e.created_at)
         for item in items:
             if isinstance(item, StatusChange):
-                if ("status_change", item.ref) in known:
+                if (EventKind.STATUS_CHANGE, item.ref) in known:
                     continue
-                known.add(("status_change", item.ref))
+                known.add((EventKind.STATUS_CHANGE, item.ref))
                 events.append(self._status_change(route, item))
             else:
-                if ("follow_up", item.ref) in known:
+                if (EventKind.FOLLOW_UP, item.ref) in known:
                     continue
-                known.add(("follow_up", item.ref))
+                known.add((EventKind.FOLLOW_UP, item.ref))
                 own = next((u for u in unmatched if same_text(u[1], item.content)), None)
                 if own is not None:
                     # The gateway's own copy of a local follow-up: remember its hub id, never echo it back.
                     unmatched.remove(own)
                     echoes.append((own[0], item.ref))
                     continue
-                events.append(HubEvent(kind="follow_up", hub_ref=item.ref, occurred_at=item.created_at,
+                events.append(HubEvent(kind=EventKind.FOLLOW_UP, hub_ref=item.ref, occurred_at=item.created_at,
                                        content=item.content, author=item.author, is_secret=item.is_secret,
-                                       attachments=item.attachments, deliver=(LOCAL_FOLLOW_UP, route.local.name)))
+                                       attachments=item.attachments, deliver=(DeliveryKind.LOCAL_FOLLOW_UP, route.local.name)))
         current = self._current_status(view, route, state, events)
         if current is not None:
             events.append(current)
@@ -256,8 +256,8 @@ class HubPoll:
         # The first entry of the hub's history is the status it received the complaint in, not
         # a change: it is kept in the timeline but would only set the local app back.
         first = change.previous is None if first is None else first
-        deliver = None if first else (LOCAL_STATUS, route.local.name)
-        return HubEvent(kind="status_change", hub_ref=change.ref, occurred_at=change.changed_at,
+        deliver = None if first else (DeliveryKind.LOCAL_STATUS, route.local.name)
+        return HubEvent(kind=EventKind.STATUS_CHANGE, hub_ref=change.ref, occurred_at=change.changed_at,
                         content=change.note, reason=change.reason,
                         raw_status=(change.status.code, change.status.name), status=status,
                         deliver=deliver, park_reason=park if deliver else None)
@@ -268,7 +268,7 @@ class HubPoll:
         not end in it (its logs could not be read, or do not show the change): the current
         status alone must still reach the local app. Known by the number of statuses before it,
         so a later return to the same status is a change again."""
-        new = [e for e in events if e.kind == "status_change"]
+        new = [e for e in events if e.kind == EventKind.STATUS_CHANGE]
         last = new[-1].raw_status if new else view.last_status
         current = state.status
         if last is not None:

@@ -21,7 +21,7 @@ from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
 from gateway._sanitize import cleaned
-from gateway._store import HUB_FOLLOW_UP, STORE_REFUSALS, Store, refused_for_its_data
+from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._local_reads import LocalEvent, record_local_events
 
 log = structlog.get_logger("gateway.intake")
@@ -262,15 +262,15 @@ class Intake:
         # The hub has no call to set a status: a local change is kept in the timeline
         # (for the operator and for conflict rules), not delivered.
         await self._events("status_changes", self.app.status_changes_since, lambda r: LocalEvent(
-            kind="status_change", ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.changed_at,
+            kind=EventKind.STATUS_CHANGE, ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.changed_at,
             gateway_ref=r.gateway_ref, raw_status=(r.status.code, r.status.name),
             status=self.route.local_status(r.status.code)), result)
 
     async def _follow_ups(self, result: IntakeResult) -> None:
         await self._events("follow_ups", self.app.follow_ups_since, lambda r: LocalEvent(
-            kind="follow_up", ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.created_at,
+            kind=EventKind.FOLLOW_UP, ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.created_at,
             gateway_ref=r.gateway_ref, content=r.content, author=r.author, is_secret=r.is_secret,
-            attachments=r.attachments, deliver=(HUB_FOLLOW_UP, self.route.hub.name)), result)
+            attachments=r.attachments, deliver=(DeliveryKind.HUB_FOLLOW_UP, self.route.hub.name)), result)
 
     async def _events(self, stream: str, read: Callable[[datetime | None], AsyncIterator[Any]],
                       translate: Callable[[Any], LocalEvent], result: IntakeResult) -> None:
@@ -298,7 +298,7 @@ class Intake:
                     self._complaint_for(stream, record, event.occurred_at, cursor, result)
                 elif event.outcome == "echo":
                     result.echoes += 1
-                elif event.outcome == "recorded" and event.kind == "follow_up":
+                elif event.outcome == "recorded" and event.kind == EventKind.FOLLOW_UP:
                     result.follow_ups += 1
                     log.info("local follow-up owed to hub", complaint_id=event.complaint_id,
                              event_id=event.event_id)
