@@ -50,7 +50,7 @@ from gateway._store import DeliveryKind, OutboxState, Side, Store
 from gateway._store._reference import reference
 from gateway._store._store import STATUS_AS_FOLLOW_UP
 from gateway._store._hub_reads import poll_soon
-from gateway._store._tables import AttachmentRow, ComplaintRow, OutboxRow
+from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, OutboxRow
 from gateway._timezones import ensure_utc
 
 log = structlog.get_logger("gateway.delivery")
@@ -257,39 +257,18 @@ class Deliveries:
                 f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`")
 
     async def _create(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
+        """Create the complaint at the hub (its files uploaded first), or find it there after a
+        lost answer."""
         complaint_row = await self.db.complaint(row.complaint_id)
         route = self.routes[complaint_row.local_instance]
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
         local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
-        if unknown:
-            try:
-                found = await hub.find_complaint(complaint_row.gateway_ref)
-            except NotImplementedError:
-                raise NeedsConfirmation(
-                    f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
-                    f"{self.target} offers no search by reference: look for {hub.describe_ref(complaint_row.gateway_ref)} "
-                    f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
-                    f"{row.id}`") from None
-            if found is not None:
-                await self._finish(row, link=(row.complaint_id, self.target, found))
-                await self.db.audit("created_at_hub", complaint_id=row.complaint_id,
-                                    detail=f"{self.target} id {found}, found by reference after a lost answer")
-                result.resolved_by_lookup += 1
-                return OutboxState.DONE
+        if unknown and await self._created_already(row, complaint_row, hub, result):
+            return OutboxState.DONE
         local_ref = await self.db.external_ref(row.complaint_id, route.local.name)
         complaint = complaint_from_row(complaint_row, local_ref or "")
         ids = route.hub_ids(complaint)  # before any upload: an unmapped value parks it at no cost
-        # Every file not yet at the hub goes up in one upload, as the hub's client sends them;
-        # the document ids are kept, so a create retried later does not upload them again.
-        attachments = [a for a in await self.db.attachments(row.complaint_id) if not a.refused_reason]
-        pending = [a for a in attachments if a.hub_doc_id is None]
-        fetched = await self._fetch_files(local, route, row.complaint_id, pending, self.target)
-        if fetched:
-            doc_ids = await hub.upload_attachments([content for _, content in fetched])
-            for (att, _), doc_id in zip(fetched, doc_ids):
-                att.hub_doc_id = doc_id
-                await self.db.set_attachment_doc(att.id, doc_id)
-        doc_ids = [a.hub_doc_id for a in attachments if a.hub_doc_id is not None and not a.refused_reason]
+        doc_ids = await self._uploaded_files(row, route, local, hub)
         draft = HubComplaintDraft(complaint=complaint, gateway_ref=complaint_row.gateway_ref,
                                   category_id=ids["category_id"], classification_id=ids["classification_id"],
                                   channel_id=ids["channel_id"], attachment_ids=tuple(doc_ids),
@@ -303,6 +282,40 @@ class Deliveries:
         await self.db.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
         return OutboxState.DONE
+
+    async def _created_already(self, row: OutboxRow, complaint_row: ComplaintRow, hub: Hub,
+                               result: DeliveryResult) -> bool:
+        """After a lost answer: whether the hub's search by the gateway's reference finds the
+        complaint (then it is linked and the row done); a hub without that search: an operator."""
+        try:
+            found = await hub.find_complaint(complaint_row.gateway_ref)
+        except NotImplementedError:
+            raise NeedsConfirmation(
+                f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
+                f"{self.target} offers no search by reference: look for {hub.describe_ref(complaint_row.gateway_ref)} "
+                f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
+                f"{row.id}`") from None
+        if found is None:
+            return False
+        await self._finish(row, link=(row.complaint_id, self.target, found))
+        await self.db.audit("created_at_hub", complaint_id=row.complaint_id,
+                            detail=f"{self.target} id {found}, found by reference after a lost answer")
+        result.resolved_by_lookup += 1
+        return True
+
+    async def _uploaded_files(self, row: OutboxRow, route: Route, local: LocalApp, hub: Hub) -> list[str]:
+        """The hub's document ids of the complaint's files. Every file not yet at the hub goes up
+        in one upload, as the hub's client sends them; the ids are kept, so a create retried later
+        does not upload them again."""
+        attachments = [a for a in await self.db.attachments(row.complaint_id) if not a.refused_reason]
+        pending = [a for a in attachments if a.hub_doc_id is None]
+        fetched = await self._fetch_files(local, route, row.complaint_id, pending, self.target)
+        if fetched:
+            doc_ids = await hub.upload_attachments([content for _, content in fetched])
+            for (att, _), doc_id in zip(fetched, doc_ids):
+                att.hub_doc_id = doc_id
+                await self.db.set_attachment_doc(att.id, doc_id)
+        return [a.hub_doc_id for a in attachments if a.hub_doc_id is not None and not a.refused_reason]
 
     async def _forward(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         """Forward the complaint at the hub to the agency the local app assigned it to. The
@@ -378,26 +391,8 @@ class Deliveries:
         if event.hub_ref is not None:  # seen at the hub already (matched while polling)
             await self._finish(row)
             return OutboxState.DONE
-        if unknown:
-            # The hub lists a complaint's follow-ups: look for ours before sending again.
-            listed = await hub.follow_ups(hub_ref)
-            if any(isinstance(item, RecordError) for item in listed):
-                # "Not there" can only be concluded from a listing read whole.
-                raise TransientPeerError(self.target, "GET follow-ups", "a follow-up could not be read; "
-                                         "cannot tell whether the earlier send arrived")
-            if (await self.db.event(event.id)).hub_ref is not None:
-                # The hub poll, running meanwhile, recognised our copy already.
-                await self._finish(row)
-                result.resolved_by_lookup += 1
-                return OutboxState.DONE
-            for item in listed:
-                if same_text(item.content, event.content) and \
-                        not await self.db.event_known_by_ref(row.complaint_id, Side.HUB, item.ref):
-                    await self.db.set_event_ref(event.id, Side.HUB, item.ref)
-                    await self._finish(row)
-                    result.resolved_by_lookup += 1
-                    log.info("follow-up found at hub after a lost answer", event_id=event.id)
-                    return OutboxState.DONE
+        if unknown and await self._follow_up_there_already(row, event, hub, hub_ref, result):
+            return OutboxState.DONE
         complaint = await self.db.complaint(row.complaint_id)
         route = self.routes[complaint.local_instance]
         local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
@@ -414,6 +409,31 @@ class Deliveries:
             await self.db.call(poll_soon, self.store, row.complaint_id, self.store.clock() + self.read_back_after)
         log.info("follow-up delivered to hub", event_id=event.id)
         return OutboxState.DONE
+
+    async def _follow_up_there_already(self, row: OutboxRow, event: EventRow, hub: Hub, hub_ref: str,
+                                       result: DeliveryResult) -> bool:
+        """After a lost answer: whether the hub lists our follow-up already (then its id is kept
+        and the row done). The hub lists a complaint's follow-ups: ours is looked for before
+        sending again."""
+        listed = await hub.follow_ups(hub_ref)
+        if any(isinstance(item, RecordError) for item in listed):
+            # "Not there" can only be concluded from a listing read whole.
+            raise TransientPeerError(self.target, "GET follow-ups", "a follow-up could not be read; "
+                                     "cannot tell whether the earlier send arrived")
+        if (await self.db.event(event.id)).hub_ref is not None:
+            # The hub poll, running meanwhile, recognised our copy already.
+            await self._finish(row)
+            result.resolved_by_lookup += 1
+            return True
+        for item in listed:
+            if same_text(item.content, event.content) and \
+                    not await self.db.event_known_by_ref(row.complaint_id, Side.HUB, item.ref):
+                await self.db.set_event_ref(event.id, Side.HUB, item.ref)
+                await self._finish(row)
+                result.resolved_by_lookup += 1
+                log.info("follow-up found at hub after a lost answer", event_id=event.id)
+                return True
+        return False
 
     async def _local_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         await self._repeatable(row, unknown)
