@@ -7,11 +7,15 @@ could fire on answers that had arrived. So async code calls the store through :c
 ``await db.claim_due(...)`` runs ``store.claim_due(...)`` in a small thread pool that the engine
 owns (created with it, shut down by ``Engine.aclose``).
 
-Workers: one for SQLite, which has one writer at a time anyway, and whose deferred transactions
-could otherwise meet in this process (a read that turns into a write fails at once, without
-waiting, when another connection wrote meanwhile); a few for PostgreSQL, whose row locks let
-transactions run side by side. Each call opens its own session, so no connection or ORM object
-is shared between threads while it is in use (rows handed back are detached copies). An
+Workers: one, on every backend, so that this process's store calls run one after the other as
+they did on the loop. SQLite has one writer at a time anyway, and its deferred transactions must
+not meet inside the process (a read that turns into a write fails at once, without waiting, when
+another connection wrote meanwhile). On PostgreSQL several workers would be faster, but some
+store methods read, then insert, without handling a concurrent insert of the same row
+(``quarantine``: two complaints' reads quarantining the same record at once), which the fuzzed
+hub poll met at once with four workers; ``workers=`` raises it once they do. Each call opens its
+own session, so no connection or ORM object is shared between threads while it is in use (rows
+handed back are detached copies). An
 in-memory SQLite database cannot be shared between threads (each connection has its own) and no
 other process can hold its lock: calls to it are made inline.
 
@@ -39,8 +43,8 @@ log = structlog.get_logger("gateway.store")
 
 T = TypeVar("T")
 
-# Threads for PostgreSQL: about the engine's concurrent jobs (intake, a poll, two deliveries).
-POSTGRESQL_WORKERS = 4
+# Threads for a database server (see above for why not more).
+POSTGRESQL_WORKERS = 1
 
 
 class AsyncStore:
