@@ -82,7 +82,7 @@ class Daemon:
 
     async def _heartbeat(self) -> None:
         try:
-            live = self.engine.heartbeat()
+            live = await self.engine.heartbeat()
         except Exception as exc:  # the store hiccupped: the next beat tries again
             log.warning("heartbeat failed", error=safe_text(exc))
             return

@@ -1,19 +1,46 @@
-"""One exception tree for the whole gateway.
+"""One exception tree for the whole gateway, sorted by how an error is treated.
 
-Errors say how to treat them by their class (as in the Singer SDK):
+The class says what to do; four treatments, siblings under :class:`GatewayError`,
+so that catching one never catches another by accident:
 
-- :class:`TransientPeerError`: retry later (connect errors, timeouts, 5xx, 429);
-  its subclass :class:`AmbiguousOutcomeError`: a write that may have been done,
-  never repeated blindly; :class:`PeerUnavailableError`: the breaker is open;
-- :class:`PermanentPeerError`: do not retry blindly; park for an operator;
-- :class:`RecordError`: one record from a peer is malformed; skip it with its
-  reason and go on with the rest of the page;
-- :class:`MappingError`: a status or category with no mapping in the YAML.
+===========================  ===================================================================
+treatment (base class)       what the catcher does
+===========================  ===================================================================
+:class:`RetriableError`      try again later: nothing was done, or doing it again is harmless
+                             (:class:`TransientPeerError`, :class:`PeerUnavailableError`,
+                             :class:`StoreUnavailableError`)
+:class:`OutcomeUnknownError` a write may have been done: never repeated blindly; look it up,
+                             or park it for an operator's confirmation
+                             (:class:`AmbiguousOutcomeError`)
+:class:`RefusedError`        this call or record will fail the same way again: set it aside
+                             with its reason (park, quarantine, skip) and go on with the rest
+                             (:class:`PermanentPeerError`, :class:`TooLargeError`,
+                             :class:`RecordError`, :class:`MappingError`,
+                             :class:`StoreRefusedError`)
+:class:`FatalError`          nothing can go on until an operator fixes the setup
+                             (:class:`ConfigError`, :class:`AdapterNotFoundError`,
+                             :class:`StoreError`)
+===========================  ===================================================================
+
+:class:`PeerError` is no treatment: it is the family of errors about a call to a peer and
+carries ``peer``, ``operation``, ``reason`` and ``status_code``; each concrete peer error
+is a :class:`PeerError` *and* one treatment. In particular :class:`AmbiguousOutcomeError`
+and :class:`PeerUnavailableError` are not :class:`TransientPeerError`: ``except
+TransientPeerError: retry`` never repeats a write that may have happened, nor calls a peer
+whose circuit breaker is open.
+
+Database errors: SQLAlchemy raises its own classes inside the store. Where async code
+calls the store (the engine's store facade), :func:`gateway._store.as_store_error` files
+them in this tree: the database refusing one record's values is a
+:class:`StoreRefusedError` (set that record aside), a database that is down, locked or
+broken is a :class:`StoreUnavailableError` (the job fails and runs again later). An
+``IntegrityError`` stays SQLAlchemy's: it means another daemon wrote the same row at the
+same moment, and each caller resolves that on the spot.
 
 Every message is built by the gateway itself from safe parts (peer name, method,
-path template, status code, field names). Response bodies, query strings, headers
-and record contents never go into an error text: they may hold secrets or
-personal data.
+path template, status code, field names, a library error's class name). Response
+bodies, query strings, headers, SQL parameters and record contents never go into an
+error text: they may hold secrets or personal data.
 """
 
 from __future__ import annotations
@@ -23,6 +50,26 @@ from dataclasses import dataclass
 
 class GatewayError(Exception):
     """Base of every error the gateway raises on purpose."""
+
+
+# -- the four treatments ---------------------------------------------------------------------
+
+class RetriableError(GatewayError):
+    """Try again later: nothing was done, or doing it again is harmless."""
+
+
+class OutcomeUnknownError(GatewayError):
+    """A write may have been done: never repeated blindly. Look it up at the peer, or park it
+    for an operator's confirmation."""
+
+
+class RefusedError(GatewayError):
+    """This call or record will fail the same way again: set it aside with its reason (park,
+    quarantine, skip) and go on with the rest."""
+
+
+class FatalError(GatewayError):
+    """Nothing can go on until an operator fixes the setup (configuration, installation, store)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +84,7 @@ class ConfigIssue:
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
-class ConfigError(GatewayError):
+class ConfigError(FatalError):
     """The configuration is wrong; ``issues`` says where and how."""
 
     def __init__(self, issues: list[ConfigIssue]):
@@ -45,11 +92,32 @@ class ConfigError(GatewayError):
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
-class StoreError(GatewayError):
+class StoreError(FatalError):
     """The store cannot be used as it is (for example a schema newer than this code)."""
 
 
-class AdapterNotFoundError(GatewayError):
+class StoreUnavailableError(RetriableError):
+    """The database is down, locked past its timeout, or failing: the job stops and runs again
+    later (its claims and cursors are where the last commit left them)."""
+
+    def __init__(self, operation: str, cause: BaseException):
+        self.operation = operation
+        self.cause_name = type(cause).__name__
+        super().__init__(f"store: {operation}: the database failed ({self.cause_name})")
+
+
+class StoreRefusedError(RefusedError):
+    """The database refused one statement for the values in it (a text it cannot hold, a number
+    out of range, a value too long for an index): the record at fault is set aside, the rest
+    stored."""
+
+    def __init__(self, operation: str, cause: BaseException):
+        self.operation = operation
+        self.cause_name = type(cause).__name__
+        super().__init__(f"store: {operation}: the database refused the values ({self.cause_name})")
+
+
+class AdapterNotFoundError(FatalError):
     """No installed adapter has the name a config asks for."""
 
 
@@ -64,8 +132,8 @@ class PeerError(GatewayError):
         super().__init__(f"{peer}: {operation}: {reason}")
 
 
-class TransientPeerError(PeerError):
-    """Worth retrying: the peer was unreachable, slow, overloaded or rate limiting."""
+class _RetryAfter(PeerError):
+    """A peer error that may carry the peer's Retry-After (seconds)."""
 
     def __init__(self, peer: str, operation: str, reason: str, *, status_code: int | None = None,
                  retry_after: float | None = None):
@@ -73,17 +141,24 @@ class TransientPeerError(PeerError):
         self.retry_after = retry_after
 
 
-class AmbiguousOutcomeError(TransientPeerError):
+class TransientPeerError(_RetryAfter, RetriableError):
+    """Worth retrying: the peer was unreachable, slow, overloaded or rate limiting, and the
+    call changed nothing (a read, an idempotent write, or a write the peer says it did not
+    process)."""
+
+
+class AmbiguousOutcomeError(_RetryAfter, OutcomeUnknownError):
     """A call that changes something failed after it may have reached the peer (a
     timeout, a dropped connection, a 500): the peer may have done it. Never
     repeated blindly; the engine looks it up, or parks it for confirmation."""
 
 
-class PeerUnavailableError(TransientPeerError):
-    """The peer's circuit breaker is open: no call was made."""
+class PeerUnavailableError(_RetryAfter, RetriableError):
+    """The peer's circuit breaker is open: no call was made. Retriable, but not an attempt:
+    wait for the breaker's probe rather than calling again at once."""
 
 
-class PermanentPeerError(PeerError):
+class PermanentPeerError(PeerError, RefusedError):
     """Retrying the same call will fail the same way (bad payload, refused credentials)."""
 
 
@@ -92,7 +167,7 @@ class TooLargeError(PermanentPeerError):
     read further. The engine leaves that file out with the reason and goes on."""
 
 
-class RecordError(PeerError):
+class RecordError(PeerError, RefusedError):
     """One record a peer returned cannot be read; the rest of the page goes on."""
 
     def __init__(self, peer: str, operation: str, reason: str, *, record_ref: str | None = None):
@@ -100,7 +175,7 @@ class RecordError(PeerError):
         self.record_ref = record_ref
 
 
-class MappingError(GatewayError):
+class MappingError(RefusedError):
     """A value (status, category, channel) has no mapping in the instance's YAML."""
 
     def __init__(self, instance: str, table: str, value: str, *, problem: str | None = None):

@@ -231,8 +231,9 @@ class PeerClient:
         headers = {**self._headers, **kwargs.pop("headers", {})}
 
         def should_retry(exc: BaseException) -> bool:
-            return isinstance(exc, TransientPeerError) and not isinstance(
-                exc, (AmbiguousOutcomeError, PeerUnavailableError))
+            # Only what changed nothing: an AmbiguousOutcomeError or a PeerUnavailableError is
+            # no TransientPeerError (see gateway._errors), so neither is sent again here.
+            return isinstance(exc, TransientPeerError)
 
         def wait(retry_state: Any) -> float:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -249,7 +250,7 @@ class PeerClient:
                 self.breaker.before_call(operation)
                 try:
                     response = await self._send(method, path, operation, idempotent, headers, kwargs)
-                except TransientPeerError as exc:
+                except (TransientPeerError, AmbiguousOutcomeError) as exc:  # the peer failed to answer
                     if exc.status_code == 429:
                         self.breaker.record_success()  # throttling: the peer is alive
                     else:

@@ -185,12 +185,12 @@ async def test_daemons_of_one_store_share_each_peers_budget(world, tmp_path, sto
     stores = [Store(store_url) for _ in range(3)]
     try:
         engines = [Engine(config, store, owner=f"daemon-{i}") for i, store in enumerate(stores)]
-        assert [e.heartbeat() for e in engines] == [1, 2, 3]
-        assert engines[0].heartbeat() == 3
+        assert [await e.heartbeat() for e in engines] == [1, 2, 3]
+        assert await engines[0].heartbeat() == 3
         budgets = [e.adapters[HUB].http.budget for e in engines]
         assert budgets[0].current_rps == pytest.approx(2.0)  # a third of 6 each: together 6
         await engines[2].aclose()  # a clean stop gives its share back at once
-        assert engines[0].heartbeat() == 2
+        assert await engines[0].heartbeat() == 2
         assert budgets[0].current_rps == pytest.approx(3.0)
         assert engines[0].poll_batch(HUB) == int(3.0 * config.schedule_seconds(HUB, "hub_poll_seconds") / 2)
         for e in engines[:2]:
@@ -210,6 +210,7 @@ async def test_a_peer_another_daemon_found_down_is_left_alone(world, tmp_path, s
             for _ in range(breaker.policy.failure_threshold):
                 breaker.record_failure("sp4n: GET /complaints/{id}/complaint: answered HTTP 503")
             assert breaker.state == breaker.OPEN
+            await a.db.settled()  # the change goes to the store from the engine's store thread
             before = world.hub.counts()["requests"]
             await b.poll_hub(HUB)  # daemon-b reads the store first: no call to a peer found down
             assert b.adapters[HUB].http.breaker.state == breaker.OPEN

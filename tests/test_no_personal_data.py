@@ -502,12 +502,15 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
     assert ("complaints", "the store refused what its read brought (DataError)") in reasons
     for local_id, field_name in unreadable.items():
         assert any(stream == "complaints" and field_name in reason for stream, reason in reasons), (field_name, reasons)
-    # The intake job that met the outage failed with its class only (job_run keeps the last error only).
-    assert [e for e in events if e["event"] == "job failed with an internal error" and e.get("adapter") == LOCAL
+    # The intake job that met the outage failed as the store's failure, naming its class only
+    # (job_run keeps the last error only).
+    assert [e for e in events if e["event"] == "job failed: the store failed" and e.get("adapter") == LOCAL
             and e.get("job") == "intake" and "OperationalError" in e.get("exception", "")], \
         "the outage never failed a job"
     assert any(e.startswith("internal error (ValueError)") for e in columns["outbox.last_error"])
-    assert any(e.startswith("internal error (DataError)") for e in columns["outbox.last_error"])
+    # A refusal inside a delivery is parked as the store's refusal, naming the database's class only.
+    assert any(e.startswith("store: set_event_ref: the database refused the values (DataError)")
+               for e in columns["outbox.last_error"])
     assert [e for e in events if "exception" in e], "log.exception never ran"
     assert len(stuck) > 0 and len(outputs) == len(commands)
     assert len(reporters_kept) >= 5  # the reporters' data is kept where it belongs: the reporter table

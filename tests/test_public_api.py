@@ -22,6 +22,7 @@ GATEWAY_ALL = [
     "Complaint",
     "ConfigError",
     "ConfigIssue",
+    "FatalError",
     "FollowUp",
     "GatewayError",
     "Hub",
@@ -32,6 +33,7 @@ GATEWAY_ALL = [
     "Location",
     "MappingError",
     "NoSettings",
+    "OutcomeUnknownError",
     "PeerClient",
     "PeerError",
     "PeerUnavailableError",
@@ -39,12 +41,16 @@ GATEWAY_ALL = [
     "RawStatus",
     "RecordError",
     "ReferenceItem",
+    "RefusedError",
     "Reporter",
     "RequestBudget",
+    "RetriableError",
     "RetryPolicy",
     "Status",
     "StatusChange",
     "StoreError",
+    "StoreRefusedError",
+    "StoreUnavailableError",
     "TimePage",
     "TooLargeError",
     "TransientPeerError",
@@ -83,8 +89,10 @@ def test_simulation_all_is_fixed_and_resolves():
 
 
 def test_public_errors_share_one_base():
-    for name in ("AdapterNotFoundError", "AmbiguousOutcomeError", "ConfigError", "MappingError", "PeerError",
-                 "PeerUnavailableError", "PermanentPeerError", "RecordError", "StoreError", "TooLargeError", "TransientPeerError"):
+    for name in ("AdapterNotFoundError", "AmbiguousOutcomeError", "ConfigError", "FatalError", "MappingError",
+                 "OutcomeUnknownError", "PeerError", "PeerUnavailableError", "PermanentPeerError", "RecordError",
+                 "RefusedError", "RetriableError", "StoreError", "StoreRefusedError", "StoreUnavailableError",
+                 "TooLargeError", "TransientPeerError"):
         assert issubclass(getattr(gateway, name), gateway.GatewayError), name
 
 

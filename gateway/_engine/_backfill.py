@@ -45,7 +45,8 @@ async def backfill(store: Store, intake: Intake, since: datetime, *,
     """Read everything the app changed since ``since`` into the store. A stream that fails
     raises (its cursor keeps what was read); running it again resumes."""
     prefix = cursor_prefix(since)
-    result = BackfillResult(resumed=any(store.cursor(intake.name, prefix + s) for s in STREAMS))
+    db = intake.db  # off the event loop (see _async_store)
+    result = BackfillResult(resumed=any([await db.cursor(intake.name, prefix + s) for s in STREAMS]))
     intake.cursor_prefix, intake.since = prefix, since
     started = time.perf_counter()
     token = walk_progress.set(progress)
@@ -56,10 +57,10 @@ async def backfill(store: Store, intake: Intake, since: datetime, *,
         walk_progress.reset(token)
         result.seconds = time.perf_counter() - started
     for stream in STREAMS:  # hand over to the daemon's intake
-        ended = store.cursor(intake.name, prefix + stream)
-        current = store.cursor(intake.name, stream)
+        ended = await db.cursor(intake.name, prefix + stream)
+        current = await db.cursor(intake.name, stream)
         if ended is not None and (current is None or current < ended):
-            store.set_cursor(intake.name, stream, ended)
+            await db.set_cursor(intake.name, stream, ended)
     log.info("backfill done", adapter=intake.name, complaints_new=result.intake.complaints_new,
              follow_ups=result.intake.follow_ups, status_changes=result.intake.status_changes,
              quarantined=result.intake.quarantined, seconds=round(result.seconds, 1))

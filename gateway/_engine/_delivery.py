@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,14 +21,18 @@ import structlog
 
 from gateway._adapter import Hub, LocalApp, overrides
 from gateway._config._schema import Delivery
+from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route, same_text
 from gateway._errors import (
     AmbiguousOutcomeError,
     GatewayError,
     MappingError,
+    OutcomeUnknownError,
     PeerUnavailableError,
     PermanentPeerError,
     RecordError,
+    StoreRefusedError,
+    StoreUnavailableError,
     TooLargeError,
     TransientPeerError,
 )
@@ -41,19 +46,11 @@ from gateway._model import (
     RawStatus,
     Status,
 )
-from gateway._store import (
-    CREATE_COMPLAINT,
-    FORWARD_COMPLAINT,
-    HUB_FOLLOW_UP,
-    LOCAL_FOLLOW_UP,
-    LOCAL_HUB_REF,
-    LOCAL_STATUS,
-    Store,
-)
+from gateway._store import DeliveryKind, OutboxState, Side, Store
 from gateway._store._reference import reference
 from gateway._store._store import STATUS_AS_FOLLOW_UP
 from gateway._store._hub_reads import poll_soon
-from gateway._store._tables import AttachmentRow, ComplaintRow, OutboxRow
+from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, OutboxRow
 from gateway._timezones import ensure_utc
 
 log = structlog.get_logger("gateway.delivery")
@@ -64,7 +61,7 @@ class ClaimLost(GatewayError):
     now: nothing more is sent or written for it here."""
 
 
-class NeedsConfirmation(GatewayError):
+class NeedsConfirmation(OutcomeUnknownError):
     """A delivery may already have been done and the peer offers no way to find out:
     an operator decides (link what exists, or resend)."""
 
@@ -94,8 +91,9 @@ def complaint_from_row(row: ComplaintRow, local_ref: str) -> Complaint:
 class Deliveries:
     def __init__(self, store: Store, target: str, adapters: dict[str, LocalApp | Hub], routes: dict[str, Route],
                  policy: Delivery, *, owner: str, rng: random.Random, concurrency: int = 8,
-                 read_back_after: timedelta | None = None):
+                 read_back_after: timedelta | None = None, db: AsyncStore | None = None):
         self.store = store
+        self.db = db or AsyncStore(store, workers=0)  # the store off the event loop (inline without an engine)
         # After a follow-up reaches the hub, its complaint is read again this soon (not at
         # its quiet pace): to learn the follow-up's hub id, and to see the agency's answer.
         self.read_back_after = read_back_after
@@ -136,7 +134,7 @@ class Deliveries:
             while True:
                 free = min(self.concurrency - len(tasks), max_claims - claimed)
                 if free > 0:
-                    rows = self.store.claim_due(self.target, self.owner, lease, limit=free, in_flight=self.in_flight)
+                    rows = await self.db.claim_due(self.target, self.owner, lease, limit=free, in_flight=self.in_flight)
                     claimed += len(rows)
                     for row in rows:
                         active[row.id] = row
@@ -154,19 +152,19 @@ class Deliveries:
 
     # -- the claim: every write to a row shows its token -----------------------------------
 
-    def _sending(self, row: OutboxRow) -> None:
-        if not self.store.mark_sending(row.id, token=row.claim_token):
+    async def _sending(self, row: OutboxRow) -> None:
+        if not await self.db.mark_sending(row.id, token=row.claim_token):
             raise ClaimLost(f"delivery {row.id}: the claim ran out before the call; not sent")
 
-    def _finish(self, row: OutboxRow, **kwargs: Any) -> None:
-        if not self.store.finish_delivery(row.id, token=row.claim_token, **kwargs):
+    async def _finish(self, row: OutboxRow, **kwargs: Any) -> None:
+        if not await self.db.finish_delivery(row.id, token=row.claim_token, **kwargs):
             done = kwargs.get("link")
             raise ClaimLost(f"delivery {row.id}: the claim ran out during the call, which succeeded"
                             + (f" ({done[1]} id {done[2]})" if done else "")
                             + "; the daemon that took it over treats it as of unknown outcome")
 
-    def _fail(self, row: OutboxRow, error: str, **kwargs: Any) -> None:
-        if not self.store.fail_delivery(row.id, error, token=row.claim_token, **kwargs):
+    async def _fail(self, row: OutboxRow, error: str, **kwargs: Any) -> None:
+        if not await self.db.fail_delivery(row.id, error, token=row.claim_token, **kwargs):
             raise ClaimLost(f"delivery {row.id}: the claim ran out during the call, which failed ({error})")
 
     async def _keep_claims(self, active: dict[int, OutboxRow], lease: timedelta) -> None:
@@ -177,7 +175,10 @@ class Deliveries:
         period = max(0.5, lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(period)
-            self.store.extend_claims({row_id: row.claim_token for row_id, row in active.items()}, lease)
+            try:
+                await self.db.extend_claims({row_id: row.claim_token for row_id, row in active.items()}, lease)
+            except StoreUnavailableError as exc:  # tried again next period; a lapsed claim is refused later
+                log.warning("claims not extended: the store failed", error=str(exc))
 
     def _backoff(self, attempts: int) -> timedelta:
         base = min(self.policy.backoff_max_seconds, self.policy.backoff_initial_seconds * 2 ** (attempts - 1))
@@ -193,162 +194,174 @@ class Deliveries:
                 try:
                     state = await self._deliver(row, unknown, result)
                 except NeedsConfirmation as exc:
-                    self._fail(row, str(exc), retry_at=None, state="needs_confirmation", outcome_unknown=True,
-                               count=False)
-                    self.store.audit("delivery_needs_confirmation", complaint_id=row.complaint_id, detail=str(exc))
+                    await self._fail(row, str(exc), retry_at=None, state=OutboxState.NEEDS_CONFIRMATION,
+                                     outcome_unknown=True, count=False)
+                    await self.db.audit("delivery_needs_confirmation", complaint_id=row.complaint_id, detail=str(exc))
                     result.needs_confirmation += 1
                     log.error("delivery needs an operator's confirmation", error=str(exc))
-                except (MappingError, PermanentPeerError) as exc:
-                    self._fail(row, str(exc), retry_at=None, outcome_unknown=unknown)
-                    self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
+                except (MappingError, PermanentPeerError, StoreRefusedError) as exc:
+                    await self._fail(row, str(exc), retry_at=None, outcome_unknown=unknown)
+                    await self.db.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                     result.parked += 1
                     log.error("delivery parked", error=str(exc))
                 except PeerUnavailableError as exc:
                     # No call was made: not an attempt. Wait for the breaker's probe.
                     retry_at = self.store.clock() + timedelta(seconds=self.policy.backoff_initial_seconds)
-                    self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=unknown, count=False)
+                    await self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=unknown, count=False)
                     result.retrying += 1
-                except TransientPeerError as exc:
+                except (TransientPeerError, AmbiguousOutcomeError) as exc:
                     # Ambiguous only if the call that changes the peer was under way: an upload
                     # before a create leaves at most an unused document behind.
                     ambiguous = unknown or (isinstance(exc, AmbiguousOutcomeError)
-                                            and self.store.delivery(row.id).sending_at is not None)
+                                            and (await self.db.delivery(row.id)).sending_at is not None)
                     attempts = row.attempts + 1
                     if attempts >= self.policy.max_attempts:
-                        self._fail(row, f"gave up after {attempts} attempts: {exc}", retry_at=None,
-                                   outcome_unknown=ambiguous)
-                        self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
+                        await self._fail(row, f"gave up after {attempts} attempts: {exc}", retry_at=None,
+                                         outcome_unknown=ambiguous)
+                        await self.db.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                         result.parked += 1
                         log.error("delivery parked", error=str(exc), attempts=attempts)
                     else:
                         retry_at = self.store.clock() + self._backoff(attempts)
                         if exc.retry_after:
                             retry_at = max(retry_at, self.store.clock() + timedelta(seconds=exc.retry_after))
-                        self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=ambiguous)
+                        await self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=ambiguous)
                         result.retrying += 1
                         log.warning("delivery failed; will retry", error=str(exc), attempts=attempts,
                                     outcome_unknown=ambiguous, retry_at=retry_at.isoformat())
-                except ClaimLost:
-                    raise  # not a failure of the delivery: another daemon has it now
+                except (ClaimLost, StoreUnavailableError):
+                    # Not a failure of the delivery: another daemon has it now, or the store failed
+                    # (then the job fails, this claim runs out and the row is tried again).
+                    raise
                 except Exception as exc:  # a bug, not the peer: park it with what it was, keep the run going
                     reason = f"internal error ({type(exc).__name__}); see the daemon's log"
-                    self._fail(row, reason, retry_at=None, outcome_unknown=unknown)
-                    self.store.audit("delivery_parked", complaint_id=row.complaint_id, detail=reason)
+                    await self._fail(row, reason, retry_at=None, outcome_unknown=unknown)
+                    await self.db.audit("delivery_parked", complaint_id=row.complaint_id, detail=reason)
                     result.parked += 1
                     log.exception("delivery parked after an internal error")
                 else:
-                    if state == "skipped":
+                    if state is OutboxState.SKIPPED:
                         result.skipped += 1
                     else:
                         result.delivered += 1
             except ClaimLost as exc:
                 result.claims_lost += 1
-                self.store.audit("claim_lost", complaint_id=row.complaint_id, detail=str(exc))
+                await self.db.audit("claim_lost", complaint_id=row.complaint_id, detail=str(exc))
                 log.warning("delivery claim lost to another daemon", error=str(exc))
 
-    async def _deliver(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
-        if row.kind == CREATE_COMPLAINT:
-            return await self._create(row, unknown, result)
-        if row.kind == HUB_FOLLOW_UP:
-            return await self._hub_follow_up(row, unknown, result)
-        if row.kind == FORWARD_COMPLAINT:
-            return await self._forward(row)
-        if row.kind == LOCAL_HUB_REF:
-            return await self._local_hub_ref(row)
-        if row.kind in (LOCAL_FOLLOW_UP, LOCAL_STATUS):
-            local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
-            if unknown and not local.idempotent_writes:
-                raise NeedsConfirmation(
-                    f"{self.target} may have received delivery {row.id} already and applies repeated writes "
-                    f"twice; look for reference {self.store.event(row.event_id).gateway_ref} there, then "
-                    f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`")
-            if row.kind == LOCAL_FOLLOW_UP:
-                return await self._local_follow_up(row)
-            return await self._local_status(row)
-        raise MappingError(self.target, "outbox kinds", row.kind)
+    async def _deliver(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
+        try:
+            handler = HANDLERS[DeliveryKind(row.kind)]
+        except ValueError:
+            raise MappingError(self.target, "outbox kinds", row.kind) from None
+        return await handler.deliver(self, row, unknown, result)
 
-    async def _create(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
-        complaint_row = self.store.complaint(row.complaint_id)
+    async def _repeatable(self, row: OutboxRow, unknown: bool) -> None:
+        """A write to a local app whose earlier call may have landed: sent again only to an app
+        that applies a repeated write once (by the gateway's reference); else an operator decides."""
+        local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
+        if unknown and not local.idempotent_writes:
+            event = await self.db.event(row.event_id)
+            raise NeedsConfirmation(
+                f"{self.target} may have received delivery {row.id} already and applies repeated writes "
+                f"twice; look for reference {event.gateway_ref} there, then "
+                f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`")
+
+    async def _create(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
+        """Create the complaint at the hub (its files uploaded first), or find it there after a
+        lost answer."""
+        complaint_row = await self.db.complaint(row.complaint_id)
         route = self.routes[complaint_row.local_instance]
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
         local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
-        if unknown:
-            try:
-                found = await hub.find_complaint(complaint_row.gateway_ref)
-            except NotImplementedError:
-                raise NeedsConfirmation(
-                    f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
-                    f"{self.target} offers no search by reference: look for {hub.describe_ref(complaint_row.gateway_ref)} "
-                    f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
-                    f"{row.id}`") from None
-            if found is not None:
-                self._finish(row, link=(row.complaint_id, self.target, found))
-                self.store.audit("created_at_hub", complaint_id=row.complaint_id,
-                                 detail=f"{self.target} id {found}, found by reference after a lost answer")
-                result.resolved_by_lookup += 1
-                return "done"
-        local_ref = self.store.external_ref(row.complaint_id, route.local.name)
+        if unknown and await self._created_already(row, complaint_row, hub, result):
+            return OutboxState.DONE
+        local_ref = await self.db.external_ref(row.complaint_id, route.local.name)
         complaint = complaint_from_row(complaint_row, local_ref or "")
         ids = route.hub_ids(complaint)  # before any upload: an unmapped value parks it at no cost
-        # Every file not yet at the hub goes up in one upload, as the hub's client sends them;
-        # the document ids are kept, so a create retried later does not upload them again.
-        attachments = [a for a in self.store.attachments(row.complaint_id) if not a.refused_reason]
+        doc_ids = await self._uploaded_files(row, route, local, hub)
+        draft = HubComplaintDraft(complaint=complaint, gateway_ref=complaint_row.gateway_ref,
+                                  category_id=ids["category_id"], classification_id=ids["classification_id"],
+                                  channel_id=ids["channel_id"], attachment_ids=tuple(doc_ids),
+                                  route_fields=dict(route.local.spec.route.fields) if route.local.spec.route else {},
+                                  disposition_id=ids["disposition_id"])
+        await self._sending(row)
+        hub_ref = await hub.create_complaint(draft)
+        # The local app is told the hub's tracking id, where it can keep it (nobody retypes it).
+        owe = (DeliveryKind.LOCAL_HUB_REF, route.local.name) if overrides(local, "write_hub_ref") else None
+        await self._finish(row, link=(row.complaint_id, self.target, hub_ref), owe=owe)
+        await self.db.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
+        log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
+        return OutboxState.DONE
+
+    async def _created_already(self, row: OutboxRow, complaint_row: ComplaintRow, hub: Hub,
+                               result: DeliveryResult) -> bool:
+        """After a lost answer: whether the hub's search by the gateway's reference finds the
+        complaint (then it is linked and the row done); a hub without that search: an operator."""
+        try:
+            found = await hub.find_complaint(complaint_row.gateway_ref)
+        except NotImplementedError:
+            raise NeedsConfirmation(
+                f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
+                f"{self.target} offers no search by reference: look for {hub.describe_ref(complaint_row.gateway_ref)} "
+                f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
+                f"{row.id}`") from None
+        if found is None:
+            return False
+        await self._finish(row, link=(row.complaint_id, self.target, found))
+        await self.db.audit("created_at_hub", complaint_id=row.complaint_id,
+                            detail=f"{self.target} id {found}, found by reference after a lost answer")
+        result.resolved_by_lookup += 1
+        return True
+
+    async def _uploaded_files(self, row: OutboxRow, route: Route, local: LocalApp, hub: Hub) -> list[str]:
+        """The hub's document ids of the complaint's files. Every file not yet at the hub goes up
+        in one upload, as the hub's client sends them; the ids are kept, so a create retried later
+        does not upload them again."""
+        attachments = [a for a in await self.db.attachments(row.complaint_id) if not a.refused_reason]
         pending = [a for a in attachments if a.hub_doc_id is None]
         fetched = await self._fetch_files(local, route, row.complaint_id, pending, self.target)
         if fetched:
             doc_ids = await hub.upload_attachments([content for _, content in fetched])
             for (att, _), doc_id in zip(fetched, doc_ids):
                 att.hub_doc_id = doc_id
-                self.store.set_attachment_doc(att.id, doc_id)
-        doc_ids = [a.hub_doc_id for a in attachments if a.hub_doc_id is not None and not a.refused_reason]
-        draft = HubComplaintDraft(complaint=complaint, gateway_ref=complaint_row.gateway_ref,
-                                  category_id=ids["category_id"], classification_id=ids["classification_id"],
-                                  channel_id=ids["channel_id"], attachment_ids=tuple(doc_ids),
-                                  route_fields=dict(route.local.spec.route.fields) if route.local.spec.route else {},
-                                  disposition_id=ids["disposition_id"])
-        self._sending(row)
-        hub_ref = await hub.create_complaint(draft)
-        # The local app is told the hub's tracking id, where it can keep it (nobody retypes it).
-        owe = (LOCAL_HUB_REF, route.local.name) if overrides(local, "write_hub_ref") else None
-        self._finish(row, link=(row.complaint_id, self.target, hub_ref), owe=owe)
-        self.store.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
-        log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
-        return "done"
+                await self.db.set_attachment_doc(att.id, doc_id)
+        return [a.hub_doc_id for a in attachments if a.hub_doc_id is not None and not a.refused_reason]
 
-    async def _forward(self, row: OutboxRow) -> str:
+    async def _forward(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         """Forward the complaint at the hub to the agency the local app assigned it to. The
         hub's disposition is read first, so a forward whose answer was lost is not sent
         again, and one the create already carried is skipped."""
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
-        hub_ref = self.store.external_ref(row.complaint_id, self.target)
+        hub_ref = await self.db.external_ref(row.complaint_id, self.target)
         if hub_ref is None:  # cannot happen while the create comes first; kept loud if it does
             raise PermanentPeerError(self.target, "forward", "the complaint is not linked at the hub")
-        complaint = self.store.complaint(row.complaint_id)
+        complaint = await self.db.complaint(row.complaint_id)
         route = self.routes[complaint.local_instance]
-        event = self.store.event(row.event_id)
+        event = await self.db.event(row.event_id)
         institution = route.hub_institution(event.content)
         if institution is None:  # forwarding was turned off since
-            self._finish(row, state="skipped")
-            return "skipped"
-        known = {item.ref for item in reference(self.store, self.target, "institutions")}
+            await self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
+        known = {item.ref for item in await self.db.call(reference, self.store, self.target, "institutions")}
         if known and institution not in known:
             raise MappingError(route.local.name, "agencies", event.content or "", problem=(
                 f"maps to institution {institution}, which is not among {self.target}'s institutions"))
         state = await hub.read_complaint(hub_ref)
         if state.disposition_id == institution:
-            self._finish(row, state="skipped")
-            return "skipped"
-        self._sending(row)
+            await self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
+        await self._sending(row)
         try:
             await hub.forward(hub_ref, institution, note=None)
         except NotImplementedError:
             raise MappingError(route.local.name, "agencies", event.content or "", problem=(
                 f"cannot be forwarded: the {self.target} adapter has no forwarding call")) from None
-        self._finish(row)
-        self.store.audit("forwarded_at_hub", complaint_id=row.complaint_id,
-                         detail=f"to institution {institution} ({event.content})")
+        await self._finish(row)
+        await self.db.audit("forwarded_at_hub", complaint_id=row.complaint_id,
+                            detail=f"to institution {institution} ({event.content})")
         log.info("complaint forwarded at hub", institution=institution)
-        return "done"
+        return OutboxState.DONE
 
     async def _fetch_files(self, source: LocalApp | Hub, route: Route, complaint_id: int,
                            attachments: list[AttachmentRow], target: str) -> list[tuple[AttachmentRow, AttachmentContent]]:
@@ -370,75 +383,83 @@ class Deliveries:
                 else:
                     refused = _refusal(policy, content.content_type, len(content.data))
             if refused or content is None:
-                self._refuse_attachment(route, complaint_id, att.id, att.local_ref, refused or "not fetched")
+                await self._refuse_attachment(route, complaint_id, att.id, att.local_ref, refused or "not fetched")
                 continue
             out.append((att, content))
         return out
 
-    async def _hub_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> str:
+    async def _hub_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         hub: Hub = self.adapters[self.target]  # type: ignore[assignment]
-        hub_ref = self.store.external_ref(row.complaint_id, self.target)
+        hub_ref = await self.db.external_ref(row.complaint_id, self.target)
         if hub_ref is None:
-            reason = self.store.create_skipped(row.complaint_id, self.target)
+            reason = await self.db.create_skipped(row.complaint_id, self.target)
             if reason is not None:  # the route keeps this complaint off the hub: its follow-ups too
-                self._finish(row, state="skipped", note=f"the complaint is not at the hub: {reason}")
-                return "skipped"
+                await self._finish(row, state=OutboxState.SKIPPED, note=f"the complaint is not at the hub: {reason}")
+                return OutboxState.SKIPPED
             # Cannot happen while the create comes first; kept loud if it does.
             raise PermanentPeerError(self.target, "add follow-up", "the complaint is not linked at the hub")
-        event = self.store.event(row.event_id)
+        event = await self.db.event(row.event_id)
         if event.hub_ref is not None:  # seen at the hub already (matched while polling)
-            self._finish(row)
-            return "done"
-        if unknown:
-            # The hub lists a complaint's follow-ups: look for ours before sending again.
-            listed = await hub.follow_ups(hub_ref)
-            if any(isinstance(item, RecordError) for item in listed):
-                # "Not there" can only be concluded from a listing read whole.
-                raise TransientPeerError(self.target, "GET follow-ups", "a follow-up could not be read; "
-                                         "cannot tell whether the earlier send arrived")
-            if self.store.event(event.id).hub_ref is not None:
-                # The hub poll, running meanwhile, recognised our copy already.
-                self._finish(row)
-                result.resolved_by_lookup += 1
-                return "done"
-            for item in listed:
-                if same_text(item.content, event.content) and \
-                        not self.store.event_known_by_ref(row.complaint_id, "hub", item.ref):
-                    self.store.set_event_ref(event.id, "hub", item.ref)
-                    self._finish(row)
-                    result.resolved_by_lookup += 1
-                    log.info("follow-up found at hub after a lost answer", event_id=event.id)
-                    return "done"
-        complaint = self.store.complaint(row.complaint_id)
+            await self._finish(row)
+            return OutboxState.DONE
+        if unknown and await self._follow_up_there_already(row, event, hub, hub_ref, result):
+            return OutboxState.DONE
+        complaint = await self.db.complaint(row.complaint_id)
         route = self.routes[complaint.local_instance]
         local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
         files = await self._fetch_files(local, route, row.complaint_id,
-                                        self.store.attachments(row.complaint_id, event_id=event.id), self.target)
-        self._sending(row)
+                                        await self.db.attachments(row.complaint_id, event_id=event.id), self.target)
+        await self._sending(row)
         follow_up_ref = await hub.add_follow_up(hub_ref, event.content or "", gateway_ref=event.gateway_ref,
                                                 is_secret=event.is_secret,
                                                 attachments=[content for _, content in files])
         if follow_up_ref:
-            self.store.set_event_ref(event.id, "hub", follow_up_ref)
-        self._finish(row)
+            await self.db.set_event_ref(event.id, Side.HUB, follow_up_ref)
+        await self._finish(row)
         if self.read_back_after is not None:
-            poll_soon(self.store, row.complaint_id, self.store.clock() + self.read_back_after)
+            await self.db.call(poll_soon, self.store, row.complaint_id, self.store.clock() + self.read_back_after)
         log.info("follow-up delivered to hub", event_id=event.id)
-        return "done"
+        return OutboxState.DONE
 
-    async def _local_follow_up(self, row: OutboxRow) -> str:
+    async def _follow_up_there_already(self, row: OutboxRow, event: EventRow, hub: Hub, hub_ref: str,
+                                       result: DeliveryResult) -> bool:
+        """After a lost answer: whether the hub lists our follow-up already (then its id is kept
+        and the row done). The hub lists a complaint's follow-ups: ours is looked for before
+        sending again."""
+        listed = await hub.follow_ups(hub_ref)
+        if any(isinstance(item, RecordError) for item in listed):
+            # "Not there" can only be concluded from a listing read whole.
+            raise TransientPeerError(self.target, "GET follow-ups", "a follow-up could not be read; "
+                                     "cannot tell whether the earlier send arrived")
+        if (await self.db.event(event.id)).hub_ref is not None:
+            # The hub poll, running meanwhile, recognised our copy already.
+            await self._finish(row)
+            result.resolved_by_lookup += 1
+            return True
+        for item in listed:
+            if same_text(item.content, event.content) and \
+                    not await self.db.event_known_by_ref(row.complaint_id, Side.HUB, item.ref):
+                await self.db.set_event_ref(event.id, Side.HUB, item.ref)
+                await self._finish(row)
+                result.resolved_by_lookup += 1
+                log.info("follow-up found at hub after a lost answer", event_id=event.id)
+                return True
+        return False
+
+    async def _local_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
+        await self._repeatable(row, unknown)
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
-        local_ref = self.store.external_ref(row.complaint_id, self.target)
-        event = self.store.event(row.event_id)
+        local_ref = await self.db.external_ref(row.complaint_id, self.target)
+        event = await self.db.event(row.event_id)
         if event.is_secret and route.local.spec.route and route.local.spec.route.secret_follow_ups == "skip":
             reason = "confidential at the hub; route.secret_follow_ups is skip"
-            self.store.audit("secret_follow_up_not_written", complaint_id=row.complaint_id,
-                             detail=f"hub follow-up {event.hub_ref}: {reason}")
-            self._finish(row, state="skipped", note=reason)
-            return "skipped"
+            await self.db.audit("secret_follow_up_not_written", complaint_id=row.complaint_id,
+                                detail=f"hub follow-up {event.hub_ref}: {reason}")
+            await self._finish(row, state=OutboxState.SKIPPED, note=reason)
+            return OutboxState.SKIPPED
         files: list[tuple[AttachmentRow, AttachmentContent]] = []
-        listed = self.store.attachments(row.complaint_id, event_id=event.id)
+        listed = await self.db.attachments(row.complaint_id, event_id=event.id)
         hub = self.adapters.get(route.hub.name)
         if listed and isinstance(hub, Hub):
             if overrides(hub, "fetch_attachment"):
@@ -446,35 +467,36 @@ class Deliveries:
                                                 [a for a in listed if not a.refused_reason], self.target)
             else:
                 for att in listed:
-                    self._refuse_attachment(route, row.complaint_id, att.id, att.local_ref,
-                                            f"the {route.hub.name} adapter cannot download follow-up files")
-        self._sending(row)
+                    await self._refuse_attachment(route, row.complaint_id, att.id, att.local_ref,
+                                                  f"the {route.hub.name} adapter cannot download follow-up files")
+        await self._sending(row)
         ref = await local.write_follow_up(local_ref, event.content or "", author=event.author,
                                           gateway_ref=event.gateway_ref, is_secret=event.is_secret,
                                           attachments=[content for _, content in files])
         if ref:
-            self.store.set_event_ref(event.id, "local", ref)
-        self._finish(row)
+            await self.db.set_event_ref(event.id, Side.LOCAL, ref)
+        await self._finish(row)
         log.info("hub follow-up delivered to local app", event_id=event.id)
-        return "done"
+        return OutboxState.DONE
 
-    async def _local_status(self, row: OutboxRow) -> str:
+    async def _local_status(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
+        await self._repeatable(row, unknown)
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
-        event = self.store.event(row.event_id)
+        event = await self.db.event(row.event_id)
         # Mapped again now: the admin may have added the missing row since it was read.
         status = (route.hub_status(event.raw_status_code, event.raw_status_name) if event.status is None
                   else Status(event.status))
         if status is None:
             raise MappingError(event.origin, "statuses", event.raw_status_name or event.raw_status_code or "")
         to_write = route.local_status_to_write(status)
-        complaint = self.store.complaint(row.complaint_id)
-        if self.store.newer_hub_status_delivered(row.complaint_id, event):
-            self.store.audit("status_outdated", complaint_id=row.complaint_id,
-                             detail=f"hub status {event.raw_status_name or event.raw_status_code} not written: "
-                                    "a newer one already was")
-            self._finish(row, state="skipped")
-            return "skipped"
+        complaint = await self.db.complaint(row.complaint_id)
+        if await self.db.newer_hub_status_delivered(row.complaint_id, event):
+            await self.db.audit("status_outdated", complaint_id=row.complaint_id,
+                                detail=f"hub status {event.raw_status_name or event.raw_status_code} not written: "
+                                       "a newer one already was")
+            await self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
         if complaint.local_status_code == to_write:
             # Several hub statuses can map to one local status (a hold and work in progress):
             # the status is not written, but what the hub said with it may still be news.
@@ -485,67 +507,67 @@ class Deliveries:
             if now_rank is not None and new_rank is not None and new_rank < now_rank:
                 reason = (f"hub status {event.raw_status_name or event.raw_status_code} ({to_write}) would move "
                           f"{complaint.local_status_code} back (route.conflict: forward_only)")
-                self.store.audit("status_backwards", complaint_id=row.complaint_id, detail=reason)
+                await self.db.audit("status_backwards", complaint_id=row.complaint_id, detail=reason)
                 return await self._status_as_follow_up(row, event, status, complaint, reason)
-        elif self._local_side_wins(route, complaint, event, to_write):
-            self._finish(row, state="skipped")
-            return "skipped"
-        local_ref = self.store.external_ref(row.complaint_id, self.target)
+        elif await self._local_side_wins(route, complaint, event, to_write):
+            await self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
+        local_ref = await self.db.external_ref(row.complaint_id, self.target)
         # The hub adapter's words (the reason, a new agency); the engine adds none of its own.
         hub = self.adapters.get(route.hub.name)
         note = event.content or (hub.status_note(RawStatus(event.raw_status_code or "", event.raw_status_name))
                                  if isinstance(hub, Hub) else None)
-        self._sending(row)
+        await self._sending(row)
         ref = await local.write_status(local_ref, RawStatus(to_write, to_write), note=note,
                                        gateway_ref=event.gateway_ref)
         if ref:
-            self.store.set_event_ref(event.id, "local", ref)
-        self.store.set_local_status(row.complaint_id, to_write, route.local_status(to_write))
-        self._finish(row)
+            await self.db.set_event_ref(event.id, Side.LOCAL, ref)
+        await self.db.set_local_status(row.complaint_id, to_write, route.local_status(to_write))
+        await self._finish(row)
         log.info("hub status delivered to local app", event_id=event.id, status=str(status))
-        return "done"
+        return OutboxState.DONE
 
     async def _status_as_follow_up(self, row: OutboxRow, event: Any, status: Status, complaint: ComplaintRow,
-                                   why: str) -> str:
+                                   why: str) -> OutboxState:
         """A hub status that is not written to the local app (it shows that status already, or
         it would move back): its note still reaches the citizen as a follow-up when it is news,
         that is when the hub gave a reason (a hold asking for more data) or the hub's status
         differs from the local one in meaning (on hold at the hub, in progress locally)."""
         news = bool(event.reason) or (complaint.local_status is not None and complaint.local_status != status.value)
         if not (news and event.content):
-            self._finish(row, state="skipped", note=f"not written: {why}")
-            return "skipped"
+            await self._finish(row, state=OutboxState.SKIPPED, note=f"not written: {why}")
+            return OutboxState.SKIPPED
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
-        local_ref = self.store.external_ref(row.complaint_id, self.target)
-        self._sending(row)
+        local_ref = await self.db.external_ref(row.complaint_id, self.target)
+        await self._sending(row)
         # The event's own mark: the follow-up read back is known as the gateway's, never sent up.
         ref = await local.write_follow_up(local_ref or "", event.content, author=None, gateway_ref=event.gateway_ref)
         if ref:
-            self.store.set_event_ref(event.id, "local", ref)
-        self._finish(row, note=f"{STATUS_AS_FOLLOW_UP} ({why})")
+            await self.db.set_event_ref(event.id, Side.LOCAL, ref)
+        await self._finish(row, note=f"{STATUS_AS_FOLLOW_UP} ({why})")
         log.info("hub status note delivered to local app as a follow-up", event_id=event.id)
-        return "done"
+        return OutboxState.DONE
 
-    async def _local_hub_ref(self, row: OutboxRow) -> str:
+    async def _local_hub_ref(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         """Write the hub's tracking id into the local app (an app that cannot keep it: skipped)."""
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
-        complaint = self.store.complaint(row.complaint_id)
-        hub_ref = self.store.external_ref(row.complaint_id, complaint.hub_instance)
+        complaint = await self.db.complaint(row.complaint_id)
+        hub_ref = await self.db.external_ref(row.complaint_id, complaint.hub_instance)
         if hub_ref is None or not overrides(local, "write_hub_ref"):
-            self._finish(row, state="skipped")
-            return "skipped"
-        local_ref = self.store.external_ref(row.complaint_id, self.target)
-        self._sending(row)
+            await self._finish(row, state=OutboxState.SKIPPED)
+            return OutboxState.SKIPPED
+        local_ref = await self.db.external_ref(row.complaint_id, self.target)
+        await self._sending(row)
         await local.write_hub_ref(local_ref or "", hub_ref, gateway_ref=complaint.gateway_ref)
-        self._finish(row)
+        await self._finish(row)
         log.info("hub tracking id written to local app", hub_ref=hub_ref)
-        return "done"
+        return OutboxState.DONE
 
-    def _local_side_wins(self, route: Route, complaint: ComplaintRow, event: Any, to_write: str) -> bool:
+    async def _local_side_wins(self, route: Route, complaint: ComplaintRow, event: Any, to_write: str) -> bool:
         """Both sides changed: the local app's status moved by itself (after the complaint
         was created) to something else than the hub's. The route's rule decides, and
         the conflict goes to the audit trail."""
-        local_change = self.store.last_local_status_change(complaint.id, route.local.name)
+        local_change = await self.db.last_local_status_change(complaint.id, route.local.name)
         if local_change is None or local_change.raw_status_code in (None, to_write):
             return False
         if ensure_utc(local_change.occurred_at) <= ensure_utc(complaint.local_created_at):
@@ -555,19 +577,40 @@ class Deliveries:
         rule = route.local.spec.route.conflict if route.local.spec.route else "hub_wins"
         local_later = ensure_utc(local_change.occurred_at) > ensure_utc(event.occurred_at)
         keep_local = rule == "local_wins" or (rule == "latest_wins" and local_later)
-        self.store.audit("status_conflict", complaint_id=complaint.id, detail=(
+        await self.db.audit("status_conflict", complaint_id=complaint.id, detail=(
             f"hub {event.raw_status_name or event.raw_status_code} at "
             f"{ensure_utc(event.occurred_at).isoformat()}, local "
             f"{local_change.raw_status_code} at {ensure_utc(local_change.occurred_at).isoformat()}: {rule}, "
             + ("kept the local status" if keep_local else f"wrote {to_write}")))
         return keep_local
 
-    def _refuse_attachment(self, route: Route, complaint_id: int, attachment_id: int, local_ref: str,
-                           reason: str) -> None:
-        self.store.set_attachment_refused(attachment_id, reason)
-        self.store.quarantine(route.local.name, "attachments", local_ref, reason)
-        self.store.audit("attachment_refused", complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
+    async def _refuse_attachment(self, route: Route, complaint_id: int, attachment_id: int, local_ref: str,
+                                 reason: str) -> None:
+        await self.db.set_attachment_refused(attachment_id, reason)
+        await self.db.quarantine(route.local.name, "attachments", local_ref, reason)
+        await self.db.audit("attachment_refused", complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
         log.warning("attachment refused; the complaint goes on without it", attachment=local_ref, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """How one kind of delivery is made: the side it goes to, and the method that makes it
+    (it returns the row's final state, DONE or SKIPPED, or raises by the exception tree)."""
+
+    to: Side
+    deliver: Callable[[Deliveries, OutboxRow, bool, DeliveryResult], Awaitable[OutboxState]]
+
+
+# Each outbox kind and its handler; docs/architecture.md's delivery table says what proves
+# each one's success (tests/test_delivery_kinds.py keeps both complete).
+HANDLERS: dict[DeliveryKind, Handler] = {
+    DeliveryKind.CREATE_COMPLAINT: Handler(Side.HUB, Deliveries._create),
+    DeliveryKind.FORWARD_COMPLAINT: Handler(Side.HUB, Deliveries._forward),
+    DeliveryKind.HUB_FOLLOW_UP: Handler(Side.HUB, Deliveries._hub_follow_up),
+    DeliveryKind.LOCAL_FOLLOW_UP: Handler(Side.LOCAL, Deliveries._local_follow_up),
+    DeliveryKind.LOCAL_STATUS: Handler(Side.LOCAL, Deliveries._local_status),
+    DeliveryKind.LOCAL_HUB_REF: Handler(Side.LOCAL, Deliveries._local_hub_ref),
+}
 
 
 def _refusal(policy: Any, content_type: str | None, size: int | None) -> str | None:

@@ -21,14 +21,15 @@ import structlog
 
 from gateway._adapter import Adapter, Hub, LocalApp
 from gateway._config import GatewayConfig
+from gateway._engine._async_store import AsyncStore
 from gateway._engine._backfill import BackfillResult, backfill
 from gateway._engine._delivery import Deliveries, DeliveryResult
 from gateway._engine._hub_poll import HubPoll, PollResult, poll_policy
 from gateway._engine._intake import Intake, IntakeResult
 from gateway._engine._mapping import Route
-from gateway._errors import GatewayError, safe_text
+from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError, safe_text
 from gateway._paging import WalkProgress
-from gateway._store import Store
+from gateway._store import Store, as_store_error
 from gateway._store._daemons import HEARTBEAT_SECONDS, heartbeat, leave, peer_down
 from gateway._store._reference import reference_fetched_at, replace_reference
 
@@ -51,6 +52,8 @@ class Engine:
                  seed: int | None = None):
         self.config = config
         self.store = store
+        # Every store call of the jobs goes through here, off the event loop (see _async_store).
+        self.db = AsyncStore(store)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.rng = random.Random(seed)
         clients = clients or {}
@@ -60,8 +63,8 @@ class Engine:
         for adapter in self.adapters.values():
             # The breaker lives in this process; its changes go to the store, where `gateway status`
             # and the other daemons of the store read them (_sync_breaker).
-            adapter.http.breaker.on_change = lambda b: self.store.set_peer_health(
-                b.peer, b.state, b.failures, b.last_error, owner=self.owner)
+            adapter.http.breaker.on_change = lambda b: self.db.submit(
+                self.store.set_peer_health, b.peer, b.state, b.failures, b.last_error, owner=self.owner)
         self.routes: dict[str, Route] = {
             local.name: Route(local=local, hub=config.instances[local.spec.route.hub])
             for local in config.local_apps() if local.spec.route}
@@ -70,9 +73,10 @@ class Engine:
         for adapter in self.adapters.values():
             await adapter.aclose()
         try:
-            leave(self.store, self.owner)
+            await self.db.call(leave, self.store, self.owner)
         except Exception:  # the store is gone too: its heartbeat runs out by itself
             pass
+        await asyncio.to_thread(self.db.close)  # waits for a call under way, not on the loop
 
     async def __aenter__(self) -> "Engine":
         return self
@@ -82,23 +86,23 @@ class Engine:
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def heartbeat(self) -> int:
+    async def heartbeat(self) -> int:
         """Tell the store this engine is alive and take this process's share of every peer's
         request budget: 1/N with N live daemons (and backfills) on the store. Returns N."""
-        live = heartbeat(self.store, self.owner)
+        live = await self.db.call(heartbeat, self.store, self.owner)
         for adapter in self.adapters.values():
             budget = getattr(adapter.http, "budget", None)
             if budget is not None:
                 budget.set_share(1.0 / live)
         return live
 
-    def _sync_breaker(self, instance: str) -> None:
+    async def _sync_breaker(self, instance: str) -> None:
         """Before a job calls a peer: if another daemon of the store found it down, leave it
         alone too, until that breaker's reset time."""
         adapter = self.adapters.get(instance)
         if adapter is None:
             return
-        down = peer_down(self.store, instance, besides=self.owner)
+        down = await self.db.call(peer_down, self.store, instance, besides=self.owner)
         breaker = adapter.http.breaker
         if down is not None and down.seconds_ago < breaker.policy.reset_seconds:
             if breaker.state == breaker.CLOSED:
@@ -108,20 +112,26 @@ class Engine:
 
     async def _job(self, instance: str, job: str, work: Callable[[], Awaitable[T]]) -> T | None:
         with structlog.contextvars.bound_contextvars(adapter=instance, job=job):
-            self._sync_breaker(instance)
-            self.store.job_started(instance, job)
+            await self._sync_breaker(instance)
+            await self.db.job_started(instance, job)
             try:
                 result = await work()
-            except (GatewayError, httpx.HTTPError, OSError) as exc:
-                # Expected kinds of failure: recorded, logged, and the other jobs go on.
-                self.store.job_finished(instance, job, error=safe_text(exc))
-                log.error("job failed", error=safe_text(exc), error_type=type(exc).__name__)
-                return None
             except Exception as exc:
-                self.store.job_finished(instance, job, error=f"internal error ({type(exc).__name__})")
+                filed = as_store_error(exc, job)
+                if isinstance(filed, (StoreUnavailableError, StoreRefusedError)):
+                    # The database failed (retriable: the next run tries again); its traceback says how.
+                    await self.db.job_finished(instance, job, error=str(filed))
+                    log.exception("job failed: the store failed", error=str(filed))
+                    return None
+                if isinstance(exc, (GatewayError, httpx.HTTPError, OSError)):
+                    # Expected kinds of failure: recorded, logged, and the other jobs go on.
+                    await self.db.job_finished(instance, job, error=safe_text(exc))
+                    log.error("job failed", error=safe_text(exc), error_type=type(exc).__name__)
+                    return None
+                await self.db.job_finished(instance, job, error=f"internal error ({type(exc).__name__})")
                 log.exception("job failed with an internal error")
                 return None
-            self.store.job_finished(instance, job)
+            await self.db.job_finished(instance, job)
             if _worth_logging(result):
                 log.info("job done", **_fields(result))
             return result
@@ -129,7 +139,7 @@ class Engine:
     async def intake(self, local: str) -> IntakeResult | None:
         adapter = self.adapters[local]
         assert isinstance(adapter, LocalApp)
-        return await self._job(local, INTAKE, Intake(self.store, self.routes[local], adapter).run)
+        return await self._job(local, INTAKE, Intake(self.store, self.routes[local], adapter, db=self.db).run)
 
     async def backfill(self, local: str, since: datetime, *,
                        progress: WalkProgress | None = None) -> BackfillResult:
@@ -137,24 +147,24 @@ class Engine:
         scheduled jobs it raises on failure: the operator runs it again to resume."""
         adapter = self.adapters[local]
         assert isinstance(adapter, LocalApp)
-        self.store.job_started(local, BACKFILL)
+        await self.db.job_started(local, BACKFILL)
         beating = asyncio.create_task(self._keep_beating())  # a backfill takes its share of the budget too
         try:
-            result = await backfill(self.store, Intake(self.store, self.routes[local], adapter), since,
+            result = await backfill(self.store, Intake(self.store, self.routes[local], adapter, db=self.db), since,
                                     progress=progress)
         except BaseException as exc:
-            self.store.job_finished(local, BACKFILL, error=str(exc) if isinstance(exc, GatewayError)
-                                    else f"stopped ({type(exc).__name__})")
+            await self.db.job_finished(local, BACKFILL, error=str(exc) if isinstance(exc, GatewayError)
+                                       else f"stopped ({type(exc).__name__})")
             raise
         finally:
             beating.cancel()
-        self.store.job_finished(local, BACKFILL)
+        await self.db.job_finished(local, BACKFILL)
         return result
 
     async def _keep_beating(self) -> None:
         while True:
             try:
-                self.heartbeat()
+                await self.heartbeat()
             except Exception as exc:  # the store hiccupped: the next beat tries again
                 log.warning("heartbeat failed", error=safe_text(exc))
             await asyncio.sleep(HEARTBEAT_SECONDS)
@@ -164,7 +174,7 @@ class Engine:
         assert isinstance(adapter, Hub)
         routes = {name: r for name, r in self.routes.items() if r.hub.name == hub}
         poll = HubPoll(self.store, adapter, routes, policy=poll_policy(self.config.instances[hub].spec.polling),
-                       batch=self.poll_batch(hub), rng=self.rng)
+                       batch=self.poll_batch(hub), rng=self.rng, db=self.db)
         return await self._job(hub, HUB_POLL, poll.run)
 
     async def refresh_reference(self, hub: str) -> ReferenceResult | None:
@@ -180,7 +190,7 @@ class Engine:
                     items = await getattr(adapter, kind)()
                 except NotImplementedError:
                     continue
-                replace_reference(self.store, hub, kind, items)
+                await self.db.call(replace_reference, self.store, hub, kind, items)
                 setattr(result, kind, len(items))
             return result
         return await self._job(hub, REFERENCE, work)
@@ -202,16 +212,16 @@ class Engine:
                      if isinstance(self.adapters[target], Hub) else None)
         deliveries = Deliveries(self.store, target, self.adapters, self.routes,  # type: ignore[arg-type]
                                 self.config.settings.delivery, owner=self.owner, rng=self.rng,
-                                read_back_after=read_back)
+                                read_back_after=read_back, db=self.db)
         return await self._job(target, DELIVER, deliveries.run)
 
     async def run_pass(self) -> dict[str, Any]:
         """One full pass: take in from every local app, deliver to the hubs, read the
         hubs, deliver to the local apps."""
-        self.heartbeat()
+        await self.heartbeat()
         results: dict[str, Any] = {}
         for hub in self.hubs():  # reference data: read once, then by its daily job
-            if reference_fetched_at(self.store, hub, "institutions") is None:
+            if await self.db.call(reference_fetched_at, self.store, hub, "institutions") is None:
                 results[f"{hub}:{REFERENCE}"] = await self.refresh_reference(hub)
         for local in self.routes:
             results[f"{local}:{INTAKE}"] = await self.intake(local)

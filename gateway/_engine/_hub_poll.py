@@ -20,11 +20,20 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway._adapter import Hub
 from gateway._config._schema import Polling
+from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route, same_text
-from gateway._errors import GatewayError, MappingError, PeerError, PeerUnavailableError, RecordError, safe_text
+from gateway._errors import (
+    GatewayError,
+    MappingError,
+    PeerError,
+    PeerUnavailableError,
+    RecordError,
+    StoreUnavailableError,
+    safe_text,
+)
 from gateway._model import FollowUp, HubComplaintState, StatusChange
 from gateway._sanitize import cleaned
-from gateway._store import LOCAL_FOLLOW_UP, LOCAL_STATUS, STORE_REFUSALS, Store, refused_for_its_data
+from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._hub_reads import (
     HubEvent,
     HubStatus,
@@ -101,8 +110,9 @@ class PollResult:
 
 class HubPoll:
     def __init__(self, store: Store, hub: Hub, routes: dict[str, Route], *, policy: PollPolicy = PollPolicy(),
-                 batch: int = 500, rng: random.Random | None = None):
+                 batch: int = 500, rng: random.Random | None = None, db: AsyncStore | None = None):
         self.store = store
+        self.db = db or AsyncStore(store, workers=0)  # the store off the event loop (inline without an engine)
         self.hub = hub
         self.routes = routes  # by local instance name
         self.policy = policy
@@ -137,17 +147,19 @@ class HubPoll:
                         # What this complaint's read brought cannot be stored: it waits, the others go on.
                         result.failures += 1
                         result.quarantined += 1
-                        self.store.quarantine(self.hub.name, "complaints", hub_ref,
-                                              f"the store refused what its read brought ({type(exc).__name__})")
+                        await self.db.quarantine(self.hub.name, "complaints", hub_ref,
+                                                 f"the store refused what its read brought ({_cause(exc)})")
                         log.error("hub read could not be stored; quarantined", error=safe_text(exc))
+                    except StoreUnavailableError:
+                        raise  # the store itself failed: the run fails (and runs again later)
                     except Exception:  # a bug, or a record the adapter built wrong: this complaint only
                         result.failures += 1
                         log.exception("hub read failed with an internal error")
 
-        self._quarantined = self.store.quarantined_refs(self.hub.name)
-        due = complaints_due(self.store, self.hub.name, list(self.routes), self.batch)
+        self._quarantined = await self.db.quarantined_refs(self.hub.name)
+        due = await self.db.call(complaints_due, self.store, self.hub.name, list(self.routes), self.batch)
         if len(due) == self.batch:  # more may be due than one run reads: is polling falling behind?
-            waiting, oldest = poll_backlog(self.store, self.hub.name)
+            waiting, oldest = await self.db.call(poll_backlog, self.store, self.hub.name)
             if oldest is not None and self.store.clock() - oldest > self.policy.sweep_bound:
                 log.warning("hub reads are behind the sweep bound; raise the hub's budget or the bound",
                             due=waiting, behind_minutes=round((self.store.clock() - oldest).total_seconds() / 60))
@@ -163,25 +175,25 @@ class HubPoll:
         result.polled += 1
         # What the gateway knows is read after the hub was: a follow-up of ours that a delivery
         # sent meanwhile is then known as sent (or under way), and recognised, not echoed back.
-        view = hub_view(self.store, complaint_id, self.hub.name)
+        view = await self.db.call(hub_view, self.store, complaint_id, self.hub.name)
         route = self.routes[view.local_instance]
         for item in follow_ups:
             if isinstance(item, RecordError):
                 result.quarantined += 1
-                self.store.quarantine(self.hub.name, "follow_ups", item.record_ref, item.reason)
+                await self.db.quarantine(self.hub.name, "follow_ups", item.record_ref, item.reason)
             elif ("follow_ups", item.ref) in self._quarantined:
-                self.store.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
+                await self.db.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
                 self._quarantined.discard(("follow_ups", item.ref))
         try:
-            events, echoes = self._apply(view, route, state, follow_ups, result)
+            events, echoes = await self.db.call(self._apply, view, route, state, follow_ups, result)
         except IntegrityError:  # another daemon recorded part of this read meanwhile: see what is left
-            view = hub_view(self.store, complaint_id, self.hub.name)
-            events, echoes = self._apply(view, route, state, follow_ups, result)
+            view = await self.db.call(hub_view, self.store, complaint_id, self.hub.name)
+            events, echoes = await self.db.call(self._apply, view, route, state, follow_ups, result)
         if ("complaints", hub_ref) in self._quarantined:  # a read that could not be stored before went in now
-            self.store.resolve_quarantine(self.hub.name, "complaints", hub_ref)
+            await self.db.resolve_quarantine(self.hub.name, "complaints", hub_ref)
             self._quarantined.discard(("complaints", hub_ref))
         for item in events:
-            if item.kind == "follow_up":
+            if item.kind == EventKind.FOLLOW_UP:
                 result.follow_ups += 1
                 log.info("hub follow-up owed to local app", event_id=item.event_id)
             else:
@@ -196,7 +208,8 @@ class HubPoll:
     def _apply(self, view: HubView, route: Route, state: HubComplaintState,
                follow_ups: list[FollowUp | RecordError], result: PollResult
                ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
-        """Work out what this read adds to the timeline, and write it in one transaction."""
+        """Work out what this read adds to the timeline, and write it in one transaction (in a
+        store thread: see _poll_one)."""
         known = set(view.known)
         unmatched = list(view.unmatched_sent)
         events: list[HubEvent] = []
@@ -207,23 +220,24 @@ class HubPoll:
         items.sort(key=lambda e: e.changed_at if isinstance(e, StatusChange) else e.created_at)
         for item in items:
             if isinstance(item, StatusChange):
-                if ("status_change", item.ref) in known:
+                if (EventKind.STATUS_CHANGE, item.ref) in known:
                     continue
-                known.add(("status_change", item.ref))
+                known.add((EventKind.STATUS_CHANGE, item.ref))
                 events.append(self._status_change(route, item))
             else:
-                if ("follow_up", item.ref) in known:
+                if (EventKind.FOLLOW_UP, item.ref) in known:
                     continue
-                known.add(("follow_up", item.ref))
+                known.add((EventKind.FOLLOW_UP, item.ref))
                 own = next((u for u in unmatched if same_text(u[1], item.content)), None)
                 if own is not None:
                     # The gateway's own copy of a local follow-up: remember its hub id, never echo it back.
                     unmatched.remove(own)
                     echoes.append((own[0], item.ref))
                     continue
-                events.append(HubEvent(kind="follow_up", hub_ref=item.ref, occurred_at=item.created_at,
+                events.append(HubEvent(kind=EventKind.FOLLOW_UP, hub_ref=item.ref, occurred_at=item.created_at,
                                        content=item.content, author=item.author, is_secret=item.is_secret,
-                                       attachments=item.attachments, deliver=(LOCAL_FOLLOW_UP, route.local.name)))
+                                       attachments=item.attachments,
+                                       deliver=(DeliveryKind.LOCAL_FOLLOW_UP, route.local.name)))
         current = self._current_status(view, route, state, events)
         if current is not None:
             events.append(current)
@@ -246,8 +260,8 @@ class HubPoll:
         # The first entry of the hub's history is the status it received the complaint in, not
         # a change: it is kept in the timeline but would only set the local app back.
         first = change.previous is None if first is None else first
-        deliver = None if first else (LOCAL_STATUS, route.local.name)
-        return HubEvent(kind="status_change", hub_ref=change.ref, occurred_at=change.changed_at,
+        deliver = None if first else (DeliveryKind.LOCAL_STATUS, route.local.name)
+        return HubEvent(kind=EventKind.STATUS_CHANGE, hub_ref=change.ref, occurred_at=change.changed_at,
                         content=change.note, reason=change.reason,
                         raw_status=(change.status.code, change.status.name), status=status,
                         deliver=deliver, park_reason=park if deliver else None)
@@ -258,7 +272,7 @@ class HubPoll:
         not end in it (its logs could not be read, or do not show the change): the current
         status alone must still reach the local app. Known by the number of statuses before it,
         so a later return to the same status is a change again."""
-        new = [e for e in events if e.kind == "status_change"]
+        new = [e for e in events if e.kind == EventKind.STATUS_CHANGE]
         last = new[-1].raw_status if new else view.last_status
         current = state.status
         if last is not None:
@@ -276,6 +290,12 @@ class HubPoll:
         log.info("hub status taken from the complaint's current status (its history does not show it)",
                  hub_status=current.name or current.code, history_complete=state.history_complete)
         return self._status_change(route, change, first=seen == 0)
+
+
+def _cause(exc: BaseException) -> str:
+    """The class of the database's own refusal (a DataError, say), also when it was filed as a
+    StoreRefusedError: what an operator looks up."""
+    return getattr(exc, "cause_name", None) or type(exc).__name__
 
 
 def _same_status(a: str | None, b: str | None) -> bool:

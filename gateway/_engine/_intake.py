@@ -17,11 +17,12 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from gateway._adapter import LocalApp, overrides
+from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
 from gateway._sanitize import cleaned
-from gateway._store import HUB_FOLLOW_UP, STORE_REFUSALS, Store, refused_for_its_data
+from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._local_reads import LocalEvent, record_local_events
 
 log = structlog.get_logger("gateway.intake")
@@ -94,8 +95,11 @@ class Intake:
     a backfill reads the app's history beside the daemon's intake, and resumes."""
 
     def __init__(self, store: Store, route: Route, app: LocalApp, *, cursor_prefix: str = "",
-                 since: datetime | None = None):
+                 since: datetime | None = None, db: AsyncStore | None = None):
         self.store = store
+        # The store off the event loop: a batch's writes (flush) and a bad record's quarantine
+        # run in the engine's store threads; without an engine, inline.
+        self.db = db or AsyncStore(store, workers=0)
         self.route = route
         self.app = app
         self.name = route.local.name
@@ -120,6 +124,10 @@ class Intake:
         if failure is not None:
             raise failure
         return result
+
+    # The synchronous methods below touch the store: the async ones call them through self.db.
+    # They run in a store thread while the run's task waits, so nothing else uses the cursor,
+    # the result or _read_fine meanwhile.
 
     def _bad_record(self, stream: str, error: RecordError, cursor: _Cursor, result: IntakeResult) -> None:
         """Quarantine it; the cursor waits for it (at the last good record) for a few passes."""
@@ -165,7 +173,7 @@ class Intake:
     async def _complaints(self, result: IntakeResult) -> None:
         """Complaints, taken in :data:`BATCH` per transaction; the cursor is saved after each
         batch, so a stopped walk resumes about where it was."""
-        cursor = self._cursor("complaints")
+        cursor = await self.db.call(self._cursor, "complaints")
         batch: list[tuple[Complaint, Status | None]] = []
 
         def take_in(items: list[tuple[Complaint, Status | None]]) -> list[tuple[int, bool]]:
@@ -190,12 +198,12 @@ class Intake:
             self._save("complaints", cursor)
 
         async for raw in self.app.complaints_since(cursor.since):
-            record = self._checked("complaints", raw, Complaint, cursor, result)
+            record = await self._checked("complaints", raw, Complaint, cursor, result)
             if record is None:
                 continue
             status = self.route.local_status(record.status.code)
             if status is None:  # kept, and read again: it may be a passing glitch, or a mapping to add
-                self._bad_record("statuses", RecordError(
+                await self.db.call(self._bad_record, "statuses", RecordError(
                     self.name, "statuses", f"status {record.status.code!r} has no mapping in 'statuses'",
                     record_ref=record.ref), cursor, result)
             else:
@@ -203,25 +211,28 @@ class Intake:
             batch.append((record, status))
             cursor.seen(record.updated_at)  # saved only with its batch
             if len(batch) >= BATCH:
-                flush()
-        flush()
+                await self.db.call(flush)
+        await self.db.call(flush)
 
-    def _checked(self, stream: str, record: Any, kind: type[R], cursor: _Cursor, result: IntakeResult) -> R | None:
+    async def _checked(self, stream: str, record: Any, kind: type[R], cursor: _Cursor,
+                       result: IntakeResult) -> R | None:
         """A record of the stream as it may be taken in: with texts the store can hold (see
         ``_sanitize``); None (quarantined with its reason) for a RecordError or anything else
         that is not a ``kind``."""
         if isinstance(record, RecordError):
-            self._bad_record(stream, record, cursor, result)
+            await self.db.call(self._bad_record, stream, record, cursor, result)
             return None
         if not isinstance(record, kind):
-            self._bad_record(stream, RecordError(self.name, stream, f"the adapter gave a {type(record).__name__}, "
-                                                 f"not a {kind.__name__}"), cursor, result)
+            await self.db.call(self._bad_record, stream, RecordError(
+                self.name, stream, f"the adapter gave a {type(record).__name__}, not a {kind.__name__}"),
+                cursor, result)
             return None
         try:
             return cleaned(record)
         except Exception as exc:  # a record the adapter built wrong: this one waits, the stream goes on
-            self._bad_record(stream, RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})",
-                                                 record_ref=getattr(record, "ref", None)), cursor, result)
+            await self.db.call(self._bad_record, stream, RecordError(
+                self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=getattr(record, "ref", None)),
+                cursor, result)
             return None
 
     def _stored(self, stream: str, batch: list[Any], store: Callable[[list[Any]], list[Any]], cursor: _Cursor,
@@ -266,22 +277,22 @@ class Intake:
         # The hub has no call to set a status: a local change is kept in the timeline
         # (for the operator and for conflict rules), not delivered.
         await self._events("status_changes", self.app.status_changes_since, lambda r: LocalEvent(
-            kind="status_change", ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.changed_at,
+            kind=EventKind.STATUS_CHANGE, ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.changed_at,
             gateway_ref=r.gateway_ref, raw_status=(r.status.code, r.status.name),
             status=self.route.local_status(r.status.code)), result)
 
     async def _follow_ups(self, result: IntakeResult) -> None:
         await self._events("follow_ups", self.app.follow_ups_since, lambda r: LocalEvent(
-            kind="follow_up", ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.created_at,
+            kind=EventKind.FOLLOW_UP, ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.created_at,
             gateway_ref=r.gateway_ref, content=r.content, author=r.author, is_secret=r.is_secret,
-            attachments=r.attachments, deliver=(HUB_FOLLOW_UP, self.route.hub.name)), result)
+            attachments=r.attachments, deliver=(DeliveryKind.HUB_FOLLOW_UP, self.route.hub.name)), result)
 
     async def _events(self, stream: str, read: Callable[[datetime | None], AsyncIterator[Any]],
                       translate: Callable[[Any], LocalEvent], result: IntakeResult) -> None:
         """Follow-ups or status changes since the stream's cursor, :data:`EVENT_BATCH` per
         transaction. What the gateway wrote itself (it carries our mark, or we hold its id)
         is recognised and never sent back where it came from."""
-        cursor = self._cursor(stream)
+        cursor = await self.db.call(self._cursor, stream)
         batch: list[tuple[FollowUp | StatusChange, LocalEvent]] = []
 
         def store_events(items: list[tuple[FollowUp | StatusChange, LocalEvent]]) -> list[None]:
@@ -302,7 +313,7 @@ class Intake:
                     self._complaint_for(stream, record, event.occurred_at, cursor, result)
                 elif event.outcome == "echo":
                     result.echoes += 1
-                elif event.outcome == "recorded" and event.kind == "follow_up":
+                elif event.outcome == "recorded" and event.kind == EventKind.FOLLOW_UP:
                     result.follow_ups += 1
                     log.info("local follow-up owed to hub", complaint_id=event.complaint_id,
                              event_id=event.event_id)
@@ -314,18 +325,18 @@ class Intake:
 
         kind = FollowUp if stream == "follow_ups" else StatusChange
         async for raw in read(cursor.since):
-            record = self._checked(stream, raw, kind, cursor, result)
+            record = await self._checked(stream, raw, kind, cursor, result)
             if record is None:
                 continue
             try:
                 event = translate(record)
             except Exception as exc:  # one record the engine cannot use: it waits, the stream goes on
-                self._bad_record(stream, RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})",
-                                                     record_ref=record.ref), cursor, result)
+                await self.db.call(self._bad_record, stream, RecordError(
+                    self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=record.ref), cursor, result)
                 continue
             self._resolve(stream, record.ref)
             batch.append((record, event))
             cursor.seen(event.occurred_at)  # saved only with its batch
             if len(batch) >= EVENT_BATCH:
-                flush()
-        flush()
+                await self.db.call(flush)
+        await self.db.call(flush)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from sqlmodel import func, select
 
 from gateway._config import GatewayConfig
-from gateway._store import Store
+from gateway._store import EventKind, Store
 from gateway._store._reference import reference, reference_fetched_at
 from gateway._store._tables import ComplaintRow, EventRow
 
@@ -62,7 +62,7 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
                             f"maps to institution {institution}, which {hub.name} does not list")))
         for hub in hubs.values():
             for value, n in s.exec(select(EventRow.raw_status_code, func.count()).where(
-                    EventRow.origin == hub.name, EventRow.kind == "status_change",
+                    EventRow.origin == hub.name, EventRow.kind == EventKind.STATUS_CHANGE,
                     EventRow.raw_status_code.is_not(None)).group_by(EventRow.raw_status_code)).all():
                 if value not in hub.spec.statuses:
                     findings.append(Finding(hub.name, str(hub.path), "statuses", value, n, "no mapping"))

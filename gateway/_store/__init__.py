@@ -9,9 +9,14 @@ from gateway._store._store import (
     LOCAL_HUB_REF,
     LOCAL_STATUS,
     STORE_REFUSALS,
+    DeliveryKind,
+    EventKind,
+    OutboxState,
+    Side,
     Store,
+    as_store_error,
     refused_for_its_data,
 )
 
 __all__ = ["CREATE_COMPLAINT", "FORWARD_COMPLAINT", "HUB_FOLLOW_UP", "LOCAL_FOLLOW_UP", "LOCAL_HUB_REF", "LOCAL_STATUS", "STORE_REFUSALS", "SchemaState", "Store",
-           "head_revision", "refused_for_its_data"]
+           "DeliveryKind", "EventKind", "OutboxState", "Side", "as_store_error", "head_revision", "refused_for_its_data"]

@@ -10,21 +10,32 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import bindparam, func, insert, or_, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
 from sqlmodel import Session, create_engine, select
 
+from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError
 from gateway._model import Complaint, Location, Status
 from gateway._store._migrations import SchemaState, migrate
 from gateway._store._tables import (
@@ -43,16 +54,63 @@ from gateway._store._tables import (
 )
 from gateway._timezones import ensure_utc, utcnow
 
-# States of an outbox row that still hold back the later deliveries of their complaint.
-OWED_STATES = ("pending", "parked", "needs_confirmation")
+class OutboxState(StrEnum):
+    """Where an outbox row is. StrEnum: the database keeps the same strings as before."""
 
-# Outbox kinds: what is owed, and to which side.
-CREATE_COMPLAINT = "create_complaint"
-HUB_FOLLOW_UP = "hub_follow_up"
-LOCAL_FOLLOW_UP = "local_follow_up"
-LOCAL_STATUS = "local_status"
-FORWARD_COMPLAINT = "forward_complaint"  # to the agency (OPD) the local app assigned after the create
-LOCAL_HUB_REF = "local_hub_ref"  # the hub's tracking id, written back to the local app after the create
+    PENDING = "pending"  # owed; claimed and sent when due (``sending_at`` set while its call is under way)
+    PARKED = "parked"  # failed for good (or too often): an operator retries, resends, links or drops it
+    NEEDS_CONFIRMATION = "needs_confirmation"  # may have been done, the peer cannot tell: an operator decides
+    DONE = "done"  # delivered, or found already there, or linked by an operator
+    SKIPPED = "skipped"  # not to be delivered (the route keeps it off that side), with the reason why
+    DROPPED = "dropped"  # given up by an operator
+
+
+# States of an outbox row that still hold back the later deliveries of their complaint.
+OWED_STATES = (OutboxState.PENDING, OutboxState.PARKED, OutboxState.NEEDS_CONFIRMATION)
+
+
+class DeliveryKind(StrEnum):
+    """Outbox kinds: what is owed, and to which side (the handlers: ``_engine/_delivery.py``)."""
+
+    CREATE_COMPLAINT = "create_complaint"  # a local complaint, created at the hub
+    FORWARD_COMPLAINT = "forward_complaint"  # to the agency (OPD) the local app assigned after the create
+    HUB_FOLLOW_UP = "hub_follow_up"  # a local follow-up, added at the hub
+    LOCAL_FOLLOW_UP = "local_follow_up"  # a hub follow-up, written to the local app
+    LOCAL_STATUS = "local_status"  # a hub status change, written to the local app
+    LOCAL_HUB_REF = "local_hub_ref"  # the hub's tracking id, written back to the local app after the create
+
+
+# The kinds by their old names (adapters' tests and other modules import them).
+CREATE_COMPLAINT = DeliveryKind.CREATE_COMPLAINT
+HUB_FOLLOW_UP = DeliveryKind.HUB_FOLLOW_UP
+LOCAL_FOLLOW_UP = DeliveryKind.LOCAL_FOLLOW_UP
+LOCAL_STATUS = DeliveryKind.LOCAL_STATUS
+FORWARD_COMPLAINT = DeliveryKind.FORWARD_COMPLAINT
+LOCAL_HUB_REF = DeliveryKind.LOCAL_HUB_REF
+
+
+class EventKind(StrEnum):
+    """What a timeline event is."""
+
+    STATUS_CHANGE = "status_change"
+    FOLLOW_UP = "follow_up"
+    AGENCY_ASSIGNED = "agency_assigned"
+
+
+class Side(StrEnum):
+    """Which side of a route an id or a write belongs to."""
+
+    LOCAL = "local"
+    HUB = "hub"
+
+
+def set_ref(event: EventRow, side: str, ref: str) -> None:
+    """Keep ``ref`` as the event's id on ``side`` (refusing a side that is neither)."""
+    if Side(side) is Side.LOCAL:
+        event.local_ref = ref
+    else:
+        event.hub_ref = ref
+
 
 # The note of a done local_status delivery whose status was not written but whose note went as a
 # follow-up (a hold with its reason, while the local app shows "in progress" already).
@@ -60,15 +118,16 @@ STATUS_AS_FOLLOW_UP = "status not written; its note went as a follow-up"
 
 
 # Errors a store raises for a statement's values rather than for being down or broken: sqlite3
-# raises OverflowError itself (not wrapped by SQLAlchemy) for an integer beyond 64 bits.
-STORE_REFUSALS = (StatementError, OverflowError)
+# raises OverflowError itself (not wrapped by SQLAlchemy) for an integer beyond 64 bits; a
+# StoreRefusedError is one of these filed in the gateway's tree (as_store_error).
+STORE_REFUSALS = (StoreRefusedError, StatementError, OverflowError)
 
 
 def refused_for_its_data(exc: BaseException) -> bool:
     """Whether the database refused a statement for the values in it (a text it cannot hold, a
     number out of range, a value too long for an index), rather than being unreachable or
     broken: then the record at fault can be set aside and the rest stored."""
-    if isinstance(exc, OverflowError):
+    if isinstance(exc, (OverflowError, StoreRefusedError)):
         return True
     if not isinstance(exc, StatementError):
         return False
@@ -79,6 +138,24 @@ def refused_for_its_data(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError, IntegrityError)):
         return False
     return isinstance(exc, DataError) or not isinstance(exc, DBAPIError)  # not a DBAPI error: a value SQLAlchemy could not bind
+
+
+def as_store_error(exc: BaseException, operation: str) -> BaseException:
+    """``exc`` raised by a store call, filed in the gateway's exception tree: a refusal of the
+    values (:func:`refused_for_its_data`) is a :class:`StoreRefusedError`, any other database
+    failure a :class:`StoreUnavailableError`. An IntegrityError stays as it is (another daemon
+    wrote the same row at the same moment: each caller resolves that on the spot), and so does
+    anything that is not the database's (a GatewayError, a bug). The caller raises the result
+    ``from exc``, so the database's own error stays in the traceback (never in a message)."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if refused_for_its_data(exc):
+        return StoreRefusedError(operation, exc)
+    if isinstance(exc, IntegrityError):
+        return exc
+    if isinstance(exc, (SQLAlchemyError, sqlite3.Error)):
+        return StoreUnavailableError(operation, exc)
+    return exc
 
 
 # A quarantined record's ref and reason are kept to these lengths (both are in a unique index,
@@ -279,26 +356,26 @@ class Store:
                           raw_status_code=raw_status[0] if raw_status else None,
                           raw_status_name=raw_status[1] if raw_status else None,
                           status=status.value if status else None, occurred_at=occurred_at, recorded_at=now)
-            setattr(ev, f"{side}_ref", origin_ref)
+            set_ref(ev, side, origin_ref)
             s.add(ev)
             s.flush()
             if deliver is not None:
                 out = OutboxRow(complaint_id=complaint_id, event_id=ev.id, kind=deliver[0], target=deliver[1],
                                 next_attempt_at=now, created_at=now)
                 if park_reason:
-                    out.state, out.last_error, out.first_error_at, out.last_error_at = "parked", park_reason, now, now
+                    out.state, out.last_error, out.first_error_at, out.last_error_at = (OutboxState.PARKED, park_reason,
+                                                                                        now, now)
                 s.add(out)
             return ev.id
 
     def event_known_by_ref(self, complaint_id: int, side: str, ref: str) -> bool:
-        column = EventRow.local_ref if side == "local" else EventRow.hub_ref
+        column = EventRow.local_ref if Side(side) is Side.LOCAL else EventRow.hub_ref
         with self.session() as s:
             return s.exec(select(EventRow.id).where(EventRow.complaint_id == complaint_id, column == ref)).first() is not None
 
     def set_event_ref(self, event_id: int, side: str, ref: str) -> None:
         with self.session() as s:
-            ev = s.get(EventRow, event_id)
-            setattr(ev, f"{side}_ref", ref)
+            set_ref(s.get(EventRow, event_id), side, ref)
 
     def complaint(self, complaint_id: int) -> ComplaintRow:
         with self.session() as s:
@@ -316,7 +393,7 @@ class Store:
         with self.session() as s:
             row = s.exec(select(OutboxRow).where(
                 OutboxRow.complaint_id == complaint_id, OutboxRow.kind == CREATE_COMPLAINT,
-                OutboxRow.target == hub_instance, OutboxRow.state == "skipped")).first()
+                OutboxRow.target == hub_instance, OutboxRow.state == OutboxState.SKIPPED)).first()
             return (row.last_error or "kept off the hub") if row is not None else None
 
     def set_attachment_doc(self, attachment_id: int, doc_id: str) -> None:
@@ -371,7 +448,8 @@ class Store:
             ).group_by(OutboxRow.complaint_id)
             rows = list(s.exec(
                 select(OutboxRow).where(
-                    OutboxRow.id.in_(first_owed), OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now,
+                    OutboxRow.id.in_(first_owed), OutboxRow.state == OutboxState.PENDING,
+                    OutboxRow.next_attempt_at <= now,
                     or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now),
                     or_(OutboxRow.sending_at.is_(None), OutboxRow.sending_at < now - in_flight))
                 .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)).all())
@@ -423,7 +501,7 @@ class Store:
             row.sending_at = self.lease_now(s)  # compared with the leases' clock (claim_due)
             return True
 
-    def finish_delivery(self, outbox_id: int, *, state: str = "done", link: tuple[int, str, str] | None = None,
+    def finish_delivery(self, outbox_id: int, *, state: OutboxState = OutboxState.DONE, link: tuple[int, str, str] | None = None,
                         owe: tuple[str, str] | None = None, note: str | None = None,
                         token: str | None = None) -> bool:
         """Mark a delivery done (or skipped, ``note`` saying why), and in the same transaction
@@ -447,7 +525,7 @@ class Store:
             return True
 
     def fail_delivery(self, outbox_id: int, error: str, *, retry_at: datetime | None,
-                      state: str = "parked", outcome_unknown: bool = False, count: bool = True,
+                      state: OutboxState = OutboxState.PARKED, outcome_unknown: bool = False, count: bool = True,
                       token: str | None = None) -> bool:
         """Record a failed attempt: retried at ``retry_at``, or put in ``state`` (parked,
         needs_confirmation) when it is None. ``outcome_unknown``: the call may have been
@@ -571,15 +649,15 @@ class Store:
         with self.session() as s:
             return s.exec(select(EventRow).where(
                 EventRow.complaint_id == complaint_id, EventRow.origin == local_instance,
-                EventRow.kind == "status_change").order_by(EventRow.occurred_at.desc(), EventRow.id.desc())).first()
+                EventRow.kind == EventKind.STATUS_CHANGE).order_by(EventRow.occurred_at.desc(), EventRow.id.desc())).first()
 
     def newer_hub_status_delivered(self, complaint_id: int, event: EventRow) -> bool:
         """Whether a hub status newer than ``event`` has already been delivered."""
         with self.session() as s:
             return s.exec(select(EventRow.id).join(OutboxRow, OutboxRow.event_id == EventRow.id).where(
                 EventRow.complaint_id == complaint_id, EventRow.origin == event.origin,
-                EventRow.kind == "status_change", EventRow.occurred_at > event.occurred_at,
-                OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done")).first() is not None
+                EventRow.kind == EventKind.STATUS_CHANGE, EventRow.occurred_at > event.occurred_at,
+                OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == OutboxState.DONE)).first() is not None
 
     def audit(self, action: str, *, complaint_id: int | None = None, detail: str | None = None,
               actor: str = "gateway") -> None:
@@ -591,8 +669,9 @@ def _owe_create_again(s: Session, complaint_id: int, hub_instance: str, now: dat
     """A complaint kept out of the hub by the route's rule is inside it now (it was reopened,
     say): its create is owed after all."""
     s.execute(update(OutboxRow).where(
-        OutboxRow.complaint_id == complaint_id, OutboxRow.kind == CREATE_COMPLAINT, OutboxRow.state == "skipped",
-        OutboxRow.target == hub_instance).values(state="pending", next_attempt_at=now, done_at=None,
+        OutboxRow.complaint_id == complaint_id, OutboxRow.kind == CREATE_COMPLAINT,
+        OutboxRow.state == OutboxState.SKIPPED,
+        OutboxRow.target == hub_instance).values(state=OutboxState.PENDING, next_attempt_at=now, done_at=None,
                                                  last_error=None))
 
 
@@ -630,16 +709,16 @@ def _insert_complaints(s: Session, local_instance: str, hub_instance: str,
                          "content_type": a.content_type, "size": a.size} for a in c.attachments]
         links.append({"complaint_id": cid, "instance": local_instance, "external_ref": c.ref, "linked_at": now})
         create = {"complaint_id": cid, "kind": CREATE_COMPLAINT, "target": hub_instance, "next_attempt_at": now,
-                  "created_at": now, "state": "pending", "done_at": None, "last_error": None}
+                  "created_at": now, "state": OutboxState.PENDING, "done_at": None, "last_error": None}
         if c.ref in imported:
             links.append({"complaint_id": cid, "instance": hub_instance, "external_ref": imported[c.ref],
                           "linked_at": now})
-            create.update(state="done", done_at=now, last_error="linked to the hub by an imported pair of ids")
+            create.update(state=OutboxState.DONE, done_at=now, last_error="linked to the hub by an imported pair of ids")
         elif c.ref in not_at_hub:
-            create.update(state="skipped", done_at=now, last_error=not_at_hub[c.ref])
+            create.update(state=OutboxState.SKIPPED, done_at=now, last_error=not_at_hub[c.ref])
         creates.append(create)
         if c.ref in imported and write_back_hub_ref:
-            creates.append({**create, "kind": LOCAL_HUB_REF, "target": local_instance, "state": "pending",
+            creates.append({**create, "kind": LOCAL_HUB_REF, "target": local_instance, "state": OutboxState.PENDING,
                             "done_at": None, "last_error": None})
     for table, values in ((ReporterRow, reporters), (AttachmentRow, attachments), (LinkRow, links),
                           (OutboxRow, creates)):
@@ -664,7 +743,7 @@ def _agency_assigned(s: Session, row: ComplaintRow, complaint: Complaint, local_
                      hub_instance: str, now: datetime, *, deliver: bool) -> None:
     """The local app gave a known complaint to another agency: a timeline event, owed to
     the hub as a forward. (A new complaint's agency goes with its create.)"""
-    ev = EventRow(complaint_id=row.id, kind="agency_assigned", origin=local_instance,
+    ev = EventRow(complaint_id=row.id, kind=EventKind.AGENCY_ASSIGNED, origin=local_instance,
                   origin_ref=f"agency:{complaint.agency}@{complaint.updated_at.isoformat()}",
                   gateway_ref=new_ref("lg-ev"), content=complaint.agency, occurred_at=complaint.updated_at,
                   recorded_at=now)
