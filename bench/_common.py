@@ -36,6 +36,7 @@ def gateway_command() -> list[str]:
 
 # -- simulators in a subprocess ---------------------------------------------------------------
 
+
 @dataclass
 class SimProcess:
     """A simulator served by ``bench/_simserver.py`` in a process of its own (so that its
@@ -63,7 +64,7 @@ class SimProcess:
         reply = self.proc.stdout.readline()
         if not reply.startswith(answer + ": "):
             raise RuntimeError(f"simulator {self.name} answered {reply!r} to {line!r}")
-        return json.loads(reply[len(answer) + 2:])
+        return json.loads(reply[len(answer) + 2 :])
 
     def counts(self) -> dict[str, Any]:
         """The simulator's own ``counts()``: requests by route, its world's counts."""
@@ -99,12 +100,27 @@ class SimProcess:
         self.stop()
 
 
-def start_simulator(name: str, *, seed: int = 1, options: dict[str, Any] | None = None,
-                    faults: dict[str, Any] | None = None, timeout: float = 180.0) -> SimProcess:
+def start_simulator(
+    name: str,
+    *,
+    seed: int = 1,
+    options: dict[str, Any] | None = None,
+    faults: dict[str, Any] | None = None,
+    timeout: float = 180.0,
+) -> SimProcess:
     """Start one simulator (``lapor_hendi``, ``sp4n``) on a free loopback port, its clock
     standing still and its simulated people idle, and wait until it serves."""
-    command = [sys.executable, str(Path(__file__).resolve().parent / "_simserver.py"), name, "--seed", str(seed),
-               "--options", json.dumps(options or {}), "--faults", json.dumps(faults or {})]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve().parent / "_simserver.py"),
+        name,
+        "--seed",
+        str(seed),
+        "--options",
+        json.dumps(options or {}),
+        "--faults",
+        json.dumps(faults or {}),
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, cwd=REPO)
     url, environ = "", {}
@@ -128,6 +144,7 @@ def start_simulator(name: str, *, seed: int = 1, options: dict[str, Any] | None 
 
 
 # -- memory -----------------------------------------------------------------------------------
+
 
 def proc_status_kb(pid: int, key: str) -> int | None:
     """A ``kB`` value of ``/proc/<pid>/status`` (``VmHWM``: peak resident set, ``VmRSS``: now)."""
@@ -175,9 +192,14 @@ class PeakMemory:
         return self.peak_kb / 1024
 
 
-def run_measured(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-                 stderr_path: Path | None = None,
-                 echo_prefix: str | None = "    | ") -> tuple[int, float, float, list[tuple[float, str]], float]:
+def run_measured(
+    command: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stderr_path: Path | None = None,
+    echo_prefix: str | None = "    | ",
+) -> tuple[int, float, float, list[tuple[float, str]], float]:
     """Run ``command`` to its end; return (exit code, wall seconds, peak RSS in MB, standard
     output lines with the second each arrived, CPU seconds: user + system). Standard error goes to ``stderr_path`` (the gateway's log lines), or
     with standard output. The peak is the larger of the polled ``VmHWM`` and ``ru_maxrss``
@@ -185,9 +207,15 @@ def run_measured(command: Sequence[str], *, env: dict[str, str] | None = None, c
     started = time.perf_counter()
     stderr_file = open(stderr_path, "w") if stderr_path is not None else None
     try:
-        proc = subprocess.Popen(list(command), stdout=subprocess.PIPE,
-                                stderr=stderr_file if stderr_file is not None else subprocess.STDOUT,
-                                text=True, bufsize=1, env=env, cwd=cwd)
+        proc = subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=stderr_file if stderr_file is not None else subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env=env,
+            cwd=cwd,
+        )
     finally:
         if stderr_file is not None:
             stderr_file.close()
@@ -208,6 +236,7 @@ def run_measured(command: Sequence[str], *, env: dict[str, str] | None = None, c
 
 # -- the machine and the output ---------------------------------------------------------------
 
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     cpu = platform.processor() or platform.machine()
@@ -225,37 +254,51 @@ def machine() -> dict[str, Any]:
                 mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "nproc": os.cpu_count(),
-            "cpu": cpu, "mem_gb": mem_gb, "python": platform.python_version(), "machine": platform.machine(),
-            "kernel": platform.release(), "sqlite": _sqlite_version()}
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gb": mem_gb,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "kernel": platform.release(),
+        "sqlite": _sqlite_version(),
+    }
 
 
 def _sqlite_version() -> str:
     import sqlite3
+
     return sqlite3.sqlite_version
 
 
 def print_machine() -> dict[str, Any]:
     m = machine()
-    print(f"machine: {m['nproc']} CPU ({m['cpu']}), {m['mem_gb']} GB, {m['machine']}, Linux {m['kernel']}, "
-          f"Python {m['python']}, SQLite {m['sqlite']}; {m['date']}", flush=True)
+    print(
+        f"machine: {m['nproc']} CPU ({m['cpu']}), {m['mem_gb']} GB, {m['machine']}, Linux {m['kernel']}, "
+        f"Python {m['python']}, SQLite {m['sqlite']}; {m['date']}",
+        flush=True,
+    )
     return m
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain text table, numbers right-aligned."""
+
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
         if isinstance(v, int) and not isinstance(v, bool):
             return f"{v:,}"
         return "-" if v is None else str(v)
+
     cells = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) if cells else len(str(h))
-              for i, h in enumerate(headers)]
+    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) if cells else len(str(h)) for i, h in enumerate(headers)]
     numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) for i in range(len(headers))]
+
     def fmt(values: Sequence[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
     lines = [fmt([str(h) for h in headers]), "  ".join("-" * w for w in widths)]
     lines += [fmt(r) for r in cells]
     return "\n".join(lines)
@@ -281,4 +324,3 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 
 def goal(ok: bool) -> str:
     return "met" if ok else "MISSED"
-

@@ -49,8 +49,7 @@ def main() -> None:
     started = time.monotonic()
     factory = load_simulator_factory(args.name)
     clock = SimClock(speed=0)
-    sim = factory(seed=args.seed, clock=clock, faults=json.loads(args.faults),
-                  **json.loads(args.options))
+    sim = factory(seed=args.seed, clock=clock, faults=json.loads(args.faults), **json.loads(args.options))
     with SimulatorServer(sim) as server:
         print(f"url: {server.base_url}", flush=True)
         print(f"env: {json.dumps(sim.demo_environment())}", flush=True)
@@ -64,8 +63,10 @@ def main() -> None:
                 print("faults: " + json.dumps(sim.faults.snapshot(), default=str), flush=True)
             elif command == "preload":
                 count, _, at = rest.partition(" ")
-                ids = sim.preload([f"#lapor_gateway #lg_bench_{i:06d}" for i in range(int(count))],
-                                  at=datetime.fromisoformat(at) if at else None)
+                ids = sim.preload(
+                    [f"#lapor_gateway #lg_bench_{i:06d}" for i in range(int(count))],
+                    at=datetime.fromisoformat(at) if at else None,
+                )
                 with sim.lock:
                     first_logs = [str(sim.world.get(i).logs[0]["id"]) for i in ids]
                 print("preload: " + json.dumps({"ids": ids, "first_logs": first_logs}), flush=True)

@@ -74,6 +74,7 @@ HUB_CLOSED_PORT = "http://127.0.0.1:9"  # a backfill never calls the hub
 
 # -- the baseline -----------------------------------------------------------------------------
 
+
 class Pacer:
     """Evenly spaced sends at ``rps`` (None: no limit) and at most ``concurrency`` at once:
     what the gateway's budget does when the peer never answers 429."""
@@ -96,8 +97,9 @@ class Pacer:
         self.slots.release()
 
 
-async def baseline(base_url: str, api_key: str, since: datetime, *, rps: float | None, concurrency: int,
-                   page_size: int) -> dict[str, Any]:
+async def baseline(
+    base_url: str, api_key: str, since: datetime, *, rps: float | None, concurrency: int, page_size: int
+) -> dict[str, Any]:
     """The three lists walked as the backfill walks them, with nothing but httpx and json."""
     pacer = Pacer(rps, concurrency)
     records: dict[str, int] = {}
@@ -105,8 +107,9 @@ async def baseline(base_url: str, api_key: str, since: datetime, *, rps: float |
     requests = 0
     started = time.perf_counter()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, headers={"X-Api-Key": api_key}, timeout=30,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"X-Api-Key": api_key}, timeout=30, limits=limits
+    ) as client:
         for path, filter_name, id_key, time_key in LISTS:
             list_started = time.perf_counter()
             boundary = since.astimezone(WIB).strftime(TIME_FMT)  # WIB text sorts as time does
@@ -138,14 +141,20 @@ async def baseline(base_url: str, api_key: str, since: datetime, *, rps: float |
                     page_number += 1
             records[path] = fresh
             list_seconds[path] = round(time.perf_counter() - list_started, 2)
-    return {"seconds": time.perf_counter() - started, "requests": requests, "records": records,
-            "list_seconds": list_seconds}
+    return {
+        "seconds": time.perf_counter() - started,
+        "requests": requests,
+        "records": records,
+        "list_seconds": list_seconds,
+    }
 
 
 # -- the gateway ------------------------------------------------------------------------------
 
-def write_config(folder: Path, *, local_url: str, store_url: str, rps: float | None, concurrency: int,
-                 page_size: int, log_level: str) -> Path:
+
+def write_config(
+    folder: Path, *, local_url: str, store_url: str, rps: float | None, concurrency: int, page_size: int, log_level: str
+) -> Path:
     """The shipped config/ pointed at the simulator, with this run's budget and page size."""
     (folder / "adapters").mkdir(parents=True, exist_ok=True)
     for source in sorted((REPO / "config" / "adapters").glob("*.yaml")):
@@ -154,8 +163,11 @@ def write_config(folder: Path, *, local_url: str, store_url: str, rps: float | N
         url = local_url if adapter == "lapor_hendi" else HUB_CLOSED_PORT
         content = re.sub(r"^base_url:.*$", f"base_url: {url}", content, flags=re.M)
         content = re.sub(r"^budget:.*?(?=^\S|\Z)", "", content, flags=re.M | re.S)
-        content += ("budget:\n  requests_per_second: " + ("null" if not rps else f"{rps:g}")
-                    + f"\n  concurrency: {concurrency}\n")
+        content += (
+            "budget:\n  requests_per_second: "
+            + ("null" if not rps else f"{rps:g}")
+            + f"\n  concurrency: {concurrency}\n"
+        )
         if adapter == "lapor_hendi":
             content = re.sub(r"^(\s+)page_size:.*$", rf"\g<1>page_size: {page_size}", content, flags=re.M)
         (folder / "adapters" / source.name).write_text(content)
@@ -168,6 +180,7 @@ def empty_postgres(url: str) -> str:
     """Drop and recreate the ``public`` schema of the database at ``url`` (a fresh store for each
     run, as a new SQLite file is); returns the server's version."""
     from sqlalchemy import create_engine, text
+
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -181,6 +194,7 @@ def store_size_mb(url: str, folder: Path) -> float:
     if url.startswith("sqlite"):
         return sum(p.stat().st_size for p in folder.glob("gateway.db*")) / 1024 / 1024
     from sqlalchemy import create_engine, text
+
     engine = create_engine(url)
     with engine.connect() as conn:
         size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
@@ -202,58 +216,105 @@ def run_gateway(config: Path, since: date, env: dict[str, str], log_path: Path) 
     starts = [(t, line.split(": ")[1]) for t, line in lines if line.endswith(" to read")]
     ends = [t for t, _ in starts[1:]] + [next((t for t, line in lines if "complaints new" in line), wall)]
     streams = {name: round(end - t, 2) for (t, name), end in zip(starts, ends)}
-    found = re.search(r"(\d+) complaints new, (\d+) known, (\d+) status changes, (\d+) follow-ups, "
-                      r"(\d+) quarantined in ([\d.]+) s \((\d+) complaints/s\)", summary)
+    found = re.search(
+        r"(\d+) complaints new, (\d+) known, (\d+) status changes, (\d+) follow-ups, "
+        r"(\d+) quarantined in ([\d.]+) s \((\d+) complaints/s\)",
+        summary,
+    )
     if not found:
         raise RuntimeError(f"no summary line in the output of gateway backfill: {lines[-5:]}")
     new, known, changes, follow_ups, quarantined, seconds, own_rate = found.groups()
     with open(log_path) as f:
         log_lines = sum(1 for _ in f)
-    return {"wall_seconds": wall, "cpu_seconds": round(cpu, 2), "command_seconds": float(seconds), "command_complaints_per_second": int(own_rate),
-            "complaints_new": int(new), "complaints_known": int(known), "status_changes": int(changes),
-            "follow_ups": int(follow_ups), "quarantined": int(quarantined), "peak_rss_mb": peak_mb,
-            "log_lines": log_lines, "stream_seconds": streams, "summary": summary.strip()}
+    return {
+        "wall_seconds": wall,
+        "cpu_seconds": round(cpu, 2),
+        "command_seconds": float(seconds),
+        "command_complaints_per_second": int(own_rate),
+        "complaints_new": int(new),
+        "complaints_known": int(known),
+        "status_changes": int(changes),
+        "follow_ups": int(follow_ups),
+        "quarantined": int(quarantined),
+        "peak_rss_mb": peak_mb,
+        "log_lines": log_lines,
+        "stream_seconds": streams,
+        "summary": summary.strip(),
+    }
 
 
 # -- one size ---------------------------------------------------------------------------------
+
 
 def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     rps = args.rps or None
     since = since_day(args.history_days)
     since_dt = datetime.combine(since, datetime.min.time(), WIB)
-    result: dict[str, Any] = {"complaints": n, "rps": rps, "concurrency": args.concurrency,
-                              "page_size": args.page_size, "since": since.isoformat(),
-                              "store": "postgresql" if args.postgres else "sqlite"}
+    result: dict[str, Any] = {
+        "complaints": n,
+        "rps": rps,
+        "concurrency": args.concurrency,
+        "page_size": args.page_size,
+        "since": since.isoformat(),
+        "store": "postgresql" if args.postgres else "sqlite",
+    }
     sim_options = {"initial_complaints": n, "history_days": args.history_days}
 
-    print(f"\n== {n:,} complaints over {args.history_days:g} days; budget "
-          f"{'no limit' if rps is None else f'{rps:g} requests/s'}, concurrency {args.concurrency}, "
-          f"page size {args.page_size}; store {result['store']}", flush=True)
+    print(
+        f"\n== {n:,} complaints over {args.history_days:g} days; budget "
+        f"{'no limit' if rps is None else f'{rps:g} requests/s'}, concurrency {args.concurrency}, "
+        f"page size {args.page_size}; store {result['store']}",
+        flush=True,
+    )
 
     with start_simulator("lapor_hendi", seed=args.seed, options=sim_options) as sim:
         print(f"  simulator ready in {sim.started_in:.1f} s at {sim.url}", flush=True)
-        base = asyncio.run(baseline(sim.url, sim.environ["LAPOR_HENDI_API_KEY"], since_dt, rps=rps,
-                                    concurrency=args.concurrency, page_size=args.page_size))
+        base = asyncio.run(
+            baseline(
+                sim.url,
+                sim.environ["LAPOR_HENDI_API_KEY"],
+                since_dt,
+                rps=rps,
+                concurrency=args.concurrency,
+                page_size=args.page_size,
+            )
+        )
         base["sim_counts"] = sim.counts()
     base["complaints"] = base["records"]["/api/v1/aduan"]
     base["complaints_per_second"] = base["complaints"] / base["seconds"]
     result["baseline"] = base
-    print(f"  baseline: {base['requests']:,} requests in {base['seconds']:.1f} s: "
-          f"{base['complaints_per_second']:,.0f} complaints/s; records read {base['records']}; "
-          f"seconds per list {base['list_seconds']}", flush=True)
+    print(
+        f"  baseline: {base['requests']:,} requests in {base['seconds']:.1f} s: "
+        f"{base['complaints_per_second']:,.0f} complaints/s; records read {base['records']}; "
+        f"seconds per list {base['list_seconds']}",
+        flush=True,
+    )
     print(f"  simulator's counts: {base['sim_counts']['requests_by_route']}", flush=True)
 
-    with start_simulator("lapor_hendi", seed=args.seed, options=sim_options) as sim, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        start_simulator("lapor_hendi", seed=args.seed, options=sim_options) as sim,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         print(f"  simulator ready in {sim.started_in:.1f} s at {sim.url}", flush=True)
         store_url = args.postgres or f"sqlite:///{tmp}/gateway.db"
         if args.postgres:
             result["postgres_version"] = empty_postgres(args.postgres)
-        config = write_config(Path(tmp) / "config", local_url=sim.url, store_url=store_url,
-                              rps=rps, concurrency=args.concurrency, page_size=args.page_size,
-                              log_level=args.log_level)
-        env = {**os.environ, **sim.environ, "SP4N_AUTHORIZATION": "unused", "SP4N_TOKEN": "unused",
-               "COLUMNS": "400"}  # rich wraps the summary line at 80 columns otherwise
+        config = write_config(
+            Path(tmp) / "config",
+            local_url=sim.url,
+            store_url=store_url,
+            rps=rps,
+            concurrency=args.concurrency,
+            page_size=args.page_size,
+            log_level=args.log_level,
+        )
+        env = {
+            **os.environ,
+            **sim.environ,
+            "SP4N_AUTHORIZATION": "unused",
+            "SP4N_TOKEN": "unused",
+            "COLUMNS": "400",
+        }  # rich wraps the summary line at 80 columns otherwise
         gw = run_gateway(config, since, env, Path(tmp) / "gateway.log")
         gw["sim_counts"] = sim.counts()
         gw["store_mb"] = store_size_mb(store_url, Path(tmp))
@@ -263,8 +324,11 @@ def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     print(f"  gateway: {gw['summary']}", flush=True)
     print(f"  gateway: seconds per stream (from its progress lines): {gw['stream_seconds']}", flush=True)
     print(f"  simulator's counts: {gw['sim_counts']['requests_by_route']}", flush=True)
-    print(f"  gateway: wall {gw['wall_seconds']:.1f} s (start-up included): {gw['complaints_per_second']:,.0f} "
-          f"complaints/s; peak RSS {gw['peak_rss_mb']:.0f} MB; ratio {result['ratio']:.2f}", flush=True)
+    print(
+        f"  gateway: wall {gw['wall_seconds']:.1f} s (start-up included): {gw['complaints_per_second']:,.0f} "
+        f"complaints/s; peak RSS {gw['peak_rss_mb']:.0f} MB; ratio {result['ratio']:.2f}",
+        flush=True,
+    )
     return result
 
 
@@ -278,14 +342,21 @@ def profile(n: int, args: argparse.Namespace) -> None:
     rps = args.rps or None
     since = since_day(args.history_days)
     sim_options = {"initial_complaints": n, "history_days": args.history_days}
-    with start_simulator("lapor_hendi", seed=args.seed, options=sim_options) as sim, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        start_simulator("lapor_hendi", seed=args.seed, options=sim_options) as sim,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         if args.postgres:
             empty_postgres(args.postgres)
-        config_path = write_config(Path(tmp) / "config", local_url=sim.url,
-                                   store_url=args.postgres or f"sqlite:///{tmp}/gateway.db", rps=rps,
-                                   concurrency=args.concurrency,
-                                   page_size=args.page_size, log_level=args.log_level)
+        config_path = write_config(
+            Path(tmp) / "config",
+            local_url=sim.url,
+            store_url=args.postgres or f"sqlite:///{tmp}/gateway.db",
+            rps=rps,
+            concurrency=args.concurrency,
+            page_size=args.page_size,
+            log_level=args.log_level,
+        )
         environ = {**sim.environ, "SP4N_AUTHORIZATION": "unused", "SP4N_TOKEN": "unused"}
         config = load_config(config_path, environ=environ)
         log = open(Path(tmp) / "gateway.log", "w")
@@ -294,8 +365,8 @@ def profile(n: int, args: argparse.Namespace) -> None:
 
         async def main() -> Any:
             async with Engine(config, store) as engine:
-                return await engine.backfill("lapor-hendi-semarang",
-                                             datetime.combine(since, datetime.min.time(), WIB))
+                return await engine.backfill("lapor-hendi-semarang", datetime.combine(since, datetime.min.time(), WIB))
+
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
@@ -305,8 +376,11 @@ def profile(n: int, args: argparse.Namespace) -> None:
         store.close()
         log.close()
     r = result.intake
-    print(f"profiled backfill: {r.complaints_new} complaints, {r.status_changes} status changes, "
-          f"{r.follow_ups} follow-ups in {wall:.1f} s under the profiler", flush=True)
+    print(
+        f"profiled backfill: {r.complaints_new} complaints, {r.status_changes} status changes, "
+        f"{r.follow_ups} follow-ups in {wall:.1f} s under the profiler",
+        flush=True,
+    )
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(25)
@@ -316,17 +390,29 @@ def profile(n: int, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--complaints", type=int, nargs="+", default=None,
-                        help="sizes to run [default: 10000 100000; --quick: 2000 10000]")
-    parser.add_argument("--rps", type=float, default=20.0,
-                        help="requests per second of both sides (the gateway's budget); 0: no limit [20]")
+    parser.add_argument(
+        "--complaints",
+        type=int,
+        nargs="+",
+        default=None,
+        help="sizes to run [default: 10000 100000; --quick: 2000 10000]",
+    )
+    parser.add_argument(
+        "--rps",
+        type=float,
+        default=20.0,
+        help="requests per second of both sides (the gateway's budget); 0: no limit [20]",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once of both sides [4]")
     parser.add_argument("--page-size", type=int, default=100, help="per_halaman of every list (1-100) [100]")
     parser.add_argument("--history-days", type=float, default=1500, help="days the history spans [1500]")
     parser.add_argument("--log-level", default="info", help="the gateway's log level [info, as shipped]")
-    parser.add_argument("--postgres", metavar="URL",
-                        help="the gateway's store: this PostgreSQL database (postgresql+psycopg://...), EMPTIED "
-                             "before each run (its public schema is dropped), instead of a fresh SQLite file")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="the gateway's store: this PostgreSQL database (postgresql+psycopg://...), EMPTIED "
+        "before each run (its public schema is dropped), instead of a fresh SQLite file",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a check in a minute")
     parser.add_argument("--profile", type=int, metavar="N", help="only cProfile an in-process backfill of N")
@@ -339,22 +425,54 @@ def main() -> None:
     machine = print_machine()
     results = [one_size(n, args) for n in sizes]
     print()
-    rows = [[r["complaints"], r["baseline"]["requests"], round(r["baseline"]["seconds"], 1),
-             round(r["baseline"]["complaints_per_second"]),
-             round(r["gateway"]["wall_seconds"], 1), round(r["gateway"]["complaints_per_second"]),
-             r["gateway"]["command_complaints_per_second"], round(r["ratio"], 2), round(r["gateway"]["cpu_seconds"], 1),
-             round(r["gateway"]["peak_rss_mb"])]
-            for r in results]
-    print(table(["complaints", "requests", "base s", "base c/s", "gw s", "gw c/s", "gw own c/s", "ratio",
-                 "gw cpu s", "peak MB"], rows))
+    rows = [
+        [
+            r["complaints"],
+            r["baseline"]["requests"],
+            round(r["baseline"]["seconds"], 1),
+            round(r["baseline"]["complaints_per_second"]),
+            round(r["gateway"]["wall_seconds"], 1),
+            round(r["gateway"]["complaints_per_second"]),
+            r["gateway"]["command_complaints_per_second"],
+            round(r["ratio"], 2),
+            round(r["gateway"]["cpu_seconds"], 1),
+            round(r["gateway"]["peak_rss_mb"]),
+        ]
+        for r in results
+    ]
+    print(
+        table(
+            [
+                "complaints",
+                "requests",
+                "base s",
+                "base c/s",
+                "gw s",
+                "gw c/s",
+                "gw own c/s",
+                "ratio",
+                "gw cpu s",
+                "peak MB",
+            ],
+            rows,
+        )
+    )
     ratio_ok = all(r["ratio"] >= 0.8 for r in results)
     peaks = [r["gateway"]["peak_rss_mb"] for r in results]
     flat = max(peaks) <= 1.25 * min(peaks) + 10
-    print(f"\ngoal ratio >= 0.8: {goal(ratio_ok)}; goal peak memory flat in N and under 300 MB: "
-          f"{goal(flat and max(peaks) < 300)} ({', '.join(f'{p:.0f}' for p in peaks)} MB)")
-    emit("backfill", {"machine": machine, "results": results, "goals": {"ratio_at_least_0.8": ratio_ok,
-                                                                        "memory_flat_under_300mb": flat and max(peaks) < 300}},
-         args.json_out)
+    print(
+        f"\ngoal ratio >= 0.8: {goal(ratio_ok)}; goal peak memory flat in N and under 300 MB: "
+        f"{goal(flat and max(peaks) < 300)} ({', '.join(f'{p:.0f}' for p in peaks)} MB)"
+    )
+    emit(
+        "backfill",
+        {
+            "machine": machine,
+            "results": results,
+            "goals": {"ratio_at_least_0.8": ratio_ok, "memory_flat_under_300mb": flat and max(peaks) < 300},
+        },
+        args.json_out,
+    )
 
 
 if __name__ == "__main__":

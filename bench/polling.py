@@ -62,6 +62,7 @@ LOCAL, HUB = "lapor-hendi-semarang", "sp4n"
 def _time_hub_view(store: Any, n: int, calls: int = 200) -> float:
     """Real milliseconds per call of the store's ``hub_view`` (2 of the 3 store calls of a read)."""
     from gateway._store._hub_reads import hub_view
+
     ids = random.Random(0).sample(range(1, n + 1), min(calls, n))
     started = time.perf_counter()
     for cid in ids:
@@ -70,6 +71,7 @@ def _time_hub_view(store: Any, n: int, calls: int = 200) -> float:
 
 
 # -- simulated time for the hub's budget -------------------------------------------------------
+
 
 class SimSeconds:
     """The ``SimClock`` as seconds (the budget's clock), and a sleep that moves it on."""
@@ -90,6 +92,7 @@ class SimSeconds:
 
 
 # -- why each read was scheduled ---------------------------------------------------------------
+
 
 class CountingPolicy:
     """The product's PollPolicy, counting why each next read was set as it was."""
@@ -120,16 +123,26 @@ class CountingPolicy:
 
 # -- the world ---------------------------------------------------------------------------------
 
-def write_config(folder: Path, store_url: str, local_url: str, hub_url: str, *, rps: float, concurrency: int,
-                 sweep_bound_hours: float) -> Path:
+
+def write_config(
+    folder: Path,
+    store_url: str,
+    local_url: str,
+    hub_url: str,
+    *,
+    rps: float,
+    concurrency: int,
+    sweep_bound_hours: float,
+) -> Path:
     """The shipped config pointed at the simulators; the hub's budget and sweep bound of
     this run (the rest of its ``polling:`` as shipped or default); no budget for Lapor Hendi."""
     (folder / "adapters").mkdir(parents=True, exist_ok=True)
     for source in sorted((REPO / "config" / "adapters").glob("*.yaml")):
         content = source.read_text()
         adapter = re.search(r"^adapter:\s*(\S+)", content, re.M).group(1)  # type: ignore[union-attr]
-        content = re.sub(r"^base_url:.*$", f"base_url: {hub_url if adapter == 'sp4n' else local_url}", content,
-                         flags=re.M)
+        content = re.sub(
+            r"^base_url:.*$", f"base_url: {hub_url if adapter == 'sp4n' else local_url}", content, flags=re.M
+        )
         content = re.sub(r"^budget:.*?(?=^\S|\Z)", "", content, flags=re.M | re.S)
         if adapter == "sp4n":
             content += f"budget:\n  requests_per_second: {rps:g}\n  concurrency: {concurrency}\n"
@@ -146,8 +159,9 @@ def write_config(folder: Path, store_url: str, local_url: str, hub_url: str, *, 
     return path
 
 
-def seed_store(store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float, rng: random.Random,
-               now: datetime) -> dict[str, Any]:
+def seed_store(
+    store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float, rng: random.Random, now: datetime
+) -> dict[str, Any]:
     """The store as a daemon that has run a long time would have it (see the module's text)."""
     from sqlalchemy import insert
 
@@ -167,8 +181,7 @@ def seed_store(store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float
     complaints, links, events, outbox = [], [], [], []
     spread = Counter()
     for i, (record, hub_id, log) in enumerate(zip(records, hub_ids, first_logs)):
-        filed = datetime.strptime(record["dibuat_pada"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=wib).astimezone(
-            UTC)
+        filed = datetime.strptime(record["dibuat_pada"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=wib).astimezone(UTC)
         seen = filed + timedelta(minutes=1)
         # Its last change at the hub: the change model's memoryless clock run backwards.
         back = timedelta(hours=rng.expovariate(rate)) if rate > 0 else now - seen
@@ -176,33 +189,75 @@ def seed_store(store: Any, local_sim: Any, hub: Any, policy: Any, *, rate: float
         last_read, next_read = _reads(policy, now, changed or seen, filed, rng)
         spread["changed lately" if changed and now - changed < policy.sweep_bound * 4 else "quiet"] += 1
         cid = i + 1
-        complaints.append(dict(
-            id=cid, gateway_ref=refs[i], local_instance=LOCAL, hub_instance=HUB, title=record["judul"],
-            body=record["isi"], category=record.get("kategori"), classification="pengaduan",
-            channel=record.get("kanal"), is_anonymous=False, is_secret=False, agency=record.get("opd"),
-            local_status_code=record["status"], local_status="unverified", hub_status_code=wait_code,
-            hub_status_name="Belum Terverifikasi", hub_status="unverified", local_created_at=filed,
-            local_updated_at=filed, first_seen_at=seen, hub_polled_at=last_read, next_poll_at=next_read,
-            hub_changed_at=changed, closed_at=None))
+        complaints.append(
+            dict(
+                id=cid,
+                gateway_ref=refs[i],
+                local_instance=LOCAL,
+                hub_instance=HUB,
+                title=record["judul"],
+                body=record["isi"],
+                category=record.get("kategori"),
+                classification="pengaduan",
+                channel=record.get("kanal"),
+                is_anonymous=False,
+                is_secret=False,
+                agency=record.get("opd"),
+                local_status_code=record["status"],
+                local_status="unverified",
+                hub_status_code=wait_code,
+                hub_status_name="Belum Terverifikasi",
+                hub_status="unverified",
+                local_created_at=filed,
+                local_updated_at=filed,
+                first_seen_at=seen,
+                hub_polled_at=last_read,
+                next_poll_at=next_read,
+                hub_changed_at=changed,
+                closed_at=None,
+            )
+        )
         links.append(dict(complaint_id=cid, instance=LOCAL, external_ref=str(record["id_aduan"]), linked_at=seen))
         links.append(dict(complaint_id=cid, instance=HUB, external_ref=str(hub_id), linked_at=seen))
-        events.append(dict(complaint_id=cid, kind="status_change", origin=HUB, origin_ref=log,
-                           gateway_ref=f"lg-ev-bench-{i:06d}", hub_ref=log, raw_status_code=wait_code,
-                           raw_status_name="Belum Terverifikasi", status="unverified", occurred_at=seen,
-                           recorded_at=seen))
-        outbox.append(dict(complaint_id=cid, kind="create_complaint", target=HUB, state="done", attempts=0,
-                           next_attempt_at=seen, created_at=seen, done_at=seen, outcome_unknown=False))
+        events.append(
+            dict(
+                complaint_id=cid,
+                kind="status_change",
+                origin=HUB,
+                origin_ref=log,
+                gateway_ref=f"lg-ev-bench-{i:06d}",
+                hub_ref=log,
+                raw_status_code=wait_code,
+                raw_status_name="Belum Terverifikasi",
+                status="unverified",
+                occurred_at=seen,
+                recorded_at=seen,
+            )
+        )
+        outbox.append(
+            dict(
+                complaint_id=cid,
+                kind="create_complaint",
+                target=HUB,
+                state="done",
+                attempts=0,
+                next_attempt_at=seen,
+                created_at=seen,
+                done_at=seen,
+                outcome_unknown=False,
+            )
+        )
     with store.engine.begin() as conn:
         for table_, rows in ((ComplaintRow, complaints), (LinkRow, links), (EventRow, events), (OutboxRow, outbox)):
             for start in range(0, len(rows), 5000):
-                conn.execute(insert(table_.__table__), rows[start:start + 5000])
+                conn.execute(insert(table_.__table__), rows[start : start + 5000])
     last_reads = {str(h): c["hub_polled_at"] for h, c in zip(hub_ids, complaints)}
-    return {"complaints": n, "seconds": time.perf_counter() - started, "spread": dict(spread),
-            "last_reads": last_reads}
+    return {"complaints": n, "seconds": time.perf_counter() - started, "spread": dict(spread), "last_reads": last_reads}
 
 
-def _reads(policy: Any, now: datetime, last_change: datetime, filed: datetime,
-           rng: random.Random) -> tuple[datetime, datetime]:
+def _reads(
+    policy: Any, now: datetime, last_change: datetime, filed: datetime, rng: random.Random
+) -> tuple[datetime, datetime]:
     """(last read before ``now``, next read after it) of a complaint whose last change was
     seen at ``last_change``, following the policy's chain of reads from then on."""
     at = last_change
@@ -229,20 +284,27 @@ def oldest_read_first(store: Any, hub: str, local_instances: list[str], limit: i
     from sqlmodel import select
 
     from gateway._store._tables import ComplaintRow, LinkRow
+
     now = store.clock()
     with store.session() as s:
         rows = s.exec(
             select(ComplaintRow.id, LinkRow.external_ref)
             .join(LinkRow, (LinkRow.complaint_id == ComplaintRow.id) & (LinkRow.instance == hub))
-            .where(ComplaintRow.local_instance.in_(local_instances),
-                   or_(ComplaintRow.next_poll_at <= now,
-                       ComplaintRow.next_poll_at.is_(None) & ComplaintRow.closed_at.is_(None)))
+            .where(
+                ComplaintRow.local_instance.in_(local_instances),
+                or_(
+                    ComplaintRow.next_poll_at <= now,
+                    ComplaintRow.next_poll_at.is_(None) & ComplaintRow.closed_at.is_(None),
+                ),
+            )
             .order_by(ComplaintRow.hub_polled_at.is_not(None), ComplaintRow.hub_polled_at, ComplaintRow.id)
-            .limit(limit)).all()
+            .limit(limit)
+        ).all()
         return [(cid, ref) for cid, ref in rows]
 
 
 # -- one size ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Job:
@@ -276,30 +338,47 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     total_h = sweep_h + hours
     if args.what_if_oldest_read_first:
         print("\n(what if: the due complaints are taken least recently read first; not the product's order)")
-    print(f"\n== {n:,} open complaints; hub budget {args.rps:g} requests/s, concurrency {args.concurrency}; "
-          f"sweep bound {sweep_h:g} h; {args.change_rate:.1%} of the open complaints change per hour; "
-          f"{total_h:g} simulated hours (changes of the first {hours:g} h measured)", flush=True)
+    print(
+        f"\n== {n:,} open complaints; hub budget {args.rps:g} requests/s, concurrency {args.concurrency}; "
+        f"sweep bound {sweep_h:g} h; {args.change_rate:.1%} of the open complaints change per hour; "
+        f"{total_h:g} simulated hours (changes of the first {hours:g} h measured)",
+        flush=True,
+    )
     clock = SimClock(speed=0)
     rng = random.Random(args.seed)
     local = local_simulator(seed=args.seed, clock=clock, initial_complaints=n)
     local.officers_active = False  # nothing happens locally: the hub's changes are what is measured
-    with SimulatorServer(local) as local_server, start_simulator("sp4n", seed=args.seed) as hub, \
-            tempfile.TemporaryDirectory() as tmp:
-        config = load_config(write_config(Path(tmp) / "config", f"sqlite:///{tmp}/gateway.db",
-                                          local_server.base_url, hub.url, rps=args.rps,
-                                          concurrency=args.concurrency, sweep_bound_hours=sweep_h),
-                             environ={**local.demo_environment(), **hub.environ})
+    with (
+        SimulatorServer(local) as local_server,
+        start_simulator("sp4n", seed=args.seed) as hub,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        config = load_config(
+            write_config(
+                Path(tmp) / "config",
+                f"sqlite:///{tmp}/gateway.db",
+                local_server.base_url,
+                hub.url,
+                rps=args.rps,
+                concurrency=args.concurrency,
+                sweep_bound_hours=sweep_h,
+            ),
+            environ={**local.demo_environment(), **hub.environ},
+        )
         store = Store(config.settings.store.url, clock=clock.now)
         policy = poll_policy(config.instances[HUB].spec.polling)
         t0 = clock.now()
         seeded = seed_store(store, local, hub, policy, rate=args.change_rate, rng=rng, now=t0)
-        print(f"  store seeded in {seeded['seconds']:.1f} s: {seeded['complaints']:,} complaints, "
-              f"{seeded['spread']}", flush=True)
+        print(
+            f"  store seeded in {seeded['seconds']:.1f} s: {seeded['complaints']:,} complaints, {seeded['spread']}",
+            flush=True,
+        )
         store_ms = {"hub_view": _time_hub_view(store, n)}  # one of a read's two store calls
         print(f"  store: hub_view takes {store_ms['hub_view']} ms a call", flush=True)
 
         # The store's query for the complaints due, timed on its own (real seconds).
         import gateway._engine._hub_poll as hub_poll_module
+
         due_query = hub_poll_module.complaints_due
         chosen_query = oldest_read_first if args.what_if_oldest_read_first else due_query
         due_wall = [0.0, 0]
@@ -311,6 +390,7 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 due_wall[0] += time.perf_counter() - started
                 due_wall[1] += 1
+
         hub_poll_module.complaints_due = timed_due  # type: ignore[assignment]
 
         reasons: Counter[str] = Counter()
@@ -332,13 +412,15 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
                 max_gap[ref] = gap
             last_read[ref] = now
             return await read_complaint(ref)
+
         hub_adapter.read_complaint = counted_read  # type: ignore[method-assign]
 
         poll_batch = engine.poll_batch(HUB)
-        jobs = [Job(f"{HUB}:deliver", config.schedule_seconds(HUB, "deliver_seconds"), lambda: engine.deliver(HUB)),
-                Job(f"{HUB}:hub_poll", config.schedule_seconds(HUB, "hub_poll_seconds"), lambda: engine.poll_hub(HUB)),
-                Job(f"{LOCAL}:deliver", config.schedule_seconds(LOCAL, "deliver_seconds"),
-                    lambda: engine.deliver(LOCAL))]
+        jobs = [
+            Job(f"{HUB}:deliver", config.schedule_seconds(HUB, "deliver_seconds"), lambda: engine.deliver(HUB)),
+            Job(f"{HUB}:hub_poll", config.schedule_seconds(HUB, "hub_poll_seconds"), lambda: engine.poll_hub(HUB)),
+            Job(f"{LOCAL}:deliver", config.schedule_seconds(LOCAL, "deliver_seconds"), lambda: engine.deliver(LOCAL)),
+        ]
         hub.ask(f"rate {args.change_rate}")
         before = hub.counts()
         wall_started = time.perf_counter()
@@ -351,14 +433,23 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
                 now = sim_seconds()
                 if now >= hour_mark * 3600 or now >= end:
                     counts = hub.counts()
-                    hourly.append({"hour": hour_mark, "requests": counts["requests"] - hour_requests,
-                                   "open": counts["open_complaints"], "changes": counts["changes"],
-                                   "wall_seconds": round(time.perf_counter() - wall_started, 1)})
+                    hourly.append(
+                        {
+                            "hour": hour_mark,
+                            "requests": counts["requests"] - hour_requests,
+                            "open": counts["open_complaints"],
+                            "changes": counts["changes"],
+                            "wall_seconds": round(time.perf_counter() - wall_started, 1),
+                        }
+                    )
                     hour_requests = counts["requests"]
                     if args.verbose or hour_mark % max(1, int(total_h // 8)) == 0:
-                        print(f"  hour {hour_mark:>3}: {hourly[-1]['requests']:>6,} hub requests, "
-                              f"{counts['open_complaints']:,} open, {counts['changes']:,} changes so far; "
-                              f"{hourly[-1]['wall_seconds']:.0f} s real", flush=True)
+                        print(
+                            f"  hour {hour_mark:>3}: {hourly[-1]['requests']:>6,} hub requests, "
+                            f"{counts['open_complaints']:,} open, {counts['changes']:,} changes so far; "
+                            f"{hourly[-1]['wall_seconds']:.0f} s real",
+                            flush=True,
+                        )
                     hour_mark += 1
                 if now >= end:
                     break
@@ -385,11 +476,16 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         changes = [{**c, "at": datetime.fromisoformat(c["at"])} for c in hub.ask("changes 0")]
         cohort_end = t0 + timedelta(hours=hours)
         with store.session() as s:
-            rows = s.exec(select(EventRow.origin_ref, EventRow.kind, EventRow.recorded_at, OutboxRow.state,
-                                 OutboxRow.done_at).join(OutboxRow, OutboxRow.event_id == EventRow.id, isouter=True)
-                          .where(EventRow.origin == HUB, EventRow.recorded_at >= t0)).all()
-            backlog = s.exec(select(ComplaintRow.id).where(ComplaintRow.closed_at.is_(None),
-                                                           ComplaintRow.next_poll_at <= clock.now())).all()
+            rows = s.exec(
+                select(EventRow.origin_ref, EventRow.kind, EventRow.recorded_at, OutboxRow.state, OutboxRow.done_at)
+                .join(OutboxRow, OutboxRow.event_id == EventRow.id, isouter=True)
+                .where(EventRow.origin == HUB, EventRow.recorded_at >= t0)
+            ).all()
+            backlog = s.exec(
+                select(ComplaintRow.id).where(
+                    ComplaintRow.closed_at.is_(None), ComplaintRow.next_poll_at <= clock.now()
+                )
+            ).all()
         by_ref = {ref: (kind, recorded, state, done) for ref, kind, recorded, state, done in rows}
         delays, seen_delays, missing, states = [], [], 0, Counter()
         for change in changes:
@@ -407,13 +503,16 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         cohort = sum(1 for c in changes if c["at"] < cohort_end)
         end_time = clock.now()
         with store.session() as s:
-            open_hub_refs = set(s.exec(select(LinkRow.external_ref).join(
-                ComplaintRow, ComplaintRow.id == LinkRow.complaint_id).where(
-                LinkRow.instance == HUB, ComplaintRow.closed_at.is_(None))).all())
+            open_hub_refs = set(
+                s.exec(
+                    select(LinkRow.external_ref)
+                    .join(ComplaintRow, ComplaintRow.id == LinkRow.complaint_id)
+                    .where(LinkRow.instance == HUB, ComplaintRow.closed_at.is_(None))
+                ).all()
+            )
         gaps = []
         for hub_ref, last in last_read.items():
-            gap = max(max_gap.get(hub_ref, timedelta(0)),
-                      end_time - last if hub_ref in open_hub_refs else timedelta(0))
+            gap = max(max_gap.get(hub_ref, timedelta(0)), end_time - last if hub_ref in open_hub_refs else timedelta(0))
             gaps.append(gap.total_seconds() / 3600)
         over_bound = sum(1 for g in gaps if g > sweep_h)
         # A complaint falls due at its bound at the latest; it is read by the next poll run
@@ -426,27 +525,46 @@ async def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         per_hour = requests / total_h
         floor = 2 * n / sweep_h
         result = {
-            "open": n, "rps": args.rps, "concurrency": args.concurrency, "sweep_bound_hours": sweep_h,
-            "change_rate_per_hour": args.change_rate, "simulated_hours": total_h, "measured_change_hours": hours,
-            "wall_seconds": round(wall, 1), "poll_batch": poll_batch,
-            "hub_requests": requests, "hub_requests_by_route": by_route, "hub_requests_per_hour": round(per_hour),
+            "open": n,
+            "rps": args.rps,
+            "concurrency": args.concurrency,
+            "sweep_bound_hours": sweep_h,
+            "change_rate_per_hour": args.change_rate,
+            "simulated_hours": total_h,
+            "measured_change_hours": hours,
+            "wall_seconds": round(wall, 1),
+            "poll_batch": poll_batch,
+            "hub_requests": requests,
+            "hub_requests_by_route": by_route,
+            "hub_requests_per_hour": round(per_hour),
             "hub_requests_per_hour_min_max": [min(steady or [0]), max(steady or [0])],
-            "budget_requests_per_hour": args.rps * 3600, "sweep_floor_requests_per_hour": round(floor),
-            "reads_scheduled_by_reason": dict(reasons), "reads": polled,
-            "changes": len(changes), "changes_measured": cohort, "changes_delivered": len(delays),
-            "changes_not_delivered": missing, "delivery_states": dict(states),
-            "delay_hours_p50": percentile(delays, 50), "delay_hours_p95": percentile(delays, 95),
+            "budget_requests_per_hour": args.rps * 3600,
+            "sweep_floor_requests_per_hour": round(floor),
+            "reads_scheduled_by_reason": dict(reasons),
+            "reads": polled,
+            "changes": len(changes),
+            "changes_measured": cohort,
+            "changes_delivered": len(delays),
+            "changes_not_delivered": missing,
+            "delivery_states": dict(states),
+            "delay_hours_p50": percentile(delays, 50),
+            "delay_hours_p95": percentile(delays, 95),
             "delay_hours_max": max(delays) if delays else None,
             "seen_at_hub_hours_p95": percentile(seen_delays, 95),
-            "max_gap_hours": max(gaps) if gaps else None, "complaints_past_sweep_bound": over_bound,
-            "complaints_past_sweep_bound_plus_two_runs": over_slack, "two_runs_seconds": round(slack_h * 3600),
-            "backlog_at_end": len(backlog), "open_at_end": after["open_complaints"],
-            "budget": budget, "hourly": hourly,
+            "max_gap_hours": max(gaps) if gaps else None,
+            "complaints_past_sweep_bound": over_bound,
+            "complaints_past_sweep_bound_plus_two_runs": over_slack,
+            "two_runs_seconds": round(slack_h * 3600),
+            "backlog_at_end": len(backlog),
+            "open_at_end": after["open_complaints"],
+            "budget": budget,
+            "hourly": hourly,
             "jobs": {job.name: {"runs": job.runs, "real_seconds": round(job.wall, 1)} for job in jobs},
-            "due_query_ms": round(1000 * due_wall[0] / max(1, due_wall[1]), 2), "store_ms": store_ms,
+            "due_query_ms": round(1000 * due_wall[0] / max(1, due_wall[1]), 2),
+            "store_ms": store_ms,
             "what_if_oldest_read_first": bool(args.what_if_oldest_read_first),
             "local_sim_counts": {k: v for k, v in local.counts().items() if k != "requests_by_route"}
-                                | {"requests_by_route": local.counts()["requests_by_route"]},
+            | {"requests_by_route": local.counts()["requests_by_route"]},
             "hub_sim_counts": {k: v for k, v in after.items() if k != "requests_by_route"},
         }
         store.close()
@@ -463,46 +581,75 @@ def _utc(value: datetime) -> datetime:
 def _print_size(r: dict[str, Any]) -> None:
     def h(x: float | None) -> str:
         return "-" if x is None else f"{x:.2f} h"
-    print(f"  {r['wall_seconds']:.0f} s real for {r['simulated_hours']:g} simulated hours; poll batch "
-          f"{r['poll_batch']} complaints per run; {r['reads']:,} complaints read", flush=True)
-    print(f"  jobs run (real seconds): {r['jobs']}; the query for the complaints due took "
-          f"{r['due_query_ms']} ms a run", flush=True)
-    print(f"  hub requests: {r['hub_requests']:,} ({r['hub_requests_per_hour']:,}/h; hourly "
-          f"{r['hub_requests_per_hour_min_max'][0]:,}..{r['hub_requests_per_hour_min_max'][1]:,}); budget "
-          f"{r['budget_requests_per_hour']:,.0f}/h; the sweep bound alone needs {r['sweep_floor_requests_per_hour']:,}/h",
-          flush=True)
+
+    print(
+        f"  {r['wall_seconds']:.0f} s real for {r['simulated_hours']:g} simulated hours; poll batch "
+        f"{r['poll_batch']} complaints per run; {r['reads']:,} complaints read",
+        flush=True,
+    )
+    print(
+        f"  jobs run (real seconds): {r['jobs']}; the query for the complaints due took {r['due_query_ms']} ms a run",
+        flush=True,
+    )
+    print(
+        f"  hub requests: {r['hub_requests']:,} ({r['hub_requests_per_hour']:,}/h; hourly "
+        f"{r['hub_requests_per_hour_min_max'][0]:,}..{r['hub_requests_per_hour_min_max'][1]:,}); budget "
+        f"{r['budget_requests_per_hour']:,.0f}/h; the sweep bound alone needs {r['sweep_floor_requests_per_hour']:,}/h",
+        flush=True,
+    )
     print(f"  simulator's counts by route: {r['hub_requests_by_route']}", flush=True)
     print(f"  next reads scheduled, by why: {r['reads_scheduled_by_reason']}", flush=True)
-    print(f"  changes of the first {r['measured_change_hours']:g} h: {r['changes_measured']:,}; delivered "
-          f"{r['changes_delivered']:,} ({r['delivery_states']}); delay to the local app p50 "
-          f"{h(r['delay_hours_p50'])}, p95 {h(r['delay_hours_p95'])}, max {h(r['delay_hours_max'])}", flush=True)
-    print(f"  longest gap between two reads of an open complaint: {h(r['max_gap_hours'])} (bound "
-          f"{r['sweep_bound_hours']:g} h; {r['complaints_past_sweep_bound']:,} complaints past it, "
-          f"{r['complaints_past_sweep_bound_plus_two_runs']:,} past it by more than two poll intervals "
-          f"({r['two_runs_seconds']} s)); due and unread at the end: {r['backlog_at_end']:,}", flush=True)
-    print(f"  hub budget at the end: {r['budget']['current_rps']} requests/s, {r['budget']['throttled']} 429s",
-          flush=True)
+    print(
+        f"  changes of the first {r['measured_change_hours']:g} h: {r['changes_measured']:,}; delivered "
+        f"{r['changes_delivered']:,} ({r['delivery_states']}); delay to the local app p50 "
+        f"{h(r['delay_hours_p50'])}, p95 {h(r['delay_hours_p95'])}, max {h(r['delay_hours_max'])}",
+        flush=True,
+    )
+    print(
+        f"  longest gap between two reads of an open complaint: {h(r['max_gap_hours'])} (bound "
+        f"{r['sweep_bound_hours']:g} h; {r['complaints_past_sweep_bound']:,} complaints past it, "
+        f"{r['complaints_past_sweep_bound_plus_two_runs']:,} past it by more than two poll intervals "
+        f"({r['two_runs_seconds']} s)); due and unread at the end: {r['backlog_at_end']:,}",
+        flush=True,
+    )
+    print(
+        f"  hub budget at the end: {r['budget']['current_rps']} requests/s, {r['budget']['throttled']} 429s", flush=True
+    )
     print(f"  lapor hendi simulator's counts: {r['local_sim_counts']['requests_by_route']}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--open", type=int, nargs="+", default=None,
-                        help="open complaints [default: 10000 100000; --quick: 2000 5000]")
+    parser.add_argument(
+        "--open", type=int, nargs="+", default=None, help="open complaints [default: 10000 100000; --quick: 2000 5000]"
+    )
     parser.add_argument("--rps", type=float, default=5.0, help="the hub's request budget, per simulated second [5]")
     parser.add_argument("--concurrency", type=int, default=4, help="the hub budget's concurrency [4]")
-    parser.add_argument("--change-rate", type=float, default=0.01,
-                        help="share of the open complaints changing at the hub per hour [0.01]")
-    parser.add_argument("--hours", type=float, default=None,
-                        help="simulated hours of changes measured; the run lasts this plus the sweep bound "
-                             "[2; --quick: 1]")
-    parser.add_argument("--sweep-bound", type=float, default=None,
-                        help="polling.sweep_bound_hours [6, or what reading every open complaint once at the "
-                             "whole budget takes, plus 40%%]")
+    parser.add_argument(
+        "--change-rate",
+        type=float,
+        default=0.01,
+        help="share of the open complaints changing at the hub per hour [0.01]",
+    )
+    parser.add_argument(
+        "--hours",
+        type=float,
+        default=None,
+        help="simulated hours of changes measured; the run lasts this plus the sweep bound [2; --quick: 1]",
+    )
+    parser.add_argument(
+        "--sweep-bound",
+        type=float,
+        default=None,
+        help="polling.sweep_bound_hours [6, or what reading every open complaint once at the "
+        "whole budget takes, plus 40%%]",
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--what-if-oldest-read-first", action="store_true",
-                        help="not the product: take the due complaints least recently read first (see "
-                             "oldest_read_first)")
+    parser.add_argument(
+        "--what-if-oldest-read-first",
+        action="store_true",
+        help="not the product: take the due complaints least recently read first (see oldest_read_first)",
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="a line per simulated hour")
     parser.add_argument("--json-out", help="also write the figures to this file")
@@ -511,28 +658,71 @@ def main() -> None:
     sizes = args.open or ([2000, 5000] if args.quick else [10000, 100000])
     logging.getLogger().setLevel(logging.WARNING)
     from gateway._logging import configure_logging
+
     configure_logging("error", "json")  # the engine's per-event info lines would cost more than the reads
     machine = print_machine()
     results = [asyncio.run(one_size(n, args)) for n in sizes]
     print()
-    rows = [[r["open"], r["sweep_bound_hours"], r["hub_requests_per_hour"], r["sweep_floor_requests_per_hour"],
-             r["budget_requests_per_hour"], r["changes_measured"], r["delay_hours_p50"], r["delay_hours_p95"],
-             r["delay_hours_max"], r["max_gap_hours"], r["complaints_past_sweep_bound"],
-             r["complaints_past_sweep_bound_plus_two_runs"]] for r in results]
-    print(table(["open", "bound h", "req/h", "floor req/h", "budget/h", "changes", "p50 h", "p95 h", "max h",
-                 "max gap h", "past bound", "past +40 s"], rows))
-    within = all(r["complaints_past_sweep_bound_plus_two_runs"] == 0 and r["changes_not_delivered"] == 0
-                 and (r["delay_hours_max"] or 0) <= r["sweep_bound_hours"] + r["two_runs_seconds"] / 3600
-                 for r in results)
+    rows = [
+        [
+            r["open"],
+            r["sweep_bound_hours"],
+            r["hub_requests_per_hour"],
+            r["sweep_floor_requests_per_hour"],
+            r["budget_requests_per_hour"],
+            r["changes_measured"],
+            r["delay_hours_p50"],
+            r["delay_hours_p95"],
+            r["delay_hours_max"],
+            r["max_gap_hours"],
+            r["complaints_past_sweep_bound"],
+            r["complaints_past_sweep_bound_plus_two_runs"],
+        ]
+        for r in results
+    ]
+    print(
+        table(
+            [
+                "open",
+                "bound h",
+                "req/h",
+                "floor req/h",
+                "budget/h",
+                "changes",
+                "p50 h",
+                "p95 h",
+                "max h",
+                "max gap h",
+                "past bound",
+                "past +40 s",
+            ],
+            rows,
+        )
+    )
+    within = all(
+        r["complaints_past_sweep_bound_plus_two_runs"] == 0
+        and r["changes_not_delivered"] == 0
+        and (r["delay_hours_max"] or 0) <= r["sweep_bound_hours"] + r["two_runs_seconds"] / 3600
+        for r in results
+    )
     within_budget = all(r["hub_requests_per_hour"] <= r["budget_requests_per_hour"] for r in results)
     if len(results) >= 2:
         small, large = results[0], results[-1]
         growth = large["hub_requests_per_hour"] / max(1, small["hub_requests_per_hour"])
         print(f"\nrequests/h grew {growth:.1f}x for {large['open'] / small['open']:.0f}x the open complaints")
-    print(f"goal: within the budget: {goal(within_budget)}; no complaint past the sweep bound (+ two poll "
-          f"intervals) and every measured change delivered within it: {goal(within)}")
-    emit("polling", {"machine": machine, "results": results,
-                     "goals": {"within_budget": within_budget, "within_sweep_bound": within}}, args.json_out)
+    print(
+        f"goal: within the budget: {goal(within_budget)}; no complaint past the sweep bound (+ two poll "
+        f"intervals) and every measured change delivered within it: {goal(within)}"
+    )
+    emit(
+        "polling",
+        {
+            "machine": machine,
+            "results": results,
+            "goals": {"within_budget": within_budget, "within_sweep_bound": within},
+        },
+        args.json_out,
+    )
 
 
 if __name__ == "__main__":

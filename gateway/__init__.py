@@ -50,6 +50,7 @@ from gateway._timezones import WIB, format_peer_time, parse_peer_time, to_utc
 __version__ = "0.1.0"
 
 __all__ = [
+    "WIB",
     "Adapter",
     "AdapterNotFoundError",
     "AmbiguousOutcomeError",
@@ -94,7 +95,6 @@ __all__ = [
     "TimePage",
     "TooLargeError",
     "TransientPeerError",
-    "WIB",
     "decode_json",
     "format_peer_time",
     "parse_peer_time",

@@ -88,11 +88,17 @@ class Adapter(ABC):
         self.context = context
         self.name = context.name
         self.settings = context.settings
-        self.http = PeerClient(context.name, context.base_url, headers=self.auth_headers(),
-                               timeout=context.timeout_seconds, client=client, retry=context.retry,
-                               breaker=CircuitBreaker(context.name, context.breaker),
-                               # One budget per instance, so per peer: every job calling it shares it.
-                               budget=RequestBudget(context.name, context.budget))
+        self.http = PeerClient(
+            context.name,
+            context.base_url,
+            headers=self.auth_headers(),
+            timeout=context.timeout_seconds,
+            client=client,
+            retry=context.retry,
+            breaker=CircuitBreaker(context.name, context.breaker),
+            # One budget per instance, so per peer: every job calling it shares it.
+            budget=RequestBudget(context.name, context.budget),
+        )
 
     def auth_headers(self) -> dict[str, str]:
         """Headers sent on every call (built from ``self.context.secrets``)."""
@@ -121,14 +127,22 @@ class LocalApp(Adapter):
         """Status transitions at or after ``since``, oldest first."""
 
     @abstractmethod
-    async def write_status(self, complaint_ref: str, status: RawStatus, *, note: str | None,
-                           gateway_ref: str) -> str | None:
+    async def write_status(
+        self, complaint_ref: str, status: RawStatus, *, note: str | None, gateway_ref: str
+    ) -> str | None:
         """Set a complaint's status; return the app's id of the change, if it gives one."""
 
     @abstractmethod
-    async def write_follow_up(self, complaint_ref: str, content: str, *, author: str | None,
-                              gateway_ref: str, is_secret: bool = False,
-                              attachments: Sequence[AttachmentContent] = ()) -> str | None:
+    async def write_follow_up(
+        self,
+        complaint_ref: str,
+        content: str,
+        *,
+        author: str | None,
+        gateway_ref: str,
+        is_secret: bool = False,
+        attachments: Sequence[AttachmentContent] = (),
+    ) -> str | None:
         """Add a follow-up (``is_secret``: not for public pages; ``attachments``: the officer's
         evidence); return the app's id of it, if it gives one."""
 
@@ -181,8 +195,15 @@ class Hub(Adapter):
         """All follow-ups of one complaint, oldest first."""
 
     @abstractmethod
-    async def add_follow_up(self, ref: str, content: str, *, gateway_ref: str, is_secret: bool = False,
-                            attachments: Sequence[AttachmentContent] = ()) -> str | None:
+    async def add_follow_up(
+        self,
+        ref: str,
+        content: str,
+        *,
+        gateway_ref: str,
+        is_secret: bool = False,
+        attachments: Sequence[AttachmentContent] = (),
+    ) -> str | None:
         """Add a follow-up (``is_secret``: the follow-up's own confidentiality; ``attachments``:
         the officer's evidence); return the hub's id of it, if it gives one."""
 

@@ -118,9 +118,14 @@ class RequestBudget:
     PROBE_FACTOR = 1.25  # while measuring, send at most this many times what the peer accepted just before
     MAX_EPISODE_SECONDS = 10.0  # a measurement without a 429 this long after a pause is dropped
 
-    def __init__(self, peer: str, policy: BudgetPolicy = BudgetPolicy(), *,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
+    def __init__(
+        self,
+        peer: str,
+        policy: BudgetPolicy = BudgetPolicy(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ):
         self.peer = peer
         self.policy = policy
         self.clock = clock
@@ -163,12 +168,21 @@ class RequestBudget:
 
     def snapshot(self) -> dict[str, Any]:
         """Counts and rates for operators and benchmarks (no personal data, no URL)."""
-        return {"peer": self.peer, "configured_rps": self.policy.requests_per_second, "share": self._share,
-                "current_rps": self.current_rps, "concurrency": self.policy.concurrency,
-                "in_use": self._slots.in_use, "requests": self.requests, "throttled": self.throttled_answers,
-                "stale_throttled": self.stale_throttled_answers, "adaptations": self.adaptations,
-                "recoveries": self.recoveries, "last_adapted_at": self._last_adapted_at,
-                "measuring": self._episode_from is not None or self._pending is not None}
+        return {
+            "peer": self.peer,
+            "configured_rps": self.policy.requests_per_second,
+            "share": self._share,
+            "current_rps": self.current_rps,
+            "concurrency": self.policy.concurrency,
+            "in_use": self._slots.in_use,
+            "requests": self.requests,
+            "throttled": self.throttled_answers,
+            "stale_throttled": self.stale_throttled_answers,
+            "adaptations": self.adaptations,
+            "recoveries": self.recoveries,
+            "last_adapted_at": self._last_adapted_at,
+            "measuring": self._episode_from is not None or self._pending is not None,
+        }
 
     def _configured(self) -> float | None:
         """This process's part of the configured rate."""
@@ -292,7 +306,8 @@ class RequestBudget:
         if span < self.policy.measure_seconds:
             return
         answered_or_not = self._count(self._accepted, start, sent_at) + sum(
-            n for t, n in self._outstanding.items() if start <= t < sent_at)
+            n for t, n in self._outstanding.items() if start <= t < sent_at
+        )
         if answered_or_not < self.MIN_SAMPLES and span < self.MAX_EPISODE_SECONDS / 2:
             return  # too few to measure yet
         # Close the measurement once the requests sent before this one are answered: a
@@ -319,8 +334,11 @@ class RequestBudget:
             self._reschedule()
 
     def _expire(self, now: float) -> None:
-        if (self._episode_from is not None and self._pending is None
-                and now - max(self._episode_from, self._blocked_until) > self.MAX_EPISODE_SECONDS):
+        if (
+            self._episode_from is not None
+            and self._pending is None
+            and now - max(self._episode_from, self._blocked_until) > self.MAX_EPISODE_SECONDS
+        ):
             self._end_episode()  # no second 429: the demand fell, or the measurement rate is accepted
 
     def _maybe_finish(self) -> None:
@@ -357,9 +375,14 @@ class RequestBudget:
         self._probe_rate = None
         self._episode_from = None
         self._reschedule()
-        log.warning("peer throttled; request budget lowered", peer=self.peer,
-                    old_rps=None if old is None else round(old, 3), new_rps=round(new, 3),
-                    accepted_rps=None if measured is None else round(measured, 3), window_seconds=round(span, 3))
+        log.warning(
+            "peer throttled; request budget lowered",
+            peer=self.peer,
+            old_rps=None if old is None else round(old, 3),
+            new_rps=round(new, 3),
+            accepted_rps=None if measured is None else round(measured, 3),
+            window_seconds=round(span, 3),
+        )
 
     @staticmethod
     def _count(times: deque[float], start: float, end: float) -> int:

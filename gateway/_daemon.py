@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -40,17 +40,27 @@ class Daemon:
         """(instance, job, seconds between runs, work) for every job of the configuration."""
         jobs = []
         for local in self.engine.local_apps():
-            jobs.append((local, INTAKE, self._interval(local, "intake_seconds"),
-                         lambda name=local: self.engine.intake(name)))
-            jobs.append((local, DELIVER, self._interval(local, "deliver_seconds"),
-                         lambda name=local: self.engine.deliver(name)))
+            jobs.append(
+                (local, INTAKE, self._interval(local, "intake_seconds"), lambda name=local: self.engine.intake(name))
+            )
+            jobs.append(
+                (local, DELIVER, self._interval(local, "deliver_seconds"), lambda name=local: self.engine.deliver(name))
+            )
         for hub in self.engine.hubs():
-            jobs.append((hub, DELIVER, self._interval(hub, "deliver_seconds"),
-                         lambda name=hub: self.engine.deliver(name)))
-            jobs.append((hub, HUB_POLL, self._interval(hub, "hub_poll_seconds"),
-                         lambda name=hub: self.engine.poll_hub(name)))
-            jobs.append((hub, REFERENCE, self._interval(hub, "reference_seconds"),
-                         lambda name=hub: self.engine.refresh_reference(name)))
+            jobs.append(
+                (hub, DELIVER, self._interval(hub, "deliver_seconds"), lambda name=hub: self.engine.deliver(name))
+            )
+            jobs.append(
+                (hub, HUB_POLL, self._interval(hub, "hub_poll_seconds"), lambda name=hub: self.engine.poll_hub(name))
+            )
+            jobs.append(
+                (
+                    hub,
+                    REFERENCE,
+                    self._interval(hub, "reference_seconds"),
+                    lambda name=hub: self.engine.refresh_reference(name),
+                )
+            )
         return jobs
 
     async def _tracked(self, work: Callable[[], Awaitable[Any]]) -> None:
@@ -63,21 +73,39 @@ class Daemon:
             self._running.discard(task)
 
     def start(self) -> None:
-        self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
         grace = int(self.config.settings.schedule.misfire_grace_seconds)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for instance, job, seconds, work in self.jobs():
             # max_instances=1: a run never overlaps the previous one; coalesce: runs missed
             # during a pause become one; a generous misfire grace, because APScheduler's
             # default of 1 s silently skips a run that starts late.
-            self.scheduler.add_job(self._tracked, "interval", args=[work], seconds=seconds,
-                                   id=f"{instance}:{job}", name=f"{instance}:{job}", next_run_time=now,
-                                   max_instances=1, coalesce=True, misfire_grace_time=grace)
+            self.scheduler.add_job(
+                self._tracked,
+                "interval",
+                args=[work],
+                seconds=seconds,
+                id=f"{instance}:{job}",
+                name=f"{instance}:{job}",
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=grace,
+            )
             log.info("job scheduled", adapter=instance, job=job, every_seconds=seconds)
         # Alive for the other daemons of the store: each takes its share of every peer's budget.
-        self.scheduler.add_job(self._tracked, "interval", args=[self._heartbeat], seconds=HEARTBEAT_SECONDS,
-                               id="heartbeat", name="heartbeat", next_run_time=now, max_instances=1,
-                               coalesce=True, misfire_grace_time=grace)
+        self.scheduler.add_job(
+            self._tracked,
+            "interval",
+            args=[self._heartbeat],
+            seconds=HEARTBEAT_SECONDS,
+            id="heartbeat",
+            name="heartbeat",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=grace,
+        )
         self.scheduler.start()
 
     async def _heartbeat(self) -> None:

@@ -54,6 +54,7 @@ class GatewayError(Exception):
 
 # -- the four treatments ---------------------------------------------------------------------
 
+
 class RetriableError(GatewayError):
     """Try again later: nothing was done, or doing it again is harmless."""
 
@@ -135,8 +136,15 @@ class PeerError(GatewayError):
 class _RetryAfter(PeerError):
     """A peer error that may carry the peer's Retry-After (seconds)."""
 
-    def __init__(self, peer: str, operation: str, reason: str, *, status_code: int | None = None,
-                 retry_after: float | None = None):
+    def __init__(
+        self,
+        peer: str,
+        operation: str,
+        reason: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(peer, operation, reason, status_code=status_code)
         self.retry_after = retry_after
 
@@ -183,11 +191,14 @@ class MappingError(RefusedError):
         self.table = table
         self.value = value
         if problem is None:
-            super().__init__(f"{instance}: no mapping for {table} value {value!r}; add it to the "
-                             f"'{table}' table of this instance's YAML")
+            super().__init__(
+                f"{instance}: no mapping for {table} value {value!r}; add it to the "
+                f"'{table}' table of this instance's YAML"
+            )
         else:
-            super().__init__(f"{instance}: {table} value {value!r} {problem}; fix the '{table}' table of "
-                             f"this instance's YAML")
+            super().__init__(
+                f"{instance}: {table} value {value!r} {problem}; fix the '{table}' table of this instance's YAML"
+            )
 
 
 def safe_text(exc: BaseException) -> str:

@@ -76,9 +76,14 @@ class CircuitBreaker:
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
-    def __init__(self, peer: str, policy: BreakerPolicy = BreakerPolicy(), *,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[[CircuitBreaker], None] | None = None):
+    def __init__(
+        self,
+        peer: str,
+        policy: BreakerPolicy = BreakerPolicy(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[CircuitBreaker], None] | None = None,
+    ):
         self.peer = peer
         self.policy = policy
         self.clock = clock
@@ -128,8 +133,9 @@ class CircuitBreaker:
             self._probing = False
             self.failures += 1
             self.last_error = error
-            if self.state == self.HALF_OPEN or (self.state == self.CLOSED and
-                                                self.failures >= self.policy.failure_threshold):
+            if self.state == self.HALF_OPEN or (
+                self.state == self.CLOSED and self.failures >= self.policy.failure_threshold
+            ):
                 self.opened_at = self.clock()
                 self._set(self.OPEN)
 
@@ -201,10 +207,18 @@ class PeerClient:
     redirect on errors. Only a 2xx answer is returned; a 3xx is an error, never a success.
     """
 
-    def __init__(self, peer: str, base_url: str, *, headers: dict[str, str] | None = None,
-                 timeout: float = 15.0, client: httpx.AsyncClient | None = None,
-                 retry: RetryPolicy = RetryPolicy(), breaker: CircuitBreaker | None = None,
-                 budget: RequestBudget | None = None):
+    def __init__(
+        self,
+        peer: str,
+        base_url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 15.0,
+        client: httpx.AsyncClient | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        breaker: CircuitBreaker | None = None,
+        budget: RequestBudget | None = None,
+    ):
         self.peer = peer
         self.retry = retry
         self.breaker = breaker or CircuitBreaker(peer)
@@ -218,8 +232,9 @@ class PeerClient:
         if self._owns_client:
             await self._client.aclose()
 
-    async def request(self, method: str, path: str, *, operation: str | None = None,
-                      idempotent: bool | None = None, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, operation: str | None = None, idempotent: bool | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """Send one request, retrying transient failures per the policy.
 
         ``operation`` names the call in errors and logs (a path template such as
@@ -241,11 +256,16 @@ class PeerClient:
                 if self.budget is not None and exc.status_code == 429:
                     return 0.0  # the budget holds the next send back for Retry-After: wait once, not twice
                 return exc.retry_after
-            return wait_exponential_jitter(multiplier=self.retry.initial_wait, max=self.retry.max_wait,
-                                           jitter=self.retry.initial_wait)(retry_state)
+            return wait_exponential_jitter(
+                multiplier=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.initial_wait
+            )(retry_state)
 
-        async for attempt in AsyncRetrying(stop=stop_after_attempt(self.retry.attempts), wait=wait,
-                                           retry=retry_if_exception(should_retry), reraise=True):
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=wait,
+            retry=retry_if_exception(should_retry),
+            reraise=True,
+        ):
             with attempt:
                 self.breaker.before_call(operation)
                 try:
@@ -266,8 +286,9 @@ class PeerClient:
                 return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, method: str, path: str, operation: str, idempotent: bool,
-                    headers: dict[str, str], kwargs: dict[str, Any]) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, operation: str, idempotent: bool, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> httpx.Response:
         """One attempt, within a slot of the budget if there is one."""
         budget = self.budget
         if budget is None:
@@ -284,8 +305,9 @@ class PeerClient:
             budget.accepted(sent_at)
             return response
 
-    async def _send_once(self, method: str, path: str, operation: str, idempotent: bool,
-                         headers: dict[str, str], kwargs: dict[str, Any]) -> httpx.Response:
+    async def _send_once(
+        self, method: str, path: str, operation: str, idempotent: bool, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> httpx.Response:
         maybe_done = TransientPeerError if idempotent else AmbiguousOutcomeError
         max_bytes = kwargs.pop("max_bytes", None)
         try:
@@ -316,11 +338,13 @@ class PeerClient:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self.retry.max_retry_after)
             cls = TransientPeerError if status in self.retry.unprocessed_status else maybe_done
             raise cls(self.peer, operation, f"answered HTTP {status}", status_code=status, retry_after=retry_after)
-        raise PermanentPeerError(self.peer, operation, f"answered HTTP {status}{_invalid_fields(response)}",
-                                 status_code=status)
+        raise PermanentPeerError(
+            self.peer, operation, f"answered HTTP {status}{_invalid_fields(response)}", status_code=status
+        )
 
-    async def _download(self, method: str, path: str, operation: str, headers: dict[str, str],
-                        kwargs: dict[str, Any], max_bytes: int) -> httpx.Response:
+    async def _download(
+        self, method: str, path: str, operation: str, headers: dict[str, str], kwargs: dict[str, Any], max_bytes: int
+    ) -> httpx.Response:
         """A response whose body is read in pieces and abandoned as soon as it is larger than
         ``max_bytes`` (a declared ``Content-Length`` over it is refused before reading): a
         300 MiB attachment never sits in memory to be refused afterwards."""
@@ -339,8 +363,11 @@ class PeerClient:
                 if size > max_bytes:
                     raise TooLargeError(self.peer, operation, f"over the limit of {max_bytes} bytes")
                 chunks.append(chunk)
-            kept = [(k, v) for k, v in response.headers.multi_items()
-                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+            kept = [
+                (k, v)
+                for k, v in response.headers.multi_items()
+                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            ]
             return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=request)
         finally:
             await response.aclose()

@@ -17,10 +17,28 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-SENSITIVE_KEYS = frozenset({
-    "name", "nama", "nik", "phone", "telepon", "email", "address", "alamat", "reporter", "pelapor",
-    "authorization", "auth", "token", "api_key", "password", "secret", "secrets", "headers",
-})
+SENSITIVE_KEYS = frozenset(
+    {
+        "name",
+        "nama",
+        "nik",
+        "phone",
+        "telepon",
+        "email",
+        "address",
+        "alamat",
+        "reporter",
+        "pelapor",
+        "authorization",
+        "auth",
+        "token",
+        "api_key",
+        "password",
+        "secret",
+        "secrets",
+        "headers",
+    }
+)
 
 _PATTERNS = [
     (re.compile(r"(?<!\d)\d{16}(?!\d)"), "<nik>"),
@@ -99,8 +117,9 @@ def _safe_exc_info(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     if exc_info:
         if exc_info is True:
             exc_info = sys.exc_info()
-        exc = exc_info if isinstance(exc_info, BaseException) else (
-            exc_info[1] if isinstance(exc_info, tuple) else None)
+        exc = (
+            exc_info if isinstance(exc_info, BaseException) else (exc_info[1] if isinstance(exc_info, tuple) else None)
+        )
         if exc is not None:
             event_dict["exception"] = safe_traceback(exc)
     return event_dict
@@ -122,8 +141,11 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
-    renderer: Any = (structlog.dev.ConsoleRenderer(colors=stream.isatty()) if fmt == "console"
-                     else structlog.processors.JSONRenderer())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -140,8 +162,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
     )
     # Libraries that log through the standard library (APScheduler) go to the same stream, their
     # exceptions rendered the safe way too (APScheduler logs a job's exception with its whole chain).
-    logging.basicConfig(level=logging.WARNING, stream=stream, force=True,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=stream, force=True, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
 

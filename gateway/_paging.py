@@ -50,9 +50,11 @@ walk_progress: ContextVar[WalkProgress | None] = ContextVar("walk_progress", def
 MAX_ROUNDS = 5
 
 
-async def walk_by_time(fetch: Callable[[datetime | None, int], Awaitable[TimePage]],
-                       key: Callable[[Any], tuple[str, datetime] | None],
-                       since: datetime | None) -> AsyncIterator[Any]:
+async def walk_by_time(
+    fetch: Callable[[datetime | None, int], Awaitable[TimePage]],
+    key: Callable[[Any], tuple[str, datetime] | None],
+    since: datetime | None,
+) -> AsyncIterator[Any]:
     """Every record updated at or after ``since``, each version once, oldest first.
 
     ``fetch(since, page_number)`` asks the peer for one page of records updated at or

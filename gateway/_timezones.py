@@ -4,7 +4,7 @@ the zone its adapter instance declares."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import overload
 from zoneinfo import ZoneInfo
@@ -96,8 +96,9 @@ def ensure_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def add_working_days(start: datetime, days: int, *, holidays: frozenset[date] = frozenset(),
-                     zone: tzinfo = WIB) -> datetime:
+def add_working_days(
+    start: datetime, days: int, *, holidays: frozenset[date] = frozenset(), zone: tzinfo = WIB
+) -> datetime:
     """``start`` plus ``days`` working days (Monday to Friday, not a listed holiday),
     counted in ``zone``: the deadlines of the brief ("answered within 7 working days")."""
     local = start.astimezone(zone)

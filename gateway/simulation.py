@@ -32,8 +32,15 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-__all__ = ["FAULT_KINDS", "FaultSettings", "Faults", "SimClock", "Simulator", "SimulatorServer",
-           "parse_fault_assignments"]
+__all__ = [
+    "FAULT_KINDS",
+    "FaultSettings",
+    "Faults",
+    "SimClock",
+    "Simulator",
+    "SimulatorServer",
+    "parse_fault_assignments",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Builds a fault's HTTP answer in the simulated system's own envelope: (status, message, headers).
@@ -43,11 +50,29 @@ CONTROL_PREFIX = "/_sim/"
 ERROR_STATUSES = (500, 502, 503)
 
 #: The kinds counted in :attr:`Faults.injected`.
-FAULT_KINDS = ("errors", "timeouts", "resets", "throttled", "rate_limited", "lost_answers", "malformed",
-               "drifted", "shifted_pages", "unknown_statuses")
+FAULT_KINDS = (
+    "errors",
+    "timeouts",
+    "resets",
+    "throttled",
+    "rate_limited",
+    "lost_answers",
+    "malformed",
+    "drifted",
+    "shifted_pages",
+    "unknown_statuses",
+)
 
-_RATES = ("error_rate", "timeout_rate", "reset_rate", "throttle_rate", "lost_answer_rate", "malformed_json_rate",
-          "drift_rate", "page_shift_rate")
+_RATES = (
+    "error_rate",
+    "timeout_rate",
+    "reset_rate",
+    "throttle_rate",
+    "lost_answer_rate",
+    "malformed_json_rate",
+    "drift_rate",
+    "page_shift_rate",
+)
 _SECONDS = ("hold_seconds", "retry_after_seconds")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -307,8 +332,12 @@ class Faults:
                 plan.before, plan.retry_after = "rate_limited", limited
             else:
                 edge = 0.0
-                for kind, rate in (("resets", s.reset_rate), ("timeouts", s.timeout_rate),
-                                   ("errors", s.error_rate), ("throttled", s.throttle_rate)):
+                for kind, rate in (
+                    ("resets", s.reset_rate),
+                    ("timeouts", s.timeout_rate),
+                    ("errors", s.error_rate),
+                    ("throttled", s.throttle_rate),
+                ):
                     if rate > 0 and edge <= before_roll < edge + rate:
                         plan.before = kind
                         if kind == "errors":
@@ -327,8 +356,9 @@ class Faults:
                     plan.after = "malformed"
             return plan
 
-    def middleware(self, *, commit_then_drop: Collection[tuple[str, str]] = (),
-                   respond: Responder | None = None) -> Any:
+    def middleware(
+        self, *, commit_then_drop: Collection[tuple[str, str]] = (), respond: Responder | None = None
+    ) -> Any:
         """The aiohttp middleware applying the per-request faults.
 
         ``commit_then_drop`` names the routes, as (method, route template) pairs such as
@@ -362,11 +392,16 @@ class Faults:
                 self.count("lost_answers")
                 _drop(request, reset=False)
                 return response  # aiohttp cannot write it: the connection is closed
-            if (plan.after == "malformed" and isinstance(response, web.Response) and response.status == 200
-                    and response.content_type == "application/json" and isinstance(response.body, bytes)):
+            if (
+                plan.after == "malformed"
+                and isinstance(response, web.Response)
+                and response.status == 200
+                and response.content_type == "application/json"
+                and isinstance(response.body, bytes)
+            ):
                 self.count("malformed")
                 body = response.body
-                cut = web.Response(body=body[:max(1, len(body) // 2)], status=200, content_type="application/json")
+                cut = web.Response(body=body[: max(1, len(body) // 2)], status=200, content_type="application/json")
                 for name, value in response.headers.items():
                     if name.lower() not in ("content-type", "content-length"):
                         cut.headers[name] = value
@@ -409,8 +444,7 @@ class Simulator(ABC):
     #: drops the connection, e.g. ``("POST", "/complaints/complaint")``.
     commit_then_drop_routes: ClassVar[frozenset[tuple[str, str]]] = frozenset()
 
-    def __init__(self, *, seed: int = 0, clock: SimClock | None = None,
-                 faults: Mapping[str, Any] | None = None):
+    def __init__(self, *, seed: int = 0, clock: SimClock | None = None, faults: Mapping[str, Any] | None = None):
         self.seed = seed
         self.clock = clock or SimClock()
         self.lock = threading.RLock()
@@ -438,16 +472,22 @@ class Simulator(ABC):
         """A fault's HTTP answer; subclasses answer in their system's envelope."""
         return _plain_answer(status, message, headers)
 
-    def make_app(self, *, outer: Collection[Any] = (), inner: Collection[Any] = (),
-                 **app_options: Any) -> web.Application:
+    def make_app(
+        self, *, outer: Collection[Any] = (), inner: Collection[Any] = (), **app_options: Any
+    ) -> web.Application:
         """An aiohttp app with the fault middleware between the subclass's ``outer``
         middlewares (such as a request counter) and its ``inner`` ones (such as the
         auth check), and the control endpoints ``/_sim/faults``, which skip every
         middleware: no faults, no auth, not counted."""
-        app = web.Application(middlewares=[
-            self._control_bypass, *outer,
-            self.faults.middleware(commit_then_drop=self.commit_then_drop_routes, respond=self.fault_answer),
-            *inner], **app_options)
+        app = web.Application(
+            middlewares=[
+                self._control_bypass,
+                *outer,
+                self.faults.middleware(commit_then_drop=self.commit_then_drop_routes, respond=self.fault_answer),
+                *inner,
+            ],
+            **app_options,
+        )
         self.add_control_routes(app)
         return app
 

@@ -54,11 +54,14 @@ def reset_postgres(url: str) -> str:
     return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{TEST_SCHEMA}"
 
 
-TEST_POLLING = "polling:\n  min_interval_minutes: 0\n  sweep_bound_hours: 0\n  quiet_factor: 0\n  reopen_window_days: 0\n"
+TEST_POLLING = (
+    "polling:\n  min_interval_minutes: 0\n  sweep_bound_hours: 0\n  quiet_factor: 0\n  reopen_window_days: 0\n"
+)
 
 
-def write_config(folder: Path, store_url: str, base_urls: dict[str, str], *, schedule: str = "",
-                 polling: str = TEST_POLLING) -> Path:
+def write_config(
+    folder: Path, store_url: str, base_urls: dict[str, str], *, schedule: str = "", polling: str = TEST_POLLING
+) -> Path:
     """The shipped config/ with each adapter pointed at ``base_urls[adapter]`` and the given store."""
     (folder / "adapters").mkdir(parents=True, exist_ok=True)
     for source in sorted((REPO / "config" / "adapters").glob("*.yaml")):
@@ -87,8 +90,9 @@ class World:
     environ: dict[str, str]
 
     def config(self, folder: Path, store_url: str, **kwargs: str) -> GatewayConfig:
-        path = write_config(folder, store_url, {"lapor_hendi": self.local_server.base_url,
-                                                "sp4n": self.hub_server.base_url}, **kwargs)
+        path = write_config(
+            folder, store_url, {"lapor_hendi": self.local_server.base_url, "sp4n": self.hub_server.base_url}, **kwargs
+        )
         return load_config(path, environ=self.environ)
 
     def step(self, hours: float = 2.0) -> None:
@@ -107,8 +111,7 @@ def world() -> World:
     local = local_sim(seed=SEED, clock=clock, initial_complaints=12)
     hub = hub_sim(seed=SEED, clock=clock)
     with SimulatorServer(local) as local_server, SimulatorServer(hub) as hub_server:
-        yield World(clock, local, hub, local_server, hub_server,
-                    {**local.demo_environment(), **hub.demo_environment()})
+        yield World(clock, local, hub, local_server, hub_server, {**local.demo_environment(), **hub.demo_environment()})
 
 
 @pytest.fixture

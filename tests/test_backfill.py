@@ -67,7 +67,8 @@ def _taken_in(store: Store) -> set[str]:
 
 
 async def test_backfill_reads_what_changed_since_the_date_and_hands_over_to_the_intake(
-        world, history, tmp_path: Path, store_url: str):
+    world, history, tmp_path: Path, store_url: str
+):
     config = world.config(tmp_path / "config", store_url)
     store = Store(store_url)
     since = _since(30, world)
@@ -78,8 +79,9 @@ async def test_backfill_reads_what_changed_since_the_date_and_hands_over_to_the_
         assert result.intake.complaints_new == len(expected) and not result.resumed
         assert _taken_in(store) == expected
         with store.session() as s:  # each is owed to the hub, once
-            creates = s.exec(select(func.count()).select_from(OutboxRow)
-                             .where(OutboxRow.kind == "create_complaint")).one()
+            creates = s.exec(
+                select(func.count()).select_from(OutboxRow).where(OutboxRow.kind == "create_complaint")
+            ).one()
         assert creates == len(expected)
         assert result.intake.follow_ups > 0 and result.intake.status_changes > 0
         # The daemon's intake goes on from where the backfill ended: nothing read twice.
@@ -120,8 +122,7 @@ async def test_a_stopped_backfill_resumes_where_it_was(world, history, tmp_path:
     store.close()
 
 
-async def test_records_changing_during_the_backfill_are_not_skipped(world, history, tmp_path: Path,
-                                                                    store_url: str):
+async def test_records_changing_during_the_backfill_are_not_skipped(world, history, tmp_path: Path, store_url: str):
     config = world.config(tmp_path / "config", store_url)
     store = Store(store_url)
     since = _since(90, world)
@@ -141,8 +142,11 @@ async def test_records_changing_during_the_backfill_are_not_skipped(world, histo
         await engine.backfill("lapor-hendi-semarang", since)
     assert _taken_in(store) == {str(i) for i in ids}
     with store.session() as s:
-        rows = s.exec(select(ComplaintRow.local_updated_at, LinkRow.external_ref).join(
-            LinkRow, (LinkRow.complaint_id == ComplaintRow.id) & (LinkRow.instance == "lapor-hendi-semarang"))).all()
+        rows = s.exec(
+            select(ComplaintRow.local_updated_at, LinkRow.external_ref).join(
+                LinkRow, (LinkRow.complaint_id == ComplaintRow.id) & (LinkRow.instance == "lapor-hendi-semarang")
+            )
+        ).all()
     from lapor_gateway_adapters.lapor_hendi._world import read_time
 
     newest = {str(c["id_aduan"]): read_time(c["diperbarui_pada"]) for c in history.complaints()}
@@ -156,12 +160,19 @@ def test_the_command_reports_progress_and_a_clear_error_for_a_bad_date(world, hi
     config = world.config(tmp_path / "config", store_url)
     env = {**os.environ, **world.environ}
     command = [sys.executable, "-m", "gateway.cli", "--config", str(config.path), "backfill"]
-    bad = subprocess.run(command + ["--since", "30-11-2026"], env=env, capture_output=True, text=True,
-                         stdin=subprocess.DEVNULL, timeout=60)
+    bad = subprocess.run(
+        command + ["--since", "30-11-2026"],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
     since = _since(20, world).date().isoformat()
-    done = subprocess.run(command + ["--since", since], env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120)
+    done = subprocess.run(
+        command + ["--since", since], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     n = len(_changed_since(history, _since(20, world)))
     assert f"complaints: {n} to read" in done.stdout

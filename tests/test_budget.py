@@ -32,6 +32,7 @@ ENV = {"LAPOR_HENDI_API_KEY": "x", "SP4N_AUTHORIZATION": "y", "SP4N_TOKEN": "z"}
 
 # -- a fake clock that advances when every task waits -------------------------------------------
 
+
 class FakeTime:
     def __init__(self) -> None:
         self.now = 0.0
@@ -105,8 +106,9 @@ async def keep_calling(fake: FakeTime, peer: FakePeer, budget: RequestBudget, un
     await asyncio.gather(*(worker() for _ in range(workers)))
 
 
-def adapted_budget(rate: float = 10.0, configured: float = 30.0, seconds: float = 20.0,
-                   **policy: Any) -> tuple[FakeTime, FakePeer, RequestBudget]:
+def adapted_budget(
+    rate: float = 10.0, configured: float = 30.0, seconds: float = 20.0, **policy: Any
+) -> tuple[FakeTime, FakePeer, RequestBudget]:
     fake = FakeTime()
     budget = budget_on(fake, requests_per_second=configured, concurrency=8, **policy)
     peer = FakePeer(fake, rate)
@@ -115,6 +117,7 @@ def adapted_budget(rate: float = 10.0, configured: float = 30.0, seconds: float 
 
 
 # -- rate and concurrency -----------------------------------------------------------------------
+
 
 def test_requests_are_evenly_spaced_at_the_configured_rate():
     fake = FakeTime()
@@ -195,6 +198,7 @@ def test_a_cancelled_waiter_gives_its_place_and_its_turn_back():
 
 
 # -- adapting down on 429 -----------------------------------------------------------------------
+
 
 def test_a_rate_limited_peer_lowers_the_rate_to_95_percent_of_what_it_accepts():
     with capture_logs() as logs:
@@ -290,6 +294,7 @@ def test_retry_after_also_holds_back_requests_already_waiting_for_their_turn():
 
 # -- recovering ---------------------------------------------------------------------------------
 
+
 def test_after_a_quiet_period_the_rate_creeps_back_up_to_the_configured_rate_never_above():
     fake, _, budget = adapted_budget(rate=10.0, configured=30.0, recover_after_seconds=60)
     lowered, adapted_at = budget.current_rps, budget.last_adapted_at
@@ -329,9 +334,17 @@ def test_an_unlimited_budget_changes_nothing_until_a_429():
     assert budget.snapshot()["current_rps"] is None
 
 
-@pytest.mark.parametrize("policy", [dict(requests_per_second=0), dict(requests_per_second=float("inf")),
-                                    dict(concurrency=0), dict(burst=0), dict(min_requests_per_second=0),
-                                    dict(recover_after_seconds=0)])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        dict(requests_per_second=0),
+        dict(requests_per_second=float("inf")),
+        dict(concurrency=0),
+        dict(burst=0),
+        dict(min_requests_per_second=0),
+        dict(recover_after_seconds=0),
+    ],
+)
 def test_a_policy_refuses_values_that_make_no_sense(policy: dict[str, Any]):
     with pytest.raises(ValueError, match=next(iter(policy))):
         BudgetPolicy(**policy)
@@ -339,10 +352,19 @@ def test_a_policy_refuses_values_that_make_no_sense(policy: dict[str, Any]):
 
 # -- in PeerClient ------------------------------------------------------------------------------
 
-def client_with(handler: Callable[[httpx.Request], httpx.Response], budget: RequestBudget,
-                retry: RetryPolicy = RetryPolicy(initial_wait=0.001, max_wait=0.01)) -> PeerClient:
-    return PeerClient("sp4n", "https://hub.example.go.id/api", client=httpx.AsyncClient(
-        transport=httpx.MockTransport(handler)), retry=retry, budget=budget)
+
+def client_with(
+    handler: Callable[[httpx.Request], httpx.Response],
+    budget: RequestBudget,
+    retry: RetryPolicy = RetryPolicy(initial_wait=0.001, max_wait=0.01),
+) -> PeerClient:
+    return PeerClient(
+        "sp4n",
+        "https://hub.example.go.id/api",
+        client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        retry=retry,
+        budget=budget,
+    )
 
 
 class Recording(RequestBudget):
@@ -433,21 +455,32 @@ def test_an_adapter_builds_one_budget_from_its_context():
     from lapor_gateway_adapters.sp4n import Sp4nHub
 
     policy = BudgetPolicy(requests_per_second=7, concurrency=3)
-    context = InstanceContext(name="sp4n", base_url="http://127.0.0.1:1", timezone=gateway.WIB,
-                              secrets={"authorization": "a", "token": "t"},
-                              settings=Sp4nHub.Settings(user_id=1, institution_id=2, follow_up_template_code="reply_gateway"),
-                              budget=policy)
+    context = InstanceContext(
+        name="sp4n",
+        base_url="http://127.0.0.1:1",
+        timezone=gateway.WIB,
+        secrets={"authorization": "a", "token": "t"},
+        settings=Sp4nHub.Settings(user_id=1, institution_id=2, follow_up_template_code="reply_gateway"),
+        budget=policy,
+    )
     hub = Sp4nHub(context)
 
     assert hub.http.budget is not None
     assert hub.http.budget.peer == "sp4n" and hub.http.budget.policy is policy
-    default = Sp4nHub(InstanceContext(name="sp4n", base_url="http://127.0.0.1:1", timezone=gateway.WIB,
-                                      secrets={"authorization": "a", "token": "t"},
-                                      settings=Sp4nHub.Settings(user_id=1, institution_id=2, follow_up_template_code="reply_gateway")))
+    default = Sp4nHub(
+        InstanceContext(
+            name="sp4n",
+            base_url="http://127.0.0.1:1",
+            timezone=gateway.WIB,
+            secrets={"authorization": "a", "token": "t"},
+            settings=Sp4nHub.Settings(user_id=1, institution_id=2, follow_up_template_code="reply_gateway"),
+        )
+    )
     assert default.http.budget.policy == BudgetPolicy(requests_per_second=None, concurrency=8)
 
 
 # -- config -------------------------------------------------------------------------------------
+
 
 def test_the_shipped_budgets_reach_the_adapters(repo_config_dir: Path):
     config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
@@ -461,7 +494,7 @@ def test_the_shipped_budgets_reach_the_adapters(repo_config_dir: Path):
 def test_an_instance_without_a_budget_block_keeps_no_rate_limit(repo_config_dir: Path):
     path = repo_config_dir / "adapters" / "sp4n.yaml"
     text = path.read_text()
-    path.write_text(text[:text.index("budget:")])
+    path.write_text(text[: text.index("budget:")])
 
     policy = load_config(repo_config_dir / "gateway.yaml", environ=ENV).instances["sp4n"].context().budget
     assert policy == BudgetPolicy(requests_per_second=None, concurrency=8, recover_after_seconds=300)
@@ -474,17 +507,25 @@ def test_requests_per_second_may_be_null(repo_config_dir: Path):
     assert policy.requests_per_second is None and policy.concurrency == 4
 
 
-@pytest.mark.parametrize(("old", "new", "key", "message"), [
-    ("  requests_per_second: 5", "  requests_per_second: 0", "budget.requests_per_second", "greater than 0"),
-    ("  requests_per_second: 5", "  requests_per_second: fast", "budget.requests_per_second", "number"),
-    ("  concurrency: 4", "  concurrency: 65", "budget.concurrency", "less than or equal to 64"),
-    ("  concurrency: 4", "  concurrency: 0", "budget.concurrency", "greater than or equal to 1"),
-    ("  concurrency: 4", "  concurrency: 4\n  recover_after_seconds: -1", "budget.recover_after_seconds",
-     "greater than 0"),
-    ("  concurrency: 4", "  concurency: 4", "budget.concurency", "unknown key"),
-])
-def test_a_bad_budget_is_reported_with_file_line_and_key(repo_config_dir: Path, old: str, new: str, key: str,
-                                                         message: str):
+@pytest.mark.parametrize(
+    ("old", "new", "key", "message"),
+    [
+        ("  requests_per_second: 5", "  requests_per_second: 0", "budget.requests_per_second", "greater than 0"),
+        ("  requests_per_second: 5", "  requests_per_second: fast", "budget.requests_per_second", "number"),
+        ("  concurrency: 4", "  concurrency: 65", "budget.concurrency", "less than or equal to 64"),
+        ("  concurrency: 4", "  concurrency: 0", "budget.concurrency", "greater than or equal to 1"),
+        (
+            "  concurrency: 4",
+            "  concurrency: 4\n  recover_after_seconds: -1",
+            "budget.recover_after_seconds",
+            "greater than 0",
+        ),
+        ("  concurrency: 4", "  concurency: 4", "budget.concurency", "unknown key"),
+    ],
+)
+def test_a_bad_budget_is_reported_with_file_line_and_key(
+    repo_config_dir: Path, old: str, new: str, key: str, message: str
+):
     path = repo_config_dir / "adapters" / "sp4n.yaml"
     text = edit(path, old, new)
 
@@ -499,6 +540,7 @@ def test_a_bad_budget_is_reported_with_file_line_and_key(repo_config_dir: Path, 
 
 
 # -- on loopback, against the simulator's rate limit ----------------------------------------------
+
 
 def test_against_a_rate_limited_simulator_429s_stop_after_the_first_adaptation():
     from lapor_gateway_adapters.sp4n.simulator import create_simulator

@@ -39,10 +39,26 @@ HASHTAG = re.compile(r"#lg_([0-9a-f]{20})\b")
 NOTE = "Status di LAPOR!:"  # the first line of a hub status the gateway wrote as a local follow-up
 # The 429s come at random (not from a rate limit) and say Retry-After: 0: a Retry-After of
 # seconds would, rightly, pause every call to the peer each time (tests/test_budget.py).
-HUB_FAULTS = dict(error_rate=0.2, lost_answer_rate=0.05, throttle_rate=0.03, retry_after_seconds=0, reset_rate=0.02,
-                  latency_ms=(2, 30), malformed_json_rate=0.01, drift_rate=0.02)
-LOCAL_FAULTS = dict(error_rate=0.1, lost_answer_rate=0.05, throttle_rate=0.02, retry_after_seconds=0, reset_rate=0.02,
-                    latency_ms=(1, 10), drift_rate=0.02, page_shift_rate=0.05)
+HUB_FAULTS = dict(
+    error_rate=0.2,
+    lost_answer_rate=0.05,
+    throttle_rate=0.03,
+    retry_after_seconds=0,
+    reset_rate=0.02,
+    latency_ms=(2, 30),
+    malformed_json_rate=0.01,
+    drift_rate=0.02,
+)
+LOCAL_FAULTS = dict(
+    error_rate=0.1,
+    lost_answer_rate=0.05,
+    throttle_rate=0.02,
+    retry_after_seconds=0,
+    reset_rate=0.02,
+    latency_ms=(1, 10),
+    drift_rate=0.02,
+    page_shift_rate=0.05,
+)
 ROUNDS, KILL_AT = 24, (8, 16)
 HUB_HOURS_AFTER = 12
 
@@ -55,20 +71,30 @@ def _chaos_config(folder: Path, store_url: str, base_urls: dict[str, str]) -> Pa
         data["base_url"] = base_urls[data["adapter"]]
         data["timeout_seconds"] = 3
         data["schedule"] = {"intake_seconds": 0.3, "hub_poll_seconds": 0.5, "deliver_seconds": 0.2}
-        data["http_retries"] = {"attempts": 3, "initial_wait_seconds": 0.02, "max_wait_seconds": 0.3,
-                                "max_retry_after_seconds": 1}
+        data["http_retries"] = {
+            "attempts": 3,
+            "initial_wait_seconds": 0.02,
+            "max_wait_seconds": 0.3,
+            "max_retry_after_seconds": 1,
+        }
         data["breaker"] = {"failure_threshold": 12, "reset_seconds": 0.5}
         # The injected 429s are random, not a rate limit: a budget lowered by them comes back within seconds.
         data["budget"] = {"requests_per_second": 200, "concurrency": 8, "recover_after_seconds": 1}
         if data["adapter"] == "sp4n":  # every open complaint read every pass (the daemon's clock is real time)
-            data["polling"] = {"min_interval_minutes": 0, "sweep_bound_hours": 0, "quiet_factor": 0,
-                               "reopen_window_days": 0}
+            data["polling"] = {
+                "min_interval_minutes": 0,
+                "sweep_bound_hours": 0,
+                "quiet_factor": 0,
+                "reopen_window_days": 0,
+            }
         with (folder / "adapters" / source.name).open("w") as out:
             yaml.dump(data, out)
     path = folder / "gateway.yaml"
-    path.write_text(f"store:\n  url: {store_url}\nlog:\n  format: json\n  level: info\n"
-                    "delivery:\n  max_attempts: 60\n  backoff_initial_seconds: 0.1\n  backoff_max_seconds: 1\n"
-                    "  lease_seconds: 2\n")
+    path.write_text(
+        f"store:\n  url: {store_url}\nlog:\n  format: json\n  level: info\n"
+        "delivery:\n  max_attempts: 60\n  backoff_initial_seconds: 0.1\n  backoff_max_seconds: 1\n"
+        "  lease_seconds: 2\n"
+    )
     return path
 
 
@@ -78,9 +104,13 @@ class Daemon:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(GATEWAY + ["--config", str(self.config), "run"], env=self.env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log.open("a"))
+        self.proc = subprocess.Popen(
+            GATEWAY + ["--config", str(self.config), "run"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("a"),
+        )
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -104,13 +134,22 @@ def _refs(tags_raw: str | None) -> list[str]:
 
 def _rank(local_spec) -> dict[str, int]:
     """Local status -> its place in the route's status_order (forward_only never writes one back)."""
-    return {name: rank for rank, item in enumerate(local_spec.status_order)
-            for name in (item if isinstance(item, list) else [item])}
+    return {
+        name: rank
+        for rank, item in enumerate(local_spec.status_order)
+        for name in (item if isinstance(item, list) else [item])
+    }
 
 
 def _cli(config: Path, env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(GATEWAY + ["--config", str(config), *args], env=env, capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        GATEWAY + ["--config", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -141,11 +180,20 @@ def _problems(world, store: Store, writes: dict[str, str], rank: dict[str, int])
     tags = Counter(ref for c in hub for ref in _refs(c["tags_raw"]))
     problems += [f"complaint {t} created {n} times at the hub" for t, n in tags.items() if n > 1]
     with store.session() as s:
-        linked = {int(link.external_ref): row.gateway_ref for row, link in s.exec(
-            select(ComplaintRow, LinkRow).join(LinkRow, LinkRow.complaint_id == ComplaintRow.id)
-            .where(LinkRow.instance == "lapor-hendi-semarang")).all()}
-        owed = Counter(r.state for r in s.exec(select(OutboxRow).where(
-            OutboxRow.state.in_(("pending", "parked", "needs_confirmation")))).all())
+        linked = {
+            int(link.external_ref): row.gateway_ref
+            for row, link in s.exec(
+                select(ComplaintRow, LinkRow)
+                .join(LinkRow, LinkRow.complaint_id == ComplaintRow.id)
+                .where(LinkRow.instance == "lapor-hendi-semarang")
+            ).all()
+        }
+        owed = Counter(
+            r.state
+            for r in s.exec(
+                select(OutboxRow).where(OutboxRow.state.in_(("pending", "parked", "needs_confirmation")))
+            ).all()
+        )
     problems += [f"{n} deliveries {state}" for state, n in owed.items()]
     problems += [f"local complaint {i} not taken in" for i in local if i not in linked]
     hub_by_tag = {_refs(c["tags_raw"])[0]: c for c in hub if _refs(c["tags_raw"])}
@@ -158,41 +206,60 @@ def _problems(world, store: Store, writes: dict[str, str], rank: dict[str, int])
         local_follow_ups = world.local.follow_ups(local_id)
         officers_at_hub = Counter(f["content"] for f in hub_follow_ups if f["source"] == "officer")
         # (A hub status the local app showed already, or that would move it back, comes as a note.)
-        copied_to_local = Counter(t["isi"] for t in local_follow_ups if t["sumber"] == "eksternal"
-                                  and not t["isi"].startswith(NOTE))
+        copied_to_local = Counter(
+            t["isi"] for t in local_follow_ups if t["sumber"] == "eksternal" and not t["isi"].startswith(NOTE)
+        )
         if copied_to_local != officers_at_hub:
-            problems.append(f"complaint {local_id}: hub follow-ups at the local app differ "
-                            f"(missing {sum((officers_at_hub - copied_to_local).values())}, "
-                            f"extra {sum((copied_to_local - officers_at_hub).values())})")
+            problems.append(
+                f"complaint {local_id}: hub follow-ups at the local app differ "
+                f"(missing {sum((officers_at_hub - copied_to_local).values())}, "
+                f"extra {sum((copied_to_local - officers_at_hub).values())})"
+            )
         officers_local = Counter(t["isi"] for t in local_follow_ups if t["sumber"] == "lapor_hendi")
         copied_to_hub = Counter(f["content"] for f in hub_follow_ups if f["source"] == "api")
         if copied_to_hub != officers_local:
-            problems.append(f"complaint {local_id}: local follow-ups at the hub differ "
-                            f"(missing {sum((officers_local - copied_to_hub).values())}, "
-                            f"extra {sum((copied_to_hub - officers_local).values())}); hub: "
-                            + str([(f["id"], f["source"], f["content"][:25]) for f in hub_follow_ups])
-                            + " local: " + str([(t["id_tanggapan"], t["sumber"], t["isi"][:25])
-                                                for t in local_follow_ups]))
-        gateway_status_refs = Counter(h["ref_eksternal"] for h in world.local.status_history(local_id)
-                                      if h["sumber"] == "eksternal")
-        problems += [f"complaint {local_id}: status change {r} written {n} times" for r, n in
-                     gateway_status_refs.items() if n > 1]
+            problems.append(
+                f"complaint {local_id}: local follow-ups at the hub differ "
+                f"(missing {sum((officers_local - copied_to_hub).values())}, "
+                f"extra {sum((copied_to_hub - officers_local).values())}); hub: "
+                + str([(f["id"], f["source"], f["content"][:25]) for f in hub_follow_ups])
+                + " local: "
+                + str([(t["id_tanggapan"], t["sumber"], t["isi"][:25]) for t in local_follow_ups])
+            )
+        gateway_status_refs = Counter(
+            h["ref_eksternal"] for h in world.local.status_history(local_id) if h["sumber"] == "eksternal"
+        )
+        problems += [
+            f"complaint {local_id}: status change {r} written {n} times"
+            for r, n in gateway_status_refs.items()
+            if n > 1
+        ]
         # Every follow-up the gateway wrote (a hub officer's, or a hub status's note) carries its own
         # event's reference: none twice.
         gateway_follow_up_refs = Counter(t["ref_eksternal"] for t in local_follow_ups if t["sumber"] == "eksternal")
-        problems += [f"complaint {local_id}: follow-up {r} written {n} times" for r, n in
-                     gateway_follow_up_refs.items() if n > 1 or not r]
+        problems += [
+            f"complaint {local_id}: follow-up {r} written {n} times"
+            for r, n in gateway_follow_up_refs.items()
+            if n > 1 or not r
+        ]
         # Converged: the local status is the hub's, translated; or further on in the route's
         # status_order (forward_only never moves it back); or the local app itself changed it
         # after the hub's last change.
         hub_changes = [log for log in world.hub.logs(hub_c["id"]) if log["kind"] == "status"]
         local_changes = [h for h in world.local.status_history(local_id) if h["sumber"] == "lapor_hendi"]
         shown, expected = local[local_id]["status"], writes[hub_c["status_name"]]
-        if hub_changes and shown != expected and rank[shown] <= rank[expected] and not (
-                local_changes and _wib(local_changes[-1]["dibuat_pada"]) > hub_changes[-1]["created_at"]):
+        if (
+            hub_changes
+            and shown != expected
+            and rank[shown] <= rank[expected]
+            and not (local_changes and _wib(local_changes[-1]["dibuat_pada"]) > hub_changes[-1]["created_at"])
+        ):
             problems.append(f"complaint {local_id}: local status {shown!r}, hub {hub_c['status_name']!r}")
-    problems += [f"hub complaint {c['id']} unknown to the gateway" for c in hub
-                 if not set(_refs(c["tags_raw"])) & set(linked.values())]
+    problems += [
+        f"hub complaint {c['id']} unknown to the gateway"
+        for c in hub
+        if not set(_refs(c["tags_raw"])) & set(linked.values())
+    ]
     return problems
 
 
@@ -200,6 +267,7 @@ def _wib(text: str):
     from datetime import datetime
 
     from gateway import WIB, to_utc
+
     return to_utc(datetime.strptime(text, "%Y-%m-%d %H:%M:%S"), WIB)
 
 
@@ -215,21 +283,22 @@ def world():
     local = local_sim(seed=SEED, clock=clock, initial_complaints=30, complaints_per_tick=1.4)
     hub = hub_sim(seed=SEED, clock=clock)
     with SimulatorServer(local) as local_server, SimulatorServer(hub) as hub_server:
-        yield World(clock, local, hub, local_server, hub_server,
-                    {**local.demo_environment(), **hub.demo_environment()})
+        yield World(clock, local, hub, local_server, hub_server, {**local.demo_environment(), **hub.demo_environment()})
 
 
 def test_chaos_nothing_lost_nothing_twice(world, tmp_path: Path, store_url: str):
     started = time.monotonic()
     world.local.faults.configure(**LOCAL_FAULTS)
     world.hub.faults.configure(**HUB_FAULTS)
-    config = _chaos_config(tmp_path / "config", store_url, {"lapor_hendi": world.local_server.base_url,
-                                                            "sp4n": world.hub_server.base_url})
+    config = _chaos_config(
+        tmp_path / "config", store_url, {"lapor_hendi": world.local_server.base_url, "sp4n": world.hub_server.base_url}
+    )
     env = {**os.environ, **world.environ, "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "daemon.log"
     daemon = Daemon(config, env, log)
     store = Store(store_url)
     from gateway._config import load_config
+
     loaded = load_config(config, environ=world.environ)
     local_spec, hub_spec = loaded.instances["lapor-hendi-semarang"].spec, loaded.instances["sp4n"].spec
     assert local_spec.route.conflict == "forward_only"  # the shipped default
@@ -289,8 +358,12 @@ def test_chaos_nothing_lost_nothing_twice(world, tmp_path: Path, store_url: str)
     assert "complaint created at hub" in text
     for complaint in world.local.complaints():
         if complaint["pelapor"]:
-            for value in (complaint["pelapor"]["nik"], complaint["pelapor"]["telepon"],
-                          complaint["pelapor"]["email"], complaint["pelapor"]["nama"]):
+            for value in (
+                complaint["pelapor"]["nik"],
+                complaint["pelapor"]["telepon"],
+                complaint["pelapor"]["email"],
+                complaint["pelapor"]["nama"],
+            ):
                 assert value not in text
     # A few hundred complaints and follow-ups, both ways (seeded: the same every run).
     assert world.local.counts()["complaints"] >= 100 and world.local.counts()["follow_ups_by_officers"] >= 200

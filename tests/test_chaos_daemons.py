@@ -69,11 +69,15 @@ def _act_as_operator_later(world, store: Store, decisions: Counter, grace: float
     from datetime import datetime
 
     from gateway._store._operator import link_delivery, resend_delivery
+
     now = datetime.now(UTC)
     with store.session() as s:
-        ready = [r for r in s.exec(select(OutboxRow).where(OutboxRow.state == "needs_confirmation")).all()
-                 if r.last_error_at is None
-                 or (now - r.last_error_at.replace(tzinfo=r.last_error_at.tzinfo or UTC)).total_seconds() > grace]
+        ready = [
+            r
+            for r in s.exec(select(OutboxRow).where(OutboxRow.state == "needs_confirmation")).all()
+            if r.last_error_at is None
+            or (now - r.last_error_at.replace(tzinfo=r.last_error_at.tzinfo or UTC)).total_seconds() > grace
+        ]
     if not ready:
         return
     by_tag = {ref: c["id"] for c in world.hub.complaints() for ref in _refs(c["tags_raw"])}
@@ -81,6 +85,7 @@ def _act_as_operator_later(world, store: Store, decisions: Counter, grace: float
         assert row.kind == "create_complaint", row
         with store.session() as s:
             from gateway._store._tables import ComplaintRow
+
             gateway_ref = s.get(ComplaintRow, row.complaint_id).gateway_ref
         found = by_tag.get(gateway_ref)
         if found is not None:
@@ -127,8 +132,9 @@ class TakeoverWatch(threading.Thread):
         try:
             while not self.stop.is_set() and len(self.taken) < len(self.claims):
                 with self.store.session() as s:
-                    rows = s.exec(select(OutboxRow.id, OutboxRow.claim_token).where(
-                        OutboxRow.id.in_(list(self.claims)))).all()
+                    rows = s.exec(
+                        select(OutboxRow.id, OutboxRow.claim_token).where(OutboxRow.id.in_(list(self.claims)))
+                    ).all()
                 now = time.monotonic()
                 for row_id, token in rows:
                     if row_id not in self.taken and token != self.claims[row_id]:
@@ -147,8 +153,12 @@ def _identity_problems(world, store: Store) -> tuple[list[str], dict[str, int]]:
         for link in s.exec(select(LinkRow)).all():
             links.setdefault(link.complaint_id, {})[link.instance] = link.external_ref
         events = s.exec(select(EventRow).where(EventRow.kind == "follow_up")).all()
-        skipped = {r.event_id for r in s.exec(select(OutboxRow).where(OutboxRow.state == "skipped",
-                                                                        OutboxRow.event_id.is_not(None))).all()}
+        skipped = {
+            r.event_id
+            for r in s.exec(
+                select(OutboxRow).where(OutboxRow.state == "skipped", OutboxRow.event_id.is_not(None))
+            ).all()
+        }
     by_complaint: dict[int, list[EventRow]] = {}
     for e in events:
         by_complaint.setdefault(e.complaint_id, []).append(e)
@@ -159,8 +169,9 @@ def _identity_problems(world, store: Store) -> tuple[list[str], dict[str, int]]:
         local_fus = world.local.follow_ups(int(local_id))
         hub_fus = world.hub.follow_ups(hub_id)
         local_officer = {str(t["id_tanggapan"]) for t in local_fus if t["sumber"] == "lapor_hendi"}
-        local_copies = {str(t["id_tanggapan"]) for t in local_fus if t["sumber"] == "eksternal"
-                        and not t["isi"].startswith(NOTE)}
+        local_copies = {
+            str(t["id_tanggapan"]) for t in local_fus if t["sumber"] == "eksternal" and not t["isi"].startswith(NOTE)
+        }
         hub_officer = {str(f["id"]) for f in hub_fus if f["source"] == "officer"}
         hub_copies = {str(f["id"]) for f in hub_fus if f["source"] == "api"}
         mine = by_complaint.get(cid, [])
@@ -194,16 +205,19 @@ def test_three_daemons_short_lease_slow_hub_one_killed(world, tmp_path: Path, pg
     started = time.monotonic()
     store_url = pg_store_url
     world.local.faults.configure(**LOCAL_FAULTS)
-    world.hub.faults.configure(**{**HUB_FAULTS, "error_rate": 0.1, "lost_answer_rate": 0.08,
-                                  "latency_ms": SLOW_WRITES_MS})
+    world.hub.faults.configure(
+        **{**HUB_FAULTS, "error_rate": 0.1, "lost_answer_rate": 0.08, "latency_ms": SLOW_WRITES_MS}
+    )
     slow = _slow_writes_only(world.hub.faults)
-    config = _chaos_config(tmp_path / "config", store_url, {"lapor_hendi": world.local_server.base_url,
-                                                            "sp4n": world.hub_server.base_url})
+    config = _chaos_config(
+        tmp_path / "config", store_url, {"lapor_hendi": world.local_server.base_url, "sp4n": world.hub_server.base_url}
+    )
     assert f"lease_seconds: {LEASE:g}" in config.read_text()
     env = {**os.environ, **world.environ, "PYTHONUNBUFFERED": "1"}
     daemons = [Daemon(config, env, tmp_path / f"daemon{i}.log") for i in range(DAEMONS)]
     store = Store(store_url)
     from gateway._config import load_config
+
     loaded = load_config(config, environ=world.environ)
     local_spec, hub_spec = loaded.instances[LOCAL].spec, loaded.instances[HUB].spec
     writes = {name: local_spec.status_writes[status] for name, status in hub_spec.statuses.items()}
@@ -224,8 +238,9 @@ def test_three_daemons_short_lease_slow_hub_one_killed(world, tmp_path: Path, pg
                 alive = set(s.exec(select(DaemonRow.owner)).all())
             if owners <= alive:
                 break
-            assert time.monotonic() < deadline and all(d.proc.poll() is None for d in daemons), \
+            assert time.monotonic() < deadline and all(d.proc.poll() is None for d in daemons), (
                 f"the daemons did not all start: {alive} of {owners}"
+            )
             time.sleep(0.2)
         startup_s = time.monotonic() - started
         for round_ in range(1, ROUNDS + 1):
@@ -238,23 +253,29 @@ def test_three_daemons_short_lease_slow_hub_one_killed(world, tmp_path: Path, pg
                 while True:
                     with store.session() as s:
                         now = s.execute(text("SELECT now()")).scalar_one()
-                        held = s.exec(select(OutboxRow).where(OutboxRow.claimed_by == owner,
-                                                              OutboxRow.claim_expires_at > now)).all()
+                        held = s.exec(
+                            select(OutboxRow).where(OutboxRow.claimed_by == owner, OutboxRow.claim_expires_at > now)
+                        ).all()
                     if any(r.sending_at is not None for r in held):
                         break
                     if time.monotonic() >= deadline:
                         with store.session() as s:
-                            seen = Counter((r.claimed_by, r.state, r.sending_at is not None)
-                                           for r in s.exec(select(OutboxRow)).all())
-                        pytest.fail(f"the victim ({owner}) never held a claim in a call; "
-                                    f"alive: {[d.proc.poll() for d in daemons]}; outbox: {dict(seen)}")
+                            seen = Counter(
+                                (r.claimed_by, r.state, r.sending_at is not None)
+                                for r in s.exec(select(OutboxRow)).all()
+                            )
+                        pytest.fail(
+                            f"the victim ({owner}) never held a claim in a call; "
+                            f"alive: {[d.proc.poll() for d in daemons]}; outbox: {dict(seen)}"
+                        )
                     world.step(hours=0.1)
                     time.sleep(0.05)
                 victim.kill9()
                 killed_at = time.monotonic()
                 with store.session() as s:  # every claim it still held (expired ones included)
-                    held = s.exec(select(OutboxRow).where(OutboxRow.claimed_by == owner,
-                                                          OutboxRow.state == "pending")).all()
+                    held = s.exec(
+                        select(OutboxRow).where(OutboxRow.claimed_by == owner, OutboxRow.state == "pending")
+                    ).all()
                 claims_at_kill = {r.id: r.claim_token for r in held}
                 sending_at_kill = sum(1 for r in held if r.sending_at is not None)
                 watch = TakeoverWatch(store_url, claims_at_kill, killed_at)
@@ -289,7 +310,8 @@ def test_three_daemons_short_lease_slow_hub_one_killed(world, tmp_path: Path, pg
         longest_wait = max(watch.taken.values()) if watch.taken else None
         figures = {
             "seconds": round(time.monotonic() - started, 1),
-            "daemons": DAEMONS, "startup_seconds": round(startup_s, 1),
+            "daemons": DAEMONS,
+            "startup_seconds": round(startup_s, 1),
             "complaints": len(world.local.complaints()),
             "complaints_at_hub": len(world.hub.complaints()),
             "duplicates_at_hub": sum(n - 1 for n in hub_tags.values() if n > 1),
@@ -299,10 +321,14 @@ def test_three_daemons_short_lease_slow_hub_one_killed(world, tmp_path: Path, pg
             "failed_attempts": sum(r.attempts for r in rows),
             "operator": dict(decisions),
             "faults_injected": {"hub": dict(world.hub.faults.injected), "local": dict(world.local.faults.injected)},
-            "hub_writes": slow["writes"], "hub_writes_slower_than_lease": slow["over_lease"],
+            "hub_writes": slow["writes"],
+            "hub_writes_slower_than_lease": slow["over_lease"],
             "slowest_hub_write_s": round(slow["longest_s"], 2),
-            "kills": 1, "killed_returncode": victim.proc.returncode, "restarted": False,
-            "claims_held_at_kill": len(claims_at_kill), "of_which_in_a_call": sending_at_kill,
+            "kills": 1,
+            "killed_returncode": victim.proc.returncode,
+            "restarted": False,
+            "claims_held_at_kill": len(claims_at_kill),
+            "of_which_in_a_call": sending_at_kill,
             "claims_taken_over": len(watch.taken),
             "longest_claim_wait_s": round(longest_wait, 2) if longest_wait is not None else None,
         }

@@ -34,6 +34,7 @@ def issue_for(found: list[ConfigIssue], key: str) -> ConfigIssue:
 
 # -- the shipped config ----------------------------------------------------------------------
 
+
 def test_shipped_config_loads(repo_config_dir: Path):
     config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
 
@@ -56,14 +57,17 @@ def test_secrets_are_not_shown_in_the_repr_of_an_instance(repo_config_dir: Path)
 
 # -- one mistake at a time -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("file", "old", "new", "key"), [
-    (LOCAL, "timezone: Asia/Jakarta", "timezon: Asia/Jakarta", "timezon"),
-    (LOCAL, "  page_size: 50", "  page_sise: 50", "settings.page_sise"),
-    (HUB, "timeout_seconds: 15", "timeout_second: 15", "timeout_second"),
-    ("gateway.yaml", "  max_attempts: 8", "  max_attemps: 8", "delivery.max_attemps"),
-])
-def test_unknown_key_is_reported_with_file_line_and_key(repo_config_dir: Path, file: str, old: str, new: str,
-                                                        key: str):
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "key"),
+    [
+        (LOCAL, "timezone: Asia/Jakarta", "timezon: Asia/Jakarta", "timezon"),
+        (LOCAL, "  page_size: 50", "  page_sise: 50", "settings.page_sise"),
+        (HUB, "timeout_seconds: 15", "timeout_second: 15", "timeout_second"),
+        ("gateway.yaml", "  max_attempts: 8", "  max_attemps: 8", "delivery.max_attemps"),
+    ],
+)
+def test_unknown_key_is_reported_with_file_line_and_key(repo_config_dir: Path, file: str, old: str, new: str, key: str):
     path = repo_config_dir / file
     text = edit(path, old, new)
 
@@ -261,9 +265,11 @@ def test_several_problems_are_all_reported_at_once(repo_config_dir: Path):
     edit(local, "timezone: Asia/Jakarta", "timezon: Asia/Jakarta")
     local_text = edit(local, "  selesai: done", "  selesai: finished")
     other = repo_config_dir / "adapters" / "kota-lain.yaml"
-    other.write_text(local_text.replace("name: lapor-hendi-semarang", "name: kota-lain")
-                     .replace("timezon: Asia/Jakarta", "timezone: Mars/Olympus")
-                     .replace("  selesai: finished", "  selesai: done"))
+    other.write_text(
+        local_text.replace("name: lapor-hendi-semarang", "name: kota-lain")
+        .replace("timezon: Asia/Jakarta", "timezone: Mars/Olympus")
+        .replace("  selesai: finished", "  selesai: done")
+    )
     hub_text = (repo_config_dir / HUB).read_text()
     environ = {k: v for k, v in ENV.items() if k != "SP4N_TOKEN"}
 
@@ -280,13 +286,13 @@ def test_several_problems_are_all_reported_at_once(repo_config_dir: Path):
 
 # -- gateway config check ----------------------------------------------------------------------
 
+
 def test_cli_config_check_reports_file_and_line_and_exits_1(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
     text = edit(path, "timezone: Asia/Jakarta", "timezone: Asia/Semarang")
     line = line_of(text, "Asia/Semarang")
 
-    result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"],
-                                env=ENV)
+    result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env=ENV)
 
     assert result.exit_code == 1, result.output
     assert f"{path}:{line}: timezone:" in result.output
@@ -297,8 +303,9 @@ def test_cli_config_check_reports_a_missing_variable(repo_config_dir: Path):
     path = repo_config_dir / HUB
     line = line_of(path.read_text(), "${SP4N_TOKEN}")
 
-    result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"],
-                                env={**ENV, "SP4N_TOKEN": None})
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env={**ENV, "SP4N_TOKEN": None}
+    )
 
     assert result.exit_code == 1, result.output
     assert f"{path}:{line}: secrets.token:" in result.output
@@ -316,8 +323,7 @@ def test_cli_config_check_ok_on_the_shipped_config(repo_config_dir: Path, monkey
 
 
 def test_cli_config_check_ok_with_an_absolute_config_path(repo_config_dir: Path):
-    result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"],
-                                env=ENV)
+    result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env=ENV)
 
     assert result.exit_code == 0, result.output
     assert result.output.startswith("ok")
@@ -327,6 +333,7 @@ def test_cli_config_check_ok_with_an_absolute_config_path(repo_config_dir: Path)
 
 
 # -- the hub contract's keys ---------------------------------------------------------------------
+
 
 def test_a_route_field_the_hub_adapter_sets_itself_is_reported(repo_config_dir: Path):
     text = edit(repo_config_dir / LOCAL, "    location_id: 11 ", "    title: Laporan\n    location_id: 11 ")
@@ -341,9 +348,14 @@ def test_a_route_without_the_hubs_location_id_is_reported(repo_config_dir: Path)
 
 
 def test_route_fields_keep_their_yaml_types(repo_config_dir: Path):
-    edit(repo_config_dir / LOCAL, "    location_id: 11 ", "    is_priority: true\n    info_disposition: null\n"
-                                                           "    location_id: 11 ")
-    fields = load_config(repo_config_dir / "gateway.yaml", environ=ENV).instances["lapor-hendi-semarang"].spec.route.fields
+    edit(
+        repo_config_dir / LOCAL,
+        "    location_id: 11 ",
+        "    is_priority: true\n    info_disposition: null\n    location_id: 11 ",
+    )
+    fields = (
+        load_config(repo_config_dir / "gateway.yaml", environ=ENV).instances["lapor-hendi-semarang"].spec.route.fields
+    )
     assert fields["is_priority"] is True and fields["info_disposition"] is None and fields["location_id"] == 11
 
 
@@ -354,14 +366,17 @@ def test_an_unknown_status_in_status_order_is_reported(repo_config_dir: Path):
 
 
 def test_an_unknown_status_in_create_at_hub_is_reported(repo_config_dir: Path):
-    edit(repo_config_dir / LOCAL, "statuses: [belum terverifikasi, terverifikasi, dalam proses]",
-         "statuses: [belum terverifikasi, menunggu]")
+    edit(
+        repo_config_dir / LOCAL,
+        "statuses: [belum terverifikasi, terverifikasi, dalam proses]",
+        "statuses: [belum terverifikasi, menunggu]",
+    )
     found = issue_for(issues(repo_config_dir), "route.create_at_hub.statuses.1")
     assert "'menunggu'" in found.message
 
 
 def test_a_string_where_a_boolean_belongs_is_an_error_not_a_quiet_false(repo_config_dir: Path):
-    text = edit(repo_config_dir / LOCAL, "adapter: lapor_hendi\n", "adapter: lapor_hendi\nenabled: \"no\"\n")
+    text = edit(repo_config_dir / LOCAL, "adapter: lapor_hendi\n", 'adapter: lapor_hendi\nenabled: "no"\n')
     found = issue_for(issues(repo_config_dir), "enabled")
     assert found.line == line_of(text, "enabled:")
 
@@ -369,6 +384,7 @@ def test_a_string_where_a_boolean_belongs_is_an_error_not_a_quiet_false(repo_con
 def test_a_hub_status_is_mapped_by_its_name_whatever_its_case(repo_config_dir: Path):
     hub = load_config(repo_config_dir / "gateway.yaml", environ=ENV).instances["sp4n"].spec
     from gateway import Status
+
     assert hub.status_of("4", "Ditunda") is Status.ON_HOLD
     assert hub.status_of("4", "  DITUNDA ") is Status.ON_HOLD
     assert hub.status_of("Didisposisi") is Status.FORWARDED  # a log gives the name alone

@@ -51,7 +51,8 @@ async def test_daemon_schedules_every_job_and_stops_cleanly(world, tmp_path: Pat
 
     def created() -> int:
         return next(r for r in status_report(store, roles)["instances"] if r["role"] == "local_app")[
-            "complaints_created_at_hub"]
+            "complaints_created_at_hub"
+        ]
 
     stop = asyncio.Event()
     async with Engine(config, store) as engine:
@@ -86,8 +87,9 @@ def test_sync_once_then_status_json_reports_what_flowed(world, tmp_path: Path):
     config_path = tmp_path / "config" / "gateway.yaml"
     world.config(config_path.parent, f"sqlite:///{tmp_path / 'gateway.db'}")
     env = _env(world, config_path)
-    done = subprocess.run(GATEWAY + ["sync", "--once"], env=env, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        GATEWAY + ["sync", "--once"], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
     assert done.returncode == 0, done.stderr
     # JSON log lines, each bound to its adapter instance.
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
@@ -114,8 +116,14 @@ def test_gateway_run_stops_cleanly_on_a_signal(world, tmp_path: Path, sig):
     config_path = tmp_path / "config" / "gateway.yaml"
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     world.config(config_path.parent, url)
-    proc = subprocess.Popen(GATEWAY + ["run"], env=_env(world, config_path), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        GATEWAY + ["run"],
+        env=_env(world, config_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while len(world.hub.complaints()) < len(world.local.complaints()):
@@ -135,10 +143,16 @@ def test_a_bad_config_stops_start_up_with_file_and_line(tmp_path: Path, repo_con
     broken = repo_config_dir / "adapters" / "sp4n.yaml"
     broken.write_text(broken.read_text().replace("timeout_seconds: 15", "timeout_seconds: soon"))
     line = next(i for i, text in enumerate(broken.read_text().splitlines(), 1) if "timeout_seconds" in text)
-    env = {**os.environ, "GATEWAY_CONFIG": str(repo_config_dir / "gateway.yaml"), "SP4N_AUTHORIZATION": "a",
-           "SP4N_TOKEN": "b", "LAPOR_HENDI_API_KEY": "c"}
-    done = subprocess.run(GATEWAY + ["run"], env=env, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "GATEWAY_CONFIG": str(repo_config_dir / "gateway.yaml"),
+        "SP4N_AUTHORIZATION": "a",
+        "SP4N_TOKEN": "b",
+        "LAPOR_HENDI_API_KEY": "c",
+    }
+    done = subprocess.run(
+        GATEWAY + ["run"], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     assert done.returncode == 2
     assert f"sp4n.yaml:{line}: timeout_seconds" in done.stderr
     assert "Traceback" not in done.stderr

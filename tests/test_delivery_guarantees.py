@@ -151,13 +151,20 @@ class Harness:
         """An officer in Lapor Hendi changes a complaint's status by hand."""
         sim = self.world.local
         with sim.lock:
-            sim.world.set_status(local_id, status, oleh=sim.world.officer_name(local_id), sumber="lapor_hendi",
-                                 ref=None, now=sim.clock.now())
+            sim.world.set_status(
+                local_id,
+                status,
+                oleh=sim.world.officer_name(local_id),
+                sumber="lapor_hendi",
+                ref=None,
+                now=sim.clock.now(),
+            )
 
 
 @asynccontextmanager
-async def harness(world, tmp_path: Path, store_url: str, *, tweak=None,
-                  owner: str = "daemon-1") -> AsyncIterator[Harness]:
+async def harness(
+    world, tmp_path: Path, store_url: str, *, tweak=None, owner: str = "daemon-1"
+) -> AsyncIterator[Harness]:
     """A config pointing at the simulators (``tweak(config)`` may change it before the
     engine is built), a store on a jump clock and an engine."""
     config = world.config(tmp_path, store_url)
@@ -190,11 +197,11 @@ def hashtag(gateway_ref: str) -> str:
 
 
 def world_is_in_sync(h: Harness) -> bool:
-    tags = Counter(tag for c in h.world.hub.complaints() for tag in (c["tags_raw"] or "").split()
-                   if tag.startswith("#lg_"))
+    tags = Counter(
+        tag for c in h.world.hub.complaints() for tag in (c["tags_raw"] or "").split() if tag.startswith("#lg_")
+    )
     locals_ = [c["id_aduan"] for c in h.world.local.complaints()]
-    return (all(tags[hashtag(h.gateway_ref(i))] == 1 for i in locals_)
-            and len(h.world.hub.complaints()) == len(locals_))
+    return all(tags[hashtag(h.gateway_ref(i))] == 1 for i in locals_) and len(h.world.hub.complaints()) == len(locals_)
 
 
 def _invoke(h: Harness, *args: str):
@@ -269,7 +276,8 @@ async def test_lost_create_answer_waits_for_confirmation_then_link_and_everythin
         await h.passes(1)
         # The local follow-up that waited goes up once; hub status and follow-up come down once.
         assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [
-            "Tim kami akan meninjau lokasi besok pagi."]
+            "Tim kami akan meninjau lokasi besok pagi."
+        ]
         h.world.clock.advance(3600)
         h.hub_officer_sets_status(str(hub_c["id"]), "Terverifikasi")
         h.hub_officer_answers(str(hub_c["id"]), "Laporan sudah diverifikasi dan diteruskan ke dinas terkait.")
@@ -277,9 +285,11 @@ async def test_lost_create_answer_waits_for_confirmation_then_link_and_everythin
         assert len(h.at_hub(local_id)) == 1 and world_is_in_sync(h)
         assert h.local_complaint(local_id)["status"] == "terverifikasi"
         assert [t["isi"] for t in h.local_follow_ups(local_id, "eksternal")] == [
-            "Laporan sudah diverifikasi dan diteruskan ke dinas terkait."]
+            "Laporan sudah diverifikasi dan diteruskan ke dinas terkait."
+        ]
         assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [
-            "Tim kami akan meninjau lokasi besok pagi."], "nothing echoed back to the hub"
+            "Tim kami akan meninjau lokasi besok pagi."
+        ], "nothing echoed back to the hub"
         assert all(r.state in ("done", "skipped") for r in h.outbox(local_id))
         # The hub's tracking id reached the local app, as after any create.
         assert world.local.nomor_lapor(local_id) == str(hub_c["id"])
@@ -319,8 +329,9 @@ async def test_cli_refuses_wrong_ids_and_states_with_a_clear_error(world, tmp_pa
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
         local_id, waiting = await _lost_create(h, {"lost_answer_rate": 1.0})
-        done_id = h.outbox(next(c["id_aduan"] for c in world.local.complaints() if c["id_aduan"] != local_id),
-                           CREATE_COMPLAINT)[0].id
+        done_id = h.outbox(
+            next(c["id_aduan"] for c in world.local.complaints() if c["id_aduan"] != local_id), CREATE_COMPLAINT
+        )[0].id
         wid = str(waiting["id"])
         cases = [
             (("deliveries", "link", "999999", "4000001"), "no delivery 999999"),
@@ -334,8 +345,15 @@ async def test_cli_refuses_wrong_ids_and_states_with_a_clear_error(world, tmp_pa
             (("deliveries", "drop", str(done_id), "--reason", "duplikat"), "is done"),
             (("deliveries", "drop", wid, "--reason", "  "), "--reason"),
             # the hub id of another complaint, already linked
-            (("deliveries", "link", wid, h.hub_id(next(c["id_aduan"] for c in world.local.complaints()
-                                                       if c["id_aduan"] != local_id))), "already linked"),
+            (
+                (
+                    "deliveries",
+                    "link",
+                    wid,
+                    h.hub_id(next(c["id_aduan"] for c in world.local.complaints() if c["id_aduan"] != local_id)),
+                ),
+                "already linked",
+            ),
         ]
         for args, expected in cases:
             result = _invoke(h, *args)
@@ -423,7 +441,8 @@ async def test_lost_hub_follow_up_answer_is_recognised_by_the_hub_poll_in_the_sa
 
 
 async def test_a_hub_officer_follow_up_with_the_same_text_as_a_pending_local_one_is_not_taken_for_an_echo(
-        world, tmp_path, store_url):
+    world, tmp_path, store_url
+):
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
@@ -443,10 +462,12 @@ async def test_a_hub_officer_follow_up_with_the_same_text_as_a_pending_local_one
         await h.engine.poll_hub(HUB)
         h.later()
         await h.passes(2)
-        assert [f["source"] for f in h.hub_follow_ups(local_id)] == ["officer", "api"], \
+        assert [f["source"] for f in h.hub_follow_ups(local_id)] == ["officer", "api"], (
             "the local officer's follow-up reaches the hub"
-        assert [t["isi"] for t in h.local_follow_ups(local_id, "eksternal")] == [text], \
+        )
+        assert [t["isi"] for t in h.local_follow_ups(local_id, "eksternal")] == [text], (
             "the hub officer's follow-up reaches the local app"
+        )
 
 
 # -- 3. local writes whose answer is lost -------------------------------------------------------------
@@ -483,12 +504,14 @@ async def test_lost_local_write_answers_are_resent_safely(world, tmp_path, store
         for _ in range(3):
             h.later()
             await h.passes(1)
-        assert [x["status_baru"] for x in h.local_history(status_id, "eksternal")] == ["terverifikasi"], \
+        assert [x["status_baru"] for x in h.local_history(status_id, "eksternal")] == ["terverifikasi"], (
             "exactly one copy"
+        )
         assert h.local_complaint(status_id)["status"] == "terverifikasi"
         assert [t["isi"] for t in h.local_follow_ups(follow_up_id, "eksternal")] == [text], "exactly one copy"
-        (status_row,) = [r for r in h.outbox(status_id, LOCAL_STATUS)
-                         if h.store.event(r.event_id).raw_status_name == "Terverifikasi"]
+        (status_row,) = [
+            r for r in h.outbox(status_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_name == "Terverifikasi"
+        ]
         (follow_up_row,) = h.outbox(follow_up_id, LOCAL_FOLLOW_UP)
         # The status may be found already written (the app shows it): done or skipped, never twice.
         assert status_row.state in ("done", "skipped") and follow_up_row.state == "done"
@@ -516,18 +539,29 @@ async def _died_after_mark_sending(h: Harness) -> tuple[int, OutboxRow]:
 
 @pytest.mark.parametrize("hub_got_it", [True, False], ids=["hub-committed", "never-arrived"])
 async def test_daemon_died_after_mark_sending_needs_confirmation_not_a_second_create(
-        world, tmp_path, store_url, hub_got_it):
+    world, tmp_path, store_url, hub_got_it
+):
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
         local_id, victim = await _died_after_mark_sending(h)
         if hub_got_it:  # the dead daemon's request reached the hub before it died
             with world.hub.lock:
-                world.hub.world.create({"title": "Sampah menumpuk", "content": "isi", "user_id": 58231,
-                                        "category_id": 43, "classification_id": 1, "location_id": 11,
-                                        "disposition_id": 100234, "attachments": "[]",
-                                        "tags_raw": f"#lapor_gateway {hashtag(h.gateway_ref(local_id))}"},
-                                       world.clock.now(), user_id=world.hub.user_id)
+                world.hub.world.create(
+                    {
+                        "title": "Sampah menumpuk",
+                        "content": "isi",
+                        "user_id": 58231,
+                        "category_id": 43,
+                        "classification_id": 1,
+                        "location_id": 11,
+                        "disposition_id": 100234,
+                        "attachments": "[]",
+                        "tags_raw": f"#lapor_gateway {hashtag(h.gateway_ref(local_id))}",
+                    },
+                    world.clock.now(),
+                    user_id=world.hub.user_id,
+                )
         before = world.hub.counts()["complaints"]
 
         result = await h.engine.deliver(HUB)
@@ -655,8 +689,9 @@ async def test_breaker_opens_stops_calls_keeps_local_jobs_going_and_closes_after
         assert world.hub.counts()["requests"] == requests, "an open breaker makes no calls"
         assert world.local.counts()["requests"] > local_requests
         (row,) = h.outbox(new_id, CREATE_COMPLAINT)
-        assert row.state == "pending" and row.attempts == 0 and not row.outcome_unknown, \
+        assert row.state == "pending" and row.attempts == 0 and not row.outcome_unknown, (
             "a call the breaker refused is not an attempt"
+        )
         report = {r["name"]: r for r in status_report(h.store, roles)["instances"]}
         assert report[HUB]["breaker"]["state"] == "open"
         assert report[LOCAL]["complaints_seen"] == len(world.local.complaints())
@@ -679,7 +714,8 @@ async def test_breaker_opens_stops_calls_keeps_local_jobs_going_and_closes_after
 
 
 async def test_unmapped_category_is_parked_with_its_reason_and_later_deliveries_wait_behind_it(
-        world, tmp_path, store_url):
+    world, tmp_path, store_url
+):
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         local_id = world.local.submit_complaint(kategori="Kategori Baru", lampiran=0)
@@ -703,7 +739,10 @@ async def test_unmapped_category_is_parked_with_its_reason_and_later_deliveries_
             h.later()
             await h.passes(1)
         assert [(r.kind, r.state) for r in h.outbox(local_id)] == [
-            (CREATE_COMPLAINT, "parked"), (HUB_FOLLOW_UP, "pending"), (HUB_FOLLOW_UP, "pending")]
+            (CREATE_COMPLAINT, "parked"),
+            (HUB_FOLLOW_UP, "pending"),
+            (HUB_FOLLOW_UP, "pending"),
+        ]
         assert h.at_hub(local_id) == []
         (parked,) = h.stuck("parked")
         assert parked["id"] == create.id and "'categories'" in parked["last_error"]
@@ -715,9 +754,14 @@ async def test_unmapped_category_is_parked_with_its_reason_and_later_deliveries_
         (hub_c,) = h.at_hub(local_id)
         assert hub_c["category_id"] == "49"
         assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [
-            "Laporan sedang kami pelajari.", "Petugas dijadwalkan datang hari Kamis."]
+            "Laporan sedang kami pelajari.",
+            "Petugas dijadwalkan datang hari Kamis.",
+        ]
         assert [(r.kind, r.state) for r in h.outbox(local_id) if r.target == HUB] == [
-            (CREATE_COMPLAINT, "done"), (HUB_FOLLOW_UP, "done"), (HUB_FOLLOW_UP, "done")]
+            (CREATE_COMPLAINT, "done"),
+            (HUB_FOLLOW_UP, "done"),
+            (HUB_FOLLOW_UP, "done"),
+        ]
         assert h.stuck("parked") == [] and h.audit("delivery_retried", local_id)
 
 
@@ -744,18 +788,22 @@ async def test_unmapped_hub_status_is_parked_then_delivered_once_the_mapping_is_
         assert h.stuck("parked") == []
         assert h.local_complaint(local_id)["status"] == "dalam proses"
         assert [t["isi"] for t in h.local_follow_ups(local_id, "eksternal")] == [
-            "Laporan sedang dikoordinasikan dengan OPD terkait."]
+            "Laporan sedang dikoordinasikan dengan OPD terkait."
+        ]
 
 
 # -- 7. conflict rules per route ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rule, local_later, final", [
-    ("hub_wins", True, "terverifikasi"),
-    ("local_wins", True, "dalam proses"),
-    ("latest_wins", True, "dalam proses"),
-    ("latest_wins", False, "terverifikasi"),
-])
+@pytest.mark.parametrize(
+    "rule, local_later, final",
+    [
+        ("hub_wins", True, "terverifikasi"),
+        ("local_wins", True, "dalam proses"),
+        ("latest_wins", True, "dalam proses"),
+        ("latest_wins", False, "terverifikasi"),
+    ],
+)
 async def test_status_conflict_rules(world, tmp_path, store_url, rule, local_later, final):
     """Both sides changed the status; the route's explicit rule (not the default
     forward_only, see below) decides, even when that moves the local status back."""
@@ -785,8 +833,9 @@ async def test_status_conflict_rules(world, tmp_path, store_url, rule, local_lat
         (conflict,) = h.audit("status_conflict", local_id)
         assert rule in conflict.detail and "Terverifikasi" in conflict.detail and "dalam proses" in conflict.detail
         assert ("kept the local status" in conflict.detail) == (final == "dalam proses")
-        (status_row,) = [r for r in h.outbox(local_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_name
-                         == "Terverifikasi"]
+        (status_row,) = [
+            r for r in h.outbox(local_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_name == "Terverifikasi"
+        ]
         assert status_row.state == ("done" if final == "terverifikasi" else "skipped")
         # The explicit rule decided: forward_only's check did not run, and no note went instead.
         assert h.audit("status_backwards") == []
@@ -797,7 +846,8 @@ async def test_status_conflict_rules(world, tmp_path, store_url, rule, local_lat
 
 @pytest.mark.parametrize("local_later", [True, False], ids=["local-later", "hub-later"])
 async def test_forward_only_never_moves_the_local_status_back_and_says_what_the_hub_said(
-        world, tmp_path, store_url, local_later):
+    world, tmp_path, store_url, local_later
+):
     """The default rule (route.conflict: forward_only, the shipped config's): a hub status
     that would move the citizen's status back in status_order is not written, whichever side
     changed last; the skip is in the audit trail, and since the hub's status means something
@@ -825,8 +875,9 @@ async def test_forward_only_never_moves_the_local_status_back_and_says_what_the_
         assert "Terverifikasi" in backwards.detail and "dalam proses" in backwards.detail
         assert "forward_only" in backwards.detail
         assert h.audit("status_conflict") == [], "forward_only is no conflict rule: nothing to arbitrate"
-        (status_row,) = [r for r in h.outbox(local_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_name
-                         == "Terverifikasi"]
+        (status_row,) = [
+            r for r in h.outbox(local_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_name == "Terverifikasi"
+        ]
         assert status_row.state == "done"
         (note,) = h.local_follow_ups(local_id, "eksternal")
         assert note["isi"].splitlines()[0] == "Status di LAPOR!: Terverifikasi"
@@ -862,7 +913,8 @@ async def test_no_conflict_when_only_the_hub_changed(world, tmp_path, store_url)
 
 @pytest.mark.parametrize("limit", ["max_bytes", "allowed_types"])
 async def test_refused_attachments_are_quarantined_with_their_reason_and_the_complaint_goes_on(
-        world, tmp_path, store_url, limit):
+    world, tmp_path, store_url, limit
+):
     _quiet(world)
 
     def tweak(config: GatewayConfig) -> None:
@@ -910,7 +962,8 @@ async def test_allowed_attachments_reach_the_hub(world, tmp_path, store_url):
 
 
 async def test_an_upload_failing_before_the_create_does_not_make_the_create_of_unknown_outcome(
-        world, tmp_path, store_url):
+    world, tmp_path, store_url
+):
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
@@ -949,7 +1002,8 @@ class FieldDrift:
 
 
 async def test_drifted_records_are_quarantined_then_taken_in_when_they_read_fine(
-        world, tmp_path, store_url, monkeypatch):
+    world, tmp_path, store_url, monkeypatch
+):
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
@@ -988,14 +1042,16 @@ async def test_drifted_records_are_quarantined_then_taken_in_when_they_read_fine
 
 
 async def test_a_complaint_served_once_with_an_unknown_status_is_corrected_when_read_fine(
-        world, tmp_path, store_url, monkeypatch):
+    world, tmp_path, store_url, monkeypatch
+):
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
         world.clock.advance(600)
         new_id = world.local.submit_complaint(kategori="Sampah", lampiran=0)
-        monkeypatch.setattr(world.local.faults, "choice",
-                            lambda options: "status" if "status" in options else options[-1])
+        monkeypatch.setattr(
+            world.local.faults, "choice", lambda options: "status" if "status" in options else options[-1]
+        )
         world.local.faults.configure(drift_rate=1.0)
         try:
             await h.engine.intake(LOCAL)
@@ -1009,8 +1065,7 @@ async def test_a_complaint_served_once_with_an_unknown_status_is_corrected_when_
         assert list_quarantine(h.store) == [], "every record read fine again has no open quarantine entry"
 
 
-async def test_malformed_record_in_the_middle_of_a_page_is_quarantined_and_the_rest_goes_on(
-        world, tmp_path, store_url):
+async def test_malformed_record_in_the_middle_of_a_page_is_quarantined_and_the_rest_goes_on(world, tmp_path, store_url):
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
@@ -1046,9 +1101,19 @@ def _owe_creates(store: Store, n: int) -> list[int]:
     """``n`` complaints taken in, each owing a create to the hub; their outbox ids."""
     now = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
     for i in range(n):
-        store.take_in_complaint(LOCAL, HUB, Complaint(
-            ref=str(100 + i), title=f"Aduan {i}", body="isi", created_at=now, updated_at=now,
-            status=RawStatus("belum terverifikasi")), None)
+        store.take_in_complaint(
+            LOCAL,
+            HUB,
+            Complaint(
+                ref=str(100 + i),
+                title=f"Aduan {i}",
+                body="isi",
+                created_at=now,
+                updated_at=now,
+                status=RawStatus("belum terverifikasi"),
+            ),
+            None,
+        )
     with store.session() as s:
         return list(s.exec(select(OutboxRow.id).order_by(OutboxRow.id)).all())
 

@@ -66,13 +66,22 @@ async def test_complaints_follow_ups_and_statuses_flow_both_ways_exactly_once(wo
             from sqlmodel import select
 
             from gateway._store._tables import ComplaintRow, EventRow, LinkRow
-            for row, link in s.exec(select(ComplaintRow, LinkRow).join(LinkRow, LinkRow.complaint_id == ComplaintRow.id)
-                                    .where(LinkRow.instance == "lapor-hendi-semarang")).all():
+
+            for row, link in s.exec(
+                select(ComplaintRow, LinkRow)
+                .join(LinkRow, LinkRow.complaint_id == ComplaintRow.id)
+                .where(LinkRow.instance == "lapor-hendi-semarang")
+            ).all():
                 local_links[int(link.external_ref)] = row.gateway_ref
             # Each follow-up's two copies, by identity (the simulators reuse texts): (origin, local id, hub id).
-            pairs = [(e.origin, e.local_ref, e.hub_ref) for e in s.exec(
-                select(EventRow).where(EventRow.kind == "follow_up", EventRow.local_ref.is_not(None),
-                                       EventRow.hub_ref.is_not(None))).all()]
+            pairs = [
+                (e.origin, e.local_ref, e.hub_ref)
+                for e in s.exec(
+                    select(EventRow).where(
+                        EventRow.kind == "follow_up", EventRow.local_ref.is_not(None), EventRow.hub_ref.is_not(None)
+                    )
+                ).all()
+            ]
     finally:
         store.close()
 
@@ -87,19 +96,23 @@ async def test_complaints_follow_ups_and_statuses_flow_both_ways_exactly_once(wo
     by_tag = Counter(tag for c in hub_complaints for tag in (c["tags_raw"] or "").split() if tag in tags)
     assert all(by_tag[tag] == 1 for tag in tags), "a complaint was created twice or never"
     assert len(hub_complaints) == len(local_complaints)
-    hub_by_ref = {local_links[tags[tag]]: c for c in hub_complaints for tag in (c["tags_raw"] or "").split()
-                  if tag in tags}
+    hub_by_ref = {
+        local_links[tags[tag]]: c for c in hub_complaints for tag in (c["tags_raw"] or "").split() if tag in tags
+    }
     for local_id, ref in local_links.items():
         assert hub_by_ref[ref]["title"] == local_complaints[local_id]["judul"]
         assert world.local.nomor_lapor(local_id) == str(hub_by_ref[ref]["id"])
         assert hub_by_ref[ref]["location_id"] in (11, "11")  # the hub's own id of Jawa Tengah, not BPS 33
     with_photos = [c for c in local_complaints.values() if c["lampiran"]]
-    assert with_photos and all(len(hub_by_ref[local_links[c["id_aduan"]]]["attachments"]) == len(c["lampiran"])
-                               for c in with_photos)
+    assert with_photos and all(
+        len(hub_by_ref[local_links[c["id_aduan"]]]["attachments"]) == len(c["lampiran"]) for c in with_photos
+    )
 
     writes, rank = _local_write_table(config), _rank(config)
-    meaning = {**{k: v for k, v in config.instances["lapor-hendi-semarang"].spec.statuses.items()},
-               **config.instances["sp4n"].spec.statuses}
+    meaning = {
+        **{k: v for k, v in config.instances["lapor-hendi-semarang"].spec.statuses.items()},
+        **config.instances["sp4n"].spec.statuses,
+    }
     statuses_checked = follow_ups_checked = reasons = secret_out = secret_in = files_out = files_in = 0
     for local_id, ref in local_links.items():
         hub_c = hub_by_ref[ref]
@@ -148,14 +161,16 @@ async def test_complaints_follow_ups_and_statuses_flow_both_ways_exactly_once(wo
         #    A hub status that is not written (the app shows it already, or it would move back) still
         #    reaches the citizen as a follow-up when it is news: a reason, or another meaning.
         history = world.local.status_history(local_id)
-        expected_writes, expected_final, expected_notes = _expected_local_statuses(history, writes, rank, hub_logs,
-                                                                                   meaning)
+        expected_writes, expected_final, expected_notes = _expected_local_statuses(
+            history, writes, rank, hub_logs, meaning
+        )
         assert [h["status_baru"] for h in history if h["sumber"] == "eksternal"] == expected_writes
         assert local_complaints[local_id]["status"] == expected_final
         assert [t["isi"].splitlines()[0] for t in status_notes] == [f"{NOTE} {name}" for name in expected_notes]
         # The hub's reasons reach the citizen (a hold asks the reporter for more data).
-        shown = [h.get("keterangan") or "" for h in history if h["sumber"] == "eksternal"] + \
-                [t["isi"] for t in status_notes]
+        shown = [h.get("keterangan") or "" for h in history if h["sumber"] == "eksternal"] + [
+            t["isi"] for t in status_notes
+        ]
         for entry in hub_logs:
             if entry["kind"] == "status" and entry["status_old"] is not None and entry["reason"]:
                 assert any(entry["reason"] in text for text in shown), "a hub status's reason did not reach the app"
@@ -169,8 +184,10 @@ async def test_complaints_follow_ups_and_statuses_flow_both_ways_exactly_once(wo
     local_row = next(r for r in report["instances"] if r["name"] == "lapor-hendi-semarang")
     assert local_row["complaints_seen"] == len(local_complaints)
     assert local_row["complaints_created_at_hub"] == len(hub_complaints)
-    assert local_row["follow_ups_from_hub"] + local_row["status_notes_from_hub"] == \
-        world.local.counts()["follow_ups_from_gateway"]
+    assert (
+        local_row["follow_ups_from_hub"] + local_row["status_notes_from_hub"]
+        == world.local.counts()["follow_ups_from_gateway"]
+    )
     assert local_row["follow_ups_to_hub"] == world.hub.counts()["follow_ups_from_gateway"]
     assert local_row["deliveries_owed"] == 0 and local_row["deliveries_parked"] == 0
 
@@ -195,10 +212,15 @@ def _expected_local_statuses(history, writes, rank, hub_logs, meaning) -> tuple[
     back in the app's status_order; then its note, when the hub gave a reason or the hub's
     status means something else than the local one (``meaning``: canonical of either side)."""
     expected, notes, current, current_meaning = [], [], None, None
-    events = sorted([("hub", entry["created_at"], entry) for entry in hub_logs
-                     if entry["kind"] == "status" and entry["status_old"] is not None]  # the first is not a change
-                    + [("local", _utc(h["dibuat_pada"]), h) for h in history if h["sumber"] != "eksternal"],
-                    key=lambda e: (e[1], e[0] == "hub"))
+    events = sorted(
+        [
+            ("hub", entry["created_at"], entry)
+            for entry in hub_logs
+            if entry["kind"] == "status" and entry["status_old"] is not None
+        ]  # the first is not a change
+        + [("local", _utc(h["dibuat_pada"]), h) for h in history if h["sumber"] != "eksternal"],
+        key=lambda e: (e[1], e[0] == "hub"),
+    )
     for origin, _when, item in events:
         if origin == "local":
             current = item["status_baru"]
@@ -217,6 +239,7 @@ def _utc(text: str):
     from datetime import datetime
 
     from gateway import WIB, to_utc
+
     return to_utc(datetime.strptime(text, "%Y-%m-%d %H:%M:%S"), WIB)
 
 

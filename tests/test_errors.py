@@ -38,16 +38,27 @@ TREE = {
     "StoreError": "fatal",
 }
 
-PEER_ERRORS = {"TransientPeerError", "PeerUnavailableError", "AmbiguousOutcomeError", "PermanentPeerError",
-               "TooLargeError", "RecordError"}
+PEER_ERRORS = {
+    "TransientPeerError",
+    "PeerUnavailableError",
+    "AmbiguousOutcomeError",
+    "PermanentPeerError",
+    "TooLargeError",
+    "RecordError",
+}
 
 ARCHITECTURE = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
 
 def _error_classes() -> dict[str, type]:
-    return {name: cls for name, cls in vars(_errors).items()
-            if inspect.isclass(cls) and issubclass(cls, _errors.GatewayError) and cls.__module__ == _errors.__name__
-            and not name.startswith("_")}
+    return {
+        name: cls
+        for name, cls in vars(_errors).items()
+        if inspect.isclass(cls)
+        and issubclass(cls, _errors.GatewayError)
+        and cls.__module__ == _errors.__name__
+        and not name.startswith("_")
+    }
 
 
 @pytest.mark.parametrize("name, treatment", sorted(TREE.items()))
@@ -91,8 +102,7 @@ def test_peer_errors_keep_their_attributes():
 
 def test_database_errors_are_filed_by_what_they_mean():
     refused = as_store_error(DataError("INSERT", None, Exception("value too long")), "take in")
-    down = as_store_error(OperationalError("SELECT", None, sqlite3.OperationalError("database is locked")),
-                          "claim due")
+    down = as_store_error(OperationalError("SELECT", None, sqlite3.OperationalError("database is locked")), "claim due")
     conflict = IntegrityError("INSERT", None, Exception("UNIQUE constraint failed"))
     bug = KeyError("x")
     assert isinstance(refused, _errors.StoreRefusedError) and isinstance(refused, _errors.RefusedError)

@@ -22,16 +22,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import edit
 from sqlmodel import select
 
 from gateway import AttachmentRef, PermanentPeerError, TooLargeError
 from gateway._config import load_config
 from gateway._engine import Engine
 from gateway._store import Store
-from gateway._store._daemons import heartbeat
 from gateway._store._operator import list_quarantine
 from gateway._store._tables import ComplaintRow, LinkRow, QuarantineRow
-from conftest import edit
 
 pytestmark = [pytest.mark.anyio]
 
@@ -50,6 +49,7 @@ def taken_in(store: Store) -> set[str]:
 
 # -- 1. an odd value ------------------------------------------------------------------------------
 
+
 @pytest.mark.e2e
 async def test_a_complaint_dated_year_one_is_quarantined_and_the_others_are_taken_in(world, tmp_path, store_url):
     quiet(world)
@@ -67,6 +67,7 @@ async def test_a_complaint_dated_year_one_is_quarantined_and_the_others_are_take
 
 
 # -- 2. text a database cannot hold ----------------------------------------------------------------
+
 
 @pytest.mark.e2e
 async def test_nul_bytes_and_lone_surrogates_are_cleaned_on_both_stores(world, tmp_path, store_url):
@@ -87,6 +88,7 @@ async def test_nul_bytes_and_lone_surrogates_are_cleaned_on_both_stores(world, t
 
 # -- 3. a lease that runs out mid-round ----------------------------------------------------------
 
+
 @pytest.mark.e2e
 async def test_two_daemons_with_a_short_lease_and_a_slow_hub_create_each_complaint_once(world, tmp_path, store_url):
     quiet(world)
@@ -105,8 +107,9 @@ async def test_two_daemons_with_a_short_lease_and_a_slow_hub_create_each_complai
                     await asyncio.sleep(pause)
 
             await asyncio.gather(daemon(a, 0.25), daemon(b, 0.3))
-        tags = Counter(tag for c in world.hub.complaints() for tag in (c["tags_raw"] or "").split()
-                       if tag.startswith("#lg_"))
+        tags = Counter(
+            tag for c in world.hub.complaints() for tag in (c["tags_raw"] or "").split() if tag.startswith("#lg_")
+        )
         assert tags and max(tags.values()) == 1, "a complaint was created twice"
         with stores[0].session() as s:
             refs = s.exec(select(ComplaintRow.gateway_ref)).all()
@@ -118,8 +121,9 @@ async def test_two_daemons_with_a_short_lease_and_a_slow_hub_create_each_complai
 
 # -- 5. attachments are streamed, their size checked while reading ------------------------------
 
+
 async def test_an_attachment_over_the_limit_is_not_read_whole():
-    from gateway import InstanceContext, WIB
+    from gateway import WIB, InstanceContext
     from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
 
     served = 0
@@ -135,8 +139,13 @@ async def test_an_attachment_over_the_limit_is_not_read_whole():
             return httpx.Response(200, headers={"Content-Length": str(300 * 1024 * 1024)}, content=b"x")
         return httpx.Response(200, headers={"Content-Type": "image/png"}, content=huge_body())
 
-    context = InstanceContext(name=LOCAL, base_url="http://app.test", timezone=WIB, secrets={"api_key": "k"},
-                              settings=LaporHendiApp.Settings())
+    context = InstanceContext(
+        name=LOCAL,
+        base_url="http://app.test",
+        timezone=WIB,
+        secrets={"api_key": "k"},
+        settings=LaporHendiApp.Settings(),
+    )
     app = LaporHendiApp(context, client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
     with pytest.raises(TooLargeError) as caught:
         await app.fetch_attachment(AttachmentRef("1", "foto.png", "image/png", 1000), max_bytes=10 * 1024 * 1024)
@@ -149,9 +158,9 @@ async def test_an_attachment_over_the_limit_is_not_read_whole():
 
 # -- 6. quarantine across daemons ----------------------------------------------------------------
 
+
 @pytest.mark.e2e
-async def test_a_record_another_daemon_quarantined_is_resolved_when_this_one_reads_it_fine(world, tmp_path,
-                                                                                           store_url):
+async def test_a_record_another_daemon_quarantined_is_resolved_when_this_one_reads_it_fine(world, tmp_path, store_url):
     quiet(world)
     local_id = world.local.submit_complaint()
     store = Store(store_url)
@@ -177,6 +186,7 @@ async def test_a_record_another_daemon_quarantined_is_resolved_when_this_one_rea
 
 
 # -- 8. one budget and one breaker per peer, across the daemons of a store -----------------------
+
 
 @pytest.mark.e2e
 async def test_daemons_of_one_store_share_each_peers_budget(world, tmp_path, store_url):
@@ -222,28 +232,36 @@ async def test_a_peer_another_daemon_found_down_is_left_alone(world, tmp_path, s
 
 # -- 7. configuration ------------------------------------------------------------------------------
 
+
 def test_a_config_file_that_is_not_utf8_is_reported_with_its_line(repo_config_dir: Path):
     path = repo_config_dir / "adapters" / "sp4n.yaml"
     path.write_bytes(path.read_bytes().replace(b"Belum Terverifikasi", b"Belum Terverifikas\xe9"))
     from gateway import ConfigError
+
     with pytest.raises(ConfigError) as caught:
-        load_config(repo_config_dir / "gateway.yaml", environ={"LAPOR_HENDI_API_KEY": "x", "SP4N_AUTHORIZATION": "y",
-                                                               "SP4N_TOKEN": "z"})
+        load_config(
+            repo_config_dir / "gateway.yaml",
+            environ={"LAPOR_HENDI_API_KEY": "x", "SP4N_AUTHORIZATION": "y", "SP4N_TOKEN": "z"},
+        )
     [issue] = [i for i in caught.value.issues if i.file == str(path)]
     text = path.read_bytes()
     assert issue.file == str(path) and "UTF-8" in issue.message
-    assert issue.line == text[:text.index(b"\xe9")].count(b"\n") + 1
+    assert issue.line == text[: text.index(b"\xe9")].count(b"\n") + 1
 
 
-@pytest.mark.parametrize(("url", "says"), [
-    ("mysql://root@localhost/gateway", "unsupported database"),
-    ("postgresql+nosuchdriver://u@h/db", "no driver"),
-    ("not a url", "not a database URL"),
-    ("postgresql+psycopg://u@h", "name the database"),
-])
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://root@localhost/gateway", "unsupported database"),
+        ("postgresql+nosuchdriver://u@h/db", "no driver"),
+        ("not a url", "not a database URL"),
+        ("postgresql+psycopg://u@h", "name the database"),
+    ],
+)
 def test_config_check_checks_the_store_url(repo_config_dir: Path, url: str, says: str):
     text = edit(repo_config_dir / "gateway.yaml", "url: sqlite:///data/gateway.db", f"url: {url}")
     from gateway import ConfigError
+
     with pytest.raises(ConfigError) as caught:
         load_config(repo_config_dir / "gateway.yaml", environ={})
     [issue] = [i for i in caught.value.issues if i.key == "store.url"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -51,6 +51,7 @@ def ok(body: object = None) -> httpx.Response:
 
 # -- what is retried ----------------------------------------------------------------------------
 
+
 async def test_get_is_retried_on_503_then_succeeds(http, mock):
     route = mock.get("/complaints/1/complaint").mock(side_effect=[httpx.Response(503), ok({"id": 1})])
 
@@ -65,7 +66,8 @@ async def test_get_gives_up_after_the_policy_attempts(http, mock):
 
     with pytest.raises(TransientPeerError) as caught:
         await peer(http, RetryPolicy(attempts=4, initial_wait=0.001, max_wait=0.01)).request(
-            "GET", "/complaints/1/complaint")
+            "GET", "/complaints/1/complaint"
+        )
 
     assert route.call_count == 4
     assert caught.value.status_code == 502
@@ -73,8 +75,9 @@ async def test_get_gives_up_after_the_policy_attempts(http, mock):
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_429_with_retry_after_zero_is_retried(http, mock, method):
-    route = mock.route(method=method, path="/complaints/complaint").mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "0"}), ok({"complaint_id": 7})])
+    route = mock.route(method=method, path="/complaints/complaint").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "0"}), ok({"complaint_id": 7})]
+    )
 
     body = await peer(http).request_json(method, "/complaints/complaint")
 
@@ -83,8 +86,9 @@ async def test_429_with_retry_after_zero_is_retried(http, mock, method):
 
 
 async def test_connect_error_on_post_is_retried(http, mock):
-    route = mock.post("/complaints/complaint").mock(side_effect=[
-        httpx.ConnectError("connection refused"), ok({"complaint_id": 7})])
+    route = mock.post("/complaints/complaint").mock(
+        side_effect=[httpx.ConnectError("connection refused"), ok({"complaint_id": 7})]
+    )
 
     body = await peer(http).request_json("POST", "/complaints/complaint", json={"title": "x"})
 
@@ -99,13 +103,17 @@ async def test_post_answered_503_was_not_processed_and_is_retried(http, mock):
     assert route.call_count == 2
 
 
-@pytest.mark.parametrize("answer", [
-    httpx.Response(500),
-    httpx.Response(502),
-    httpx.Response(504),
-    httpx.ReadTimeout("read timed out"),
-    httpx.RemoteProtocolError("server disconnected"),
-], ids=["500", "502", "504", "read-timeout", "disconnected"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(500),
+        httpx.Response(502),
+        httpx.Response(504),
+        httpx.ReadTimeout("read timed out"),
+        httpx.RemoteProtocolError("server disconnected"),
+    ],
+    ids=["500", "502", "504", "read-timeout", "disconnected"],
+)
 async def test_post_that_may_have_been_processed_is_not_retried(http, mock, answer):
     route = mock.post("/complaints/complaint").mock(side_effect=[answer, ok({"complaint_id": 7})])
 
@@ -124,6 +132,7 @@ async def test_post_declared_idempotent_is_retried_like_a_get(http, mock):
 
 
 # -- how failures map to errors -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_422_is_permanent_not_retried_and_names_no_body(http, mock, method):
@@ -173,7 +182,8 @@ async def test_headers_of_the_client_and_of_the_call_are_sent(http, mock):
     route = mock.get("/masters/templates").mock(return_value=ok())
 
     await peer(http, headers={"Authorization": "Bearer k", "token": "g"}).request(
-        "GET", "/masters/templates", headers={"X-Request": "1"})
+        "GET", "/masters/templates", headers={"X-Request": "1"}
+    )
 
     sent = route.calls.last.request.headers
     assert (sent["Authorization"], sent["token"], sent["X-Request"]) == ("Bearer k", "g", "1")
@@ -191,26 +201,30 @@ async def test_injected_client_is_not_closed_by_the_peer_client(http, mock):
 
 # -- Retry-After --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("0", 0.0),
-    ("5", 5.0),
-    (" 12 ", 12.0),
-    ("2.5", 2.5),
-    ("-3", 0.0),
-    ("120", 30.0),  # capped
-    ("", None),
-    (None, None),
-    ("soon", None),
-    ("Tomorrow, 99 Foo 2026", None),
-])
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", 0.0),
+        ("5", 5.0),
+        (" 12 ", 12.0),
+        ("2.5", 2.5),
+        ("-3", 0.0),
+        ("120", 30.0),  # capped
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("Tomorrow, 99 Foo 2026", None),
+    ],
+)
 async def test_parse_retry_after_seconds_and_garbage(value, expected):
     assert parse_retry_after(value, cap=30.0) == expected
 
 
 async def test_parse_retry_after_http_date():
-    in_20s = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=20), usegmt=True)
+    in_20s = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
     past = "Wed, 21 Oct 2015 07:28:00 GMT"
-    far = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(days=2), usegmt=True)
+    far = email.utils.format_datetime(datetime.now(UTC) + timedelta(days=2), usegmt=True)
 
     assert 17.0 < parse_retry_after(in_20s, cap=30.0) <= 20.0  # the date has whole seconds
     assert parse_retry_after(past, cap=30.0) == 0.0
@@ -218,6 +232,7 @@ async def test_parse_retry_after_http_date():
 
 
 # -- the circuit breaker's probe ----------------------------------------------------------------------
+
 
 async def test_a_cancelled_probe_does_not_leave_the_breaker_stuck(http, mock):
     now = [0.0]

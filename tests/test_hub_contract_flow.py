@@ -71,8 +71,13 @@ class Flow:
 
     def outbox(self, local_id: int, kind: str) -> list[OutboxRow]:
         with self.store.session() as s:
-            return list(s.exec(select(OutboxRow).where(OutboxRow.complaint_id == self.complaint_id(local_id),
-                                                       OutboxRow.kind == kind).order_by(OutboxRow.id)).all())
+            return list(
+                s.exec(
+                    select(OutboxRow)
+                    .where(OutboxRow.complaint_id == self.complaint_id(local_id), OutboxRow.kind == kind)
+                    .order_by(OutboxRow.id)
+                ).all()
+            )
 
     def audit(self, action: str) -> list[AuditRow]:
         with self.store.session() as s:
@@ -84,8 +89,9 @@ class Flow:
     def set_local_status(self, local_id: int, status: str) -> None:
         sim = self.world.local
         with sim.lock:
-            sim.world.set_status(local_id, status, oleh="Admin Lapor Hendi", sumber="lapor_hendi", ref=None,
-                                 now=sim.clock.now())
+            sim.world.set_status(
+                local_id, status, oleh="Admin Lapor Hendi", sumber="lapor_hendi", ref=None, now=sim.clock.now()
+            )
 
     def at_hub(self, local_id: int) -> list[dict[str, Any]]:
         """The hub's complaints carrying this complaint's reference (its hashtag)."""
@@ -120,6 +126,7 @@ async def new_complaint(f: Flow, **fields: Any) -> int:
 
 # -- statuses ------------------------------------------------------------------------------------
 
+
 async def test_a_hub_status_never_moves_the_citizens_status_back(world, tmp_path, store_url):
     async with flow(world, tmp_path, store_url) as f:
         local_id = await new_complaint(f)
@@ -137,8 +144,12 @@ async def test_a_hub_status_never_moves_the_citizens_status_back(world, tmp_path
         # The citizen still learns what the hub says, as a follow-up (in progress there, done here).
         [note] = f.written_locally(local_id)
         assert note["isi"].startswith("Status di LAPOR!: Dalam Proses")
-        [row] = [r for r in f.outbox(local_id, LOCAL_STATUS) if "Dalam Proses" in (r.last_error or "")
-                 or (r.state == "done" and "note went as a follow-up" in (r.last_error or ""))]
+        [row] = [
+            r
+            for r in f.outbox(local_id, LOCAL_STATUS)
+            if "Dalam Proses" in (r.last_error or "")
+            or (r.state == "done" and "note went as a follow-up" in (r.last_error or ""))
+        ]
         assert row.state == "done"
 
 
@@ -198,6 +209,7 @@ async def test_the_current_status_goes_on_when_the_history_cannot_be_read(world,
         async def without_history(ref: str):  # as when data_logs is missing or its data is not JSON
             state = await read(ref)
             from dataclasses import replace
+
             return replace(state, status_changes=(), history_complete=False)
 
         hub.read_complaint = without_history  # type: ignore[method-assign]
@@ -205,16 +217,19 @@ async def test_the_current_status_goes_on_when_the_history_cannot_be_read(world,
         await f.passes()
         assert f.local_status(local_id) == "terverifikasi"
         await f.passes(3)  # read again and again: the same status is not passed on twice
-        assert [h["status_baru"] for h in world.local.status_history(local_id) if h["sumber"] == "eksternal"] \
-            == ["terverifikasi"]
+        assert [h["status_baru"] for h in world.local.status_history(local_id) if h["sumber"] == "eksternal"] == [
+            "terverifikasi"
+        ]
 
         hub.read_complaint = read  # type: ignore[method-assign]
         await f.passes()  # the history is readable again: its older entry is recognised, not written
-        assert [h["status_baru"] for h in world.local.status_history(local_id) if h["sumber"] == "eksternal"] \
-            == ["terverifikasi"]
+        assert [h["status_baru"] for h in world.local.status_history(local_id) if h["sumber"] == "eksternal"] == [
+            "terverifikasi"
+        ]
 
 
 # -- follow-ups ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("rule", ["private", "skip"])
 async def test_a_confidential_hub_follow_up_is_never_written_as_a_public_answer(world, tmp_path, store_url, rule):
@@ -253,7 +268,9 @@ async def test_evidence_files_travel_with_follow_ups_both_ways(world, tmp_path, 
         hub_id = f.hub_id(local_id)
         world.local.answer(local_id, "Lubang sudah ditambal, foto terlampir.", lampiran=1)
         photo = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
-        world.hub.officer_follow_up(hub_id, "Bukti perbaikan dari dinas.", attachments=[("bukti.png", "image/png", photo)])
+        world.hub.officer_follow_up(
+            hub_id, "Bukti perbaikan dari dinas.", attachments=[("bukti.png", "image/png", photo)]
+        )
         await f.passes()
 
         # Up: the local officer's photo is at the hub with the follow-up, byte for byte.
@@ -268,6 +285,7 @@ async def test_evidence_files_travel_with_follow_ups_both_ways(world, tmp_path, 
 
 
 # -- which complaints go to the hub --------------------------------------------------------------
+
 
 async def test_closed_complaints_are_not_created_at_the_hub_until_they_reopen(world, tmp_path, store_url):
     async with flow(world, tmp_path, store_url) as f:
@@ -297,7 +315,7 @@ async def test_imported_pairs_are_linked_not_created_again(world, tmp_path, stor
         args = ["--config", str(f.config.path), "--store", store_url, "links", "import", str(pairs), "--json"]
         result = runner.invoke(gateway.cli.app, args, env=world.environ)
         assert result.exit_code == 1, result.output  # the bad line is reported
-        report = json.loads(result.stdout[:result.stdout.rindex("}") + 1])
+        report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
         assert report["waiting"] == 1 and report["linked"] == 0
         assert any(f"{pairs}:3" in p for p in report["problems"])
 
@@ -311,7 +329,7 @@ async def test_imported_pairs_are_linked_not_created_again(world, tmp_path, stor
         # Importing again is harmless, and a conflicting pair is refused with its line.
         pairs.write_text(f"{first},{hub_first}\n{second},{hub_first}\n")
         result = runner.invoke(gateway.cli.app, args, env=world.environ)
-        report = json.loads(result.stdout[:result.stdout.rindex("}") + 1])
+        report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
         assert report["already"] == 1 and len(report["problems"]) == 1 and f"{pairs}:2" in report["problems"][0]
 
 
@@ -326,8 +344,11 @@ async def test_an_import_links_a_complaint_whose_create_waits_for_an_operator(wo
         world.hub.set_quirks(no_id_rate=0.0)
         pairs = tmp_path / "pairs.csv"
         pairs.write_text(f"{local_id},{hub_c['id']}\n")
-        result = CliRunner().invoke(gateway.cli.app, ["--config", str(f.config.path), "--store", store_url,
-                                                      "links", "import", str(pairs)], env=world.environ)
+        result = CliRunner().invoke(
+            gateway.cli.app,
+            ["--config", str(f.config.path), "--store", store_url, "links", "import", str(pairs)],
+            env=world.environ,
+        )
         assert result.exit_code == 0, result.output
         await f.passes()
         assert f.outbox(local_id, CREATE_COMPLAINT)[0].state == "done"
@@ -336,6 +357,7 @@ async def test_an_import_links_a_complaint_whose_create_waits_for_an_operator(wo
 
 
 # -- a 2xx that proves nothing -------------------------------------------------------------------
+
 
 async def test_a_follow_up_the_hub_answered_false_to_is_parked_not_lost(world, tmp_path, store_url):
     async with flow(world, tmp_path, store_url) as f:
@@ -351,7 +373,8 @@ async def test_a_follow_up_the_hub_answered_false_to_is_parked_not_lost(world, t
         retry_delivery(f.store, row.id)
         await f.passes()
         assert [x["content"] for x in world.hub.follow_ups(f.hub_id(local_id)) if x["source"] == "api"] == [
-            "Sudah kami tinjau ke lokasi."]
+            "Sudah kami tinjau ke lokasi."
+        ]
 
 
 async def test_a_local_write_answered_with_an_error_body_is_refused_then_written_once(world, tmp_path, store_url):

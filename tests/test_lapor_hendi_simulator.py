@@ -59,8 +59,14 @@ def client(sim: LaporHendiSimulator, server: SimulatorServer) -> httpx.Client:
 
 
 def make_app(sim: LaporHendiSimulator, server: SimulatorServer, retry: RetryPolicy = NO_RETRY) -> LaporHendiApp:
-    context = InstanceContext(name="lapor-hendi-semarang", base_url=server.base_url, timezone=gateway.WIB,
-                              secrets={"api_key": sim.api_key}, settings=LaporHendiApp.Settings(), retry=retry)
+    context = InstanceContext(
+        name="lapor-hendi-semarang",
+        base_url=server.base_url,
+        timezone=gateway.WIB,
+        secrets={"api_key": sim.api_key},
+        settings=LaporHendiApp.Settings(),
+        retry=retry,
+    )
     return LaporHendiApp(context, client=httpx.AsyncClient())
 
 
@@ -74,13 +80,23 @@ def record(sim: LaporHendiSimulator, id_aduan: int) -> dict[str, Any]:
 
 # --- tanggapan with files and rahasia -------------------------------------------------------------
 
+
 def test_a_tanggapan_with_files_and_rahasia_is_listed_and_its_files_download(local) -> None:
     sim, server = local
     with client(sim, server) as c:
-        answer = c.post("/api/v1/aduan/2/tanggapan", json={
-            "isi": "Perbaikan selesai.", "oleh": "LAPOR!-SP4N", "ref_eksternal": "gw-fu-1", "rahasia": True,
-            "lampiran": [upload("bukti.jpg", "image/JPEG", JPEG), upload("berita acara \"final\".pdf",
-                                                                          "application/pdf", PDF)]})
+        answer = c.post(
+            "/api/v1/aduan/2/tanggapan",
+            json={
+                "isi": "Perbaikan selesai.",
+                "oleh": "LAPOR!-SP4N",
+                "ref_eksternal": "gw-fu-1",
+                "rahasia": True,
+                "lampiran": [
+                    upload("bukti.jpg", "image/JPEG", JPEG),
+                    upload('berita acara "final".pdf', "application/pdf", PDF),
+                ],
+            },
+        )
         assert answer.status_code == 200
         id_tanggapan = answer.json()["data"]["id_tanggapan"]
         assert answer.json() == {"status": "sukses", "data": {"id_tanggapan": id_tanggapan}}
@@ -88,7 +104,9 @@ def test_a_tanggapan_with_files_and_rahasia_is_listed_and_its_files_download(loc
         [listed] = [t for t in c.get("/api/v1/tanggapan").json()["data"] if t["id_tanggapan"] == id_tanggapan]
         assert listed["rahasia"] is True and listed["sumber"] == "eksternal"
         assert [(f["nama_file"], f["tipe_mime"], f["ukuran_byte"]) for f in listed["lampiran"]] == [
-            ("bukti.jpg", "image/jpeg", len(JPEG)), ('berita acara "final".pdf', "application/pdf", len(PDF))]
+            ("bukti.jpg", "image/jpeg", len(JPEG)),
+            ('berita acara "final".pdf', "application/pdf", len(PDF)),
+        ]
         for item, data in zip(listed["lampiran"], (JPEG, PDF)):
             got = c.get(f"/api/v1/lampiran/{item['id_lampiran']}", headers={"Accept": "*/*"})
             assert got.status_code == 200 and got.content == data
@@ -98,8 +116,10 @@ def test_a_tanggapan_with_files_and_rahasia_is_listed_and_its_files_download(loc
 
         plain = c.post("/api/v1/aduan/2/tanggapan", json={"isi": "Tanpa berkas.", "ref_eksternal": "gw-fu-2"})
         assert plain.status_code == 200
-    assert sim.follow_up_files(id_tanggapan) == [("bukti.jpg", "image/jpeg", JPEG),
-                                                 ('berita acara "final".pdf', "application/pdf", PDF)]
+    assert sim.follow_up_files(id_tanggapan) == [
+        ("bukti.jpg", "image/jpeg", JPEG),
+        ('berita acara "final".pdf', "application/pdf", PDF),
+    ]
     assert sim.attachment(listed["lampiran"][0]["id_lampiran"]) == ("bukti.jpg", "image/jpeg", JPEG)
     assert sim.attachment(999_999) is None
     last = sim.follow_ups(2)[-1]
@@ -126,17 +146,27 @@ BAD_UPLOADS = [
     ({"lampiran": [{"tipe_mime": "image/png", "konten_base64": "iVBORw=="}]}, "lampiran ke-1: nama_file wajib diisi"),
     ({"lampiran": [upload("a\nb.png", "image/png", PNG)]}, "lampiran ke-1: nama_file tidak valid"),
     ({"lampiran": [upload("x" * 256, "image/png", PNG)]}, "lampiran ke-1: nama_file tidak valid"),
-    ({"lampiran": [upload("ok.png", "image/png", PNG), upload("video.mp4", "video/mp4", b"\x00\x01")]},
-     "lampiran ke-2: tipe_mime tidak didukung, gunakan image/jpeg, image/png atau application/pdf"),
+    (
+        {"lampiran": [upload("ok.png", "image/png", PNG), upload("video.mp4", "video/mp4", b"\x00\x01")]},
+        "lampiran ke-2: tipe_mime tidak didukung, gunakan image/jpeg, image/png atau application/pdf",
+    ),
     ({"lampiran": [{"nama_file": "b.png", "tipe_mime": "image/png"}]}, "lampiran ke-1: konten_base64 wajib diisi"),
-    ({"lampiran": [{"nama_file": "b.png", "tipe_mime": "image/png", "konten_base64": "bukan base64!"}]},
-     "lampiran ke-1: konten_base64 bukan base64 yang valid"),
-    ({"lampiran": [{"nama_file": "b.png", "tipe_mime": "image/png", "konten_base64": "iVBORw0"}]},
-     "lampiran ke-1: konten_base64 bukan base64 yang valid"),
-    ({"lampiran": [{"nama_file": "b.png", "tipe_mime": "image/png", "konten_base64": "===="}]},
-     "lampiran ke-1: konten_base64 bukan base64 yang valid"),
-    ({"lampiran": [upload("big.png", "image/png", b"\x89PNG" + bytes(10 * MIB - 3))]},
-     "lampiran ke-1: ukuran berkas melebihi 10 MiB"),
+    (
+        {"lampiran": [{"nama_file": "b.png", "tipe_mime": "image/png", "konten_base64": "bukan base64!"}]},
+        "lampiran ke-1: konten_base64 bukan base64 yang valid",
+    ),
+    (
+        {"lampiran": [{"nama_file": "b.png", "tipe_mime": "image/png", "konten_base64": "iVBORw0"}]},
+        "lampiran ke-1: konten_base64 bukan base64 yang valid",
+    ),
+    (
+        {"lampiran": [{"nama_file": "b.png", "tipe_mime": "image/png", "konten_base64": "===="}]},
+        "lampiran ke-1: konten_base64 bukan base64 yang valid",
+    ),
+    (
+        {"lampiran": [upload("big.png", "image/png", b"\x89PNG" + bytes(10 * MIB - 3))]},
+        "lampiran ke-1: ukuran berkas melebihi 10 MiB",
+    ),
     ({"rahasia": "ya"}, "rahasia harus berupa boolean (true atau false)"),
     ({"rahasia": 1}, "rahasia harus berupa boolean (true atau false)"),
 ]
@@ -147,8 +177,9 @@ def test_a_tanggapan_with_a_bad_file_or_rahasia_is_refused_whole(local, fields: 
     sim, server = local
     before = (sim.follow_ups(4), sim.counts(), record(sim, 4)["diperbarui_pada"])
     with client(sim, server) as c:
-        answer = c.post("/api/v1/aduan/4/tanggapan", json={"isi": "Bukti terlampir.", "ref_eksternal": "gw-x",
-                                                           **fields})
+        answer = c.post(
+            "/api/v1/aduan/4/tanggapan", json={"isi": "Bukti terlampir.", "ref_eksternal": "gw-x", **fields}
+        )
         assert answer.status_code == 422
         assert answer.json()["status"] == "gagal" and answer.json()["pesan"].startswith(pesan)
         # Nothing was stored, not even the ref: the same ref may be written properly now.
@@ -164,8 +195,10 @@ def test_a_file_of_exactly_10_mib_is_taken(local) -> None:
     sim, server = local
     data = b"%PDF" + bytes(10 * MIB - 4)
     with client(sim, server) as c:
-        answer = c.post("/api/v1/aduan/5/tanggapan", json={"isi": "Dokumen.", "rahasia": None,
-                                                           "lampiran": [upload("d.pdf", "application/pdf", data)]})
+        answer = c.post(
+            "/api/v1/aduan/5/tanggapan",
+            json={"isi": "Dokumen.", "rahasia": None, "lampiran": [upload("d.pdf", "application/pdf", data)]},
+        )
     assert answer.status_code == 200
     [(nama, mime, stored)] = sim.follow_up_files(answer.json()["data"]["id_tanggapan"])
     assert (nama, mime, len(stored)) == ("d.pdf", "application/pdf", 10 * MIB) and stored == data
@@ -173,6 +206,7 @@ def test_a_file_of_exactly_10_mib_is_taken(local) -> None:
 
 
 # --- nomor_lapor ----------------------------------------------------------------------------------
+
 
 def test_nomor_lapor_is_set_idempotently_without_moving_the_complaint(local) -> None:
     sim, server = local
@@ -183,8 +217,7 @@ def test_nomor_lapor_is_set_idempotently_without_moving_the_complaint(local) -> 
         first = c.put("/api/v1/aduan/2/nomor-lapor", json={"nomor_lapor": "4000123", "ref_eksternal": "gw-hr-1"})
         again = c.put("/api/v1/aduan/2/nomor-lapor", json={"nomor_lapor": "4000123", "ref_eksternal": "gw-hr-2"})
         assert first.status_code == again.status_code == 200
-        assert first.json() == again.json() == {"status": "sukses",
-                                                "data": {"id_aduan": 2, "nomor_lapor": "4000123"}}
+        assert first.json() == again.json() == {"status": "sukses", "data": {"id_aduan": 2, "nomor_lapor": "4000123"}}
         after = record(sim, 2)
         assert after["nomor_lapor"] == "4000123" == sim.nomor_lapor(2)
         assert after["diperbarui_pada"] == before["diperbarui_pada"]  # bookkeeping, not news
@@ -201,14 +234,17 @@ def test_nomor_lapor_is_set_idempotently_without_moving_the_complaint(local) -> 
         assert [r["nomor_lapor"] for r in sim.complaints() if r["id_aduan"] != 2] == [None] * 5
 
 
-@pytest.mark.parametrize(("body", "status", "pesan"), [
-    ({}, 422, "nomor_lapor wajib diisi"),
-    ({"nomor_lapor": "  "}, 422, "nomor_lapor wajib diisi"),
-    ({"nomor_lapor": 4000123}, 422, "nomor_lapor harus berupa teks"),
-    ({"nomor_lapor": "4" * 65}, 422, "nomor_lapor tidak valid (paling banyak 64 karakter)"),
-    ({"nomor_lapor": "4000123", "ref_eksternal": 7}, 422, "ref_eksternal harus berupa teks"),
-    ([1], 400, "badan permintaan harus berupa objek JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "pesan"),
+    [
+        ({}, 422, "nomor_lapor wajib diisi"),
+        ({"nomor_lapor": "  "}, 422, "nomor_lapor wajib diisi"),
+        ({"nomor_lapor": 4000123}, 422, "nomor_lapor harus berupa teks"),
+        ({"nomor_lapor": "4" * 65}, 422, "nomor_lapor tidak valid (paling banyak 64 karakter)"),
+        ({"nomor_lapor": "4000123", "ref_eksternal": 7}, 422, "ref_eksternal harus berupa teks"),
+        ([1], 400, "badan permintaan harus berupa objek JSON"),
+    ],
+)
 def test_nomor_lapor_refusals(local, body: Any, status: int, pesan: str) -> None:
     sim, server = local
     with client(sim, server) as c:
@@ -230,6 +266,7 @@ def test_a_complaint_may_be_filed_with_nomor_lapor() -> None:
 
 # --- error_body_rate: a 2xx that is not a success -------------------------------------------------
 
+
 def test_error_body_writes_answer_200_gagal_and_commit_nothing(local) -> None:
     sim, server = local
     before = sim.counts()
@@ -238,8 +275,10 @@ def test_error_body_writes_answer_200_gagal_and_commit_nothing(local) -> None:
     with client(sim, server) as c:
         answers = [
             c.post("/api/v1/aduan/2/status", json={"status": "dalam proses", "ref_eksternal": "gw-s-1"}),
-            c.post("/api/v1/aduan/2/tanggapan", json={"isi": "Dicek.", "ref_eksternal": "gw-t-1",
-                                                      "lampiran": [upload("b.png", "image/png", PNG)]}),
+            c.post(
+                "/api/v1/aduan/2/tanggapan",
+                json={"isi": "Dicek.", "ref_eksternal": "gw-t-1", "lampiran": [upload("b.png", "image/png", PNG)]},
+            ),
             c.put("/api/v1/aduan/2/nomor-lapor", json={"nomor_lapor": "4000123", "ref_eksternal": "gw-h-1"}),
         ]
         assert c.get("/api/v1/aduan").status_code == 200  # reads are not affected
@@ -252,10 +291,16 @@ def test_error_body_writes_answer_200_gagal_and_commit_nothing(local) -> None:
 
         # Off again: the same writes (same refs) are new writes, committed once.
         sim.set_error_body_rate(0)
-        assert c.post("/api/v1/aduan/2/status", json={"status": "dalam proses",
-                                                      "ref_eksternal": "gw-s-1"}).json()["status"] == "sukses"
-        assert "sudah_ada" not in c.post("/api/v1/aduan/2/tanggapan", json={
-            "isi": "Dicek.", "ref_eksternal": "gw-t-1"}).json()["data"]
+        assert (
+            c.post("/api/v1/aduan/2/status", json={"status": "dalam proses", "ref_eksternal": "gw-s-1"}).json()[
+                "status"
+            ]
+            == "sukses"
+        )
+        assert (
+            "sudah_ada"
+            not in c.post("/api/v1/aduan/2/tanggapan", json={"isi": "Dicek.", "ref_eksternal": "gw-t-1"}).json()["data"]
+        )
     assert sim.counts()["status_changes_from_gateway"] == 1 and sim.counts()["error_bodies"] == 3
     with pytest.raises(ValueError, match="error_body_rate"):
         sim.set_error_body_rate(1.5)
@@ -269,8 +314,9 @@ def test_error_body_control_endpoint_and_seeded_sequence() -> None:
         sim = lapor_hendi_simulator(seed=5, clock=SimClock(), initial_complaints=2, error_body_rate=0.5)
         sim.officers_active = False
         with SimulatorServer(sim, port=0) as server, client(sim, server) as c:
-            seen = [c.post("/api/v1/aduan/1/tanggapan", json={"isi": f"Tanggapan {n}."}).json()["status"]
-                    for n in range(40)]
+            seen = [
+                c.post("/api/v1/aduan/1/tanggapan", json={"isi": f"Tanggapan {n}."}).json()["status"] for n in range(40)
+            ]
             state = httpx.get(f"{server.base_url}/_sim/error-body").json()
             assert state == {"error_body_rate": 0.5, "error_bodies": seen.count("gagal")}
             assert 5 < seen.count("gagal") < 35 and len(sim.follow_ups(1)) == seen.count("sukses")
@@ -279,12 +325,15 @@ def test_error_body_control_endpoint_and_seeded_sequence() -> None:
             assert httpx.post(f"{server.base_url}/_sim/error-body", json={"error_body_rate": 2}).status_code == 400
             assert httpx.post(f"{server.base_url}/_sim/error-body", json={"rate": 1}).status_code == 400
             assert c.post("/api/v1/aduan/1/tanggapan", json={"isi": "Lagi."}).json()["status"] == "gagal"
-            assert "requests_by_route" in sim.counts() and "GET /_sim/error-body" not in sim.counts()["requests_by_route"]
+            assert (
+                "requests_by_route" in sim.counts() and "GET /_sim/error-body" not in sim.counts()["requests_by_route"]
+            )
         outcomes.append(seen)
     assert outcomes[0] == outcomes[1]
 
 
 # --- the officers: evidence photos and confidential answers ---------------------------------------
+
 
 def test_officers_sometimes_attach_evidence_and_rarely_answer_rahasia() -> None:
     clock = SimClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
@@ -304,13 +353,15 @@ def test_officers_sometimes_attach_evidence_and_rarely_answer_rahasia() -> None:
             assert item["nama_file"].startswith("bukti_tindak_lanjut_") and item["tipe_mime"] == "image/png"
             got = c.get(f"/api/v1/lampiran/{item['id_lampiran']}")
             assert got.content.startswith(b"\x89PNG\r\n\x1a\n") and len(got.content) == item["ukuran_byte"]
-    again = lapor_hendi_simulator(seed=3, clock=SimClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC)),
-                                  initial_complaints=80, answer_probability=0.3)
+    again = lapor_hendi_simulator(
+        seed=3, clock=SimClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC)), initial_complaints=80, answer_probability=0.3
+    )
     for _ in range(12):
         again.clock.advance(600)
         again.tick()
     assert [again.follow_ups(r["id_aduan"]) for r in again.complaints()] == [
-        sim.follow_ups(r["id_aduan"]) for r in sim.complaints()]
+        sim.follow_ups(r["id_aduan"]) for r in sim.complaints()
+    ]
     officer = sim.answer(1, "Sudah kami tangani, foto terlampir.", rahasia=True, lampiran=2)
     shown = sim.follow_ups(1)[-1]
     assert shown["id_tanggapan"] == officer and shown["rahasia"] is True and len(shown["lampiran"]) == 2
@@ -331,6 +382,7 @@ def test_evidence_photos_of_a_seeded_history_are_made_when_downloaded() -> None:
 
 # --- the adapter against it -----------------------------------------------------------------------
 
+
 @pytest.mark.anyio
 async def test_the_adapter_writes_and_reads_files_rahasia_and_the_hub_ref(local) -> None:
     sim, server = local
@@ -339,19 +391,33 @@ async def test_the_adapter_writes_and_reads_files_rahasia_and_the_hub_ref(local)
     evidence = sim.answer(3, "Sudah kami perbaiki.", rahasia=True, lampiran=1)
     app = make_app(sim, server)
     try:
-        ref = await app.write_follow_up("2", "Perbaikan selesai.", author="Dinas Pekerjaan Umum",
-                                        gateway_ref="gw-fu-1", is_secret=True,
-                                        attachments=[AttachmentContent("bukti.jpg", "image/jpg", JPEG),
-                                                     AttachmentContent("ba.pdf", "application/pdf", PDF)])
-        again = await app.write_follow_up("2", "Perbaikan selesai.", author="Dinas Pekerjaan Umum",
-                                          gateway_ref="gw-fu-1", is_secret=True,
-                                          attachments=[AttachmentContent("bukti.jpg", "image/jpg", JPEG)])
+        ref = await app.write_follow_up(
+            "2",
+            "Perbaikan selesai.",
+            author="Dinas Pekerjaan Umum",
+            gateway_ref="gw-fu-1",
+            is_secret=True,
+            attachments=[
+                AttachmentContent("bukti.jpg", "image/jpg", JPEG),
+                AttachmentContent("ba.pdf", "application/pdf", PDF),
+            ],
+        )
+        again = await app.write_follow_up(
+            "2",
+            "Perbaikan selesai.",
+            author="Dinas Pekerjaan Umum",
+            gateway_ref="gw-fu-1",
+            is_secret=True,
+            attachments=[AttachmentContent("bukti.jpg", "image/jpg", JPEG)],
+        )
         assert again == ref  # applied once
         follow_ups = {f.ref: f for f in await _collect(app.follow_ups_since(since))}
         mine, theirs = follow_ups[ref], follow_ups[str(evidence)]
         assert isinstance(mine, FollowUp) and mine.is_secret and mine.gateway_ref == "gw-fu-1"
         assert [(a.filename, a.content_type, a.size) for a in mine.attachments] == [
-            ("bukti.jpg", "image/jpeg", len(JPEG)), ("ba.pdf", "application/pdf", len(PDF))]
+            ("bukti.jpg", "image/jpeg", len(JPEG)),
+            ("ba.pdf", "application/pdf", len(PDF)),
+        ]
         assert [(await app.fetch_attachment(a)).data for a in mine.attachments] == [JPEG, PDF]
         assert theirs.is_secret and theirs.gateway_ref is None and len(theirs.attachments) == 1
         photo = await app.fetch_attachment(theirs.attachments[0])
@@ -363,8 +429,13 @@ async def test_the_adapter_writes_and_reads_files_rahasia_and_the_hub_ref(local)
         assert sim.nomor_lapor(2) == "4000123" and sim.counts()["nomor_lapor_from_gateway"] == 1
 
         with pytest.raises(PermanentPeerError) as caught:  # a file the app does not take
-            await app.write_follow_up("2", "Video.", author=None, gateway_ref="gw-fu-2",
-                                      attachments=[AttachmentContent("v.mp4", "video/mp4", b"\x00")])
+            await app.write_follow_up(
+                "2",
+                "Video.",
+                author=None,
+                gateway_ref="gw-fu-2",
+                attachments=[AttachmentContent("v.mp4", "video/mp4", b"\x00")],
+            )
         assert caught.value.status_code == 422
         with pytest.raises(PermanentPeerError) as caught:
             await app.write_hub_ref("999", "4000123", gateway_ref="gw-hr-2")
@@ -381,8 +452,13 @@ async def test_the_adapter_takes_an_error_body_as_refused_and_never_as_done(loca
     try:
         writes = [
             app.write_status("4", RawStatus("dalam proses"), note=None, gateway_ref="gw-st-1"),
-            app.write_follow_up("4", "Sudah diteruskan.", author=None, gateway_ref="gw-fu-1",
-                                attachments=[AttachmentContent("b.png", "image/png", PNG)]),
+            app.write_follow_up(
+                "4",
+                "Sudah diteruskan.",
+                author=None,
+                gateway_ref="gw-fu-1",
+                attachments=[AttachmentContent("b.png", "image/png", PNG)],
+            ),
             app.write_hub_ref("4", "4000123", gateway_ref="gw-hr-1"),
         ]
         for write in writes:

@@ -58,6 +58,7 @@ def only_line(stream: io.StringIO) -> dict:
 
 # -- context and levels -------------------------------------------------------------------
 
+
 def test_json_line_carries_bound_context(log_stream):
     log = structlog.get_logger("test")
     with structlog.contextvars.bound_contextvars(adapter="lapor-hendi-semarang", complaint_id=42):
@@ -91,8 +92,24 @@ def test_standard_library_warnings_go_to_the_same_stream(log_stream):
 
 # -- redaction by key ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("key", ["nik", "nama", "email", "phone", "telepon", "alamat", "token", "authorization",
-                                 "Authorization", "api_key", "password", "reporter"])
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "nik",
+        "nama",
+        "email",
+        "phone",
+        "telepon",
+        "alamat",
+        "token",
+        "authorization",
+        "Authorization",
+        "api_key",
+        "password",
+        "reporter",
+    ],
+)
 def test_sensitive_keys_are_redacted(log_stream, key):
     structlog.get_logger("test").info("sent", **{key: "rahasia-value-1"})
 
@@ -110,8 +127,9 @@ def test_sensitive_keys_bound_as_context_are_redacted(log_stream):
 
 
 def test_ordinary_values_are_left_alone(log_stream):
-    structlog.get_logger("test").info("complaint created at hub", hub_ref="123456789012345",
-                                      note="17 complaints in 3 pages", status="in_progress")
+    structlog.get_logger("test").info(
+        "complaint created at hub", hub_ref="123456789012345", note="17 complaints in 3 pages", status="in_progress"
+    )
 
     line = only_line(log_stream)
     assert line["hub_ref"] == "123456789012345"  # 15 digits: not a NIK
@@ -121,15 +139,19 @@ def test_ordinary_values_are_left_alone(log_stream):
 
 # -- redaction by value ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "secret", "mask"), [
-    (f"pelapor NIK {NIK} mengeluh", NIK, "<nik>"),
-    (f"balas ke {EMAIL} segera", EMAIL, "<email>"),
-    (f"hubungi {PHONE} (WA)", PHONE, "<phone>"),
-    (f"hubungi {INTL_PHONE}", INTL_PHONE, "<phone>"),
-    ("hubungi 6281234567890", "6281234567890", "<phone>"),
-    (f"Authorization: Bearer {TOKEN}", TOKEN, "Bearer <secret>"),
-    (f"header bearer {TOKEN}", TOKEN, "Bearer <secret>"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "secret", "mask"),
+    [
+        (f"pelapor NIK {NIK} mengeluh", NIK, "<nik>"),
+        (f"balas ke {EMAIL} segera", EMAIL, "<email>"),
+        (f"hubungi {PHONE} (WA)", PHONE, "<phone>"),
+        (f"hubungi {INTL_PHONE}", INTL_PHONE, "<phone>"),
+        ("hubungi 6281234567890", "6281234567890", "<phone>"),
+        (f"Authorization: Bearer {TOKEN}", TOKEN, "Bearer <secret>"),
+        (f"header bearer {TOKEN}", TOKEN, "Bearer <secret>"),
+    ],
+)
 def test_values_that_look_like_personal_data_are_masked(log_stream, text, secret, mask):
     structlog.get_logger("test").info("peer said", detail=text)
 
@@ -157,8 +179,7 @@ def test_exception_text_is_masked(log_stream):
 
 
 def test_nested_values_are_redacted(log_stream):
-    structlog.get_logger("test").info("record", record={"judul": "Jalan rusak", "nik": NIK},
-                                      notes=[f"telepon {PHONE}"])
+    structlog.get_logger("test").info("record", record={"judul": "Jalan rusak", "nik": NIK}, notes=[f"telepon {PHONE}"])
 
     assert NIK not in log_stream.getvalue()
     assert PHONE not in log_stream.getvalue()
@@ -173,6 +194,7 @@ def test_phone_numbers_with_separators_are_masked(log_stream, phone):
 
 # -- reprs and error texts ----------------------------------------------------------------------
 
+
 def test_reporter_repr_shows_none_of_its_values():
     values = {"name": "Budi Santoso", "nik": NIK, "phone": PHONE, "email": EMAIL, "address": "Jl. Pemuda No. 1"}
     reporter = Reporter(**values)
@@ -185,8 +207,15 @@ def test_reporter_repr_shows_none_of_its_values():
 
 def test_complaint_repr_does_not_show_its_reporter():
     at = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
-    complaint = Complaint(ref="LH-1", title="Jalan rusak", body="Lubang besar", created_at=at, updated_at=at,
-                          status=RawStatus("baru"), reporter=Reporter(name="Budi Santoso", nik=NIK))
+    complaint = Complaint(
+        ref="LH-1",
+        title="Jalan rusak",
+        body="Lubang besar",
+        created_at=at,
+        updated_at=at,
+        status=RawStatus("baru"),
+        reporter=Reporter(name="Budi Santoso", nik=NIK),
+    )
 
     assert "Budi Santoso" not in repr(complaint) and NIK not in repr(complaint)
 
@@ -206,13 +235,16 @@ async def _error_of(route_response, *, method: str = "GET", path: str = "/compla
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("answer", "kind"), [
-    (httpx.Response(503, text=f"down; nik={NIK}"), TransientPeerError),
-    (httpx.Response(422, json={"message": f"email {EMAIL} tidak valid"}), PermanentPeerError),
-    (httpx.ConnectError(f"cannot connect to {BASE}/complaints?api_key=s3cr3t-key"), TransientPeerError),
-    (httpx.ReadTimeout(f"timeout on {BASE}/complaints?api_key=s3cr3t-key"), TransientPeerError),
-    (httpx.RemoteProtocolError(f"bad answer from {BASE}/complaints?api_key=s3cr3t-key"), TransientPeerError),
-])
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        (httpx.Response(503, text=f"down; nik={NIK}"), TransientPeerError),
+        (httpx.Response(422, json={"message": f"email {EMAIL} tidak valid"}), PermanentPeerError),
+        (httpx.ConnectError(f"cannot connect to {BASE}/complaints?api_key=s3cr3t-key"), TransientPeerError),
+        (httpx.ReadTimeout(f"timeout on {BASE}/complaints?api_key=s3cr3t-key"), TransientPeerError),
+        (httpx.RemoteProtocolError(f"bad answer from {BASE}/complaints?api_key=s3cr3t-key"), TransientPeerError),
+    ],
+)
 async def test_peer_error_texts_carry_no_query_string_body_or_peer_text(answer, kind):
     error = await _error_of(answer, params=SECRET_QUERY)
 

@@ -31,8 +31,21 @@ LATENCY_MS = 200
 TIMEOUT = 1.0  # seconds: far less than the lock is held, so a frozen loop would time calls out
 HOLD = 3.0  # seconds the other connection holds the lock
 LAG_BOUND = 0.5  # seconds: generous; measured well under 0.1 (docs/architecture.md)
-TABLES = ("job_run", "cursor", "complaint", "reporter", "attachment", "link", "event", "outbox", "audit",
-          "quarantine", "peer_health", "daemon", "reference_item")
+TABLES = (
+    "job_run",
+    "cursor",
+    "complaint",
+    "reporter",
+    "attachment",
+    "link",
+    "event",
+    "outbox",
+    "audit",
+    "quarantine",
+    "peer_health",
+    "daemon",
+    "reference_item",
+)
 
 
 class LockHolder(threading.Thread):
@@ -124,12 +137,25 @@ async def _run_with_lock_held(world, tmp_path: Path, store_url: str, *, inline: 
         await asyncio.to_thread(holder.join)
         stop.set()
         answered, timed_out = await probe
-        figures = {"lag": await lag, "answered": answered, "timed_out": timed_out, "intake": intake, "poll": poll,
-                   "to_hub": to_hub, "to_local": to_local, "jobs_waited": finished >= holder.released_at,
-                   "seconds": finished - started, "error": holder.error}
+        figures = {
+            "lag": await lag,
+            "answered": answered,
+            "timed_out": timed_out,
+            "intake": intake,
+            "poll": poll,
+            "to_hub": to_hub,
+            "to_local": to_local,
+            "jobs_waited": finished >= holder.released_at,
+            "seconds": finished - started,
+            "error": holder.error,
+        }
         with store.engine.connect() as conn:
-            figures["job_errors"] = [tuple(row) for row in conn.exec_driver_sql(
-                "SELECT instance, job, last_error FROM job_run WHERE failures > 0").all()]
+            figures["job_errors"] = [
+                tuple(row)
+                for row in conn.exec_driver_sql(
+                    "SELECT instance, job, last_error FROM job_run WHERE failures > 0"
+                ).all()
+            ]
         return figures
     finally:
         await engine.aclose()
@@ -141,9 +167,11 @@ async def _run_with_lock_held(world, tmp_path: Path, store_url: str, *, inline: 
 async def test_a_held_store_lock_does_not_stall_http_calls(world, tmp_path, store_url):
     figures = await _run_with_lock_held(world, tmp_path, store_url, inline=False)
     backend = store_url.split(":")[0].split("+")[0]
-    print(f"\nLOOP-LAG {backend}: lock held {HOLD} s, peers answering after {LATENCY_MS} ms with a {TIMEOUT} s "
-          f"timeout: max event-loop lag {figures['lag'] * 1000:.0f} ms; {figures['answered']} probe calls "
-          f"answered, {figures['timed_out']} timed out; jobs done in {figures['seconds']:.1f} s")
+    print(
+        f"\nLOOP-LAG {backend}: lock held {HOLD} s, peers answering after {LATENCY_MS} ms with a {TIMEOUT} s "
+        f"timeout: max event-loop lag {figures['lag'] * 1000:.0f} ms; {figures['answered']} probe calls "
+        f"answered, {figures['timed_out']} timed out; jobs done in {figures['seconds']:.1f} s"
+    )
     assert figures["error"] is None
     assert figures["jobs_waited"], "the jobs never met the lock: the test proves nothing"
     assert figures["timed_out"] == 0 and figures["answered"] >= HOLD / (LATENCY_MS / 1000) / 2
@@ -160,6 +188,8 @@ async def test_a_held_store_lock_does_not_stall_http_calls(world, tmp_path, stor
 async def test_the_store_called_inline_would_stall_the_loop(world, tmp_path):
     """The same run with the store on the loop (the code before issue 10): the test above can fail."""
     figures = await _run_with_lock_held(world, tmp_path, f"sqlite:///{tmp_path / 'gateway.db'}", inline=True)
-    print(f"\nLOOP-LAG sqlite, store called inline: max event-loop lag {figures['lag'] * 1000:.0f} ms, "
-          f"{figures['timed_out']} probe calls timed out")
+    print(
+        f"\nLOOP-LAG sqlite, store called inline: max event-loop lag {figures['lag'] * 1000:.0f} ms, "
+        f"{figures['timed_out']} probe calls timed out"
+    )
     assert figures["lag"] > HOLD / 2

@@ -32,14 +32,28 @@ CURSOR_AT = datetime(2026, 11, 1, tzinfo=UTC)
 # an older version: (tables, indexes, columns) as (name, (table, name), (table, column)).
 ADDED_BY = {
     6: (["daemon"], [], [("outbox", "claim_token"), ("peer_health", "owner")]),
-    5: (["link_import"], [("attachment", "ix_attachment_event_id")],
-        [("attachment", "event_id"), ("event", "is_secret"), ("event", "reason")]),
+    5: (
+        ["link_import"],
+        [("attachment", "ix_attachment_event_id")],
+        [("attachment", "event_id"), ("event", "is_secret"), ("event", "reason")],
+    ),
     4: ([], [("outbox", "ix_outbox_event_id")], []),
-    3: (["reference_item"], [("complaint", "ix_complaint_next_poll_at")],
-        [("complaint", "next_poll_at"), ("complaint", "hub_changed_at")]),
-    2: (["peer_health"], [], [("outbox", "sending_at"), ("outbox", "outcome_unknown"),
-                              ("attachment", "refused_reason"), ("quarantine", "resolved_at"),
-                              ("quarantine", "sightings")]),
+    3: (
+        ["reference_item"],
+        [("complaint", "ix_complaint_next_poll_at")],
+        [("complaint", "next_poll_at"), ("complaint", "hub_changed_at")],
+    ),
+    2: (
+        ["peer_health"],
+        [],
+        [
+            ("outbox", "sending_at"),
+            ("outbox", "outcome_unknown"),
+            ("attachment", "refused_reason"),
+            ("quarantine", "resolved_at"),
+            ("quarantine", "sightings"),
+        ],
+    ),
 }
 
 
@@ -77,6 +91,7 @@ def table_rows(store: Store, sql: str) -> list[tuple]:
 
 # -- a fresh store -----------------------------------------------------------------------------------
 
+
 def test_a_new_store_is_created_at_head_and_reopening_upgrades_nothing(store_url: str):
     first = Store(store_url)
     first.close()
@@ -103,6 +118,7 @@ def test_the_head_revision_creates_exactly_the_tables_of_the_models(store_url: s
 
 
 # -- stores from before Alembic ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6])
 def test_a_home_made_store_is_adopted_in_place_with_its_data(store_url: str, version: int):
@@ -154,6 +170,7 @@ def test_a_version_4_store_passes_through_alembic_with_the_cli(store_url: str, r
 
 # -- a store of a newer gateway --------------------------------------------------------------------------
 
+
 def test_a_store_of_a_newer_revision_is_refused_clearly(store_url: str, repo_config_dir):
     Store(store_url).close()
     engine = create_engine(store_url)
@@ -173,10 +190,13 @@ def test_a_store_of_a_newer_revision_is_refused_clearly(store_url: str, repo_con
         assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("change", "refusal"), [
-    ("UPDATE schema_version SET version = 8", "made by a newer gateway: schema_version 8"),
-    ("DELETE FROM schema_version", "a schema_version table without its row"),
-])
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ("UPDATE schema_version SET version = 8", "made by a newer gateway: schema_version 8"),
+        ("DELETE FROM schema_version", "a schema_version table without its row"),
+    ],
+)
 def test_a_home_made_store_of_no_known_version_is_refused(store_url: str, change: str, refusal: str):
     make_home_made_store(store_url, 6)
     engine = create_engine(store_url)
@@ -205,8 +225,16 @@ def test_two_processes_opening_a_fresh_store_at_once_create_it_once(store_url: s
     """Both processes find the store empty and go for the upgrade lock together (the test holds it
     until both wait on PostgreSQL); the second to get it finds the schema made and does nothing."""
     holder = _LockHolder(store_url)
-    processes = [subprocess.Popen([sys.executable, "-c", OPEN_STORE, store_url], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_STORE, store_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     try:
         for process in processes:
             assert process.stdout.readline().strip() == "ready", process.stderr.read()
@@ -257,8 +285,10 @@ class _LockHolder:
             time.sleep(1.0)
             return
         deadline = time.monotonic() + 60
-        query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+        query = text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         while self.conn.execute(query).scalar() < 2:
             self.conn.commit()
             assert time.monotonic() < deadline, "the two processes never waited on the upgrade lock"
@@ -280,9 +310,9 @@ class _LockHolder:
 
 # -- gateway db --------------------------------------------------------------------------------------------
 
+
 def db(config_dir, store_url: str, command: str):
-    return CliRunner().invoke(app, ["--config", str(config_dir / "gateway.yaml"), "--store", store_url,
-                                    "db", command])
+    return CliRunner().invoke(app, ["--config", str(config_dir / "gateway.yaml"), "--store", store_url, "db", command])
 
 
 def flat(output: str) -> str:
@@ -293,8 +323,9 @@ def flat(output: str) -> str:
 def test_db_history_lists_the_revisions_with_what_they_change(repo_config_dir):
     result = CliRunner().invoke(app, ["db", "history"])
     assert result.exit_code == 0, result.output
-    assert flat(result.output).startswith("0001 (head) the version 6 schema: create it, or bring a store from "
-                                          "before Alembic")
+    assert flat(result.output).startswith(
+        "0001 (head) the version 6 schema: create it, or bring a store from before Alembic"
+    )
 
 
 def test_db_current_of_a_fresh_store_says_an_upgrade_is_due(store_url: str, repo_config_dir):

@@ -66,15 +66,20 @@ LONE_SURROGATE = "\ud83d"  # half of an emoji, as a peer's broken UTF-16 sends i
 
 # Seeded faults of both simulators (their own seed is the fixture's): errors and resets before a
 # request is handled, answers lost after a write was committed, JSON cut short, records drifted.
-LOCAL_FAULTS = dict(error_rate=0.1, lost_answer_rate=0.08, malformed_json_rate=0.04, reset_rate=0.03,
-                    drift_rate=0.03)
-HUB_FAULTS = dict(error_rate=0.1, lost_answer_rate=0.08, malformed_json_rate=0.04, reset_rate=0.03,
-                  drift_rate=0.03)
-STORE_COLUMNS = (("outbox", "last_error"), ("job_run", "last_error"), ("quarantine", "reason"),
-                 ("audit", "detail"), ("peer_health", "last_error"), ("attachment", "refused_reason"))
+LOCAL_FAULTS = dict(error_rate=0.1, lost_answer_rate=0.08, malformed_json_rate=0.04, reset_rate=0.03, drift_rate=0.03)
+HUB_FAULTS = dict(error_rate=0.1, lost_answer_rate=0.08, malformed_json_rate=0.04, reset_rate=0.03, drift_rate=0.03)
+STORE_COLUMNS = (
+    ("outbox", "last_error"),
+    ("job_run", "last_error"),
+    ("quarantine", "reason"),
+    ("audit", "detail"),
+    ("peer_health", "last_error"),
+    ("attachment", "refused_reason"),
+)
 
 
 # -- markers -----------------------------------------------------------------------------------------
+
 
 class Markers:
     """Unique markers, each remembered with where it was planted."""
@@ -93,12 +98,13 @@ class Markers:
         found: dict[str, None] = {}
         for match in TRACE.finditer(text_):
             whole = MARKER.match(text_, match.start())
-            name = whole.group(0).upper() if whole else text_[match.start():match.start() + 12]
+            name = whole.group(0).upper() if whole else text_[match.start() : match.start() + 12]
             found[f"{name} (planted in {self.where.get(name, 'an unknown place')})"] = None
         return list(found)
 
 
 # -- log capture -------------------------------------------------------------------------------------
+
 
 def _strict_stream() -> io.TextIOWrapper:
     """A stream that refuses what a terminal's UTF-8 stream refuses (a lone surrogate)."""
@@ -163,6 +169,7 @@ def logs() -> Iterator[LogCapture]:
 
 # -- what a store error looks like ----------------------------------------------------------------------
 
+
 def refusal(store: Store, *values: str) -> StatementError:
     """The error a database gives for a row it refuses, quoting ``values`` as SQLAlchemy's text
     does: on PostgreSQL a real DataError of the store's own engine (hide_parameters is on, and
@@ -178,16 +185,24 @@ def refusal(store: Store, *values: str) -> StatementError:
         else:  # pragma: no cover
             raise AssertionError("PostgreSQL took a text as an integer")
     else:
-        error = DataError("INSERT INTO reporter (complaint_id, name, address) VALUES (?, ?, ?)",
-                          (1, *values), Exception(f'value refused: "{quoted}"'), hide_parameters=False)
+        error = DataError(
+            "INSERT INTO reporter (complaint_id, name, address) VALUES (?, ?, ?)",
+            (1, *values),
+            Exception(f'value refused: "{quoted}"'),
+            hide_parameters=False,
+        )
     assert all(value in str(error) for value in values), "the planted error must quote the markers"
     return error
 
 
 def outage(*values: str) -> OperationalError:
     """The store gone mid-statement, its text quoting the statement's parameters."""
-    error = OperationalError("INSERT INTO complaint (title, body) VALUES (?, ?)", tuple(values),
-                             Exception("server closed the connection unexpectedly"), hide_parameters=False)
+    error = OperationalError(
+        "INSERT INTO complaint (title, body) VALUES (?, ?)",
+        tuple(values),
+        Exception("server closed the connection unexpectedly"),
+        hide_parameters=False,
+    )
     assert all(value in str(error) for value in values)
     return error
 
@@ -206,8 +221,11 @@ def _cli(config_path: Path, store_url: str, environ: dict[str, str], *args: str)
     """A `gateway` command as an operator runs it; what the terminal would show (stdout, stderr,
     and the traceback Python would print if it crashed). Wide, so that no table cell is wrapped
     or cut (a marker split over two lines would not be found)."""
-    result = CliRunner().invoke(gateway.cli.app, ["--config", str(config_path), "--store", store_url, *args],
-                                env={**environ, "COLUMNS": "4000", "LINES": "1000"})
+    result = CliRunner().invoke(
+        gateway.cli.app,
+        ["--config", str(config_path), "--store", store_url, *args],
+        env={**environ, "COLUMNS": "4000", "LINES": "1000"},
+    )
     shown = result.stdout + result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         shown += "".join(traceback.format_exception(*result.exc_info))  # type: ignore[misc]
@@ -215,6 +233,7 @@ def _cli(config_path: Path, store_url: str, environ: dict[str, str], *args: str)
 
 
 # -- end to end ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Scan:
@@ -233,8 +252,9 @@ class Scan:
 
 @pytest.mark.anyio
 @pytest.mark.e2e
-async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(world, tmp_path: Path, store_url: str,
-                                                                           logs: LogCapture, monkeypatch):
+async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
+    world, tmp_path: Path, store_url: str, logs: LogCapture, monkeypatch
+):
     started = time.monotonic()
     mark = Markers()
     fired: Counter = Counter()
@@ -246,28 +266,45 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
     # Failures are retried on the next pass (an hour later on the store's clock), a few times, then
     # parked with their reason; within a call the HTTP layer retries once, at once; a breaker that
     # opens (after a run of failures) tries again at once (its state and last error go to peer_health).
-    config.settings.delivery = Delivery(max_attempts=3, backoff_initial_seconds=1, backoff_max_seconds=60,
-                                        lease_seconds=300)
+    config.settings.delivery = Delivery(
+        max_attempts=3, backoff_initial_seconds=1, backoff_max_seconds=60, lease_seconds=300
+    )
     for inst in config.instances.values():
-        inst.spec.http_retries = HttpRetries(attempts=2, initial_wait_seconds=0.01, max_wait_seconds=0.02,
-                                             max_retry_after_seconds=0.1)
+        inst.spec.http_retries = HttpRetries(
+            attempts=2, initial_wait_seconds=0.01, max_wait_seconds=0.02, max_retry_after_seconds=0.1
+        )
         inst.spec.breaker = Breaker(failure_threshold=8, reset_seconds=0.01)
     clock = JumpClock()
     store = Store(store_url, clock=clock)
 
     # -- complaints: every personal field and every text carries its own marker ----------------------
     def reporter(where: str) -> dict[str, str]:
-        return {"nama": f"Budi {mark('NAMA', where)} Santoso", "nik": mark("NIK", where),
-                "telepon": mark("TELEPON", where), "email": f"{mark('EMAIL', where)} di example",
-                "alamat": f"Jl. Pemuda {mark('ALAMAT', where)}, RT 01/RW 02, Sekayu, Semarang Tengah"}
+        return {
+            "nama": f"Budi {mark('NAMA', where)} Santoso",
+            "nik": mark("NIK", where),
+            "telepon": mark("TELEPON", where),
+            "email": f"{mark('EMAIL', where)} di example",
+            "alamat": f"Jl. Pemuda {mark('ALAMAT', where)}, RT 01/RW 02, Sekayu, Semarang Tengah",
+        }
 
     def complaint(where: str, **overrides: Any) -> dict[str, Any]:
         fields: dict[str, Any] = {
-            "pelapor": reporter(where), "judul": f"Jalan berlubang {mark('JUDUL', where)}",
+            "pelapor": reporter(where),
+            "judul": f"Jalan berlubang {mark('JUDUL', where)}",
             "isi": f"Lubang besar di depan rumah {mark('ISI', where)}, mohon segera diperbaiki.",
-            "lokasi": {"alamat_kejadian": f"Jl. Pandanaran {mark('LOKASI', where)}", "kelurahan": "Pleburan",
-                       "kecamatan": "Semarang Selatan", "lat": -6.99, "lng": 110.42},
-            "kategori": "Jalan Rusak", "klasifikasi": "pengaduan", "anonim": False, "rahasia": False, "lampiran": 0}
+            "lokasi": {
+                "alamat_kejadian": f"Jl. Pandanaran {mark('LOKASI', where)}",
+                "kelurahan": "Pleburan",
+                "kecamatan": "Semarang Selatan",
+                "lat": -6.99,
+                "lng": 110.42,
+            },
+            "kategori": "Jalan Rusak",
+            "klasifikasi": "pengaduan",
+            "anonim": False,
+            "rahasia": False,
+            "lampiran": 0,
+        }
         fields.update(overrides)
         return fields
 
@@ -288,21 +325,34 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
     # Records the adapter cannot read, with markers in the field at fault and everywhere else.
     where = "a complaint with a bad time"
     unreadable = {
-        world.local.submit_complaint(**complaint(where, tanggal_kejadian=f"kemarin sore {mark('WAKTU', where)}")):
-            "field 'tanggal_kejadian'",
-        world.local.submit_complaint(**complaint(
-            "a complaint whose reporter is not an object",
-            pelapor=f"{mark('NAMA', 'a reporter that is not an object')} "
-                    f"{mark('ALAMAT', 'a reporter that is not an object')}")): "pelapor",
-        world.local.submit_complaint(**complaint(
-            "a complaint of an unknown klasifikasi",
-            klasifikasi=f"keluhan {mark('KLASIFIKASI', 'an unknown klasifikasi')}")): "field 'klasifikasi'",
-        world.local.submit_complaint(**complaint(
-            "a complaint with a bad coordinate",
-            lokasi={"alamat_kejadian": f"Jl. Gajahmada {mark('LOKASI', 'a bad coordinate')}",
-                    "kelurahan": "Kembangsari", "kecamatan": "Semarang Tengah",
-                    "lat": mark("LAT", "a bad coordinate"), "lng": 110.42})):
-            "field 'lokasi.lat'",
+        world.local.submit_complaint(
+            **complaint(where, tanggal_kejadian=f"kemarin sore {mark('WAKTU', where)}")
+        ): "field 'tanggal_kejadian'",
+        world.local.submit_complaint(
+            **complaint(
+                "a complaint whose reporter is not an object",
+                pelapor=f"{mark('NAMA', 'a reporter that is not an object')} "
+                f"{mark('ALAMAT', 'a reporter that is not an object')}",
+            )
+        ): "pelapor",
+        world.local.submit_complaint(
+            **complaint(
+                "a complaint of an unknown klasifikasi",
+                klasifikasi=f"keluhan {mark('KLASIFIKASI', 'an unknown klasifikasi')}",
+            )
+        ): "field 'klasifikasi'",
+        world.local.submit_complaint(
+            **complaint(
+                "a complaint with a bad coordinate",
+                lokasi={
+                    "alamat_kejadian": f"Jl. Gajahmada {mark('LOKASI', 'a bad coordinate')}",
+                    "kelurahan": "Kembangsari",
+                    "kecamatan": "Semarang Tengah",
+                    "lat": mark("LAT", "a bad coordinate"),
+                    "lng": 110.42,
+                },
+            )
+        ): "field 'lokasi.lat'",
     }
 
     # -- what the hub sends: follow-ups and a reason, planted once complaints are at the hub ---------
@@ -399,22 +449,34 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
 
         ours = [i for i, what in planted.items() if what != "refused by the store"]
         taken_in = [i for i in ours if store.complaint_id_for(LOCAL, str(i)) is not None]
-        everyone = sorted(c["id_aduan"] for c in world.local.complaints() if c["id_aduan"] not in unreadable
-                          and planted.get(c["id_aduan"]) != "refused by the store")
+        everyone = sorted(
+            c["id_aduan"]
+            for c in world.local.complaints()
+            if c["id_aduan"] not in unreadable and planted.get(c["id_aduan"]) != "refused by the store"
+        )
 
         def owes(local_id: int) -> int:
             """Deliveries of the complaint still owed (a parked one holds back the later ones)."""
             with store.engine.connect() as conn:
-                return conn.execute(text("SELECT count(*) FROM outbox WHERE complaint_id = :cid AND state IN "
-                                         "('pending', 'parked', 'needs_confirmation')"),
-                                    {"cid": store.complaint_id_for(LOCAL, str(local_id))}).scalar_one()
+                return conn.execute(
+                    text(
+                        "SELECT count(*) FROM outbox WHERE complaint_id = :cid AND state IN "
+                        "('pending', 'parked', 'needs_confirmation')"
+                    ),
+                    {"cid": store.complaint_id_for(LOCAL, str(local_id))},
+                ).scalar_one()
 
         # Settled complaints first (what is planted on them is not held back behind a parked
         # delivery), planted ones before the fixture's own.
-        linked = sorted(((i, h) for i in everyone if (h := hub_id(i)) is not None),
-                        key=lambda pair: (owes(pair[0]) > 0, pair[0] not in planted, pair[0]))
+        linked = sorted(
+            ((i, h) for i in everyone if (h := hub_id(i)) is not None),
+            key=lambda pair: (owes(pair[0]) > 0, pair[0] not in planted, pair[0]),
+        )
         assert len(taken_in) >= 5 and len(linked) >= 5 and not any(owes(i) for i, _ in linked[:4]), (
-            taken_in, linked, [e for e in logs.events() if e.get("level") in ("warning", "error")][-30:])
+            taken_in,
+            linked,
+            [e for e in logs.events() if e.get("level") in ("warning", "error")][-30:],
+        )
 
         # Follow-ups written in Lapor Hendi (to go up to the hub).
         for local_id in taken_in:
@@ -424,16 +486,19 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
         world.local.answer(b, f"Mohon tunggu {value_error_follow_up}.")
         world.local.answer(c, f"Data sudah kami catat {refused_follow_up}.")
         world.local.answer(d, f"Rahasia: {mark('TLLOKAL', 'a confidential local follow-up')}.", rahasia=True)
-        world.local.answer(d, f"Sudah{LONE_SURROGATE} dikerjakan "
-                              f"{mark('TLLOKAL', 'a local follow-up with a surrogate')}.")
+        world.local.answer(
+            d, f"Sudah{LONE_SURROGATE} dikerjakan {mark('TLLOKAL', 'a local follow-up with a surrogate')}."
+        )
         # What the hub's officers write (to come down to Lapor Hendi).
         world.hub.officer_follow_up(hub_a, f"Laporan diterima {refused_hub_follow_up}.")
         world.hub.officer_follow_up(hub_b, f"Sudah diteruskan {odd_hub_follow_up}.")
         world.hub.officer_follow_up(hub_c, f"Tim sudah ke lokasi {refused_delivery}.")
-        world.hub.officer_follow_up(hub_d, f"Data pelapor dicocokkan {mark('TLHUB', 'a confidential hub follow-up')}.",
-                                    is_secret=True)
-        world.hub.officer_follow_up(hub_d, f"Jadwal{LONE_SURROGATE} perbaikan "
-                                           f"{mark('TLHUB', 'a hub follow-up with a surrogate')}.")
+        world.hub.officer_follow_up(
+            hub_d, f"Data pelapor dicocokkan {mark('TLHUB', 'a confidential hub follow-up')}.", is_secret=True
+        )
+        world.hub.officer_follow_up(
+            hub_d, f"Jadwal{LONE_SURROGATE} perbaikan {mark('TLHUB', 'a hub follow-up with a surrogate')}."
+        )
         for local_id, hub_ref in [(b, hub_b), *rest]:
             planted_text = mark("TLHUB", f"a hub follow-up of {local_id}")
             world.hub.officer_follow_up(hub_ref, f"Dinas sudah menjadwalkan {planted_text}.")
@@ -442,12 +507,23 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
         await passes(5)
 
         # -- what an operator looks at -----------------------------------------------------------------
-        stuck = [r["id"] for r in list_deliveries(store, states=(*STUCK_STATES, "pending"))
-                 if r["state"] in STUCK_STATES or r["attempts"] > 0]
-        commands = [("status",), ("status", "--json"), ("deliveries", "list"), ("deliveries", "list", "--json"),
-                    ("deliveries", "list", "--state", "pending", "--state", "done", "--state", "skipped", "--json"),
-                    ("quarantine",), ("quarantine", "--all", "--json"), ("mapping", "check"),
-                    ("mapping", "check", "--json"), *(("deliveries", "show", str(i)) for i in stuck)]
+        stuck = [
+            r["id"]
+            for r in list_deliveries(store, states=(*STUCK_STATES, "pending"))
+            if r["state"] in STUCK_STATES or r["attempts"] > 0
+        ]
+        commands = [
+            ("status",),
+            ("status", "--json"),
+            ("deliveries", "list"),
+            ("deliveries", "list", "--json"),
+            ("deliveries", "list", "--state", "pending", "--state", "done", "--state", "skipped", "--json"),
+            ("quarantine",),
+            ("quarantine", "--all", "--json"),
+            ("mapping", "check"),
+            ("mapping", "check", "--json"),
+            *(("deliveries", "show", str(i)) for i in stuck),
+        ]
         outputs = []
         for command in commands:
             code, shown = _cli(config.path, store_url, world.environ, *command)
@@ -456,8 +532,12 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
             outputs.append(shown)
 
     with store.engine.connect() as conn:
-        columns = {f"{table}.{column}": [v for v in conn.execute(text(
-            f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")).scalars()] for table, column in STORE_COLUMNS}
+        columns = {
+            f"{table}.{column}": [
+                v for v in conn.execute(text(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")).scalars()
+            ]
+            for table, column in STORE_COLUMNS
+        }
         reporters_kept = conn.execute(text("SELECT name FROM reporter WHERE name LIKE '%ZQX%'")).scalars().all()
         reasons = {(r.stream, r.reason) for r in conn.execute(text("SELECT stream, reason FROM quarantine"))}
     store.close()
@@ -471,8 +551,13 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
     for column, values in columns.items():
         scan.check(f"store {column}", values)
     # The generated reporters of the fixture's own complaints: not one of their values either.
-    generated = [v for c in world.local.complaints() if isinstance(c.get("pelapor"), dict)
-                 and "ZQX" not in str(c["pelapor"]) for v in c["pelapor"].values() if v]
+    generated = [
+        v
+        for c in world.local.complaints()
+        if isinstance(c.get("pelapor"), dict) and "ZQX" not in str(c["pelapor"])
+        for v in c["pelapor"].values()
+        if v
+    ]
     everything = "\n".join([*json_lines, *console_lines, *outputs, *(v for vs in columns.values() for v in vs)])
     generated_hits = [v for v in generated if v in everything]
 
@@ -480,12 +565,14 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
     injected = {"lapor_hendi": dict(world.local.faults.injected), "sp4n": dict(world.hub.faults.injected)}
     checked_lines = scan.checked["JSON log line"] + scan.checked["console log line"]
     error_texts = sum(len(v) for v in columns.values())
-    summary = (f"{len(mark.where)} markers planted; {checked_lines} log lines ({scan.checked['JSON log line']} JSON, "
-               f"{scan.checked['console log line']} console) and {scan.checked['CLI output'] + error_texts} outputs "
-               f"({scan.checked['CLI output']} CLI commands, {error_texts} store error texts) checked; "
-               f"{len(scan.hits)} hits; "
-               f"faults injected {injected}; store and library errors planted {dict(fired)}; "
-               f"{round(time.monotonic() - started, 1)} s")
+    summary = (
+        f"{len(mark.where)} markers planted; {checked_lines} log lines ({scan.checked['JSON log line']} JSON, "
+        f"{scan.checked['console log line']} console) and {scan.checked['CLI output'] + error_texts} outputs "
+        f"({scan.checked['CLI output']} CLI commands, {error_texts} store error texts) checked; "
+        f"{len(scan.hits)} hits; "
+        f"faults injected {injected}; store and library errors planted {dict(fired)}; "
+        f"{round(time.monotonic() - started, 1)} s"
+    )
     print(f"\nNO-PERSONAL-DATA {store_url.split(':')[0]}: {summary}")
 
     assert scan.hits == [] and generated_hits == [], summary + "\n" + "\n".join(scan.hits[:40] + generated_hits[:10])
@@ -493,10 +580,15 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
     # It did not pass by doing nothing: the faults happened, the error paths ran, the markers flowed.
     for name, counts in injected.items():
         assert sum(counts.get(k, 0) for k in ("errors", "resets", "lost_answers", "malformed")) > 0, (name, counts)
-    assert set(fired) == {"store outage during intake", "store refused a complaint", "store refused a local follow-up",
-                          "store refused a hub read", "store refused inside a delivery",
-                          "library error inside a delivery", "library error inside a hub read"}, (
-        fired, [e for e in events if e.get("level") in ("warning", "error")][-40:])
+    assert set(fired) == {
+        "store outage during intake",
+        "store refused a complaint",
+        "store refused a local follow-up",
+        "store refused a hub read",
+        "store refused inside a delivery",
+        "library error inside a delivery",
+        "library error inside a hub read",
+    }, (fired, [e for e in events if e.get("level") in ("warning", "error")][-40:])
     assert ("complaints", "the store refused it (DataError)") in reasons
     assert ("follow_ups", "the store refused it (DataError)") in reasons
     assert ("complaints", "the store refused what its read brought (DataError)") in reasons
@@ -504,13 +596,20 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(worl
         assert any(stream == "complaints" and field_name in reason for stream, reason in reasons), (field_name, reasons)
     # The intake job that met the outage failed as the store's failure, naming its class only
     # (job_run keeps the last error only).
-    assert [e for e in events if e["event"] == "job failed: the store failed" and e.get("adapter") == LOCAL
-            and e.get("job") == "intake" and "OperationalError" in e.get("exception", "")], \
-        "the outage never failed a job"
+    assert [
+        e
+        for e in events
+        if e["event"] == "job failed: the store failed"
+        and e.get("adapter") == LOCAL
+        and e.get("job") == "intake"
+        and "OperationalError" in e.get("exception", "")
+    ], "the outage never failed a job"
     assert any(e.startswith("internal error (ValueError)") for e in columns["outbox.last_error"])
     # A refusal inside a delivery is parked as the store's refusal, naming the database's class only.
-    assert any(e.startswith("store: set_event_ref: the database refused the values (DataError)")
-               for e in columns["outbox.last_error"])
+    assert any(
+        e.startswith("store: set_event_ref: the database refused the values (DataError)")
+        for e in columns["outbox.last_error"]
+    )
     assert [e for e in events if "exception" in e], "log.exception never ran"
     assert len(stuck) > 0 and len(outputs) == len(commands)
     assert len(reporters_kept) >= 5  # the reporters' data is kept where it belongs: the reporter table
@@ -530,7 +629,7 @@ def _caught(build: Any) -> BaseException:
     """The exception ``build()`` raises, with its traceback (and chain) as raised."""
     try:
         build()
-    except BaseException as exc:  # noqa: BLE001 - whatever it is, it is what is examined
+    except BaseException as exc:
         return exc
     raise AssertionError("nothing was raised")
 
@@ -555,8 +654,12 @@ def _implicit_chain() -> None:
 
 def _sqlalchemy() -> None:
     name, address = UNIT_MARKERS("NAMA", "SQL parameters"), UNIT_MARKERS("ALAMAT", "SQL parameters")
-    raise DataError("INSERT INTO reporter (name, address) VALUES (?, ?)", (name, address),
-                    Exception(f'value too long: "{name}"'), hide_parameters=False)
+    raise DataError(
+        "INSERT INTO reporter (name, address) VALUES (?, ?)",
+        (name, address),
+        Exception(f'value too long: "{name}"'),
+        hide_parameters=False,
+    )
 
 
 def _pydantic() -> None:
@@ -579,8 +682,10 @@ def _with_a_note() -> None:
 
 
 def _group() -> None:
-    raise ExceptionGroup(f"batch of {UNIT_MARKERS('JUDUL', 'an exception group')}",
-                         [ValueError(UNIT_MARKERS("ISI", "a member of an exception group"))])
+    raise ExceptionGroup(
+        f"batch of {UNIT_MARKERS('JUDUL', 'an exception group')}",
+        [ValueError(UNIT_MARKERS("ISI", "a member of an exception group"))],
+    )
 
 
 def _cycle() -> None:
@@ -594,18 +699,25 @@ def _surrogate() -> None:
 
 
 LIBRARY_ERRORS = {
-    "plain": _plain, "explicit chain": _explicit_chain, "implicit chain": _implicit_chain,
-    "SQLAlchemy parameters": _sqlalchemy, "pydantic input_value": _pydantic,
+    "plain": _plain,
+    "explicit chain": _explicit_chain,
+    "implicit chain": _implicit_chain,
+    "SQLAlchemy parameters": _sqlalchemy,
+    "pydantic input_value": _pydantic,
     "a GatewayError caused by a library error": _gateway_error_caused_by_a_library_error,
-    "a note": _with_a_note, "an exception group": _group, "a cycle": _cycle, "a lone surrogate": _surrogate,
+    "a note": _with_a_note,
+    "an exception group": _group,
+    "a cycle": _cycle,
+    "a lone surrogate": _surrogate,
 }
 
 
 @pytest.mark.parametrize("case", LIBRARY_ERRORS)
 def test_safe_text_and_safe_traceback_never_show_a_library_exceptions_text(case):
     exc = _caught(LIBRARY_ERRORS[case])
-    assert TRACE.search(str(exc)) or TRACE.search("".join(traceback.format_exception(exc))), \
+    assert TRACE.search(str(exc)) or TRACE.search("".join(traceback.format_exception(exc))), (
         "the case must carry a marker somewhere"
+    )
     for shown in (safe_text(exc), safe_traceback(exc)):
         assert not TRACE.search(shown), (case, UNIT_MARKERS.hits(shown), shown)
     # What it does show: where (frames) and what kind (classes), for every exception of the chain.
@@ -634,7 +746,7 @@ def test_log_exception_writes_no_marker(case, fmt):
         log = structlog.get_logger("gateway.test")
         try:
             LIBRARY_ERRORS[case]()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             with structlog.contextvars.bound_contextvars(adapter="lapor-hendi-semarang", complaint_id=7):
                 log.exception("record skipped", record="5001")
                 log.error("delivery parked", exc_info=exc)
@@ -674,10 +786,12 @@ def test_a_gateway_errors_own_text_with_a_lone_surrogate_does_not_stop_the_conso
 
 # -- the standard library's logging: the same stream, without safe_traceback -----------------------------
 
-STDLIB_LEAK = ("configure_logging() sends the standard library's logging (APScheduler, asyncio) to the same stream "
-               "through logging.basicConfig(format='%(levelname)s %(name)s: %(message)s'); its Formatter appends "
-               "formatException(), the whole traceback with every exception's message and chain, bypassing "
-               "_safe_exc_info/safe_traceback and _redact")
+STDLIB_LEAK = (
+    "configure_logging() sends the standard library's logging (APScheduler, asyncio) to the same stream "
+    "through logging.basicConfig(format='%(levelname)s %(name)s: %(message)s'); its Formatter appends "
+    "formatException(), the whole traceback with every exception's message and chain, bypassing "
+    "_safe_exc_info/safe_traceback and _redact"
+)
 
 
 def test_a_library_logging_an_exception_through_the_standard_library_writes_no_marker(logs: LogCapture):
@@ -685,8 +799,9 @@ def test_a_library_logging_an_exception_through_the_standard_library_writes_no_m
         _pydantic()
     except Exception:
         # What APScheduler's executor does when a job raises (apscheduler/executors/base.py).
-        logging.getLogger("apscheduler.executors.default").exception('Job "lapor-hendi-semarang:intake" raised '
-                                                                     'an exception')
+        logging.getLogger("apscheduler.executors.default").exception(
+            'Job "lapor-hendi-semarang:intake" raised an exception'
+        )
     written = _read(logs.json_stream)
     assert "raised an exception" in written
     assert not TRACE.search(written), UNIT_MARKERS.hits(written)
@@ -700,8 +815,12 @@ def _failing_when_recording(real: Any, failed: list[str]) -> Any:
         _, job = args[-2:]  # (instance, job), after the store itself for the class's function
         if kwargs.get("error") is not None and job == "intake":
             failed.append(kwargs["error"])
-            raise OperationalError("UPDATE job_run SET failures=?", None,
-                                   Exception("server closed the connection unexpectedly"), hide_parameters=True)
+            raise OperationalError(
+                "UPDATE job_run SET failures=?",
+                None,
+                Exception("server closed the connection unexpectedly"),
+                hide_parameters=True,
+            )
         real(*args, **kwargs)
 
     return job_finished
@@ -714,10 +833,11 @@ async def _reading_fails_with_a_record(self: Any, since: Any) -> Any:
 
 
 @pytest.mark.anyio
-async def test_a_job_whose_failure_cannot_be_recorded_logs_no_marker(world, tmp_path: Path, logs: LogCapture,
-                                                                     monkeypatch):
-    from lapor_gateway_adapters.lapor_hendi._adapter import LaporHendiApp
+async def test_a_job_whose_failure_cannot_be_recorded_logs_no_marker(
+    world, tmp_path: Path, logs: LogCapture, monkeypatch
+):
     from gateway._daemon import Daemon
+    from lapor_gateway_adapters.lapor_hendi._adapter import LaporHendiApp
 
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     config = world.config(tmp_path, url)
@@ -743,8 +863,9 @@ async def test_a_job_whose_failure_cannot_be_recorded_logs_no_marker(world, tmp_
     assert not TRACE.search(written), UNIT_MARKERS.hits(written)
 
 
-def test_sync_once_whose_failure_cannot_be_recorded_prints_no_marker(world, tmp_path: Path, logs: LogCapture,
-                                                                    monkeypatch):
+def test_sync_once_whose_failure_cannot_be_recorded_prints_no_marker(
+    world, tmp_path: Path, logs: LogCapture, monkeypatch
+):
     from lapor_gateway_adapters.lapor_hendi._adapter import LaporHendiApp
 
     url = f"sqlite:///{tmp_path / 'gateway.db'}"

@@ -43,8 +43,7 @@ def _imports(path: Path, *, at_import_time: bool = False) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     nodes = list(ast.walk(tree))
     if at_import_time:
-        inside = {id(n) for f in nodes if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-                  for n in ast.walk(f)}
+        inside = {id(n) for f in nodes if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)}
         nodes = [n for n in nodes if id(n) not in inside]
     found = set()
     for node in nodes:
@@ -63,12 +62,18 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 # --- the declared dependencies ---------------------------------------------------------------------------
 
+
 def test_every_third_party_import_is_a_declared_dependency():
     runtime = {_normalized(_requirement_name(r)) for r in PYPROJECT["project"]["dependencies"]}
     extras = PYPROJECT["project"]["optional-dependencies"]
     simulators = {_normalized(_requirement_name(r)) for r in extras["simulators"]}
-    optional = {_normalized(_requirement_name(r)) for name, reqs in extras.items() if name != "test" for r in reqs
-                if not r.startswith("lapor-gateway")}
+    optional = {
+        _normalized(_requirement_name(r))
+        for name, reqs in extras.items()
+        if name != "test"
+        for r in reqs
+        if not r.startswith("lapor-gateway")
+    }
     providers = importlib.metadata.packages_distributions()
     undeclared, simulators_only = [], []
     for folder in OWN.values():
@@ -90,8 +95,7 @@ def test_every_third_party_import_is_a_declared_dependency():
 
 
 def test_zero_x_dependencies_have_an_upper_bound():
-    unbounded = [r for r in PYPROJECT["project"]["dependencies"]
-                 if re.search(r">=\s*0\.", r) and "<" not in r]
+    unbounded = [r for r in PYPROJECT["project"]["dependencies"] if re.search(r">=\s*0\.", r) and "<" not in r]
     assert unbounded == []
 
 
@@ -100,8 +104,9 @@ def test_nothing_imports_the_adapters_folder_under_its_folder_name():
     offenders = []
     for folder in ("gateway", "adapters", "tests", "bench"):
         for path in sorted((REPO / folder).rglob("*.py")):
-            offenders += [f"{path.relative_to(REPO)}: {m}" for m in _imports(path)
-                          if m == "adapters" or m.startswith("adapters.")]
+            offenders += [
+                f"{path.relative_to(REPO)}: {m}" for m in _imports(path) if m == "adapters" or m.startswith("adapters.")
+            ]
     assert offenders == []
     entry_points = PYPROJECT["project"]["entry-points"]
     targets = [t for group in entry_points.values() for t in group.values()]
@@ -113,20 +118,25 @@ def test_this_process_holds_one_copy_of_each_adapter_module():
     import lapor_gateway_adapters.sp4n.simulator  # noqa: F401
 
     folder = str(REPO / "adapters")
-    twins = [name for name, module in list(sys.modules.items())
-             if str(getattr(module, "__file__", "") or "").startswith(folder)
-             and not name.startswith("lapor_gateway_adapters")]
+    twins = [
+        name
+        for name, module in list(sys.modules.items())
+        if str(getattr(module, "__file__", "") or "").startswith(folder)
+        and not name.startswith("lapor_gateway_adapters")
+    ]
     assert twins == []
     assert Path(sys.modules["lapor_gateway_adapters"].__file__) == REPO / "adapters" / "__init__.py"
 
 
 # --- the version --------------------------------------------------------------------------------------------
 
+
 def test_the_version_is_written_once_and_the_cli_prints_it():
     assert "version" not in PYPROJECT["project"] and "version" in PYPROJECT["project"]["dynamic"]
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "gateway.__version__"}
-    assert importlib.metadata.version("lapor-gateway") == gateway.__version__, \
+    assert importlib.metadata.version("lapor-gateway") == gateway.__version__, (
         "the installed metadata is older than gateway/__init__.py: run make install"
+    )
     done = _run([sys.executable, "-m", "gateway.cli", "--version"])
     assert done.stdout.strip() == f"lapor-gateway {gateway.__version__}"
 
@@ -152,8 +162,9 @@ def test_the_daemon_and_the_adapters_import_without_aiohttp():
 @pytest.mark.parametrize("command", [["demo", "--seconds", "1"], ["simulate", "sp4n"]])
 def test_simulate_and_demo_without_aiohttp_name_the_extra(command):
     script = WITHOUT_AIOHTTP + f"from gateway.cli import main; sys.argv = ['gateway', *{command!r}]; main()"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=REPO
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "pip install 'lapor-gateway[simulators]'" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
@@ -210,8 +221,23 @@ def test_the_wheel_installs_beside_a_package_that_owns_the_name_adapters(tmp_pat
 
     # No network: the build backend is the setuptools of this environment (the test extra installs it).
     wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-          "--wheel-dir", str(wheels), str(source), str(other)], timeout=300)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--wheel-dir",
+            str(wheels),
+            str(source),
+            str(other),
+        ],
+        timeout=300,
+    )
     ours = next(wheels.glob("lapor_gateway-*.whl"))
     _check_wheel_contents(ours)
 
@@ -223,18 +249,36 @@ def test_the_wheel_installs_beside_a_package_that_owns_the_name_adapters(tmp_pat
     site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
     ours_first = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "dependencies-from-the-test-environment.pth").write_text("\n".join(sorted(ours_first)) + "\n")
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", "--no-index",
-          str(next(wheels.glob("other_adapters-*.whl"))), str(ours)], timeout=300)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(next(wheels.glob("other_adapters-*.whl"))),
+            str(ours),
+        ],
+        timeout=300,
+    )
 
     done = _run([str(python), "-I", "-c", CHECK_INSTALLED], cwd=tmp_path, timeout=120)
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["adapters_marker"] == "the other package named adapters"
     for name, file in found["files"].items():
         assert Path(file).is_relative_to(site), f"{name} imported from {file}, not from the clean environment"
-    assert found["adapters"] == {"lapor_hendi": ["lapor_gateway_adapters.lapor_hendi:LaporHendiApp", None],
-                                 "sp4n": ["lapor_gateway_adapters.sp4n:Sp4nHub", None]}
-    assert found["simulators"] == {"lapor_hendi": "lapor_gateway_adapters.lapor_hendi.simulator",
-                                   "sp4n": "lapor_gateway_adapters.sp4n.simulator"}
+    assert found["adapters"] == {
+        "lapor_hendi": ["lapor_gateway_adapters.lapor_hendi:LaporHendiApp", None],
+        "sp4n": ["lapor_gateway_adapters.sp4n:Sp4nHub", None],
+    }
+    assert found["simulators"] == {
+        "lapor_hendi": "lapor_gateway_adapters.lapor_hendi.simulator",
+        "sp4n": "lapor_gateway_adapters.sp4n.simulator",
+    }
     assert found["py_typed"] == [True, True]
     assert found["version"] == [gateway.__version__, gateway.__version__]
     assert found["twins"] == []
@@ -246,8 +290,11 @@ def _check_wheel_contents(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
-    expected = {f"{package}/{path.relative_to(folder).as_posix()}"
-                for package, folder in OWN.items() for path in folder.rglob("*.py")}
+    expected = {
+        f"{package}/{path.relative_to(folder).as_posix()}"
+        for package, folder in OWN.items()
+        for path in folder.rglob("*.py")
+    }
     assert expected - names == set(), "add the missing packages to [tool.setuptools] packages"
     assert {"gateway/py.typed", "lapor_gateway_adapters/py.typed"} <= names
     assert not any(n.startswith("adapters/") for n in names)

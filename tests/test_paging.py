@@ -32,15 +32,16 @@ class ChangingList:
         self.requests = 0
 
     def rows(self, since: datetime | None) -> list[tuple[str, datetime]]:
-        return sorted(((ref, t) for ref, t in self.times.items() if since is None or t >= since),
-                      key=lambda r: (r[1], int(r[0])))
+        return sorted(
+            ((ref, t) for ref, t in self.times.items() if since is None or t >= since), key=lambda r: (r[1], int(r[0]))
+        )
 
     async def fetch(self, since: datetime | None, page: int) -> TimePage:
         self.between(self.requests)
         self.requests += 1
         rows = self.rows(since)
         start = (page - 1) * self.page_size
-        items = [{"id": ref, "t": t} for ref, t in rows[start:start + self.page_size]]
+        items = [{"id": ref, "t": t} for ref, t in rows[start : start + self.page_size]]
         return TimePage(items=items, total=len(rows), last=start + self.page_size >= len(rows))
 
 
@@ -72,21 +73,20 @@ def _moving_world(seed: int) -> tuple[dict[str, datetime], Callable[[int], None]
         for _ in range(rng.randint(0, 3)):
             clock[0] += S
             times[str(rng.randint(1, 200))] = clock[0]
+
     return times, between
 
 
 async def test_a_page_number_walk_skips_records_that_move_under_it():
     times = {str(i): T0 + i * S for i in range(1, 11)}
-    peer = ChangingList(times, page_size=3,
-                        between=lambda n: times.update({"2": T0 + 100 * S}) if n == 1 else None)
+    peer = ChangingList(times, page_size=3, between=lambda n: times.update({"2": T0 + 100 * S}) if n == 1 else None)
     refs = {ref for ref, _ in await page_number_walk(peer)}
     assert "4" not in refs  # record 2 moved to the end after page 1; record 4 shifted into page 1
 
 
 async def test_walk_by_time_passes_on_every_record_while_the_list_changes():
     times = {str(i): T0 + i * S for i in range(1, 11)}
-    peer = ChangingList(times, page_size=3,
-                        between=lambda n: times.update({"2": T0 + 100 * S}) if n == 1 else None)
+    peer = ChangingList(times, page_size=3, between=lambda n: times.update({"2": T0 + 100 * S}) if n == 1 else None)
     seen = await walk(peer)
     assert {ref for ref, _ in seen} == set(times)
     assert ("2", T0 + 100 * S) in seen  # the moved record, in its new version
@@ -119,6 +119,7 @@ async def test_a_busy_second_that_changes_while_paged_is_read_again_without_repe
     def between(n: int) -> None:
         if n == 1:  # between page 1 and page 2 of the busy second, record 3 moves on
             times["3"] = T0 + 20 * S
+
     peer = ChangingList(times, page_size=5, between=between)
     seen = await walk(peer, since=T0)
     assert {ref for ref, _ in seen} == set(times)
@@ -132,6 +133,7 @@ async def test_unreadable_records_are_passed_on_and_do_not_move_the_walk():
 
     def fussy(item: dict) -> tuple[str, datetime] | None:
         return None if item["id"] == "3" else key(item)
+
     items = [item async for item in walk_by_time(peer.fetch, fussy, None)]
     assert [i["id"] for i in items].count("3") == 1
     assert {i["id"] for i in items} == set(times)
@@ -169,6 +171,7 @@ async def test_a_crowded_second_changing_while_paged_loses_nothing(seed: int):
         if rng.random() < 0.5:
             clock[0] += S
             times[str(rng.randint(1, 40))] = clock[0]
+
     peer = ChangingList(times, page_size=6, between=between)
     seen = await walk(peer, since=T0)
     assert max(Counter(seen).values()) == 1

@@ -36,6 +36,7 @@ class FakeClock:
 
 # -- the policy alone -------------------------------------------------------------------------
 
+
 def test_interval_follows_how_long_the_complaint_has_been_quiet():
     policy = PollPolicy(deadline_soon=timedelta(0))
     assert policy.next_read(T0, T0, None) == T0 + timedelta(minutes=10)  # just changed: min interval
@@ -70,6 +71,7 @@ def test_jitter_only_shortens_intervals():
 
 
 # -- the engine against the simulated hub -----------------------------------------------------
+
 
 async def _linked_world(world, tmp_path: Path, store_url: str, clock: FakeClock, *, complaints: int = 4):
     """A store with ``complaints`` complaints created at the hub, on the fake clock."""
@@ -117,9 +119,14 @@ async def test_a_change_on_a_quiet_complaint_is_found_within_the_sweep_bound(wor
         hub_complaint = world.hub.complaints()[0]
         with world.hub.lock:
             sim = world.hub.world.get(hub_complaint["id"])
-            world.hub.world.add_follow_up(sim, institution_from="100234", institution_to=None,
-                                          content="Sudah kami tinjau ke lokasi.", now=world.clock.now(),
-                                          source="officer")
+            world.hub.world.add_follow_up(
+                sim,
+                institution_from="100234",
+                institution_to=None,
+                content="Sudah kami tinjau ke lokasi.",
+                now=world.clock.now(),
+                source="officer",
+            )
         clock.now += 6 * HOUR
         result = await engine.poll_hub("sp4n")
         assert result.polled == n and result.follow_ups == 1
@@ -183,8 +190,13 @@ async def test_a_follow_up_sent_to_the_hub_brings_its_complaint_read_forward(wor
         await engine.poll_hub("sp4n")
         assert _next_reads(store)[1] >= clock.now + 5.4 * HOUR
         with store.session() as s:
-            local_id = int(s.exec(select(LinkRow.external_ref).where(
-                LinkRow.complaint_id == 1, LinkRow.instance == "lapor-hendi-semarang")).one())
+            local_id = int(
+                s.exec(
+                    select(LinkRow.external_ref).where(
+                        LinkRow.complaint_id == 1, LinkRow.instance == "lapor-hendi-semarang"
+                    )
+                ).one()
+            )
         world.local.answer(local_id, "Petugas kelurahan akan datang besok.")
         await engine.intake("lapor-hendi-semarang")
         assert (await engine.deliver("sp4n")).delivered == 1

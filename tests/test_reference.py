@@ -33,15 +33,20 @@ def _config(world, tmp_path: Path, store_url: str, *, agencies: dict[str, str] |
 
 def _hub_id(store: Store, complaint_id: int) -> str:
     with store.session() as s:
-        return s.exec(select(LinkRow.external_ref).where(LinkRow.complaint_id == complaint_id,
-                                                         LinkRow.instance == "sp4n")).one()
+        return s.exec(
+            select(LinkRow.external_ref).where(LinkRow.complaint_id == complaint_id, LinkRow.instance == "sp4n")
+        ).one()
 
 
 def _local_ids(store: Store) -> dict[int, int]:
     """gateway id -> Lapor Hendi id_aduan."""
     with store.session() as s:
-        return {cid: int(ref) for cid, ref in s.exec(select(LinkRow.complaint_id, LinkRow.external_ref)
-                                                     .where(LinkRow.instance == LOCAL)).all()}
+        return {
+            cid: int(ref)
+            for cid, ref in s.exec(
+                select(LinkRow.complaint_id, LinkRow.external_ref).where(LinkRow.instance == LOCAL)
+            ).all()
+        }
 
 
 async def test_reference_data_is_read_from_the_hub_and_cached(world, tmp_path: Path, store_url: str):
@@ -62,7 +67,8 @@ async def test_reference_data_is_read_from_the_hub_and_cached(world, tmp_path: P
 
 
 async def test_a_complaint_goes_to_the_hub_disposed_to_its_agency_and_follows_a_reassignment(
-        world, tmp_path: Path, store_url: str):
+    world, tmp_path: Path, store_url: str
+):
     config = _config(world, tmp_path, store_url)
     store = Store(store_url)
     world.local.officers_active = False
@@ -100,8 +106,7 @@ async def test_an_agency_without_mapping_is_parked_with_its_reason(world, tmp_pa
         await engine.intake(LOCAL)
         await engine.deliver("sp4n")
         with store.session() as s:
-            parked = s.exec(select(OutboxRow, ComplaintRow).join(ComplaintRow)
-                            .where(OutboxRow.state == "parked")).all()
+            parked = s.exec(select(OutboxRow, ComplaintRow).join(ComplaintRow).where(OutboxRow.state == "parked")).all()
         assert parked and all(c.agency not in (None, "DPU") for _, c in parked)
         assert all("no mapping for agencies value" in o.last_error for o, _ in parked)
     store.close()
@@ -133,16 +138,24 @@ def test_mapping_check_lists_values_without_mapping(world, tmp_path: Path):
     env = {**os.environ, **world.environ}
     gateway = [sys.executable, "-m", "gateway.cli", "--config", str(config.path)]
     world.local.submit_complaint(kategori="Pohon Tumbang", opd="DISPERKIM")
-    done = subprocess.run(gateway + ["sync", "--once"], env=env, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
-    check = subprocess.run(gateway + ["mapping", "check", "--json"], env=env, capture_output=True, text=True,
-                           timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        gateway + ["sync", "--once"], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+    check = subprocess.run(
+        gateway + ["mapping", "check", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert check.returncode == 1, check.stderr + done.stderr
     report = json.loads(check.stdout)
     found = {(f["table"], f["value"]): f for f in report["findings"]}
     assert found[("categories", "Pohon Tumbang")]["seen"] == 1
     assert found[("agencies", "DISPERKIM")]["file"].endswith("lapor-hendi-semarang.yaml")
     assert report["reference_read_at"]["sp4n"] is not None  # the pass read the hub's institutions
-    table = subprocess.run(gateway + ["mapping", "check"], env=env, capture_output=True, text=True, timeout=60,
-                           stdin=subprocess.DEVNULL)
+    table = subprocess.run(
+        gateway + ["mapping", "check"], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     assert table.returncode == 1 and "Pohon Tumbang" in table.stdout

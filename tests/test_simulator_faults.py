@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,13 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 import gateway
-from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
-from lapor_gateway_adapters.lapor_hendi.simulator import LaporHendiSimulator
-from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
-from lapor_gateway_adapters.sp4n import Sp4nHub
-from lapor_gateway_adapters.sp4n._world import STATUS_CODES, STATUS_NAMES
-from lapor_gateway_adapters.sp4n.simulator import FOLLOW_UP_DRIFTS, READ_DRIFTS, Sp4nSimulator
-from lapor_gateway_adapters.sp4n.simulator import create_simulator as sp4n_simulator
 from gateway import (
     AmbiguousOutcomeError,
     Complaint,
@@ -32,16 +25,32 @@ from gateway import (
     InstanceContext,
     RecordError,
     RetryPolicy,
-    TransientPeerError,
 )
-from gateway.simulation import FAULT_KINDS, FaultSettings, Faults, SimClock, SimulatorServer, parse_fault_assignments
+from gateway.simulation import FAULT_KINDS, Faults, FaultSettings, SimClock, SimulatorServer, parse_fault_assignments
+from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
+from lapor_gateway_adapters.lapor_hendi.simulator import LaporHendiSimulator
+from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator as lapor_hendi_simulator
+from lapor_gateway_adapters.sp4n import Sp4nHub
+from lapor_gateway_adapters.sp4n._world import STATUS_CODES, STATUS_NAMES
+from lapor_gateway_adapters.sp4n.simulator import FOLLOW_UP_DRIFTS, READ_DRIFTS, Sp4nSimulator
+from lapor_gateway_adapters.sp4n.simulator import create_simulator as sp4n_simulator
 
 NO_RETRY = RetryPolicy(attempts=1, initial_wait=0.001, max_wait=0.001)
 TRANSPORT_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
-VALID_COMPLAINT = {"title": "Sampah menumpuk", "content": "Di pojok pasar.", "channel": 6, "user_id": 9001,
-                   "classification_id": 1, "disposition_id": 200102, "category_id": 43, "location_id": 11,
-                   "is_anonymous": False, "is_secret": False, "attachments": "[]"}
+VALID_COMPLAINT = {
+    "title": "Sampah menumpuk",
+    "content": "Di pojok pasar.",
+    "channel": 6,
+    "user_id": 9001,
+    "classification_id": 1,
+    "disposition_id": 200102,
+    "category_id": 43,
+    "location_id": 11,
+    "is_anonymous": False,
+    "is_secret": False,
+    "attachments": "[]",
+}
 HUB_USER_ID = "9001"  # the integrator's account at the simulated hub, as make_hub's Settings say
 
 
@@ -51,6 +60,7 @@ def anyio_backend() -> str:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
 
 def serve(sim: Any) -> SimulatorServer:
     return SimulatorServer(sim, port=0).start()
@@ -75,8 +85,11 @@ def local() -> Iterator[tuple[LaporHendiSimulator, SimulatorServer]]:
 
 
 def hub_client(sim: Sp4nSimulator, server: SimulatorServer, **kwargs: Any) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, headers={"Authorization": sim.authorization, "token": sim.token,
-                                                           "Accept": "application/json"}, **kwargs)
+    return httpx.Client(
+        base_url=server.base_url,
+        headers={"Authorization": sim.authorization, "token": sim.token, "Accept": "application/json"},
+        **kwargs,
+    )
 
 
 def local_client(sim: LaporHendiSimulator, server: SimulatorServer, **kwargs: Any) -> httpx.Client:
@@ -94,17 +107,26 @@ def injected(sim: Any) -> dict[str, int]:
 
 
 def make_app(base_url: str, api_key: str, **settings: Any) -> LaporHendiApp:
-    context = InstanceContext(name="lapor-hendi-semarang", base_url=base_url, timezone=gateway.WIB,
-                              secrets={"api_key": api_key}, retry=NO_RETRY,
-                              settings=LaporHendiApp.Settings(**settings))
+    context = InstanceContext(
+        name="lapor-hendi-semarang",
+        base_url=base_url,
+        timezone=gateway.WIB,
+        secrets={"api_key": api_key},
+        retry=NO_RETRY,
+        settings=LaporHendiApp.Settings(**settings),
+    )
     return LaporHendiApp(context, client=httpx.AsyncClient())
 
 
 def make_hub(sim: Sp4nSimulator, server: SimulatorServer) -> Sp4nHub:
-    context = InstanceContext(name="sp4n", base_url=server.base_url, timezone=gateway.WIB,
-                              secrets={"authorization": sim.authorization, "token": sim.token}, retry=NO_RETRY,
-                              settings=Sp4nHub.Settings(user_id="9001", institution_id="100234",
-                                                        follow_up_template_code="reply_gateway"))
+    context = InstanceContext(
+        name="sp4n",
+        base_url=server.base_url,
+        timezone=gateway.WIB,
+        secrets={"authorization": sim.authorization, "token": sim.token},
+        retry=NO_RETRY,
+        settings=Sp4nHub.Settings(user_id="9001", institution_id="100234", follow_up_template_code="reply_gateway"),
+    )
     return Sp4nHub(context, client=httpx.AsyncClient())
 
 
@@ -114,6 +136,7 @@ async def collect(stream: Any) -> list[Any]:
 
 # --- the Faults object -------------------------------------------------------------------------
 
+
 def test_settings_default_to_off_and_configure_validates_names_and_values() -> None:
     faults = Faults(seed=1)
     assert faults.settings == FaultSettings()
@@ -121,12 +144,22 @@ def test_settings_default_to_off_and_configure_validates_names_and_values() -> N
     assert set(faults.injected) == set(FAULT_KINDS) and not any(faults.injected.values())
 
     now = faults.configure(error_rate="0.25", latency_ms="50,400", rate_limit_rps=5, unknown_status_codes="yes")
-    assert (now.error_rate, now.latency_ms, now.rate_limit_rps, now.unknown_status_codes) == (0.25, (50.0, 400.0),
-                                                                                              5.0, True)
+    assert (now.error_rate, now.latency_ms, now.rate_limit_rps, now.unknown_status_codes) == (
+        0.25,
+        (50.0, 400.0),
+        5.0,
+        True,
+    )
     with pytest.raises(ValueError, match="'eror_rate'"):
         faults.configure(eror_rate=0.1)
-    for bad in ({"error_rate": 1.5}, {"latency_ms": "400,50"}, {"rate_limit_rps": 0}, {"hold_seconds": -1},
-                {"unknown_status_codes": "maybe"}, {"drift_rate": True}):
+    for bad in (
+        {"error_rate": 1.5},
+        {"latency_ms": "400,50"},
+        {"rate_limit_rps": 0},
+        {"hold_seconds": -1},
+        {"unknown_status_codes": "maybe"},
+        {"drift_rate": True},
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             faults.configure(**bad)
     with pytest.raises(ValueError):  # nothing of a refused call is applied
@@ -136,15 +169,19 @@ def test_settings_default_to_off_and_configure_validates_names_and_values() -> N
     assert faults.settings == FaultSettings()
 
     assert parse_fault_assignments(["error_rate=0.2", "latency_ms=50,400", "rate_limit_rps=none"]) == {
-        "error_rate": 0.2, "latency_ms": (50.0, 400.0), "rate_limit_rps": None}
+        "error_rate": 0.2,
+        "latency_ms": (50.0, 400.0),
+        "rate_limit_rps": None,
+    }
     with pytest.raises(ValueError, match="NAME=VALUE"):
         parse_fault_assignments(["error_rate"])
 
 
 def test_same_seed_same_fault_sequence() -> None:
     def sequence(seed: int) -> list[tuple[str | None, int, str | None]]:
-        faults = Faults(seed=seed, error_rate=0.3, reset_rate=0.1, throttle_rate=0.1, lost_answer_rate=0.2,
-                        malformed_json_rate=0.2)
+        faults = Faults(
+            seed=seed, error_rate=0.3, reset_rate=0.1, throttle_rate=0.1, lost_answer_rate=0.2, malformed_json_rate=0.2
+        )
         plans = [faults.plan(commit_then_drop=True) for _ in range(200)]
         return [(p.before, p.status, p.after) for p in plans]
 
@@ -181,6 +218,7 @@ def test_create_simulator_takes_faults_and_both_serve_the_control_endpoints() ->
 
 # --- each fault, from the client's side -----------------------------------------------------------
 
+
 def test_error_rate_answers_5xx_without_processing(hub) -> None:
     sim, server = hub
     control(server, error_rate=1.0)
@@ -205,9 +243,8 @@ def test_latency_delays_every_answer(local) -> None:
 def test_timeout_holds_the_request_then_504_without_processing(local) -> None:
     sim, server = local
     control(server, timeout_rate=1.0, hold_seconds=0.4)
-    with local_client(sim, server, timeout=0.1) as client:
-        with pytest.raises(httpx.ReadTimeout):
-            client.post("/api/v1/aduan/1/tanggapan", json={"isi": "Sudah ditangani.", "ref_eksternal": "gw-1"})
+    with local_client(sim, server, timeout=0.1) as client, pytest.raises(httpx.ReadTimeout):
+        client.post("/api/v1/aduan/1/tanggapan", json={"isi": "Sudah ditangani.", "ref_eksternal": "gw-1"})
     with local_client(sim, server, timeout=5) as client:
         answer = client.post("/api/v1/aduan/1/tanggapan", json={"isi": "Sudah ditangani.", "ref_eksternal": "gw-1"})
         assert answer.status_code == 504 and answer.json()["status"] == "gagal"
@@ -263,11 +300,20 @@ def test_lost_answer_on_sp4n_create_commits_then_drops(hub) -> None:
         assert sim.counts()["complaints"] == 1  # the hub committed it
         [created] = sim.complaints()
         with pytest.raises(TRANSPORT_ERRORS):
-            client.post("/complaints/followup/add", files={
-                "user_id": (None, HUB_USER_ID), "institution_from_id": (None, "100234"),
-                "institution_to_id": (None, "200102"), "complaint_id": (None, str(created["id"])),
-                "info_disposition": (None, ""), "template_code": (None, "reply_gateway"), "rating": (None, "0"),
-                "is_secret": (None, "0"), "content": (None, "Sudah kami cek.")})
+            client.post(
+                "/complaints/followup/add",
+                files={
+                    "user_id": (None, HUB_USER_ID),
+                    "institution_from_id": (None, "100234"),
+                    "institution_to_id": (None, "200102"),
+                    "complaint_id": (None, str(created["id"])),
+                    "info_disposition": (None, ""),
+                    "template_code": (None, "reply_gateway"),
+                    "rating": (None, "0"),
+                    "is_secret": (None, "0"),
+                    "content": (None, "Sudah kami cek."),
+                },
+            )
         assert [f["content"] for f in sim.follow_ups(created["id"])] == ["Sudah kami cek."]
         # Only the commit-then-drop routes lose answers; a refused write is answered.
         assert client.get(f"/complaints/{created['id']}/complaint").status_code == 200
@@ -282,13 +328,24 @@ def test_lost_answer_on_sp4n_create_commits_then_drops(hub) -> None:
 async def test_the_hub_adapter_sees_a_lost_create_as_of_unknown_outcome(hub) -> None:
     sim, server = hub
     control(server, lost_answer_rate=1.0)
-    created = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+    created = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
     gateway_ref = "lg-0123456789abcdef0123"
     draft = HubComplaintDraft(
-        complaint=Complaint(ref="12", title="Jalan berlubang", body="Ada lubang besar.", created_at=created,
-                            updated_at=created, status=gateway.RawStatus("belum terverifikasi")),
-        gateway_ref=gateway_ref, category_id="41", classification_id="1", channel_id="6",
-        route_fields={"location_id": 11}, disposition_id="200101")  # a create the hub accepts
+        complaint=Complaint(
+            ref="12",
+            title="Jalan berlubang",
+            body="Ada lubang besar.",
+            created_at=created,
+            updated_at=created,
+            status=gateway.RawStatus("belum terverifikasi"),
+        ),
+        gateway_ref=gateway_ref,
+        category_id="41",
+        classification_id="1",
+        channel_id="6",
+        route_fields={"location_id": 11},
+        disposition_id="200101",
+    )  # a create the hub accepts
     adapter = make_hub(sim, server)
     try:
         with pytest.raises(AmbiguousOutcomeError):  # not a TransientPeerError: never resent blindly
@@ -316,6 +373,7 @@ def test_malformed_json_is_cut_short_with_status_200(local) -> None:
 
 
 # --- the control endpoints ------------------------------------------------------------------------
+
 
 def test_control_endpoints_change_faults_at_run_time(local) -> None:
     sim, server = local
@@ -349,6 +407,7 @@ def test_control_endpoints_change_faults_at_run_time(local) -> None:
 
 # --- Lapor Hendi: idempotent writes ---------------------------------------------------------------
 
+
 def test_lapor_hendi_writes_are_idempotent_by_ref_eksternal(local) -> None:
     sim, server = local
     with local_client(sim, server) as client:
@@ -370,8 +429,10 @@ def test_lapor_hendi_writes_are_idempotent_by_ref_eksternal(local) -> None:
             client.post("/api/v1/aduan/2/tanggapan", json={"isi": "Tanpa ref.", "ref_eksternal": ""})
             client.post("/api/v1/aduan/2/tanggapan", json={"isi": "Tanpa ref."})
         assert [t["isi"] for t in sim.follow_ups(2)] == ["Sedang dicek."] + ["Tanpa ref."] * 4
-        assert client.post("/api/v1/aduan/999/status", json={"status": "selesai",
-                                                               "ref_eksternal": "gw-s-1"}).status_code == 404
+        assert (
+            client.post("/api/v1/aduan/999/status", json={"status": "selesai", "ref_eksternal": "gw-s-1"}).status_code
+            == 404
+        )
 
 
 @pytest.mark.anyio
@@ -397,6 +458,7 @@ async def test_a_lost_lapor_hendi_write_repeated_by_ref_lands_once(local) -> Non
 
 # --- data faults ----------------------------------------------------------------------------------
 
+
 class Drifts:
     """The simulator's drift choice, made to go through ``order`` in turn (so that every way of
     drifting is served, whatever the seed)."""
@@ -417,9 +479,14 @@ async def test_sp4n_drift_is_transient_and_the_adapter_copes(hub, monkeypatch) -
     with sim.lock:
         complaint = sim.world.create(dict(VALID_COMPLAINT), sim.clock.now())
         for n in range(6):
-            sim.world.add_follow_up(complaint, institution_from="200101", institution_to="100234",
-                                    content=f"Tindak lanjut {n}.", now=sim.clock.now() + timedelta(minutes=n),
-                                    source="officer")
+            sim.world.add_follow_up(
+                complaint,
+                institution_from="200101",
+                institution_to="100234",
+                content=f"Tindak lanjut {n}.",
+                now=sim.clock.now() + timedelta(minutes=n),
+                source="officer",
+            )
     ref = str(complaint.id)
     adapter = make_hub(sim, server)
     try:
@@ -431,7 +498,13 @@ async def test_sp4n_drift_is_transient_and_the_adapter_copes(hub, monkeypatch) -
         errors = [item for item in drifted if isinstance(item, RecordError)]
         # A field missing or malformed: one record refused, named by the field, never by its value.
         assert sorted(str(e).split("field ")[-1].split()[0] for e in errors) == [
-            "'attachments'", "'content'", "'content'", "'created_at'", "'created_at'", "'id'"]
+            "'attachments'",
+            "'content'",
+            "'content'",
+            "'created_at'",
+            "'created_at'",
+            "'id'",
+        ]
         assert all("Tindak lanjut" not in str(e) for e in errors)
         # A follow-up served without its id is quarantined (the hub gives ids: a derived ref would make
         # a second copy when it is read with its id again), not read under another ref.
@@ -504,8 +577,7 @@ async def test_lapor_hendi_drift_is_transient_and_read_as_record_errors(local) -
         assert len(items) == 10 and injected(sim)["drifted"] == 10
         bad_status = [c for c in items if isinstance(c, Complaint)]
         assert all(c.status.code == "menunggu" for c in bad_status)
-        assert all("judul" in e.reason or "diperbarui_pada" in e.reason
-                   for e in items if isinstance(e, RecordError))
+        assert all("judul" in e.reason or "diperbarui_pada" in e.reason for e in items if isinstance(e, RecordError))
         assert all(isinstance(e, RecordError) for e in await collect(app.status_changes_since(None)))
 
         control(server, drift_rate=0.0)
@@ -541,6 +613,7 @@ async def test_shifted_pages_do_not_hide_records_from_the_walk(local) -> None:
 
 # --- gateway simulate --fault ---------------------------------------------------------------------
 
+
 def test_simulate_refuses_a_bad_fault_before_starting() -> None:
     from gateway.cli._commands import app
 
@@ -552,8 +625,14 @@ def test_simulate_refuses_a_bad_fault_before_starting() -> None:
 def test_simulator_faults_reach_every_started_simulator() -> None:
     from gateway.cli._demo import _start
 
-    servers = _start(["sp4n", "lapor_hendi"], seed=1, clock=SimClock(), port=None, options={},
-                     faults={"error_rate": 0.2, "latency_ms": (50.0, 400.0)})
+    servers = _start(
+        ["sp4n", "lapor_hendi"],
+        seed=1,
+        clock=SimClock(),
+        port=None,
+        options={},
+        faults={"error_rate": 0.2, "latency_ms": (50.0, 400.0)},
+    )
     try:
         for server in servers.values():
             shown = httpx.get(server.control_url).json()["settings"]

@@ -29,12 +29,16 @@ from lapor_gateway_adapters.sp4n.simulator import create_simulator as sp4n_simul
 
 LIST_TIME = {"aduan": "diperbarui_pada", "tanggapan": "dibuat_pada", "riwayat": "dibuat_pada"}
 LIST_ID = {"aduan": "id_aduan", "tanggapan": "id_tanggapan", "riwayat": "id_riwayat"}
-LIST_PATH = {"aduan": ("/api/v1/aduan", "diperbarui_sejak"), "tanggapan": ("/api/v1/tanggapan", "sejak"),
-             "riwayat": ("/api/v1/riwayat-status", "sejak")}
+LIST_PATH = {
+    "aduan": ("/api/v1/aduan", "diperbarui_sejak"),
+    "tanggapan": ("/api/v1/tanggapan", "sejak"),
+    "riwayat": ("/api/v1/riwayat-status", "sejak"),
+}
 STATUSES = ("belum terverifikasi", "terverifikasi", "dalam proses", "selesai", "ditolak")
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
 
 def naive(sim: LaporHendiSimulator, kind: str, since: datetime | None) -> list[int]:
     """The ids of a list as the API orders them, the slow way: every record, filtered, sorted."""
@@ -69,12 +73,23 @@ def local_client(sim: LaporHendiSimulator, server: SimulatorServer) -> httpx.Cli
 
 
 def hub_client(sim: Sp4nSimulator, server: SimulatorServer) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, headers={"Authorization": sim.authorization, "token": sim.token,
-                                                           "Accept": "application/json"})
+    return httpx.Client(
+        base_url=server.base_url,
+        headers={"Authorization": sim.authorization, "token": sim.token, "Accept": "application/json"},
+    )
 
 
-HUB_CREATE = {"title": "t", "content": "c", "channel": 1, "user_id": 58231, "classification_id": 1,
-              "disposition_id": 100234, "category_id": 43, "location_id": 11, "attachments": "[]"}
+HUB_CREATE = {
+    "title": "t",
+    "content": "c",
+    "channel": 1,
+    "user_id": 58231,
+    "classification_id": 1,
+    "disposition_id": 100234,
+    "category_id": 43,
+    "location_id": 11,
+    "attachments": "[]",
+}
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +112,7 @@ def hub() -> Iterator[tuple[Sp4nSimulator, SimulatorServer]]:
 
 
 # --- Lapor Hendi: sorted indexes ------------------------------------------------------------------
+
 
 def test_time_index_orders_by_time_then_id_and_moves_a_key() -> None:
     at = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -127,7 +143,7 @@ def test_paging_while_the_world_changes_serves_what_a_naive_filter_and_sort_woul
                 total, rows = sim.world.page(kind, since, (halaman - 1) * per_halaman, halaman * per_halaman)
             order = naive(sim, kind, since)
             assert total == len(order)
-            assert [r[LIST_ID[kind]] for r in rows] == order[(halaman - 1) * per_halaman:halaman * per_halaman]
+            assert [r[LIST_ID[kind]] for r in rows] == order[(halaman - 1) * per_halaman : halaman * per_halaman]
             expected_total = total
             change_some(sim, rng, ids)
         assert expected_total is not None
@@ -144,8 +160,12 @@ def test_pages_over_http_match_the_naive_order_meta_and_a_page_shift(big_local) 
             halaman = 1
             while True:
                 body = client.get(path, params={**params, "halaman": halaman}).json()
-                assert body["meta"] == {"halaman": halaman, "per_halaman": 40, "total": len(order),
-                                        "total_halaman": max(1, -(-len(order) // 40))}
+                assert body["meta"] == {
+                    "halaman": halaman,
+                    "per_halaman": 40,
+                    "total": len(order),
+                    "total_halaman": max(1, -(-len(order) // 40)),
+                }
                 seen += [r[LIST_ID[kind]] for r in body["data"]]
                 if halaman >= body["meta"]["total_halaman"]:
                     break
@@ -164,6 +184,7 @@ def test_pages_over_http_match_the_naive_order_meta_and_a_page_shift(big_local) 
 
 
 # --- Lapor Hendi: seeding a history -----------------------------------------------------------------
+
 
 def test_seeding_a_history_spreads_complaints_over_the_span_most_closed() -> None:
     clock = SimClock()
@@ -236,6 +257,7 @@ def test_photos_of_a_seeded_history_are_made_when_downloaded_and_are_valid() -> 
 
 # --- the hub: preload and the change model --------------------------------------------------------
 
+
 def _consistent(sim: Sp4nSimulator, changes: list[dict[str, Any]]) -> None:
     """Each recorded change is in the hub's own records, at its time, and nothing else changed."""
     by_complaint: dict[int, list[dict[str, Any]]] = {}
@@ -251,7 +273,8 @@ def _consistent(sim: Sp4nSimulator, changes: list[dict[str, Any]]) -> None:
             if change["kind"] == "status":
                 assert record["status_new"] == change["status"]
         assert {c["ref"] for c in recorded if c["kind"] == "status"} == {
-            ref for ref, entry in logs.items() if entry["status_old"] is not None}
+            ref for ref, entry in logs.items() if entry["status_old"] is not None
+        }
         assert {c["ref"] for c in recorded if c["kind"] == "follow_up"} == set(notes)
 
 
@@ -293,8 +316,12 @@ def test_the_change_model_changes_its_share_of_open_complaints_and_records_each_
     changes = sim.changes()
     assert changes[:80] == first and sim.changes(since=80) == changes[80:]
     assert {c["kind"] for c in changes} == {"status", "follow_up"}
-    assert {c["status"] for c in changes if c["kind"] == "status"} == {"Terverifikasi", "Didisposisi",
-                                                                       "Dalam Proses", "Selesai"}
+    assert {c["status"] for c in changes if c["kind"] == "status"} == {
+        "Terverifikasi",
+        "Didisposisi",
+        "Dalam Proses",
+        "Selesai",
+    }
     _consistent(sim, changes)
     counts = sim.counts()
     assert counts["changes"] == len(changes) and counts["open_complaints"] < 800
@@ -310,7 +337,8 @@ def test_the_change_model_changes_its_share_of_open_complaints_and_records_each_
         twin.clock.advance(hours * 3600)
         twin.tick()
     assert [(c["complaint_id"], c["kind"], c["ref"]) for c in twin.changes()] == [
-        (c["complaint_id"], c["kind"], c["ref"]) for c in changes]
+        (c["complaint_id"], c["kind"], c["ref"]) for c in changes
+    ]
 
     sim.quiesce()
     clock.advance(10 * 3600)
@@ -360,6 +388,7 @@ def test_unknown_status_codes_apply_to_the_change_model() -> None:
 
 # --- the hub: master data and forwarding ------------------------------------------------------------
 
+
 def test_master_data_endpoints(hub) -> None:
     sim, server = hub
     with hub_client(sim, server) as client:
@@ -373,8 +402,12 @@ def test_master_data_endpoints(hub) -> None:
         assert len({row["id"] for row in rows}) == len({row["code"] for row in rows}) == len(rows)
         by_id = {row["id"]: row for row in rows}
         assert by_id[100234]["name"] == "Pemerintah Kota Semarang" and by_id[100234]["parent_id"] is None
-        assert by_id[200101] == {"id": 200101, "name": "Dinas Pekerjaan Umum Kota Semarang", "code": "3374-DPU",
-                                 "parent_id": 100234}
+        assert by_id[200101] == {
+            "id": 200101,
+            "name": "Dinas Pekerjaan Umum Kota Semarang",
+            "code": "3374-DPU",
+            "parent_id": 100234,
+        }
         assert any("Provinsi Jawa Tengah" in row["name"] for row in rows)
 
         second = client.get("/masters/institutions/external", params={"page_size": 10, "page": 2}).json()["results"]
@@ -396,8 +429,10 @@ def test_forwarding_bukan_wewenang_moves_the_disposition_and_logs_it(hub) -> Non
     first, second, third = sim.preload(["gw-1", "gw-2", "gw-3"])
 
     def forward(ident: int, target: Any, text: str = "Bukan wewenang kota.") -> httpx.Response:
-        return client.post(f"/complaints/process/{ident}/reject", json={
-            "is_request": 1, "reason": target, "reason_description": text, "not_authority": 1})
+        return client.post(
+            f"/complaints/process/{ident}/reject",
+            json={"is_request": 1, "reason": target, "reason_description": text, "not_authority": 1},
+        )
 
     with hub_client(sim, server) as client:
         answer = forward(first, 300101, "Jalan provinsi.")
@@ -406,10 +441,17 @@ def test_forwarding_bukan_wewenang_moves_the_disposition_and_logs_it(hub) -> Non
         assert (data["status_name"], data["disposition_id"]) == ("Didisposisi", 300101)
         assert data["disposition_name"] == "Dinas Pekerjaan Umum Bina Marga dan Cipta Karya Provinsi Jawa Tengah"
         [entry] = sim.logs(first)[1:]
-        assert {k: entry[k] for k in ("kind", "institution_from_id", "institution_to_id", "status_old",
-                                      "status_new", "reason")} == {
-            "kind": "status", "institution_from_id": "100234", "institution_to_id": "300101",
-            "status_old": "Belum Terverifikasi", "status_new": "Didisposisi", "reason": "Jalan provinsi."}
+        assert {
+            k: entry[k]
+            for k in ("kind", "institution_from_id", "institution_to_id", "status_old", "status_new", "reason")
+        } == {
+            "kind": "status",
+            "institution_from_id": "100234",
+            "institution_to_id": "300101",
+            "status_old": "Belum Terverifikasi",
+            "status_new": "Didisposisi",
+            "reason": "Jalan provinsi.",
+        }
 
         again = forward(first, "200108", "Urusan dinsos.")  # the id as a digit string: Laravel's integer rule
         assert again.status_code == 200 and again.json()["results"]["data"]["disposition_id"] == 200108
@@ -418,11 +460,15 @@ def test_forwarding_bukan_wewenang_moves_the_disposition_and_logs_it(hub) -> Non
         assert json.loads(last["data"]) == {"reason_description": "Urusan dinsos."}  # already Didisposisi
         assert "{{institution_to_link}}" in last["content"]
         assert (last["institution_from_name"], last["institution_to_name"]) == (
-            "Dinas Pekerjaan Umum Bina Marga dan Cipta Karya Provinsi Jawa Tengah", "Dinas Sosial Kota Semarang")
+            "Dinas Pekerjaan Umum Bina Marga dan Cipta Karya Provinsi Jawa Tengah",
+            "Dinas Sosial Kota Semarang",
+        )
         assert read["data"]["disposition_id"] == 200108
 
-        rejected = client.post(f"/complaints/process/{second}/reject",
-                               json={"is_request": 1, "not_authority": 0, "reason_description": "Tidak jelas."})
+        rejected = client.post(
+            f"/complaints/process/{second}/reject",
+            json={"is_request": 1, "not_authority": 0, "reason_description": "Tidak jelas."},
+        )
         assert rejected.status_code == 200 and rejected.json()["results"]["data"]["status_name"] == "Ditolak"
 
         def refused(path_id: int, body: dict[str, Any], status: int, fields: set[str]) -> None:
@@ -449,6 +495,7 @@ def test_forwarding_bukan_wewenang_moves_the_disposition_and_logs_it(hub) -> Non
 
 # --- request counts by route, and the command line ----------------------------------------------------
 
+
 def test_requests_are_counted_by_route_template() -> None:
     hub_sim = sp4n_simulator(seed=1, clock=SimClock())
     (ident,) = hub_sim.preload(["gw-1"])
@@ -460,9 +507,12 @@ def test_requests_are_counted_by_route_template() -> None:
         client.get("/masters/templates")
         client.get("/no/such/path")
         httpx.get(hub_server.control_url)  # control endpoints are not counted
-    assert hub_sim.counts()["requests_by_route"] == {"GET /complaints/{id}/complaint": 3,
-                                                     "GET /complaints/{id}/followups": 1,
-                                                     "GET /masters/templates": 1, "GET (no route)": 1}
+    assert hub_sim.counts()["requests_by_route"] == {
+        "GET /complaints/{id}/complaint": 3,
+        "GET /complaints/{id}/followups": 1,
+        "GET /masters/templates": 1,
+        "GET (no route)": 1,
+    }
     assert hub_sim.counts()["requests"] == 6
     with SimulatorServer(local_sim, port=0) as local_server, local_client(local_sim, local_server) as client:
         client.get("/api/v1/aduan")
@@ -486,8 +536,14 @@ def test_simulate_checks_the_lapor_hendi_options_before_starting() -> None:
 def test_simulator_options_reach_the_factory() -> None:
     from gateway.cli._demo import _start
 
-    servers = _start(["lapor_hendi", "sp4n"], seed=1, clock=SimClock(), port=None,
-                     options={"lapor_hendi": {"initial_complaints": 40, "history_days": 30}}, free_ports=True)
+    servers = _start(
+        ["lapor_hendi", "sp4n"],
+        seed=1,
+        clock=SimClock(),
+        port=None,
+        options={"lapor_hendi": {"initial_complaints": 40, "history_days": 30}},
+        free_ports=True,
+    )
     try:
         local = servers["lapor_hendi"].simulator
         assert local.counts()["complaints"] == 40

@@ -39,12 +39,29 @@ USER_ID = "58231"
 JSON = {"Accept": "application/json"}
 PNG = evidence_png(random.Random(1))
 CREATE = {
-    "title": "Jalan berlubang", "content": "Ada lubang besar di tengah jalan.", "channel": 2,
-    "is_new_user_slider": False, "user_id": int(USER_ID), "is_inbox": True, "is_disposisi_slider": True,
-    "classification_id": 1, "disposition_id": 200101, "category_id": 41, "priority_program_id": None,
-    "location_id": 11, "community_id": None, "date_of_incident": "2026-11-01", "copy_externals": None,
-    "info_disposition": None, "info_attachments": None, "tags_raw": "#lapor-gateway #gw-000001",
-    "is_approval": False, "is_anonymous": False, "is_secret": False, "is_priority": False, "attachments": "[]",
+    "title": "Jalan berlubang",
+    "content": "Ada lubang besar di tengah jalan.",
+    "channel": 2,
+    "is_new_user_slider": False,
+    "user_id": int(USER_ID),
+    "is_inbox": True,
+    "is_disposisi_slider": True,
+    "classification_id": 1,
+    "disposition_id": 200101,
+    "category_id": 41,
+    "priority_program_id": None,
+    "location_id": 11,
+    "community_id": None,
+    "date_of_incident": "2026-11-01",
+    "copy_externals": None,
+    "info_disposition": None,
+    "info_attachments": None,
+    "tags_raw": "#lapor-gateway #gw-000001",
+    "is_approval": False,
+    "is_anonymous": False,
+    "is_secret": False,
+    "is_priority": False,
+    "attachments": "[]",
 }
 TIME = re.compile(r"\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}\Z")
 
@@ -72,9 +89,18 @@ def created_id(body: dict[str, Any]) -> int:
 
 def follow_up_form(complaint_id: int, **fields: str) -> dict[str, tuple[None, str]]:
     """The client's follow-up add: every field a string, as multipart parts."""
-    values = {"user_id": USER_ID, "institution_from_id": "100234", "institution_to_id": "200101",
-              "complaint_id": str(complaint_id), "info_disposition": "", "template_code": "reply_gateway",
-              "rating": "0", "is_secret": "0", "content": "Sudah kami tinjau ke lokasi.", **fields}
+    values = {
+        "user_id": USER_ID,
+        "institution_from_id": "100234",
+        "institution_to_id": "200101",
+        "complaint_id": str(complaint_id),
+        "info_disposition": "",
+        "template_code": "reply_gateway",
+        "rating": "0",
+        "is_secret": "0",
+        "content": "Sudah kami tinjau ke lokasi.",
+        **fields,
+    }
     return {name: (None, value) for name, value in values.items()}
 
 
@@ -84,9 +110,9 @@ def png_size(data: bytes) -> tuple[int, int]:
     # a valid stream: every chunk's CRC matches and the image data inflates to the rows
     at, idat = 8, b""
     while at < len(data):
-        (length,) = struct.unpack(">I", data[at:at + 4])
-        tag, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
-        assert struct.unpack(">I", data[at + 8 + length:at + 12 + length])[0] == zlib.crc32(tag + body) & 0xFFFFFFFF
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        tag, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        assert struct.unpack(">I", data[at + 8 + length : at + 12 + length])[0] == zlib.crc32(tag + body) & 0xFFFFFFFF
         idat += body if tag == b"IDAT" else b""
         at += 12 + length
     assert len(zlib.decompress(idat)) == height * (1 + 3 * width)
@@ -95,17 +121,23 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 # --- 1. auth ---------------------------------------------------------------------------------------
 
+
 def test_auth_value_is_compared_exactly_and_the_token_is_required(hub) -> None:
     sim, server = hub
     assert sim.demo_environment() == {"SP4N_AUTHORIZATION": sim.authorization, "SP4N_TOKEN": sim.token}
     with client_of(sim, server) as client:
         assert client.get("/masters/templates").status_code == 200
-        for headers in ({"Authorization": f"Bearer {sim.authorization}"}, {"Authorization": sim.authorization + "x"},
-                        {"token": "wrong"}, {"Authorization": sim.authorization.upper()}):
+        for headers in (
+            {"Authorization": f"Bearer {sim.authorization}"},
+            {"Authorization": sim.authorization + "x"},
+            {"token": "wrong"},
+            {"Authorization": sim.authorization.upper()},
+        ):
             answer = client.get("/masters/templates", headers=headers)
             assert answer.status_code == 401 and answer.json()["message"] == "Unauthenticated."
-    without_token = httpx.get(f"{server.base_url}/masters/templates",
-                              headers={"Authorization": sim.authorization, **JSON})
+    without_token = httpx.get(
+        f"{server.base_url}/masters/templates", headers={"Authorization": sim.authorization, **JSON}
+    )
     assert without_token.status_code == 401
     assert sim.counts()["unauthorized"] == 5
 
@@ -115,14 +147,16 @@ def test_the_auth_header_name_is_an_option() -> None:
     with SimulatorServer(sim, port=0) as server:
         good = httpx.get(f"{server.base_url}/masters/templates", headers={"auth": "k-123", "token": "t-9", **JSON})
         assert good.status_code == 200
-        wrong_name = httpx.get(f"{server.base_url}/masters/templates",
-                               headers={"Authorization": "k-123", "token": "t-9", **JSON})
+        wrong_name = httpx.get(
+            f"{server.base_url}/masters/templates", headers={"Authorization": "k-123", "token": "t-9", **JSON}
+        )
         assert wrong_name.status_code == 401
     with pytest.raises(ValueError, match="auth_header"):
         create_simulator(auth_header=" ")
 
 
 # --- 2. Accept -------------------------------------------------------------------------------------
+
 
 def test_errors_without_a_json_accept_are_a_browsers_redirect(hub) -> None:
     sim, server = hub
@@ -132,11 +166,13 @@ def test_errors_without_a_json_accept_are_a_browsers_redirect(hub) -> None:
         unauthorized = client.get("/masters/templates", headers={"token": "wrong"})
         assert unauthorized.status_code == 302 and unauthorized.headers["Location"] == f"{base}/login"
         assert unauthorized.headers["Content-Type"].startswith("text/html") and "Redirecting to" in unauthorized.text
-        for answer in (client.post("/complaints/complaint", json={**CREATE, "title": ""}),  # 422
-                       client.get("/complaints/4999999/complaint"),  # 404
-                       client.get("/no/such/path"),  # 404 (no route)
-                       client.get("/complaints/complaint"),  # 405
-                       client.post("/complaints/followup/add", json={"complaint_id": ident})):  # refused body
+        for answer in (
+            client.post("/complaints/complaint", json={**CREATE, "title": ""}),  # 422
+            client.get("/complaints/4999999/complaint"),  # 404
+            client.get("/no/such/path"),  # 404 (no route)
+            client.get("/complaints/complaint"),  # 405
+            client.post("/complaints/followup/add", json={"complaint_id": ident}),
+        ):  # refused body
             assert answer.status_code == 302 and answer.headers["Location"] == f"{base}/"
             assert answer.headers["Content-Type"].startswith("text/html")
         back = client.post(f"/complaints/process/{ident}/reject", json={}, headers={"Referer": f"{base}/form"})
@@ -151,10 +187,13 @@ def test_errors_without_a_json_accept_are_a_browsers_redirect(hub) -> None:
     assert missing == 11
     with client_of(sim, server) as client:
         assert client.get("/complaints/4999999/complaint").status_code == 404
-        assert client.get("/complaints/4999999/complaint",
-                          headers={"Accept": "application/vnd.api+json"}).status_code == 404
-        ajax = client.get("/complaints/4999999/complaint", headers={"Accept": "*/*",
-                                                                    "X-Requested-With": "XMLHttpRequest"})
+        assert (
+            client.get("/complaints/4999999/complaint", headers={"Accept": "application/vnd.api+json"}).status_code
+            == 404
+        )
+        ajax = client.get(
+            "/complaints/4999999/complaint", headers={"Accept": "*/*", "X-Requested-With": "XMLHttpRequest"}
+        )
         assert ajax.status_code == 404 and ajax.json()["message"]
     assert sim.counts()["missing_accept"] == missing + 1  # the XMLHttpRequest with */* lacked it too
 
@@ -166,8 +205,10 @@ def test_errors_with_a_json_accept_are_laravels_json(hub) -> None:
         assert invalid.status_code == 422
         body = invalid.json()
         assert body["message"] == "The given data was invalid." and body["success"] is False
-        assert body["errors"] == {"title": ["The title field is required."],
-                                  "category_id": ["The selected category id is invalid."]}
+        assert body["errors"] == {
+            "title": ["The title field is required."],
+            "category_id": ["The selected category id is invalid."],
+        }
         missing = client.get("/complaints/4999999/complaint")
         assert missing.status_code == 404 and set(missing.json()) == {"success", "message"}
         assert client.delete("/masters/templates").status_code == 405
@@ -175,9 +216,18 @@ def test_errors_with_a_json_accept_are_laravels_json(hub) -> None:
 
 # --- 3. statuses ---------------------------------------------------------------------------------------
 
+
 def test_statuses_are_names_with_opaque_codes_of_our_own() -> None:
-    assert STATUS_NAMES == ("Belum Terverifikasi", "Terverifikasi", "Didisposisi", "Ditunda", "Dalam Proses",
-                            "Selesai", "Ditolak", "Diarsipkan")
+    assert STATUS_NAMES == (
+        "Belum Terverifikasi",
+        "Terverifikasi",
+        "Didisposisi",
+        "Ditunda",
+        "Dalam Proses",
+        "Selesai",
+        "Ditolak",
+        "Diarsipkan",
+    )
     codes = [STATUS_CODES[name] for name in STATUS_NAMES]
     assert all(isinstance(code, int) for code in codes) and len(set(codes)) == len(codes)
     assert STATUS_CODES["Koordinasi"] not in codes
@@ -199,6 +249,7 @@ def test_the_officers_lifecycle_moves_through_the_named_statuses() -> None:
 
 # --- 4. read one complaint -----------------------------------------------------------------------------
 
+
 def test_read_serves_data_and_template_logs_with_json_encoded_data(hub) -> None:
     sim, server = hub
     (ident,) = sim.preload(["gw-1"], disposition_id="100234")
@@ -215,8 +266,9 @@ def test_read_serves_data_and_template_logs_with_json_encoded_data(hub) -> None:
     assert (data["disposition_id"], data["disposition_name"]) == (200102, "Dinas Lingkungan Hidup Kota Semarang")
     assert data["tags_raw"] == "gw-1" and data["is_secret"] == 0 and data["is_anonymous"] == 0
 
-    assert [set(log) for log in logs] == [{"id", "content", "institution_from_name", "institution_to_name",
-                                           "data", "created_at"}] * 7
+    assert [set(log) for log in logs] == [
+        {"id", "content", "institution_from_name", "institution_to_name", "data", "created_at"}
+    ] * 7
     assert all(TIME.match(log["created_at"]) and isinstance(log["id"], int) for log in logs)
     assert logs[0]["created_at"] == sim.clock.now().astimezone(WIB).strftime("%d-%m-%Y %H:%M:%S")
     used = {name for log in logs for name in re.findall(r"\{\{(\w+)\}\}", log["content"])}
@@ -224,20 +276,28 @@ def test_read_serves_data_and_template_logs_with_json_encoded_data(hub) -> None:
     decoded = [None if log["data"] is None else json.loads(log["data"]) for log in logs]
     assert all(isinstance(log["data"], str) for log in logs if log["data"] is not None)
     changes = [(d["status_old"]["name"], d["status_new"]["name"]) for d in decoded if d and "status_old" in d]
-    assert changes == [("Belum Terverifikasi", "Terverifikasi"), ("Terverifikasi", "Didisposisi"),
-                       ("Didisposisi", "Dalam Proses"), ("Dalam Proses", "Ditunda")]
+    assert changes == [
+        ("Belum Terverifikasi", "Terverifikasi"),
+        ("Terverifikasi", "Didisposisi"),
+        ("Didisposisi", "Dalam Proses"),
+        ("Dalam Proses", "Ditunda"),
+    ]
     assert decoded[0]["status_new"]["name"] == "Belum Terverifikasi" and "status_old" not in decoded[0]
-    assert all(d["status_new"]["code"] == STATUS_CODES[d["status_new"]["name"]] for d in decoded if d and
-               "status_new" in d)
+    assert all(
+        d["status_new"]["code"] == STATUS_CODES[d["status_new"]["name"]] for d in decoded if d and "status_new" in d
+    )
     disposed, note = logs[3], logs[4]
     assert decoded[3] == {} and disposed["data"] == "{}"
     assert "{{institution_to}}" in disposed["content"]
     assert (disposed["institution_from_name"], disposed["institution_to_name"]) == (
-        "Dinas Pekerjaan Umum Kota Semarang", "Dinas Lingkungan Hidup Kota Semarang")
+        "Dinas Pekerjaan Umum Kota Semarang",
+        "Dinas Lingkungan Hidup Kota Semarang",
+    )
     assert note["data"] is None
     assert decoded[6]["reason_description"] == HOLD_REASON and "lengkapi" in HOLD_REASON
-    assert sim.logs(ident)[6]["text"] == ("Status laporan diubah dari Dalam Proses menjadi Ditunda oleh "
-                                          "Dinas Lingkungan Hidup Kota Semarang")
+    assert sim.logs(ident)[6]["text"] == (
+        "Status laporan diubah dari Dalam Proses menjadi Ditunda oleh Dinas Lingkungan Hidup Kota Semarang"
+    )
 
 
 def test_rejections_archives_and_forwards_carry_their_reason(hub) -> None:
@@ -246,32 +306,55 @@ def test_rejections_archives_and_forwards_carry_their_reason(hub) -> None:
     sim.act(first, "Ditolak", reason="Isi laporan tidak jelas.")
     sim.act(second, "Diarsipkan")
     with client_of(sim, server) as client:
-        client.post(f"/complaints/process/{third}/reject", json={"is_request": 1, "reason": 300101,
-                                                                 "reason_description": "Jalan provinsi.",
-                                                                 "not_authority": 1})
-        reasons = [json.loads(client.get(f"/complaints/{i}/complaint").json()["results"]["data_logs"][-1]["data"])
-                   .get("reason_description") for i in (first, second, third)]
+        client.post(
+            f"/complaints/process/{third}/reject",
+            json={"is_request": 1, "reason": 300101, "reason_description": "Jalan provinsi.", "not_authority": 1},
+        )
+        reasons = [
+            json.loads(client.get(f"/complaints/{i}/complaint").json()["results"]["data_logs"][-1]["data"]).get(
+                "reason_description"
+            )
+            for i in (first, second, third)
+        ]
     assert reasons == ["Isi laporan tidak jelas.", "Laporan tidak dapat diproses.", "Jalan provinsi."]
 
 
 # --- 5. follow-ups and documents -----------------------------------------------------------------------
 
+
 def test_follow_ups_are_served_with_their_fields_and_attachments(hub) -> None:
     sim, server = hub
     (ident,) = sim.preload(["gw-1"], disposition_id="200101")
     plain = sim.officer_follow_up(ident, "Sudah dijadwalkan.")
-    shown = sim.officer_follow_up(ident, "Foto hasil perbaikan.", attachments=[PNG, ("surat.pdf", "application/pdf",
-                                                                                     b"%PDF-1.4 ...")], photo=True)
+    shown = sim.officer_follow_up(
+        ident, "Foto hasil perbaikan.", attachments=[PNG, ("surat.pdf", "application/pdf", b"%PDF-1.4 ...")], photo=True
+    )
     secret = sim.officer_follow_up(ident, "Catatan internal.", is_secret=True)
     with client_of(sim, server) as client:
         rows = client.get(f"/complaints/{ident}/followups").json()["results"]["data"]
         assert [r["id"] for r in rows] == [plain["id"], shown["id"], secret["id"]]
-        assert all(set(r) == {"id", "complaint_id", "content", "created_at", "institution_from_id",
-                              "institution_from_name", "institution_to_id", "is_secret", "template_code", "rating",
-                              "attachments"} for r in rows)
+        assert all(
+            set(r)
+            == {
+                "id",
+                "complaint_id",
+                "content",
+                "created_at",
+                "institution_from_id",
+                "institution_from_name",
+                "institution_to_id",
+                "is_secret",
+                "template_code",
+                "rating",
+                "attachments",
+            }
+            for r in rows
+        )
         assert all(TIME.match(r["created_at"]) and r["complaint_id"] == ident for r in rows)
         assert (rows[0]["institution_from_id"], rows[0]["institution_from_name"]) == (
-            200101, "Dinas Pekerjaan Umum Kota Semarang")
+            200101,
+            "Dinas Pekerjaan Umum Kota Semarang",
+        )
         assert [r["is_secret"] for r in rows] == [0, 0, 1]
         assert rows[0]["attachments"] == [] and len(rows[1]["attachments"]) == 3
         assert all(set(a) == {"id", "filename", "mime", "size"} for a in rows[1]["attachments"])
@@ -307,46 +390,68 @@ def test_officers_sometimes_attach_a_photo_or_mark_a_follow_up_secret() -> None:
 
 # --- 6. upload ---------------------------------------------------------------------------------------
 
+
 def test_upload_takes_every_file_as_attachments_in_one_request(hub) -> None:
     sim, server = hub
     with client_of(sim, server) as client:
-        answer = client.post("/complaints/complaint/file", files=[
-            ("attachments[]", ("a.png", PNG, "image/png")),
-            ("attachments[]", ("b.jpg", b"\xff\xd8jpeg", "image/jpeg"))])
+        answer = client.post(
+            "/complaints/complaint/file",
+            files=[
+                ("attachments[]", ("a.png", PNG, "image/png")),
+                ("attachments[]", ("b.jpg", b"\xff\xd8jpeg", "image/jpeg")),
+            ],
+        )
         assert answer.status_code == 200
         docs = answer.json()["results"]["docs"]
-        assert [(d["filename"], d["mime"], d["size"]) for d in docs] == [("a.png", "image/png", len(PNG)),
-                                                                         ("b.jpg", "image/jpeg", 6)]
+        assert [(d["filename"], d["mime"], d["size"]) for d in docs] == [
+            ("a.png", "image/png", len(PNG)),
+            ("b.jpg", "image/jpeg", 6),
+        ]
         assert all(isinstance(d["id"], int) for d in docs)
-        for refused in (client.post("/complaints/complaint/file", json={"attachments": ["a"]}),
-                        client.post("/complaints/complaint/file", data={"attachments[]": "a"}),
-                        client.post("/complaints/complaint/file", files=[("file", ("a.png", PNG, "image/png"))])):
+        for refused in (
+            client.post("/complaints/complaint/file", json={"attachments": ["a"]}),
+            client.post("/complaints/complaint/file", data={"attachments[]": "a"}),
+            client.post("/complaints/complaint/file", files=[("file", ("a.png", PNG, "image/png"))]),
+        ):
             assert refused.status_code == 422 and "attachments" in refused.json()["errors"]
     assert [d["id"] for d in sim.documents()] == [d["id"] for d in docs]
 
 
 # --- 7. create ------------------------------------------------------------------------------------------
 
+
 def test_create_takes_the_clients_json_and_puts_the_id_at_one_of_three_places(hub) -> None:
     sim, server = hub
     with client_of(sim, server) as client:
-        docs = client.post("/complaints/complaint/file",
-                           files=[("attachments[]", ("a.png", PNG, "image/png"))]).json()["results"]["docs"]
+        docs = client.post("/complaints/complaint/file", files=[("attachments[]", ("a.png", PNG, "image/png"))]).json()[
+            "results"
+        ]["docs"]
         places = set()
         for n in range(12):
             path = "/complaints/complaint-lmw" if n % 2 else "/complaints/complaint"
-            body = {**CREATE, "attachments": json.dumps([d["id"] for d in docs]) if n == 0 else "[]",
-                    "extra_key_laravel_ignores": "x"}
+            body = {
+                **CREATE,
+                "attachments": json.dumps([d["id"] for d in docs]) if n == 0 else "[]",
+                "extra_key_laravel_ignores": "x",
+            }
             answer = client.post(path, json=body)
             assert answer.status_code == 200, answer.text
-            places.add("complaint_id" if "complaint_id" in answer.json() else
-                       "data.complaint_id" if "complaint_id" in answer.json()["data"] else "data.results.complaint.id")
+            places.add(
+                "complaint_id"
+                if "complaint_id" in answer.json()
+                else "data.complaint_id"
+                if "complaint_id" in answer.json()["data"]
+                else "data.results.complaint.id"
+            )
             assert created_id(answer.json()) == sim.complaints()[-1]["id"]
         assert places == {"complaint_id", "data.complaint_id", "data.results.complaint.id"}
     first = sim.complaints()[0]
     assert first["attachments"] == [docs[0]["id"]] and first["location_id"] == "11"
-    assert (first["title"], first["tags_raw"], first["date_of_incident"]) == (CREATE["title"], CREATE["tags_raw"],
-                                                                             "2026-11-01")
+    assert (first["title"], first["tags_raw"], first["date_of_incident"]) == (
+        CREATE["title"],
+        CREATE["tags_raw"],
+        "2026-11-01",
+    )
     assert (first["status_name"], first["disposition_id"], first["is_inbox"]) == ("Belum Terverifikasi", "200101", 1)
     assert sim.counts()["requests_by_route"]["POST /complaints/complaint-lmw"] == 6
 
@@ -366,18 +471,47 @@ def test_create_is_validated_as_laravel_would(hub) -> None:
         assert errors(data={k: str(v) for k, v in CREATE.items()}) == required  # a form is not read
         assert errors(files={k: (None, str(v)) for k, v in CREATE.items()}) == required  # nor multipart
         assert errors(content=b"{not json", headers={"Content-Type": "application/json"}) == required
-        for field, value in [("title", 12), ("content", ["a"]), ("user_id", "abc"), ("user_id", 77),
-                             ("channel", 99), ("channel", True), ("classification_id", 9), ("category_id", 436),
-                             ("disposition_id", 123), ("location_id", 33), ("location_id", 3374),
-                             ("is_anonymous", "true"), ("is_secret", None), ("is_priority", 2), ("is_inbox", "yes"),
-                             ("attachments", [1]), ("attachments", "[1,2]"), ("attachments", "not json"),
-                             ("attachments", "{}"), ("date_of_incident", "kemarin"), ("tags_raw", ["#a"]),
-                             ("info_disposition", 5), ("priority_program_id", "x"), ("copy_externals", "x")]:
+        for field, value in [
+            ("title", 12),
+            ("content", ["a"]),
+            ("user_id", "abc"),
+            ("user_id", 77),
+            ("channel", 99),
+            ("channel", True),
+            ("classification_id", 9),
+            ("category_id", 436),
+            ("disposition_id", 123),
+            ("location_id", 33),
+            ("location_id", 3374),
+            ("is_anonymous", "true"),
+            ("is_secret", None),
+            ("is_priority", 2),
+            ("is_inbox", "yes"),
+            ("attachments", [1]),
+            ("attachments", "[1,2]"),
+            ("attachments", "not json"),
+            ("attachments", "{}"),
+            ("date_of_incident", "kemarin"),
+            ("tags_raw", ["#a"]),
+            ("info_disposition", 5),
+            ("priority_program_id", "x"),
+            ("copy_externals", "x"),
+        ]:
             assert errors({**CREATE, field: value}) == {field}, (field, value)
         # Laravel's integer and boolean rules: digit strings, 0/1 and "0"/"1" are fine.
-        lenient = {**CREATE, "user_id": USER_ID, "category_id": "41", "location_id": " 34 ", "channel": "2",
-                   "is_anonymous": 1, "is_secret": "0", "is_priority": 0, "date_of_incident": None,
-                   "priority_program_id": 3, "tags_raw": ""}
+        lenient = {
+            **CREATE,
+            "user_id": USER_ID,
+            "category_id": "41",
+            "location_id": " 34 ",
+            "channel": "2",
+            "is_anonymous": 1,
+            "is_secret": "0",
+            "is_priority": 0,
+            "date_of_incident": None,
+            "priority_program_id": 3,
+            "tags_raw": "",
+        }
         answer = client.post("/complaints/complaint", json=lenient)
         assert answer.status_code == 200, answer.text
     [stored] = sim.complaints()
@@ -386,13 +520,17 @@ def test_create_is_validated_as_laravel_would(hub) -> None:
 
 # --- 8. forward ("bukan wewenang") -----------------------------------------------------------------------
 
+
 def test_forward_hands_the_complaint_to_the_institution_in_reason(hub) -> None:
     sim, server = hub
     ident, other = sim.preload(["gw-1", "gw-2"])
     body = {"is_request": 1, "reason": 200103, "reason_description": "Urusan perhubungan.", "not_authority": 1}
     with client_of(sim, server) as client:
-        for refused, fields in [({**body, "reason": 424242}, {"reason"}), ({**body, "reason": None}, {"reason"}),
-                                ({**body, "reason_description": None}, {"reason_description"})]:
+        for refused, fields in [
+            ({**body, "reason": 424242}, {"reason"}),
+            ({**body, "reason": None}, {"reason"}),
+            ({**body, "reason_description": None}, {"reason_description"}),
+        ]:
             answer = client.post(f"/complaints/process/{ident}/reject", json=refused)
             assert answer.status_code == 422 and set(answer.json()["errors"]) == fields
         as_form = client.post(f"/complaints/process/{ident}/reject", data={k: str(v) for k, v in body.items()})
@@ -403,19 +541,28 @@ def test_forward_hands_the_complaint_to_the_institution_in_reason(hub) -> None:
         assert answer.status_code == 200 and answer.json()["results"]["data"]["disposition_id"] == 200103
     entry = sim.logs(ident)[-1]
     assert (entry["status_new"], entry["institution_to_id"], entry["data"]["reason_description"]) == (
-        "Didisposisi", "200103", "Urusan perhubungan.")
+        "Didisposisi",
+        "200103",
+        "Urusan perhubungan.",
+    )
     assert sim.complaints()[0]["disposition_id"] == "200103" and sim.counts()["forwards"] == 1
 
 
 # --- 9. follow-up add ------------------------------------------------------------------------------------
 
+
 def test_follow_up_add_takes_multipart_strings_and_numbered_attachments(hub) -> None:
     sim, server = hub
     (ident,) = sim.preload(["gw-1"])
     with client_of(sim, server) as client:
-        answer = client.post("/complaints/followup/add", files={
-            **follow_up_form(ident, is_secret="1"),
-            "attachment[0]": ("foto.png", PNG, "image/png"), "attachment[1]": ("b.pdf", b"%PDF", "application/pdf")})
+        answer = client.post(
+            "/complaints/followup/add",
+            files={
+                **follow_up_form(ident, is_secret="1"),
+                "attachment[0]": ("foto.png", PNG, "image/png"),
+                "attachment[1]": ("b.pdf", b"%PDF", "application/pdf"),
+            },
+        )
         assert answer.status_code == 200, answer.text
         new_id = answer.json()["results"]["data"]["id"]
         [row] = client.get(f"/complaints/{ident}/followups").json()["results"]["data"]
@@ -425,8 +572,7 @@ def test_follow_up_add_takes_multipart_strings_and_numbered_attachments(hub) -> 
         template = client.post("/complaints/followup/add", files=follow_up_form(ident, template_code="TL-JADWAL"))
         assert template.status_code == 200
     [stored, _] = sim.follow_ups(ident)
-    assert (stored["source"], stored["institution_from_id"], stored["institution_to_id"]) == ("api", "100234",
-                                                                                             "200101")
+    assert (stored["source"], stored["institution_from_id"], stored["institution_to_id"]) == ("api", "100234", "200101")
     assert sim.counts()["follow_ups_from_gateway"] == 2
     assert sim.logs(ident)[-1]["kind"] == "note"
 
@@ -435,6 +581,7 @@ def test_follow_up_add_refuses_what_the_hub_would(hub) -> None:
     sim, server = hub
     (ident,) = sim.preload(["gw-1"])
     with client_of(sim, server) as client:
+
         def errors(**kwargs: Any) -> set[str]:
             answer = client.post("/complaints/followup/add", **kwargs)
             assert answer.status_code == 422, answer.text
@@ -458,8 +605,9 @@ def test_the_integrator_template_code_is_an_option() -> None:
     sim = create_simulator(seed=1, clock=SimClock(), integrator_template_code="reply_lmw", user_id="5218120")
     (ident,) = sim.preload(["gw-1"])
     with SimulatorServer(sim, port=0) as server, client_of(sim, server) as client:
-        answer = client.post("/complaints/followup/add",
-                             files=follow_up_form(ident, template_code="reply_lmw", user_id="5218120"))
+        answer = client.post(
+            "/complaints/followup/add", files=follow_up_form(ident, template_code="reply_lmw", user_id="5218120")
+        )
         assert answer.status_code == 200
         refused = client.post("/complaints/followup/add", files=follow_up_form(ident, user_id="5218120"))
         assert refused.status_code == 422 and set(refused.json()["errors"]) == {"template_code"}
@@ -467,6 +615,7 @@ def test_the_integrator_template_code_is_an_option() -> None:
 
 
 # --- 10. master data -----------------------------------------------------------------------------------------
+
 
 def test_master_data_serves_results_data_with_id_and_name(hub) -> None:
     sim, server = hub
@@ -480,6 +629,7 @@ def test_master_data_serves_results_data_with_id_and_name(hub) -> None:
 
 
 # --- 11. faults and quirks ----------------------------------------------------------------------------------
+
 
 def test_drifted_reads_take_the_real_shapes_and_pass(hub) -> None:
     sim, server = hub
@@ -506,10 +656,24 @@ def test_drifted_reads_take_the_real_shapes_and_pass(hub) -> None:
             assert len(results.get("data_logs", [1, 2, 3])) == 3
         assert seen == set(READ_DRIFTS)
         follow_ups = client.get(f"/complaints/{ident}/followups").json()["results"]["data"]
-        assert not any(set(f) == {"id", "complaint_id", "content", "created_at", "institution_from_id",
-                                  "institution_from_name", "institution_to_id", "is_secret", "template_code",
-                                  "rating"} and isinstance(f.get("attachments"), list) and TIME.match(f["created_at"])
-                       for f in follow_ups)
+        assert not any(
+            set(f)
+            == {
+                "id",
+                "complaint_id",
+                "content",
+                "created_at",
+                "institution_from_id",
+                "institution_from_name",
+                "institution_to_id",
+                "is_secret",
+                "template_code",
+                "rating",
+            }
+            and isinstance(f.get("attachments"), list)
+            and TIME.match(f["created_at"])
+            for f in follow_ups
+        )
         sim.faults.configure(drift_rate=0.0)
         healthy = client.get(f"/complaints/{ident}/complaint").json()["results"]
         assert [json.loads(log["data"]) if log["data"] else None for log in healthy["data_logs"]][1]["status_new"]
@@ -556,8 +720,11 @@ def test_quirks_are_set_over_http_too(hub) -> None:
     url = f"{server.base_url}/_sim/quirks"
     before = sim.counts()["requests"]
     shown = httpx.post(url, json={"no_id_rate": 0.25}).json()
-    assert shown == {"quirks": {"no_id_rate": 0.25, "false_success_rate": 0.0}, "no_id_answers": 0,
-                     "false_successes": 0}
+    assert shown == {
+        "quirks": {"no_id_rate": 0.25, "false_success_rate": 0.0},
+        "no_id_answers": 0,
+        "false_successes": 0,
+    }
     assert sim.quirks["no_id_rate"] == 0.25 and httpx.get(url).json()["quirks"]["no_id_rate"] == 0.25
     for bad in ({"no_id_rate": 3}, {"bogus": 1}, [1]):
         refused = httpx.post(url, json=bad)
@@ -578,13 +745,17 @@ def test_a_lost_follow_up_answer_is_committed(hub) -> None:
 
 # --- 12. inspection and driving ------------------------------------------------------------------------------
 
+
 def test_act_and_officer_follow_up_drive_the_hub_and_are_recorded(hub) -> None:
     sim, server = hub
     (ident,) = sim.preload(["gw-1"])
     sim.clock.advance(60)
     entry = sim.act(ident, "Terverifikasi")
-    assert (entry["kind"], entry["status_old"], entry["status_new"]) == ("status", "Belum Terverifikasi",
-                                                                        "Terverifikasi")
+    assert (entry["kind"], entry["status_old"], entry["status_new"]) == (
+        "status",
+        "Belum Terverifikasi",
+        "Terverifikasi",
+    )
     disposed = sim.act(ident, "Didisposisi")  # without an institution: its category's agency
     assert disposed["institution_to_id"] == sim.complaints()[0]["disposition_id"] != "100234"
     held = sim.act(ident, "Ditunda", reason="Mohon kirim foto lokasi.")
@@ -595,11 +766,18 @@ def test_act_and_officer_follow_up_drive_the_hub_and_are_recorded(hub) -> None:
     assert follow_up["is_secret"] == 1 and len(follow_up["attachments"]) == 1 and follow_up["source"] == "officer"
     changes = sim.changes()
     assert [(c["kind"], c.get("status")) for c in changes] == [
-        ("status", "Terverifikasi"), ("status", "Didisposisi"), ("status", "Ditunda"), ("follow_up", None)]
+        ("status", "Terverifikasi"),
+        ("status", "Didisposisi"),
+        ("status", "Ditunda"),
+        ("follow_up", None),
+    ]
     assert changes[0]["code"] == STATUS_CODES["Terverifikasi"] and changes[0]["at"] == sim.clock.now()
     assert changes[-1]["ref"] == str(follow_up["id"])
-    for bad in ({"status_name": "Menunggu"}, {"status_name": "Ditunda"}, {"status_name": "Selesai",
-                                                                           "institution_to": "1"}):
+    for bad in (
+        {"status_name": "Menunggu"},
+        {"status_name": "Ditunda"},
+        {"status_name": "Selesai", "institution_to": "1"},
+    ):
         with pytest.raises(ValueError):
             sim.act(ident, **bad)
     with pytest.raises(KeyError):

@@ -4,7 +4,7 @@ the outbox's order, due times, claims and parking, and cursors."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,12 +15,17 @@ from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOC
 from gateway._store._tables import ComplaintRow, EventRow, OutboxRow, ReporterRow
 from gateway._timezones import WIB, ensure_utc, utcnow
 
-T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)  # Monday 08:00 WIB
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # Monday 08:00 WIB
 LOCAL = "lapor-hendi-semarang"
 HUB = "sp4n"
 LEASE = timedelta(minutes=5)
-REPORTER = Reporter(name="Budi Santoso", nik="3374012345678901", phone="081234567890",
-                    email="budi@example.co.id", address="Jl. Pemuda No. 1")
+REPORTER = Reporter(
+    name="Budi Santoso",
+    nik="3374012345678901",
+    phone="081234567890",
+    email="budi@example.co.id",
+    address="Jl. Pemuda No. 1",
+)
 
 
 class FakeClock:
@@ -46,15 +51,30 @@ def store(store_url: str, clock: FakeClock):
     s.close()
 
 
-def make_complaint(ref: str = "LH-1", *, anonymous: bool = False, reporter: Reporter | None = REPORTER,
-                   updated_at: datetime = T0, status: str = "belum terverifikasi") -> Complaint:
+def make_complaint(
+    ref: str = "LH-1",
+    *,
+    anonymous: bool = False,
+    reporter: Reporter | None = REPORTER,
+    updated_at: datetime = T0,
+    status: str = "belum terverifikasi",
+) -> Complaint:
     return Complaint(
-        ref=ref, title="Jalan berlubang di Jl. Pandanaran", body="Lubang besar di depan toko, bahaya malam hari.",
-        created_at=T0, updated_at=updated_at, status=RawStatus(status, status.title()), category="Jalan Rusak",
+        ref=ref,
+        title="Jalan berlubang di Jl. Pandanaran",
+        body="Lubang besar di depan toko, bahaya malam hari.",
+        created_at=T0,
+        updated_at=updated_at,
+        status=RawStatus(status, status.title()),
+        category="Jalan Rusak",
         classification=Classification.COMPLAINT,
         location=Location(description="Jl. Pandanaran", district="Semarang Selatan"),
-        channel="web", incident_at=T0 - timedelta(days=1), is_anonymous=anonymous,
-        attachments=(AttachmentRef("lamp-1", "foto.jpg", "image/jpeg", 2048),), reporter=reporter)
+        channel="web",
+        incident_at=T0 - timedelta(days=1),
+        is_anonymous=anonymous,
+        attachments=(AttachmentRef("lamp-1", "foto.jpg", "image/jpeg", 2048),),
+        reporter=reporter,
+    )
 
 
 def take_in(store: Store, ref: str = "LH-1", **kwargs) -> int:
@@ -62,10 +82,26 @@ def take_in(store: Store, ref: str = "LH-1", **kwargs) -> int:
     return complaint_id
 
 
-def follow_up(store: Store, complaint_id: int, ref: str, *, to: tuple[str, str] = (HUB_FOLLOW_UP, HUB),
-              origin: str = LOCAL, side: str = "local") -> int | None:
-    return store.record_event(complaint_id, kind="follow_up", origin=origin, origin_ref=ref, occurred_at=T0,
-                              content=f"tanggapan {ref}", author="Dinas PU", side=side, deliver=to)
+def follow_up(
+    store: Store,
+    complaint_id: int,
+    ref: str,
+    *,
+    to: tuple[str, str] = (HUB_FOLLOW_UP, HUB),
+    origin: str = LOCAL,
+    side: str = "local",
+) -> int | None:
+    return store.record_event(
+        complaint_id,
+        kind="follow_up",
+        origin=origin,
+        origin_ref=ref,
+        occurred_at=T0,
+        content=f"tanggapan {ref}",
+        author="Dinas PU",
+        side=side,
+        deliver=to,
+    )
 
 
 def outbox(store: Store) -> list[OutboxRow]:
@@ -78,6 +114,7 @@ def ids(rows: list[OutboxRow]) -> list[int]:
 
 
 # -- intake ------------------------------------------------------------------------------------------
+
 
 def test_take_in_is_idempotent_and_owes_one_create(store: Store):
     first_id, first_new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
@@ -126,6 +163,7 @@ def test_reporter_of_an_anonymous_complaint_is_not_stored(store: Store):
 
 # -- the timeline --------------------------------------------------------------------------------------
 
+
 def test_record_event_is_idempotent_and_owes_one_delivery(store: Store):
     complaint_id = take_in(store)
 
@@ -151,9 +189,18 @@ def test_the_same_ref_from_another_origin_is_another_event(store: Store):
 def test_event_recorded_with_a_park_reason_is_owed_but_parked(store: Store):
     complaint_id = take_in(store)
 
-    event_id = store.record_event(complaint_id, kind="status_change", origin=HUB, origin_ref="log-1",
-                                  occurred_at=T0, raw_status=("weird", "Aneh"), status=None, side="hub",
-                                  deliver=(LOCAL_STATUS, LOCAL), park_reason="no mapping for 'weird'")
+    event_id = store.record_event(
+        complaint_id,
+        kind="status_change",
+        origin=HUB,
+        origin_ref="log-1",
+        occurred_at=T0,
+        raw_status=("weird", "Aneh"),
+        status=None,
+        side="hub",
+        deliver=(LOCAL_STATUS, LOCAL),
+        park_reason="no mapping for 'weird'",
+    )
 
     [row] = [r for r in outbox(store) if r.event_id == event_id]
     assert (row.state, row.last_error) == ("parked", "no mapping for 'weird'")
@@ -163,6 +210,7 @@ def test_event_recorded_with_a_park_reason_is_owed_but_parked(store: Store):
 
 # -- the outbox ------------------------------------------------------------------------------------------
 # claim_due(target, owner, lease) hands out what is due and claims it in the same transaction.
+
 
 def claim(store: Store, owner: str = "daemon-a", target: str = HUB) -> list[OutboxRow]:
     return store.claim_due(target, owner, LEASE)
@@ -209,8 +257,13 @@ def test_a_stuck_delivery_blocks_the_later_ones_of_its_complaint(store: Store, s
     create_blocked = outbox(store)[0]
     claimed = claim(store)
 
-    store.fail_delivery(create_blocked.id, "sp4n: POST /complaints/complaint: answered HTTP 422", retry_at=None,
-                        state=stuck, token=token(store, create_blocked.id))
+    store.fail_delivery(
+        create_blocked.id,
+        "sp4n: POST /complaints/complaint: answered HTTP 422",
+        retry_at=None,
+        state=stuck,
+        token=token(store, create_blocked.id),
+    )
     for row in claimed:  # the other complaint's create goes back to being due, unclaimed
         if row.id != create_blocked.id:
             store.fail_delivery(row.id, "sp4n: circuit open", retry_at=T0, count=False, token=row.claim_token)
@@ -225,8 +278,12 @@ def test_claim_due_respects_next_attempt_at(store: Store, clock: FakeClock):
     create = outbox(store)[0]
     assert ids(claim(store)) == [create.id]
 
-    store.fail_delivery(create.id, "sp4n: POST /complaints/complaint: timed out", retry_at=T0 + timedelta(minutes=10),
-                        token=token(store, create.id))
+    store.fail_delivery(
+        create.id,
+        "sp4n: POST /complaints/complaint: timed out",
+        retry_at=T0 + timedelta(minutes=10),
+        token=token(store, create.id),
+    )
 
     assert claim(store) == []  # neither the create nor the follow-up behind it
     clock.advance(minutes=9, seconds=59)
@@ -269,12 +326,15 @@ def test_fail_delivery_without_retry_at_parks_and_keeps_the_error(store: Store, 
     take_in(store)
     create = outbox(store)[0]
     claim(store)
-    store.fail_delivery(create.id, "first: timed out", retry_at=T0 + timedelta(minutes=1), token=token(store, create.id))
+    store.fail_delivery(
+        create.id, "first: timed out", retry_at=T0 + timedelta(minutes=1), token=token(store, create.id)
+    )
     clock.advance(minutes=2)
     claim(store)
 
-    store.fail_delivery(create.id, "sp4n: POST /complaints/complaint: answered HTTP 422", retry_at=None,
-                        token=token(store, create.id))
+    store.fail_delivery(
+        create.id, "sp4n: POST /complaints/complaint: answered HTTP 422", retry_at=None, token=token(store, create.id)
+    )
 
     row = store.delivery(create.id)
     assert row.state == "parked"
@@ -300,8 +360,10 @@ def test_a_failure_without_a_call_does_not_count_as_an_attempt(store: Store):
 
 # -- fenced claims: a daemon whose lease ran out cannot overwrite or send ------------------------------
 
-def test_a_daemon_whose_lease_ran_out_cannot_overwrite_the_result_of_the_one_that_took_over(store: Store,
-                                                                                              clock: FakeClock):
+
+def test_a_daemon_whose_lease_ran_out_cannot_overwrite_the_result_of_the_one_that_took_over(
+    store: Store, clock: FakeClock
+):
     take_in(store)
     create = outbox(store)[0]
     [a_row] = claim(store, "daemon-a")
@@ -348,8 +410,9 @@ def test_claims_are_extended_together_only_where_still_held(store: Store, clock:
     assert len(rows) == 3
     first, second, third = rows
     clock.advance(minutes=4)
-    held = store.extend_claims({first.id: first.claim_token, second.id: "someone-else", third.id: third.claim_token},
-                               LEASE)
+    held = store.extend_claims(
+        {first.id: first.claim_token, second.id: "someone-else", third.id: third.claim_token}, LEASE
+    )
     assert held == {first.id, third.id}
     clock.advance(minutes=4)  # 8 minutes: the second's lease (5) ran out, the others' were pushed
     assert [r.id for r in claim(store, "daemon-b")] == [second.id]
@@ -363,6 +426,7 @@ def test_leases_are_measured_on_the_databases_clock_not_a_hosts(tmp_path: Path):
     if not url:
         pytest.skip("GATEWAY_TEST_DATABASE_URL is not set")
     from conftest import reset_postgres
+
     url = reset_postgres(url)
     honest = Store(url, leases_by_database=True)
     ahead = Store(url, clock=lambda: utcnow() + timedelta(seconds=301), leases_by_database=True)  # a fast host
@@ -383,14 +447,14 @@ def test_a_store_whose_connections_were_dropped_fails_one_statement_then_reconne
     url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
     if not url:
         pytest.skip("GATEWAY_TEST_DATABASE_URL is not set")
+    from conftest import reset_postgres
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
-    from conftest import reset_postgres
     url = reset_postgres(url)
     store, admin = Store(url), Store(url)
     try:
-        store.set_cursor(LOCAL, "complaints", datetime(2026, 11, 2, tzinfo=timezone.utc))
+        store.set_cursor(LOCAL, "complaints", datetime(2026, 11, 2, tzinfo=UTC))
         with store.engine.connect() as conn:  # the pool's connection: its server process
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with admin.engine.connect() as conn:
@@ -398,7 +462,7 @@ def test_a_store_whose_connections_were_dropped_fails_one_statement_then_reconne
         failures = 0
         for _ in range(3):
             try:
-                assert store.cursor(LOCAL, "complaints") == datetime(2026, 11, 2, tzinfo=timezone.utc)
+                assert store.cursor(LOCAL, "complaints") == datetime(2026, 11, 2, tzinfo=UTC)
             except OperationalError:
                 failures += 1
         assert failures <= 1
@@ -409,8 +473,9 @@ def test_a_store_whose_connections_were_dropped_fails_one_statement_then_reconne
 
 # -- cursors --------------------------------------------------------------------------------------------
 
+
 def test_cursors_round_trip_as_utc_aware_datetimes(store: Store):
-    first = datetime(2026, 11, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    first = datetime(2026, 11, 2, 3, 4, 5, 678901, tzinfo=UTC)
     second = first + timedelta(hours=1)
 
     assert store.cursor(LOCAL, "complaints") is None

@@ -183,8 +183,10 @@ class _Record:
 class LaporHendiApp(LocalApp):
     """Kota Semarang's "Lapor Hendi" complaint app."""
 
-    description: ClassVar[str] = ("Lapor Hendi, Kota Semarang's complaint app: REST with an X-Api-Key, "
-                                  "WIB times, page-numbered lists of aduan, tanggapan and riwayat status")
+    description: ClassVar[str] = (
+        "Lapor Hendi, Kota Semarang's complaint app: REST with an X-Api-Key, "
+        "WIB times, page-numbered lists of aduan, tanggapan and riwayat status"
+    )
     secret_names: ClassVar[tuple[str, ...]] = ("api_key",)
     #: Writes carrying a ref_eksternal already written for the complaint answer the
     #: existing id and change nothing (docs/lapor-hendi-api.md), so the engine may repeat
@@ -197,8 +199,9 @@ class LaporHendiApp(LocalApp):
         model_config = ConfigDict(extra="forbid")
 
         page_size: int = Field(50, ge=1, le=100, description="per_halaman asked of every list (the app allows 1-100)")
-        author_name: str = Field("LAPOR!-SP4N", min_length=1,
-                                 description="'oleh' written with the gateway's status changes and follow-ups")
+        author_name: str = Field(
+            "LAPOR!-SP4N", min_length=1, description="'oleh' written with the gateway's status changes and follow-ups"
+        )
 
     settings: Settings  # narrows Adapter.settings (set by Adapter.__init__) for type checkers
 
@@ -207,8 +210,9 @@ class LaporHendiApp(LocalApp):
 
     # --- reading -------------------------------------------------------------------------
 
-    async def _walk(self, path: str, operation: str, filter_name: str, since: datetime | None,
-                    id_key: str, time_key: str) -> AsyncIterator[Any]:
+    async def _walk(
+        self, path: str, operation: str, filter_name: str, since: datetime | None, id_key: str, time_key: str
+    ) -> AsyncIterator[Any]:
         """Every item updated at or after ``since``. Lapor Hendi pages by number through a
         list ordered by time; :func:`gateway.walk_by_time` asks again from the newest
         time read after each page, so records that change meanwhile are not skipped."""
@@ -220,8 +224,9 @@ class LaporHendiApp(LocalApp):
                 params[filter_name] = format_peer_time(boundary, TIME_FMT, zone)
             body = await self.http.request_json("GET", path, params=params, operation=operation)
             if not isinstance(body, dict) or body.get("status") != "sukses" or not isinstance(body.get("data"), list):
-                raise PermanentPeerError(self.name, operation, "answered a list without status 'sukses' and a data "
-                                                               "list")
+                raise PermanentPeerError(
+                    self.name, operation, "answered a list without status 'sukses' and a data list"
+                )
             meta = body.get("meta")
             total_pages = meta.get("total_halaman") if isinstance(meta, dict) else None
             if isinstance(total_pages, bool) or not isinstance(total_pages, int):
@@ -243,8 +248,7 @@ class LaporHendiApp(LocalApp):
         async for item in walk_by_time(fetch, key, since):
             yield item
 
-    def _read(self, raw: Any, operation: str, id_key: str,
-              translate: Callable[[_Record], T]) -> T | RecordError:
+    def _read(self, raw: Any, operation: str, id_key: str, translate: Callable[[_Record], T]) -> T | RecordError:
         record_ref = _raw_ref(raw, id_key)
         try:
             return translate(_Record(raw))
@@ -254,18 +258,19 @@ class LaporHendiApp(LocalApp):
             return RecordError(self.name, operation, f"cannot be read ({type(exc).__name__})", record_ref=record_ref)
 
     async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
-        async for raw in self._walk("/api/v1/aduan", OP_COMPLAINTS, "diperbarui_sejak", since, "id_aduan",
-                                   "diperbarui_pada"):
+        async for raw in self._walk(
+            "/api/v1/aduan", OP_COMPLAINTS, "diperbarui_sejak", since, "id_aduan", "diperbarui_pada"
+        ):
             yield self._read(raw, OP_COMPLAINTS, "id_aduan", self._complaint)
 
     async def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
-        async for raw in self._walk("/api/v1/tanggapan", OP_FOLLOW_UPS, "sejak", since, "id_tanggapan",
-                                   "dibuat_pada"):
+        async for raw in self._walk("/api/v1/tanggapan", OP_FOLLOW_UPS, "sejak", since, "id_tanggapan", "dibuat_pada"):
             yield self._read(raw, OP_FOLLOW_UPS, "id_tanggapan", self._follow_up)
 
     async def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
-        async for raw in self._walk("/api/v1/riwayat-status", OP_STATUS_CHANGES, "sejak", since, "id_riwayat",
-                                   "dibuat_pada"):
+        async for raw in self._walk(
+            "/api/v1/riwayat-status", OP_STATUS_CHANGES, "sejak", since, "id_riwayat", "dibuat_pada"
+        ):
             yield self._read(raw, OP_STATUS_CHANGES, "id_riwayat", self._status_change)
 
     def _complaint(self, r: _Record) -> Complaint:
@@ -287,23 +292,42 @@ class LaporHendiApp(LocalApp):
         location = None
         lokasi = r.child("lokasi")
         if lokasi is not None:
-            location = Location(description=lokasi.text("alamat_kejadian"), subdistrict=lokasi.text("kelurahan"),
-                                district=lokasi.text("kecamatan"), latitude=lokasi.number("lat"),
-                                longitude=lokasi.number("lng"))
+            location = Location(
+                description=lokasi.text("alamat_kejadian"),
+                subdistrict=lokasi.text("kelurahan"),
+                district=lokasi.text("kecamatan"),
+                latitude=lokasi.number("lat"),
+                longitude=lokasi.number("lng"),
+            )
         anonymous = r.flag("anonim")
         secret = r.flag("rahasia")
         reporter = None
         pelapor = r.child("pelapor")
         if pelapor is not None and not anonymous:  # an anonymous complaint passes on no identity at all
-            reporter = Reporter(name=pelapor.text("nama"), nik=pelapor.text("nik"), phone=pelapor.text("telepon"),
-                                email=pelapor.text("email"), address=pelapor.text("alamat"))
+            reporter = Reporter(
+                name=pelapor.text("nama"),
+                nik=pelapor.text("nik"),
+                phone=pelapor.text("telepon"),
+                email=pelapor.text("email"),
+                address=pelapor.text("alamat"),
+            )
         attachments = self._attachments(r)
         return Complaint(
-            ref=ref, title=title, body=body, created_at=created_at, updated_at=updated_at,
-            status=RawStatus(code=status, name=status), category=r.text("kategori"),
-            classification=classification, location=location, channel=r.text("kanal"),
+            ref=ref,
+            title=title,
+            body=body,
+            created_at=created_at,
+            updated_at=updated_at,
+            status=RawStatus(code=status, name=status),
+            category=r.text("kategori"),
+            classification=classification,
+            location=location,
+            channel=r.text("kanal"),
             incident_at=r.time("tanggal_kejadian", zone, fmt=DATE_FMT, required=False),
-            is_anonymous=anonymous, is_secret=secret, agency=r.text("opd"), attachments=attachments,
+            is_anonymous=anonymous,
+            is_secret=secret,
+            agency=r.text("opd"),
+            attachments=attachments,
             reporter=reporter,
         )
 
@@ -313,28 +337,45 @@ class LaporHendiApp(LocalApp):
         attachments = []
         for item in r.children("lampiran"):
             att_ref = item.id("id_lampiran")
-            attachments.append(AttachmentRef(ref=att_ref, filename=item.text("nama_file") or f"lampiran-{att_ref}",
-                                             content_type=item.text("tipe_mime"), size=item.integer("ukuran_byte")))
+            attachments.append(
+                AttachmentRef(
+                    ref=att_ref,
+                    filename=item.text("nama_file") or f"lampiran-{att_ref}",
+                    content_type=item.text("tipe_mime"),
+                    size=item.integer("ukuran_byte"),
+                )
+            )
         return tuple(attachments)
 
     def _follow_up(self, r: _Record) -> FollowUp:
-        return FollowUp(ref=r.id("id_tanggapan"), complaint_ref=r.id("id_aduan"), content=r.text("isi", required=True),
-                        created_at=r.time("dibuat_pada", self.context.timezone), author=r.text("oleh"),
-                        gateway_ref=r.text("ref_eksternal"), is_secret=r.flag("rahasia"),
-                        attachments=self._attachments(r))
+        return FollowUp(
+            ref=r.id("id_tanggapan"),
+            complaint_ref=r.id("id_aduan"),
+            content=r.text("isi", required=True),
+            created_at=r.time("dibuat_pada", self.context.timezone),
+            author=r.text("oleh"),
+            gateway_ref=r.text("ref_eksternal"),
+            is_secret=r.flag("rahasia"),
+            attachments=self._attachments(r),
+        )
 
     def _status_change(self, r: _Record) -> StatusChange:
         new = r.text("status_baru", required=True)
         old = r.text("status_lama")
-        return StatusChange(ref=r.id("id_riwayat"), complaint_ref=r.id("id_aduan"), status=RawStatus(new, new),
-                            changed_at=r.time("dibuat_pada", self.context.timezone),
-                            previous=RawStatus(old, old) if old is not None else None,
-                            gateway_ref=r.text("ref_eksternal"))
+        return StatusChange(
+            ref=r.id("id_riwayat"),
+            complaint_ref=r.id("id_aduan"),
+            status=RawStatus(new, new),
+            changed_at=r.time("dibuat_pada", self.context.timezone),
+            previous=RawStatus(old, old) if old is not None else None,
+            gateway_ref=r.text("ref_eksternal"),
+        )
 
     # --- writing -------------------------------------------------------------------------
 
-    async def _write(self, method: str, template: str, complaint_ref: str, suffix: str,
-                     payload: dict[str, Any]) -> dict[str, Any]:
+    async def _write(
+        self, method: str, template: str, complaint_ref: str, suffix: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
         """Send one write; return the ``data`` of an answer that says ``sukses``.
 
         The shared HTTP layer raises for everything but a 2xx (a redirect included); a 2xx
@@ -346,24 +387,38 @@ class LaporHendiApp(LocalApp):
         response = await self.http.request(method, path, json=payload, operation=template)
         code = response.status_code
         if not 200 <= code < 300:  # a redirect, should the shared layer ever hand one back: not a success
-            raise AmbiguousOutcomeError(self.name, template, f"answered a redirect (HTTP {code}) instead of an answer; "
-                                                             "check base_url", status_code=code)
+            raise AmbiguousOutcomeError(
+                self.name,
+                template,
+                f"answered a redirect (HTTP {code}) instead of an answer; check base_url",
+                status_code=code,
+            )
         try:
             body = decode_json(response.content)
         except ValueError:
-            raise AmbiguousOutcomeError(self.name, template, f"answered HTTP {code} without a JSON body: "
-                                                             "outcome unknown", status_code=code) from None
+            raise AmbiguousOutcomeError(
+                self.name, template, f"answered HTTP {code} without a JSON body: outcome unknown", status_code=code
+            ) from None
         status = body.get("status") if isinstance(body, dict) else None
         if status is None:
-            raise AmbiguousOutcomeError(self.name, template, f"answered HTTP {code} without a status: outcome "
-                                                             "unknown", status_code=code)
+            raise AmbiguousOutcomeError(
+                self.name, template, f"answered HTTP {code} without a status: outcome unknown", status_code=code
+            )
         if status != "sukses":
-            raise PermanentPeerError(self.name, template, f"answered HTTP {code} with a status other than "
-                                                          "'sukses': not written", status_code=code)
+            raise PermanentPeerError(
+                self.name,
+                template,
+                f"answered HTTP {code} with a status other than 'sukses': not written",
+                status_code=code,
+            )
         data = body.get("data")
         if not isinstance(data, dict):
-            raise AmbiguousOutcomeError(self.name, template, f"answered HTTP {code} 'sukses' without a data object: "
-                                                             "outcome unknown", status_code=code)
+            raise AmbiguousOutcomeError(
+                self.name,
+                template,
+                f"answered HTTP {code} 'sukses' without a data object: outcome unknown",
+                status_code=code,
+            )
         return data
 
     def _new_id(self, data: dict[str, Any], template: str, id_key: str) -> str:
@@ -373,26 +428,45 @@ class LaporHendiApp(LocalApp):
             return str(new_id)
         if isinstance(new_id, str) and new_id.strip().isdigit():
             return new_id.strip()
-        raise AmbiguousOutcomeError(self.name, template, f"answered 'sukses' without an id in data.{id_key}: "
-                                                         "outcome unknown")
+        raise AmbiguousOutcomeError(
+            self.name, template, f"answered 'sukses' without an id in data.{id_key}: outcome unknown"
+        )
 
-    async def write_status(self, complaint_ref: str, status: RawStatus, *, note: str | None,
-                           gateway_ref: str) -> str | None:
-        payload = {"status": status.code, "keterangan": note or "", "oleh": self.settings.author_name,
-                   "ref_eksternal": gateway_ref}
+    async def write_status(
+        self, complaint_ref: str, status: RawStatus, *, note: str | None, gateway_ref: str
+    ) -> str | None:
+        payload = {
+            "status": status.code,
+            "keterangan": note or "",
+            "oleh": self.settings.author_name,
+            "ref_eksternal": gateway_ref,
+        }
         data = await self._write("POST", OP_WRITE_STATUS, complaint_ref, "status", payload)
         return self._new_id(data, OP_WRITE_STATUS, "id_riwayat")
 
-    async def write_follow_up(self, complaint_ref: str, content: str, *, author: str | None,
-                              gateway_ref: str, is_secret: bool = False,
-                              attachments: Sequence[AttachmentContent] = ()) -> str | None:
+    async def write_follow_up(
+        self,
+        complaint_ref: str,
+        content: str,
+        *,
+        author: str | None,
+        gateway_ref: str,
+        is_secret: bool = False,
+        attachments: Sequence[AttachmentContent] = (),
+    ) -> str | None:
         oleh = self.settings.author_name + (f" / {author}" if author else "")
         payload: dict[str, Any] = {"isi": content, "oleh": oleh, "ref_eksternal": gateway_ref}
         if is_secret:  # the app's default is false: a plain follow-up's body stays as it always was
             payload["rahasia"] = True
         if attachments:
-            payload["lampiran"] = [{"nama_file": a.filename, "tipe_mime": self._content_type(a.content_type),
-                                    "konten_base64": base64.b64encode(a.data).decode("ascii")} for a in attachments]
+            payload["lampiran"] = [
+                {
+                    "nama_file": a.filename,
+                    "tipe_mime": self._content_type(a.content_type),
+                    "konten_base64": base64.b64encode(a.data).decode("ascii"),
+                }
+                for a in attachments
+            ]
         data = await self._write("POST", OP_WRITE_FOLLOW_UP, complaint_ref, "tanggapan", payload)
         return self._new_id(data, OP_WRITE_FOLLOW_UP, "id_tanggapan")
 
@@ -409,19 +483,28 @@ class LaporHendiApp(LocalApp):
         payload = {"nomor_lapor": hub_ref, "ref_eksternal": gateway_ref}
         data = await self._write("PUT", OP_WRITE_HUB_REF, complaint_ref, "nomor-lapor", payload)
         if data.get("nomor_lapor") != hub_ref:
-            raise AmbiguousOutcomeError(self.name, OP_WRITE_HUB_REF, "answered 'sukses' without echoing "
-                                                                     "data.nomor_lapor: outcome unknown")
+            raise AmbiguousOutcomeError(
+                self.name, OP_WRITE_HUB_REF, "answered 'sukses' without echoing data.nomor_lapor: outcome unknown"
+            )
         echoed = _raw_ref(data, "id_aduan")
         if "id_aduan" in data and echoed != str(complaint_ref).strip():
-            raise AmbiguousOutcomeError(self.name, OP_WRITE_HUB_REF, "answered 'sukses' for another "
-                                                                     "data.id_aduan: outcome unknown")
+            raise AmbiguousOutcomeError(
+                self.name, OP_WRITE_HUB_REF, "answered 'sukses' for another data.id_aduan: outcome unknown"
+            )
 
     async def fetch_attachment(self, attachment: AttachmentRef, *, max_bytes: int | None = None) -> AttachmentContent:
         # The file itself, not JSON: the shared layer's default Accept: application/json would
         # not fit it (a strict server may answer 406). Read in pieces, stopped over max_bytes.
-        response = await self.http.request("GET", f"/api/v1/lampiran/{quote(attachment.ref, safe='')}",
-                                           operation=OP_ATTACHMENT, headers={"Accept": "*/*"}, max_bytes=max_bytes)
+        response = await self.http.request(
+            "GET",
+            f"/api/v1/lampiran/{quote(attachment.ref, safe='')}",
+            operation=OP_ATTACHMENT,
+            headers={"Accept": "*/*"},
+            max_bytes=max_bytes,
+        )
         header = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return AttachmentContent(filename=attachment.filename,
-                                 content_type=header or attachment.content_type or "application/octet-stream",
-                                 data=response.content)
+        return AttachmentContent(
+            filename=attachment.filename,
+            content_type=header or attachment.content_type or "application/octet-stream",
+            data=response.content,
+        )

@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, ClassVar
 
-from lapor_gateway_adapters.lapor_hendi import _data as D
 from gateway import WIB
+from lapor_gateway_adapters.lapor_hendi import _data as D
 
 TIME_FMT = "%Y-%m-%d %H:%M:%S"
 DATE_FMT = "%Y-%m-%d"
@@ -54,8 +54,23 @@ _CATEGORY_CUM_WEIGHTS = tuple(accumulate(D.CATEGORY_WEIGHTS))  # the same draws 
 _CHANNEL_CUM_WEIGHTS = tuple(accumulate(D.CHANNEL_WEIGHTS))
 
 # Fields a caller of submit_complaint may set; "lampiran" is a number of generated photos.
-OVERRIDABLE = frozenset({"judul", "isi", "kategori", "klasifikasi", "lokasi", "kanal", "tanggal_kejadian",
-                         "anonim", "rahasia", "pelapor", "opd", "lampiran", "nomor_lapor"})
+OVERRIDABLE = frozenset(
+    {
+        "judul",
+        "isi",
+        "kategori",
+        "klasifikasi",
+        "lokasi",
+        "kanal",
+        "tanggal_kejadian",
+        "anonim",
+        "rahasia",
+        "pelapor",
+        "opd",
+        "lampiran",
+        "nomor_lapor",
+    }
+)
 
 
 def show_time(value: datetime) -> str:
@@ -92,8 +107,9 @@ def tiny_png(rng: random.Random, width: int, height: int, level: int = -1) -> by
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, level))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, level)) + chunk(b"IEND", b"")
+    )
 
 
 def stored_png_size(width: int, height: int) -> int:
@@ -156,7 +172,7 @@ class TimeIndex:
 
     def slice(self, start: int, end: int) -> list[Any]:
         rows = self.rows
-        return [rows[key & _ID_MASK] for key in self.keys[max(0, start):max(0, end)]]
+        return [rows[key & _ID_MASK] for key in self.keys[max(0, start) : max(0, end)]]
 
 
 class WorldError(Exception):
@@ -188,13 +204,16 @@ def read_uploads(value: Any) -> list[tuple[str, str, bytes]]:
         if not isinstance(nama, str) or not nama.strip():
             raise WorldError(422, f"{where}: nama_file wajib diisi")
         if len(nama) > MAX_FILENAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in nama):
-            raise WorldError(422, f"{where}: nama_file tidak valid (paling banyak {MAX_FILENAME_CHARS} karakter, "
-                                  "tanpa karakter kendali)")
+            raise WorldError(
+                422,
+                f"{where}: nama_file tidak valid (paling banyak {MAX_FILENAME_CHARS} karakter, tanpa karakter kendali)",
+            )
         mime = item.get("tipe_mime")
         mime = mime.strip().lower() if isinstance(mime, str) else None
         if mime not in UPLOAD_TYPES:
-            raise WorldError(422, f"{where}: tipe_mime tidak didukung, gunakan image/jpeg, image/png atau "
-                                  "application/pdf")
+            raise WorldError(
+                422, f"{where}: tipe_mime tidak didukung, gunakan image/jpeg, image/png atau application/pdf"
+            )
         konten = item.get("konten_base64")
         if not isinstance(konten, str) or not konten:
             raise WorldError(422, f"{where}: konten_base64 wajib diisi")
@@ -249,7 +268,7 @@ class FastDraws:
         return [population[bisect(cum_weights, self.random() * cum_weights[-1])]]
 
     def digits(self, count: int) -> str:
-        return f"{int(self.random() * 10 ** count):0{count}d}"
+        return f"{int(self.random() * 10**count):0{count}d}"
 
 
 class _Row:
@@ -268,11 +287,29 @@ class _Row:
 class Tanggapan(_Row):
     # In the app's column order, not sorted: as_dict() follows it, and so does the JSON the simulator serves.
     __slots__ = (  # noqa: RUF023
-        "id_tanggapan", "id_aduan", "isi", "oleh", "sumber", "ref_eksternal", "rahasia", "lampiran", "dibuat_pada",
+        "id_tanggapan",
+        "id_aduan",
+        "isi",
+        "oleh",
+        "sumber",
+        "ref_eksternal",
+        "rahasia",
+        "lampiran",
+        "dibuat_pada",
     )
 
-    def __init__(self, id_tanggapan: int, id_aduan: int, isi: str, oleh: str, sumber: str, ref_eksternal: str | None,
-                 dibuat_pada: datetime, rahasia: bool = False, lampiran: tuple[dict[str, Any], ...] = ()):
+    def __init__(
+        self,
+        id_tanggapan: int,
+        id_aduan: int,
+        isi: str,
+        oleh: str,
+        sumber: str,
+        ref_eksternal: str | None,
+        dibuat_pada: datetime,
+        rahasia: bool = False,
+        lampiran: tuple[dict[str, Any], ...] = (),
+    ):
         self.id_tanggapan, self.id_aduan, self.isi, self.oleh = id_tanggapan, id_aduan, isi, oleh
         self.sumber, self.ref_eksternal, self.dibuat_pada = sumber, ref_eksternal, dibuat_pada
         # lampiran: a tuple of {id_lampiran, nama_file, tipe_mime, ukuran_byte} (shown as a list)
@@ -282,12 +319,29 @@ class Tanggapan(_Row):
 class Riwayat(_Row):
     # In the app's column order, not sorted (see Tanggapan).
     __slots__ = (  # noqa: RUF023
-        "id_riwayat", "id_aduan", "status_lama", "status_baru", "keterangan", "oleh", "sumber", "ref_eksternal",
+        "id_riwayat",
+        "id_aduan",
+        "status_lama",
+        "status_baru",
+        "keterangan",
+        "oleh",
+        "sumber",
+        "ref_eksternal",
         "dibuat_pada",
     )
 
-    def __init__(self, id_riwayat: int, id_aduan: int, status_lama: str | None, status_baru: str, oleh: str,
-                 sumber: str, ref_eksternal: str | None, dibuat_pada: datetime, keterangan: str | None = None):
+    def __init__(
+        self,
+        id_riwayat: int,
+        id_aduan: int,
+        status_lama: str | None,
+        status_baru: str,
+        oleh: str,
+        sumber: str,
+        ref_eksternal: str | None,
+        dibuat_pada: datetime,
+        keterangan: str | None = None,
+    ):
         self.id_riwayat, self.id_aduan = id_riwayat, id_aduan
         self.status_lama, self.status_baru, self.keterangan = status_lama, status_baru, keterangan
         self.oleh, self.sumber, self.ref_eksternal, self.dibuat_pada = oleh, sumber, ref_eksternal, dibuat_pada
@@ -323,9 +377,11 @@ class LaporHendiWorld:
         self._riwayat: dict[int, Riwayat] = {}
         self._tanggapan_of: dict[int, list[int]] = {}  # id_aduan -> its tanggapan ids
         self._riwayat_of: dict[int, list[int]] = {}
-        self._index = {"aduan": TimeIndex(self._aduan, "diperbarui_pada"),
-                       "tanggapan": TimeIndex(self._tanggapan, "dibuat_pada"),
-                       "riwayat": TimeIndex(self._riwayat, "dibuat_pada")}
+        self._index = {
+            "aduan": TimeIndex(self._aduan, "diperbarui_pada"),
+            "tanggapan": TimeIndex(self._tanggapan, "dibuat_pada"),
+            "riwayat": TimeIndex(self._riwayat, "dibuat_pada"),
+        }
         self._bulk = False  # seed_history(): the indexes are rebuilt once at the end
         self._dice: random.Random | FastDraws = rng  # FastDraws during seed_history()
         self._texts: dict[str, str] = {}  # one copy of each generated text (judul, isi, replies)
@@ -364,8 +420,14 @@ class LaporHendiWorld:
         kelurahans, streets, (lat, lng) = D.DISTRICTS[kecamatan]
         kelurahan, jalan = rng.choice(kelurahans), rng.choice(streets)
         klasifikasi, judul, isi = rng.choice(D.TEXTS.get(kategori, D.TEXTS["Lainnya"]))
-        words = {"jalan": jalan, "kelurahan": kelurahan, "kecamatan": kecamatan, "hari": rng.choice(D.DAYS),
-                 "puskesmas": rng.choice(D.PUSKESMAS), "sekolah": rng.choice(D.SCHOOLS)}
+        words = {
+            "jalan": jalan,
+            "kelurahan": kelurahan,
+            "kecamatan": kecamatan,
+            "hari": rng.choice(D.DAYS),
+            "puskesmas": rng.choice(D.PUSKESMAS),
+            "sekolah": rng.choice(D.SCHOOLS),
+        }
         kanal = rng.choices(D.CHANNELS, cum_weights=_CHANNEL_CUM_WEIGHTS)[0]
         has_point = kanal not in ("sms1708", "twitter")  # text channels give no coordinates
         incident = None
@@ -475,8 +537,10 @@ class LaporHendiWorld:
         kelurahans, streets, _ = D.DISTRICTS[kecamatan]
         born = datetime(1960, 1, 1) + timedelta(days=rng.randrange(365 * 45))
         day = born.day + (40 if first in D.FEMALE_FIRST_NAMES else 0)  # as a NIK encodes women
-        nik = f"3374{D.DISTRICT_CODES[kecamatan]}{day:02d}{born.month:02d}{born.year % 100:02d}" \
-              f"{rng.randrange(1, 10000):04d}"
+        nik = (
+            f"3374{D.DISTRICT_CODES[kecamatan]}{day:02d}{born.month:02d}{born.year % 100:02d}"
+            f"{rng.randrange(1, 10000):04d}"
+        )
         prefix, count = rng.choice(D.PHONE_PREFIXES), rng.choice((7, 8))
         if isinstance(rng, FastDraws):
             phone = prefix + rng.digits(count)
@@ -488,11 +552,12 @@ class LaporHendiWorld:
             "telepon": phone,
             "email": f"{first.lower()}.{last.lower()}{rng.randrange(10, 100)}@{rng.choice(D.EMAIL_DOMAINS)}",
             "alamat": f"{rng.choice(streets)} No. {rng.randrange(1, 200)}, RT {rng.randint(1, 12):02d}/"
-                      f"RW {rng.randint(1, 9):02d}, {rng.choice(kelurahans)}, {kecamatan}, Kota Semarang",
+            f"RW {rng.randint(1, 9):02d}, {rng.choice(kelurahans)}, {kecamatan}, Kota Semarang",
         }
 
-    def _photo(self, now: datetime, kanal: str, n: int, *, lazy: bool = False,
-               prefix: str | None = None) -> dict[str, Any]:
+    def _photo(
+        self, now: datetime, kanal: str, n: int, *, lazy: bool = False, prefix: str | None = None
+    ) -> dict[str, Any]:
         width, height = self._dice.randint(32, 56), self._dice.randint(24, 40)
         data: bytes | tuple[int, int]
         if lazy:  # made when downloaded, from a seed of its own (level 0: its size is known now)
@@ -543,8 +608,17 @@ class LaporHendiWorld:
         else:
             self._answerable.add(id_aduan)
 
-    def _history(self, id_aduan: int, old: str | None, new: str, oleh: str, sumber: str,
-                 ref: str | None, now: datetime, keterangan: str | None = None) -> int:
+    def _history(
+        self,
+        id_aduan: int,
+        old: str | None,
+        new: str,
+        oleh: str,
+        sumber: str,
+        ref: str | None,
+        now: datetime,
+        keterangan: str | None = None,
+    ) -> int:
         id_riwayat = self._new_id("riwayat")
         if ref:
             self._by_ref[("riwayat", id_aduan, ref)] = id_riwayat
@@ -563,8 +637,17 @@ class LaporHendiWorld:
         self._get(id_aduan)
         return self._by_ref.get((kind, id_aduan, ref)) if ref else None
 
-    def set_status(self, id_aduan: int, status: Any, *, oleh: str, sumber: str, ref: str | None,
-                   now: datetime, keterangan: Any = None) -> int:
+    def set_status(
+        self,
+        id_aduan: int,
+        status: Any,
+        *,
+        oleh: str,
+        sumber: str,
+        ref: str | None,
+        now: datetime,
+        keterangan: Any = None,
+    ) -> int:
         """``keterangan``: the note shown to the citizen with the change (a string, or None)."""
         record = self._get(id_aduan)
         if status not in D.STATUSES:
@@ -577,8 +660,19 @@ class LaporHendiWorld:
         self._check_answerable(id_aduan, record)
         return self._history(id_aduan, old, status, oleh, sumber, ref, now, keterangan or None)
 
-    def add_tanggapan(self, id_aduan: int, isi: Any, *, oleh: str, sumber: str, ref: str | None,
-                      now: datetime, rahasia: Any = False, uploads: Any = None, photos: int = 0) -> int:
+    def add_tanggapan(
+        self,
+        id_aduan: int,
+        isi: Any,
+        *,
+        oleh: str,
+        sumber: str,
+        ref: str | None,
+        now: datetime,
+        rahasia: Any = False,
+        uploads: Any = None,
+        photos: int = 0,
+    ) -> int:
         """A tanggapan: ``rahasia`` (a bool, or None for false) and ``uploads`` (the API's
         ``lampiran``: a list of {nama_file, tipe_mime, konten_base64}) as an API writer sends
         them, checked before anything is stored (:class:`WorldError` 422); ``photos``
@@ -598,11 +692,13 @@ class LaporHendiWorld:
             self._by_ref[("tanggapan", id_aduan, ref)] = id_tanggapan
         lampiran: tuple[dict[str, Any], ...] = ()
         if files or photos:
-            lampiran = tuple([self._store_file(*f) for f in files]
-                             + [self._photo(now, "", n, lazy=self._bulk, prefix="bukti_tindak_lanjut")
-                                for n in range(1, photos + 1)])
-        self._tanggapan[id_tanggapan] = Tanggapan(id_tanggapan, id_aduan, isi, oleh, sumber, ref, now,
-                                                  rahasia, lampiran)
+            lampiran = tuple(
+                [self._store_file(*f) for f in files]
+                + [self._photo(now, "", n, lazy=self._bulk, prefix="bukti_tindak_lanjut") for n in range(1, photos + 1)]
+            )
+        self._tanggapan[id_tanggapan] = Tanggapan(
+            id_tanggapan, id_aduan, isi, oleh, sumber, ref, now, rahasia, lampiran
+        )
         if sumber == SOURCE_EXTERNAL:
             self._files_from_gateway += len(files)
         self._tanggapan_of.setdefault(id_aduan, []).append(id_tanggapan)
@@ -618,19 +714,31 @@ class LaporHendiWorld:
         opd = self._get(id_aduan)["opd"]
         return D.OPD_NAMES.get(opd, D.ADMIN_NAME) if opd else D.ADMIN_NAME
 
-    def officer_answer(self, id_aduan: int, text: str | None, now: datetime, *, rahasia: bool = False,
-                       photos: int = 0) -> int:
+    def officer_answer(
+        self, id_aduan: int, text: str | None, now: datetime, *, rahasia: bool = False, photos: int = 0
+    ) -> int:
         """An officer's tanggapan. With ``text`` None the text is generated, and so are
         (seeded, rarely) its confidentiality and an evidence photo."""
         record = self._get(id_aduan)
         if text is None:
             lokasi = record.get("lokasi") or {}
-            text = self._text(self._dice.choice(D.OFFICER_REPLIES).format(
-                kecamatan=lokasi.get("kecamatan") or "terkait", kelurahan=lokasi.get("kelurahan") or "lokasi"))
+            text = self._text(
+                self._dice.choice(D.OFFICER_REPLIES).format(
+                    kecamatan=lokasi.get("kecamatan") or "terkait", kelurahan=lokasi.get("kelurahan") or "lokasi"
+                )
+            )
             rahasia = self._dice.random() < OFFICER_SECRET_SHARE
             photos = 1 if self._dice.random() < OFFICER_PHOTO_SHARE else 0
-        return self.add_tanggapan(id_aduan, text, oleh=self.officer_name(id_aduan), sumber=SOURCE_APP, ref=None,
-                                  now=now, rahasia=rahasia, photos=photos)
+        return self.add_tanggapan(
+            id_aduan,
+            text,
+            oleh=self.officer_name(id_aduan),
+            sumber=SOURCE_APP,
+            ref=None,
+            now=now,
+            rahasia=rahasia,
+            photos=photos,
+        )
 
     def set_nomor_lapor(self, id_aduan: int, value: Any) -> str:
         """An API writer stores the national hub's tracking id of a complaint. The same value
@@ -668,8 +776,14 @@ class LaporHendiWorld:
                 continue
             self.officer_answer(id_aduan, None, now)
             if record["status"] in (D.STATUS_NEW, "terverifikasi") and rng.random() < 0.5:
-                self.set_status(id_aduan, D.STATUS_IN_PROGRESS, oleh=self.officer_name(id_aduan),
-                                sumber=SOURCE_APP, ref=None, now=now)
+                self.set_status(
+                    id_aduan,
+                    D.STATUS_IN_PROGRESS,
+                    oleh=self.officer_name(id_aduan),
+                    sumber=SOURCE_APP,
+                    ref=None,
+                    now=now,
+                )
         for _ in range(poisson(rng, complaints_per_tick)):
             self.submit(now)
 
@@ -684,8 +798,14 @@ class LaporHendiWorld:
                 shown[key] = show_time(shown[key])
         return shown
 
-    def page(self, kind: str, since: datetime | None, start: int, end: int,
-             shift: Callable[[int, int, int], tuple[int, int]] | None = None) -> tuple[int, list[Any]]:
+    def page(
+        self,
+        kind: str,
+        since: datetime | None,
+        start: int,
+        end: int,
+        shift: Callable[[int, int, int], tuple[int, int]] | None = None,
+    ) -> tuple[int, list[Any]]:
         """One page of the list ``kind`` (``aduan``, ``tanggapan`` or ``riwayat``): the number
         of records at or after ``since`` and the stored records at positions [start, end)
         of them, in the API's order. ``shift(start, end, total)`` may move the window

@@ -41,8 +41,14 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from lapor_gateway_adapters.lapor_hendi._world import EXTERNAL_AUTHOR, SOURCE_EXTERNAL, LaporHendiWorld, WorldError, read_time
 from gateway.simulation import SimClock, Simulator
+from lapor_gateway_adapters.lapor_hendi._world import (
+    EXTERNAL_AUTHOR,
+    SOURCE_EXTERNAL,
+    LaporHendiWorld,
+    WorldError,
+    read_time,
+)
 
 __all__ = ["DEFAULT_API_KEY", "ENV_API_KEY", "LaporHendiSimulator", "create_simulator"]
 
@@ -95,14 +101,27 @@ def content_disposition(nama_file: str) -> str:
 class LaporHendiSimulator(Simulator):
     name = "lapor_hendi"
     default_port = 8701
-    commit_then_drop_routes = frozenset({("POST", "/api/v1/aduan/{id}/status"),
-                                         ("POST", "/api/v1/aduan/{id}/tanggapan"),
-                                         ("PUT", "/api/v1/aduan/{id}/nomor-lapor")})
+    commit_then_drop_routes = frozenset(
+        {
+            ("POST", "/api/v1/aduan/{id}/status"),
+            ("POST", "/api/v1/aduan/{id}/tanggapan"),
+            ("PUT", "/api/v1/aduan/{id}/nomor-lapor"),
+        }
+    )
 
-    def __init__(self, *, seed: int = 0, clock: SimClock | None = None, api_key: str = DEFAULT_API_KEY,
-                 initial_complaints: int = 0, history_days: float | None = None, complaints_per_tick: float = 1.5,
-                 answer_probability: float = 0.15, error_body_rate: float = 0.0,
-                 faults: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        clock: SimClock | None = None,
+        api_key: str = DEFAULT_API_KEY,
+        initial_complaints: int = 0,
+        history_days: float | None = None,
+        complaints_per_tick: float = 1.5,
+        answer_probability: float = 0.15,
+        error_body_rate: float = 0.0,
+        faults: Mapping[str, Any] | None = None,
+    ):
         super().__init__(seed=seed, clock=clock, faults=faults)
         self.error_body_rate = _rate("error_body_rate", error_body_rate)
         # Its own RNG, so that switching it on leaves every other seeded draw as it was.
@@ -137,8 +156,11 @@ class LaporHendiSimulator(Simulator):
         with self.lock:
             if not self.officers_active:
                 return
-            self.world.tick(self.clock.now(), complaints_per_tick=self.complaints_per_tick,
-                            answer_probability=self.answer_probability)
+            self.world.tick(
+                self.clock.now(),
+                complaints_per_tick=self.complaints_per_tick,
+                answer_probability=self.answer_probability,
+            )
 
     def submit_complaint(self, **overrides: Any) -> int:
         """A citizen submits one complaint now; fields of the record may be overridden
@@ -207,8 +229,13 @@ class LaporHendiSimulator(Simulator):
         (``"GET /api/v1/aduan"``: n, by the route template a request matched; ``"GET (no
         route)"`` for an unknown path)."""
         with self.lock:
-            return {**self.world.counts(), "error_bodies": self._error_bodies, "requests": self._requests,
-                    "unauthorized": self._unauthorized, "requests_by_route": dict(self._by_route)}
+            return {
+                **self.world.counts(),
+                "error_bodies": self._error_bodies,
+                "requests": self._requests,
+                "unauthorized": self._unauthorized,
+                "requests_by_route": dict(self._by_route),
+            }
 
     def demo_environment(self) -> dict[str, str]:
         return {ENV_API_KEY: self.api_key}
@@ -216,8 +243,11 @@ class LaporHendiSimulator(Simulator):
     # --- HTTP ---------------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
-        app = self.make_app(outer=[self._count_requests], inner=[*self.extra_middlewares, self._check_api_key],
-                            client_max_size=MAX_BODY_BYTES)
+        app = self.make_app(
+            outer=[self._count_requests],
+            inner=[*self.extra_middlewares, self._check_api_key],
+            client_max_size=MAX_BODY_BYTES,
+        )
         app.router.add_get("/api/v1/aduan", self._list_aduan)
         app.router.add_get("/api/v1/tanggapan", self._list_tanggapan)
         app.router.add_get("/api/v1/riwayat-status", self._list_riwayat)
@@ -246,8 +276,9 @@ class LaporHendiSimulator(Simulator):
             body = await request.json()
             self.set_error_body_rate(body["error_body_rate"])
         except (ValueError, TypeError, KeyError):
-            return web.json_response({"error": "the body must be {\"error_body_rate\": a number between 0 and 1}"},
-                                     status=400)
+            return web.json_response(
+                {"error": 'the body must be {"error_body_rate": a number between 0 and 1}'}, status=400
+            )
         return web.json_response(self._error_body_state())
 
     def fault_answer(self, status: int, message: str, headers: dict[str, str]) -> web.StreamResponse:
@@ -293,8 +324,12 @@ class LaporHendiSimulator(Simulator):
         with self.lock:
             total, rows = self.world.page(kind, since, start, end, shift=self._shift)
             data = [self._drift(kind, self.world.show(row)) for row in rows]
-        meta = {"halaman": halaman, "per_halaman": per_halaman, "total": total,
-                "total_halaman": max(1, math.ceil(total / per_halaman))}
+        meta = {
+            "halaman": halaman,
+            "per_halaman": per_halaman,
+            "total": total,
+            "total_halaman": max(1, math.ceil(total / per_halaman)),
+        }
         return web.json_response({"status": "sukses", "data": data, "meta": meta})
 
     def _shift(self, start: int, end: int, total: int) -> tuple[int, int]:
@@ -365,8 +400,9 @@ class LaporHendiSimulator(Simulator):
             return _fail(422, "ref_eksternal harus berupa teks")
         return id_aduan, body
 
-    async def _write(self, request: web.Request, write: Callable[[int, dict[str, Any], str, str | None], int],
-                     id_key: str, kind: str) -> web.Response:
+    async def _write(
+        self, request: web.Request, write: Callable[[int, dict[str, Any], str, str | None], int], id_key: str, kind: str
+    ) -> web.Response:
         read = await self._write_body(request)
         if isinstance(read, web.Response):
             return read
@@ -386,15 +422,31 @@ class LaporHendiSimulator(Simulator):
 
     async def _post_status(self, request: web.Request) -> web.Response:
         def write(id_aduan: int, body: dict[str, Any], oleh: str, ref: str | None) -> int:
-            return self.world.set_status(id_aduan, body.get("status"), oleh=oleh, sumber=SOURCE_EXTERNAL, ref=ref,
-                                         now=self.clock.now(), keterangan=body.get("keterangan"))
+            return self.world.set_status(
+                id_aduan,
+                body.get("status"),
+                oleh=oleh,
+                sumber=SOURCE_EXTERNAL,
+                ref=ref,
+                now=self.clock.now(),
+                keterangan=body.get("keterangan"),
+            )
+
         return await self._write(request, write, "id_riwayat", "riwayat")
 
     async def _post_tanggapan(self, request: web.Request) -> web.Response:
         def write(id_aduan: int, body: dict[str, Any], oleh: str, ref: str | None) -> int:
-            return self.world.add_tanggapan(id_aduan, body.get("isi"), oleh=oleh, sumber=SOURCE_EXTERNAL, ref=ref,
-                                            now=self.clock.now(), rahasia=body.get("rahasia"),
-                                            uploads=body.get("lampiran"))
+            return self.world.add_tanggapan(
+                id_aduan,
+                body.get("isi"),
+                oleh=oleh,
+                sumber=SOURCE_EXTERNAL,
+                ref=ref,
+                now=self.clock.now(),
+                rahasia=body.get("rahasia"),
+                uploads=body.get("lampiran"),
+            )
+
         return await self._write(request, write, "id_tanggapan", "tanggapan")
 
     async def _put_nomor_lapor(self, request: web.Request) -> web.Response:
@@ -419,8 +471,9 @@ class LaporHendiSimulator(Simulator):
         if found is None:
             return _fail(404, "lampiran tidak ditemukan")
         nama_file, tipe_mime, data = found
-        return web.Response(body=data, content_type=tipe_mime,
-                            headers={"Content-Disposition": content_disposition(nama_file)})
+        return web.Response(
+            body=data, content_type=tipe_mime, headers={"Content-Disposition": content_disposition(nama_file)}
+        )
 
 
 def create_simulator(*, seed: int = 0, clock: SimClock | None = None, **options: Any) -> LaporHendiSimulator:

@@ -94,11 +94,34 @@ OP_FILE = "GET (attachment_path)"
 MASTER_PAGE_SIZE = 1000  # what the public client asks for
 
 #: Keys of the create body that the adapter sets itself; a route's ``fields:`` cannot change them.
-OWN_CREATE_KEYS = frozenset({"title", "content", "user_id", "classification_id", "category_id", "channel",
-                             "date_of_incident", "tags_raw", "is_anonymous", "is_secret", "attachments"})
+OWN_CREATE_KEYS = frozenset(
+    {
+        "title",
+        "content",
+        "user_id",
+        "classification_id",
+        "category_id",
+        "channel",
+        "date_of_incident",
+        "tags_raw",
+        "is_anonymous",
+        "is_secret",
+        "attachments",
+    }
+)
 #: Ids the hub wants as JSON integers; a YAML value of digits is sent as a number.
-INTEGER_KEYS = frozenset({"channel", "user_id", "classification_id", "disposition_id", "category_id",
-                          "priority_program_id", "location_id", "community_id"})
+INTEGER_KEYS = frozenset(
+    {
+        "channel",
+        "user_id",
+        "classification_id",
+        "disposition_id",
+        "category_id",
+        "priority_program_id",
+        "location_id",
+        "community_id",
+    }
+)
 #: The create body's keys as the public client sends them, with its values where the adapter
 #: has no better one (``null`` where it sends null). A route's ``fields:`` overrides these.
 CREATE_DEFAULTS: dict[str, Any] = {
@@ -223,46 +246,74 @@ class Sp4nHub(Hub):
 
         model_config = ConfigDict(extra="forbid")
 
-        user_id: int = Field(description="the gateway's account id at the hub (user_id of every create and "
-                                         "follow-up); no reporter data is ever sent")
-        institution_id: int = Field(description="the local government's institution id at the hub "
-                                                "(institution_from_id of follow-ups)")
-        follow_up_template_code: str = Field(min_length=1, description="the template code the hub issued to "
-                                                                       "this integration (template_code of follow-ups)")
+        user_id: int = Field(
+            description="the gateway's account id at the hub (user_id of every create and "
+            "follow-up); no reporter data is ever sent"
+        )
+        institution_id: int = Field(
+            description="the local government's institution id at the hub (institution_from_id of follow-ups)"
+        )
+        follow_up_template_code: str = Field(
+            min_length=1,
+            description="the template code the hub issued to this integration (template_code of follow-ups)",
+        )
         follow_up_institution_to_id: int | None = Field(
-            None, description="institution_to_id of follow-ups (not seen; default: institution_id)")
-        auth_header: str = Field("Authorization", min_length=1,
-                                 description="the name of the header the authorization value goes in "
-                                             "(older deployments: auth); the value is sent as stored")
-        create_path: str = Field("/complaints/complaint", pattern=r"^/",
-                                 description="the create call's path (/complaints/complaint-lmw is a "
-                                             "per-integrator variant)")
-        tags: str = Field("#lapor_gateway #{tag}", description="tags_raw of a create; {tag} is the gateway's "
-                                                               "reference as a hashtag word (how an operator finds "
-                                                               "a create whose answer was lost)")
+            None, description="institution_to_id of follow-ups (not seen; default: institution_id)"
+        )
+        auth_header: str = Field(
+            "Authorization",
+            min_length=1,
+            description="the name of the header the authorization value goes in "
+            "(older deployments: auth); the value is sent as stored",
+        )
+        create_path: str = Field(
+            "/complaints/complaint",
+            pattern=r"^/",
+            description="the create call's path (/complaints/complaint-lmw is a per-integrator variant)",
+        )
+        tags: str = Field(
+            "#lapor_gateway #{tag}",
+            description="tags_raw of a create; {tag} is the gateway's "
+            "reference as a hashtag word (how an operator finds "
+            "a create whose answer was lost)",
+        )
         incident_date_format: str = Field("%Y-%m-%d", description="date_of_incident (format not seen)")
-        time_formats: list[str] = Field(default_factory=lambda: ["%d-%m-%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"],
-                                        min_length=1, description="how the hub writes times (d-m-Y H:i:s seen "
-                                                                  "on follow-ups)")
+        time_formats: list[str] = Field(
+            default_factory=lambda: ["%d-%m-%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+            min_length=1,
+            description="how the hub writes times (d-m-Y H:i:s seen on follow-ups)",
+        )
         log_time_key: str = Field("created_at", description="the time field of a data_logs entry (not seen)")
-        log_id_key: str = Field("id", description="the id field of a data_logs entry (not seen; without one "
-                                                  "an entry is known by its time and content)")
+        log_id_key: str = Field(
+            "id",
+            description="the id field of a data_logs entry (not seen; without one "
+            "an entry is known by its time and content)",
+        )
         log_reason_keys: list[str] = Field(
             default_factory=lambda: ["reason_description", "reason", "keterangan"],
-            description="keys of a log's decoded data that may hold the hub's reason (not seen)")
-        follow_up_id_key: str | None = Field("id", description="the id field of a follow-up (not seen); null: the "
-                                                                "hub gives none, and a follow-up is known by its "
-                                                                "time, author and text")
+            description="keys of a log's decoded data that may hold the hub's reason (not seen)",
+        )
+        follow_up_id_key: str | None = Field(
+            "id",
+            description="the id field of a follow-up (not seen); null: the "
+            "hub gives none, and a follow-up is known by its "
+            "time, author and text",
+        )
         follow_up_content_key: str = Field("content", description="the text field of a follow-up")
         follow_up_author_key: str = Field("institution_from_name", description="who wrote a follow-up (not seen)")
-        follow_up_secret_key: str = Field("is_secret", description="a follow-up's own confidentiality flag "
-                                                                   "(sent as is_secret; read field not seen)")
+        follow_up_secret_key: str = Field(
+            "is_secret", description="a follow-up's own confidentiality flag (sent as is_secret; read field not seen)"
+        )
         follow_up_attachments_key: str = Field("attachments", description="a follow-up's files (not seen)")
         attachment_path: str | None = Field(
-            "/complaints/file/{id}", description="where a follow-up's file is downloaded, {id} its id (not seen; "
-                                                 "null: hub follow-ups reach the local app without files)")
-        status_note: str = Field("Status di LAPOR!: {status}", description="the first line of the note written "
-                                                                           "with a hub status in the local app")
+            "/complaints/file/{id}",
+            description="where a follow-up's file is downloaded, {id} its id (not seen; "
+            "null: hub follow-ups reach the local app without files)",
+        )
+        status_note: str = Field(
+            "Status di LAPOR!: {status}",
+            description="the first line of the note written with a hub status in the local app",
+        )
 
     settings: Settings
 
@@ -291,13 +342,16 @@ class Sp4nHub(Hub):
         if not isinstance(body, dict):
             if method == "GET" or kwargs.get("idempotent"):
                 raise self._refused(operation, "answered JSON that is not an object")
-            raise AmbiguousOutcomeError(self.name, operation, "answered JSON that is not an object; it may "
-                                                              "have been done")
+            raise AmbiguousOutcomeError(
+                self.name, operation, "answered JSON that is not an object; it may have been done"
+            )
         if _says_failed(body):
             fields = body.get("errors")
-            names = (f" (invalid fields: {', '.join(sorted(str(k) for k in fields)[:12])})"
-                     if isinstance(fields, dict) and all(re.match(r"^[\w.\[\]-]{1,64}$", str(k)) for k in fields)
-                     else "")
+            names = (
+                f" (invalid fields: {', '.join(sorted(str(k) for k in fields)[:12])})"
+                if isinstance(fields, dict) and all(re.match(r"^[\w.\[\]-]{1,64}$", str(k)) for k in fields)
+                else ""
+            )
             raise self._refused(operation, f"answered 2xx saying it failed{names}")
         return body
 
@@ -341,27 +395,32 @@ class Sp4nHub(Hub):
         location = _location_line(complaint.location)
         if location:
             content = f"{content}\n\n{location}"
-        incident = (format_peer_time(complaint.incident_at, self.settings.incident_date_format, self.context.timezone)
-                    if complaint.incident_at is not None else None)
+        incident = (
+            format_peer_time(complaint.incident_at, self.settings.incident_date_format, self.context.timezone)
+            if complaint.incident_at is not None
+            else None
+        )
         payload: dict[str, Any] = dict(CREATE_DEFAULTS)
         payload.update({key: value for key, value in draft.route_fields.items() if key not in OWN_CREATE_KEYS})
         if draft.disposition_id is not None:  # the agency the local app assigned wins over the route's default
             payload["disposition_id"] = draft.disposition_id
         # complaint.reporter is deliberately never read here (UU PDP 27/2022).
-        payload.update({
-            "title": complaint.title,
-            "content": content,
-            "channel": draft.channel_id,
-            "user_id": self.settings.user_id,
-            "classification_id": draft.classification_id,
-            "category_id": draft.category_id,
-            "date_of_incident": incident,
-            "tags_raw": self.settings.tags.replace("{tag}", self._hashtag(draft.gateway_ref).lstrip("#")),
-            "is_anonymous": complaint.is_anonymous,
-            "is_secret": complaint.is_secret,
-            # The uploaded document ids as a JSON-encoded string, as the client sends them: "[12,13]".
-            "attachments": json.dumps([_as_int(i) for i in draft.attachment_ids], separators=(",", ":")),
-        })
+        payload.update(
+            {
+                "title": complaint.title,
+                "content": content,
+                "channel": draft.channel_id,
+                "user_id": self.settings.user_id,
+                "classification_id": draft.classification_id,
+                "category_id": draft.category_id,
+                "date_of_incident": incident,
+                "tags_raw": self.settings.tags.replace("{tag}", self._hashtag(draft.gateway_ref).lstrip("#")),
+                "is_anonymous": complaint.is_anonymous,
+                "is_secret": complaint.is_secret,
+                # The uploaded document ids as a JSON-encoded string, as the client sends them: "[12,13]".
+                "attachments": json.dumps([_as_int(i) for i in draft.attachment_ids], separators=(",", ":")),
+            }
+        )
         for key in INTEGER_KEYS & payload.keys():
             payload[key] = _as_int(payload[key])
         return payload
@@ -373,19 +432,30 @@ class Sp4nHub(Hub):
             if found is not None:
                 return found
         # A 2xx that does not say it failed, without an id: the hub may well have created it.
-        raise AmbiguousOutcomeError(self.name, OP_CREATE, "answered 2xx without a complaint id; it may have been "
-                                                          "created")
+        raise AmbiguousOutcomeError(
+            self.name, OP_CREATE, "answered 2xx without a complaint id; it may have been created"
+        )
 
     async def forward(self, ref: str, institution_ref: str, *, note: str | None = None) -> None:
-        """"Bukan wewenang": the reject call with ``not_authority: 1`` and the target
+        """ "Bukan wewenang": the reject call with ``not_authority: 1`` and the target
         institution's id in ``reason`` (``reason_description`` is the human reason)."""
-        payload = {"is_request": 1, "reason": _as_int(institution_ref),
-                   "reason_description": note or "Bukan wewenang kami; diteruskan kepada instansi yang berwenang.",
-                   "not_authority": 1}
+        payload = {
+            "is_request": 1,
+            "reason": _as_int(institution_ref),
+            "reason_description": note or "Bukan wewenang kami; diteruskan kepada instansi yang berwenang.",
+            "not_authority": 1,
+        }
         await self._call("POST", f"/complaints/process/{self._path_ref(ref)}/reject", OP_FORWARD, json=payload)
 
-    async def add_follow_up(self, ref: str, content: str, *, gateway_ref: str, is_secret: bool = False,
-                            attachments: Sequence[AttachmentContent] = ()) -> str | None:
+    async def add_follow_up(
+        self,
+        ref: str,
+        content: str,
+        *,
+        gateway_ref: str,
+        is_secret: bool = False,
+        attachments: Sequence[AttachmentContent] = (),
+    ) -> str | None:
         # The hub has no field for the gateway's mark; the engine recognises its own follow-ups
         # by the id returned here, else by their text.
         settings = self.settings
@@ -410,8 +480,9 @@ class Sp4nHub(Hub):
                 return found
         if _says_ok(body):
             return None  # an explicit ok without an id: done; the poll learns its id by its text
-        raise AmbiguousOutcomeError(self.name, OP_ADD_FOLLOW_UP, "answered 2xx without an id or an ok; it may "
-                                                                 "have been added")
+        raise AmbiguousOutcomeError(
+            self.name, OP_ADD_FOLLOW_UP, "answered 2xx without an id or an ok; it may have been added"
+        )
 
     # -- reference data -----------------------------------------------------------------------
 
@@ -420,8 +491,12 @@ class Sp4nHub(Hub):
         items: list[ReferenceItem] = []
         page = 1
         while True:
-            body = await self._call("GET", "/masters/institutions/external", OP_INSTITUTIONS,
-                                    params={"page_size": MASTER_PAGE_SIZE, "page": page})
+            body = await self._call(
+                "GET",
+                "/masters/institutions/external",
+                OP_INSTITUTIONS,
+                params={"page_size": MASTER_PAGE_SIZE, "page": page},
+            )
             rows = _dig(body, ("results", "data"))
             if not isinstance(rows, list):
                 raise self._refused(OP_INSTITUTIONS, "answered without results.data")
@@ -429,8 +504,14 @@ class Sp4nHub(Hub):
                 ident, name = _text(_dig(row, ("id",))), _text(_dig(row, ("name",)))
                 if ident is None or name is None:
                     continue  # an entry without id or name cannot be mapped to
-                items.append(ReferenceItem(ref=ident, name=name, code=_text(_dig(row, ("code",))),
-                                           parent_ref=_text(_dig(row, ("parent_id",)))))
+                items.append(
+                    ReferenceItem(
+                        ref=ident,
+                        name=name,
+                        code=_text(_dig(row, ("code",))),
+                        parent_ref=_text(_dig(row, ("parent_id",))),
+                    )
+                )
             total = _dig(body, ("results", "total"))
             if len(rows) < MASTER_PAGE_SIZE or not isinstance(total, int) or page * MASTER_PAGE_SIZE >= total:
                 return items
@@ -465,8 +546,12 @@ class Sp4nHub(Hub):
             try:
                 read = self._log_entry(str(ref), entry)
             except Exception as exc:  # anything odd in one entry: the history is incomplete, the read goes on
-                log.warning("status log unreadable", peer=self.name, operation=OP_READ,
-                            reason=f"cannot be read ({type(exc).__name__})")
+                log.warning(
+                    "status log unreadable",
+                    peer=self.name,
+                    operation=OP_READ,
+                    reason=f"cannot be read ({type(exc).__name__})",
+                )
                 read = None
             if read is None:
                 complete = False
@@ -474,8 +559,9 @@ class Sp4nHub(Hub):
                 changes.append(read)
         changes.sort(key=lambda c: c.changed_at)  # stable: the hub's order breaks ties
         if not complete:
-            log.warning("status history not read whole; the current status still goes on", peer=self.name,
-                        operation=OP_READ)
+            log.warning(
+                "status history not read whole; the current status still goes on", peer=self.name, operation=OP_READ
+            )
         return HubComplaintState(
             ref=str(ref),
             status=RawStatus(code=code or name or "", name=name),
@@ -506,17 +592,24 @@ class Sp4nHub(Hub):
         try:
             when = self._parse_time(entry.get(settings.log_time_key))
         except ValueError:
-            log.warning("status log unreadable", peer=self.name, operation=OP_READ,
-                        reason=f"missing or unparseable field {settings.log_time_key!r}")
+            log.warning(
+                "status log unreadable",
+                peer=self.name,
+                operation=OP_READ,
+                reason=f"missing or unparseable field {settings.log_time_key!r}",
+            )
             return None
         new_code, new_name = self._log_status(decoded.get("status_new"))
         old_code, old_name = self._log_status(decoded.get("status_old"))
         source, target = _text(entry.get("institution_from_name")), _text(entry.get("institution_to_name"))
         text = self._render(entry.get("content"), source, target, old_name, new_name)
-        reason = next((r for key in settings.log_reason_keys if (r := _text(decoded.get(key))) is not None
-                       and not r.isdigit()), None)
+        reason = next(
+            (r for key in settings.log_reason_keys if (r := _text(decoded.get(key))) is not None and not r.isdigit()),
+            None,
+        )
         ref = _text(entry.get(settings.log_id_key)) or "h-" + _digest(
-            entry.get(settings.log_time_key), old_name, new_name, source, target, entry.get("content"))
+            entry.get(settings.log_time_key), old_name, new_name, source, target, entry.get("content")
+        )
         if new_name is None and new_code is None:
             # Not a status change: a note that a follow-up was added (the follow-up itself is read
             # from its own list), or a disposition without a change of status. Which is which is
@@ -529,7 +622,8 @@ class Sp4nHub(Hub):
         if reason and reason not in lines:
             lines.append(f"Alasan: {reason}")
         return StatusChange(
-            ref=str(ref), complaint_ref=complaint_ref,
+            ref=str(ref),
+            complaint_ref=complaint_ref,
             status=RawStatus(code=new_code or status, name=new_name),
             changed_at=when,
             previous=RawStatus(code=old_code or old_name or "", name=old_name) if (old_name or old_code) else None,
@@ -542,19 +636,25 @@ class Sp4nHub(Hub):
         """(code, name) of ``status_old`` / ``status_new`` in a log's data: an object with a
         name (and perhaps a code or id), or a bare name."""
         if isinstance(value, dict):
-            return _text(value.get("code") if value.get("code") is not None else value.get("id")), \
-                _text(value.get("name"))
+            return _text(value.get("code") if value.get("code") is not None else value.get("id")), _text(
+                value.get("name")
+            )
         name = _text(value)
         return None, name
 
     @staticmethod
-    def _render(template: Any, source: str | None, target: str | None, old: str | None,
-                new: str | None) -> str | None:
+    def _render(template: Any, source: str | None, target: str | None, old: str | None, new: str | None) -> str | None:
         """A log's ``content`` with its placeholders filled (links become the plain names)."""
         if not isinstance(template, str) or not template.strip():
             return None
-        values = {"institution_from": source, "institution_to": target, "institution_from_link": source,
-                  "institution_to_link": target, "status_old": old, "status_new": new}
+        values = {
+            "institution_from": source,
+            "institution_to": target,
+            "institution_from_link": source,
+            "institution_to_link": target,
+            "status_old": old,
+            "status_new": new,
+        }
         text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or "", template)
         text = re.sub(r"<[^>]{0,200}>", "", text)  # a link rendered as HTML by the hub
         return " ".join(text.split()) or None
@@ -577,8 +677,9 @@ class Sp4nHub(Hub):
             return self._follow_up(ref, record)
         except Exception as exc:  # anything odd in one follow-up: it, not the list, is set aside
             record_ref = _text(record.get(self.settings.follow_up_id_key)) if isinstance(record, dict) else None
-            return RecordError(self.name, OP_FOLLOW_UPS, f"cannot be read ({type(exc).__name__})",
-                               record_ref=record_ref)
+            return RecordError(
+                self.name, OP_FOLLOW_UPS, f"cannot be read ({type(exc).__name__})", record_ref=record_ref
+            )
 
     def _follow_up(self, ref: str, record: Any) -> FollowUp | RecordError:
         settings = self.settings
@@ -619,10 +720,15 @@ class Sp4nHub(Hub):
                 if ident is None:
                     return bad(f"field '{settings.follow_up_attachments_key}[{index}]' has no id")
                 size = item.get("size") if isinstance(item, dict) else None
-                attachments.append(AttachmentRef(
-                    ref=ident, filename=(_text(item.get("filename")) if isinstance(item, dict) else None)
-                    or f"lampiran-{ident}", content_type=_text(item.get("mime")) if isinstance(item, dict) else None,
-                    size=size if isinstance(size, int) and not isinstance(size, bool) else None))
+                attachments.append(
+                    AttachmentRef(
+                        ref=ident,
+                        filename=(_text(item.get("filename")) if isinstance(item, dict) else None)
+                        or f"lampiran-{ident}",
+                        content_type=_text(item.get("mime")) if isinstance(item, dict) else None,
+                        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                    )
+                )
         return FollowUp(
             ref=record_ref,
             complaint_ref=str(ref),
@@ -640,6 +746,8 @@ class Sp4nHub(Hub):
         path = self.settings.attachment_path.replace("{id}", self._path_ref(attachment.ref))
         response = await self.http.request("GET", path, operation=OP_FILE, max_bytes=max_bytes)
         header = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return AttachmentContent(filename=attachment.filename,
-                                 content_type=header or attachment.content_type or "application/octet-stream",
-                                 data=response.content)
+        return AttachmentContent(
+            filename=attachment.filename,
+            content_type=header or attachment.content_type or "application/octet-stream",
+            data=response.content,
+        )

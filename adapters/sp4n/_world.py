@@ -59,7 +59,14 @@ UNKNOWN_STATUS_NAME = "Koordinasi"
 #: Status name -> the hub's code. Opaque: our own small integers (the real codes are not
 #: published); only the names are seen in the reference.
 STATUS_CODES: dict[str, int] = {
-    WAIT: 1, VERIFIED: 2, DISPOSED: 3, HOLD: 4, PROCESS: 5, DONE: 6, REJECTED: 7, ARCHIVED: 8,
+    WAIT: 1,
+    VERIFIED: 2,
+    DISPOSED: 3,
+    HOLD: 4,
+    PROCESS: 5,
+    DONE: 6,
+    REJECTED: 7,
+    ARCHIVED: 8,
     UNKNOWN_STATUS_NAME: 12,
 }
 STATUS_NAMES: tuple[str, ...] = (WAIT, VERIFIED, DISPOSED, HOLD, PROCESS, DONE, REJECTED, ARCHIVED)
@@ -68,8 +75,17 @@ CLOSED = frozenset({DONE, REJECTED, ARCHIVED})
 REASONED = frozenset({HOLD, REJECTED, ARCHIVED})
 #: The simulator's former status keys, still accepted where a status is given in Python
 #: (``World._change``, :meth:`World.act`); never served.
-LEGACY_KEYS = {"wait": WAIT, "verification": VERIFIED, "disposition": DISPOSED, "hold": HOLD, "process": PROCESS,
-               "done": DONE, "reject": REJECTED, "archive": ARCHIVED, "koordinasi": UNKNOWN_STATUS_NAME}
+LEGACY_KEYS = {
+    "wait": WAIT,
+    "verification": VERIFIED,
+    "disposition": DISPOSED,
+    "hold": HOLD,
+    "process": PROCESS,
+    "done": DONE,
+    "reject": REJECTED,
+    "archive": ARCHIVED,
+    "koordinasi": UNKNOWN_STATUS_NAME,
+}
 #: What the disposition is called while there is none (seen in the client's views).
 NO_DISPOSITION_NAME = "Belum Terdisposisi"
 
@@ -98,11 +114,18 @@ def status_code(name: str) -> int:
 TEMPLATE_CREATED = "Laporan baru dibuat dan diteruskan kepada {{institution_to}}"
 TEMPLATE_STATUS = "Status laporan diubah dari {{status_old}} menjadi {{status_new}} oleh {{institution_from}}"
 TEMPLATE_DISPOSED = "Laporan didisposisikan oleh {{institution_from}} kepada {{institution_to}}"
-TEMPLATE_FORWARDED = ("Laporan diteruskan oleh {{institution_from_link}} kepada {{institution_to_link}} "
-                      "karena bukan wewenang")
+TEMPLATE_FORWARDED = (
+    "Laporan diteruskan oleh {{institution_from_link}} kepada {{institution_to_link}} karena bukan wewenang"
+)
 TEMPLATE_NOTE = "{{institution_from}} menambahkan tindak lanjut"
-PLACEHOLDERS = ("institution_from", "institution_to", "institution_from_link", "institution_to_link",
-                "status_old", "status_new")
+PLACEHOLDERS = (
+    "institution_from",
+    "institution_to",
+    "institution_from_link",
+    "institution_to_link",
+    "status_old",
+    "status_new",
+)
 
 # -- master data ---------------------------------------------------------------------------------------
 
@@ -141,8 +164,12 @@ INSTITUTION_TABLE: tuple[tuple[str, str, str, str | None], ...] = (
     ("200108", "3374-DINSOS", "Dinas Sosial Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200109", "3374-DISPERKIM", "Dinas Perumahan dan Kawasan Permukiman Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200110", "3374-DISTARU", "Dinas Penataan Ruang Kota Semarang", GATEWAY_INSTITUTION_ID),
-    ("200111", "3374-DISKOMINFO", "Dinas Komunikasi, Informatika, Statistik dan Persandian Kota Semarang",
-     GATEWAY_INSTITUTION_ID),
+    (
+        "200111",
+        "3374-DISKOMINFO",
+        "Dinas Komunikasi, Informatika, Statistik dan Persandian Kota Semarang",
+        GATEWAY_INSTITUTION_ID,
+    ),
     ("200112", "3374-DISNAKER", "Dinas Tenaga Kerja Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200113", "3374-DINKOPUM", "Dinas Koperasi dan Usaha Mikro Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200114", "3374-DISDAG", "Dinas Perdagangan Kota Semarang", GATEWAY_INSTITUTION_ID),
@@ -152,17 +179,28 @@ INSTITUTION_TABLE: tuple[tuple[str, str, str, str | None], ...] = (
     ("200118", "3374-DISTAN", "Dinas Pertanian Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200119", "3374-DISARPUS", "Dinas Arsip dan Perpustakaan Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200120", "3374-DAMKAR", "Dinas Pemadam Kebakaran Kota Semarang", GATEWAY_INSTITUTION_ID),
-    ("200121", "3374-DPMPTSP", "Dinas Penanaman Modal dan Pelayanan Terpadu Satu Pintu Kota Semarang",
-     GATEWAY_INSTITUTION_ID),
-    ("200122", "3374-DP3A", "Dinas Pemberdayaan Perempuan dan Perlindungan Anak Kota Semarang",
-     GATEWAY_INSTITUTION_ID),
-    ("200123", "3374-DP2KB", "Dinas Pengendalian Penduduk dan Keluarga Berencana Kota Semarang",
-     GATEWAY_INSTITUTION_ID),
+    (
+        "200121",
+        "3374-DPMPTSP",
+        "Dinas Penanaman Modal dan Pelayanan Terpadu Satu Pintu Kota Semarang",
+        GATEWAY_INSTITUTION_ID,
+    ),
+    ("200122", "3374-DP3A", "Dinas Pemberdayaan Perempuan dan Perlindungan Anak Kota Semarang", GATEWAY_INSTITUTION_ID),
+    (
+        "200123",
+        "3374-DP2KB",
+        "Dinas Pengendalian Penduduk dan Keluarga Berencana Kota Semarang",
+        GATEWAY_INSTITUTION_ID,
+    ),
     ("200124", "3374-BAPENDA", "Badan Pendapatan Daerah Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200125", "3374-BPBD", "Badan Penanggulangan Bencana Daerah Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200126", "3374-BAPPEDA", "Badan Perencanaan Pembangunan Daerah Kota Semarang", GATEWAY_INSTITUTION_ID),
-    ("200127", "3374-BKPSDM", "Badan Kepegawaian dan Pengembangan Sumber Daya Manusia Kota Semarang",
-     GATEWAY_INSTITUTION_ID),
+    (
+        "200127",
+        "3374-BKPSDM",
+        "Badan Kepegawaian dan Pengembangan Sumber Daya Manusia Kota Semarang",
+        GATEWAY_INSTITUTION_ID,
+    ),
     ("200128", "3374-KESBANGPOL", "Badan Kesatuan Bangsa dan Politik Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200129", "3374-INSPEKTORAT", "Inspektorat Kota Semarang", GATEWAY_INSTITUTION_ID),
     ("200130", "3374-RSUD-KRMTW", "RSUD K.R.M.T. Wongsonegoro Kota Semarang", GATEWAY_INSTITUTION_ID),
@@ -181,11 +219,18 @@ INSTITUTION_TABLE: tuple[tuple[str, str, str, str | None], ...] = (
 )
 INSTITUTIONS = {ident: name for ident, _, name, _ in INSTITUTION_TABLE}
 #: The agencies (OPD) the hub's officers dispose complaints to, by category (below).
-AGENCIES = {ident: INSTITUTIONS[ident] for ident in ("200101", "200102", "200103", "200104", "200105", "200106",
-                                                     "200107")}
+AGENCIES = {
+    ident: INSTITUTIONS[ident] for ident in ("200101", "200102", "200103", "200104", "200105", "200106", "200107")
+}
 AGENCY_BY_CATEGORY = {
-    "41": "200101", "42": "200101", "43": "200102", "44": "200103",
-    "45": "200104", "46": "200105", "47": "200106", "48": "200107",
+    "41": "200101",
+    "42": "200101",
+    "43": "200102",
+    "44": "200103",
+    "45": "200104",
+    "46": "200105",
+    "47": "200106",
+    "48": "200107",
 }  # "49" Lainnya: any agency
 
 #: Follow-up templates (``GET /masters/templates``: ``results.data[]`` with ``id``, ``name``,
@@ -193,16 +238,36 @@ AGENCY_BY_CATEGORY = {
 #: of these codes or the code the hub issued to the integrator (the simulator's
 #: ``integrator_template_code``, as the client's ``reply_lmw``).
 TEMPLATES = [
-    {"id": 1, "code": "TL-TERIMA", "name": "Laporan diterima",
-     "content": "Terima kasih, laporan Anda sudah kami terima dan sedang kami pelajari."},
-    {"id": 2, "code": "TL-JADWAL", "name": "Jadwal penanganan",
-     "content": "Laporan sudah kami terima dan akan ditindaklanjuti oleh tim lapangan pada {tanggal}."},
-    {"id": 3, "code": "TL-KOORDINASI", "name": "Koordinasi lintas OPD",
-     "content": "Laporan Anda sedang kami koordinasikan dengan perangkat daerah terkait."},
-    {"id": 4, "code": "TL-DATA", "name": "Permintaan kelengkapan data",
-     "content": "Mohon lengkapi lokasi dan foto pendukung agar laporan dapat kami tindak lanjuti."},
-    {"id": 5, "code": "TL-SELESAI", "name": "Laporan selesai",
-     "content": "Penanganan di lokasi telah selesai dilaksanakan. Terima kasih atas partisipasi Anda."},
+    {
+        "id": 1,
+        "code": "TL-TERIMA",
+        "name": "Laporan diterima",
+        "content": "Terima kasih, laporan Anda sudah kami terima dan sedang kami pelajari.",
+    },
+    {
+        "id": 2,
+        "code": "TL-JADWAL",
+        "name": "Jadwal penanganan",
+        "content": "Laporan sudah kami terima dan akan ditindaklanjuti oleh tim lapangan pada {tanggal}.",
+    },
+    {
+        "id": 3,
+        "code": "TL-KOORDINASI",
+        "name": "Koordinasi lintas OPD",
+        "content": "Laporan Anda sedang kami koordinasikan dengan perangkat daerah terkait.",
+    },
+    {
+        "id": 4,
+        "code": "TL-DATA",
+        "name": "Permintaan kelengkapan data",
+        "content": "Mohon lengkapi lokasi dan foto pendukung agar laporan dapat kami tindak lanjuti.",
+    },
+    {
+        "id": 5,
+        "code": "TL-SELESAI",
+        "name": "Laporan selesai",
+        "content": "Penanganan di lokasi telah selesai dilaksanakan. Terima kasih atas partisipasi Anda.",
+    },
 ]
 TEMPLATE_CODES = frozenset(t["code"] for t in TEMPLATES)
 
@@ -220,6 +285,7 @@ OFFICER_SECRET_RATE = 0.06
 
 
 # -- Laravel-style validation ----------------------------------------------------------------------
+
 
 class ValidationFailed(Exception):
     """The request's data is invalid; ``errors`` maps field names to messages (Laravel's shape)."""
@@ -344,16 +410,22 @@ def evidence_png(rng: random.Random, width: int = 24, height: int = 18) -> bytes
     for y in range(height):
         row = bytearray(b"\x00")
         for x in range(width):
-            row += bytes(min(255, max(0, c + (x * 3 if i == 0 else y * 4 if i == 1 else 0) + rng.randrange(-12, 12)))
-                         for i, c in enumerate(base))
+            row += bytes(
+                min(255, max(0, c + (x * 3 if i == 0 else y * 4 if i == 1 else 0) + rng.randrange(-12, 12)))
+                for i, c in enumerate(base)
+            )
         rows.append(bytes(row))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows)))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _render(template: str, values: dict[str, str | None]) -> str:
@@ -447,8 +519,14 @@ class World:
     # -- API actions ---------------------------------------------------------------------------
 
     def add_doc(self, filename: str, content_type: str, data: bytes, now: datetime) -> dict[str, Any]:
-        doc: dict[str, Any] = {"id": self._new_id("doc"), "filename": filename, "mime": content_type, "size": len(data),
-               "data": data, "created_at": now}
+        doc: dict[str, Any] = {
+            "id": self._new_id("doc"),
+            "filename": filename,
+            "mime": content_type,
+            "size": len(data),
+            "data": data,
+            "created_at": now,
+        }
         self.docs[doc["id"]] = doc
         return doc
 
@@ -496,31 +574,71 @@ class World:
         copy_externals = rules.data.get("copy_externals")
         if copy_externals is not None and not isinstance(copy_externals, list):
             rules.fail("copy_externals", "The copy externals field must be an array.")
-        flags = {name: int(rules.boolean(name)) for name in (
-            "is_new_user_slider", "is_inbox", "is_disposisi_slider", "is_approval", "is_anonymous", "is_secret",
-            "is_priority")}
+        flags = {
+            name: int(rules.boolean(name))
+            for name in (
+                "is_new_user_slider",
+                "is_inbox",
+                "is_disposisi_slider",
+                "is_approval",
+                "is_anonymous",
+                "is_secret",
+                "is_priority",
+            )
+        }
         attachments = self._attachment_ids(rules)
         rules.check()
         complaint = SimComplaint(
-            id=self._new_id("complaint"), title=title or "", content=content or "", channel=_id_text(channel),
-            user_id=str(account), classification_id=str(classification), category_id=str(category),
-            disposition_id=str(disposition), location_id=str(location), date_of_incident=incident,
-            tags_raw=tags or "", is_anonymous=flags.pop("is_anonymous"), is_secret=flags.pop("is_secret"),
-            attachments=attachments, created_at=now, changed_at=now,
-            extra={**flags, "priority_program_id": priority_program, "community_id": community,
-                   "copy_externals": copy_externals, "info_disposition": info_disposition,
-                   "info_attachments": info_attachments})
+            id=self._new_id("complaint"),
+            title=title or "",
+            content=content or "",
+            channel=_id_text(channel),
+            user_id=str(account),
+            classification_id=str(classification),
+            category_id=str(category),
+            disposition_id=str(disposition),
+            location_id=str(location),
+            date_of_incident=incident,
+            tags_raw=tags or "",
+            is_anonymous=flags.pop("is_anonymous"),
+            is_secret=flags.pop("is_secret"),
+            attachments=attachments,
+            created_at=now,
+            changed_at=now,
+            extra={
+                **flags,
+                "priority_program_id": priority_program,
+                "community_id": community,
+                "copy_externals": copy_externals,
+                "info_disposition": info_disposition,
+                "info_attachments": info_attachments,
+            },
+        )
         self._insert(complaint, now)
         return complaint
 
     def _insert(self, complaint: SimComplaint, now: datetime) -> None:
         self.complaints[complaint.id] = complaint
         self._track(complaint)
-        self._log(complaint, "created", now, TEMPLATE_CREATED, institution_from=None,
-                  institution_to=complaint.disposition_id or GATEWAY_INSTITUTION_ID, status_new=WAIT)
+        self._log(
+            complaint,
+            "created",
+            now,
+            TEMPLATE_CREATED,
+            institution_from=None,
+            institution_to=complaint.disposition_id or GATEWAY_INSTITUTION_ID,
+            status_new=WAIT,
+        )
 
-    def preload(self, tags: list[str], now: datetime, rng: random.Random, *, user_id: str,
-                disposition_id: str | None = GATEWAY_INSTITUTION_ID) -> list[int]:
+    def preload(
+        self,
+        tags: list[str],
+        now: datetime,
+        rng: random.Random,
+        *,
+        user_id: str,
+        disposition_id: str | None = GATEWAY_INSTITUTION_ID,
+    ) -> list[int]:
         """Complaints as the gateway would have created them through the API at ``now``, one
         per ``tags_raw`` string, without the checks of :meth:`create` (fast: 100,000 in about
         a second). Category, classification and channel are drawn from ``rng``; the location
@@ -530,36 +648,68 @@ class World:
         for tag in tags:
             category = rng.choice(categories)
             complaint = SimComplaint(
-                id=self._new_id("complaint"), title=f"{CATEGORIES[category]}: laporan warga",
-                content="Laporan warga yang diteruskan dari aplikasi daerah.", channel=rng.choice(channels),
-                user_id=user_id, classification_id="1", category_id=category, disposition_id=disposition_id,
-                location_id="11", date_of_incident=None, tags_raw=str(tag), is_anonymous=0, is_secret=0,
-                attachments=[], created_at=now, changed_at=now)
+                id=self._new_id("complaint"),
+                title=f"{CATEGORIES[category]}: laporan warga",
+                content="Laporan warga yang diteruskan dari aplikasi daerah.",
+                channel=rng.choice(channels),
+                user_id=user_id,
+                classification_id="1",
+                category_id=category,
+                disposition_id=disposition_id,
+                location_id="11",
+                date_of_incident=None,
+                tags_raw=str(tag),
+                is_anonymous=0,
+                is_secret=0,
+                attachments=[],
+                created_at=now,
+                changed_at=now,
+            )
             self._insert(complaint, now)
             ids.append(complaint.id)
         return ids
 
-    def add_follow_up(self, complaint: SimComplaint, *, institution_from: str, institution_to: str | None,
-                      content: str, now: datetime, source: str, is_secret: int = 0, rating: int = 0,
-                      template_code: str = "", attachments: list[int] | None = None,
-                      info_disposition: str | None = None) -> dict[str, Any]:
+    def add_follow_up(
+        self,
+        complaint: SimComplaint,
+        *,
+        institution_from: str,
+        institution_to: str | None,
+        content: str,
+        now: datetime,
+        source: str,
+        is_secret: int = 0,
+        rating: int = 0,
+        template_code: str = "",
+        attachments: list[int] | None = None,
+        info_disposition: str | None = None,
+    ) -> dict[str, Any]:
         """A follow-up (tindak lanjut), and a note in the complaint's history (``data``
         null). ``source`` is ``officer`` (the simulated agency) or ``api`` (a client such as
         the gateway); ``attachments`` are document ids."""
         record = {
-            "id": self._new_id("follow_up"), "complaint_id": complaint.id,
-            "institution_from_id": institution_from, "institution_from_name": INSTITUTIONS.get(institution_from),
-            "institution_to_id": institution_to, "content": content, "created_at": now,
-            "is_secret": int(bool(is_secret)), "rating": rating, "template_code": template_code,
-            "info_disposition": info_disposition, "attachments": list(attachments or []), "source": source,
+            "id": self._new_id("follow_up"),
+            "complaint_id": complaint.id,
+            "institution_from_id": institution_from,
+            "institution_from_name": INSTITUTIONS.get(institution_from),
+            "institution_to_id": institution_to,
+            "content": content,
+            "created_at": now,
+            "is_secret": int(bool(is_secret)),
+            "rating": rating,
+            "template_code": template_code,
+            "info_disposition": info_disposition,
+            "attachments": list(attachments or []),
+            "source": source,
         }
         complaint.followups.append(record)
         if source == "officer":
             self.follow_ups_by_officers += 1
         else:
             self.follow_ups_from_gateway += 1
-        self._log(complaint, "note", now, TEMPLATE_NOTE, institution_from=institution_from,
-                  institution_to=institution_to)
+        self._log(
+            complaint, "note", now, TEMPLATE_NOTE, institution_from=institution_from, institution_to=institution_to
+        )
         return record
 
     def forward(self, complaint: SimComplaint, target: str, now: datetime, reason: str | None) -> dict[str, Any]:
@@ -571,20 +721,47 @@ class World:
         self.forwards += 1
         if complaint.status == DISPOSED:
             complaint.changed_at = now
-            return self._log(complaint, "disposition", now, TEMPLATE_FORWARDED, institution_from=source,
-                             institution_to=target, reason=reason)
-        return self._change(complaint, DISPOSED, now, reason, institution_from=source, institution_to=target,
-                            template=TEMPLATE_FORWARDED)
+            return self._log(
+                complaint,
+                "disposition",
+                now,
+                TEMPLATE_FORWARDED,
+                institution_from=source,
+                institution_to=target,
+                reason=reason,
+            )
+        return self._change(
+            complaint,
+            DISPOSED,
+            now,
+            reason,
+            institution_from=source,
+            institution_to=target,
+            template=TEMPLATE_FORWARDED,
+        )
 
     def reject(self, complaint: SimComplaint, now: datetime, reason: str | None) -> dict[str, Any]:
         """Rejected (Ditolak) through the API; the reason (or a default) in the log's data."""
         self.rejects += 1
-        return self._change(complaint, REJECTED, now, reason or REJECT_REASON,
-                            institution_from=complaint.disposition_id or GATEWAY_INSTITUTION_ID,
-                            institution_to=None)
+        return self._change(
+            complaint,
+            REJECTED,
+            now,
+            reason or REJECT_REASON,
+            institution_from=complaint.disposition_id or GATEWAY_INSTITUTION_ID,
+            institution_to=None,
+        )
 
-    def act(self, complaint: SimComplaint, status: str, now: datetime, *, reason: str | None = None,
-            institution_to: str | None = None, institution_from: str | None = None) -> dict[str, Any]:
+    def act(
+        self,
+        complaint: SimComplaint,
+        status: str,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        institution_to: str | None = None,
+        institution_from: str | None = None,
+    ) -> dict[str, Any]:
         """An officer's change: to ``status`` (a name, or a legacy key), moving the
         disposition to ``institution_to`` when given (Didisposisi without one: to the agency
         of the complaint's category). A hold, rejection or archive carries ``reason`` (or a
@@ -597,11 +774,15 @@ class World:
         admin = GATEWAY_INSTITUTION_ID
         target = institution_to
         if target is None and new == DISPOSED and complaint.status != DISPOSED:
-            target = (complaint.disposition_id if complaint.disposition_id in AGENCIES
-                      else AGENCY_BY_CATEGORY.get(complaint.category_id, "200101"))
+            target = (
+                complaint.disposition_id
+                if complaint.disposition_id in AGENCIES
+                else AGENCY_BY_CATEGORY.get(complaint.category_id, "200101")
+            )
         moved = target is not None and target != complaint.disposition_id
-        source = institution_from or (admin if moved and complaint.status in (WAIT, VERIFIED)
-                                      else complaint.disposition_id or admin)
+        source = institution_from or (
+            admin if moved and complaint.status in (WAIT, VERIFIED) else complaint.disposition_id or admin
+        )
         if reason is None and new in DEFAULT_REASONS:
             reason = DEFAULT_REASONS[new]
         if new == complaint.status and not moved:
@@ -610,19 +791,44 @@ class World:
             complaint.disposition_id = target
         if new == complaint.status:
             complaint.changed_at = now
-            return self._log(complaint, "disposition", now, TEMPLATE_DISPOSED, institution_from=source,
-                             institution_to=target, reason=reason)
+            return self._log(
+                complaint,
+                "disposition",
+                now,
+                TEMPLATE_DISPOSED,
+                institution_from=source,
+                institution_to=target,
+                reason=reason,
+            )
         if moved or new == DISPOSED:
-            return self._change(complaint, new, now, reason, institution_from=source,
-                                institution_to=complaint.disposition_id, template=TEMPLATE_DISPOSED)
-        return self._change(complaint, new, now, reason, institution_from=source,
-                            institution_to=admin if source != admin else None)
+            return self._change(
+                complaint,
+                new,
+                now,
+                reason,
+                institution_from=source,
+                institution_to=complaint.disposition_id,
+                template=TEMPLATE_DISPOSED,
+            )
+        return self._change(
+            complaint, new, now, reason, institution_from=source, institution_to=admin if source != admin else None
+        )
 
     # -- history -------------------------------------------------------------------------------
 
-    def _log(self, complaint: SimComplaint, kind: str, now: datetime, template: str, *,
-             institution_from: str | None, institution_to: str | None, status_old: str | None = None,
-             status_new: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    def _log(
+        self,
+        complaint: SimComplaint,
+        kind: str,
+        now: datetime,
+        template: str,
+        *,
+        institution_from: str | None,
+        institution_to: str | None,
+        status_old: str | None = None,
+        status_new: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
         """A history entry. ``kind``: ``created``, ``status``, ``disposition`` or ``note``;
         ``data`` is what the log's JSON-encoded ``data`` decodes to (None for a note)."""
         data: dict[str, Any] | None = None
@@ -635,17 +841,32 @@ class World:
             if reason:
                 data["reason_description"] = reason
         entry = {
-            "id": self._new_id("log"), "complaint_id": complaint.id, "kind": kind,
-            "institution_from_id": institution_from, "institution_to_id": institution_to,
-            "status_old": status_old, "status_new": status_new, "reason": reason or None,
-            "content": template, "data": data, "created_at": now,
+            "id": self._new_id("log"),
+            "complaint_id": complaint.id,
+            "kind": kind,
+            "institution_from_id": institution_from,
+            "institution_to_id": institution_to,
+            "status_old": status_old,
+            "status_new": status_new,
+            "reason": reason or None,
+            "content": template,
+            "data": data,
+            "created_at": now,
         }
         complaint.logs.append(entry)
         return entry
 
-    def _change(self, complaint: SimComplaint, new: str, now: datetime, reason: str | None = None, *,
-                institution_from: str | None, institution_to: str | None,
-                template: str = TEMPLATE_STATUS) -> dict[str, Any]:
+    def _change(
+        self,
+        complaint: SimComplaint,
+        new: str,
+        now: datetime,
+        reason: str | None = None,
+        *,
+        institution_from: str | None,
+        institution_to: str | None,
+        template: str = TEMPLATE_STATUS,
+    ) -> dict[str, Any]:
         """A status change to ``new`` (a name, or a legacy key such as ``"verification"``),
         logged with ``status_old``/``status_new`` and ``reason`` as ``reason_description``."""
         new = status_name(new)
@@ -654,8 +875,17 @@ class World:
         complaint.changed_at = now
         self.status_changes += 1
         self._track(complaint)
-        return self._log(complaint, "status", now, template, institution_from=institution_from,
-                         institution_to=institution_to, status_old=old, status_new=new, reason=reason)
+        return self._log(
+            complaint,
+            "status",
+            now,
+            template,
+            institution_from=institution_from,
+            institution_to=institution_to,
+            status_old=old,
+            status_new=new,
+            reason=reason,
+        )
 
     def record(self, complaint: SimComplaint, kind: str, record: dict[str, Any], now: datetime) -> None:
         """Note a change the simulated people made (see :attr:`changes`)."""
@@ -667,22 +897,39 @@ class World:
 
     # -- officers ------------------------------------------------------------------------------
 
-    def _officer_change(self, complaint: SimComplaint, new: str, now: datetime, unknown_status: str | None,
-                        *, reason: str | None = None, institution_to: str | None = None,
-                        institution_from: str | None = None) -> None:
+    def _officer_change(
+        self,
+        complaint: SimComplaint,
+        new: str,
+        now: datetime,
+        unknown_status: str | None,
+        *,
+        reason: str | None = None,
+        institution_to: str | None = None,
+        institution_from: str | None = None,
+    ) -> None:
         """A status change by the hub's officers (with ``unknown_status``, to that status
         instead; the disposition still moves)."""
         if unknown_status is not None:
             new = unknown_status
             self.unknown_status_changes += 1
-        entry = self.act(complaint, new, now, reason=reason, institution_to=institution_to,
-                         institution_from=institution_from)
+        entry = self.act(
+            complaint, new, now, reason=reason, institution_to=institution_to, institution_from=institution_from
+        )
         self.record(complaint, "status", entry, now)
 
-    def officer_follow_up(self, complaint: SimComplaint, now: datetime, content: str, *,
-                          institution_from: str | None = None, template_code: str = "TL-JADWAL",
-                          is_secret: bool | None = None, photo: bool | None = None,
-                          files: list[tuple[str, str, bytes]] | None = None) -> dict[str, Any]:
+    def officer_follow_up(
+        self,
+        complaint: SimComplaint,
+        now: datetime,
+        content: str,
+        *,
+        institution_from: str | None = None,
+        template_code: str = "TL-JADWAL",
+        is_secret: bool | None = None,
+        photo: bool | None = None,
+        files: list[tuple[str, str, bytes]] | None = None,
+    ) -> dict[str, Any]:
         """A follow-up by the hub's officers (the complaint's agency, or the admin), recorded
         as a change. ``is_secret`` and ``photo`` (an evidence PNG attached) default to a rare
         draw from :attr:`extras_rng`; ``files`` are attached as they are."""
@@ -694,11 +941,22 @@ class World:
         doc_ids = [self.add_doc(name, mime, data, now)["id"] for name, mime, data in (files or [])]
         if photo:
             stamp = now.astimezone(WIB)
-            doc_ids.append(self.add_doc(f"bukti_{stamp:%Y%m%d_%H%M%S}_{complaint.id}.png", "image/png",
-                                        evidence_png(self.extras_rng), now)["id"])
-        record = self.add_follow_up(complaint, institution_from=source, institution_to=GATEWAY_INSTITUTION_ID,
-                                    now=now, source="officer", template_code=template_code, content=content,
-                                    is_secret=int(is_secret), attachments=doc_ids)
+            doc_ids.append(
+                self.add_doc(
+                    f"bukti_{stamp:%Y%m%d_%H%M%S}_{complaint.id}.png", "image/png", evidence_png(self.extras_rng), now
+                )["id"]
+            )
+        record = self.add_follow_up(
+            complaint,
+            institution_from=source,
+            institution_to=GATEWAY_INSTITUTION_ID,
+            now=now,
+            source="officer",
+            template_code=template_code,
+            content=content,
+            is_secret=int(is_secret),
+            attachments=doc_ids,
+        )
         self.record(complaint, "follow_up", record, now)
         return record
 
@@ -747,22 +1005,32 @@ class World:
                 self.officer_follow_up(complaint, now, self._visit_note(now, roll), institution_from=source)
             elif status == DISPOSED and hours >= 2 and roll < 0.56 and unknown_status is None:
                 others = sorted(a for a in AGENCIES if a != complaint.disposition_id)
-                self.act(complaint, DISPOSED, now, institution_to=rng.choice(others), institution_from=admin,
-                         reason="Dilimpahkan kepada perangkat daerah yang berwenang.")
+                self.act(
+                    complaint,
+                    DISPOSED,
+                    now,
+                    institution_to=rng.choice(others),
+                    institution_from=admin,
+                    reason="Dilimpahkan kepada perangkat daerah yang berwenang.",
+                )
             elif status == PROCESS and hours >= 2:
                 source = complaint.disposition_id or admin
                 if roll < 0.08:
                     change(complaint, HOLD, institution_from=source)
                 elif roll < 0.45:
                     change(complaint, DONE, institution_from=source)
-                    self.officer_follow_up(complaint, now, "Penanganan di lokasi telah selesai dilaksanakan oleh "
-                                           "tim lapangan. Terima kasih atas partisipasi Anda.",
-                                           institution_from=source, template_code="TL-SELESAI")
+                    self.officer_follow_up(
+                        complaint,
+                        now,
+                        "Penanganan di lokasi telah selesai dilaksanakan oleh "
+                        "tim lapangan. Terima kasih atas partisipasi Anda.",
+                        institution_from=source,
+                        template_code="TL-SELESAI",
+                    )
             elif status in (HOLD, UNKNOWN_STATUS_NAME) and hours >= 2 and roll < 0.5:
                 change(complaint, PROCESS, institution_from=complaint.disposition_id or admin)
 
-    def change_some(self, rng: random.Random, now: datetime, count: int, *,
-                    unknown_status: str | None = None) -> int:
+    def change_some(self, rng: random.Random, now: datetime, count: int, *, unknown_status: str | None = None) -> int:
         """The change model: ``count`` distinct open complaints, drawn by ``rng``, each get one
         change at ``now``, a step of their life: Belum Terverifikasi → Terverifikasi →
         Didisposisi (to the agency of their category) → Dalam Proses → Selesai, with Dalam
@@ -783,14 +1051,22 @@ class World:
                 self._officer_change(complaint, new, now, unknown_status, **options)  # noqa: B023
 
             if unknown_status is not None and status == unknown_status:
-                self.officer_follow_up(complaint, now, "Laporan Anda sedang kami koordinasikan dengan perangkat "
-                                       "daerah terkait.", institution_from=source, template_code="TL-KOORDINASI")
+                self.officer_follow_up(
+                    complaint,
+                    now,
+                    "Laporan Anda sedang kami koordinasikan dengan perangkat daerah terkait.",
+                    institution_from=source,
+                    template_code="TL-KOORDINASI",
+                )
             elif status == WAIT:
                 change(VERIFIED, institution_from=admin)
             elif status == VERIFIED:
                 target = agency or AGENCY_BY_CATEGORY.get(complaint.category_id) or rng.choice(sorted(AGENCIES))
-                change(DISPOSED, institution_from=admin,
-                       institution_to=None if target == complaint.disposition_id else target)
+                change(
+                    DISPOSED,
+                    institution_from=admin,
+                    institution_to=None if target == complaint.disposition_id else target,
+                )
             elif status == DISPOSED:
                 change(PROCESS, institution_from=source)
             elif status == PROCESS and roll < 0.5:
@@ -815,8 +1091,10 @@ class World:
         other fields and flags, 0/1: ours) and ``data_logs`` (:meth:`log_view`)."""
         extra = complaint.extra
         return {
-            "data": self.complaint_data(complaint) | {
-                "content": complaint.content, "user_id": as_integer(complaint.user_id),
+            "data": self.complaint_data(complaint)
+            | {
+                "content": complaint.content,
+                "user_id": as_integer(complaint.user_id),
                 "classification_id": as_integer(complaint.classification_id),
                 "category_id": as_integer(complaint.category_id),
                 "category_name": CATEGORIES.get(complaint.category_id),
@@ -824,10 +1102,13 @@ class World:
                 "location_id": as_integer(complaint.location_id) if complaint.location_id else None,
                 "location_name": LOCATIONS.get(complaint.location_id or ""),
                 "date_of_incident": complaint.date_of_incident,
-                "is_anonymous": complaint.is_anonymous, "is_secret": complaint.is_secret,
-                "is_priority": extra.get("is_priority", 0), "is_approval": extra.get("is_approval", 0),
+                "is_anonymous": complaint.is_anonymous,
+                "is_secret": complaint.is_secret,
+                "is_priority": extra.get("is_priority", 0),
+                "is_approval": extra.get("is_approval", 0),
                 "priority_program_id": extra.get("priority_program_id"),
-                "tags_raw": complaint.tags_raw, "attachments": list(complaint.attachments),
+                "tags_raw": complaint.tags_raw,
+                "attachments": list(complaint.attachments),
                 "created_at": peer_time(complaint.created_at),
                 "updated_at": peer_time(complaint.changed_at or complaint.created_at),
             },
@@ -838,8 +1119,10 @@ class World:
     def complaint_data(complaint: SimComplaint) -> dict[str, Any]:
         """The complaint's id, title, status and disposition, as ``results.data`` has them."""
         return {
-            "id": complaint.id, "title": complaint.title,
-            "status_code": complaint.status_code, "status_name": complaint.status,
+            "id": complaint.id,
+            "title": complaint.title,
+            "status_code": complaint.status_code,
+            "status_name": complaint.status,
             "disposition_id": as_integer(complaint.disposition_id) if complaint.disposition_id else None,
             "disposition_name": INSTITUTIONS.get(complaint.disposition_id or "", NO_DISPOSITION_NAME),
         }
@@ -852,7 +1135,8 @@ class World:
         unknown; the follow-up list's is used)."""
         data = entry["data"]
         return {
-            "id": entry["id"], "content": entry["content"],
+            "id": entry["id"],
+            "content": entry["content"],
             "institution_from_name": INSTITUTIONS.get(entry["institution_from_id"] or ""),
             "institution_to_name": INSTITUTIONS.get(entry["institution_to_id"] or ""),
             "data": None if data is None else json.dumps(data),
@@ -866,13 +1150,19 @@ class World:
         ``template_code``, ``rating`` (the names the client's add sends) and ``attachments``
         (``[{id, filename, mime, size}]``) ours."""
         return [
-            {"id": record["id"], "complaint_id": record["complaint_id"], "content": record["content"],
-             "created_at": peer_time(record["created_at"]),
-             "institution_from_id": as_integer(record["institution_from_id"]),
-             "institution_from_name": record["institution_from_name"],
-             "institution_to_id": as_integer(record["institution_to_id"]) if record["institution_to_id"] else None,
-             "is_secret": record["is_secret"], "template_code": record["template_code"], "rating": record["rating"],
-             "attachments": [view for view in (self.doc_view(i) for i in record["attachments"]) if view]}
+            {
+                "id": record["id"],
+                "complaint_id": record["complaint_id"],
+                "content": record["content"],
+                "created_at": peer_time(record["created_at"]),
+                "institution_from_id": as_integer(record["institution_from_id"]),
+                "institution_from_name": record["institution_from_name"],
+                "institution_to_id": as_integer(record["institution_to_id"]) if record["institution_to_id"] else None,
+                "is_secret": record["is_secret"],
+                "template_code": record["template_code"],
+                "rating": record["rating"],
+                "attachments": [view for view in (self.doc_view(i) for i in record["attachments"]) if view],
+            }
             for record in complaint.followups
         ]
 
@@ -880,24 +1170,37 @@ class World:
     def institutions_view(page: int, page_size: int) -> dict[str, Any]:
         """A page of :data:`INSTITUTION_TABLE`: ``data`` ({id, name} seen; code, parent_id
         ours), ``page``, ``page_size`` and ``total``."""
-        rows = [{"id": int(ident), "name": name, "code": code, "parent_id": as_integer(parent) if parent else None}
-                for ident, code, name, parent in INSTITUTION_TABLE]
+        rows = [
+            {"id": int(ident), "name": name, "code": code, "parent_id": as_integer(parent) if parent else None}
+            for ident, code, name, parent in INSTITUTION_TABLE
+        ]
         start = (page - 1) * page_size
-        return {"data": rows[start:start + page_size], "page": page, "page_size": page_size, "total": len(rows)}
+        return {"data": rows[start : start + page_size], "page": page, "page_size": page_size, "total": len(rows)}
 
     # -- inspection (tests, demo) ---------------------------------------------------------------
 
     @staticmethod
     def summary(complaint: SimComplaint) -> dict[str, Any]:
         return {
-            "id": complaint.id, "title": complaint.title, "content": complaint.content,
-            "tags_raw": complaint.tags_raw, "status_code": complaint.status_code,
-            "status_name": complaint.status, "attachments": list(complaint.attachments),
-            "user_id": complaint.user_id, "is_anonymous": complaint.is_anonymous, "is_secret": complaint.is_secret,
-            "category_id": complaint.category_id, "classification_id": complaint.classification_id,
-            "channel": complaint.channel, "disposition_id": complaint.disposition_id,
-            "location_id": complaint.location_id, "date_of_incident": complaint.date_of_incident,
-            "created_at": complaint.created_at, "changed_at": complaint.changed_at, **copy.deepcopy(complaint.extra),
+            "id": complaint.id,
+            "title": complaint.title,
+            "content": complaint.content,
+            "tags_raw": complaint.tags_raw,
+            "status_code": complaint.status_code,
+            "status_name": complaint.status,
+            "attachments": list(complaint.attachments),
+            "user_id": complaint.user_id,
+            "is_anonymous": complaint.is_anonymous,
+            "is_secret": complaint.is_secret,
+            "category_id": complaint.category_id,
+            "classification_id": complaint.classification_id,
+            "channel": complaint.channel,
+            "disposition_id": complaint.disposition_id,
+            "location_id": complaint.location_id,
+            "date_of_incident": complaint.date_of_incident,
+            "created_at": complaint.created_at,
+            "changed_at": complaint.changed_at,
+            **copy.deepcopy(complaint.extra),
         }
 
     @staticmethod
@@ -907,7 +1210,8 @@ class World:
         names = {
             "institution_from": INSTITUTIONS.get(entry["institution_from_id"] or ""),
             "institution_to": INSTITUTIONS.get(entry["institution_to_id"] or ""),
-            "status_old": entry["status_old"], "status_new": entry["status_new"],
+            "status_old": entry["status_old"],
+            "status_new": entry["status_new"],
         }
         names["institution_from_link"] = names["institution_from"]
         names["institution_to_link"] = names["institution_to"]

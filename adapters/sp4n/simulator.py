@@ -77,6 +77,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.simulation import CONTROL_PREFIX, SimClock, Simulator
 from lapor_gateway_adapters.sp4n._world import (
     COMPLAINT_ID_PATHS,
     GATEWAY_INSTITUTION_ID,
@@ -89,10 +90,15 @@ from lapor_gateway_adapters.sp4n._world import (
     ValidationFailed,
     World,
 )
-from gateway.simulation import CONTROL_PREFIX, SimClock, Simulator
 
-__all__ = ["DEFAULT_AUTHORIZATION", "DEFAULT_TOKEN", "DEFAULT_USER_ID", "INTEGRATOR_TEMPLATE_CODE", "Sp4nSimulator",
-           "create_simulator"]
+__all__ = [
+    "DEFAULT_AUTHORIZATION",
+    "DEFAULT_TOKEN",
+    "DEFAULT_USER_ID",
+    "INTEGRATOR_TEMPLATE_CODE",
+    "Sp4nSimulator",
+    "create_simulator",
+]
 
 DEFAULT_AUTHORIZATION = "demo-sp4n-authorization"
 DEFAULT_TOKEN = "5f0c2a9e-3b7d-4c1e-9a61-2d8e7f4b1c30"
@@ -171,10 +177,12 @@ def wants_json(request: web.Request) -> bool:
 def _redirect_html(location: str) -> str:
     """Symfony's RedirectResponse body, as a Laravel app sends it."""
     url = html.escape(location)
-    return (f'<!DOCTYPE html>\n<html>\n    <head>\n        <meta charset="UTF-8" />\n'
-            f"        <meta http-equiv=\"refresh\" content=\"0;url='{url}'\" />\n\n"
-            f"        <title>Redirecting to {url}</title>\n    </head>\n"
-            f'    <body>\n        Redirecting to <a href="{url}">{url}</a>.\n    </body>\n</html>')
+    return (
+        f'<!DOCTYPE html>\n<html>\n    <head>\n        <meta charset="UTF-8" />\n'
+        f'        <meta http-equiv="refresh" content="0;url=\'{url}\'" />\n\n'
+        f"        <title>Redirecting to {url}</title>\n    </head>\n"
+        f'    <body>\n        Redirecting to <a href="{url}">{url}</a>.\n    </body>\n</html>'
+    )
 
 
 def _ok(results: dict[str, Any], message: str = "OK") -> web.Response:
@@ -237,15 +245,26 @@ class Sp4nSimulator(Simulator):
 
     name = "sp4n"
     default_port = 8702
-    commit_then_drop_routes = frozenset({("POST", "/complaints/complaint"), ("POST", "/complaints/complaint-lmw"),
-                                         ("POST", "/complaints/followup/add")})
+    commit_then_drop_routes = frozenset(
+        {("POST", "/complaints/complaint"), ("POST", "/complaints/complaint-lmw"), ("POST", "/complaints/followup/add")}
+    )
 
-    def __init__(self, *, seed: int = 0, clock: SimClock | None = None,
-                 authorization: str = DEFAULT_AUTHORIZATION, token: str = DEFAULT_TOKEN,
-                 auth_header: str = "Authorization", user_id: str = DEFAULT_USER_ID,
-                 integrator_template_code: str = INTEGRATOR_TEMPLATE_CODE, path_prefix: str = "",
-                 no_id_rate: float = 0.0, false_success_rate: float = 0.0,
-                 change_rate_per_hour: float | None = None, faults: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        clock: SimClock | None = None,
+        authorization: str = DEFAULT_AUTHORIZATION,
+        token: str = DEFAULT_TOKEN,
+        auth_header: str = "Authorization",
+        user_id: str = DEFAULT_USER_ID,
+        integrator_template_code: str = INTEGRATOR_TEMPLATE_CODE,
+        path_prefix: str = "",
+        no_id_rate: float = 0.0,
+        false_success_rate: float = 0.0,
+        change_rate_per_hour: float | None = None,
+        faults: Mapping[str, Any] | None = None,
+    ):
         super().__init__(seed=seed, clock=clock, faults=faults)
         if not str(auth_header).strip():
             raise ValueError("auth_header must name a header")
@@ -256,9 +275,12 @@ class Sp4nSimulator(Simulator):
         self.integrator_template_code = integrator_template_code
         self.path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
         self.commit_then_drop_routes = frozenset(  # type: ignore[misc]  # an instance's, with its prefix
-            (method, self.path_prefix + route) for method, route in type(self).commit_then_drop_routes)
-        self._quirks = {"no_id_rate": _check_rate("no_id_rate", no_id_rate),
-                        "false_success_rate": _check_rate("false_success_rate", false_success_rate)}
+            (method, self.path_prefix + route) for method, route in type(self).commit_then_drop_routes
+        )
+        self._quirks = {
+            "no_id_rate": _check_rate("no_id_rate", no_id_rate),
+            "false_success_rate": _check_rate("false_success_rate", false_success_rate),
+        }
         self.world = World(extras_rng=random.Random(f"sp4n-extras-{seed}"))
         self.officers_active = True
         self.middlewares: list[Any] = []  # extra aiohttp middlewares, inside the faults, outermost first
@@ -290,8 +312,9 @@ class Sp4nSimulator(Simulator):
 
     # -- quirks ---------------------------------------------------------------------------------
 
-    def set_quirks(self, *, no_id_rate: float | None = None,
-                   false_success_rate: float | None = None) -> dict[str, float]:
+    def set_quirks(
+        self, *, no_id_rate: float | None = None, false_success_rate: float | None = None
+    ) -> dict[str, float]:
         """Change the quirks at run time (None leaves one as it is); returns those in force.
         ``no_id_rate``: a create is committed and answered 200 without an id (``{}``,
         ``{"complaint_id": 0}``, ...); ``false_success_rate``: a follow-up add is not committed
@@ -314,21 +337,24 @@ class Sp4nSimulator(Simulator):
     # -- the HTTP face --------------------------------------------------------------------------
 
     def build_app(self) -> web.Application:
-        app = self.make_app(outer=[self._count], inner=[*self.middlewares, self._auth],
-                            client_max_size=MAX_UPLOAD_BYTES)
+        app = self.make_app(
+            outer=[self._count], inner=[*self.middlewares, self._auth], client_max_size=MAX_UPLOAD_BYTES
+        )
         p = self.path_prefix
-        app.add_routes([
-            web.post(p + "/complaints/complaint/file", self._upload),
-            web.post(p + "/complaints/complaint", self._create),
-            web.post(p + "/complaints/complaint-lmw", self._create),
-            web.post(p + "/complaints/process/{id}/reject", self._reject),
-            web.get(p + "/complaints/file/{doc_id}", self._document),
-            web.get(p + "/complaints/{id}/complaint", self._read),
-            web.get(p + "/complaints/{id}/followups", self._follow_ups),
-            web.post(p + "/complaints/followup/add", self._add_follow_up),
-            web.get(p + "/masters/institutions/external", self._institutions),
-            web.get(p + "/masters/templates", self._templates),
-        ])
+        app.add_routes(
+            [
+                web.post(p + "/complaints/complaint/file", self._upload),
+                web.post(p + "/complaints/complaint", self._create),
+                web.post(p + "/complaints/complaint-lmw", self._create),
+                web.post(p + "/complaints/process/{id}/reject", self._reject),
+                web.get(p + "/complaints/file/{doc_id}", self._document),
+                web.get(p + "/complaints/{id}/complaint", self._read),
+                web.get(p + "/complaints/{id}/followups", self._follow_ups),
+                web.post(p + "/complaints/followup/add", self._add_follow_up),
+                web.get(p + "/masters/institutions/external", self._institutions),
+                web.get(p + "/masters/templates", self._templates),
+            ]
+        )
         app.router.add_get(f"{CONTROL_PREFIX}quirks", self._get_quirks)
         app.router.add_post(f"{CONTROL_PREFIX}quirks", self._post_quirks)
         return app
@@ -336,8 +362,13 @@ class Sp4nSimulator(Simulator):
     async def _get_quirks(self, request: web.Request) -> web.Response:
         """``GET /_sim/quirks`` (a control endpoint: no faults, no auth, not counted)."""
         counts = self.counts()
-        return web.json_response({"quirks": self.quirks, "no_id_answers": counts["no_id_answers"],
-                                  "false_successes": counts["false_successes"]})
+        return web.json_response(
+            {
+                "quirks": self.quirks,
+                "no_id_answers": counts["no_id_answers"],
+                "false_successes": counts["false_successes"],
+            }
+        )
 
     async def _post_quirks(self, request: web.Request) -> web.Response:
         """``POST /_sim/quirks`` with ``{"no_id_rate": 0.1, "false_success_rate": 0}``; 400
@@ -369,8 +400,13 @@ class Sp4nSimulator(Simulator):
             return web.json_response(body, status=error.status)
         base = f"{request.scheme}://{request.host}{self.path_prefix}"
         location = f"{base}/login" if error.status == 401 else request.headers.get("Referer") or f"{base}/"
-        return web.Response(status=302, headers={"Location": location}, text=_redirect_html(location),
-                            content_type="text/html", charset="utf-8")
+        return web.Response(
+            status=302,
+            headers={"Location": location},
+            text=_redirect_html(location),
+            content_type="text/html",
+            charset="utf-8",
+        )
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -394,9 +430,12 @@ class Sp4nSimulator(Simulator):
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get(self.auth_header)
         token = request.headers.get("token")
-        if not (given is not None and token is not None
-                and hmac.compare_digest(given.encode(), self.authorization.encode())
-                and hmac.compare_digest(token.encode(), self.token.encode())):
+        if not (
+            given is not None
+            and token is not None
+            and hmac.compare_digest(given.encode(), self.authorization.encode())
+            and hmac.compare_digest(token.encode(), self.token.encode())
+        ):
             with self.lock:
                 self._unauthorized += 1
             raise HubError(401, "Unauthenticated.")
@@ -405,8 +444,9 @@ class Sp4nSimulator(Simulator):
     async def _upload(self, request: web.Request) -> web.Response:
         """Multipart, one part per file named ``attachments[]`` (seen); answer ``results.docs``
         (``id`` seen; ``filename``, ``mime``, ``size`` ours)."""
-        parts = (await request.post()).getall("attachments[]", []) if request.content_type == "multipart/form-data" \
-            else []
+        parts = (
+            (await request.post()).getall("attachments[]", []) if request.content_type == "multipart/form-data" else []
+        )
         files = [f for f in parts if isinstance(f, web.FileField)]
         if not files:
             raise _invalid({"attachments": ["The attachments field is required."]})
@@ -491,7 +531,7 @@ class Sp4nSimulator(Simulator):
             if how == "log_without_data":
                 del entry["data"]
             else:
-                entry["data"] = entry["data"][:max(1, len(entry["data"]) // 2)]
+                entry["data"] = entry["data"][: max(1, len(entry["data"]) // 2)]
 
     async def _follow_ups(self, request: web.Request) -> web.Response:
         with self.lock:
@@ -520,8 +560,11 @@ class Sp4nSimulator(Simulator):
             doc = self.world.docs.get(int(number)) if number.isdigit() else None
             if doc is None:
                 raise _not_found()
-            return web.Response(body=doc["data"], content_type=doc["mime"],
-                                headers={"Content-Disposition": f'inline; filename="{doc["filename"]}"'})
+            return web.Response(
+                body=doc["data"],
+                content_type=doc["mime"],
+                headers={"Content-Disposition": f'inline; filename="{doc["filename"]}"'},
+            )
 
     async def _add_follow_up(self, request: web.Request) -> web.Response:
         """Multipart only (seen), every field a string: ``user_id`` (the integrator's),
@@ -572,12 +615,23 @@ class Sp4nSimulator(Simulator):
                 self._false_successes += 1
                 return web.json_response({"success": "false", "message": "Gagal menyimpan tindak lanjut"})
             now = self.clock.now()
-            doc_ids = [self.world.add_doc(name, ctype, data, now)["id"] for _, name, ctype, data in sorted(
-                files, key=lambda f: f[0])]
+            doc_ids = [
+                self.world.add_doc(name, ctype, data, now)["id"]
+                for _, name, ctype, data in sorted(files, key=lambda f: f[0])
+            ]
             record = self.world.add_follow_up(
-                complaint, institution_from=str(source), institution_to=None if target is None else str(target),
-                content=content, now=now, source="api", is_secret=int(secret), rating=rating or 0,
-                template_code=template or "", attachments=doc_ids, info_disposition=info)
+                complaint,
+                institution_from=str(source),
+                institution_to=None if target is None else str(target),
+                content=content,
+                now=now,
+                source="api",
+                is_secret=int(secret),
+                rating=rating or 0,
+                template_code=template or "",
+                attachments=doc_ids,
+                info_disposition=info,
+            )
             return _ok({"data": {"id": record["id"]}})
 
     async def _institutions(self, request: web.Request) -> web.Response:
@@ -617,8 +671,9 @@ class Sp4nSimulator(Simulator):
             if self.world.unknown_status_changes > before:
                 self.faults.count("unknown_statuses", self.world.unknown_status_changes - before)
 
-    def act(self, complaint_id: Any, status_name: str, reason: str | None = None,
-            institution_to: str | None = None) -> dict[str, Any]:
+    def act(
+        self, complaint_id: Any, status_name: str, reason: str | None = None, institution_to: str | None = None
+    ) -> dict[str, Any]:
         """An officer's change, now: the complaint goes to ``status_name`` (a name of
         :data:`~lapor_gateway_adapters.sp4n._world.STATUS_CODES`), its disposition to ``institution_to``
         when given (Didisposisi without one: its category's agency). Ditunda, Ditolak and
@@ -630,15 +685,28 @@ class Sp4nSimulator(Simulator):
         with self.lock:
             complaint = self._complaint(complaint_id)
             now = self.clock.now()
-            entry = self.world.act(complaint, status_name, now, reason=reason,
-                                   institution_to=None if institution_to is None else str(institution_to))
+            entry = self.world.act(
+                complaint,
+                status_name,
+                now,
+                reason=reason,
+                institution_to=None if institution_to is None else str(institution_to),
+            )
             if entry["kind"] == "status":
                 self.world.record(complaint, "status", entry, now)
             return self.world.log_copy(entry)
 
-    def officer_follow_up(self, complaint_id: Any, content: str, is_secret: bool = False,
-                          attachments: Sequence[bytes | tuple[str, str, bytes]] = (), *, photo: bool = False,
-                          institution_from: str | None = None, template_code: str = "TL-JADWAL") -> dict[str, Any]:
+    def officer_follow_up(
+        self,
+        complaint_id: Any,
+        content: str,
+        is_secret: bool = False,
+        attachments: Sequence[bytes | tuple[str, str, bytes]] = (),
+        *,
+        photo: bool = False,
+        institution_from: str | None = None,
+        template_code: str = "TL-JADWAL",
+    ) -> dict[str, Any]:
         """An officer's follow-up, now, from ``institution_from`` (default: the complaint's
         disposition). ``attachments``: ``(filename, mime, bytes)`` or bare bytes (PNG or JPEG
         by their signature); ``photo`` adds a generated evidence PNG. Recorded in
@@ -653,9 +721,16 @@ class Sp4nSimulator(Simulator):
                 files.append((name, mime, bytes(data)))
         with self.lock:
             complaint = self._complaint(complaint_id)
-            record = self.world.officer_follow_up(complaint, self.clock.now(), content,
-                                                  institution_from=institution_from, template_code=template_code,
-                                                  is_secret=is_secret, photo=photo, files=files)
+            record = self.world.officer_follow_up(
+                complaint,
+                self.clock.now(),
+                content,
+                institution_from=institution_from,
+                template_code=template_code,
+                is_secret=is_secret,
+                photo=photo,
+                files=files,
+            )
             return self.world.copies([record])[0]
 
     def quiesce(self) -> None:
@@ -678,15 +753,26 @@ class Sp4nSimulator(Simulator):
 
     # -- benchmarks -----------------------------------------------------------------------------
 
-    def preload(self, tags: list[str], *, at: datetime | None = None, user_id: str | None = None,
-                disposition_id: str | None = GATEWAY_INSTITUTION_ID) -> list[int]:
+    def preload(
+        self,
+        tags: list[str],
+        *,
+        at: datetime | None = None,
+        user_id: str | None = None,
+        disposition_id: str | None = GATEWAY_INSTITUTION_ID,
+    ) -> list[int]:
         """Put one complaint per ``tags_raw`` string at the hub at once, as if the gateway had
         created them through the API (Belum Terverifikasi, one log entry, at ``at`` or now;
         category and channel seeded; ``user_id`` the integrator's by default), and return
         their hub ids in order. Nothing is counted as a request. 100,000 take about a second."""
         with self.lock:
-            return self.world.preload(list(tags), at or self.clock.now(), self._preload_rng,
-                                      user_id=user_id or self.user_id, disposition_id=disposition_id)
+            return self.world.preload(
+                list(tags),
+                at or self.clock.now(),
+                self._preload_rng,
+                user_id=user_id or self.user_id,
+                disposition_id=disposition_id,
+            )
 
     def changes(self, since: int = 0) -> list[dict[str, Any]]:
         """What the simulated people changed (on :meth:`tick`, :meth:`act`,

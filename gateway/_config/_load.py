@@ -46,13 +46,25 @@ class InstanceConfig:
     def context(self) -> InstanceContext:
         retries, breaker, budget = self.spec.http_retries, self.spec.breaker, self.spec.budget
         return InstanceContext(
-            name=self.spec.name, base_url=self.spec.base_url, timezone=ZoneInfo(self.spec.timezone),
-            secrets=self.secrets, settings=self.settings, timeout_seconds=self.spec.timeout_seconds,
-            retry=RetryPolicy(attempts=retries.attempts, initial_wait=retries.initial_wait_seconds,
-                              max_wait=retries.max_wait_seconds, max_retry_after=retries.max_retry_after_seconds),
+            name=self.spec.name,
+            base_url=self.spec.base_url,
+            timezone=ZoneInfo(self.spec.timezone),
+            secrets=self.secrets,
+            settings=self.settings,
+            timeout_seconds=self.spec.timeout_seconds,
+            retry=RetryPolicy(
+                attempts=retries.attempts,
+                initial_wait=retries.initial_wait_seconds,
+                max_wait=retries.max_wait_seconds,
+                max_retry_after=retries.max_retry_after_seconds,
+            ),
             breaker=BreakerPolicy(failure_threshold=breaker.failure_threshold, reset_seconds=breaker.reset_seconds),
-            budget=BudgetPolicy(requests_per_second=budget.requests_per_second, concurrency=budget.concurrency,
-                                recover_after_seconds=budget.recover_after_seconds))
+            budget=BudgetPolicy(
+                requests_per_second=budget.requests_per_second,
+                concurrency=budget.concurrency,
+                recover_after_seconds=budget.recover_after_seconds,
+            ),
+        )
 
 
 @dataclass
@@ -87,8 +99,9 @@ def _issues_from(error: ValidationError, doc: LocatedYaml, prefix: tuple[Any, ..
     return issues
 
 
-def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | None = None,
-                check_secrets: bool = True) -> GatewayConfig:
+def load_config(
+    path: Path | str | None = None, *, environ: Mapping[str, str] | None = None, check_secrets: bool = True
+) -> GatewayConfig:
     """Read and check everything; raise :class:`ConfigError` listing every problem."""
     path = Path(path or os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
     environ = os.environ if environ is None else environ
@@ -99,11 +112,12 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
     except ValidationError as exc:
         raise ConfigError(_issues_from(exc, doc)) from None
 
-    folder = (path.parent / settings.adapters_dir)
+    folder = path.parent / settings.adapters_dir
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     if not files:
-        issues.append(ConfigIssue(str(path), doc.line(("adapters_dir",)), "adapters_dir",
-                                  f"no *.yaml files in {folder}"))
+        issues.append(
+            ConfigIssue(str(path), doc.line(("adapters_dir",)), "adapters_dir", f"no *.yaml files in {folder}")
+        )
     instances: dict[str, InstanceConfig] = {}
     docs: dict[str, LocatedYaml] = {}
     broken: set[str] = set()  # names of instances whose own file has problems (reported already)
@@ -120,9 +134,14 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
         if instance is None:
             continue
         if instance.name in instances:
-            issues.append(ConfigIssue(str(file), idoc.line(("name",)), "name",
-                                      f"instance {instance.name!r} is already defined in "
-                                      f"{instances[instance.name].path}"))
+            issues.append(
+                ConfigIssue(
+                    str(file),
+                    idoc.line(("name",)),
+                    "name",
+                    f"instance {instance.name!r} is already defined in {instances[instance.name].path}",
+                )
+            )
             continue
         instances[instance.name] = instance
         docs[instance.name] = idoc
@@ -132,17 +151,24 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
     return GatewayConfig(path=path, settings=settings, instances=instances)
 
 
-def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: bool,
-                   issues: list[ConfigIssue]) -> InstanceConfig | None:
+def _load_instance(
+    doc: LocatedYaml, environ: Mapping[str, str], check_secrets: bool, issues: list[ConfigIssue]
+) -> InstanceConfig | None:
     file = str(doc.path)
     written = doc.data.get("secrets")
     if isinstance(written, dict):
         literal = [key for key, ref in written.items() if not (isinstance(ref, str) and ENV_REFERENCE.match(ref))]
         for key in literal:
             # The literal is not repeated: it may be the secret itself.
-            issues.append(ConfigIssue(file, doc.line(("secrets", key)), f"secrets.{key}",
-                                      f"secret {key!r} must be an environment variable reference such as "
-                                      f"${{{key.upper()}}}, never the secret itself"))
+            issues.append(
+                ConfigIssue(
+                    file,
+                    doc.line(("secrets", key)),
+                    f"secrets.{key}",
+                    f"secret {key!r} must be an environment variable reference such as "
+                    f"${{{key.upper()}}}, never the secret itself",
+                )
+            )
         if literal:
             return None
     try:
@@ -163,16 +189,25 @@ def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: 
     secrets: dict[str, str] = {}
     for required in adapter_class.secret_names:
         if required not in spec.secrets:
-            issues.append(ConfigIssue(file, doc.line(("secrets",)), f"secrets.{required}",
-                                      f"missing; the {spec.adapter} adapter needs it (an ${{ENV_VAR}} reference)"))
+            issues.append(
+                ConfigIssue(
+                    file,
+                    doc.line(("secrets",)),
+                    f"secrets.{required}",
+                    f"missing; the {spec.adapter} adapter needs it (an ${{ENV_VAR}} reference)",
+                )
+            )
     for key, ref in spec.secrets.items():
         variable = ENV_REFERENCE.match(ref).group(1)  # type: ignore[union-attr]  # validated by the schema
         value = environ.get(variable)
         if value:
             secrets[key] = value
         elif check_secrets:
-            issues.append(ConfigIssue(file, doc.line(("secrets", key)), f"secrets.{key}",
-                                      f"environment variable {variable} is not set"))
+            issues.append(
+                ConfigIssue(
+                    file, doc.line(("secrets", key)), f"secrets.{key}", f"environment variable {variable} is not set"
+                )
+            )
     role = adapter_class.role
     if role == "local_app":
         if spec.route is None:
@@ -181,35 +216,57 @@ def _load_instance(doc: LocatedYaml, environ: Mapping[str, str], check_secrets: 
         for index, item in enumerate(spec.status_order):
             for name in item if isinstance(item, list) else [item]:
                 if " ".join(name.split()).casefold() not in known:
-                    issues.append(ConfigIssue(file, doc.line(("status_order", index)), f"status_order.{index}",
-                                              f"{name!r} is not a status of this app (in 'statuses' or "
-                                              "'status_writes')"))
+                    issues.append(
+                        ConfigIssue(
+                            file,
+                            doc.line(("status_order", index)),
+                            f"status_order.{index}",
+                            f"{name!r} is not a status of this app (in 'statuses' or 'status_writes')",
+                        )
+                    )
         wanted = spec.route.create_at_hub.statuses if spec.route else None
         for index, name in enumerate(wanted or []):
             if " ".join(name.split()).casefold() not in known:
-                issues.append(ConfigIssue(file, doc.line(("route", "create_at_hub", "statuses", index)),
-                                          f"route.create_at_hub.statuses.{index}",
-                                          f"{name!r} is not a status of this app (in 'statuses')"))
+                issues.append(
+                    ConfigIssue(
+                        file,
+                        doc.line(("route", "create_at_hub", "statuses", index)),
+                        f"route.create_at_hub.statuses.{index}",
+                        f"{name!r} is not a status of this app (in 'statuses')",
+                    )
+                )
         missing = [s.value for s in Status if s not in spec.status_writes]
         if missing:
-            issues.append(ConfigIssue(file, doc.line(("status_writes",)), "status_writes",
-                                      f"no local status to write for: {', '.join(missing)}"))
+            issues.append(
+                ConfigIssue(
+                    file,
+                    doc.line(("status_writes",)),
+                    "status_writes",
+                    f"no local status to write for: {', '.join(missing)}",
+                )
+            )
     elif role == "hub":
         if spec.route is not None:
-            issues.append(ConfigIssue(file, doc.line(("route",)), "route",
-                                      "a hub has no route; routes belong to local apps"))
+            issues.append(
+                ConfigIssue(file, doc.line(("route",)), "route", "a hub has no route; routes belong to local apps")
+            )
         missing = [c.value for c in Classification if c not in spec.classifications]
         if missing:
-            issues.append(ConfigIssue(file, doc.line(("classifications",)), "classifications",
-                                      f"no hub id for: {', '.join(missing)}"))
+            issues.append(
+                ConfigIssue(
+                    file, doc.line(("classifications",)), "classifications", f"no hub id for: {', '.join(missing)}"
+                )
+            )
     if not spec.statuses:
-        issues.append(ConfigIssue(file, 1, "statuses",
-                                  "add the table of the peer's status codes to canonical statuses"))
+        issues.append(
+            ConfigIssue(file, 1, "statuses", "add the table of the peer's status codes to canonical statuses")
+        )
     return InstanceConfig(path=doc.path, spec=spec, adapter_class=adapter_class, settings=settings, secrets=secrets)
 
 
-def _check_routes(instances: dict[str, InstanceConfig], docs: dict[str, LocatedYaml],
-                  issues: list[ConfigIssue], broken: set[str]) -> None:
+def _check_routes(
+    instances: dict[str, InstanceConfig], docs: dict[str, LocatedYaml], issues: list[ConfigIssue], broken: set[str]
+) -> None:
     for name, inst in instances.items():
         if inst.role != "local_app" or inst.spec.route is None or inst.spec.route.hub in broken - set(instances):
             continue
@@ -217,24 +274,53 @@ def _check_routes(instances: dict[str, InstanceConfig], docs: dict[str, LocatedY
         hub = instances.get(inst.spec.route.hub)
         if hub is None or hub.role != "hub":
             hubs = ", ".join(n for n, i in instances.items() if i.role == "hub") or "none defined"
-            issues.append(ConfigIssue(str(inst.path), doc.line(("route", "hub")), "route.hub",
-                                      f"{inst.spec.route.hub!r} is not a hub instance (hubs: {hubs})"))
+            issues.append(
+                ConfigIssue(
+                    str(inst.path),
+                    doc.line(("route", "hub")),
+                    "route.hub",
+                    f"{inst.spec.route.hub!r} is not a hub instance (hubs: {hubs})",
+                )
+            )
             continue
         reserved: frozenset[str] = getattr(hub.adapter_class, "route_fields_reserved", frozenset())
         required: frozenset[str] = getattr(hub.adapter_class, "route_fields_required", frozenset())
         for key in sorted(required - set(inst.spec.route.fields)):
-            issues.append(ConfigIssue(str(inst.path), doc.line(("route", "fields")) or doc.line(("route",)),
-                                      f"route.fields.{key}", f"missing; the {hub.spec.adapter} adapter needs it "
-                                      "(see docs/lapor-sp4n.md)"))
+            issues.append(
+                ConfigIssue(
+                    str(inst.path),
+                    doc.line(("route", "fields")) or doc.line(("route",)),
+                    f"route.fields.{key}",
+                    f"missing; the {hub.spec.adapter} adapter needs it (see docs/lapor-sp4n.md)",
+                )
+            )
         for key in inst.spec.route.fields:
             if key in reserved:
-                issues.append(ConfigIssue(str(inst.path), doc.line(("route", "fields", key)), f"route.fields.{key}",
-                                          f"set by the {hub.spec.adapter} adapter itself; remove it here"))
+                issues.append(
+                    ConfigIssue(
+                        str(inst.path),
+                        doc.line(("route", "fields", key)),
+                        f"route.fields.{key}",
+                        f"set by the {hub.spec.adapter} adapter itself; remove it here",
+                    )
+                )
         for category, slug in inst.spec.categories.items():
             if slug not in hub.spec.categories:
-                issues.append(ConfigIssue(str(inst.path), doc.line(("categories", category)), f"categories.{category}",
-                                          f"{slug!r} is not in the categories of hub {hub.name} ({hub.path.name})"))
+                issues.append(
+                    ConfigIssue(
+                        str(inst.path),
+                        doc.line(("categories", category)),
+                        f"categories.{category}",
+                        f"{slug!r} is not in the categories of hub {hub.name} ({hub.path.name})",
+                    )
+                )
         for channel, canonical in inst.spec.channels.items():
             if canonical not in hub.spec.channels:
-                issues.append(ConfigIssue(str(inst.path), doc.line(("channels", channel)), f"channels.{channel}",
-                                          f"{canonical!r} is not in the channels of hub {hub.name} ({hub.path.name})"))
+                issues.append(
+                    ConfigIssue(
+                        str(inst.path),
+                        doc.line(("channels", channel)),
+                        f"channels.{channel}",
+                        f"{canonical!r} is not in the channels of hub {hub.name} ({hub.path.name})",
+                    )
+                )

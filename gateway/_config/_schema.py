@@ -41,8 +41,10 @@ class _Strict(BaseModel):
 
 
 class StoreSettings(_Strict):
-    url: str = Field("sqlite:///data/gateway.db", description="SQLAlchemy URL; a relative SQLite path is "
-                     "relative to the working directory")
+    url: str = Field(
+        "sqlite:///data/gateway.db",
+        description="SQLAlchemy URL; a relative SQLite path is relative to the working directory",
+    )
 
     @field_validator("url")
     @classmethod
@@ -54,8 +56,9 @@ class StoreSettings(_Strict):
         try:
             url = make_url(value)
         except ArgumentError:
-            raise ValueError("not a database URL; use sqlite:///data/gateway.db or "
-                             "postgresql+psycopg://user@host/dbname") from None
+            raise ValueError(
+                "not a database URL; use sqlite:///data/gateway.db or postgresql+psycopg://user@host/dbname"
+            ) from None
         backend = url.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {backend!r}; use sqlite or postgresql+psycopg")
@@ -67,8 +70,9 @@ class StoreSettings(_Strict):
             try:
                 import psycopg  # noqa: F401
             except ImportError:
-                raise ValueError("the PostgreSQL driver is not installed: pip install 'lapor-gateway[postgres]'") \
-                    from None
+                raise ValueError(
+                    "the PostgreSQL driver is not installed: pip install 'lapor-gateway[postgres]'"
+                ) from None
             if not url.database:
                 raise ValueError("name the database: postgresql+psycopg://user@host/dbname")
         elif backend == "sqlite" and not url.database:
@@ -125,18 +129,24 @@ class CreateAtHub(_Strict):
     reopened), it is created then. ``gateway backfill`` reads years of history: without this
     rule it would send every closed complaint to the hub as a new one."""
 
-    statuses: list[str] | None = Field(None, description="local statuses whose complaints are created at "
-                                                         "the hub (default: those whose canonical status is "
-                                                         "not closed)")
-    filed_within_days: PositiveFloat | None = Field(None, description="only complaints filed this recently "
-                                                                      "(default: any age)")
+    statuses: list[str] | None = Field(
+        None,
+        description="local statuses whose complaints are created at "
+        "the hub (default: those whose canonical status is "
+        "not closed)",
+    )
+    filed_within_days: PositiveFloat | None = Field(
+        None, description="only complaints filed this recently (default: any age)"
+    )
 
 
 class Route(_Strict):
     hub: str = Field(description="name of the hub instance this local app feeds")
-    fields: dict[str, FieldValue] = Field(default_factory=dict,
-                                          description="merged into the create of every complaint of this app "
-                                                      "(the hub adapter's keys it does not set itself)")
+    fields: dict[str, FieldValue] = Field(
+        default_factory=dict,
+        description="merged into the create of every complaint of this app "
+        "(the hub adapter's keys it does not set itself)",
+    )
     # Whether a status from the hub is written to the local app:
     # forward_only (the default) writes it only if it does not move the local app's status
     # back in `status_order` (a status the citizen sees never moves backwards);
@@ -167,12 +177,16 @@ class Budget(_Strict):
     """How fast and how many at once the gateway may call this system, shared by every
     job that calls it. The rate adapts down when the system answers HTTP 429."""
 
-    requests_per_second: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                              description="null: no limit until the system answers 429")
+    requests_per_second: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="null: no limit until the system answers 429"
+    )
     concurrency: int = Field(8, ge=1, le=64, description="requests in flight at once")
-    recover_after_seconds: PositiveFloat = Field(300, description="after 429s lowered the rate, each period "
-                                                 "without lowering it again raises it by 10% of "
-                                                 "requests_per_second (never above it)")
+    recover_after_seconds: PositiveFloat = Field(
+        300,
+        description="after 429s lowered the rate, each period "
+        "without lowering it again raises it by 10% of "
+        "requests_per_second (never above it)",
+    )
 
 
 class Attachments(_Strict):
@@ -180,8 +194,9 @@ class Attachments(_Strict):
     the complaint goes on without it)."""
 
     max_bytes: int = Field(10 * 1024 * 1024, ge=1)
-    allowed_types: list[str] = Field(default_factory=lambda: [
-        "image/jpeg", "image/png", "image/gif", "application/pdf"])
+    allowed_types: list[str] = Field(
+        default_factory=lambda: ["image/jpeg", "image/png", "image/gif", "application/pdf"]
+    )
 
 
 class Polling(_Strict):
@@ -192,8 +207,9 @@ class Polling(_Strict):
     min_interval_minutes: float = Field(10, ge=0)
     sweep_bound_hours: float = Field(6, ge=0, description="every open complaint is read at least this often")
     quiet_factor: float = Field(0.5, ge=0, le=1, description="interval = this share of how long it has been quiet")
-    reopen_window_days: float = Field(14, ge=0, description="closed complaints are still read (once per sweep) "
-                                                             "this long, in case they reopen")
+    reopen_window_days: float = Field(
+        14, ge=0, description="closed complaints are still read (once per sweep) this long, in case they reopen"
+    )
     deadline_working_days: int = Field(7, ge=0, description="answer deadline, in working days after filing")
     deadline_soon_hours: float = Field(24, ge=0, description="read every min_interval this close to the deadline")
     holidays: list[date] = Field(default_factory=list, description="national holidays (not working days)")
@@ -268,6 +284,7 @@ class InstanceSettings(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("unknown time zone; use an IANA name such as Asia/Jakarta, Asia/Makassar, "
-                             "Asia/Jayapura") from None
+            raise ValueError(
+                "unknown time zone; use an IANA name such as Asia/Jakarta, Asia/Makassar, Asia/Jayapura"
+            ) from None
         return value

@@ -39,9 +39,14 @@ def load_yaml(path: Path) -> LocatedYaml:
     try:
         text = data_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data_bytes[:exc.start].count(b"\n") + 1
-        raise ConfigError([ConfigIssue(str(path), line, "", f"not UTF-8 text (byte 0x{data_bytes[exc.start]:02x}); "
-                                                            "save the file as UTF-8")]) from None
+        line = data_bytes[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    str(path), line, "", f"not UTF-8 text (byte 0x{data_bytes[exc.start]:02x}); save the file as UTF-8"
+                )
+            ]
+        ) from None
     yaml = YAML(typ="rt")
     try:
         raw = yaml.load(text)

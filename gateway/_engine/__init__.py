@@ -5,5 +5,14 @@ from gateway._engine._engine import BACKFILL, DELIVER, HUB_POLL, INTAKE, REFEREN
 from gateway._engine._hub_poll import PollResult
 from gateway._engine._intake import IntakeResult
 
-__all__ = ["BACKFILL", "DELIVER", "HUB_POLL", "INTAKE", "REFERENCE", "DeliveryResult", "Engine", "IntakeResult",
-           "PollResult"]
+__all__ = [
+    "BACKFILL",
+    "DELIVER",
+    "HUB_POLL",
+    "INTAKE",
+    "REFERENCE",
+    "DeliveryResult",
+    "Engine",
+    "IntakeResult",
+    "PollResult",
+]

@@ -61,12 +61,17 @@ class AsyncStore:
             in_memory = sqlite and url.database in (None, "", ":memory:")
             workers = 0 if in_memory else 1 if sqlite else POSTGRESQL_WORKERS
         self.workers = workers
-        self._executor = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway-store")
-                          if workers else None)
+        self._executor = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway-store") if workers else None
+        )
         # Writes nobody waits for (a breaker's state), in the order they were made.
-        self._in_order = (self._executor if workers == 1 else
-                          ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-store-ordered")
-                          if workers else None)
+        self._in_order = (
+            self._executor
+            if workers == 1
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-store-ordered")
+            if workers
+            else None
+        )
 
     async def call(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``function(*args, **kwargs)`` in a store thread, with the caller's log context."""
@@ -75,7 +80,8 @@ class AsyncStore:
                 return function(*args, **kwargs)
             context = contextvars.copy_context()  # structlog's bound fields go along
             return await asyncio.get_running_loop().run_in_executor(
-                self._executor, functools.partial(context.run, function, *args, **kwargs))
+                self._executor, functools.partial(context.run, function, *args, **kwargs)
+            )
         except Exception as exc:
             filed = as_store_error(exc, getattr(function, "__name__", "call").strip("_"))
             if filed is exc:

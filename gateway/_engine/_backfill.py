@@ -40,8 +40,9 @@ class BackfillResult:
         return done / self.seconds if self.seconds else 0.0
 
 
-async def backfill(store: Store, intake: Intake, since: datetime, *,
-                   progress: WalkProgress | None = None) -> BackfillResult:
+async def backfill(
+    store: Store, intake: Intake, since: datetime, *, progress: WalkProgress | None = None
+) -> BackfillResult:
     """Read everything the app changed since ``since`` into the store. A stream that fails
     raises (its cursor keeps what was read); running it again resumes."""
     prefix = cursor_prefix(since)
@@ -61,7 +62,13 @@ async def backfill(store: Store, intake: Intake, since: datetime, *,
         current = await db.cursor(intake.name, stream)
         if ended is not None and (current is None or current < ended):
             await db.set_cursor(intake.name, stream, ended)
-    log.info("backfill done", adapter=intake.name, complaints_new=result.intake.complaints_new,
-             follow_ups=result.intake.follow_ups, status_changes=result.intake.status_changes,
-             quarantined=result.intake.quarantined, seconds=round(result.seconds, 1))
+    log.info(
+        "backfill done",
+        adapter=intake.name,
+        complaints_new=result.intake.complaints_new,
+        follow_ups=result.intake.follow_ups,
+        status_changes=result.intake.status_changes,
+        quarantined=result.intake.quarantined,
+        seconds=round(result.seconds, 1),
+    )
     return result

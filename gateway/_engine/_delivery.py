@@ -47,9 +47,9 @@ from gateway._model import (
     Status,
 )
 from gateway._store import DeliveryKind, OutboxState, Side, Store
+from gateway._store._hub_reads import poll_soon
 from gateway._store._reference import reference
 from gateway._store._store import STATUS_AS_FOLLOW_UP
-from gateway._store._hub_reads import poll_soon
 from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, OutboxRow
 from gateway._timezones import ensure_utc
 
@@ -80,18 +80,38 @@ class DeliveryResult:
 def complaint_from_row(row: ComplaintRow, local_ref: str) -> Complaint:
     """The canonical complaint as stored (without the reporter: the hub never gets it)."""
     return Complaint(
-        ref=local_ref, title=row.title, body=row.body, created_at=ensure_utc(row.local_created_at),
-        updated_at=ensure_utc(row.local_updated_at), status=RawStatus(row.local_status_code or ""),
-        category=row.category, classification=Classification(row.classification),
+        ref=local_ref,
+        title=row.title,
+        body=row.body,
+        created_at=ensure_utc(row.local_created_at),
+        updated_at=ensure_utc(row.local_updated_at),
+        status=RawStatus(row.local_status_code or ""),
+        category=row.category,
+        classification=Classification(row.classification),
         location=Location(**json.loads(row.location_json)) if row.location_json else None,
-        channel=row.channel, incident_at=ensure_utc(row.incident_at), is_anonymous=row.is_anonymous,
-        is_secret=row.is_secret, agency=row.agency)
+        channel=row.channel,
+        incident_at=ensure_utc(row.incident_at),
+        is_anonymous=row.is_anonymous,
+        is_secret=row.is_secret,
+        agency=row.agency,
+    )
 
 
 class Deliveries:
-    def __init__(self, store: Store, target: str, adapters: dict[str, LocalApp | Hub], routes: dict[str, Route],
-                 policy: Delivery, *, owner: str, rng: random.Random, concurrency: int = 8,
-                 read_back_after: timedelta | None = None, db: AsyncStore | None = None):
+    def __init__(
+        self,
+        store: Store,
+        target: str,
+        adapters: dict[str, LocalApp | Hub],
+        routes: dict[str, Route],
+        policy: Delivery,
+        *,
+        owner: str,
+        rng: random.Random,
+        concurrency: int = 8,
+        read_back_after: timedelta | None = None,
+        db: AsyncStore | None = None,
+    ):
         self.store = store
         self.db = db or AsyncStore(store, workers=0)  # the store off the event loop (inline without an engine)
         # After a follow-up reaches the hub, its complaint is read again this soon (not at
@@ -159,9 +179,11 @@ class Deliveries:
     async def _finish(self, row: OutboxRow, **kwargs: Any) -> None:
         if not await self.db.finish_delivery(row.id, token=row.claim_token, **kwargs):
             done = kwargs.get("link")
-            raise ClaimLost(f"delivery {row.id}: the claim ran out during the call, which succeeded"
-                            + (f" ({done[1]} id {done[2]})" if done else "")
-                            + "; the daemon that took it over treats it as of unknown outcome")
+            raise ClaimLost(
+                f"delivery {row.id}: the claim ran out during the call, which succeeded"
+                + (f" ({done[1]} id {done[2]})" if done else "")
+                + "; the daemon that took it over treats it as of unknown outcome"
+            )
 
     async def _fail(self, row: OutboxRow, error: str, **kwargs: Any) -> None:
         if not await self.db.fail_delivery(row.id, error, token=row.claim_token, **kwargs):
@@ -187,15 +209,22 @@ class Deliveries:
     async def _attempt(self, row: OutboxRow, result: DeliveryResult) -> None:
         # A claimable row still marked as sending: a daemon died during its call.
         unknown = row.outcome_unknown or row.sending_at is not None
-        with structlog.contextvars.bound_contextvars(complaint_id=row.complaint_id, delivery=row.kind,
-                                                     outbox_id=row.id):
+        with structlog.contextvars.bound_contextvars(
+            complaint_id=row.complaint_id, delivery=row.kind, outbox_id=row.id
+        ):
             # Any write to the row below may find the claim gone: then nothing more is done here.
             try:
                 try:
                     state = await self._deliver(row, unknown, result)
                 except NeedsConfirmation as exc:
-                    await self._fail(row, str(exc), retry_at=None, state=OutboxState.NEEDS_CONFIRMATION,
-                                     outcome_unknown=True, count=False)
+                    await self._fail(
+                        row,
+                        str(exc),
+                        retry_at=None,
+                        state=OutboxState.NEEDS_CONFIRMATION,
+                        outcome_unknown=True,
+                        count=False,
+                    )
                     await self.db.audit("delivery_needs_confirmation", complaint_id=row.complaint_id, detail=str(exc))
                     result.needs_confirmation += 1
                     log.error("delivery needs an operator's confirmation", error=str(exc))
@@ -212,12 +241,15 @@ class Deliveries:
                 except (TransientPeerError, AmbiguousOutcomeError) as exc:
                     # Ambiguous only if the call that changes the peer was under way: an upload
                     # before a create leaves at most an unused document behind.
-                    ambiguous = unknown or (isinstance(exc, AmbiguousOutcomeError)
-                                            and (await self.db.delivery(row.id)).sending_at is not None)
+                    ambiguous = unknown or (
+                        isinstance(exc, AmbiguousOutcomeError)
+                        and (await self.db.delivery(row.id)).sending_at is not None
+                    )
                     attempts = row.attempts + 1
                     if attempts >= self.policy.max_attempts:
-                        await self._fail(row, f"gave up after {attempts} attempts: {exc}", retry_at=None,
-                                         outcome_unknown=ambiguous)
+                        await self._fail(
+                            row, f"gave up after {attempts} attempts: {exc}", retry_at=None, outcome_unknown=ambiguous
+                        )
                         await self.db.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                         result.parked += 1
                         log.error("delivery parked", error=str(exc), attempts=attempts)
@@ -227,8 +259,13 @@ class Deliveries:
                             retry_at = max(retry_at, self.store.clock() + timedelta(seconds=exc.retry_after))
                         await self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=ambiguous)
                         result.retrying += 1
-                        log.warning("delivery failed; will retry", error=str(exc), attempts=attempts,
-                                    outcome_unknown=ambiguous, retry_at=retry_at.isoformat())
+                        log.warning(
+                            "delivery failed; will retry",
+                            error=str(exc),
+                            attempts=attempts,
+                            outcome_unknown=ambiguous,
+                            retry_at=retry_at.isoformat(),
+                        )
                 except (ClaimLost, StoreUnavailableError):
                     # Not a failure of the delivery: another daemon has it now, or the store failed
                     # (then the job fails, this claim runs out and the row is tried again).
@@ -265,7 +302,8 @@ class Deliveries:
             raise NeedsConfirmation(
                 f"{self.target} may have received delivery {row.id} already and applies repeated writes "
                 f"twice; look for reference {event.gateway_ref} there, then "
-                f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`")
+                f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`"
+            )
 
     async def _create(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         """Create the complaint at the hub (its files uploaded first), or find it there after a
@@ -280,11 +318,16 @@ class Deliveries:
         complaint = complaint_from_row(complaint_row, local_ref or "")
         ids = route.hub_ids(complaint)  # before any upload: an unmapped value parks it at no cost
         doc_ids = await self._uploaded_files(row, route, local, hub)
-        draft = HubComplaintDraft(complaint=complaint, gateway_ref=complaint_row.gateway_ref,
-                                  category_id=ids["category_id"], classification_id=ids["classification_id"],
-                                  channel_id=ids["channel_id"], attachment_ids=tuple(doc_ids),
-                                  route_fields=dict(route.local.spec.route.fields) if route.local.spec.route else {},
-                                  disposition_id=ids["disposition_id"])
+        draft = HubComplaintDraft(
+            complaint=complaint,
+            gateway_ref=complaint_row.gateway_ref,
+            category_id=ids["category_id"],
+            classification_id=ids["classification_id"],
+            channel_id=ids["channel_id"],
+            attachment_ids=tuple(doc_ids),
+            route_fields=dict(route.local.spec.route.fields) if route.local.spec.route else {},
+            disposition_id=ids["disposition_id"],
+        )
         await self._sending(row)
         hub_ref = await hub.create_complaint(draft)
         # The local app is told the hub's tracking id, where it can keep it (nobody retypes it).
@@ -294,8 +337,9 @@ class Deliveries:
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
         return OutboxState.DONE
 
-    async def _created_already(self, row: OutboxRow, complaint_row: ComplaintRow, hub: Hub,
-                               result: DeliveryResult) -> bool:
+    async def _created_already(
+        self, row: OutboxRow, complaint_row: ComplaintRow, hub: Hub, result: DeliveryResult
+    ) -> bool:
         """After a lost answer: whether the hub's search by the gateway's reference finds the
         complaint (then it is linked and the row done); a hub without that search: an operator."""
         try:
@@ -305,12 +349,16 @@ class Deliveries:
                 f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
                 f"{self.target} offers no search by reference: look for {hub.describe_ref(complaint_row.gateway_ref)} "
                 f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
-                f"{row.id}`") from None
+                f"{row.id}`"
+            ) from None
         if found is None:
             return False
         await self._finish(row, link=(row.complaint_id, self.target, found))
-        await self.db.audit("created_at_hub", complaint_id=row.complaint_id,
-                            detail=f"{self.target} id {found}, found by reference after a lost answer")
+        await self.db.audit(
+            "created_at_hub",
+            complaint_id=row.complaint_id,
+            detail=f"{self.target} id {found}, found by reference after a lost answer",
+        )
         result.resolved_by_lookup += 1
         return True
 
@@ -345,8 +393,12 @@ class Deliveries:
             return OutboxState.SKIPPED
         known = {item.ref for item in await self.db.call(reference, self.store, self.target, "institutions")}
         if known and institution not in known:
-            raise MappingError(route.local.name, "agencies", event.content or "", problem=(
-                f"maps to institution {institution}, which is not among {self.target}'s institutions"))
+            raise MappingError(
+                route.local.name,
+                "agencies",
+                event.content or "",
+                problem=(f"maps to institution {institution}, which is not among {self.target}'s institutions"),
+            )
         state = await hub.read_complaint(hub_ref)
         if state.disposition_id == institution:
             await self._finish(row, state=OutboxState.SKIPPED)
@@ -355,16 +407,22 @@ class Deliveries:
         try:
             await hub.forward(hub_ref, institution, note=None)
         except NotImplementedError:
-            raise MappingError(route.local.name, "agencies", event.content or "", problem=(
-                f"cannot be forwarded: the {self.target} adapter has no forwarding call")) from None
+            raise MappingError(
+                route.local.name,
+                "agencies",
+                event.content or "",
+                problem=(f"cannot be forwarded: the {self.target} adapter has no forwarding call"),
+            ) from None
         await self._finish(row)
-        await self.db.audit("forwarded_at_hub", complaint_id=row.complaint_id,
-                            detail=f"to institution {institution} ({event.content})")
+        await self.db.audit(
+            "forwarded_at_hub", complaint_id=row.complaint_id, detail=f"to institution {institution} ({event.content})"
+        )
         log.info("complaint forwarded at hub", institution=institution)
         return OutboxState.DONE
 
-    async def _fetch_files(self, source: LocalApp | Hub, route: Route, complaint_id: int,
-                           attachments: list[AttachmentRow], target: str) -> list[tuple[AttachmentRow, AttachmentContent]]:
+    async def _fetch_files(
+        self, source: LocalApp | Hub, route: Route, complaint_id: int, attachments: list[AttachmentRow], target: str
+    ) -> list[tuple[AttachmentRow, AttachmentContent]]:
         """The bytes of ``attachments`` from ``source``, each checked against what ``target``
         accepts (its ``attachments:`` policy) before and after the download. A refused file is
         recorded with its reason (and quarantined for the operator); the rest goes on."""
@@ -377,7 +435,8 @@ class Deliveries:
                 try:
                     content = await source.fetch_attachment(
                         AttachmentRef(att.local_ref, att.filename, att.content_type, att.size),
-                        max_bytes=policy.max_bytes)
+                        max_bytes=policy.max_bytes,
+                    )
                 except TooLargeError as exc:  # the size listed was wrong: stopped while reading
                     refused = f"{exc.reason} (the hub's limit)" if target == route.hub.name else exc.reason
                 else:
@@ -407,12 +466,17 @@ class Deliveries:
         complaint = await self.db.complaint(row.complaint_id)
         route = self.routes[complaint.local_instance]
         local: LocalApp = self.adapters[route.local.name]  # type: ignore[assignment]
-        files = await self._fetch_files(local, route, row.complaint_id,
-                                        await self.db.attachments(row.complaint_id, event_id=event.id), self.target)
+        files = await self._fetch_files(
+            local, route, row.complaint_id, await self.db.attachments(row.complaint_id, event_id=event.id), self.target
+        )
         await self._sending(row)
-        follow_up_ref = await hub.add_follow_up(hub_ref, event.content or "", gateway_ref=event.gateway_ref,
-                                                is_secret=event.is_secret,
-                                                attachments=[content for _, content in files])
+        follow_up_ref = await hub.add_follow_up(
+            hub_ref,
+            event.content or "",
+            gateway_ref=event.gateway_ref,
+            is_secret=event.is_secret,
+            attachments=[content for _, content in files],
+        )
         if follow_up_ref:
             await self.db.set_event_ref(event.id, Side.HUB, follow_up_ref)
         await self._finish(row)
@@ -421,24 +485,29 @@ class Deliveries:
         log.info("follow-up delivered to hub", event_id=event.id)
         return OutboxState.DONE
 
-    async def _follow_up_there_already(self, row: OutboxRow, event: EventRow, hub: Hub, hub_ref: str,
-                                       result: DeliveryResult) -> bool:
+    async def _follow_up_there_already(
+        self, row: OutboxRow, event: EventRow, hub: Hub, hub_ref: str, result: DeliveryResult
+    ) -> bool:
         """After a lost answer: whether the hub lists our follow-up already (then its id is kept
         and the row done). The hub lists a complaint's follow-ups: ours is looked for before
         sending again."""
         listed = await hub.follow_ups(hub_ref)
         if any(isinstance(item, RecordError) for item in listed):
             # "Not there" can only be concluded from a listing read whole.
-            raise TransientPeerError(self.target, "GET follow-ups", "a follow-up could not be read; "
-                                     "cannot tell whether the earlier send arrived")
+            raise TransientPeerError(
+                self.target,
+                "GET follow-ups",
+                "a follow-up could not be read; cannot tell whether the earlier send arrived",
+            )
         if (await self.db.event(event.id)).hub_ref is not None:
             # The hub poll, running meanwhile, recognised our copy already.
             await self._finish(row)
             result.resolved_by_lookup += 1
             return True
         for item in listed:
-            if same_text(item.content, event.content) and \
-                    not await self.db.event_known_by_ref(row.complaint_id, Side.HUB, item.ref):
+            if same_text(item.content, event.content) and not await self.db.event_known_by_ref(
+                row.complaint_id, Side.HUB, item.ref
+            ):
                 await self.db.set_event_ref(event.id, Side.HUB, item.ref)
                 await self._finish(row)
                 result.resolved_by_lookup += 1
@@ -454,8 +523,11 @@ class Deliveries:
         event = await self.db.event(row.event_id)
         if event.is_secret and route.local.spec.route and route.local.spec.route.secret_follow_ups == "skip":
             reason = "confidential at the hub; route.secret_follow_ups is skip"
-            await self.db.audit("secret_follow_up_not_written", complaint_id=row.complaint_id,
-                                detail=f"hub follow-up {event.hub_ref}: {reason}")
+            await self.db.audit(
+                "secret_follow_up_not_written",
+                complaint_id=row.complaint_id,
+                detail=f"hub follow-up {event.hub_ref}: {reason}",
+            )
             await self._finish(row, state=OutboxState.SKIPPED, note=reason)
             return OutboxState.SKIPPED
         files: list[tuple[AttachmentRow, AttachmentContent]] = []
@@ -463,16 +535,27 @@ class Deliveries:
         hub = self.adapters.get(route.hub.name)
         if listed and isinstance(hub, Hub):
             if overrides(hub, "fetch_attachment"):
-                files = await self._fetch_files(hub, route, row.complaint_id,
-                                                [a for a in listed if not a.refused_reason], self.target)
+                files = await self._fetch_files(
+                    hub, route, row.complaint_id, [a for a in listed if not a.refused_reason], self.target
+                )
             else:
                 for att in listed:
-                    await self._refuse_attachment(route, row.complaint_id, att.id, att.local_ref,
-                                                  f"the {route.hub.name} adapter cannot download follow-up files")
+                    await self._refuse_attachment(
+                        route,
+                        row.complaint_id,
+                        att.id,
+                        att.local_ref,
+                        f"the {route.hub.name} adapter cannot download follow-up files",
+                    )
         await self._sending(row)
-        ref = await local.write_follow_up(local_ref, event.content or "", author=event.author,
-                                          gateway_ref=event.gateway_ref, is_secret=event.is_secret,
-                                          attachments=[content for _, content in files])
+        ref = await local.write_follow_up(
+            local_ref,
+            event.content or "",
+            author=event.author,
+            gateway_ref=event.gateway_ref,
+            is_secret=event.is_secret,
+            attachments=[content for _, content in files],
+        )
         if ref:
             await self.db.set_event_ref(event.id, Side.LOCAL, ref)
         await self._finish(row)
@@ -485,16 +568,22 @@ class Deliveries:
         route = self.routes[self.target]
         event = await self.db.event(row.event_id)
         # Mapped again now: the admin may have added the missing row since it was read.
-        status = (route.hub_status(event.raw_status_code, event.raw_status_name) if event.status is None
-                  else Status(event.status))
+        status = (
+            route.hub_status(event.raw_status_code, event.raw_status_name)
+            if event.status is None
+            else Status(event.status)
+        )
         if status is None:
             raise MappingError(event.origin, "statuses", event.raw_status_name or event.raw_status_code or "")
         to_write = route.local_status_to_write(status)
         complaint = await self.db.complaint(row.complaint_id)
         if await self.db.newer_hub_status_delivered(row.complaint_id, event):
-            await self.db.audit("status_outdated", complaint_id=row.complaint_id,
-                                detail=f"hub status {event.raw_status_name or event.raw_status_code} not written: "
-                                       "a newer one already was")
+            await self.db.audit(
+                "status_outdated",
+                complaint_id=row.complaint_id,
+                detail=f"hub status {event.raw_status_name or event.raw_status_code} not written: "
+                "a newer one already was",
+            )
             await self._finish(row, state=OutboxState.SKIPPED)
             return OutboxState.SKIPPED
         if complaint.local_status_code == to_write:
@@ -505,8 +594,10 @@ class Deliveries:
         if rule == "forward_only":
             now_rank, new_rank = route.status_rank(complaint.local_status_code), route.status_rank(to_write)
             if now_rank is not None and new_rank is not None and new_rank < now_rank:
-                reason = (f"hub status {event.raw_status_name or event.raw_status_code} ({to_write}) would move "
-                          f"{complaint.local_status_code} back (route.conflict: forward_only)")
+                reason = (
+                    f"hub status {event.raw_status_name or event.raw_status_code} ({to_write}) would move "
+                    f"{complaint.local_status_code} back (route.conflict: forward_only)"
+                )
                 await self.db.audit("status_backwards", complaint_id=row.complaint_id, detail=reason)
                 return await self._status_as_follow_up(row, event, status, complaint, reason)
         elif await self._local_side_wins(route, complaint, event, to_write):
@@ -515,11 +606,15 @@ class Deliveries:
         local_ref = await self.db.external_ref(row.complaint_id, self.target)
         # The hub adapter's words (the reason, a new agency); the engine adds none of its own.
         hub = self.adapters.get(route.hub.name)
-        note = event.content or (hub.status_note(RawStatus(event.raw_status_code or "", event.raw_status_name))
-                                 if isinstance(hub, Hub) else None)
+        note = event.content or (
+            hub.status_note(RawStatus(event.raw_status_code or "", event.raw_status_name))
+            if isinstance(hub, Hub)
+            else None
+        )
         await self._sending(row)
-        ref = await local.write_status(local_ref, RawStatus(to_write, to_write), note=note,
-                                       gateway_ref=event.gateway_ref)
+        ref = await local.write_status(
+            local_ref, RawStatus(to_write, to_write), note=note, gateway_ref=event.gateway_ref
+        )
         if ref:
             await self.db.set_event_ref(event.id, Side.LOCAL, ref)
         await self.db.set_local_status(row.complaint_id, to_write, route.local_status(to_write))
@@ -527,8 +622,9 @@ class Deliveries:
         log.info("hub status delivered to local app", event_id=event.id, status=str(status))
         return OutboxState.DONE
 
-    async def _status_as_follow_up(self, row: OutboxRow, event: Any, status: Status, complaint: ComplaintRow,
-                                   why: str) -> OutboxState:
+    async def _status_as_follow_up(
+        self, row: OutboxRow, event: Any, status: Status, complaint: ComplaintRow, why: str
+    ) -> OutboxState:
         """A hub status that is not written to the local app (it shows that status already, or
         it would move back): its note still reaches the citizen as a follow-up when it is news,
         that is when the hub gave a reason (a hold asking for more data) or the hub's status
@@ -577,15 +673,21 @@ class Deliveries:
         rule = route.local.spec.route.conflict if route.local.spec.route else "hub_wins"
         local_later = ensure_utc(local_change.occurred_at) > ensure_utc(event.occurred_at)
         keep_local = rule == "local_wins" or (rule == "latest_wins" and local_later)
-        await self.db.audit("status_conflict", complaint_id=complaint.id, detail=(
-            f"hub {event.raw_status_name or event.raw_status_code} at "
-            f"{ensure_utc(event.occurred_at).isoformat()}, local "
-            f"{local_change.raw_status_code} at {ensure_utc(local_change.occurred_at).isoformat()}: {rule}, "
-            + ("kept the local status" if keep_local else f"wrote {to_write}")))
+        await self.db.audit(
+            "status_conflict",
+            complaint_id=complaint.id,
+            detail=(
+                f"hub {event.raw_status_name or event.raw_status_code} at "
+                f"{ensure_utc(event.occurred_at).isoformat()}, local "
+                f"{local_change.raw_status_code} at {ensure_utc(local_change.occurred_at).isoformat()}: {rule}, "
+                + ("kept the local status" if keep_local else f"wrote {to_write}")
+            ),
+        )
         return keep_local
 
-    async def _refuse_attachment(self, route: Route, complaint_id: int, attachment_id: int, local_ref: str,
-                                 reason: str) -> None:
+    async def _refuse_attachment(
+        self, route: Route, complaint_id: int, attachment_id: int, local_ref: str, reason: str
+    ) -> None:
         await self.db.set_attachment_refused(attachment_id, reason)
         await self.db.quarantine(route.local.name, "attachments", local_ref, reason)
         await self.db.audit("attachment_refused", complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
@@ -618,6 +720,7 @@ def _refusal(policy: Any, content_type: str | None, size: int | None) -> str | N
     if size is not None and size > policy.max_bytes:
         return f"{size} bytes is over the hub's limit of {policy.max_bytes}"
     if content_type is not None and content_type.split(";")[0].strip().lower() not in {
-            t.lower() for t in policy.allowed_types}:
+        t.lower() for t in policy.allowed_types
+    }:
         return f"type {content_type} is not accepted by the hub ({', '.join(policy.allowed_types)})"
     return None

@@ -41,15 +41,22 @@ class ReferenceResult:
     institutions: int = 0
     templates: int = 0
 
+
 T = TypeVar("T")
 
 INTAKE, HUB_POLL, DELIVER, BACKFILL, REFERENCE = "intake", "hub_poll", "deliver", "backfill", "reference"
 
 
 class Engine:
-    def __init__(self, config: GatewayConfig, store: Store, *,
-                 clients: Mapping[str, httpx.AsyncClient] | None = None, owner: str | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        *,
+        clients: Mapping[str, httpx.AsyncClient] | None = None,
+        owner: str | None = None,
+        seed: int | None = None,
+    ):
         self.config = config
         self.store = store
         # Every store call of the jobs goes through here, off the event loop (see _async_store).
@@ -59,15 +66,20 @@ class Engine:
         clients = clients or {}
         self.adapters: dict[str, Adapter] = {
             name: inst.adapter_class(inst.context(), client=clients.get(name))
-            for name, inst in config.instances.items() if inst.spec.enabled}
+            for name, inst in config.instances.items()
+            if inst.spec.enabled
+        }
         for adapter in self.adapters.values():
             # The breaker lives in this process; its changes go to the store, where `gateway status`
             # and the other daemons of the store read them (_sync_breaker).
             adapter.http.breaker.on_change = lambda b: self.db.submit(
-                self.store.set_peer_health, b.peer, b.state, b.failures, b.last_error, owner=self.owner)
+                self.store.set_peer_health, b.peer, b.state, b.failures, b.last_error, owner=self.owner
+            )
         self.routes: dict[str, Route] = {
             local.name: Route(local=local, hub=config.instances[local.spec.route.hub])
-            for local in config.local_apps() if local.spec.route}
+            for local in config.local_apps()
+            if local.spec.route
+        }
 
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
@@ -78,7 +90,7 @@ class Engine:
             pass
         await asyncio.to_thread(self.db.close)  # waits for a call under way, not on the loop
 
-    async def __aenter__(self) -> "Engine":
+    async def __aenter__(self) -> Engine:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -106,8 +118,11 @@ class Engine:
         breaker = adapter.http.breaker
         if down is not None and down.seconds_ago < breaker.policy.reset_seconds:
             if breaker.state == breaker.CLOSED:
-                log.warning("peer found down by another daemon; not calling it until its breaker's reset time",
-                            found_by=down.owner, seconds_ago=round(down.seconds_ago, 1))
+                log.warning(
+                    "peer found down by another daemon; not calling it until its breaker's reset time",
+                    found_by=down.owner,
+                    seconds_ago=round(down.seconds_ago, 1),
+                )
             breaker.trip(down.seconds_ago, down.last_error)
 
     async def _job(self, instance: str, job: str, work: Callable[[], Awaitable[T]]) -> T | None:
@@ -141,8 +156,7 @@ class Engine:
         assert isinstance(adapter, LocalApp)
         return await self._job(local, INTAKE, Intake(self.store, self.routes[local], adapter, db=self.db).run)
 
-    async def backfill(self, local: str, since: datetime, *,
-                       progress: WalkProgress | None = None) -> BackfillResult:
+    async def backfill(self, local: str, since: datetime, *, progress: WalkProgress | None = None) -> BackfillResult:
         """Read a local app's history since ``since`` (``gateway backfill``). Unlike the
         scheduled jobs it raises on failure: the operator runs it again to resume."""
         adapter = self.adapters[local]
@@ -150,11 +164,13 @@ class Engine:
         await self.db.job_started(local, BACKFILL)
         beating = asyncio.create_task(self._keep_beating())  # a backfill takes its share of the budget too
         try:
-            result = await backfill(self.store, Intake(self.store, self.routes[local], adapter, db=self.db), since,
-                                    progress=progress)
+            result = await backfill(
+                self.store, Intake(self.store, self.routes[local], adapter, db=self.db), since, progress=progress
+            )
         except BaseException as exc:
-            await self.db.job_finished(local, BACKFILL, error=str(exc) if isinstance(exc, GatewayError)
-                                       else f"stopped ({type(exc).__name__})")
+            await self.db.job_finished(
+                local, BACKFILL, error=str(exc) if isinstance(exc, GatewayError) else f"stopped ({type(exc).__name__})"
+            )
             raise
         finally:
             beating.cancel()
@@ -173,8 +189,15 @@ class Engine:
         adapter = self.adapters[hub]
         assert isinstance(adapter, Hub)
         routes = {name: r for name, r in self.routes.items() if r.hub.name == hub}
-        poll = HubPoll(self.store, adapter, routes, policy=poll_policy(self.config.instances[hub].spec.polling),
-                       batch=self.poll_batch(hub), rng=self.rng, db=self.db)
+        poll = HubPoll(
+            self.store,
+            adapter,
+            routes,
+            policy=poll_policy(self.config.instances[hub].spec.polling),
+            batch=self.poll_batch(hub),
+            rng=self.rng,
+            db=self.db,
+        )
         return await self._job(hub, HUB_POLL, poll.run)
 
     async def refresh_reference(self, hub: str) -> ReferenceResult | None:
@@ -193,6 +216,7 @@ class Engine:
                 await self.db.call(replace_reference, self.store, hub, kind, items)
                 setattr(result, kind, len(items))
             return result
+
         return await self._job(hub, REFERENCE, work)
 
     def poll_batch(self, hub: str) -> int:
@@ -208,11 +232,22 @@ class Engine:
         return max(10, int(rps * seconds / 2))
 
     async def deliver(self, target: str) -> DeliveryResult | None:
-        read_back = (poll_policy(self.config.instances[target].spec.polling).min_interval
-                     if isinstance(self.adapters[target], Hub) else None)
-        deliveries = Deliveries(self.store, target, self.adapters, self.routes,  # type: ignore[arg-type]
-                                self.config.settings.delivery, owner=self.owner, rng=self.rng,
-                                read_back_after=read_back, db=self.db)
+        read_back = (
+            poll_policy(self.config.instances[target].spec.polling).min_interval
+            if isinstance(self.adapters[target], Hub)
+            else None
+        )
+        deliveries = Deliveries(
+            self.store,
+            target,
+            self.adapters,
+            self.routes,  # type: ignore[arg-type]
+            self.config.settings.delivery,
+            owner=self.owner,
+            rng=self.rng,
+            read_back_after=read_back,
+            db=self.db,
+        )
         return await self._job(target, DELIVER, deliveries.run)
 
     async def run_pass(self) -> dict[str, Any]:

@@ -72,8 +72,15 @@ class PollPolicy:
     deadline_soon: timedelta = timedelta(hours=24)
     holidays: frozenset[date] = frozenset()
 
-    def next_read(self, now: datetime, last_change: datetime, closed_at: datetime | None, *,
-                  filed_at: datetime | None = None, rng: random.Random | None = None) -> datetime | None:
+    def next_read(
+        self,
+        now: datetime,
+        last_change: datetime,
+        closed_at: datetime | None,
+        *,
+        filed_at: datetime | None = None,
+        rng: random.Random | None = None,
+    ) -> datetime | None:
         if closed_at is not None:
             if now - closed_at >= self.reopen_window:
                 return None
@@ -90,12 +97,15 @@ class PollPolicy:
 
 def poll_policy(settings: Polling) -> PollPolicy:
     """The policy of a hub instance's ``polling:`` block."""
-    return PollPolicy(min_interval=timedelta(minutes=settings.min_interval_minutes),
-                      sweep_bound=timedelta(hours=settings.sweep_bound_hours), quiet_factor=settings.quiet_factor,
-                      reopen_window=timedelta(days=settings.reopen_window_days),
-                      deadline_working_days=settings.deadline_working_days,
-                      deadline_soon=timedelta(hours=settings.deadline_soon_hours),
-                      holidays=frozenset(settings.holidays))
+    return PollPolicy(
+        min_interval=timedelta(minutes=settings.min_interval_minutes),
+        sweep_bound=timedelta(hours=settings.sweep_bound_hours),
+        quiet_factor=settings.quiet_factor,
+        reopen_window=timedelta(days=settings.reopen_window_days),
+        deadline_working_days=settings.deadline_working_days,
+        deadline_soon=timedelta(hours=settings.deadline_soon_hours),
+        holidays=frozenset(settings.holidays),
+    )
 
 
 @dataclass
@@ -109,8 +119,17 @@ class PollResult:
 
 
 class HubPoll:
-    def __init__(self, store: Store, hub: Hub, routes: dict[str, Route], *, policy: PollPolicy = PollPolicy(),
-                 batch: int = 500, rng: random.Random | None = None, db: AsyncStore | None = None):
+    def __init__(
+        self,
+        store: Store,
+        hub: Hub,
+        routes: dict[str, Route],
+        *,
+        policy: PollPolicy = PollPolicy(),
+        batch: int = 500,
+        rng: random.Random | None = None,
+        db: AsyncStore | None = None,
+    ):
         self.store = store
         self.db = db or AsyncStore(store, workers=0)  # the store off the event loop (inline without an engine)
         self.hub = hub
@@ -147,8 +166,12 @@ class HubPoll:
                         # What this complaint's read brought cannot be stored: it waits, the others go on.
                         result.failures += 1
                         result.quarantined += 1
-                        await self.db.quarantine(self.hub.name, "complaints", hub_ref,
-                                                 f"the store refused what its read brought ({_cause(exc)})")
+                        await self.db.quarantine(
+                            self.hub.name,
+                            "complaints",
+                            hub_ref,
+                            f"the store refused what its read brought ({_cause(exc)})",
+                        )
                         log.error("hub read could not be stored; quarantined", error=safe_text(exc))
                     except StoreUnavailableError:
                         raise  # the store itself failed: the run fails (and runs again later)
@@ -161,8 +184,11 @@ class HubPoll:
         if len(due) == self.batch:  # more may be due than one run reads: is polling falling behind?
             waiting, oldest = await self.db.call(poll_backlog, self.store, self.hub.name)
             if oldest is not None and self.store.clock() - oldest > self.policy.sweep_bound:
-                log.warning("hub reads are behind the sweep bound; raise the hub's budget or the bound",
-                            due=waiting, behind_minutes=round((self.store.clock() - oldest).total_seconds() / 60))
+                log.warning(
+                    "hub reads are behind the sweep bound; raise the hub's budget or the bound",
+                    due=waiting,
+                    behind_minutes=round((self.store.clock() - oldest).total_seconds() / 60),
+                )
         await asyncio.gather(*(one(cid, ref) for cid, ref in due))
         if due and result.failures and not result.polled:
             raise GatewayError(f"{self.hub.name}: every complaint read failed ({result.failures})")
@@ -170,8 +196,9 @@ class HubPoll:
 
     async def _poll_one(self, complaint_id: int, hub_ref: str, result: PollResult) -> None:
         state = cleaned(await self.hub.read_complaint(hub_ref))  # texts the store can hold
-        follow_ups = [item if isinstance(item, RecordError) else cleaned(item)
-                      for item in await self.hub.follow_ups(hub_ref)]
+        follow_ups = [
+            item if isinstance(item, RecordError) else cleaned(item) for item in await self.hub.follow_ups(hub_ref)
+        ]
         result.polled += 1
         # What the gateway knows is read after the hub was: a follow-up of ours that a delivery
         # sent meanwhile is then known as sent (or under way), and recognised, not echoed back.
@@ -198,24 +225,39 @@ class HubPoll:
                 log.info("hub follow-up owed to local app", event_id=item.event_id)
             else:
                 result.status_changes += 1
-                log.info("hub status change owed to local app", event_id=item.event_id, status=str(item.status),
-                         hub_status=(item.raw_status[1] or item.raw_status[0]) if item.raw_status else None)
+                log.info(
+                    "hub status change owed to local app",
+                    event_id=item.event_id,
+                    status=str(item.status),
+                    hub_status=(item.raw_status[1] or item.raw_status[0]) if item.raw_status else None,
+                )
                 if item.park_reason:
-                    log.error("hub status has no mapping; parked", event_id=item.event_id,
-                              hub_status=(item.raw_status[1] or item.raw_status[0]) if item.raw_status else None)
+                    log.error(
+                        "hub status has no mapping; parked",
+                        event_id=item.event_id,
+                        hub_status=(item.raw_status[1] or item.raw_status[0]) if item.raw_status else None,
+                    )
         result.echoes += len(echoes)
 
-    def _apply(self, view: HubView, route: Route, state: HubComplaintState,
-               follow_ups: list[FollowUp | RecordError], result: PollResult
-               ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
+    def _apply(
+        self,
+        view: HubView,
+        route: Route,
+        state: HubComplaintState,
+        follow_ups: list[FollowUp | RecordError],
+        result: PollResult,
+    ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
         """Work out what this read adds to the timeline, and write it in one transaction (in a
         store thread: see _poll_one)."""
         known = set(view.known)
         unmatched = list(view.unmatched_sent)
         events: list[HubEvent] = []
         echoes: list[tuple[int, str]] = []
-        items: list[StatusChange | FollowUp] = [*state.status_changes, *state.notes,
-                                                *(f for f in follow_ups if not isinstance(f, RecordError))]
+        items: list[StatusChange | FollowUp] = [
+            *state.status_changes,
+            *state.notes,
+            *(f for f in follow_ups if not isinstance(f, RecordError)),
+        ]
         # Owed to the local app in the order they happened at the hub.
         items.sort(key=lambda e: e.changed_at if isinstance(e, StatusChange) else e.created_at)
         for item in items:
@@ -234,40 +276,68 @@ class HubPoll:
                     unmatched.remove(own)
                     echoes.append((own[0], item.ref))
                     continue
-                events.append(HubEvent(kind=EventKind.FOLLOW_UP, hub_ref=item.ref, occurred_at=item.created_at,
-                                       content=item.content, author=item.author, is_secret=item.is_secret,
-                                       attachments=item.attachments,
-                                       deliver=(DeliveryKind.LOCAL_FOLLOW_UP, route.local.name)))
+                events.append(
+                    HubEvent(
+                        kind=EventKind.FOLLOW_UP,
+                        hub_ref=item.ref,
+                        occurred_at=item.created_at,
+                        content=item.content,
+                        author=item.author,
+                        is_secret=item.is_secret,
+                        attachments=item.attachments,
+                        deliver=(DeliveryKind.LOCAL_FOLLOW_UP, route.local.name),
+                    )
+                )
         current = self._current_status(view, route, state, events)
         if current is not None:
             events.append(current)
         # A closed complaint is not read again: close it here only after a read in which
         # every follow-up could be read (its closing follow-up may be the unreadable one).
         whole = not any(isinstance(item, RecordError) for item in follow_ups)
-        status = HubStatus(state.status.code, state.status.name,
-                           route.hub_status(state.status.code, state.status.name), whole)
+        status = HubStatus(
+            state.status.code, state.status.name, route.hub_status(state.status.code, state.status.name), whole
+        )
+
         def next_read(now: datetime, last_change: datetime, closed_at: datetime | None) -> datetime | None:
             return self.policy.next_read(now, last_change, closed_at, filed_at=view.filed_at, rng=self.rng)
 
-        apply_hub_read(self.store, view.complaint_id, self.hub.name, events=events, echoes=echoes,
-                       status=status, next_read=next_read)
+        apply_hub_read(
+            self.store,
+            view.complaint_id,
+            self.hub.name,
+            events=events,
+            echoes=echoes,
+            status=status,
+            next_read=next_read,
+        )
         return events, echoes
 
     def _status_change(self, route: Route, change: StatusChange, *, first: bool | None = None) -> HubEvent:
         status = route.hub_status(change.status.code, change.status.name)
-        park = None if status is not None else str(MappingError(
-            self.hub.name, "statuses", change.status.name or change.status.code))
+        park = (
+            None
+            if status is not None
+            else str(MappingError(self.hub.name, "statuses", change.status.name or change.status.code))
+        )
         # The first entry of the hub's history is the status it received the complaint in, not
         # a change: it is kept in the timeline but would only set the local app back.
         first = change.previous is None if first is None else first
         deliver = None if first else (DeliveryKind.LOCAL_STATUS, route.local.name)
-        return HubEvent(kind=EventKind.STATUS_CHANGE, hub_ref=change.ref, occurred_at=change.changed_at,
-                        content=change.note, reason=change.reason,
-                        raw_status=(change.status.code, change.status.name), status=status,
-                        deliver=deliver, park_reason=park if deliver else None)
+        return HubEvent(
+            kind=EventKind.STATUS_CHANGE,
+            hub_ref=change.ref,
+            occurred_at=change.changed_at,
+            content=change.note,
+            reason=change.reason,
+            raw_status=(change.status.code, change.status.name),
+            status=status,
+            deliver=deliver,
+            park_reason=park if deliver else None,
+        )
 
-    def _current_status(self, view: HubView, route: Route, state: HubComplaintState,
-                        events: list[HubEvent]) -> HubEvent | None:
+    def _current_status(
+        self, view: HubView, route: Route, state: HubComplaintState, events: list[HubEvent]
+    ) -> HubEvent | None:
         """The hub's current status as a change of its own, when the history read so far does
         not end in it (its logs could not be read, or do not show the change): the current
         status alone must still reach the local app. Known by the number of statuses before it,
@@ -285,10 +355,18 @@ class HubPoll:
             if current.name is None and _same_status(last_code, current.code):
                 return None  # a read without the status's name: the same code is the same status
         seen = view.statuses_seen + len(new)
-        change = StatusChange(ref=f"current-{seen}-{current.name or current.code}", complaint_ref=state.ref,
-                              status=current, changed_at=self.store.clock(), note=self.hub.status_note(current))
-        log.info("hub status taken from the complaint's current status (its history does not show it)",
-                 hub_status=current.name or current.code, history_complete=state.history_complete)
+        change = StatusChange(
+            ref=f"current-{seen}-{current.name or current.code}",
+            complaint_ref=state.ref,
+            status=current,
+            changed_at=self.store.clock(),
+            note=self.hub.status_note(current),
+        )
+        log.info(
+            "hub status taken from the complaint's current status (its history does not show it)",
+            hub_status=current.name or current.code,
+            history_complete=state.history_complete,
+        )
         return self._status_change(route, change, first=seen == 0)
 
 

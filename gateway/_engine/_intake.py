@@ -94,8 +94,16 @@ class Intake:
     """``cursor_prefix`` and ``since`` give a walk its own cursors, starting at ``since``:
     a backfill reads the app's history beside the daemon's intake, and resumes."""
 
-    def __init__(self, store: Store, route: Route, app: LocalApp, *, cursor_prefix: str = "",
-                 since: datetime | None = None, db: AsyncStore | None = None):
+    def __init__(
+        self,
+        store: Store,
+        route: Route,
+        app: LocalApp,
+        *,
+        cursor_prefix: str = "",
+        since: datetime | None = None,
+        db: AsyncStore | None = None,
+    ):
         self.store = store
         # The store off the event loop: a batch's writes (flush) and a bad record's quarantine
         # run in the engine's store threads; without an engine, inline.
@@ -139,8 +147,9 @@ class Intake:
         if sightings < HOLD_PASSES:
             cursor.hold_at(cursor.newest if cursor.newest != cursor.since else None)
         elif sightings == HOLD_PASSES:
-            log.error("record left in quarantine for an operator", stream=stream, record=error.record_ref,
-                      reason=error.reason)
+            log.error(
+                "record left in quarantine for an operator", stream=stream, record=error.record_ref, reason=error.reason
+            )
 
     def _resolve(self, stream: str, ref: str) -> None:
         """A record read fine: if it was quarantined, by this daemon or by another one sharing the
@@ -156,14 +165,20 @@ class Intake:
         self._read_fine.clear()
 
     def _cursor(self, stream: str) -> _Cursor:
-        return _Cursor(self.store.cursor(self.name, self.cursor_prefix + stream) or self.since,
-                       horizon=self.store.clock() + FUTURE_TOLERANCE)
+        return _Cursor(
+            self.store.cursor(self.name, self.cursor_prefix + stream) or self.since,
+            horizon=self.store.clock() + FUTURE_TOLERANCE,
+        )
 
     def _save(self, stream: str, cursor: _Cursor) -> None:
         if cursor.ahead:
-            log.warning("records dated in the future: taken in, but the cursor does not follow them "
-                        "(they are read again at every pass until their time is near)",
-                        stream=stream, records=cursor.ahead, tolerance_hours=FUTURE_TOLERANCE.total_seconds() / 3600)
+            log.warning(
+                "records dated in the future: taken in, but the cursor does not follow them "
+                "(they are read again at every pass until their time is near)",
+                stream=stream,
+                records=cursor.ahead,
+                tolerance_hours=FUTURE_TOLERANCE.total_seconds() / 3600,
+            )
             cursor.ahead = 0
         target = cursor.target()
         if target and target != cursor.saved:
@@ -178,12 +193,19 @@ class Intake:
 
         def take_in(items: list[tuple[Complaint, Status | None]]) -> list[tuple[int, bool]]:
             now = self.store.clock()
-            not_at_hub = {record.ref: reason for record, status in items
-                          if (reason := self.route.create_at_hub(record, status, now)) is not None}
-            return self.store.take_in_complaints(self.name, self.route.hub.name, items,
-                                                 forward_agencies=bool(self.route.local.spec.agencies),
-                                                 not_at_hub=not_at_hub,
-                                                 write_back_hub_ref=overrides(self.app, "write_hub_ref"))
+            not_at_hub = {
+                record.ref: reason
+                for record, status in items
+                if (reason := self.route.create_at_hub(record, status, now)) is not None
+            }
+            return self.store.take_in_complaints(
+                self.name,
+                self.route.hub.name,
+                items,
+                forward_agencies=bool(self.route.local.spec.agencies),
+                not_at_hub=not_at_hub,
+                write_back_hub_ref=overrides(self.app, "write_hub_ref"),
+            )
 
         def flush() -> None:
             for (complaint_id, new), (record, _) in self._stored("complaints", batch, take_in, cursor, result):
@@ -203,9 +225,18 @@ class Intake:
                 continue
             status = self.route.local_status(record.status.code)
             if status is None:  # kept, and read again: it may be a passing glitch, or a mapping to add
-                await self.db.call(self._bad_record, "statuses", RecordError(
-                    self.name, "statuses", f"status {record.status.code!r} has no mapping in 'statuses'",
-                    record_ref=record.ref), cursor, result)
+                await self.db.call(
+                    self._bad_record,
+                    "statuses",
+                    RecordError(
+                        self.name,
+                        "statuses",
+                        f"status {record.status.code!r} has no mapping in 'statuses'",
+                        record_ref=record.ref,
+                    ),
+                    cursor,
+                    result,
+                )
             else:
                 self._resolve("statuses", record.ref)
             batch.append((record, status))
@@ -214,8 +245,9 @@ class Intake:
                 await self.db.call(flush)
         await self.db.call(flush)
 
-    async def _checked(self, stream: str, record: Any, kind: type[R], cursor: _Cursor,
-                       result: IntakeResult) -> R | None:
+    async def _checked(
+        self, stream: str, record: Any, kind: type[R], cursor: _Cursor, result: IntakeResult
+    ) -> R | None:
         """A record of the stream as it may be taken in: with texts the store can hold (see
         ``_sanitize``); None (quarantined with its reason) for a RecordError or anything else
         that is not a ``kind``."""
@@ -223,20 +255,36 @@ class Intake:
             await self.db.call(self._bad_record, stream, record, cursor, result)
             return None
         if not isinstance(record, kind):
-            await self.db.call(self._bad_record, stream, RecordError(
-                self.name, stream, f"the adapter gave a {type(record).__name__}, not a {kind.__name__}"),
-                cursor, result)
+            await self.db.call(
+                self._bad_record,
+                stream,
+                RecordError(self.name, stream, f"the adapter gave a {type(record).__name__}, not a {kind.__name__}"),
+                cursor,
+                result,
+            )
             return None
         try:
             return cleaned(record)
         except Exception as exc:  # a record the adapter built wrong: this one waits, the stream goes on
-            await self.db.call(self._bad_record, stream, RecordError(
-                self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=getattr(record, "ref", None)),
-                cursor, result)
+            await self.db.call(
+                self._bad_record,
+                stream,
+                RecordError(
+                    self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=getattr(record, "ref", None)
+                ),
+                cursor,
+                result,
+            )
             return None
 
-    def _stored(self, stream: str, batch: list[Any], store: Callable[[list[Any]], list[Any]], cursor: _Cursor,
-                result: IntakeResult) -> list[tuple[Any, Any]]:
+    def _stored(
+        self,
+        stream: str,
+        batch: list[Any],
+        store: Callable[[list[Any]], list[Any]],
+        cursor: _Cursor,
+        result: IntakeResult,
+    ) -> list[tuple[Any, Any]]:
         """``store(batch)``, paired with the batch. When the store refuses the batch for its data
         (not for being down), each record is stored on its own and the ones it refuses are
         quarantined with the reason; only a failure of the store itself fails the run."""
@@ -255,12 +303,22 @@ class Intake:
                 if not refused_for_its_data(exc):
                     raise
                 record = item[0] if isinstance(item, tuple) else item
-                self._bad_record(stream, RecordError(self.name, stream, f"the store refused it ({type(exc).__name__})",
-                                                     record_ref=getattr(record, "ref", None)), cursor, result)
+                self._bad_record(
+                    stream,
+                    RecordError(
+                        self.name,
+                        stream,
+                        f"the store refused it ({type(exc).__name__})",
+                        record_ref=getattr(record, "ref", None),
+                    ),
+                    cursor,
+                    result,
+                )
         return out
 
-    def _complaint_for(self, stream: str, record: FollowUp | StatusChange, when: datetime, cursor: _Cursor,
-                       result: IntakeResult) -> None:
+    def _complaint_for(
+        self, stream: str, record: FollowUp | StatusChange, when: datetime, cursor: _Cursor, result: IntakeResult
+    ) -> None:
         """For a record whose complaint is not taken in: wait for it (it may be taken in by
         a later pass; the cursor holds) or quarantine the record."""
         complaints_cursor = self.store.cursor(self.name, self.cursor_prefix + "complaints")
@@ -269,26 +327,58 @@ class Intake:
             result.deferred += 1
             cursor.hold_at(when)
             return
-        reason = ("its complaint is in quarantine" if held else "its complaint is not known to the gateway")
-        self._bad_record(stream, RecordError(self.name, stream, f"{reason} ({record.complaint_ref})",
-                                             record_ref=record.ref), _Cursor(None), result)
+        reason = "its complaint is in quarantine" if held else "its complaint is not known to the gateway"
+        self._bad_record(
+            stream,
+            RecordError(self.name, stream, f"{reason} ({record.complaint_ref})", record_ref=record.ref),
+            _Cursor(None),
+            result,
+        )
 
     async def _status_changes(self, result: IntakeResult) -> None:
         # The hub has no call to set a status: a local change is kept in the timeline
         # (for the operator and for conflict rules), not delivered.
-        await self._events("status_changes", self.app.status_changes_since, lambda r: LocalEvent(
-            kind=EventKind.STATUS_CHANGE, ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.changed_at,
-            gateway_ref=r.gateway_ref, raw_status=(r.status.code, r.status.name),
-            status=self.route.local_status(r.status.code)), result)
+        await self._events(
+            "status_changes",
+            self.app.status_changes_since,
+            lambda r: LocalEvent(
+                kind=EventKind.STATUS_CHANGE,
+                ref=r.ref,
+                complaint_ref=r.complaint_ref,
+                occurred_at=r.changed_at,
+                gateway_ref=r.gateway_ref,
+                raw_status=(r.status.code, r.status.name),
+                status=self.route.local_status(r.status.code),
+            ),
+            result,
+        )
 
     async def _follow_ups(self, result: IntakeResult) -> None:
-        await self._events("follow_ups", self.app.follow_ups_since, lambda r: LocalEvent(
-            kind=EventKind.FOLLOW_UP, ref=r.ref, complaint_ref=r.complaint_ref, occurred_at=r.created_at,
-            gateway_ref=r.gateway_ref, content=r.content, author=r.author, is_secret=r.is_secret,
-            attachments=r.attachments, deliver=(DeliveryKind.HUB_FOLLOW_UP, self.route.hub.name)), result)
+        await self._events(
+            "follow_ups",
+            self.app.follow_ups_since,
+            lambda r: LocalEvent(
+                kind=EventKind.FOLLOW_UP,
+                ref=r.ref,
+                complaint_ref=r.complaint_ref,
+                occurred_at=r.created_at,
+                gateway_ref=r.gateway_ref,
+                content=r.content,
+                author=r.author,
+                is_secret=r.is_secret,
+                attachments=r.attachments,
+                deliver=(DeliveryKind.HUB_FOLLOW_UP, self.route.hub.name),
+            ),
+            result,
+        )
 
-    async def _events(self, stream: str, read: Callable[[datetime | None], AsyncIterator[Any]],
-                      translate: Callable[[Any], LocalEvent], result: IntakeResult) -> None:
+    async def _events(
+        self,
+        stream: str,
+        read: Callable[[datetime | None], AsyncIterator[Any]],
+        translate: Callable[[Any], LocalEvent],
+        result: IntakeResult,
+    ) -> None:
         """Follow-ups or status changes since the stream's cursor, :data:`EVENT_BATCH` per
         transaction. What the gateway wrote itself (it carries our mark, or we hold its id)
         is recognised and never sent back where it came from."""
@@ -315,8 +405,7 @@ class Intake:
                     result.echoes += 1
                 elif event.outcome == "recorded" and event.kind == EventKind.FOLLOW_UP:
                     result.follow_ups += 1
-                    log.info("local follow-up owed to hub", complaint_id=event.complaint_id,
-                             event_id=event.event_id)
+                    log.info("local follow-up owed to hub", complaint_id=event.complaint_id, event_id=event.event_id)
                 elif event.outcome == "recorded":
                     result.status_changes += 1
             batch.clear()
@@ -331,8 +420,13 @@ class Intake:
             try:
                 event = translate(record)
             except Exception as exc:  # one record the engine cannot use: it waits, the stream goes on
-                await self.db.call(self._bad_record, stream, RecordError(
-                    self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=record.ref), cursor, result)
+                await self.db.call(
+                    self._bad_record,
+                    stream,
+                    RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=record.ref),
+                    cursor,
+                    result,
+                )
                 continue
             self._resolve(stream, record.ref)
             batch.append((record, event))

@@ -10,12 +10,17 @@ from gateway._config import InstanceConfig
 from gateway._errors import MappingError
 from gateway._model import Complaint, Status
 
-
 #: The order in which a citizen sees canonical statuses move (the default of ``status_order``):
 #: a hold is part of the work, and every way of closing is the end.
 CANONICAL_RANK: dict[Status, int] = {
-    Status.UNVERIFIED: 0, Status.VERIFIED: 1, Status.FORWARDED: 2, Status.ON_HOLD: 3, Status.IN_PROGRESS: 3,
-    Status.DONE: 4, Status.REJECTED: 4, Status.ARCHIVED: 4,
+    Status.UNVERIFIED: 0,
+    Status.VERIFIED: 1,
+    Status.FORWARDED: 2,
+    Status.ON_HOLD: 3,
+    Status.IN_PROGRESS: 3,
+    Status.DONE: 4,
+    Status.REJECTED: 4,
+    Status.ARCHIVED: 4,
 }
 
 
@@ -89,8 +94,12 @@ class Route:
         classification_id = self.hub.spec.classifications.get(complaint.classification)
         if classification_id is None:
             raise MappingError(self.hub.name, "classifications", complaint.classification.value)
-        return {"category_id": category_id, "channel_id": channel_id, "classification_id": classification_id,
-                "disposition_id": self.hub_institution(complaint.agency)}
+        return {
+            "category_id": category_id,
+            "channel_id": channel_id,
+            "classification_id": classification_id,
+            "disposition_id": self.hub_institution(complaint.agency),
+        }
 
     def hub_institution(self, agency: str | None) -> str | None:
         """The hub institution of a local agency (OPD). None when the app has no agency

@@ -35,8 +35,11 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
             spec, file = local.spec, str(local.path)
 
             def seen(column):  # type: ignore[no-untyped-def]
-                return s.exec(select(column, func.count()).where(ComplaintRow.local_instance == local.name,
-                                                                 column.is_not(None)).group_by(column)).all()
+                return s.exec(
+                    select(column, func.count())
+                    .where(ComplaintRow.local_instance == local.name, column.is_not(None))
+                    .group_by(column)
+                ).all()
 
             for value, n in seen(ComplaintRow.category):
                 if value not in spec.categories:
@@ -44,9 +47,11 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
             for value, n in seen(ComplaintRow.channel):
                 if value not in spec.channels:
                     findings.append(Finding(local.name, file, "channels", value, n, "no mapping"))
-            for value, n in s.exec(select(ComplaintRow.local_status_code, func.count()).where(
-                    ComplaintRow.local_instance == local.name, ComplaintRow.local_status_code.is_not(None))
-                    .group_by(ComplaintRow.local_status_code)).all():
+            for value, n in s.exec(
+                select(ComplaintRow.local_status_code, func.count())
+                .where(ComplaintRow.local_instance == local.name, ComplaintRow.local_status_code.is_not(None))
+                .group_by(ComplaintRow.local_status_code)
+            ).all():
                 if value not in spec.statuses:
                     findings.append(Finding(local.name, file, "statuses", value, n, "no mapping"))
             hub = hubs.get(spec.route.hub) if spec.route else None
@@ -58,12 +63,26 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
                         findings.append(Finding(local.name, file, "agencies", value, n, "no mapping"))
                 for value, institution in spec.agencies.items():
                     if institutions and institution not in institutions:
-                        findings.append(Finding(local.name, file, "agencies", value, 0, (
-                            f"maps to institution {institution}, which {hub.name} does not list")))
+                        findings.append(
+                            Finding(
+                                local.name,
+                                file,
+                                "agencies",
+                                value,
+                                0,
+                                (f"maps to institution {institution}, which {hub.name} does not list"),
+                            )
+                        )
         for hub in hubs.values():
-            for value, n in s.exec(select(EventRow.raw_status_code, func.count()).where(
-                    EventRow.origin == hub.name, EventRow.kind == EventKind.STATUS_CHANGE,
-                    EventRow.raw_status_code.is_not(None)).group_by(EventRow.raw_status_code)).all():
+            for value, n in s.exec(
+                select(EventRow.raw_status_code, func.count())
+                .where(
+                    EventRow.origin == hub.name,
+                    EventRow.kind == EventKind.STATUS_CHANGE,
+                    EventRow.raw_status_code.is_not(None),
+                )
+                .group_by(EventRow.raw_status_code)
+            ).all():
                 if value not in hub.spec.statuses:
                     findings.append(Finding(hub.name, str(hub.path), "statuses", value, n, "no mapping"))
     return findings
@@ -71,5 +90,7 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
 
 def reference_age(config: GatewayConfig, store: Store) -> dict[str, str | None]:
     """When each hub's institutions were last read (ISO time), None for never."""
-    return {h.name: (lambda t: t.isoformat() if t else None)(reference_fetched_at(store, h.name, "institutions"))
-            for h in config.hubs()}
+    return {
+        h.name: (lambda t: t.isoformat() if t else None)(reference_fetched_at(store, h.name, "institutions"))
+        for h in config.hubs()
+    }

@@ -18,5 +18,21 @@ from gateway._store._store import (
     refused_for_its_data,
 )
 
-__all__ = ["CREATE_COMPLAINT", "FORWARD_COMPLAINT", "HUB_FOLLOW_UP", "LOCAL_FOLLOW_UP", "LOCAL_HUB_REF", "LOCAL_STATUS", "STORE_REFUSALS", "SchemaState", "Store",
-           "DeliveryKind", "EventKind", "OutboxState", "Side", "as_store_error", "head_revision", "refused_for_its_data"]
+__all__ = [
+    "CREATE_COMPLAINT",
+    "FORWARD_COMPLAINT",
+    "HUB_FOLLOW_UP",
+    "LOCAL_FOLLOW_UP",
+    "LOCAL_HUB_REF",
+    "LOCAL_STATUS",
+    "STORE_REFUSALS",
+    "DeliveryKind",
+    "EventKind",
+    "OutboxState",
+    "SchemaState",
+    "Side",
+    "Store",
+    "as_store_error",
+    "head_revision",
+    "refused_for_its_data",
+]

@@ -78,10 +78,13 @@ def complaints_due(store: Store, hub: str, local_instances: list[str], limit: in
         rows = s.exec(
             select(col(ComplaintRow.id), LinkRow.external_ref)
             .join(LinkRow, (col(LinkRow.complaint_id) == col(ComplaintRow.id)) & (col(LinkRow.instance) == hub))
-            .where(col(ComplaintRow.local_instance).in_(local_instances),
-                   or_(next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None)))
+            .where(
+                col(ComplaintRow.local_instance).in_(local_instances),
+                or_(next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None)),
+            )
             .order_by(next_poll_at.is_not(None), next_poll_at, col(ComplaintRow.id))
-            .limit(limit)).all()
+            .limit(limit)
+        ).all()
         return [(cid, ref) for cid, ref in rows if cid is not None]  # (a stored row's id is never None)
 
 
@@ -91,42 +94,71 @@ def poll_backlog(store: Store, hub: str) -> tuple[int, datetime | None]:
     with store.session() as s:
         next_poll_at = col(ComplaintRow.next_poll_at)
         due = (col(ComplaintRow.hub_instance) == hub) & or_(
-            next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None))
+            next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None)
+        )
         linked = col(LinkRow.complaint_id) == col(ComplaintRow.id)
-        count, oldest = s.exec(select(func.count(), func.min(next_poll_at))
-                               .join(LinkRow, linked & (col(LinkRow.instance) == hub)).where(due)).one()
+        count, oldest = s.exec(
+            select(func.count(), func.min(next_poll_at))
+            .join(LinkRow, linked & (col(LinkRow.instance) == hub))
+            .where(due)
+        ).one()
         return count, ensure_utc(oldest)
 
 
 def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
     with store.session() as s:
         row = existing_row(s, ComplaintRow, complaint_id)
-        known = s.exec(select(EventRow.kind, EventRow.hub_ref).where(
-            EventRow.complaint_id == complaint_id, col(EventRow.hub_ref).is_not(None))).all()
+        known = s.exec(
+            select(EventRow.kind, EventRow.hub_ref).where(
+                EventRow.complaint_id == complaint_id, col(EventRow.hub_ref).is_not(None)
+            )
+        ).all()
         sent = s.exec(
-            select(EventRow.id, EventRow.content).join(OutboxRow, col(OutboxRow.event_id) == col(EventRow.id)).where(
-                EventRow.complaint_id == complaint_id, EventRow.kind == "follow_up", col(EventRow.hub_ref).is_(None),
+            select(EventRow.id, EventRow.content)
+            .join(OutboxRow, col(OutboxRow.event_id) == col(EventRow.id))
+            .where(
+                EventRow.complaint_id == complaint_id,
+                EventRow.kind == "follow_up",
+                col(EventRow.hub_ref).is_(None),
                 OutboxRow.kind == HUB_FOLLOW_UP,
-                or_(col(OutboxRow.state) == "done",
+                or_(
+                    col(OutboxRow.state) == "done",
                     (col(OutboxRow.state) == "pending")
-                    & (col(OutboxRow.outcome_unknown) | col(OutboxRow.sending_at).is_not(None))),
-            ).order_by(col(EventRow.id))).all()
-        statuses = s.exec(select(EventRow.raw_status_code, EventRow.raw_status_name).where(
-            EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change")
-            .order_by(col(EventRow.occurred_at), col(EventRow.id))).all()
+                    & (col(OutboxRow.outcome_unknown) | col(OutboxRow.sending_at).is_not(None)),
+                ),
+            )
+            .order_by(col(EventRow.id))
+        ).all()
+        statuses = s.exec(
+            select(EventRow.raw_status_code, EventRow.raw_status_name)
+            .where(EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change")
+            .order_by(col(EventRow.occurred_at), col(EventRow.id))
+        ).all()
         return HubView(
-            last_status=(statuses[-1][0], statuses[-1][1]) if statuses else None, statuses_seen=len(statuses),
-            complaint_id=complaint_id, local_instance=row.local_instance, hub_status_code=row.hub_status_code,
-            closed_at=ensure_utc(row.closed_at), filed_at=ensure_utc(row.local_created_at),
+            last_status=(statuses[-1][0], statuses[-1][1]) if statuses else None,
+            statuses_seen=len(statuses),
+            complaint_id=complaint_id,
+            local_instance=row.local_instance,
+            hub_status_code=row.hub_status_code,
+            closed_at=ensure_utc(row.closed_at),
+            filed_at=ensure_utc(row.local_created_at),
             last_change_at=ensure_utc(row.hub_changed_at or row.first_seen_at),
             # (the query leaves out rows without a hub id; a stored row's id is never None)
             known=frozenset((kind, ref) for kind, ref in known if ref is not None),
-            unmatched_sent=tuple((eid, content or "") for eid, content in sent if eid is not None))
+            unmatched_sent=tuple((eid, content or "") for eid, content in sent if eid is not None),
+        )
 
 
-def apply_hub_read(store: Store, complaint_id: int, hub: str, *, events: list[HubEvent],
-                   echoes: list[tuple[int, str]], status: HubStatus,
-                   next_read: Callable[[datetime, datetime, datetime | None], datetime | None]) -> None:
+def apply_hub_read(
+    store: Store,
+    complaint_id: int,
+    hub: str,
+    *,
+    events: list[HubEvent],
+    echoes: list[tuple[int, str]],
+    status: HubStatus,
+    next_read: Callable[[datetime, datetime, datetime | None], datetime | None],
+) -> None:
     """Write one read's outcome at once: the new events (and what each owes, in the order
     given), the hub ids of the gateway's own follow-ups (``echoes``: event id, hub id),
     the complaint's hub status, and when to read it next: ``next_read(now, last change,
@@ -135,22 +167,46 @@ def apply_hub_read(store: Store, complaint_id: int, hub: str, *, events: list[Hu
     now = store.clock()
     with store.session() as s:
         for item in events:
-            ev = EventRow(complaint_id=complaint_id, kind=item.kind, origin=hub, origin_ref=item.hub_ref,
-                          hub_ref=item.hub_ref, gateway_ref=new_ref("lg-ev"), content=item.content,
-                          author=item.author, is_secret=item.is_secret, reason=item.reason,
-                          raw_status_code=item.raw_status[0] if item.raw_status else None,
-                          raw_status_name=item.raw_status[1] if item.raw_status else None,
-                          status=item.status.value if item.status else None, occurred_at=item.occurred_at,
-                          recorded_at=now)
+            ev = EventRow(
+                complaint_id=complaint_id,
+                kind=item.kind,
+                origin=hub,
+                origin_ref=item.hub_ref,
+                hub_ref=item.hub_ref,
+                gateway_ref=new_ref("lg-ev"),
+                content=item.content,
+                author=item.author,
+                is_secret=item.is_secret,
+                reason=item.reason,
+                raw_status_code=item.raw_status[0] if item.raw_status else None,
+                raw_status_name=item.raw_status[1] if item.raw_status else None,
+                status=item.status.value if item.status else None,
+                occurred_at=item.occurred_at,
+                recorded_at=now,
+            )
             s.add(ev)
             s.flush()
             item.event_id = ev.id
             for a in item.attachments:
-                s.add(AttachmentRow(complaint_id=complaint_id, event_id=ev.id, local_ref=a.ref, filename=a.filename,
-                                    content_type=a.content_type, size=a.size))
+                s.add(
+                    AttachmentRow(
+                        complaint_id=complaint_id,
+                        event_id=ev.id,
+                        local_ref=a.ref,
+                        filename=a.filename,
+                        content_type=a.content_type,
+                        size=a.size,
+                    )
+                )
             if item.deliver is not None:
-                out = OutboxRow(complaint_id=complaint_id, event_id=ev.id, kind=item.deliver[0],
-                                target=item.deliver[1], next_attempt_at=now, created_at=now)
+                out = OutboxRow(
+                    complaint_id=complaint_id,
+                    event_id=ev.id,
+                    kind=item.deliver[0],
+                    target=item.deliver[1],
+                    next_attempt_at=now,
+                    created_at=now,
+                )
                 if item.park_reason:
                     out.state, out.last_error = "parked", item.park_reason
                     out.first_error_at = out.last_error_at = now
@@ -170,8 +226,9 @@ def apply_hub_read(store: Store, complaint_id: int, hub: str, *, events: list[Hu
             row.closed_at = now
         elif status.status is not None and not status.status.is_closed:
             row.closed_at = None
-        row.next_poll_at = next_read(now, ensure_utc(row.hub_changed_at or row.first_seen_at),
-                                     ensure_utc(row.closed_at))
+        row.next_poll_at = next_read(
+            now, ensure_utc(row.hub_changed_at or row.first_seen_at), ensure_utc(row.closed_at)
+        )
 
 
 def poll_soon(store: Store, complaint_id: int, at: datetime) -> None:

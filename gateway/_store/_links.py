@@ -57,8 +57,15 @@ def read_pairs(path: Path) -> tuple[list[tuple[int, str, str]], list[str]]:
     return pairs, problems
 
 
-def import_links(store: Store, path: Path, local_instance: str, hub_instance: str, *,
-                 write_back_hub_ref: bool, actor: str = "operator") -> ImportReport:
+def import_links(
+    store: Store,
+    path: Path,
+    local_instance: str,
+    hub_instance: str,
+    *,
+    write_back_hub_ref: bool,
+    actor: str = "operator",
+) -> ImportReport:
     """Apply the pairs in ``path`` (see :func:`read_pairs`) in one transaction."""
     pairs, problems = read_pairs(path)
     report = ImportReport(problems=problems)
@@ -73,40 +80,53 @@ def import_links(store: Store, path: Path, local_instance: str, hub_instance: st
                 report.problems.append(f"{where}: an id already paired on line {first}")
                 continue
             seen_local[local_ref], seen_hub[hub_ref] = number, number
-            holder = s.exec(select(LinkRow.complaint_id).where(
-                LinkRow.instance == hub_instance, LinkRow.external_ref == hub_ref)).first()
-            complaint_id = s.exec(select(LinkRow.complaint_id).where(
-                LinkRow.instance == local_instance, LinkRow.external_ref == local_ref)).first()
+            holder = s.exec(
+                select(LinkRow.complaint_id).where(LinkRow.instance == hub_instance, LinkRow.external_ref == hub_ref)
+            ).first()
+            complaint_id = s.exec(
+                select(LinkRow.complaint_id).where(
+                    LinkRow.instance == local_instance, LinkRow.external_ref == local_ref
+                )
+            ).first()
             if complaint_id is None:
                 if holder is not None:
                     report.problems.append(f"{where}: hub id {hub_ref} is linked to complaint {holder} already")
                     continue
                 row = s.get(LinkImportRow, (local_instance, local_ref))
                 if row is None:
-                    s.add(LinkImportRow(instance=local_instance, local_ref=local_ref, hub_ref=hub_ref,
-                                        imported_at=now))
+                    s.add(LinkImportRow(instance=local_instance, local_ref=local_ref, hub_ref=hub_ref, imported_at=now))
                 else:
                     row.hub_ref, row.imported_at = hub_ref, now
                 report.waiting += 1
                 continue
-            current = s.exec(select(LinkRow.external_ref).where(
-                LinkRow.complaint_id == complaint_id, LinkRow.instance == hub_instance)).first()
+            current = s.exec(
+                select(LinkRow.external_ref).where(
+                    LinkRow.complaint_id == complaint_id, LinkRow.instance == hub_instance
+                )
+            ).first()
             if current == hub_ref:
                 report.already += 1
                 continue
             if current is not None:
-                report.problems.append(f"{where}: complaint {complaint_id} is linked to hub id {current}, not "
-                                       f"{hub_ref}; nothing changed")
+                report.problems.append(
+                    f"{where}: complaint {complaint_id} is linked to hub id {current}, not {hub_ref}; nothing changed"
+                )
                 continue
             if holder is not None:
                 report.problems.append(f"{where}: hub id {hub_ref} is linked to complaint {holder} already")
                 continue
-            create = s.exec(select(OutboxRow).where(
-                OutboxRow.complaint_id == complaint_id, OutboxRow.kind == CREATE_COMPLAINT,
-                OutboxRow.target == hub_instance)).first()
+            create = s.exec(
+                select(OutboxRow).where(
+                    OutboxRow.complaint_id == complaint_id,
+                    OutboxRow.kind == CREATE_COMPLAINT,
+                    OutboxRow.target == hub_instance,
+                )
+            ).first()
             if create is not None and create.sending_at is not None and create.state == "pending":
-                report.problems.append(f"{where}: complaint {complaint_id} is being created at the hub right now; "
-                                       "import this line again in a minute")
+                report.problems.append(
+                    f"{where}: complaint {complaint_id} is being created at the hub right now; "
+                    "import this line again in a minute"
+                )
                 continue
             s.add(LinkRow(complaint_id=complaint_id, instance=hub_instance, external_ref=hub_ref, linked_at=now))
             if create is not None and create.state in (*OWED_STATES, "skipped"):
@@ -114,9 +134,23 @@ def import_links(store: Store, path: Path, local_instance: str, hub_instance: st
                 create.claimed_by = create.claim_expires_at = create.sending_at = None
                 create.last_error = "linked to the hub by an imported pair of ids"
             if write_back_hub_ref:
-                s.add(OutboxRow(complaint_id=complaint_id, kind=LOCAL_HUB_REF, target=local_instance,
-                                next_attempt_at=now, created_at=now))
-            s.add(AuditRow(at=now, actor=actor, action="linked_by_import", complaint_id=complaint_id,
-                           detail=f"{hub_instance} id {hub_ref} (from {path.name} line {number})"))
+                s.add(
+                    OutboxRow(
+                        complaint_id=complaint_id,
+                        kind=LOCAL_HUB_REF,
+                        target=local_instance,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+            s.add(
+                AuditRow(
+                    at=now,
+                    actor=actor,
+                    action="linked_by_import",
+                    complaint_id=complaint_id,
+                    detail=f"{hub_instance} id {hub_ref} (from {path.name} line {number})",
+                )
+            )
             report.linked += 1
     return report

@@ -22,9 +22,11 @@ Outcome = Literal["recorded", "echo", "known", "no_complaint"]
 _OWN_EVENTS = select(EventRow).where(col(EventRow.gateway_ref).in_(bindparam("marks", expanding=True)))
 _KNOWN_EVENTS = sa_select(col(EventRow.complaint_id), col(EventRow.local_ref)).where(
     col(EventRow.complaint_id).in_(bindparam("ids", expanding=True)),
-    col(EventRow.local_ref).in_(bindparam("refs", expanding=True)))
+    col(EventRow.local_ref).in_(bindparam("refs", expanding=True)),
+)
 _EVENT_IDS = sa_select(col(EventRow.gateway_ref), col(EventRow.id)).where(
-    col(EventRow.gateway_ref).in_(bindparam("refs", expanding=True)))
+    col(EventRow.gateway_ref).in_(bindparam("refs", expanding=True))
+)
 _INSERT_EVENTS = insert(table_of(EventRow))
 _INSERT_ATTACHMENTS = insert(table_of(AttachmentRow))
 _INSERT_OUTBOX = insert(table_of(OutboxRow))
@@ -61,14 +63,21 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
     now = store.clock()
     with store.session() as s:
         conn = s.connection()
-        complaints = dict(conn.execute(LINKED_IDS, {"instance": instance,
-                                                    "refs": list({e.complaint_ref for e in events})}).all())
+        complaints = dict(
+            conn.execute(LINKED_IDS, {"instance": instance, "refs": list({e.complaint_ref for e in events})}).all()
+        )
         marks = {e.gateway_ref for e in events if e.gateway_ref}
         own = {row.gateway_ref: row for row in s.exec(_OWN_EVENTS, params={"marks": list(marks)})} if marks else {}
-        known: set[tuple[int, str | None]] = {
-            (complaint_id, local_ref) for complaint_id, local_ref in conn.execute(
-                _KNOWN_EVENTS, {"ids": list(set(complaints.values())), "refs": list({e.ref for e in events})})
-        } if complaints else set()
+        known: set[tuple[int, str | None]] = (
+            {
+                (complaint_id, local_ref)
+                for complaint_id, local_ref in conn.execute(
+                    _KNOWN_EVENTS, {"ids": list(set(complaints.values())), "refs": list({e.ref for e in events})}
+                )
+            }
+            if complaints
+            else set()
+        )
         added: list[tuple[LocalEvent, dict[str, Any]]] = []
         for e in events:
             e.complaint_id = complaints.get(e.complaint_ref)
@@ -86,13 +95,28 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
                 continue
             known.add((e.complaint_id, e.ref))
             e.outcome = "recorded"
-            added.append((e, {
-                "complaint_id": e.complaint_id, "kind": e.kind, "origin": instance, "origin_ref": e.ref,
-                "local_ref": e.ref, "hub_ref": None, "gateway_ref": new_ref("lg-ev"), "content": e.content,
-                "author": e.author, "is_secret": e.is_secret,
-                "raw_status_code": e.raw_status[0] if e.raw_status else None,
-                "raw_status_name": e.raw_status[1] if e.raw_status else None,
-                "status": e.status.value if e.status else None, "occurred_at": e.occurred_at, "recorded_at": now}))
+            added.append(
+                (
+                    e,
+                    {
+                        "complaint_id": e.complaint_id,
+                        "kind": e.kind,
+                        "origin": instance,
+                        "origin_ref": e.ref,
+                        "local_ref": e.ref,
+                        "hub_ref": None,
+                        "gateway_ref": new_ref("lg-ev"),
+                        "content": e.content,
+                        "author": e.author,
+                        "is_secret": e.is_secret,
+                        "raw_status_code": e.raw_status[0] if e.raw_status else None,
+                        "raw_status_name": e.raw_status[1] if e.raw_status else None,
+                        "status": e.status.value if e.status else None,
+                        "occurred_at": e.occurred_at,
+                        "recorded_at": now,
+                    },
+                )
+            )
         if not added:
             return
         # One multi-row INSERT per table: built as ORM objects, a page cost more than reading it.
@@ -101,11 +125,28 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
         owed, files = [], []
         for e, values in added:
             e.event_id = ids[values["gateway_ref"]]
-            files += [{"complaint_id": e.complaint_id, "event_id": e.event_id, "local_ref": a.ref,
-                       "filename": a.filename, "content_type": a.content_type, "size": a.size} for a in e.attachments]
+            files += [
+                {
+                    "complaint_id": e.complaint_id,
+                    "event_id": e.event_id,
+                    "local_ref": a.ref,
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                }
+                for a in e.attachments
+            ]
             if e.deliver is not None:
-                owed.append({"complaint_id": e.complaint_id, "event_id": e.event_id, "kind": e.deliver[0],
-                             "target": e.deliver[1], "next_attempt_at": now, "created_at": now})
+                owed.append(
+                    {
+                        "complaint_id": e.complaint_id,
+                        "event_id": e.event_id,
+                        "kind": e.deliver[0],
+                        "target": e.deliver[1],
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                )
         if files:
             conn.execute(_INSERT_ATTACHMENTS, files)
         if owed:  # in the order read: deliveries keep their order per complaint

@@ -114,15 +114,21 @@ def check_known(state: SchemaState, script: ScriptDirectory | None = None) -> No
         try:
             (script or script_directory()).get_revision(state.revision)
         except CommandError:
-            raise StoreError(f"this store was made by a newer gateway: revision {state.revision}, which this "
-                             f"gateway does not know (its newest is {head_revision()}); upgrade the "
-                             f"gateway") from None
+            raise StoreError(
+                f"this store was made by a newer gateway: revision {state.revision}, which this "
+                f"gateway does not know (its newest is {head_revision()}); upgrade the "
+                f"gateway"
+            ) from None
     elif state.home_made_version == 0:
-        raise StoreError("the store has a schema_version table without its row, so the version of its schema "
-                         "is unknown; restore the store from a backup")
+        raise StoreError(
+            "the store has a schema_version table without its row, so the version of its schema "
+            "is unknown; restore the store from a backup"
+        )
     elif state.home_made_version is not None and not 1 <= state.home_made_version <= LAST_HOME_MADE_VERSION:
-        raise StoreError(f"this store was made by a newer gateway: schema_version {state.home_made_version} "
-                         f"and no Alembic revision; upgrade the gateway")
+        raise StoreError(
+            f"this store was made by a newer gateway: schema_version {state.home_made_version} "
+            f"and no Alembic revision; upgrade the gateway"
+        )
 
 
 def migrate(engine: Engine) -> SchemaState:

@@ -30,21 +30,41 @@ def _iso(value: datetime | None) -> str | None:
 
 def _view(row: OutboxRow, complaint: ComplaintRow, links: dict[str, str], event: EventRow | None) -> dict[str, Any]:
     return {
-        "id": row.id, "kind": row.kind, "target": row.target, "state": row.state,
-        "complaint_id": row.complaint_id, "gateway_ref": complaint.gateway_ref,
+        "id": row.id,
+        "kind": row.kind,
+        "target": row.target,
+        "state": row.state,
+        "complaint_id": row.complaint_id,
+        "gateway_ref": complaint.gateway_ref,
         "local": {"instance": complaint.local_instance, "ref": links.get(complaint.local_instance)},
         "hub": {"instance": complaint.hub_instance, "ref": links.get(complaint.hub_instance)},
-        "event": ({"id": event.id, "origin": event.origin, "gateway_ref": event.gateway_ref,
-                   "local_ref": event.local_ref, "hub_ref": event.hub_ref, "status": event.status,
-                   "raw_status": event.raw_status_code, "occurred_at": _iso(event.occurred_at)} if event else None),
-        "attempts": row.attempts, "outcome_unknown": row.outcome_unknown, "last_error": row.last_error,
-        "first_error_at": _iso(row.first_error_at), "last_error_at": _iso(row.last_error_at),
-        "next_attempt_at": _iso(row.next_attempt_at), "created_at": _iso(row.created_at),
+        "event": (
+            {
+                "id": event.id,
+                "origin": event.origin,
+                "gateway_ref": event.gateway_ref,
+                "local_ref": event.local_ref,
+                "hub_ref": event.hub_ref,
+                "status": event.status,
+                "raw_status": event.raw_status_code,
+                "occurred_at": _iso(event.occurred_at),
+            }
+            if event
+            else None
+        ),
+        "attempts": row.attempts,
+        "outcome_unknown": row.outcome_unknown,
+        "last_error": row.last_error,
+        "first_error_at": _iso(row.first_error_at),
+        "last_error_at": _iso(row.last_error_at),
+        "next_attempt_at": _iso(row.next_attempt_at),
+        "created_at": _iso(row.created_at),
     }
 
 
-def list_deliveries(store: Store, *, states: tuple[str, ...] = STUCK_STATES, target: str | None = None,
-                    limit: int = 500) -> list[dict[str, Any]]:
+def list_deliveries(
+    store: Store, *, states: tuple[str, ...] = STUCK_STATES, target: str | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
     with store.session() as s:
         query = select(OutboxRow).where(col(OutboxRow.state).in_(states))
         if target:
@@ -55,8 +75,9 @@ def list_deliveries(store: Store, *, states: tuple[str, ...] = STUCK_STATES, tar
 
 def _view_in(s: Session, row: OutboxRow) -> dict[str, Any]:
     complaint = existing_row(s, ComplaintRow, row.complaint_id)
-    links = dict(s.exec(select(LinkRow.instance, LinkRow.external_ref)
-                        .where(LinkRow.complaint_id == row.complaint_id)).all())
+    links = dict(
+        s.exec(select(LinkRow.instance, LinkRow.external_ref).where(LinkRow.complaint_id == row.complaint_id)).all()
+    )
     event = s.get(EventRow, row.event_id) if row.event_id else None
     return _view(row, complaint, links, event)
 
@@ -65,9 +86,12 @@ def show_delivery(store: Store, outbox_id: int) -> dict[str, Any]:
     with store.session() as s:
         row = _get(s, outbox_id)
         view = _view_in(s, row)
-        view["audit"] = [{"at": _iso(a.at), "actor": a.actor, "action": a.action, "detail": a.detail}
-                         for a in s.exec(select(AuditRow).where(AuditRow.complaint_id == row.complaint_id)
-                                         .order_by(col(AuditRow.id))).all()]
+        view["audit"] = [
+            {"at": _iso(a.at), "actor": a.actor, "action": a.action, "detail": a.detail}
+            for a in s.exec(
+                select(AuditRow).where(AuditRow.complaint_id == row.complaint_id).order_by(col(AuditRow.id))
+            ).all()
+        ]
         return view
 
 
@@ -81,8 +105,15 @@ def _get(s: Session, outbox_id: int, *states: str) -> OutboxRow:
 
 
 def _audit(s: Session, store: Store, row: OutboxRow, action: str, detail: str, actor: str) -> None:
-    s.add(AuditRow(at=store.clock(), actor=actor, action=action, complaint_id=row.complaint_id,
-                   detail=f"delivery {row.id} ({row.kind} to {row.target}): {detail}"))
+    s.add(
+        AuditRow(
+            at=store.clock(),
+            actor=actor,
+            action=action,
+            complaint_id=row.complaint_id,
+            detail=f"delivery {row.id} ({row.kind} to {row.target}): {detail}",
+        )
+    )
 
 
 def _requeue(store: Store, row: OutboxRow) -> None:
@@ -95,8 +126,10 @@ def retry_delivery(store: Store, outbox_id: int, *, actor: str = "operator") -> 
     with store.session() as s:
         row = _get(s, outbox_id, "parked")
         if row.outcome_unknown:
-            raise OperatorError(f"delivery {outbox_id} may already have been done; check the peer, then use "
-                                f"`resend` (it is not there) or `link` (it is)")
+            raise OperatorError(
+                f"delivery {outbox_id} may already have been done; check the peer, then use "
+                f"`resend` (it is not there) or `link` (it is)"
+            )
         _requeue(store, row)
         _audit(s, store, row, "delivery_retried", "requeued by an operator", actor)
 
@@ -116,16 +149,19 @@ def link_delivery(store: Store, outbox_id: int, external_ref: str, *, actor: str
         row = _get(s, outbox_id, "needs_confirmation", "parked")
         now = store.clock()
         if row.kind == CREATE_COMPLAINT:
-            taken = s.exec(select(LinkRow.complaint_id).where(LinkRow.instance == row.target,
-                                                              LinkRow.external_ref == external_ref)).first()
+            taken = s.exec(
+                select(LinkRow.complaint_id).where(LinkRow.instance == row.target, LinkRow.external_ref == external_ref)
+            ).first()
             if taken is not None:
                 raise OperatorError(f"{row.target} id {external_ref} is already linked to complaint {taken}")
-            s.add(LinkRow(complaint_id=row.complaint_id, instance=row.target, external_ref=external_ref,
-                          linked_at=now))
+            s.add(LinkRow(complaint_id=row.complaint_id, instance=row.target, external_ref=external_ref, linked_at=now))
             # The local app is told the hub's tracking id, as after any create (skipped where it cannot keep it).
             local = existing_row(s, ComplaintRow, row.complaint_id).local_instance
-            s.add(OutboxRow(complaint_id=row.complaint_id, kind=LOCAL_HUB_REF, target=local, next_attempt_at=now,
-                            created_at=now))
+            s.add(
+                OutboxRow(
+                    complaint_id=row.complaint_id, kind=LOCAL_HUB_REF, target=local, next_attempt_at=now, created_at=now
+                )
+            )
         elif row.event_id is not None:
             event = existing_row(s, EventRow, row.event_id)
             if row.kind == HUB_FOLLOW_UP:
@@ -153,6 +189,15 @@ def list_quarantine(store: Store, *, include_resolved: bool = False, limit: int 
         query = select(QuarantineRow)
         if not include_resolved:
             query = query.where(col(QuarantineRow.resolved_at).is_(None))
-        return [{"id": q.id, "instance": q.instance, "stream": q.stream, "record_ref": q.record_ref,
-                 "reason": q.reason, "seen_at": _iso(q.seen_at), "resolved_at": _iso(q.resolved_at)}
-                for q in s.exec(query.order_by(col(QuarantineRow.id)).limit(limit)).all()]
+        return [
+            {
+                "id": q.id,
+                "instance": q.instance,
+                "stream": q.stream,
+                "record_ref": q.record_ref,
+                "reason": q.reason,
+                "seen_at": _iso(q.seen_at),
+                "resolved_at": _iso(q.resolved_at),
+            }
+            for q in s.exec(query.order_by(col(QuarantineRow.id)).limit(limit)).all()
+        ]

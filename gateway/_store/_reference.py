@@ -24,18 +24,35 @@ def replace_reference(store: Store, instance: str, kind: str, items: list[Refere
             if item.ref in seen:  # a list served with a repeat keeps its first entry
                 continue
             seen.add(item.ref)
-            s.add(ReferenceRow(instance=instance, kind=kind, ref=item.ref, name=item.name, code=item.code,
-                               parent_ref=item.parent_ref, fetched_at=now))
+            s.add(
+                ReferenceRow(
+                    instance=instance,
+                    kind=kind,
+                    ref=item.ref,
+                    name=item.name,
+                    code=item.code,
+                    parent_ref=item.parent_ref,
+                    fetched_at=now,
+                )
+            )
 
 
 def reference(store: Store, instance: str, kind: str) -> list[ReferenceItem]:
     with store.session() as s:
-        rows = s.exec(select(ReferenceRow).where(ReferenceRow.instance == instance, ReferenceRow.kind == kind)
-                      .order_by(ReferenceRow.ref)).all()
+        rows = s.exec(
+            select(ReferenceRow)
+            .where(ReferenceRow.instance == instance, ReferenceRow.kind == kind)
+            .order_by(ReferenceRow.ref)
+        ).all()
         return [ReferenceItem(ref=r.ref, name=r.name, code=r.code, parent_ref=r.parent_ref) for r in rows]
 
 
 def reference_fetched_at(store: Store, instance: str, kind: str) -> datetime | None:
     with store.session() as s:
-        return ensure_utc(s.exec(select(func.max(ReferenceRow.fetched_at)).where(
-            ReferenceRow.instance == instance, ReferenceRow.kind == kind)).one())
+        return ensure_utc(
+            s.exec(
+                select(func.max(ReferenceRow.fetched_at)).where(
+                    ReferenceRow.instance == instance, ReferenceRow.kind == kind
+                )
+            ).one()
+        )

@@ -35,6 +35,7 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
     """``instances`` maps each instance name to its role (local_app or hub)."""
     out: list[dict[str, Any]] = []
     with store.session() as s:
+
         def count(statement: SelectOfScalar[int]) -> int:
             return s.exec(statement).one() or 0
 
@@ -47,34 +48,52 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
                 mine = ComplaintRow.local_instance == name
                 row["complaints_seen"] = count(select(func.count(col(ComplaintRow.id))).where(mine))
                 row["complaints_created_at_hub"] = count(
-                    select(func.count(col(LinkRow.id))).join(ComplaintRow, and_(
-                        col(LinkRow.complaint_id) == ComplaintRow.id,
-                        col(LinkRow.instance) == ComplaintRow.hub_instance))
-                    .where(mine))
+                    select(func.count(col(LinkRow.id)))
+                    .join(
+                        ComplaintRow,
+                        and_(
+                            col(LinkRow.complaint_id) == ComplaintRow.id,
+                            col(LinkRow.instance) == ComplaintRow.hub_instance,
+                        ),
+                    )
+                    .where(mine)
+                )
                 row["follow_ups_to_hub"] = count(
                     select(func.count(col(OutboxRow.id)))
                     .join(ComplaintRow, col(OutboxRow.complaint_id) == ComplaintRow.id)
-                    .where(mine, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done"))
+                    .where(mine, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done")
+                )
                 row["follow_ups_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_FOLLOW_UP, OutboxRow.state == "done")
                 written_as_note = col(OutboxRow.last_error).startswith(STATUS_AS_FOLLOW_UP)
-                row["status_changes_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done",
-                                                        ~written_as_note)
-                row["status_notes_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done",
-                                                      written_as_note)
+                row["status_changes_from_hub"] = outbox(
+                    name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done", ~written_as_note
+                )
+                row["status_notes_from_hub"] = outbox(
+                    name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done", written_as_note
+                )
                 row["status_changes_from_hub_already_equal"] = outbox(
-                    name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "skipped")
-                row["status_changes_local"] = count(select(func.count(col(EventRow.id))).where(
-                    EventRow.origin == name, EventRow.kind == "status_change"))
+                    name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "skipped"
+                )
+                row["status_changes_local"] = count(
+                    select(func.count(col(EventRow.id))).where(
+                        EventRow.origin == name, EventRow.kind == "status_change"
+                    )
+                )
             else:
                 row["complaints_created"] = outbox(name, OutboxRow.kind == CREATE_COMPLAINT, OutboxRow.state == "done")
                 row["complaints_open"] = count(
-                    select(func.count(col(ComplaintRow.id))).join(LinkRow, and_(
-                        col(LinkRow.complaint_id) == ComplaintRow.id, col(LinkRow.instance) == name))
-                    .where(col(ComplaintRow.closed_at).is_(None)))
-                row["follow_ups_received"] = count(select(func.count(col(EventRow.id))).where(
-                    EventRow.origin == name, EventRow.kind == "follow_up"))
-                row["status_changes_received"] = count(select(func.count(col(EventRow.id))).where(
-                    EventRow.origin == name, EventRow.kind == "status_change"))
+                    select(func.count(col(ComplaintRow.id)))
+                    .join(LinkRow, and_(col(LinkRow.complaint_id) == ComplaintRow.id, col(LinkRow.instance) == name))
+                    .where(col(ComplaintRow.closed_at).is_(None))
+                )
+                row["follow_ups_received"] = count(
+                    select(func.count(col(EventRow.id))).where(EventRow.origin == name, EventRow.kind == "follow_up")
+                )
+                row["status_changes_received"] = count(
+                    select(func.count(col(EventRow.id))).where(
+                        EventRow.origin == name, EventRow.kind == "status_change"
+                    )
+                )
                 row["follow_ups_delivered"] = outbox(name, OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "done")
                 due, oldest = poll_backlog(store, name)
                 # Complaints whose next read is due; the oldest due time says how far behind polling is.
@@ -84,24 +103,37 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
             row["deliveries_failing"] = outbox(name, OutboxRow.state == "pending", OutboxRow.attempts > 0)
             row["deliveries_parked"] = outbox(name, OutboxRow.state == "parked")
             row["deliveries_needing_confirmation"] = outbox(name, OutboxRow.state == "needs_confirmation")
-            row["records_quarantined"] = count(select(func.count(col(QuarantineRow.id))).where(
-                QuarantineRow.instance == name, col(QuarantineRow.resolved_at).is_(None)))
+            row["records_quarantined"] = count(
+                select(func.count(col(QuarantineRow.id))).where(
+                    QuarantineRow.instance == name, col(QuarantineRow.resolved_at).is_(None)
+                )
+            )
             health = s.get(PeerHealthRow, name)
-            row["breaker"] = {"state": health.state if health else "closed",
-                              "failures": health.failures if health else 0,
-                              "since": _iso(health.changed_at) if health else None,
-                              "last_error": health.last_error if health else None}
+            row["breaker"] = {
+                "state": health.state if health else "closed",
+                "failures": health.failures if health else 0,
+                "since": _iso(health.changed_at) if health else None,
+                "last_error": health.last_error if health else None,
+            }
             jobs = s.exec(select(JobRunRow).where(JobRunRow.instance == name).order_by(JobRunRow.job)).all()
-            row["jobs"] = {j.job: {"runs": j.runs, "failures": j.failures, "last_success": _iso(j.last_success_at),
-                                   "last_error": j.last_error, "last_error_at": _iso(j.last_error_at)} for j in jobs}
+            row["jobs"] = {
+                j.job: {
+                    "runs": j.runs,
+                    "failures": j.failures,
+                    "last_success": _iso(j.last_success_at),
+                    "last_error": j.last_error,
+                    "last_error_at": _iso(j.last_error_at),
+                }
+                for j in jobs
+            }
             pass_jobs = [j for j in jobs if j.job in PASS_JOBS]
             successes = [ensure_utc(j.last_success_at) for j in pass_jobs if j.last_success_at is not None]
             # A pass counts as successful when every job of the instance has succeeded since.
-            row["last_successful_pass"] = (_iso(min(successes)) if successes and len(successes) == len(pass_jobs)
-                                           else None)
+            row["last_successful_pass"] = (
+                _iso(min(successes)) if successes and len(successes) == len(pass_jobs) else None
+            )
             out.append(row)
-    return {"store": _safe_url(store.url), "schema_revision": current_state(store.engine).revision,
-            "instances": out}
+    return {"store": _safe_url(store.url), "schema_revision": current_state(store.engine).revision, "instances": out}
 
 
 def _safe_url(url: str) -> str:

@@ -22,6 +22,8 @@ from pathlib import Path
 from sqlalchemy import bindparam, func, insert, or_, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -31,8 +33,6 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
     StatementError,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.engine.url import make_url
 from sqlmodel import Session, create_engine, select
 
 from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError
@@ -53,6 +53,7 @@ from gateway._store._tables import (
     ReporterRow,
 )
 from gateway._timezones import ensure_utc, utcnow
+
 
 class OutboxState(StrEnum):
     """Where an outbox row is. StrEnum: the database keeps the same strings as before."""
@@ -137,7 +138,9 @@ def refused_for_its_data(exc: BaseException) -> bool:
         return True
     if isinstance(exc, (OperationalError, InterfaceError, IntegrityError)):
         return False
-    return isinstance(exc, DataError) or not isinstance(exc, DBAPIError)  # not a DBAPI error: a value SQLAlchemy could not bind
+    return isinstance(exc, DataError) or not isinstance(
+        exc, DBAPIError
+    )  # not a DBAPI error: a value SQLAlchemy could not bind
 
 
 def as_store_error(exc: BaseException, operation: str) -> BaseException:
@@ -169,7 +172,7 @@ def bounded(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{text[:limit - 40]}... ({len(text)} characters, sha256 {digest})"
+    return f"{text[: limit - 40]}... ({len(text)} characters, sha256 {digest})"
 
 
 def new_ref(prefix: str) -> str:
@@ -181,26 +184,41 @@ def new_ref(prefix: str) -> str:
 # parameters: building a statement costs SQLAlchemy more than SQLite takes to run it (a
 # select with an IN list, about 0.4 ms), and the compiled form is cached by SQLAlchemy.
 LINKED_IDS = sa_select(LinkRow.external_ref, LinkRow.complaint_id).where(
-    LinkRow.instance == bindparam("instance"), LinkRow.external_ref.in_(bindparam("refs", expanding=True)))
+    LinkRow.instance == bindparam("instance"), LinkRow.external_ref.in_(bindparam("refs", expanding=True))
+)
 _COMPLAINTS_BY_ID = select(ComplaintRow).where(ComplaintRow.id.in_(bindparam("ids", expanding=True)))
 _IMPORTED_PAIRS = sa_select(LinkImportRow.local_ref, LinkImportRow.hub_ref).where(
-    LinkImportRow.instance == bindparam("instance"), LinkImportRow.local_ref.in_(bindparam("refs", expanding=True)),
-    LinkImportRow.applied_at.is_(None))
+    LinkImportRow.instance == bindparam("instance"),
+    LinkImportRow.local_ref.in_(bindparam("refs", expanding=True)),
+    LinkImportRow.applied_at.is_(None),
+)
 _COMPLAINT_IDS = sa_select(ComplaintRow.gateway_ref, ComplaintRow.id).where(
-    ComplaintRow.gateway_ref.in_(bindparam("refs", expanding=True)))
+    ComplaintRow.gateway_ref.in_(bindparam("refs", expanding=True))
+)
 _INSERTS = {table: insert(table.__table__) for table in (ComplaintRow, ReporterRow, AttachmentRow, LinkRow, OutboxRow)}
 _INSERT_CURSOR = insert(CursorRow.__table__)
-_CURSOR = sa_select(CursorRow.value).where(CursorRow.instance == bindparam("instance"),
-                                           CursorRow.stream == bindparam("stream"))
+_CURSOR = sa_select(CursorRow.value).where(
+    CursorRow.instance == bindparam("instance"), CursorRow.stream == bindparam("stream")
+)
 # (An UPDATE's own parameters may not be named after its columns.)
-_MOVE_CURSOR = update(CursorRow).where(CursorRow.instance == bindparam("of_instance"),
-                                       CursorRow.stream == bindparam("of_stream")).values(
-    value=bindparam("new_value", type_=CursorRow.__table__.c.value.type),
-    updated_at=bindparam("now", type_=CursorRow.__table__.c.updated_at.type))
-_RESOLVE_QUARANTINED = update(QuarantineRow).where(
-    QuarantineRow.instance == bindparam("of_instance"), QuarantineRow.stream == bindparam("of_stream"),
-    QuarantineRow.record_ref.in_(bindparam("refs", expanding=True)), QuarantineRow.resolved_at.is_(None),
-).values(resolved_at=bindparam("now", type_=QuarantineRow.__table__.c.resolved_at.type))
+_MOVE_CURSOR = (
+    update(CursorRow)
+    .where(CursorRow.instance == bindparam("of_instance"), CursorRow.stream == bindparam("of_stream"))
+    .values(
+        value=bindparam("new_value", type_=CursorRow.__table__.c.value.type),
+        updated_at=bindparam("now", type_=CursorRow.__table__.c.updated_at.type),
+    )
+)
+_RESOLVE_QUARANTINED = (
+    update(QuarantineRow)
+    .where(
+        QuarantineRow.instance == bindparam("of_instance"),
+        QuarantineRow.stream == bindparam("of_stream"),
+        QuarantineRow.record_ref.in_(bindparam("refs", expanding=True)),
+        QuarantineRow.resolved_at.is_(None),
+    )
+    .values(resolved_at=bindparam("now", type_=QuarantineRow.__table__.c.resolved_at.type))
+)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -231,8 +249,7 @@ def create_store_engine(url: str) -> Engine:
 
 
 class Store:
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow,
-                 leases_by_database: bool | None = None):
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow, leases_by_database: bool | None = None):
         """``leases_by_database``: measure claims' leases on the database's clock (default: on
         PostgreSQL, unless a test hands in a clock of its own); see :meth:`lease_now`.
 
@@ -253,28 +270,34 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
 
     # -- intake ---------------------------------------------------------------------------
 
     def complaint_id_for(self, instance: str, external_ref: str) -> int | None:
         with self.session() as s:
-            return s.exec(select(LinkRow.complaint_id).where(
-                LinkRow.instance == instance, LinkRow.external_ref == external_ref)).first()
+            return s.exec(
+                select(LinkRow.complaint_id).where(LinkRow.instance == instance, LinkRow.external_ref == external_ref)
+            ).first()
 
-    def take_in_complaint(self, local_instance: str, hub_instance: str, complaint: Complaint,
-                          local_status: Status | None) -> tuple[int, bool]:
+    def take_in_complaint(
+        self, local_instance: str, hub_instance: str, complaint: Complaint, local_status: Status | None
+    ) -> tuple[int, bool]:
         """Store a complaint read from a local app. A new one is owed to the hub in the
         same transaction. Returns (gateway id, whether it was new)."""
         return self.take_in_complaints(local_instance, hub_instance, [(complaint, local_status)])[0]
 
-    def take_in_complaints(self, local_instance: str, hub_instance: str,
-                           batch: list[tuple[Complaint, Status | None]], *,
-                           forward_agencies: bool = False,
-                           not_at_hub: dict[str, str] | None = None,
-                           write_back_hub_ref: bool = False) -> list[tuple[int, bool]]:
+    def take_in_complaints(
+        self,
+        local_instance: str,
+        hub_instance: str,
+        batch: list[tuple[Complaint, Status | None]],
+        *,
+        forward_agencies: bool = False,
+        not_at_hub: dict[str, str] | None = None,
+        write_back_hub_ref: bool = False,
+    ) -> list[tuple[int, bool]]:
         """:meth:`take_in_complaint` for many at once, in one transaction (a page of a
         backfill costs one commit, not one per complaint). With ``forward_agencies``, a
         known complaint whose agency (OPD) changed is owed a forward at the hub.
@@ -285,15 +308,26 @@ class Store:
         ``write_back_hub_ref``, the hub's id is owed to the local app)."""
         not_at_hub = not_at_hub or {}
         try:
-            return self._take_in_complaints(local_instance, hub_instance, batch, forward_agencies, not_at_hub,
-                                            write_back_hub_ref)
+            return self._take_in_complaints(
+                local_instance, hub_instance, batch, forward_agencies, not_at_hub, write_back_hub_ref
+            )
         except IntegrityError:  # another daemon took one in at the same moment: one by one
-            return [self._take_in_complaints(local_instance, hub_instance, [item], forward_agencies,
-                                             not_at_hub, write_back_hub_ref)[0] for item in batch]
+            return [
+                self._take_in_complaints(
+                    local_instance, hub_instance, [item], forward_agencies, not_at_hub, write_back_hub_ref
+                )[0]
+                for item in batch
+            ]
 
-    def _take_in_complaints(self, local_instance: str, hub_instance: str,
-                            batch: list[tuple[Complaint, Status | None]], forward_agencies: bool,
-                            not_at_hub: dict[str, str], write_back_hub_ref: bool) -> list[tuple[int, bool]]:
+    def _take_in_complaints(
+        self,
+        local_instance: str,
+        hub_instance: str,
+        batch: list[tuple[Complaint, Status | None]],
+        forward_agencies: bool,
+        not_at_hub: dict[str, str],
+        write_back_hub_ref: bool,
+    ) -> list[tuple[int, bool]]:
         now = self.clock()
         with self.session() as s:
             conn = s.connection()
@@ -306,8 +340,7 @@ class Store:
                     row = rows[known[complaint.ref]]
                     newer = complaint.updated_at > ensure_utc(row.local_updated_at)
                     if newer and complaint.agency and complaint.agency != row.agency:
-                        _agency_assigned(s, row, complaint, local_instance, hub_instance, now,
-                                         deliver=forward_agencies)
+                        _agency_assigned(s, row, complaint, local_instance, hub_instance, now, deliver=forward_agencies)
                     if newer or (row.local_status is None and local_status is not None):  # read right at last
                         row.local_updated_at = complaint.updated_at
                         row.local_status_code = complaint.status.code
@@ -317,61 +350,131 @@ class Store:
                             _owe_create_again(s, row.id, hub_instance, now)
                 else:  # read twice in one batch: the later version counts
                     new[complaint.ref] = (complaint, local_status)
-            imported = dict(conn.execute(_IMPORTED_PAIRS, {"instance": local_instance, "refs": list(new)}).all()) \
-                if new else {}
-            ids = _insert_complaints(s, local_instance, hub_instance, list(new.values()), now,
-                                     not_at_hub=not_at_hub, imported=imported,
-                                     write_back_hub_ref=write_back_hub_ref) | known
+            imported = (
+                dict(conn.execute(_IMPORTED_PAIRS, {"instance": local_instance, "refs": list(new)}).all())
+                if new
+                else {}
+            )
+            ids = (
+                _insert_complaints(
+                    s,
+                    local_instance,
+                    hub_instance,
+                    list(new.values()),
+                    now,
+                    not_at_hub=not_at_hub,
+                    imported=imported,
+                    write_back_hub_ref=write_back_hub_ref,
+                )
+                | known
+            )
             return [(ids[c.ref], c.ref in new) for c, _ in batch]
 
-    def record_event(self, complaint_id: int, *, kind: str, origin: str, origin_ref: str,
-                     occurred_at: datetime, content: str | None = None, author: str | None = None,
-                     raw_status: tuple[str, str | None] | None = None, status: Status | None = None,
-                     side: str, deliver: tuple[str, str] | None = None,
-                     park_reason: str | None = None) -> int | None:
+    def record_event(
+        self,
+        complaint_id: int,
+        *,
+        kind: str,
+        origin: str,
+        origin_ref: str,
+        occurred_at: datetime,
+        content: str | None = None,
+        author: str | None = None,
+        raw_status: tuple[str, str | None] | None = None,
+        status: Status | None = None,
+        side: str,
+        deliver: tuple[str, str] | None = None,
+        park_reason: str | None = None,
+    ) -> int | None:
         """Add an event to a complaint's timeline, and owe it to ``deliver`` = (kind, target)
         in the same transaction. ``side`` ("local" or "hub") says which of its ids
         ``origin_ref`` is. Returns the event id, or None when it was already recorded."""
         try:
-            return self._record_event(complaint_id, kind=kind, origin=origin, origin_ref=origin_ref,
-                                      occurred_at=occurred_at, content=content, author=author,
-                                      raw_status=raw_status, status=status, side=side, deliver=deliver,
-                                      park_reason=park_reason)
+            return self._record_event(
+                complaint_id,
+                kind=kind,
+                origin=origin,
+                origin_ref=origin_ref,
+                occurred_at=occurred_at,
+                content=content,
+                author=author,
+                raw_status=raw_status,
+                status=status,
+                side=side,
+                deliver=deliver,
+                park_reason=park_reason,
+            )
         except IntegrityError:  # another daemon recorded it at the same moment
             return None
 
-    def _record_event(self, complaint_id: int, *, kind: str, origin: str, origin_ref: str,
-                      occurred_at: datetime, content: str | None, author: str | None,
-                      raw_status: tuple[str, str | None] | None, status: Status | None,
-                      side: str, deliver: tuple[str, str] | None, park_reason: str | None) -> int | None:
+    def _record_event(
+        self,
+        complaint_id: int,
+        *,
+        kind: str,
+        origin: str,
+        origin_ref: str,
+        occurred_at: datetime,
+        content: str | None,
+        author: str | None,
+        raw_status: tuple[str, str | None] | None,
+        status: Status | None,
+        side: str,
+        deliver: tuple[str, str] | None,
+        park_reason: str | None,
+    ) -> int | None:
         now = self.clock()
         with self.session() as s:
-            exists = s.exec(select(EventRow.id).where(
-                EventRow.complaint_id == complaint_id, EventRow.origin == origin,
-                EventRow.origin_ref == origin_ref)).first()
+            exists = s.exec(
+                select(EventRow.id).where(
+                    EventRow.complaint_id == complaint_id, EventRow.origin == origin, EventRow.origin_ref == origin_ref
+                )
+            ).first()
             if exists is not None:
                 return None
-            ev = EventRow(complaint_id=complaint_id, kind=kind, origin=origin, origin_ref=origin_ref,
-                          gateway_ref=new_ref("lg-ev"), content=content, author=author,
-                          raw_status_code=raw_status[0] if raw_status else None,
-                          raw_status_name=raw_status[1] if raw_status else None,
-                          status=status.value if status else None, occurred_at=occurred_at, recorded_at=now)
+            ev = EventRow(
+                complaint_id=complaint_id,
+                kind=kind,
+                origin=origin,
+                origin_ref=origin_ref,
+                gateway_ref=new_ref("lg-ev"),
+                content=content,
+                author=author,
+                raw_status_code=raw_status[0] if raw_status else None,
+                raw_status_name=raw_status[1] if raw_status else None,
+                status=status.value if status else None,
+                occurred_at=occurred_at,
+                recorded_at=now,
+            )
             set_ref(ev, side, origin_ref)
             s.add(ev)
             s.flush()
             if deliver is not None:
-                out = OutboxRow(complaint_id=complaint_id, event_id=ev.id, kind=deliver[0], target=deliver[1],
-                                next_attempt_at=now, created_at=now)
+                out = OutboxRow(
+                    complaint_id=complaint_id,
+                    event_id=ev.id,
+                    kind=deliver[0],
+                    target=deliver[1],
+                    next_attempt_at=now,
+                    created_at=now,
+                )
                 if park_reason:
-                    out.state, out.last_error, out.first_error_at, out.last_error_at = (OutboxState.PARKED, park_reason,
-                                                                                        now, now)
+                    out.state, out.last_error, out.first_error_at, out.last_error_at = (
+                        OutboxState.PARKED,
+                        park_reason,
+                        now,
+                        now,
+                    )
                 s.add(out)
             return ev.id
 
     def event_known_by_ref(self, complaint_id: int, side: str, ref: str) -> bool:
         column = EventRow.local_ref if Side(side) is Side.LOCAL else EventRow.hub_ref
         with self.session() as s:
-            return s.exec(select(EventRow.id).where(EventRow.complaint_id == complaint_id, column == ref)).first() is not None
+            return (
+                s.exec(select(EventRow.id).where(EventRow.complaint_id == complaint_id, column == ref)).first()
+                is not None
+            )
 
     def set_event_ref(self, event_id: int, side: str, ref: str) -> None:
         with self.session() as s:
@@ -385,15 +488,25 @@ class Store:
         """The files of a complaint (``event_id`` None) or of one of its follow-ups."""
         with self.session() as s:
             of = AttachmentRow.event_id.is_(None) if event_id is None else AttachmentRow.event_id == event_id
-            return list(s.exec(select(AttachmentRow).where(AttachmentRow.complaint_id == complaint_id, of)
-                               .order_by(AttachmentRow.id)).all())
+            return list(
+                s.exec(
+                    select(AttachmentRow)
+                    .where(AttachmentRow.complaint_id == complaint_id, of)
+                    .order_by(AttachmentRow.id)
+                ).all()
+            )
 
     def create_skipped(self, complaint_id: int, hub_instance: str) -> str | None:
         """Why the complaint is not created at the hub (its create kept as skipped), or None."""
         with self.session() as s:
-            row = s.exec(select(OutboxRow).where(
-                OutboxRow.complaint_id == complaint_id, OutboxRow.kind == CREATE_COMPLAINT,
-                OutboxRow.target == hub_instance, OutboxRow.state == OutboxState.SKIPPED)).first()
+            row = s.exec(
+                select(OutboxRow).where(
+                    OutboxRow.complaint_id == complaint_id,
+                    OutboxRow.kind == CREATE_COMPLAINT,
+                    OutboxRow.target == hub_instance,
+                    OutboxRow.state == OutboxState.SKIPPED,
+                )
+            ).first()
             return (row.last_error or "kept off the hub") if row is not None else None
 
     def set_attachment_doc(self, attachment_id: int, doc_id: str) -> None:
@@ -402,8 +515,9 @@ class Store:
 
     def external_ref(self, complaint_id: int, instance: str) -> str | None:
         with self.session() as s:
-            return s.exec(select(LinkRow.external_ref).where(
-                LinkRow.complaint_id == complaint_id, LinkRow.instance == instance)).first()
+            return s.exec(
+                select(LinkRow.external_ref).where(LinkRow.complaint_id == complaint_id, LinkRow.instance == instance)
+            ).first()
 
     def event(self, event_id: int) -> EventRow:
         with self.session() as s:
@@ -429,8 +543,9 @@ class Store:
             return ensure_utc(found)  # type: ignore[return-value]
         return self.clock()
 
-    def claim_due(self, target: str, owner: str, lease: timedelta, *, limit: int = 100,
-                  in_flight: timedelta = timedelta()) -> list[OutboxRow]:
+    def claim_due(
+        self, target: str, owner: str, lease: timedelta, *, limit: int = 100, in_flight: timedelta = timedelta()
+    ) -> list[OutboxRow]:
         """Claim pending deliveries to ``target`` that are due, each the first one still
         owed for its complaint and target (so order per complaint holds), for ``lease``.
 
@@ -443,16 +558,26 @@ class Store:
         """
         with self.session() as s:
             now = self.lease_now(s)
-            first_owed = select(func.min(OutboxRow.id)).where(
-                OutboxRow.target == target, OutboxRow.state.in_(OWED_STATES)
-            ).group_by(OutboxRow.complaint_id)
-            rows = list(s.exec(
-                select(OutboxRow).where(
-                    OutboxRow.id.in_(first_owed), OutboxRow.state == OutboxState.PENDING,
-                    OutboxRow.next_attempt_at <= now,
-                    or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now),
-                    or_(OutboxRow.sending_at.is_(None), OutboxRow.sending_at < now - in_flight))
-                .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)).all())
+            first_owed = (
+                select(func.min(OutboxRow.id))
+                .where(OutboxRow.target == target, OutboxRow.state.in_(OWED_STATES))
+                .group_by(OutboxRow.complaint_id)
+            )
+            rows = list(
+                s.exec(
+                    select(OutboxRow)
+                    .where(
+                        OutboxRow.id.in_(first_owed),
+                        OutboxRow.state == OutboxState.PENDING,
+                        OutboxRow.next_attempt_at <= now,
+                        or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now),
+                        or_(OutboxRow.sending_at.is_(None), OutboxRow.sending_at < now - in_flight),
+                    )
+                    .order_by(OutboxRow.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                ).all()
+            )
             for row in rows:
                 row.claimed_by, row.claim_expires_at, row.claim_token = owner, now + lease, uuid.uuid4().hex
             return rows
@@ -480,12 +605,17 @@ class Store:
             return held
         with self.session() as s:
             now = self.lease_now(s)
-            rows = s.exec(select(OutboxRow).where(OutboxRow.id.in_(sorted(claims)))
-                          .order_by(OutboxRow.id).with_for_update()).all()
+            rows = s.exec(
+                select(OutboxRow).where(OutboxRow.id.in_(sorted(claims))).order_by(OutboxRow.id).with_for_update()
+            ).all()
             for row in rows:
                 token = claims.get(row.id)
-                if (token is not None and row.claim_token == token and row.claim_expires_at is not None
-                        and ensure_utc(row.claim_expires_at) > now):
+                if (
+                    token is not None
+                    and row.claim_token == token
+                    and row.claim_expires_at is not None
+                    and ensure_utc(row.claim_expires_at) > now
+                ):
                     row.claim_expires_at = now + lease
                     held.add(row.id)
         return held
@@ -501,9 +631,16 @@ class Store:
             row.sending_at = self.lease_now(s)  # compared with the leases' clock (claim_due)
             return True
 
-    def finish_delivery(self, outbox_id: int, *, state: OutboxState = OutboxState.DONE, link: tuple[int, str, str] | None = None,
-                        owe: tuple[str, str] | None = None, note: str | None = None,
-                        token: str | None = None) -> bool:
+    def finish_delivery(
+        self,
+        outbox_id: int,
+        *,
+        state: OutboxState = OutboxState.DONE,
+        link: tuple[int, str, str] | None = None,
+        owe: tuple[str, str] | None = None,
+        note: str | None = None,
+        token: str | None = None,
+    ) -> bool:
         """Mark a delivery done (or skipped, ``note`` saying why), and in the same transaction
         record the link it produced (complaint id, instance, external id) and what it makes
         owed next for its complaint (``owe``: kind, target). False, with nothing written, when
@@ -520,13 +657,24 @@ class Store:
             if link is not None:
                 s.add(LinkRow(complaint_id=link[0], instance=link[1], external_ref=link[2], linked_at=now))
             if owe is not None:
-                s.add(OutboxRow(complaint_id=row.complaint_id, kind=owe[0], target=owe[1], next_attempt_at=now,
-                                created_at=now))
+                s.add(
+                    OutboxRow(
+                        complaint_id=row.complaint_id, kind=owe[0], target=owe[1], next_attempt_at=now, created_at=now
+                    )
+                )
             return True
 
-    def fail_delivery(self, outbox_id: int, error: str, *, retry_at: datetime | None,
-                      state: OutboxState = OutboxState.PARKED, outcome_unknown: bool = False, count: bool = True,
-                      token: str | None = None) -> bool:
+    def fail_delivery(
+        self,
+        outbox_id: int,
+        error: str,
+        *,
+        retry_at: datetime | None,
+        state: OutboxState = OutboxState.PARKED,
+        outcome_unknown: bool = False,
+        count: bool = True,
+        token: str | None = None,
+    ) -> bool:
         """Record a failed attempt: retried at ``retry_at``, or put in ``state`` (parked,
         needs_confirmation) when it is None. ``outcome_unknown``: the call may have been
         done; ``count=False``: no call was made (the breaker was open). False, with nothing
@@ -562,11 +710,13 @@ class Store:
         """Saved after every batch of an intake: one UPDATE, an INSERT the first time."""
         now = self.clock()
         with self.engine.begin() as conn:
-            moved = conn.execute(_MOVE_CURSOR, {"of_instance": instance, "of_stream": stream, "new_value": value,
-                                                "now": now})
+            moved = conn.execute(
+                _MOVE_CURSOR, {"of_instance": instance, "of_stream": stream, "new_value": value, "now": now}
+            )
             if moved.rowcount == 0:
-                conn.execute(_INSERT_CURSOR, {"instance": instance, "stream": stream, "value": value,
-                                               "updated_at": now})
+                conn.execute(
+                    _INSERT_CURSOR, {"instance": instance, "stream": stream, "value": value, "updated_at": now}
+                )
 
     def job_started(self, instance: str, job: str) -> None:
         now = self.clock()
@@ -592,12 +742,18 @@ class Store:
         been seen bad (1 the first time)."""
         ref, reason = bounded(record_ref or "?", MAX_REF), bounded(reason, MAX_REASON)
         with self.session() as s:
-            row = s.exec(select(QuarantineRow).where(
-                QuarantineRow.instance == instance, QuarantineRow.stream == stream,
-                QuarantineRow.record_ref == ref, QuarantineRow.reason == reason)).first()
+            row = s.exec(
+                select(QuarantineRow).where(
+                    QuarantineRow.instance == instance,
+                    QuarantineRow.stream == stream,
+                    QuarantineRow.record_ref == ref,
+                    QuarantineRow.reason == reason,
+                )
+            ).first()
             if row is None:
-                s.add(QuarantineRow(instance=instance, stream=stream, record_ref=ref, reason=reason,
-                                    seen_at=self.clock()))
+                s.add(
+                    QuarantineRow(instance=instance, stream=stream, record_ref=ref, reason=reason, seen_at=self.clock())
+                )
                 return 1
             row.sightings += 1
             row.resolved_at = None
@@ -606,33 +762,57 @@ class Store:
     def quarantined(self, instance: str, stream: str, record_ref: str) -> int:
         """How often an unresolved quarantined record was seen bad (0: it is not quarantined)."""
         with self.session() as s:
-            rows = s.exec(select(QuarantineRow.sightings).where(
-                QuarantineRow.instance == instance, QuarantineRow.stream == stream,
-                QuarantineRow.record_ref == bounded(record_ref, MAX_REF), QuarantineRow.resolved_at.is_(None))).all()
+            rows = s.exec(
+                select(QuarantineRow.sightings).where(
+                    QuarantineRow.instance == instance,
+                    QuarantineRow.stream == stream,
+                    QuarantineRow.record_ref == bounded(record_ref, MAX_REF),
+                    QuarantineRow.resolved_at.is_(None),
+                )
+            ).all()
             return max(rows, default=0)
 
     def quarantined_refs(self, instance: str) -> set[tuple[str, str]]:
         """(stream, record ref) of the instance's unresolved quarantined records."""
         with self.session() as s:
-            return set(s.exec(select(QuarantineRow.stream, QuarantineRow.record_ref).where(
-                QuarantineRow.instance == instance, QuarantineRow.resolved_at.is_(None))).all())
+            return set(
+                s.exec(
+                    select(QuarantineRow.stream, QuarantineRow.record_ref).where(
+                        QuarantineRow.instance == instance, QuarantineRow.resolved_at.is_(None)
+                    )
+                ).all()
+            )
 
     def resolve_quarantine_many(self, instance: str, stream: str, record_refs: set[str]) -> None:
         """Records once quarantined have now been read fine (one statement for a batch)."""
         with self.engine.begin() as conn:
-            conn.execute(_RESOLVE_QUARANTINED, {"of_instance": instance, "of_stream": stream, "now": self.clock(),
-                                                "refs": sorted(bounded(r, MAX_REF) for r in record_refs)})
+            conn.execute(
+                _RESOLVE_QUARANTINED,
+                {
+                    "of_instance": instance,
+                    "of_stream": stream,
+                    "now": self.clock(),
+                    "refs": sorted(bounded(r, MAX_REF) for r in record_refs),
+                },
+            )
 
     def resolve_quarantine(self, instance: str, stream: str, record_ref: str) -> None:
         """A record once quarantined has now been read fine."""
         with self.session() as s:
-            s.execute(update(QuarantineRow).where(
-                QuarantineRow.instance == instance, QuarantineRow.stream == stream,
-                QuarantineRow.record_ref == bounded(record_ref, MAX_REF), QuarantineRow.resolved_at.is_(None),
-            ).values(resolved_at=self.clock()))
+            s.execute(
+                update(QuarantineRow)
+                .where(
+                    QuarantineRow.instance == instance,
+                    QuarantineRow.stream == stream,
+                    QuarantineRow.record_ref == bounded(record_ref, MAX_REF),
+                    QuarantineRow.resolved_at.is_(None),
+                )
+                .values(resolved_at=self.clock())
+            )
 
-    def set_peer_health(self, instance: str, state: str, failures: int, last_error: str | None, *,
-                        owner: str | None = None) -> None:
+    def set_peer_health(
+        self, instance: str, state: str, failures: int, last_error: str | None, *, owner: str | None = None
+    ) -> None:
         with self.session() as s:
             now = self.lease_now(s)
             row = s.get(PeerHealthRow, instance) or PeerHealthRow(instance=instance, state=state, changed_at=now)
@@ -647,20 +827,38 @@ class Store:
     def last_local_status_change(self, complaint_id: int, local_instance: str) -> EventRow | None:
         """The latest status change made in the local app itself (not by the gateway)."""
         with self.session() as s:
-            return s.exec(select(EventRow).where(
-                EventRow.complaint_id == complaint_id, EventRow.origin == local_instance,
-                EventRow.kind == EventKind.STATUS_CHANGE).order_by(EventRow.occurred_at.desc(), EventRow.id.desc())).first()
+            return s.exec(
+                select(EventRow)
+                .where(
+                    EventRow.complaint_id == complaint_id,
+                    EventRow.origin == local_instance,
+                    EventRow.kind == EventKind.STATUS_CHANGE,
+                )
+                .order_by(EventRow.occurred_at.desc(), EventRow.id.desc())
+            ).first()
 
     def newer_hub_status_delivered(self, complaint_id: int, event: EventRow) -> bool:
         """Whether a hub status newer than ``event`` has already been delivered."""
         with self.session() as s:
-            return s.exec(select(EventRow.id).join(OutboxRow, OutboxRow.event_id == EventRow.id).where(
-                EventRow.complaint_id == complaint_id, EventRow.origin == event.origin,
-                EventRow.kind == EventKind.STATUS_CHANGE, EventRow.occurred_at > event.occurred_at,
-                OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == OutboxState.DONE)).first() is not None
+            return (
+                s.exec(
+                    select(EventRow.id)
+                    .join(OutboxRow, OutboxRow.event_id == EventRow.id)
+                    .where(
+                        EventRow.complaint_id == complaint_id,
+                        EventRow.origin == event.origin,
+                        EventRow.kind == EventKind.STATUS_CHANGE,
+                        EventRow.occurred_at > event.occurred_at,
+                        OutboxRow.kind == LOCAL_STATUS,
+                        OutboxRow.state == OutboxState.DONE,
+                    )
+                ).first()
+                is not None
+            )
 
-    def audit(self, action: str, *, complaint_id: int | None = None, detail: str | None = None,
-              actor: str = "gateway") -> None:
+    def audit(
+        self, action: str, *, complaint_id: int | None = None, detail: str | None = None, actor: str = "gateway"
+    ) -> None:
         with self.session() as s:
             s.add(AuditRow(at=self.clock(), actor=actor, action=action, complaint_id=complaint_id, detail=detail))
 
@@ -668,17 +866,29 @@ class Store:
 def _owe_create_again(s: Session, complaint_id: int, hub_instance: str, now: datetime) -> None:
     """A complaint kept out of the hub by the route's rule is inside it now (it was reopened,
     say): its create is owed after all."""
-    s.execute(update(OutboxRow).where(
-        OutboxRow.complaint_id == complaint_id, OutboxRow.kind == CREATE_COMPLAINT,
-        OutboxRow.state == OutboxState.SKIPPED,
-        OutboxRow.target == hub_instance).values(state=OutboxState.PENDING, next_attempt_at=now, done_at=None,
-                                                 last_error=None))
+    s.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.complaint_id == complaint_id,
+            OutboxRow.kind == CREATE_COMPLAINT,
+            OutboxRow.state == OutboxState.SKIPPED,
+            OutboxRow.target == hub_instance,
+        )
+        .values(state=OutboxState.PENDING, next_attempt_at=now, done_at=None, last_error=None)
+    )
 
 
-def _insert_complaints(s: Session, local_instance: str, hub_instance: str,
-                       new: list[tuple[Complaint, Status | None]], now: datetime, *,
-                       not_at_hub: dict[str, str] | None = None, imported: dict[str, str] | None = None,
-                       write_back_hub_ref: bool = False) -> dict[str, int]:
+def _insert_complaints(
+    s: Session,
+    local_instance: str,
+    hub_instance: str,
+    new: list[tuple[Complaint, Status | None]],
+    now: datetime,
+    *,
+    not_at_hub: dict[str, str] | None = None,
+    imported: dict[str, str] | None = None,
+    write_back_hub_ref: bool = False,
+) -> dict[str, int]:
     """New complaints with their reporter (personal data, kept apart), attachments, link
     and the create owed at the hub: one multi-row INSERT per table (a page of a backfill
     built as ORM objects cost more than reading it). Returns local ref -> gateway id.
@@ -687,14 +897,29 @@ def _insert_complaints(s: Session, local_instance: str, hub_instance: str,
     not_at_hub, imported = not_at_hub or {}, imported or {}
     if not new:
         return {}
-    rows = [{
-        "gateway_ref": new_ref("lg"), "local_instance": local_instance, "hub_instance": hub_instance,
-        "title": c.title, "body": c.body, "category": c.category, "classification": c.classification.value,
-        "channel": c.channel, "location_json": _location_json(c.location) if c.location else None,
-        "incident_at": c.incident_at, "is_anonymous": c.is_anonymous, "is_secret": c.is_secret, "agency": c.agency,
-        "local_status_code": c.status.code, "local_status": status.value if status else None,
-        "local_created_at": c.created_at, "local_updated_at": c.updated_at, "first_seen_at": now,
-    } for c, status in new]
+    rows = [
+        {
+            "gateway_ref": new_ref("lg"),
+            "local_instance": local_instance,
+            "hub_instance": hub_instance,
+            "title": c.title,
+            "body": c.body,
+            "category": c.category,
+            "classification": c.classification.value,
+            "channel": c.channel,
+            "location_json": _location_json(c.location) if c.location else None,
+            "incident_at": c.incident_at,
+            "is_anonymous": c.is_anonymous,
+            "is_secret": c.is_secret,
+            "agency": c.agency,
+            "local_status_code": c.status.code,
+            "local_status": status.value if status else None,
+            "local_created_at": c.created_at,
+            "local_updated_at": c.updated_at,
+            "first_seen_at": now,
+        }
+        for c, status in new
+    ]
     conn = s.connection()
     conn.execute(_INSERTS[ComplaintRow], rows)
     by_ref = dict(conn.execute(_COMPLAINT_IDS, {"refs": [r["gateway_ref"] for r in rows]}).all())
@@ -703,30 +928,72 @@ def _insert_complaints(s: Session, local_instance: str, hub_instance: str,
         cid = by_ref[row["gateway_ref"]]
         if c.reporter is not None and not c.is_anonymous:
             r = c.reporter
-            reporters.append({"complaint_id": cid, "name": r.name, "nik": r.nik, "phone": r.phone,
-                              "email": r.email, "address": r.address})
-        attachments += [{"complaint_id": cid, "local_ref": a.ref, "filename": a.filename,
-                         "content_type": a.content_type, "size": a.size} for a in c.attachments]
+            reporters.append(
+                {
+                    "complaint_id": cid,
+                    "name": r.name,
+                    "nik": r.nik,
+                    "phone": r.phone,
+                    "email": r.email,
+                    "address": r.address,
+                }
+            )
+        attachments += [
+            {
+                "complaint_id": cid,
+                "local_ref": a.ref,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+            }
+            for a in c.attachments
+        ]
         links.append({"complaint_id": cid, "instance": local_instance, "external_ref": c.ref, "linked_at": now})
-        create = {"complaint_id": cid, "kind": CREATE_COMPLAINT, "target": hub_instance, "next_attempt_at": now,
-                  "created_at": now, "state": OutboxState.PENDING, "done_at": None, "last_error": None}
+        create = {
+            "complaint_id": cid,
+            "kind": CREATE_COMPLAINT,
+            "target": hub_instance,
+            "next_attempt_at": now,
+            "created_at": now,
+            "state": OutboxState.PENDING,
+            "done_at": None,
+            "last_error": None,
+        }
         if c.ref in imported:
-            links.append({"complaint_id": cid, "instance": hub_instance, "external_ref": imported[c.ref],
-                          "linked_at": now})
-            create.update(state=OutboxState.DONE, done_at=now, last_error="linked to the hub by an imported pair of ids")
+            links.append(
+                {"complaint_id": cid, "instance": hub_instance, "external_ref": imported[c.ref], "linked_at": now}
+            )
+            create.update(
+                state=OutboxState.DONE, done_at=now, last_error="linked to the hub by an imported pair of ids"
+            )
         elif c.ref in not_at_hub:
             create.update(state=OutboxState.SKIPPED, done_at=now, last_error=not_at_hub[c.ref])
         creates.append(create)
         if c.ref in imported and write_back_hub_ref:
-            creates.append({**create, "kind": LOCAL_HUB_REF, "target": local_instance, "state": OutboxState.PENDING,
-                            "done_at": None, "last_error": None})
-    for table, values in ((ReporterRow, reporters), (AttachmentRow, attachments), (LinkRow, links),
-                          (OutboxRow, creates)):
+            creates.append(
+                {
+                    **create,
+                    "kind": LOCAL_HUB_REF,
+                    "target": local_instance,
+                    "state": OutboxState.PENDING,
+                    "done_at": None,
+                    "last_error": None,
+                }
+            )
+    for table, values in (
+        (ReporterRow, reporters),
+        (AttachmentRow, attachments),
+        (LinkRow, links),
+        (OutboxRow, creates),
+    ):
         if values:
             conn.execute(_INSERTS[table], values)
     if imported:
-        s.execute(update(LinkImportRow).where(LinkImportRow.instance == local_instance,
-                                              LinkImportRow.local_ref.in_(list(imported))).values(applied_at=now))
+        s.execute(
+            update(LinkImportRow)
+            .where(LinkImportRow.instance == local_instance, LinkImportRow.local_ref.in_(list(imported)))
+            .values(applied_at=now)
+        )
     return {c.ref: by_ref[row["gateway_ref"]] for (c, _), row in zip(new, rows)}
 
 
@@ -739,16 +1006,38 @@ def _location_json(location: Location) -> str:
     return json.dumps({name: getattr(location, name) for name in _LOCATION_FIELDS})
 
 
-def _agency_assigned(s: Session, row: ComplaintRow, complaint: Complaint, local_instance: str,
-                     hub_instance: str, now: datetime, *, deliver: bool) -> None:
+def _agency_assigned(
+    s: Session,
+    row: ComplaintRow,
+    complaint: Complaint,
+    local_instance: str,
+    hub_instance: str,
+    now: datetime,
+    *,
+    deliver: bool,
+) -> None:
     """The local app gave a known complaint to another agency: a timeline event, owed to
     the hub as a forward. (A new complaint's agency goes with its create.)"""
-    ev = EventRow(complaint_id=row.id, kind=EventKind.AGENCY_ASSIGNED, origin=local_instance,
-                  origin_ref=f"agency:{complaint.agency}@{complaint.updated_at.isoformat()}",
-                  gateway_ref=new_ref("lg-ev"), content=complaint.agency, occurred_at=complaint.updated_at,
-                  recorded_at=now)
+    ev = EventRow(
+        complaint_id=row.id,
+        kind=EventKind.AGENCY_ASSIGNED,
+        origin=local_instance,
+        origin_ref=f"agency:{complaint.agency}@{complaint.updated_at.isoformat()}",
+        gateway_ref=new_ref("lg-ev"),
+        content=complaint.agency,
+        occurred_at=complaint.updated_at,
+        recorded_at=now,
+    )
     s.add(ev)
     if deliver:
         s.flush()
-        s.add(OutboxRow(complaint_id=row.id, event_id=ev.id, kind=FORWARD_COMPLAINT, target=hub_instance,
-                        next_attempt_at=now, created_at=now))
+        s.add(
+            OutboxRow(
+                complaint_id=row.id,
+                event_id=ev.id,
+                kind=FORWARD_COMPLAINT,
+                target=hub_instance,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )

@@ -47,8 +47,10 @@ class _Bar:
             self.progress.update(self.task, advance=records)
         elif time.monotonic() - self.last_line >= self.every:
             self.last_line = time.monotonic()
-            print(f"{self.instance}: {self.stream}: {self.done} of {self.total if self.total is not None else '?'}",
-                  flush=True)
+            print(
+                f"{self.instance}: {self.stream}: {self.done} of {self.total if self.total is not None else '?'}",
+                flush=True,
+            )
 
 
 def _since(text: str) -> datetime:
@@ -61,8 +63,9 @@ def _since(text: str) -> datetime:
 
 def backfill_command(
     since: Annotated[str, typer.Option(help="read what changed on or after this day (YYYY-MM-DD, WIB)")],
-    app_name: Annotated[str | None, typer.Option(
-        "--app", help="the local app instance to read (default: every enabled one)")] = None,
+    app_name: Annotated[
+        str | None, typer.Option("--app", help="the local app instance to read (default: every enabled one)")
+    ] = None,
 ) -> None:
     """Read a local app's history since a date, for its first connection.
 
@@ -79,8 +82,11 @@ def backfill_command(
     locals_ = [i.name for i in config.local_apps() if i.spec.route]
     if app_name is not None:
         if app_name not in locals_:
-            err.print(f"[red]--app: no enabled local app instance named {app_name!r}; there are: "
-                      f"{', '.join(locals_) or 'none'}[/red]", highlight=False)
+            err.print(
+                f"[red]--app: no enabled local app instance named {app_name!r}; there are: "
+                f"{', '.join(locals_) or 'none'}[/red]",
+                highlight=False,
+            )
             raise typer.Exit(2)
         locals_ = [app_name]
     store = _open_store(config)
@@ -90,8 +96,12 @@ def backfill_command(
         async with Engine(config, store) as engine:
             for name in locals_:
                 if out.is_terminal:
-                    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                               TimeRemainingColumn())
+                    columns = (
+                        TextColumn("{task.description}"),
+                        BarColumn(),
+                        MofNCompleteColumn(),
+                        TimeRemainingColumn(),
+                    )
                     with Progress(*columns, console=out, transient=False) as progress:
                         result = await engine.backfill(name, start, progress=_Bar(progress, name))
                 else:
@@ -102,8 +112,10 @@ def backfill_command(
     try:
         results = asyncio.run(main())
     except GatewayError as exc:
-        err.print(f"[red]backfill stopped: {exc}[/red]\nWhat was read is kept: run the same command again "
-                  "to resume.", highlight=False)
+        err.print(
+            f"[red]backfill stopped: {exc}[/red]\nWhat was read is kept: run the same command again to resume.",
+            highlight=False,
+        )
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("backfill stopped; run the same command again to resume.")
@@ -112,7 +124,10 @@ def backfill_command(
         store.close()
     for name, result in results:
         r = result.intake
-        out.print(f"{name}: {r.complaints_new} complaints new, {r.complaints_updated} known, "
-                  f"{r.status_changes} status changes, {r.follow_ups} follow-ups, {r.quarantined} quarantined "
-                  f"in {result.seconds:.1f} s ({result.complaints_per_second:.0f} complaints/s)"
-                  + (" (resumed)" if result.resumed else ""), highlight=False)
+        out.print(
+            f"{name}: {r.complaints_new} complaints new, {r.complaints_updated} known, "
+            f"{r.status_changes} status changes, {r.follow_ups} follow-ups, {r.quarantined} quarantined "
+            f"in {result.seconds:.1f} s ({result.complaints_per_second:.0f} complaints/s)"
+            + (" (resumed)" if result.resumed else ""),
+            highlight=False,
+        )

@@ -23,8 +23,8 @@ from gateway.cli._render import job_errors, print_config_error, status_tables
 app = typer.Typer(
     name="gateway",
     help="lapor-gateway: keeps local complaint apps (such as Lapor Hendi) and the national hub "
-         "LAPOR!-SP4N in agreement.\n\nStart with `gateway demo` (built-in simulators, SQLite), then "
-         "`gateway config check` on your own config.",
+    "LAPOR!-SP4N in agreement.\n\nStart with `gateway demo` (built-in simulators, SQLite), then "
+    "`gateway config check` on your own config.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -32,15 +32,26 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", envvar="GATEWAY_CONFIG", help="gateway.yaml to use (default: config/gateway.yaml)")]
-StoreOption = Annotated[str | None, typer.Option(
-    "--store", envvar="GATEWAY_STORE_URL", help="store URL overriding gateway.yaml (e.g. sqlite:///data/demo.db)")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="gateway.yaml to use (default: config/gateway.yaml)"),
+]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", envvar="GATEWAY_STORE_URL", help="store URL overriding gateway.yaml (e.g. sqlite:///data/demo.db)"
+    ),
+]
 
 
-OperatorOption = Annotated[str | None, typer.Option(
-    "--operator", envvar="GATEWAY_OPERATOR", help="your name, written to the audit trail with what you do "
-                                                   "(default: the OS user)")]
+OperatorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--operator",
+        envvar="GATEWAY_OPERATOR",
+        help="your name, written to the audit trail with what you do (default: the OS user)",
+    ),
+]
 
 
 def _print_version(value: bool) -> None:
@@ -51,13 +62,18 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-VersionOption = Annotated[bool | None, typer.Option(
-    "--version", callback=_print_version, is_eager=True, help="print the version and exit")]
+VersionOption = Annotated[
+    bool | None, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+]
 
 
 @app.callback()
-def _global(config: ConfigOption = None, store: StoreOption = None, operator: OperatorOption = None,
-            version: VersionOption = None) -> None:
+def _global(
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    operator: OperatorOption = None,
+    version: VersionOption = None,
+) -> None:
     options.config_path = config
     options.store_url = store
     options.operator = operator
@@ -94,8 +110,9 @@ def _internal_error(exc: Exception) -> None:
     from gateway._logging import safe_traceback
 
     err.print(safe_traceback(exc), highlight=False, markup=False)
-    err.print(f"[red]error:[/red] {escape(safe_text(exc))} (an internal error; the lines above say where)",
-              highlight=False)
+    err.print(
+        f"[red]error:[/red] {escape(safe_text(exc))} (an internal error; the lines above say where)", highlight=False
+    )
     raise typer.Exit(1) from None
 
 
@@ -165,8 +182,11 @@ def config_check() -> None:
     for inst in config.instances.values():
         route = f" → {inst.spec.route.hub}" if inst.spec.route else ""
         enabled = "" if inst.spec.enabled else " (disabled)"
-        out.print(f"  {inst.name}: {inst.spec.adapter} ({inst.role}){route}{enabled}  [{inst.path}]",
-                  highlight=False, markup=False)
+        out.print(
+            f"  {inst.name}: {inst.spec.adapter} ({inst.role}){route}{enabled}  [{inst.path}]",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()
@@ -182,8 +202,9 @@ def adapters() -> None:
         if a.load_error:
             out.print(f"[red]{a.name}[/red]  {a.target}  fails to load: {a.load_error}", highlight=False)
         else:
-            out.print(f"{a.name}  ({a.role})  {a.description}  [{a.distribution}: {a.target}]", highlight=False,
-                      markup=False)
+            out.print(
+                f"{a.name}  ({a.role})  {a.description}  [{a.distribution}: {a.target}]", highlight=False, markup=False
+            )
 
 
 def _require_simulators() -> None:
@@ -194,9 +215,15 @@ def _require_simulators() -> None:
     except ModuleNotFoundError as exc:
         if exc.name != "aiohttp":
             raise  # aiohttp is there but broken: the internal-error path names it
-        err.print(escape("the simulators need aiohttp, which is not installed: install the extra with "
-                         "pip install 'lapor-gateway[simulators]' (make install does)"), style="red",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            escape(
+                "the simulators need aiohttp, which is not installed: install the extra with "
+                "pip install 'lapor-gateway[simulators]' (make install does)"
+            ),
+            style="red",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
 
 
@@ -207,15 +234,25 @@ def simulate(
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 600.0,
     seed: Annotated[int, typer.Option(help="seed of the simulated people")] = 1,
     tick: Annotated[float, typer.Option(help="real seconds between the simulated people's actions")] = 1.0,
-    fault: Annotated[list[str] | None, typer.Option(
-        "--fault", metavar="NAME=VALUE",
-        help="a fault for every started simulator, repeatable: e.g. --fault error_rate=0.2 "
-             "--fault latency_ms=50,400 (knobs: docs/simulators.md)")] = None,
-    initial_complaints: Annotated[int | None, typer.Option(
-        help="lapor_hendi: complaints filed before the start (default: 0)")] = None,
-    history_days: Annotated[float | None, typer.Option(
-        help="lapor_hendi: spread the initial complaints over this many days before the start and take each "
-             "through its life (most closed) (default: ten minutes apart, all new)")] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            metavar="NAME=VALUE",
+            help="a fault for every started simulator, repeatable: e.g. --fault error_rate=0.2 "
+            "--fault latency_ms=50,400 (knobs: docs/simulators.md)",
+        ),
+    ] = None,
+    initial_complaints: Annotated[
+        int | None, typer.Option(help="lapor_hendi: complaints filed before the start (default: 0)")
+    ] = None,
+    history_days: Annotated[
+        float | None,
+        typer.Option(
+            help="lapor_hendi: spread the initial complaints over this many days before the start and take each "
+            "through its life (most closed) (default: ten minutes apart, all new)"
+        ),
+    ] = None,
 ) -> None:
     """Serve the built-in simulators of the peers on loopback until Ctrl-C.
 
@@ -243,12 +280,25 @@ def simulate(
             raise typer.Exit(2)
         local["history_days"] = history_days
     if local and names and "lapor_hendi" not in names:
-        err.print("[red]--initial-complaints and --history-days are lapor_hendi's: start it too (gateway "
-                  "simulate lapor_hendi ...)[/red]", highlight=False)
+        err.print(
+            "[red]--initial-complaints and --history-days are lapor_hendi's: start it too (gateway "
+            "simulate lapor_hendi ...)[/red]",
+            highlight=False,
+        )
         raise typer.Exit(2)
     try:
-        asyncio.run(run_simulators(names, port=port, speed=speed, seed=seed, tick=tick, console=out,
-                                   faults=faults, options={"lapor_hendi": local} if local else None))
+        asyncio.run(
+            run_simulators(
+                names,
+                port=port,
+                speed=speed,
+                seed=seed,
+                tick=tick,
+                console=out,
+                faults=faults,
+                options={"lapor_hendi": local} if local else None,
+            )
+        )
     except GatewayError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -279,8 +329,8 @@ def demo(
 
 
 from gateway.cli._backfill import backfill_command  # noqa: E402
-from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
 from gateway.cli._db import db_app  # noqa: E402
+from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
 from gateway.cli._links import links_app  # noqa: E402
 from gateway.cli._mapping import mapping_app  # noqa: E402
 

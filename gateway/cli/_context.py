@@ -64,8 +64,7 @@ def _open_store(config: GatewayConfig) -> Store:
         err.print(f"[red]store: {exc}[/red]")
         raise typer.Exit(2) from None
     except Exception as exc:  # a driver error: name it without a traceback (the URL may hold a password)
-        err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in "
-                  f"{config.path}[/red]")
+        err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in {config.path}[/red]")
         raise typer.Exit(2) from None
     _say_upgrade(store)
     return store

@@ -10,10 +10,11 @@ from sqlalchemy.engine import Engine
 
 db_app = typer.Typer(
     help="The store's schema: which revision it is at, the known revisions, and the upgrade.\n\n"
-         "Every command that opens the store upgrades it by itself; these are for looking first, "
-         "or for upgrading at a time of your choosing (for example before starting several daemons).",
+    "Every command that opens the store upgrades it by itself; these are for looking first, "
+    "or for upgrading at a time of your choosing (for example before starting several daemons).",
     no_args_is_help=True,
 )
+
 
 @db_app.command("upgrade")
 def upgrade_command() -> None:
@@ -90,8 +91,10 @@ def _store_engine() -> Iterator[Engine]:
     except typer.Exit:
         raise
     except Exception as exc:  # a driver error: name it without its text (the URL may hold a password)
-        err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in {config.path}[/red]",
-                  highlight=False)
+        err.print(
+            f"[red]cannot open the store ({type(exc).__name__}); check store.url in {config.path}[/red]",
+            highlight=False,
+        )
         raise typer.Exit(2) from None
     finally:
         if engine is not None:

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 deliveries_app = typer.Typer(
     help="Deliveries that need an operator: parked ones (a permanent error, or too many failures) and "
-         "ones whose outcome is unknown (needs confirmation).", no_args_is_help=True)
+    "ones whose outcome is unknown (needs confirmation).",
+    no_args_is_help=True,
+)
 
 IdArgument = Annotated[int, typer.Argument(help="the delivery's id (from `gateway deliveries list`)")]
 
@@ -55,18 +57,32 @@ def _run(action: Callable[..., None], *args: Any) -> None:
 
 @deliveries_app.command("list")
 def list_command(
-    state: Annotated[list[str] | None, typer.Option(help="parked, needs_confirmation, pending, done, dropped "
-                                                            "(default: parked and needs_confirmation)")] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="parked, needs_confirmation, pending, done, dropped (default: parked and needs_confirmation)"
+        ),
+    ] = None,
     target: Annotated[str | None, typer.Option(help="only deliveries to this adapter instance")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deliveries that need an operator, oldest first."""
-    _show_rows(lambda store: list_deliveries(store, states=tuple(state or STUCK_STATES), target=target),
-               as_json, "nothing waits for an operator",
-               ("id", "state", "kind", "to", "complaint", "attempts", "first error (UTC)", "last error"),
-               lambda r: (str(r["id"]), r["state"], r["kind"], r["target"],
-                          f"{r['complaint_id']} ({r['local']['instance']} {r['local']['ref']})", str(r["attempts"]),
-                          _time(r["first_error_at"]), r["last_error"] or ""))
+    _show_rows(
+        lambda store: list_deliveries(store, states=tuple(state or STUCK_STATES), target=target),
+        as_json,
+        "nothing waits for an operator",
+        ("id", "state", "kind", "to", "complaint", "attempts", "first error (UTC)", "last error"),
+        lambda r: (
+            str(r["id"]),
+            r["state"],
+            r["kind"],
+            r["target"],
+            f"{r['complaint_id']} ({r['local']['instance']} {r['local']['ref']})",
+            str(r["attempts"]),
+            _time(r["first_error_at"]),
+            r["last_error"] or "",
+        ),
+    )
 
 
 @deliveries_app.command("show")
@@ -99,15 +115,17 @@ def resend_command(outbox_id: IdArgument) -> None:
 
 
 @deliveries_app.command("link")
-def link_command(outbox_id: IdArgument,
-                 external_id: Annotated[str, typer.Argument(help="the id it has at the peer")]) -> None:
+def link_command(
+    outbox_id: IdArgument, external_id: Annotated[str, typer.Argument(help="the id it has at the peer")]
+) -> None:
     """You found what the delivery of unknown outcome created at the peer: record its id, mark it done."""
     _run(link_delivery, outbox_id, external_id)
 
 
 @deliveries_app.command("drop")
-def drop_command(outbox_id: IdArgument,
-                 reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")]) -> None:
+def drop_command(
+    outbox_id: IdArgument, reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")]
+) -> None:
     """Give a delivery up on purpose; the later ones of its complaint go on."""
     _run(drop_delivery, outbox_id, reason)
 
@@ -117,18 +135,33 @@ def quarantine_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Records a peer returned that could not be taken in, and why."""
-    _show_rows(lambda store: list_quarantine(store, include_resolved=include_resolved), as_json,
-               "no quarantined records", ("instance", "stream", "record", "reason", "seen (UTC)", "resolved"),
-               lambda r: (r["instance"], r["stream"], r["record_ref"], r["reason"], _time(r["seen_at"]),
-                          "yes" if r["resolved_at"] else ""))
+    _show_rows(
+        lambda store: list_quarantine(store, include_resolved=include_resolved),
+        as_json,
+        "no quarantined records",
+        ("instance", "stream", "record", "reason", "seen (UTC)", "resolved"),
+        lambda r: (
+            r["instance"],
+            r["stream"],
+            r["record_ref"],
+            r["reason"],
+            _time(r["seen_at"]),
+            "yes" if r["resolved_at"] else "",
+        ),
+    )
 
 
 def _time(iso: str | None) -> str:
     return (iso or "")[:19].replace("T", " ")
 
 
-def _show_rows(fetch: Callable[[Store], list[dict[str, Any]]], as_json: bool, empty: str, columns: tuple[str, ...],
-               cells: Callable[[dict[str, Any]], tuple[str, ...]]) -> None:
+def _show_rows(
+    fetch: Callable[[Store], list[dict[str, Any]]],
+    as_json: bool,
+    empty: str,
+    columns: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], tuple[str, ...]],
+) -> None:
     """Read rows from the store, then print them as JSON or as a table."""
     from gateway.cli._context import out
 

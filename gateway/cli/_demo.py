@@ -26,9 +26,16 @@ DEMO_STORE = Path("data/demo.db")
 DEMO_SCHEDULE = {"intake_seconds": 3.0, "hub_poll_seconds": 4.0, "deliver_seconds": 2.0}
 
 
-def _start(names: list[str], *, seed: int, clock: SimClock, port: int | None,
-           options: dict[str, dict[str, Any]] | None = None,
-           faults: dict[str, Any] | None = None, free_ports: bool | None = None) -> dict[str, SimulatorServer]:
+def _start(
+    names: list[str],
+    *,
+    seed: int,
+    clock: SimClock,
+    port: int | None,
+    options: dict[str, dict[str, Any]] | None = None,
+    faults: dict[str, Any] | None = None,
+    free_ports: bool | None = None,
+) -> dict[str, SimulatorServer]:
     """Make and serve each named simulator: ``options[name]`` are passed to its factory as
     keyword arguments, ``faults`` to every one. Ports: from ``port`` on, one each; else
     free ones when ``free_ports`` (by default: when ``options`` is given, as the demo
@@ -58,9 +65,17 @@ async def _tick(servers: dict[str, SimulatorServer], every: float) -> None:
             await asyncio.to_thread(server.simulator.tick)
 
 
-async def run_simulators(names: list[str] | None, *, port: int | None, speed: float, seed: int, tick: float,
-                         console: Console, faults: dict[str, Any] | None = None,
-                         options: dict[str, dict[str, Any]] | None = None) -> None:
+async def run_simulators(
+    names: list[str] | None,
+    *,
+    port: int | None,
+    speed: float,
+    seed: int,
+    tick: float,
+    console: Console,
+    faults: dict[str, Any] | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """Serve the named simulators (all installed by default) until cancelled. ``options``
     maps a simulator's name to keyword arguments of its factory (such as
     ``{"lapor_hendi": {"initial_complaints": 100000, "history_days": 1500}}``). Each
@@ -77,33 +92,39 @@ async def run_simulators(names: list[str] | None, *, port: int | None, speed: fl
             if chosen:
                 given = ", ".join(f"{k}={v}" for k, v in chosen.items())
                 counts = server.simulator.counts()
-                console.print(f"  {given}: {counts.get('complaints', 0)} complaints", highlight=False,
-                              soft_wrap=True)
+                console.print(f"  {given}: {counts.get('complaints', 0)} complaints", highlight=False, soft_wrap=True)
             for variable, value in server.simulator.demo_environment().items():
                 console.print(f"  export {variable}={value}", highlight=False)
             console.print(f"  faults: {server.control_url}  (POST .../reset turns them off)", highlight=False)
         if faults:
-            shown = ", ".join(f"{k}={','.join(f'{x:g}' for x in v) if isinstance(v, tuple) else v}"
-                              for k, v in faults.items())
+            shown = ", ".join(
+                f"{k}={','.join(f'{x:g}' for x in v) if isinstance(v, tuple) else v}" for k, v in faults.items()
+            )
             console.print(f"faults on from the start: {shown}", highlight=False)
         console.print(f"simulated time runs {speed:g}x; Ctrl-C stops")
-        console.print(f"ready: {', '.join(f'{n} {s.base_url}' for n, s in servers.items())} "
-                      f"(started in {time.monotonic() - started:.1f} s)", highlight=False, soft_wrap=True)
+        console.print(
+            f"ready: {', '.join(f'{n} {s.base_url}' for n, s in servers.items())} "
+            f"(started in {time.monotonic() - started:.1f} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
         await _tick(servers, tick)
     finally:
         for server in servers.values():
             server.stop()
 
 
-async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds: float | None,
-                   console: Console) -> None:
+async def run_demo(
+    config_path: Path | None, *, speed: float, seed: int, seconds: float | None, console: Console
+) -> None:
     from gateway._daemon import Daemon
     from gateway._engine import Engine
     from gateway._logging import configure_logging
 
     clock = SimClock(speed=speed)
-    servers = _start(simulator_names(), seed=seed, clock=clock, port=None,
-                     options={"lapor_hendi": {"initial_complaints": 8}})
+    servers = _start(
+        simulator_names(), seed=seed, clock=clock, port=None, options={"lapor_hendi": {"initial_complaints": 8}}
+    )
     try:
         for server in servers.values():
             for variable, value in server.simulator.demo_environment().items():
@@ -124,14 +145,18 @@ async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds
         for suffix in ("", "-wal", "-shm"):
             Path(f"{DEMO_STORE}{suffix}").unlink(missing_ok=True)
         config.settings.store.url = f"sqlite:///{DEMO_STORE}"
-        configure_logging(config.settings.log.level, "console" if config.settings.log.format == "auto"
-                          else config.settings.log.format)
+        configure_logging(
+            config.settings.log.level, "console" if config.settings.log.format == "auto" else config.settings.log.format
+        )
         store = Store(config.settings.store.url)
-        console.print("[bold]lapor-gateway demo[/bold]: simulators at "
-                      + ", ".join(f"{n} {s.base_url}" for n, s in servers.items())
-                      + f"; store {DEMO_STORE}; simulated time {speed:g}x.\n"
-                      f"In another terminal: [cyan]gateway --store sqlite:///{DEMO_STORE} status[/cyan]. "
-                      "Ctrl-C stops.", highlight=False)
+        console.print(
+            "[bold]lapor-gateway demo[/bold]: simulators at "
+            + ", ".join(f"{n} {s.base_url}" for n, s in servers.items())
+            + f"; store {DEMO_STORE}; simulated time {speed:g}x.\n"
+            f"In another terminal: [cyan]gateway --store sqlite:///{DEMO_STORE} status[/cyan]. "
+            "Ctrl-C stops.",
+            highlight=False,
+        )
         stop = asyncio.Event()
         ticker = asyncio.create_task(_tick(servers, 1.0))
         reporter = asyncio.create_task(_report_every(store, config, servers, console, 15.0))
@@ -150,8 +175,9 @@ async def run_demo(config_path: Path | None, *, speed: float, seed: int, seconds
             server.stop()
 
 
-async def _report_every(store: Store, config: Any, servers: dict[str, SimulatorServer], console: Console,
-                        every: float) -> None:
+async def _report_every(
+    store: Store, config: Any, servers: dict[str, SimulatorServer], console: Console, every: float
+) -> None:
     while True:
         await asyncio.sleep(every)
         _print_report(store, config, servers, console)

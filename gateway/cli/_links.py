@@ -15,10 +15,15 @@ links_app = typer.Typer(help="Complaints already at the hub before the gateway r
 
 @links_app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="CSV of two columns: the local app's id, the hub's id "
-                                              "(an optional header row: local_id,hub_id)")],
-    app: Annotated[str | None, typer.Option(
-        "--app", help="the local app the ids belong to (default: the only one configured)")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV of two columns: the local app's id, the hub's id (an optional header row: local_id,hub_id)"
+        ),
+    ],
+    app: Annotated[
+        str | None, typer.Option("--app", help="the local app the ids belong to (default: the only one configured)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of lines")] = False,
 ) -> None:
     """Link complaints that are already at the hub to their hub id, so that they are not
@@ -36,20 +41,25 @@ def import_command(
     config = _load(check_secrets=False)
     apps = [inst for inst in config.local_apps() if inst.spec.route]
     if app is None and len(apps) != 1:
-        err.print(f"[red]name the local app with --app (configured: {', '.join(i.name for i in apps) or 'none'})[/red]",
-                  highlight=False)
+        err.print(
+            f"[red]name the local app with --app (configured: {', '.join(i.name for i in apps) or 'none'})[/red]",
+            highlight=False,
+        )
         raise typer.Exit(2)
     chosen = next((inst for inst in apps if inst.name == app), None) if app else apps[0]
     if chosen is None or chosen.spec.route is None:
-        err.print(f"[red]{app!r} is not an enabled local app (configured: {', '.join(i.name for i in apps)})[/red]",
-                  highlight=False)
+        err.print(
+            f"[red]{app!r} is not an enabled local app (configured: {', '.join(i.name for i in apps)})[/red]",
+            highlight=False,
+        )
         raise typer.Exit(2)
     adapter_class = chosen.adapter_class
     write_back = issubclass(adapter_class, LocalApp) and adapter_class.write_hub_ref is not LocalApp.write_hub_ref
     store = _open_store(config)
     try:
-        report = import_links(store, file, chosen.name, chosen.spec.route.hub, write_back_hub_ref=write_back,
-                              actor=operator_name())
+        report = import_links(
+            store, file, chosen.name, chosen.spec.route.hub, write_back_hub_ref=write_back, actor=operator_name()
+        )
     except LinkImportError as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
@@ -58,9 +68,12 @@ def import_command(
     if as_json:
         sys.stdout.write(json.dumps(asdict(report), indent=2) + "\n")
     else:
-        out.print(f"{chosen.name}: {report.linked} linked now, {report.waiting} linked when intake reads them, "
-                  f"{report.already} linked before"
-                  + (f"; the hub's id is written back to {chosen.name}" if write_back else ""), highlight=False)
+        out.print(
+            f"{chosen.name}: {report.linked} linked now, {report.waiting} linked when intake reads them, "
+            f"{report.already} linked before"
+            + (f"; the hub's id is written back to {chosen.name}" if write_back else ""),
+            highlight=False,
+        )
         for problem in report.problems:
             out.print(f"[red]{problem}[/red]", highlight=False)
     if report.problems:

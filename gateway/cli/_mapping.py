@@ -10,14 +10,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-mapping_app = typer.Typer(help="Check the mappings of categories, channels, agencies and statuses.",
-                          no_args_is_help=True)
+mapping_app = typer.Typer(
+    help="Check the mappings of categories, channels, agencies and statuses.", no_args_is_help=True
+)
 
 
 @mapping_app.command("check")
 def check_command(
-    refresh: Annotated[bool, typer.Option(
-        "--refresh", help="read the hubs' institutions and templates again first (calls each hub)")] = False,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="read the hubs' institutions and templates again first (calls each hub)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """List the values the gateway has seen that the YAML does not map, with the file to
@@ -31,24 +33,31 @@ def check_command(
     store = _open_store(config)
     try:
         if refresh:
+
             async def read() -> None:
                 async with Engine(config, store) as engine:
                     for hub in engine.hubs():
                         if await engine.refresh_reference(hub) is None:
-                            err.print(f"[red]{hub}: reference data could not be read (see the log line "
-                                      "above); checking against the cached copy[/red]", highlight=False)
+                            err.print(
+                                f"[red]{hub}: reference data could not be read (see the log line "
+                                "above); checking against the cached copy[/red]",
+                                highlight=False,
+                            )
+
             asyncio.run(read())
         findings = mapping_check(config, store)
         ages = reference_age(config, store)
     finally:
         store.close()
     if as_json:
-        sys.stdout.write(json.dumps({"findings": [f.as_dict() for f in findings], "reference_read_at": ages},
-                                    indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps({"findings": [f.as_dict() for f in findings], "reference_read_at": ages}, indent=2) + "\n"
+        )
     else:
         for hub, at in ages.items():
-            out.print(f"{hub}: institutions read {at or 'never (run with --refresh, or let the daemon run)'}",
-                      highlight=False)
+            out.print(
+                f"{hub}: institutions read {at or 'never (run with --refresh, or let the daemon run)'}", highlight=False
+            )
         if not findings:
             out.print("[green]ok[/green]: every value seen has a mapping")
         else:

@@ -47,14 +47,28 @@ def status_tables(report: dict[str, Any]) -> list[Table]:
         for key, label in columns + COMMON:
             table.add_row(label, *[_cell(r[key], key) for r in rows])
         if role == "hub":
-            table.add_row("reads due now (oldest due since, UTC)", *[
-                f"{r['polls_due']['complaints']}"
-                + (f" ({r['polls_due']['oldest_due_since'][:19].replace('T', ' ')})"
-                   if r["polls_due"]["oldest_due_since"] else "") for r in rows])
+            table.add_row(
+                "reads due now (oldest due since, UTC)",
+                *[
+                    f"{r['polls_due']['complaints']}"
+                    + (
+                        f" ({r['polls_due']['oldest_due_since'][:19].replace('T', ' ')})"
+                        if r["polls_due"]["oldest_due_since"]
+                        else ""
+                    )
+                    for r in rows
+                ],
+            )
         table.add_row("circuit breaker", *[_breaker(r["breaker"]) for r in rows])
-        table.add_row("last successful pass (UTC)", *[
-            r["last_successful_pass"][:19].replace("T", " ") if r["last_successful_pass"] else "[yellow]never[/yellow]"
-            for r in rows])
+        table.add_row(
+            "last successful pass (UTC)",
+            *[
+                r["last_successful_pass"][:19].replace("T", " ")
+                if r["last_successful_pass"]
+                else "[yellow]never[/yellow]"
+                for r in rows
+            ],
+        )
         tables.append(table)
     return tables
 
@@ -66,8 +80,12 @@ def _breaker(breaker: dict[str, Any]) -> str:
 
 
 def _cell(value: int, key: str) -> str:
-    if value and key in ("deliveries_failing", "deliveries_parked", "deliveries_needing_confirmation",
-                         "records_quarantined"):
+    if value and key in (
+        "deliveries_failing",
+        "deliveries_parked",
+        "deliveries_needing_confirmation",
+        "records_quarantined",
+    ):
         return f"[red]{value}[/red]"
     return str(value)
 

@@ -39,10 +39,16 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def make_app(base_url: str = BASE, *, api_key: str = "k", client: httpx.AsyncClient | None = None,
-             **settings: Any) -> LaporHendiApp:
-    context = InstanceContext(name="lapor-hendi-semarang", base_url=base_url, timezone=gateway.WIB,
-                              secrets={"api_key": api_key}, settings=LaporHendiApp.Settings(**settings))
+def make_app(
+    base_url: str = BASE, *, api_key: str = "k", client: httpx.AsyncClient | None = None, **settings: Any
+) -> LaporHendiApp:
+    context = InstanceContext(
+        name="lapor-hendi-semarang",
+        base_url=base_url,
+        timezone=gateway.WIB,
+        secrets={"api_key": api_key},
+        settings=LaporHendiApp.Settings(**settings),
+    )
     return LaporHendiApp(context, client=client)
 
 
@@ -54,16 +60,25 @@ def aduan(id_aduan: int, **fields: Any) -> dict[str, Any]:
         "isi": "Mohon perbaikan jalan berlubang di Jl. Pandanaran, Kelurahan Pekunden.",
         "kategori": "Jalan Rusak",
         "klasifikasi": "pengaduan",
-        "lokasi": {"alamat_kejadian": "Jl. Pandanaran No. 12", "kelurahan": "Pekunden",
-                   "kecamatan": "Semarang Tengah", "lat": -6.9861, "lng": 110.4122},
+        "lokasi": {
+            "alamat_kejadian": "Jl. Pandanaran No. 12",
+            "kelurahan": "Pekunden",
+            "kecamatan": "Semarang Tengah",
+            "lat": -6.9861,
+            "lng": 110.4122,
+        },
         "kanal": "whatsapp",
         "tanggal_kejadian": "2026-11-27",
         "anonim": False,
         "rahasia": False,
-        "pelapor": {"nama": "Sri Wulandari", "nik": "3374014506880001", "telepon": "081234567890",
-                    "email": "sri.wulandari@example.com", "alamat": "Jl. Depok No. 3, RT 02/RW 05, Miroto"},
-        "lampiran": [{"id_lampiran": 30001, "nama_file": "foto_1.png", "tipe_mime": "image/png",
-                      "ukuran_byte": 2048}],
+        "pelapor": {
+            "nama": "Sri Wulandari",
+            "nik": "3374014506880001",
+            "telepon": "081234567890",
+            "email": "sri.wulandari@example.com",
+            "alamat": "Jl. Depok No. 3, RT 02/RW 05, Miroto",
+        },
+        "lampiran": [{"id_lampiran": 30001, "nama_file": "foto_1.png", "tipe_mime": "image/png", "ukuran_byte": 2048}],
         "status": "belum terverifikasi",
         "opd": "DPU",
         "dibuat_pada": "2026-11-27 14:05:00",
@@ -73,11 +88,18 @@ def aduan(id_aduan: int, **fields: Any) -> dict[str, Any]:
     return record
 
 
-def page(data: list[Any], halaman: int = 1, per_halaman: int = 50, total: int | None = None,
-         total_halaman: int = 1) -> httpx.Response:
+def page(
+    data: list[Any], halaman: int = 1, per_halaman: int = 50, total: int | None = None, total_halaman: int = 1
+) -> httpx.Response:
     total = len(data) if total is None else total
-    return httpx.Response(200, json={"status": "sukses", "data": data, "meta": {
-        "halaman": halaman, "per_halaman": per_halaman, "total": total, "total_halaman": total_halaman}})
+    return httpx.Response(
+        200,
+        json={
+            "status": "sukses",
+            "data": data,
+            "meta": {"halaman": halaman, "per_halaman": per_halaman, "total": total, "total_halaman": total_halaman},
+        },
+    )
 
 
 async def collect(stream: Any) -> list[Any]:
@@ -85,6 +107,7 @@ async def collect(stream: Any) -> list[Any]:
 
 
 # --- translation (respx) ---------------------------------------------------------------------
+
 
 @pytest.mark.anyio
 async def test_walks_by_time_with_api_key_and_since_in_wib(respx_mock: Any) -> None:
@@ -95,8 +118,13 @@ async def test_walks_by_time_with_api_key_and_since_in_wib(respx_mock: Any) -> N
         since = request.url.params.get("diperbarui_sejak", "")
         rows = [r for r in records if r["diperbarui_pada"] >= since]
         n, size = int(request.url.params["halaman"]), int(request.url.params["per_halaman"])
-        return page(rows[(n - 1) * size:n * size], halaman=n, per_halaman=size, total=len(rows),
-                    total_halaman=max(1, -(-len(rows) // size)))
+        return page(
+            rows[(n - 1) * size : n * size],
+            halaman=n,
+            per_halaman=size,
+            total=len(rows),
+            total_halaman=max(1, -(-len(rows) // size)),
+        )
 
     route = respx_mock.get(f"{BASE}/api/v1/aduan").mock(side_effect=answer)
     app = make_app(client=httpx.AsyncClient(), page_size=2)
@@ -124,8 +152,9 @@ async def test_no_since_omits_the_filter(respx_mock: Any) -> None:
 
 @pytest.mark.anyio
 async def test_complaint_fields_and_wib_times_become_utc(respx_mock: Any) -> None:
-    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([aduan(7, klasifikasi="permintaan informasi",
-                                                                            rahasia=True)]))
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(
+        return_value=page([aduan(7, klasifikasi="permintaan informasi", rahasia=True)])
+    )
     app = make_app(client=httpx.AsyncClient())
     [c] = await collect(app.complaints_since(None))
     await app.aclose()
@@ -143,17 +172,20 @@ async def test_complaint_fields_and_wib_times_become_utc(respx_mock: Any) -> Non
     assert c.is_secret and not c.is_anonymous
     assert c.location is not None
     assert (c.location.description, c.location.subdistrict, c.location.district) == (
-        "Jl. Pandanaran No. 12", "Pekunden", "Semarang Tengah")
+        "Jl. Pandanaran No. 12",
+        "Pekunden",
+        "Semarang Tengah",
+    )
     assert (c.location.latitude, c.location.longitude) == (-6.9861, 110.4122)
-    assert c.attachments == (AttachmentRef(ref="30001", filename="foto_1.png", content_type="image/png",
-                                           size=2048),)
+    assert c.attachments == (AttachmentRef(ref="30001", filename="foto_1.png", content_type="image/png", size=2048),)
 
 
 @pytest.mark.anyio
 async def test_anonymous_complaint_has_no_reporter(respx_mock: Any) -> None:
     # Even if the app sent a pelapor with anonim true, no identity is passed on.
-    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([
-        aduan(1, anonim=True, pelapor=None), aduan(2, anonim=True)]))
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(
+        return_value=page([aduan(1, anonim=True, pelapor=None), aduan(2, anonim=True)])
+    )
     app = make_app(client=httpx.AsyncClient())
     items = await collect(app.complaints_since(None))
     await app.aclose()
@@ -170,8 +202,12 @@ async def test_reporter_is_mapped_and_never_shown_in_repr(respx_mock: Any) -> No
 
     assert c.reporter is not None
     assert (c.reporter.name, c.reporter.nik, c.reporter.phone, c.reporter.email, c.reporter.address) == (
-        "Sri Wulandari", "3374014506880001", "081234567890", "sri.wulandari@example.com",
-        "Jl. Depok No. 3, RT 02/RW 05, Miroto")
+        "Sri Wulandari",
+        "3374014506880001",
+        "081234567890",
+        "sri.wulandari@example.com",
+        "Jl. Depok No. 3, RT 02/RW 05, Miroto",
+    )
     shown = repr(c) + str(c) + repr(c.reporter)
     for value in record["pelapor"].values():
         assert value not in shown
@@ -196,7 +232,8 @@ MALFORMED = [
 @pytest.mark.anyio
 @pytest.mark.parametrize(("fields", "field_name"), MALFORMED)
 async def test_malformed_record_is_a_record_error_and_the_page_goes_on(
-        respx_mock: Any, fields: dict[str, Any], field_name: str) -> None:
+    respx_mock: Any, fields: dict[str, Any], field_name: str
+) -> None:
     bad = aduan(2, **fields)
     respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([aduan(1), bad, aduan(3)]))
     app = make_app(client=httpx.AsyncClient())
@@ -228,8 +265,7 @@ async def test_record_without_id_or_not_an_object(respx_mock: Any) -> None:
 
 @pytest.mark.anyio
 async def test_a_list_without_meta_is_a_permanent_error(respx_mock: Any) -> None:
-    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=httpx.Response(200, json={"status": "sukses",
-                                                                                        "data": []}))
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=httpx.Response(200, json={"status": "sukses", "data": []}))
     app = make_app(client=httpx.AsyncClient())
     with pytest.raises(PermanentPeerError) as caught:
         await collect(app.complaints_since(None))
@@ -247,22 +283,44 @@ def _leaves(value: Any) -> list[Any]:
 
 @pytest.mark.anyio
 async def test_follow_ups_carry_author_and_gateway_ref(respx_mock: Any) -> None:
-    route = respx_mock.get(f"{BASE}/api/v1/tanggapan").mock(return_value=page([
-        {"id_tanggapan": 5001, "id_aduan": 12, "isi": "Sudah kami cek ke lokasi.",
-         "oleh": "Dinas Pekerjaan Umum Kota Semarang", "sumber": "lapor_hendi", "ref_eksternal": None,
-         "dibuat_pada": "2026-11-27 09:00:00"},
-        {"id_tanggapan": 5002, "id_aduan": 12, "isi": "Tindak lanjut dari LAPOR!", "oleh": "LAPOR!-SP4N",
-         "sumber": "eksternal", "ref_eksternal": "gw-fu-0001", "dibuat_pada": "2026-11-27 09:05:00"},
-        {"id_tanggapan": 5003, "id_aduan": 12, "isi": None, "dibuat_pada": "2026-11-27 09:06:00"},
-    ]))
+    route = respx_mock.get(f"{BASE}/api/v1/tanggapan").mock(
+        return_value=page(
+            [
+                {
+                    "id_tanggapan": 5001,
+                    "id_aduan": 12,
+                    "isi": "Sudah kami cek ke lokasi.",
+                    "oleh": "Dinas Pekerjaan Umum Kota Semarang",
+                    "sumber": "lapor_hendi",
+                    "ref_eksternal": None,
+                    "dibuat_pada": "2026-11-27 09:00:00",
+                },
+                {
+                    "id_tanggapan": 5002,
+                    "id_aduan": 12,
+                    "isi": "Tindak lanjut dari LAPOR!",
+                    "oleh": "LAPOR!-SP4N",
+                    "sumber": "eksternal",
+                    "ref_eksternal": "gw-fu-0001",
+                    "dibuat_pada": "2026-11-27 09:05:00",
+                },
+                {"id_tanggapan": 5003, "id_aduan": 12, "isi": None, "dibuat_pada": "2026-11-27 09:06:00"},
+            ]
+        )
+    )
     app = make_app(client=httpx.AsyncClient())
     items = await collect(app.follow_ups_since(datetime(2026, 11, 27, 1, 0, tzinfo=UTC)))
     await app.aclose()
 
     assert route.calls[0].request.url.params["sejak"] == "2026-11-27 08:00:00"
-    assert items[0] == FollowUp(ref="5001", complaint_ref="12", content="Sudah kami cek ke lokasi.",
-                                created_at=datetime(2026, 11, 27, 2, 0, tzinfo=UTC),
-                                author="Dinas Pekerjaan Umum Kota Semarang", gateway_ref=None)
+    assert items[0] == FollowUp(
+        ref="5001",
+        complaint_ref="12",
+        content="Sudah kami cek ke lokasi.",
+        created_at=datetime(2026, 11, 27, 2, 0, tzinfo=UTC),
+        author="Dinas Pekerjaan Umum Kota Semarang",
+        gateway_ref=None,
+    )
     assert items[1].gateway_ref == "gw-fu-0001"
     assert isinstance(items[2], RecordError)
     assert items[2].operation == "GET /api/v1/tanggapan" and items[2].record_ref == "5003"
@@ -270,41 +328,76 @@ async def test_follow_ups_carry_author_and_gateway_ref(respx_mock: Any) -> None:
 
 @pytest.mark.anyio
 async def test_status_changes_carry_previous_and_gateway_ref(respx_mock: Any) -> None:
-    route = respx_mock.get(f"{BASE}/api/v1/riwayat-status").mock(return_value=page([
-        {"id_riwayat": 70001, "id_aduan": 12, "status_lama": None, "status_baru": "belum terverifikasi",
-         "oleh": "Sistem Lapor Hendi", "sumber": "lapor_hendi", "ref_eksternal": None,
-         "dibuat_pada": "2026-11-27 08:00:00"},
-        {"id_riwayat": 70002, "id_aduan": 12, "status_lama": "belum terverifikasi", "status_baru": "selesai",
-         "oleh": "LAPOR!-SP4N", "sumber": "eksternal", "ref_eksternal": "gw-st-0009",
-         "dibuat_pada": "2026-11-28 10:00:00"},
-    ]))
+    route = respx_mock.get(f"{BASE}/api/v1/riwayat-status").mock(
+        return_value=page(
+            [
+                {
+                    "id_riwayat": 70001,
+                    "id_aduan": 12,
+                    "status_lama": None,
+                    "status_baru": "belum terverifikasi",
+                    "oleh": "Sistem Lapor Hendi",
+                    "sumber": "lapor_hendi",
+                    "ref_eksternal": None,
+                    "dibuat_pada": "2026-11-27 08:00:00",
+                },
+                {
+                    "id_riwayat": 70002,
+                    "id_aduan": 12,
+                    "status_lama": "belum terverifikasi",
+                    "status_baru": "selesai",
+                    "oleh": "LAPOR!-SP4N",
+                    "sumber": "eksternal",
+                    "ref_eksternal": "gw-st-0009",
+                    "dibuat_pada": "2026-11-28 10:00:00",
+                },
+            ]
+        )
+    )
     app = make_app(client=httpx.AsyncClient())
     items = await collect(app.status_changes_since(None))
     await app.aclose()
 
     assert "sejak" not in route.calls[0].request.url.params
     assert items == [
-        StatusChange(ref="70001", complaint_ref="12", status=RawStatus("belum terverifikasi", "belum terverifikasi"),
-                     changed_at=datetime(2026, 11, 27, 1, 0, tzinfo=UTC), previous=None, gateway_ref=None),
-        StatusChange(ref="70002", complaint_ref="12", status=RawStatus("selesai", "selesai"),
-                     changed_at=datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
-                     previous=RawStatus("belum terverifikasi", "belum terverifikasi"), gateway_ref="gw-st-0009"),
+        StatusChange(
+            ref="70001",
+            complaint_ref="12",
+            status=RawStatus("belum terverifikasi", "belum terverifikasi"),
+            changed_at=datetime(2026, 11, 27, 1, 0, tzinfo=UTC),
+            previous=None,
+            gateway_ref=None,
+        ),
+        StatusChange(
+            ref="70002",
+            complaint_ref="12",
+            status=RawStatus("selesai", "selesai"),
+            changed_at=datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
+            previous=RawStatus("belum terverifikasi", "belum terverifikasi"),
+            gateway_ref="gw-st-0009",
+        ),
     ]
 
 
 @pytest.mark.anyio
 async def test_write_follow_up_body(respx_mock: Any) -> None:
     route = respx_mock.post(f"{BASE}/api/v1/aduan/12/tanggapan").mock(
-        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_tanggapan": 5009}}))
+        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_tanggapan": 5009}})
+    )
     app = make_app(client=httpx.AsyncClient())
-    assert await app.write_follow_up("12", "Sudah ditangani DPU.", author="Dinas Pekerjaan Umum",
-                                     gateway_ref="gw-fu-1") == "5009"
+    assert (
+        await app.write_follow_up("12", "Sudah ditangani DPU.", author="Dinas Pekerjaan Umum", gateway_ref="gw-fu-1")
+        == "5009"
+    )
     assert await app.write_follow_up("12", "Terima kasih.", author=None, gateway_ref="gw-fu-2") == "5009"
     await app.aclose()
 
     first, second = (json.loads(call.request.content) for call in route.calls)
-    assert first == {"isi": "Sudah ditangani DPU.", "oleh": "LAPOR!-SP4N / Dinas Pekerjaan Umum",
-                     "ref_eksternal": "gw-fu-1"}
+    assert first == {
+        "isi": "Sudah ditangani DPU.",
+        "oleh": "LAPOR!-SP4N / Dinas Pekerjaan Umum",
+        "ref_eksternal": "gw-fu-1",
+    }
     assert second == {"isi": "Terima kasih.", "oleh": "LAPOR!-SP4N", "ref_eksternal": "gw-fu-2"}
     assert route.calls[0].request.headers["X-Api-Key"] == "k"
 
@@ -312,25 +405,32 @@ async def test_write_follow_up_body(respx_mock: Any) -> None:
 @pytest.mark.anyio
 async def test_write_status_body(respx_mock: Any) -> None:
     route = respx_mock.post(f"{BASE}/api/v1/aduan/12/status").mock(
-        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_riwayat": 70042}}))
+        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_riwayat": 70042}})
+    )
     app = make_app(client=httpx.AsyncClient(), author_name="LAPOR! Kota Semarang")
     assert await app.write_status("12", RawStatus("selesai", "Selesai"), note=None, gateway_ref="gw-st-1") == "70042"
-    assert await app.write_status("12", RawStatus("dalam proses"), note="Didisposisi ke DPU",
-                                  gateway_ref="gw-st-2") == "70042"
+    assert (
+        await app.write_status("12", RawStatus("dalam proses"), note="Didisposisi ke DPU", gateway_ref="gw-st-2")
+        == "70042"
+    )
     await app.aclose()
 
     first, second = (json.loads(call.request.content) for call in route.calls)
-    assert first == {"status": "selesai", "keterangan": "", "oleh": "LAPOR! Kota Semarang",
-                     "ref_eksternal": "gw-st-1"}
-    assert second == {"status": "dalam proses", "keterangan": "Didisposisi ke DPU", "oleh": "LAPOR! Kota Semarang",
-                      "ref_eksternal": "gw-st-2"}
+    assert first == {"status": "selesai", "keterangan": "", "oleh": "LAPOR! Kota Semarang", "ref_eksternal": "gw-st-1"}
+    assert second == {
+        "status": "dalam proses",
+        "keterangan": "Didisposisi ke DPU",
+        "oleh": "LAPOR! Kota Semarang",
+        "ref_eksternal": "gw-st-2",
+    }
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("status_code", [404, 422])
 async def test_refused_write_is_permanent(respx_mock: Any, status_code: int) -> None:
     route = respx_mock.post(f"{BASE}/api/v1/aduan/999/tanggapan").mock(
-        return_value=httpx.Response(status_code, json={"status": "gagal", "pesan": "aduan tidak ditemukan"}))
+        return_value=httpx.Response(status_code, json={"status": "gagal", "pesan": "aduan tidak ditemukan"})
+    )
     app = make_app(client=httpx.AsyncClient())
     with pytest.raises(PermanentPeerError) as caught:
         await app.write_follow_up("999", "Isi tanggapan", author=None, gateway_ref="gw-fu-3")
@@ -343,9 +443,13 @@ async def test_refused_write_is_permanent(respx_mock: Any, status_code: int) -> 
 
 @pytest.mark.anyio
 async def test_fetch_attachment(respx_mock: Any) -> None:
-    respx_mock.get(f"{BASE}/api/v1/lampiran/30001").mock(return_value=httpx.Response(
-        200, content=b"\x89PNG...", headers={"Content-Type": "image/png",
-                                             "Content-Disposition": 'attachment; filename="x.png"'}))
+    respx_mock.get(f"{BASE}/api/v1/lampiran/30001").mock(
+        return_value=httpx.Response(
+            200,
+            content=b"\x89PNG...",
+            headers={"Content-Type": "image/png", "Content-Disposition": 'attachment; filename="x.png"'},
+        )
+    )
     app = make_app(client=httpx.AsyncClient())
     content = await app.fetch_attachment(AttachmentRef(ref="30001", filename="foto_1.png"))
     await app.aclose()
@@ -356,24 +460,53 @@ async def test_fetch_attachment(respx_mock: Any) -> None:
 
 # --- follow-ups: rahasia and lampiran --------------------------------------------------------------
 
+
 def tanggapan(id_tanggapan: int, **fields: Any) -> dict[str, Any]:
-    record = {"id_tanggapan": id_tanggapan, "id_aduan": 12, "isi": "Sudah kami perbaiki, foto terlampir.",
-              "oleh": "Dinas Pekerjaan Umum Kota Semarang", "sumber": "lapor_hendi", "ref_eksternal": None,
-              "rahasia": False, "lampiran": [], "dibuat_pada": "2026-11-28 09:30:00"}
+    record = {
+        "id_tanggapan": id_tanggapan,
+        "id_aduan": 12,
+        "isi": "Sudah kami perbaiki, foto terlampir.",
+        "oleh": "Dinas Pekerjaan Umum Kota Semarang",
+        "sumber": "lapor_hendi",
+        "ref_eksternal": None,
+        "rahasia": False,
+        "lampiran": [],
+        "dibuat_pada": "2026-11-28 09:30:00",
+    }
     record.update(fields)
     return record
 
 
 @pytest.mark.anyio
 async def test_follow_ups_carry_rahasia_and_lampiran(respx_mock: Any) -> None:
-    respx_mock.get(f"{BASE}/api/v1/tanggapan").mock(return_value=page([
-        tanggapan(5060, rahasia=True, lampiran=[
-            {"id_lampiran": 30027, "nama_file": "bukti_1.png", "tipe_mime": "image/png", "ukuran_byte": 4099},
-            {"id_lampiran": "30028", "nama_file": "berita_acara.pdf", "tipe_mime": "application/pdf",
-             "ukuran_byte": 81234}]),
-        {key: value for key, value in tanggapan(5061).items() if key not in ("rahasia", "lampiran")},  # older app
-        tanggapan(5062, rahasia=None, lampiran=None),
-    ]))
+    respx_mock.get(f"{BASE}/api/v1/tanggapan").mock(
+        return_value=page(
+            [
+                tanggapan(
+                    5060,
+                    rahasia=True,
+                    lampiran=[
+                        {
+                            "id_lampiran": 30027,
+                            "nama_file": "bukti_1.png",
+                            "tipe_mime": "image/png",
+                            "ukuran_byte": 4099,
+                        },
+                        {
+                            "id_lampiran": "30028",
+                            "nama_file": "berita_acara.pdf",
+                            "tipe_mime": "application/pdf",
+                            "ukuran_byte": 81234,
+                        },
+                    ],
+                ),
+                {
+                    key: value for key, value in tanggapan(5061).items() if key not in ("rahasia", "lampiran")
+                },  # older app
+                tanggapan(5062, rahasia=None, lampiran=None),
+            ]
+        )
+    )
     app = make_app(client=httpx.AsyncClient())
     first, older, nulls = await collect(app.follow_ups_since(None))
     await app.aclose()
@@ -381,7 +514,8 @@ async def test_follow_ups_carry_rahasia_and_lampiran(respx_mock: Any) -> None:
     assert first.is_secret is True
     assert first.attachments == (
         AttachmentRef(ref="30027", filename="bukti_1.png", content_type="image/png", size=4099),
-        AttachmentRef(ref="30028", filename="berita_acara.pdf", content_type="application/pdf", size=81234))
+        AttachmentRef(ref="30028", filename="berita_acara.pdf", content_type="application/pdf", size=81234),
+    )
     assert (older.is_secret, older.attachments) == (False, ())
     assert (nulls.is_secret, nulls.attachments) == (False, ())
 
@@ -391,8 +525,10 @@ MALFORMED_FOLLOW_UPS = [
     ({"rahasia": 1}, "'rahasia'"),
     ({"lampiran": "bukti_perbaikan_jalan_pandanaran.png"}, "'lampiran'"),
     ({"lampiran": [{"nama_file": "bukti_rumah_sri_wulandari.png"}]}, "'lampiran[0].id_lampiran'"),
-    ({"lampiran": [{"id_lampiran": 30027, "nama_file": "bukti.png", "ukuran_byte": "empat ribu"}]},
-     "'lampiran[0].ukuran_byte'"),
+    (
+        {"lampiran": [{"id_lampiran": 30027, "nama_file": "bukti.png", "ukuran_byte": "empat ribu"}]},
+        "'lampiran[0].ukuran_byte'",
+    ),
     ({"lampiran": [{"id_lampiran": 30027, "nama_file": ["bukti", "png"]}]}, "'lampiran[0].nama_file'"),
     ({"lampiran": [{"id_lampiran": 30027}, "foto_rumah_sri_wulandari.png"]}, "lampiran[1]"),
 ]
@@ -401,7 +537,8 @@ MALFORMED_FOLLOW_UPS = [
 @pytest.mark.anyio
 @pytest.mark.parametrize(("fields", "field_name"), MALFORMED_FOLLOW_UPS)
 async def test_malformed_follow_up_is_a_record_error_naming_the_field(
-        respx_mock: Any, fields: dict[str, Any], field_name: str) -> None:
+    respx_mock: Any, fields: dict[str, Any], field_name: str
+) -> None:
     bad = tanggapan(5061, **fields)
     respx_mock.get(f"{BASE}/api/v1/tanggapan").mock(return_value=page([tanggapan(5060), bad, tanggapan(5062)]))
     app = make_app(client=httpx.AsyncClient())
@@ -420,33 +557,51 @@ async def test_malformed_follow_up_is_a_record_error_naming_the_field(
 
 # --- writes: files, rahasia, the hub's id, and answers that are not a success ----------------------
 
+
 @pytest.mark.anyio
 async def test_write_follow_up_sends_rahasia_and_files_in_base64(respx_mock: Any) -> None:
     route = respx_mock.post(f"{BASE}/api/v1/aduan/12/tanggapan").mock(
-        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_tanggapan": "5010"}}))
+        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_tanggapan": "5010"}})
+    )
     photo, report = b"\xff\xd8\xff\xe0 bukti" + bytes(range(256)), b"%PDF-1.4 berita acara"
     app = make_app(client=httpx.AsyncClient())
     new_id = await app.write_follow_up(
-        "12", "Perbaikan selesai, foto terlampir.", author="Dinas Pekerjaan Umum", gateway_ref="gw-fu-5",
-        is_secret=True, attachments=[AttachmentContent("bukti.jpg", "image/JPG; charset=binary", photo),
-                                     AttachmentContent("berita_acara.pdf", "application/pdf", report)])
+        "12",
+        "Perbaikan selesai, foto terlampir.",
+        author="Dinas Pekerjaan Umum",
+        gateway_ref="gw-fu-5",
+        is_secret=True,
+        attachments=[
+            AttachmentContent("bukti.jpg", "image/JPG; charset=binary", photo),
+            AttachmentContent("berita_acara.pdf", "application/pdf", report),
+        ],
+    )
     await app.aclose()
 
     assert new_id == "5010"
     body = json.loads(route.calls[0].request.content)
-    assert body == {"isi": "Perbaikan selesai, foto terlampir.", "oleh": "LAPOR!-SP4N / Dinas Pekerjaan Umum",
-                    "ref_eksternal": "gw-fu-5", "rahasia": True, "lampiran": [
-                        {"nama_file": "bukti.jpg", "tipe_mime": "image/jpeg",
-                         "konten_base64": base64.b64encode(photo).decode()},
-                        {"nama_file": "berita_acara.pdf", "tipe_mime": "application/pdf",
-                         "konten_base64": base64.b64encode(report).decode()}]}
+    assert body == {
+        "isi": "Perbaikan selesai, foto terlampir.",
+        "oleh": "LAPOR!-SP4N / Dinas Pekerjaan Umum",
+        "ref_eksternal": "gw-fu-5",
+        "rahasia": True,
+        "lampiran": [
+            {"nama_file": "bukti.jpg", "tipe_mime": "image/jpeg", "konten_base64": base64.b64encode(photo).decode()},
+            {
+                "nama_file": "berita_acara.pdf",
+                "tipe_mime": "application/pdf",
+                "konten_base64": base64.b64encode(report).decode(),
+            },
+        ],
+    }
     assert base64.b64decode(body["lampiran"][0]["konten_base64"], validate=True) == photo
 
 
 @pytest.mark.anyio
 async def test_write_hub_ref_puts_nomor_lapor_and_checks_the_echo(respx_mock: Any) -> None:
-    route = respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(return_value=httpx.Response(
-        200, json={"status": "sukses", "data": {"id_aduan": 12, "nomor_lapor": "4000123"}}))
+    route = respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(
+        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_aduan": 12, "nomor_lapor": "4000123"}})
+    )
     app = make_app(client=httpx.AsyncClient())
     assert await app.write_hub_ref("12", "4000123", gateway_ref="gw-hr-1") is None
     assert await app.write_hub_ref("12", "4000123", gateway_ref="gw-hr-1") is None  # safe to repeat
@@ -459,12 +614,20 @@ async def test_write_hub_ref_puts_nomor_lapor_and_checks_the_echo(respx_mock: An
 @pytest.mark.anyio
 async def test_write_hub_ref_is_retried_within_the_call_after_a_500(respx_mock: Any) -> None:
     """A PUT is idempotent (the same value again changes nothing): the shared layer repeats it."""
-    route = respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(side_effect=[
-        httpx.Response(500), httpx.Response(200, json={"status": "sukses",
-                                                       "data": {"id_aduan": 12, "nomor_lapor": "4000123"}})])
-    context = InstanceContext(name="lapor-hendi-semarang", base_url=BASE, timezone=gateway.WIB,
-                              secrets={"api_key": "k"}, settings=LaporHendiApp.Settings(),
-                              retry=gateway.RetryPolicy(initial_wait=0.001, max_wait=0.01))
+    route = respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(
+        side_effect=[
+            httpx.Response(500),
+            httpx.Response(200, json={"status": "sukses", "data": {"id_aduan": 12, "nomor_lapor": "4000123"}}),
+        ]
+    )
+    context = InstanceContext(
+        name="lapor-hendi-semarang",
+        base_url=BASE,
+        timezone=gateway.WIB,
+        secrets={"api_key": "k"},
+        settings=LaporHendiApp.Settings(),
+        retry=gateway.RetryPolicy(initial_wait=0.001, max_wait=0.01),
+    )
     app = LaporHendiApp(context, client=httpx.AsyncClient())
     await app.write_hub_ref("12", "4000123", gateway_ref="gw-hr-1")
     await app.aclose()
@@ -484,14 +647,22 @@ async def _do_write(app: LaporHendiApp, kind: str) -> str | None:
     if kind == "status":
         return await app.write_status("4812", RawStatus("selesai"), note="Perbaikan selesai", gateway_ref="gw-7")
     if kind == "follow_up":
-        return await app.write_follow_up("4812", "Perbaikan jalan selesai.", author=None, gateway_ref="gw-7",
-                                         attachments=[AttachmentContent("bukti.png", "image/png", b"\x89PNG..")])
+        return await app.write_follow_up(
+            "4812",
+            "Perbaikan jalan selesai.",
+            author=None,
+            gateway_ref="gw-7",
+            attachments=[AttachmentContent("bukti.png", "image/png", b"\x89PNG..")],
+        )
     return await app.write_hub_ref("4812", "4000777", gateway_ref="gw-7")
 
 
 def _sukses(kind: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    good = {"status": {"id_riwayat": 70042}, "follow_up": {"id_tanggapan": 5009},
-            "hub_ref": {"id_aduan": 4812, "nomor_lapor": "4000777"}}[kind]
+    good = {
+        "status": {"id_riwayat": 70042},
+        "follow_up": {"id_tanggapan": 5009},
+        "hub_ref": {"id_aduan": 4812, "nomor_lapor": "4000777"},
+    }[kind]
     return {"status": "sukses", "data": good if data is None else data}
 
 
@@ -508,19 +679,25 @@ UNKNOWN = {  # the body proves nothing: AmbiguousOutcomeError
     "sukses without data": lambda kind: httpx.Response(200, json={"status": "sukses"}),
     "sukses with data not an object": lambda kind: httpx.Response(200, json={"status": "sukses", "data": [PESAN]}),
     "sukses without the id": lambda kind: httpx.Response(200, json=_sukses(kind, {"pesan": PESAN})),
-    "sukses with an id that is not one": lambda kind: httpx.Response(200, json=_sukses(kind, {
-        "id_riwayat": True, "id_tanggapan": {"id": 5009}, "nomor_lapor": None, "id_aduan": 4812})),
-    "sukses echoing another nomor_lapor": lambda kind: httpx.Response(200, json=_sukses(kind, {
-        "id_riwayat": "x1", "id_tanggapan": "", "id_aduan": 4812, "nomor_lapor": "4000778"})),
+    "sukses with an id that is not one": lambda kind: httpx.Response(
+        200,
+        json=_sukses(kind, {"id_riwayat": True, "id_tanggapan": {"id": 5009}, "nomor_lapor": None, "id_aduan": 4812}),
+    ),
+    "sukses echoing another nomor_lapor": lambda kind: httpx.Response(
+        200, json=_sukses(kind, {"id_riwayat": "x1", "id_tanggapan": "", "id_aduan": 4812, "nomor_lapor": "4000778"})
+    ),
 }
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", list(WRITES))
-@pytest.mark.parametrize(("answer", "expected"), [*((name, PermanentPeerError) for name in REFUSED),
-                                                  *((name, AmbiguousOutcomeError) for name in UNKNOWN)])
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [*((name, PermanentPeerError) for name in REFUSED), *((name, AmbiguousOutcomeError) for name in UNKNOWN)],
+)
 async def test_a_write_answered_without_proof_of_success_is_not_done(
-        respx_mock: Any, kind: str, answer: str, expected: type[Exception]) -> None:
+    respx_mock: Any, kind: str, answer: str, expected: type[Exception]
+) -> None:
     method, path, operation, _ = WRITES[kind]
     respond = {**REFUSED, **UNKNOWN}[answer]
     route = respx_mock.route(method=method, url=f"{BASE}{path}").mock(side_effect=lambda request: respond(kind))
@@ -543,7 +720,8 @@ async def test_a_write_answered_without_proof_of_success_is_not_done(
 async def test_a_write_answered_sukses_with_its_id_is_done(respx_mock: Any, kind: str) -> None:
     method, path, _, id_key = WRITES[kind]
     respx_mock.route(method=method, url=f"{BASE}{path}").mock(
-        return_value=httpx.Response(201, json={**_sukses(kind), "pesan": "berhasil"}))
+        return_value=httpx.Response(201, json={**_sukses(kind), "pesan": "berhasil"})
+    )
     app = make_app(client=httpx.AsyncClient())
     result = await _do_write(app, kind)
     await app.aclose()
@@ -552,8 +730,9 @@ async def test_a_write_answered_sukses_with_its_id_is_done(respx_mock: Any, kind
 
 @pytest.mark.anyio
 async def test_write_hub_ref_answered_for_another_complaint_is_unknown(respx_mock: Any) -> None:
-    respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(return_value=httpx.Response(
-        200, json={"status": "sukses", "data": {"id_aduan": 13, "nomor_lapor": "4000123"}}))
+    respx_mock.put(f"{BASE}/api/v1/aduan/12/nomor-lapor").mock(
+        return_value=httpx.Response(200, json={"status": "sukses", "data": {"id_aduan": 13, "nomor_lapor": "4000123"}})
+    )
     app = make_app(client=httpx.AsyncClient())
     with pytest.raises(AmbiguousOutcomeError) as caught:
         await app.write_hub_ref("12", "4000123", gateway_ref="gw-hr-1")
@@ -573,6 +752,7 @@ def test_settings_and_declarations() -> None:
 
 
 # --- round trip against the simulator ------------------------------------------------------------
+
 
 @pytest.fixture
 def sim() -> LaporHendiSimulator:
@@ -609,20 +789,27 @@ async def test_round_trip_with_the_simulator(sim: LaporHendiSimulator, server: S
         sim.clock.advance(3600)
         since = sim.clock.now()
         target = complaints[0]
-        ref = await app.write_follow_up(target.ref, "Laporan sudah diteruskan ke OPD terkait.",
-                                        author="Dinas Pekerjaan Umum", gateway_ref="gw-fu-77")
+        ref = await app.write_follow_up(
+            target.ref,
+            "Laporan sudah diteruskan ke OPD terkait.",
+            author="Dinas Pekerjaan Umum",
+            gateway_ref="gw-fu-77",
+        )
         follow_ups = await collect(app.follow_ups_since(since))
         assert [(f.ref, f.complaint_ref, f.gateway_ref, f.author) for f in follow_ups] == [
-            (ref, target.ref, "gw-fu-77", "LAPOR!-SP4N / Dinas Pekerjaan Umum")]
+            (ref, target.ref, "gw-fu-77", "LAPOR!-SP4N / Dinas Pekerjaan Umum")
+        ]
         assert follow_ups[0].created_at == since.replace(microsecond=0)
         assert sim.follow_ups(int(target.ref))[-1]["sumber"] == "eksternal"
 
         # A status written by the gateway comes back in the history, and the complaint moved.
-        change_ref = await app.write_status(target.ref, RawStatus("dalam proses"), note="Didisposisi",
-                                            gateway_ref="gw-st-78")
+        change_ref = await app.write_status(
+            target.ref, RawStatus("dalam proses"), note="Didisposisi", gateway_ref="gw-st-78"
+        )
         changes = await collect(app.status_changes_since(since))
         assert [(c.ref, c.status.code, c.previous.code if c.previous else None, c.gateway_ref) for c in changes] == [
-            (change_ref, "dalam proses", "belum terverifikasi", "gw-st-78")]
+            (change_ref, "dalam proses", "belum terverifikasi", "gw-st-78")
+        ]
         updated = await collect(app.complaints_since(since))
         assert [(c.ref, c.status.code) for c in updated] == [(target.ref, "dalam proses")]
         assert sim.counts()["follow_ups_from_gateway"] == 1

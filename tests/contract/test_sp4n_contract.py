@@ -90,18 +90,24 @@ def answer_cases() -> list[Any]:
 
 # -- the adapter, its inputs, the mocked hub ----------------------------------------------------
 
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
 
-def make_hub(call_rec: dict[str, Any], *, settings: dict[str, Any] | None = None,
-             secrets: dict[str, str] | None = None) -> Sp4nHub:
+def make_hub(
+    call_rec: dict[str, Any], *, settings: dict[str, Any] | None = None, secrets: dict[str, str] | None = None
+) -> Sp4nHub:
     values = {**INSTANCE["settings"], **call_rec.get("settings", {}), **(settings or {})}
-    context = InstanceContext(name="sp4n", base_url=BASE, timezone=ZoneInfo(INSTANCE["timezone"]),
-                              secrets={**INSTANCE["secrets"], **(secrets or {})},
-                              settings=Sp4nHub.Settings(**values),
-                              retry=RetryPolicy(attempts=1))  # one request per call: what is recorded
+    context = InstanceContext(
+        name="sp4n",
+        base_url=BASE,
+        timezone=ZoneInfo(INSTANCE["timezone"]),
+        secrets={**INSTANCE["secrets"], **(secrets or {})},
+        settings=Sp4nHub.Settings(**values),
+        retry=RetryPolicy(attempts=1),
+    )  # one request per call: what is recorded
     return Sp4nHub(context, client=httpx.AsyncClient())
 
 
@@ -113,16 +119,30 @@ def build_draft(spec: dict[str, Any]) -> HubComplaintDraft:
     c = spec["complaint"]
     created = _time(c["created_at"])
     complaint = Complaint(
-        ref=c["ref"], title=c["title"], body=c["body"], created_at=created, updated_at=created,
-        status=RawStatus("belum terverifikasi"), category="Jalan",
+        ref=c["ref"],
+        title=c["title"],
+        body=c["body"],
+        created_at=created,
+        updated_at=created,
+        status=RawStatus("belum terverifikasi"),
+        category="Jalan",
         location=Location(**c["location"]) if c.get("location") else None,
-        channel=c.get("channel"), incident_at=_time(c.get("incident_at")),
-        is_anonymous=c["is_anonymous"], is_secret=c["is_secret"],
-        reporter=Reporter(**c["reporter"]) if c.get("reporter") else None)
-    return HubComplaintDraft(complaint=complaint, gateway_ref=spec["gateway_ref"], category_id=spec["category_id"],
-                             classification_id=spec["classification_id"], channel_id=spec["channel_id"],
-                             attachment_ids=tuple(spec["attachment_ids"]), route_fields=dict(spec["route_fields"]),
-                             disposition_id=spec.get("disposition_id"))
+        channel=c.get("channel"),
+        incident_at=_time(c.get("incident_at")),
+        is_anonymous=c["is_anonymous"],
+        is_secret=c["is_secret"],
+        reporter=Reporter(**c["reporter"]) if c.get("reporter") else None,
+    )
+    return HubComplaintDraft(
+        complaint=complaint,
+        gateway_ref=spec["gateway_ref"],
+        category_id=spec["category_id"],
+        classification_id=spec["classification_id"],
+        channel_id=spec["channel_id"],
+        attachment_ids=tuple(spec["attachment_ids"]),
+        route_fields=dict(spec["route_fields"]),
+        disposition_id=spec.get("disposition_id"),
+    )
 
 
 def build_files(specs: list[dict[str, str]]) -> list[AttachmentContent]:
@@ -143,8 +163,13 @@ async def run_call(hub: Sp4nHub, call_rec: dict[str, Any]) -> Any:
     if call == "follow_ups":
         return await hub.follow_ups(given["ref"])
     if call == "add_follow_up":
-        return await hub.add_follow_up(given["ref"], given["content"], gateway_ref=given["gateway_ref"],
-                                       is_secret=given["is_secret"], attachments=build_files(given["attachments"]))
+        return await hub.add_follow_up(
+            given["ref"],
+            given["content"],
+            gateway_ref=given["gateway_ref"],
+            is_secret=given["is_secret"],
+            attachments=build_files(given["attachments"]),
+        )
     if call == "institutions":
         return await hub.institutions()
     if call == "templates":
@@ -190,6 +215,7 @@ def peer():
 
 # -- comparing a request with its recording ----------------------------------------------------
 
+
 def json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -207,9 +233,15 @@ def json_type(value: Any) -> str:
 def multipart_parts(request: httpx.Request) -> list[dict[str, Any]]:
     header = b"Content-Type: " + request.headers["content-type"].encode() + b"\r\n\r\n"
     message = BytesParser(policy=email_policy).parsebytes(header + request.content)
-    return [{"name": part.get_param("name", header="content-disposition"), "filename": part.get_filename(),
-             "content_type": part.get("content-type"), "data": part.get_payload(decode=True)}
-            for part in message.iter_parts()]
+    return [
+        {
+            "name": part.get_param("name", header="content-disposition"),
+            "filename": part.get_filename(),
+            "content_type": part.get("content-type"),
+            "data": part.get_payload(decode=True),
+        }
+        for part in message.iter_parts()
+    ]
 
 
 def request_problems(request: httpx.Request, spec: dict[str, Any], headers: dict[str, str]) -> list[str]:
@@ -220,8 +252,10 @@ def request_problems(request: httpx.Request, spec: dict[str, Any], headers: dict
     if request.url.host != urlsplit(BASE).hostname or request.url.scheme != urlsplit(BASE).scheme:
         problems.append(f"sent to {request.url.scheme}://{request.url.host}, not the base URL's host")
     if request.url.path != PREFIX + spec["path"]:
-        problems.append(f"path {request.url.path!r}, the reference says {PREFIX + spec['path']!r} "
-                        f"(the call's path under the base URL's prefix {PREFIX!r})")
+        problems.append(
+            f"path {request.url.path!r}, the reference says {PREFIX + spec['path']!r} "
+            f"(the call's path under the base URL's prefix {PREFIX!r})"
+        )
     params = request.url.params
     required, optional = spec.get("query", {}), spec.get("query_optional", {})
     for key, value in required.items():
@@ -256,8 +290,10 @@ def request_problems(request: httpx.Request, spec: dict[str, Any], headers: dict
         for key, types in wanted.items():
             allowed = types if isinstance(types, list) else [types]
             if key in body and json_type(body[key]) not in allowed:
-                problems.append(f"body[{key!r}] is a JSON {json_type(body[key])} ({body[key]!r}); "
-                                f"the reference says {' or '.join(allowed)}")
+                problems.append(
+                    f"body[{key!r}] is a JSON {json_type(body[key])} ({body[key]!r}); "
+                    f"the reference says {' or '.join(allowed)}"
+                )
         for key, value in spec.get("body_values", {}).items():
             if key in body and (body[key] != value or json_type(body[key]) != json_type(value)):
                 problems.append(f"body[{key!r}] = {body[key]!r}; the reference says {value!r}")
@@ -270,8 +306,11 @@ def request_problems(request: httpx.Request, spec: dict[str, Any], headers: dict
         return problems + [f"Content-Type {content_type!r}; the reference sends multipart/form-data"]
     parts = multipart_parts(request)
     fields = [p for p in parts if p["filename"] is None]
-    files = [{"name": p["name"], "filename": p["filename"], "content_type": p["content_type"]}
-             for p in parts if p["filename"] is not None]
+    files = [
+        {"name": p["name"], "filename": p["filename"], "content_type": p["content_type"]}
+        for p in parts
+        if p["filename"] is not None
+    ]
     names = [p["name"] for p in fields]
     wanted = spec["fields"]
     missing, extra = sorted(set(wanted) - set(names)), sorted(set(names) - set(wanted))
@@ -311,6 +350,7 @@ def assert_transport_headers(requests: list[httpx.Request]) -> None:
 
 # -- comparing what the adapter read with the recording -----------------------------------------
 
+
 def assert_error(error: BaseException | None, result: Any, expect: dict[str, Any], planted: tuple[str, ...]) -> None:
     wanted = getattr(gateway, expect["raises"])
     assert error is not None, f"returned {result!r}; the recording says the answer is a {expect['raises']}"
@@ -334,8 +374,14 @@ def assert_state(state: Any, want: dict[str, Any]) -> None:
     for change in state.status_changes:
         assert change.complaint_ref == state.ref and change.status.code, change
     if "status_changes" in want:
-        got = [{"status_name": c.status.name, "previous_name": c.previous.name if c.previous else None,
-                "changed_at": c.changed_at.isoformat()} for c in state.status_changes]
+        got = [
+            {
+                "status_name": c.status.name,
+                "previous_name": c.previous.name if c.previous else None,
+                "changed_at": c.changed_at.isoformat(),
+            }
+            for c in state.status_changes
+        ]
         assert got == want["status_changes"]
     if "status_changes_within" in want:
         assert {c.status.name for c in state.status_changes} <= set(want["status_changes_within"])
@@ -357,8 +403,16 @@ def assert_result(result: Any, expect: dict[str, Any]) -> None:
         assert_state(result, expect["state"])
     if "follow_ups" in expect:
         assert all(isinstance(f, FollowUp) for f in result), result
-        got = [{"ref": f.ref, "complaint_ref": f.complaint_ref, "content": f.content,
-                "created_at": f.created_at.isoformat(), "is_secret": f.is_secret} for f in result]
+        got = [
+            {
+                "ref": f.ref,
+                "complaint_ref": f.complaint_ref,
+                "content": f.content,
+                "created_at": f.created_at.isoformat(),
+                "is_secret": f.is_secret,
+            }
+            for f in result
+        ]
         assert got == expect["follow_ups"]
     if "items" in expect:
         assert all(isinstance(i, ReferenceItem) for i in result), result
@@ -367,6 +421,7 @@ def assert_result(result: Any, expect: dict[str, Any]) -> None:
 
 
 # -- the recordings themselves ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ALL)
 def test_recording_names_its_source_and_marks_each_part(name):
@@ -385,11 +440,17 @@ def test_recording_names_its_source_and_marks_each_part(name):
 def test_every_call_of_the_reference_has_a_recording():
     recorded = {(load(n)["call"], load(n)["request"]["method"], load(n)["request"]["path"]) for n in REQUESTS}
     paths = {(method, path) for _, method, path in recorded}
-    for method, path in [("POST", "/complaints/complaint/file"), ("POST", "/complaints/complaint"),
-                         ("POST", "/complaints/complaint-lmw"), ("POST", "/complaints/process/4127781/reject"),
-                         ("GET", "/complaints/4127781/complaint"), ("GET", "/complaints/4127781/followups"),
-                         ("POST", "/complaints/followup/add"), ("GET", "/masters/institutions/external"),
-                         ("GET", "/masters/templates")]:
+    for method, path in [
+        ("POST", "/complaints/complaint/file"),
+        ("POST", "/complaints/complaint"),
+        ("POST", "/complaints/complaint-lmw"),
+        ("POST", "/complaints/process/4127781/reject"),
+        ("GET", "/complaints/4127781/complaint"),
+        ("GET", "/complaints/4127781/followups"),
+        ("POST", "/complaints/followup/add"),
+        ("GET", "/masters/institutions/external"),
+        ("GET", "/masters/templates"),
+    ]:
         assert (method, path) in paths, f"no recording of {method} {path}"
 
 
@@ -421,8 +482,10 @@ async def test_the_request_is_the_recorded_one(peer, name, auth_header):
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("stored", ["splp-ak-7Yq2Lw9pXe4Rt6Vb", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI5MDAxIn0.c2ln",
-                                    "Basic c3BscDpzZWNyZXQ="])
+@pytest.mark.parametrize(
+    "stored",
+    ["splp-ak-7Yq2Lw9pXe4Rt6Vb", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI5MDAxIn0.c2ln", "Basic c3BscDpzZWNyZXQ="],
+)
 async def test_the_auth_value_is_sent_exactly_as_stored(peer, stored):
     rec = load("follow_ups")
     peer.answer = rec["answer"]
@@ -477,6 +540,7 @@ async def test_the_reporters_personal_data_never_appears_in_any_request(peer):
 
 
 # -- answers ------------------------------------------------------------------------------------
+
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("name, variant", answer_cases())

@@ -54,11 +54,16 @@ def downgrade() -> None:
 
 
 # The one row of the table the home-made versions kept (the SQLite DateTime type writes UTC without offset).
-SCHEMA_VERSION = sa.table("schema_version", sa.column("id", sa.Integer()), sa.column("version", sa.Integer()),
-                          sa.column("upgraded_at", sa.DateTime(timezone=True)))
+SCHEMA_VERSION = sa.table(
+    "schema_version",
+    sa.column("id", sa.Integer()),
+    sa.column("version", sa.Integer()),
+    sa.column("upgraded_at", sa.DateTime(timezone=True)),
+)
 
 
 # -- a fresh database: the schema of version 6, written out -------------------------------------------
+
 
 def _create_version_6() -> None:
     op.create_table(
@@ -282,6 +287,7 @@ def _create_version_6() -> None:
 # -- a store from before Alembic: the home-made steps 2 to 6, frozen ------------------------------------
 # Each skips what is there already, as the home-made steps did: on SQLite a step's DDL could be
 # committed without its version stamp.
+
 
 def _add_column(table: str, column: sa.Column[Any]) -> None:
     if column.name not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}:
