@@ -9,6 +9,8 @@ daemons sharing PostgreSQL) stays contained.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -38,27 +40,26 @@ class Daemon:
 
     def jobs(self) -> list[tuple[str, str, float, Callable[[], Awaitable[Any]]]]:
         """(instance, job, seconds between runs, work) for every job of the configuration."""
-        jobs = []
-        for local in self.engine.local_apps():
+        engine = self.engine
+        jobs: list[tuple[str, str, float, Callable[[], Awaitable[Any]]]] = []
+        for local in engine.local_apps():
             jobs.append(
-                (local, INTAKE, self._interval(local, "intake_seconds"), lambda name=local: self.engine.intake(name))
+                (local, INTAKE, self._interval(local, "intake_seconds"), functools.partial(engine.intake, local))
             )
             jobs.append(
-                (local, DELIVER, self._interval(local, "deliver_seconds"), lambda name=local: self.engine.deliver(name))
+                (local, DELIVER, self._interval(local, "deliver_seconds"), functools.partial(engine.deliver, local))
             )
-        for hub in self.engine.hubs():
+        for hub in engine.hubs():
+            jobs.append((hub, DELIVER, self._interval(hub, "deliver_seconds"), functools.partial(engine.deliver, hub)))
             jobs.append(
-                (hub, DELIVER, self._interval(hub, "deliver_seconds"), lambda name=hub: self.engine.deliver(name))
-            )
-            jobs.append(
-                (hub, HUB_POLL, self._interval(hub, "hub_poll_seconds"), lambda name=hub: self.engine.poll_hub(name))
+                (hub, HUB_POLL, self._interval(hub, "hub_poll_seconds"), functools.partial(engine.poll_hub, hub))
             )
             jobs.append(
                 (
                     hub,
                     REFERENCE,
                     self._interval(hub, "reference_seconds"),
-                    lambda name=hub: self.engine.refresh_reference(name),
+                    functools.partial(engine.refresh_reference, hub),
                 )
             )
         return jobs
@@ -134,10 +135,8 @@ class Daemon:
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):  # not the main thread
-                pass
         self.start()
         log.info("daemon started", jobs=len(self.jobs()))
         try:
@@ -146,8 +145,6 @@ class Daemon:
             log.info("daemon stopping")
             await self.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError):
-                    pass
             log.info("daemon stopped")

@@ -173,7 +173,7 @@ class HubComplaintDraft:
     classification_id: str | None
     channel_id: str | None
     attachment_ids: tuple[str, ...] = ()
-    route_fields: dict[str, str] = field(default_factory=dict)
+    route_fields: dict[str, bool | int | float | str | None] = field(default_factory=dict)  # as the YAML gives them
     # The hub institution of the agency (OPD) the local app assigned, when it has one.
     disposition_id: str | None = None
 

@@ -41,6 +41,7 @@ from gateway._model import (
     AttachmentRef,
     Classification,
     Complaint,
+    FollowUp,
     HubComplaintDraft,
     Location,
     RawStatus,
@@ -50,7 +51,7 @@ from gateway._store import DeliveryKind, OutboxState, Side, Store
 from gateway._store._hub_reads import poll_soon
 from gateway._store._reference import reference
 from gateway._store._store import STATUS_AS_FOLLOW_UP
-from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, OutboxRow
+from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, OutboxRow, existing_id
 from gateway._timezones import ensure_utc
 
 log = structlog.get_logger("gateway.delivery")
@@ -143,11 +144,11 @@ class Deliveries:
         tasks: set[asyncio.Task[None]] = set()
         claimed = 0
 
-        async def attempt(row: OutboxRow) -> None:
+        async def attempt(row_id: int, row: OutboxRow) -> None:
             try:
                 await self._attempt(row, result)
             finally:
-                active.pop(row.id, None)
+                active.pop(row_id, None)
 
         keeper = asyncio.create_task(self._keep_claims(active, lease))
         try:
@@ -157,8 +158,9 @@ class Deliveries:
                     rows = await self.db.claim_due(self.target, self.owner, lease, limit=free, in_flight=self.in_flight)
                     claimed += len(rows)
                     for row in rows:
-                        active[row.id] = row
-                        tasks.add(asyncio.create_task(attempt(row)))
+                        row_id = existing_id(row)
+                        active[row_id] = row
+                        tasks.add(asyncio.create_task(attempt(row_id, row)))
                 if not tasks:
                     break
                 finished, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -371,7 +373,7 @@ class Deliveries:
         fetched = await self._fetch_files(local, route, row.complaint_id, pending, self.target)
         if fetched:
             doc_ids = await hub.upload_attachments([content for _, content in fetched])
-            for (att, _), doc_id in zip(fetched, doc_ids):
+            for (att, _), doc_id in zip(fetched, doc_ids, strict=True):  # one id per file (Hub.upload_attachments)
                 att.hub_doc_id = doc_id
                 await self.db.set_attachment_doc(att.id, doc_id)
         return [a.hub_doc_id for a in attachments if a.hub_doc_id is not None and not a.refused_reason]
@@ -442,7 +444,9 @@ class Deliveries:
                 else:
                     refused = _refusal(policy, content.content_type, len(content.data))
             if refused or content is None:
-                await self._refuse_attachment(route, complaint_id, att.id, att.local_ref, refused or "not fetched")
+                await self._refuse_attachment(
+                    route, complaint_id, existing_id(att), att.local_ref, refused or "not fetched"
+                )
                 continue
             out.append((att, content))
         return out
@@ -505,8 +509,10 @@ class Deliveries:
             result.resolved_by_lookup += 1
             return True
         for item in listed:
-            if same_text(item.content, event.content) and not await self.db.event_known_by_ref(
-                row.complaint_id, Side.HUB, item.ref
+            if (
+                isinstance(item, FollowUp)
+                and same_text(item.content, event.content)
+                and not await self.db.event_known_by_ref(row.complaint_id, Side.HUB, item.ref)
             ):
                 await self.db.set_event_ref(event.id, Side.HUB, item.ref)
                 await self._finish(row)

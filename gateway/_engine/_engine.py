@@ -8,13 +8,14 @@ A job that fails is recorded with its reason and never stops the other jobs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import structlog
@@ -84,10 +85,8 @@ class Engine:
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
-        try:
+        with contextlib.suppress(Exception):  # the store is gone too: its heartbeat runs out by itself
             await self.db.call(leave, self.store, self.owner)
-        except Exception:  # the store is gone too: its heartbeat runs out by itself
-            pass
         await asyncio.to_thread(self.db.close)  # waits for a call under way, not on the loop
 
     async def __aenter__(self) -> Engine:
@@ -240,8 +239,8 @@ class Engine:
         deliveries = Deliveries(
             self.store,
             target,
-            self.adapters,
-            self.routes,  # type: ignore[arg-type]
+            cast("dict[str, LocalApp | Hub]", self.adapters),  # every adapter built is one or the other
+            self.routes,
             self.config.settings.delivery,
             owner=self.owner,
             rng=self.rng,

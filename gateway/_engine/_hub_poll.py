@@ -219,23 +219,23 @@ class HubPoll:
         if ("complaints", hub_ref) in self._quarantined:  # a read that could not be stored before went in now
             await self.db.resolve_quarantine(self.hub.name, "complaints", hub_ref)
             self._quarantined.discard(("complaints", hub_ref))
-        for item in events:
-            if item.kind == EventKind.FOLLOW_UP:
+        for event in events:
+            if event.kind == EventKind.FOLLOW_UP:
                 result.follow_ups += 1
-                log.info("hub follow-up owed to local app", event_id=item.event_id)
+                log.info("hub follow-up owed to local app", event_id=event.event_id)
             else:
                 result.status_changes += 1
                 log.info(
                     "hub status change owed to local app",
-                    event_id=item.event_id,
-                    status=str(item.status),
-                    hub_status=(item.raw_status[1] or item.raw_status[0]) if item.raw_status else None,
+                    event_id=event.event_id,
+                    status=str(event.status),
+                    hub_status=(event.raw_status[1] or event.raw_status[0]) if event.raw_status else None,
                 )
-                if item.park_reason:
+                if event.park_reason:
                     log.error(
                         "hub status has no mapping; parked",
-                        event_id=item.event_id,
-                        hub_status=(item.raw_status[1] or item.raw_status[0]) if item.raw_status else None,
+                        event_id=event.event_id,
+                        hub_status=(event.raw_status[1] or event.raw_status[0]) if event.raw_status else None,
                     )
         result.echoes += len(echoes)
 

@@ -291,7 +291,7 @@ class Intake:
         if not batch:
             return []
         try:
-            return list(zip(store(batch), batch))
+            return list(zip(store(batch), batch, strict=True))  # the store answers each item of the batch
         except STORE_REFUSALS as exc:
             if not refused_for_its_data(exc):
                 raise
@@ -412,7 +412,7 @@ class Intake:
             self._resolve_read_fine()
             self._save(stream, cursor)
 
-        kind = FollowUp if stream == "follow_ups" else StatusChange
+        kind: type[FollowUp | StatusChange] = FollowUp if stream == "follow_ups" else StatusChange
         async for raw in read(cursor.since):
             record = await self._checked(stream, raw, kind, cursor, result)
             if record is None:

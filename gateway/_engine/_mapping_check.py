@@ -5,8 +5,9 @@ the hub does not list. Read from the store: it needs no call to either peer."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from gateway._config import GatewayConfig
 from gateway._store import EventKind, Store
@@ -34,12 +35,14 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
         for local in config.local_apps():
             spec, file = local.spec, str(local.path)
 
-            def seen(column):  # type: ignore[no-untyped-def]
-                return s.exec(
+            def seen(column: Any, instance: str = local.name) -> list[tuple[str, int]]:
+                """(value, complaints) of a column of the instance's complaints, where set."""
+                rows = s.exec(
                     select(column, func.count())
-                    .where(ComplaintRow.local_instance == local.name, column.is_not(None))
+                    .where(ComplaintRow.local_instance == instance, col(column).is_not(None))
                     .group_by(column)
                 ).all()
+                return [(str(value), int(n)) for value, n in rows]
 
             for value, n in seen(ComplaintRow.category):
                 if value not in spec.categories:
@@ -47,22 +50,18 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
             for value, n in seen(ComplaintRow.channel):
                 if value not in spec.channels:
                     findings.append(Finding(local.name, file, "channels", value, n, "no mapping"))
-            for value, n in s.exec(
-                select(ComplaintRow.local_status_code, func.count())
-                .where(ComplaintRow.local_instance == local.name, ComplaintRow.local_status_code.is_not(None))
-                .group_by(ComplaintRow.local_status_code)
-            ).all():
+            for value, n in seen(ComplaintRow.local_status_code):
                 if value not in spec.statuses:
                     findings.append(Finding(local.name, file, "statuses", value, n, "no mapping"))
-            hub = hubs.get(spec.route.hub) if spec.route else None
-            institutions = {i.ref: i for i in reference(store, hub.name, "institutions")} if hub else {}
+            route_hub = hubs.get(spec.route.hub) if spec.route else None
+            institutions = {i.ref: i for i in reference(store, route_hub.name, "institutions")} if route_hub else {}
             agencies = seen(ComplaintRow.agency)
             if spec.agencies:
                 for value, n in agencies:
                     if value not in spec.agencies:
                         findings.append(Finding(local.name, file, "agencies", value, n, "no mapping"))
                 for value, institution in spec.agencies.items():
-                    if institutions and institution not in institutions:
+                    if route_hub is not None and institutions and institution not in institutions:
                         findings.append(
                             Finding(
                                 local.name,
@@ -70,21 +69,21 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
                                 "agencies",
                                 value,
                                 0,
-                                (f"maps to institution {institution}, which {hub.name} does not list"),
+                                (f"maps to institution {institution}, which {route_hub.name} does not list"),
                             )
                         )
         for hub in hubs.values():
-            for value, n in s.exec(
+            for code, n in s.exec(
                 select(EventRow.raw_status_code, func.count())
                 .where(
                     EventRow.origin == hub.name,
                     EventRow.kind == EventKind.STATUS_CHANGE,
-                    EventRow.raw_status_code.is_not(None),
+                    col(EventRow.raw_status_code).is_not(None),
                 )
                 .group_by(EventRow.raw_status_code)
             ).all():
-                if value not in hub.spec.statuses:
-                    findings.append(Finding(hub.name, str(hub.path), "statuses", value, n, "no mapping"))
+                if code not in hub.spec.statuses:
+                    findings.append(Finding(hub.name, str(hub.path), "statuses", str(code), n, "no mapping"))
     return findings
 
 

@@ -56,6 +56,15 @@ def existing_row(s: Session, table: type[_Table], key: Any) -> _Table:
     return row
 
 
+def existing_id(row: Any) -> int:
+    """The id of a row read from the store: the models declare it optional (None until the row
+    is inserted), but a stored row always has one."""
+    row_id = row.id
+    if row_id is None:
+        raise LookupError(f"a {type(row).__name__} without an id where a stored one was expected")
+    return int(row_id)
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
     id: int = Field(default=1, primary_key=True)
