@@ -246,12 +246,19 @@ def _problems(world, store: Store, writes: dict[str, str], rank: dict[str, int])
         # status_order (forward_only never moves it back); or the local app itself changed it
         # after the hub's last change.
         hub_changes = [log for log in world.hub.logs(hub_c["id"]) if log["kind"] == "status"]
-        local_changes = [h for h in world.local.status_history(local_id) if h["sumber"] == "lapor_hendi"]
+        history = world.local.status_history(local_id)  # in the order the changes were made
+        local_changes = [h for h in history if h["sumber"] == "lapor_hendi"]
         shown, expected = local[local_id]["status"], writes[hub_c["status_name"]]
+        # The gateway wrote the hub's status, and an officer changed it afterwards (the simulated
+        # clocks move in steps, so the two may carry the same time: the history's order tells).
+        written = [i for i, h in enumerate(history) if h["sumber"] == "eksternal" and h["status_baru"] == expected]
+        own = [i for i, h in enumerate(history) if h["sumber"] == "lapor_hendi"]
+        changed_after_write = bool(written and own and own[-1] > written[-1])
         if (
             hub_changes
             and shown != expected
             and rank[shown] <= rank[expected]
+            and not changed_after_write
             and not (local_changes and _wib(local_changes[-1]["dibuat_pada"]) > hub_changes[-1]["created_at"])
         ):
             problems.append(f"complaint {local_id}: local status {shown!r}, hub {hub_c['status_name']!r}")

@@ -18,6 +18,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, text, update
 from sqlalchemy import event as sa_event
@@ -33,7 +34,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
     StatementError,
 )
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
 from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError
 from gateway._model import Complaint, Location, Status
@@ -51,6 +52,9 @@ from gateway._store._tables import (
     PeerHealthRow,
     QuarantineRow,
     ReporterRow,
+    existing_id,
+    existing_row,
+    table_of,
 )
 from gateway._timezones import ensure_utc, utcnow
 
@@ -175,6 +179,14 @@ def bounded(text: str, limit: int) -> str:
     return f"{text[: limit - 40]}... ({len(text)} characters, sha256 {digest})"
 
 
+def _stored_id(row_id: int | None) -> int:
+    """An id column read from the store, as :func:`existing_id` for a whole row: typed
+    ``int | None`` (None until a row is inserted), but a stored row always has one."""
+    if row_id is None:
+        raise LookupError("the store returned a row without an id")
+    return row_id
+
+
 def new_ref(prefix: str) -> str:
     """``prefix`` and 20 random hex digits (80 bits; a uuid4 cost twice as much per record)."""
     return f"{prefix}-{secrets.token_hex(10)}"
@@ -183,41 +195,41 @@ def new_ref(prefix: str) -> str:
 # Statements of the intake's path (a page of records at a time), built once with bound
 # parameters: building a statement costs SQLAlchemy more than SQLite takes to run it (a
 # select with an IN list, about 0.4 ms), and the compiled form is cached by SQLAlchemy.
-LINKED_IDS = sa_select(LinkRow.external_ref, LinkRow.complaint_id).where(
-    LinkRow.instance == bindparam("instance"), LinkRow.external_ref.in_(bindparam("refs", expanding=True))
+LINKED_IDS = sa_select(col(LinkRow.external_ref), col(LinkRow.complaint_id)).where(
+    col(LinkRow.instance) == bindparam("instance"), col(LinkRow.external_ref).in_(bindparam("refs", expanding=True))
 )
-_COMPLAINTS_BY_ID = select(ComplaintRow).where(ComplaintRow.id.in_(bindparam("ids", expanding=True)))
-_IMPORTED_PAIRS = sa_select(LinkImportRow.local_ref, LinkImportRow.hub_ref).where(
-    LinkImportRow.instance == bindparam("instance"),
-    LinkImportRow.local_ref.in_(bindparam("refs", expanding=True)),
-    LinkImportRow.applied_at.is_(None),
+_COMPLAINTS_BY_ID = select(ComplaintRow).where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
+_IMPORTED_PAIRS = sa_select(col(LinkImportRow.local_ref), col(LinkImportRow.hub_ref)).where(
+    col(LinkImportRow.instance) == bindparam("instance"),
+    col(LinkImportRow.local_ref).in_(bindparam("refs", expanding=True)),
+    col(LinkImportRow.applied_at).is_(None),
 )
-_COMPLAINT_IDS = sa_select(ComplaintRow.gateway_ref, ComplaintRow.id).where(
-    ComplaintRow.gateway_ref.in_(bindparam("refs", expanding=True))
+_COMPLAINT_IDS = sa_select(col(ComplaintRow.gateway_ref), col(ComplaintRow.id)).where(
+    col(ComplaintRow.gateway_ref).in_(bindparam("refs", expanding=True))
 )
-_INSERTS = {table: insert(table.__table__) for table in (ComplaintRow, ReporterRow, AttachmentRow, LinkRow, OutboxRow)}
-_INSERT_CURSOR = insert(CursorRow.__table__)
-_CURSOR = sa_select(CursorRow.value).where(
-    CursorRow.instance == bindparam("instance"), CursorRow.stream == bindparam("stream")
+_INSERTS = {table: insert(table_of(table)) for table in (ComplaintRow, ReporterRow, AttachmentRow, LinkRow, OutboxRow)}
+_INSERT_CURSOR = insert(table_of(CursorRow))
+_CURSOR = sa_select(col(CursorRow.value)).where(
+    col(CursorRow.instance) == bindparam("instance"), col(CursorRow.stream) == bindparam("stream")
 )
 # (An UPDATE's own parameters may not be named after its columns.)
 _MOVE_CURSOR = (
     update(CursorRow)
-    .where(CursorRow.instance == bindparam("of_instance"), CursorRow.stream == bindparam("of_stream"))
+    .where(col(CursorRow.instance) == bindparam("of_instance"), col(CursorRow.stream) == bindparam("of_stream"))
     .values(
-        value=bindparam("new_value", type_=CursorRow.__table__.c.value.type),
-        updated_at=bindparam("now", type_=CursorRow.__table__.c.updated_at.type),
+        value=bindparam("new_value", type_=table_of(CursorRow).c.value.type),
+        updated_at=bindparam("now", type_=table_of(CursorRow).c.updated_at.type),
     )
 )
 _RESOLVE_QUARANTINED = (
     update(QuarantineRow)
     .where(
-        QuarantineRow.instance == bindparam("of_instance"),
-        QuarantineRow.stream == bindparam("of_stream"),
-        QuarantineRow.record_ref.in_(bindparam("refs", expanding=True)),
-        QuarantineRow.resolved_at.is_(None),
+        col(QuarantineRow.instance) == bindparam("of_instance"),
+        col(QuarantineRow.stream) == bindparam("of_stream"),
+        col(QuarantineRow.record_ref).in_(bindparam("refs", expanding=True)),
+        col(QuarantineRow.resolved_at).is_(None),
     )
-    .values(resolved_at=bindparam("now", type_=QuarantineRow.__table__.c.resolved_at.type))
+    .values(resolved_at=bindparam("now", type_=table_of(QuarantineRow).c.resolved_at.type))
 )
 
 
@@ -337,17 +349,20 @@ class Store:
             new: dict[str, tuple[Complaint, Status | None]] = {}
             for complaint, local_status in batch:
                 if complaint.ref in known:
-                    row = rows[known[complaint.ref]]
+                    complaint_id = known[complaint.ref]
+                    row = rows[complaint_id]
                     newer = complaint.updated_at > ensure_utc(row.local_updated_at)
                     if newer and complaint.agency and complaint.agency != row.agency:
-                        _agency_assigned(s, row, complaint, local_instance, hub_instance, now, deliver=forward_agencies)
+                        _agency_assigned(
+                            s, complaint_id, complaint, local_instance, hub_instance, now, deliver=forward_agencies
+                        )
                     if newer or (row.local_status is None and local_status is not None):  # read right at last
                         row.local_updated_at = complaint.updated_at
                         row.local_status_code = complaint.status.code
                         row.local_status = local_status.value if local_status else None
                         row.agency = complaint.agency
                         if complaint.ref not in not_at_hub:
-                            _owe_create_again(s, row.id, hub_instance, now)
+                            _owe_create_again(s, complaint_id, hub_instance, now)
                 else:  # read twice in one batch: the later version counts
                     new[complaint.ref] = (complaint, local_status)
             imported = (
@@ -478,21 +493,21 @@ class Store:
 
     def set_event_ref(self, event_id: int, side: str, ref: str) -> None:
         with self.session() as s:
-            set_ref(s.get(EventRow, event_id), side, ref)
+            set_ref(existing_row(s, EventRow, event_id), side, ref)
 
     def complaint(self, complaint_id: int) -> ComplaintRow:
         with self.session() as s:
-            return s.get(ComplaintRow, complaint_id)
+            return existing_row(s, ComplaintRow, complaint_id)
 
     def attachments(self, complaint_id: int, *, event_id: int | None = None) -> list[AttachmentRow]:
         """The files of a complaint (``event_id`` None) or of one of its follow-ups."""
         with self.session() as s:
-            of = AttachmentRow.event_id.is_(None) if event_id is None else AttachmentRow.event_id == event_id
+            of = col(AttachmentRow.event_id).is_(None) if event_id is None else col(AttachmentRow.event_id) == event_id
             return list(
                 s.exec(
                     select(AttachmentRow)
                     .where(AttachmentRow.complaint_id == complaint_id, of)
-                    .order_by(AttachmentRow.id)
+                    .order_by(col(AttachmentRow.id))
                 ).all()
             )
 
@@ -511,7 +526,7 @@ class Store:
 
     def set_attachment_doc(self, attachment_id: int, doc_id: str) -> None:
         with self.session() as s:
-            s.get(AttachmentRow, attachment_id).hub_doc_id = doc_id
+            existing_row(s, AttachmentRow, attachment_id).hub_doc_id = doc_id
 
     def external_ref(self, complaint_id: int, instance: str) -> str | None:
         with self.session() as s:
@@ -521,11 +536,11 @@ class Store:
 
     def event(self, event_id: int) -> EventRow:
         with self.session() as s:
-            return s.get(EventRow, event_id)
+            return existing_row(s, EventRow, event_id)
 
     def set_local_status(self, complaint_id: int, code: str, status: Status | None) -> None:
         with self.session() as s:
-            row = s.get(ComplaintRow, complaint_id)
+            row = existing_row(s, ComplaintRow, complaint_id)
             row.local_status_code, row.local_status = code, status.value if status else None
 
     # -- outbox ---------------------------------------------------------------------------
@@ -539,8 +554,8 @@ class Store:
         if by_database is None:
             by_database = self.clock is utcnow and self.engine.dialect.name == "postgresql"
         if by_database and self.engine.dialect.name == "postgresql":
-            found = s.execute(text("SELECT now()")).scalar_one()
-            return ensure_utc(found)  # type: ignore[return-value]
+            found: datetime = s.execute(text("SELECT now()")).scalar_one()
+            return ensure_utc(found)
         return self.clock()
 
     def claim_due(
@@ -559,21 +574,21 @@ class Store:
         with self.session() as s:
             now = self.lease_now(s)
             first_owed = (
-                select(func.min(OutboxRow.id))
-                .where(OutboxRow.target == target, OutboxRow.state.in_(OWED_STATES))
-                .group_by(OutboxRow.complaint_id)
+                select(func.min(col(OutboxRow.id)))
+                .where(OutboxRow.target == target, col(OutboxRow.state).in_(OWED_STATES))
+                .group_by(col(OutboxRow.complaint_id))
             )
             rows = list(
                 s.exec(
                     select(OutboxRow)
                     .where(
-                        OutboxRow.id.in_(first_owed),
+                        col(OutboxRow.id).in_(first_owed),
                         OutboxRow.state == OutboxState.PENDING,
                         OutboxRow.next_attempt_at <= now,
-                        or_(OutboxRow.claimed_by.is_(None), OutboxRow.claim_expires_at < now),
-                        or_(OutboxRow.sending_at.is_(None), OutboxRow.sending_at < now - in_flight),
+                        or_(col(OutboxRow.claimed_by).is_(None), col(OutboxRow.claim_expires_at) < now),
+                        or_(col(OutboxRow.sending_at).is_(None), col(OutboxRow.sending_at) < now - in_flight),
                     )
-                    .order_by(OutboxRow.id)
+                    .order_by(col(OutboxRow.id))
                     .limit(limit)
                     .with_for_update(skip_locked=True)
                 ).all()
@@ -606,10 +621,14 @@ class Store:
         with self.session() as s:
             now = self.lease_now(s)
             rows = s.exec(
-                select(OutboxRow).where(OutboxRow.id.in_(sorted(claims))).order_by(OutboxRow.id).with_for_update()
+                select(OutboxRow)
+                .where(col(OutboxRow.id).in_(sorted(claims)))
+                .order_by(col(OutboxRow.id))
+                .with_for_update()
             ).all()
             for row in rows:
-                token = claims.get(row.id)
+                row_id = existing_id(row)
+                token = claims.get(row_id)
                 if (
                     token is not None
                     and row.claim_token == token
@@ -617,7 +636,7 @@ class Store:
                     and ensure_utc(row.claim_expires_at) > now
                 ):
                     row.claim_expires_at = now + lease
-                    held.add(row.id)
+                    held.add(row_id)
         return held
 
     def mark_sending(self, outbox_id: int, token: str | None = None) -> bool:
@@ -697,7 +716,7 @@ class Store:
 
     def delivery(self, outbox_id: int) -> OutboxRow:
         with self.session() as s:
-            return s.get(OutboxRow, outbox_id)
+            return existing_row(s, OutboxRow, outbox_id)
 
     # -- cursors, job runs, quarantine, audit ------------------------------------------------
 
@@ -718,29 +737,52 @@ class Store:
                     _INSERT_CURSOR, {"instance": instance, "stream": stream, "value": value, "updated_at": now}
                 )
 
+    def _job_run(self, instance: str, job: str, change: Callable[[JobRunRow], None]) -> None:
+        """Apply ``change`` to the job's row, made on first use. Two daemons (or two engines of
+        one process) may make it at the same moment: the one whose insert clashes applies its
+        change to the row the other made."""
+        for attempt in (1, 2):
+            try:
+                with self.session() as s:
+                    row = s.get(JobRunRow, (instance, job)) or JobRunRow(instance=instance, job=job)
+                    change(row)
+                    s.add(row)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
     def job_started(self, instance: str, job: str) -> None:
         now = self.clock()
-        with self.session() as s:
-            row = s.get(JobRunRow, (instance, job)) or JobRunRow(instance=instance, job=job)
+
+        def started(row: JobRunRow) -> None:
             row.runs += 1
             row.last_started_at = now
-            s.add(row)
+
+        self._job_run(instance, job, started)
 
     def job_finished(self, instance: str, job: str, error: str | None = None) -> None:
         now = self.clock()
-        with self.session() as s:
-            row = s.get(JobRunRow, (instance, job)) or JobRunRow(instance=instance, job=job)
+
+        def finished(row: JobRunRow) -> None:
             if error is None:
                 row.last_success_at = now
             else:
                 row.failures += 1
                 row.last_error, row.last_error_at = error, now
-            s.add(row)
+
+        self._job_run(instance, job, finished)
 
     def quarantine(self, instance: str, stream: str, record_ref: str | None, reason: str) -> int:
         """Keep a record that could not be taken in, with why; return how often it has
         been seen bad (1 the first time)."""
         ref, reason = bounded(record_ref or "?", MAX_REF), bounded(reason, MAX_REASON)
+        try:
+            return self._quarantine(instance, stream, ref, reason)
+        except IntegrityError:  # another daemon quarantined the same record at the same moment
+            return self._quarantine(instance, stream, ref, reason)
+
+    def _quarantine(self, instance: str, stream: str, ref: str, reason: str) -> int:
         with self.session() as s:
             row = s.exec(
                 select(QuarantineRow).where(
@@ -767,7 +809,7 @@ class Store:
                     QuarantineRow.instance == instance,
                     QuarantineRow.stream == stream,
                     QuarantineRow.record_ref == bounded(record_ref, MAX_REF),
-                    QuarantineRow.resolved_at.is_(None),
+                    col(QuarantineRow.resolved_at).is_(None),
                 )
             ).all()
             return max(rows, default=0)
@@ -778,7 +820,7 @@ class Store:
             return set(
                 s.exec(
                     select(QuarantineRow.stream, QuarantineRow.record_ref).where(
-                        QuarantineRow.instance == instance, QuarantineRow.resolved_at.is_(None)
+                        QuarantineRow.instance == instance, col(QuarantineRow.resolved_at).is_(None)
                     )
                 ).all()
             )
@@ -802,10 +844,10 @@ class Store:
             s.execute(
                 update(QuarantineRow)
                 .where(
-                    QuarantineRow.instance == instance,
-                    QuarantineRow.stream == stream,
-                    QuarantineRow.record_ref == bounded(record_ref, MAX_REF),
-                    QuarantineRow.resolved_at.is_(None),
+                    col(QuarantineRow.instance) == instance,
+                    col(QuarantineRow.stream) == stream,
+                    col(QuarantineRow.record_ref) == bounded(record_ref, MAX_REF),
+                    col(QuarantineRow.resolved_at).is_(None),
                 )
                 .values(resolved_at=self.clock())
             )
@@ -822,7 +864,7 @@ class Store:
 
     def set_attachment_refused(self, attachment_id: int, reason: str) -> None:
         with self.session() as s:
-            s.get(AttachmentRow, attachment_id).refused_reason = reason
+            existing_row(s, AttachmentRow, attachment_id).refused_reason = reason
 
     def last_local_status_change(self, complaint_id: int, local_instance: str) -> EventRow | None:
         """The latest status change made in the local app itself (not by the gateway)."""
@@ -834,7 +876,7 @@ class Store:
                     EventRow.origin == local_instance,
                     EventRow.kind == EventKind.STATUS_CHANGE,
                 )
-                .order_by(EventRow.occurred_at.desc(), EventRow.id.desc())
+                .order_by(col(EventRow.occurred_at).desc(), col(EventRow.id).desc())
             ).first()
 
     def newer_hub_status_delivered(self, complaint_id: int, event: EventRow) -> bool:
@@ -843,7 +885,7 @@ class Store:
             return (
                 s.exec(
                     select(EventRow.id)
-                    .join(OutboxRow, OutboxRow.event_id == EventRow.id)
+                    .join(OutboxRow, col(OutboxRow.event_id) == col(EventRow.id))
                     .where(
                         EventRow.complaint_id == complaint_id,
                         EventRow.origin == event.origin,
@@ -869,10 +911,10 @@ def _owe_create_again(s: Session, complaint_id: int, hub_instance: str, now: dat
     s.execute(
         update(OutboxRow)
         .where(
-            OutboxRow.complaint_id == complaint_id,
-            OutboxRow.kind == CREATE_COMPLAINT,
-            OutboxRow.state == OutboxState.SKIPPED,
-            OutboxRow.target == hub_instance,
+            col(OutboxRow.complaint_id) == complaint_id,
+            col(OutboxRow.kind) == CREATE_COMPLAINT,
+            col(OutboxRow.state) == OutboxState.SKIPPED,
+            col(OutboxRow.target) == hub_instance,
         )
         .values(state=OutboxState.PENDING, next_attempt_at=now, done_at=None, last_error=None)
     )
@@ -897,7 +939,7 @@ def _insert_complaints(
     not_at_hub, imported = not_at_hub or {}, imported or {}
     if not new:
         return {}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "gateway_ref": new_ref("lg"),
             "local_instance": local_instance,
@@ -922,9 +964,12 @@ def _insert_complaints(
     ]
     conn = s.connection()
     conn.execute(_INSERTS[ComplaintRow], rows)
-    by_ref = dict(conn.execute(_COMPLAINT_IDS, {"refs": [r["gateway_ref"] for r in rows]}).all())
+    by_ref = {
+        ref: _stored_id(cid)
+        for ref, cid in conn.execute(_COMPLAINT_IDS, {"refs": [r["gateway_ref"] for r in rows]}).all()
+    }
     reporters, attachments, links, creates = [], [], [], []
-    for (c, _), row in zip(new, rows):
+    for (c, _), row in zip(new, rows, strict=True):  # rows is built from new, one for one
         cid = by_ref[row["gateway_ref"]]
         if c.reporter is not None and not c.is_anonymous:
             r = c.reporter
@@ -991,10 +1036,10 @@ def _insert_complaints(
     if imported:
         s.execute(
             update(LinkImportRow)
-            .where(LinkImportRow.instance == local_instance, LinkImportRow.local_ref.in_(list(imported)))
+            .where(col(LinkImportRow.instance) == local_instance, col(LinkImportRow.local_ref).in_(list(imported)))
             .values(applied_at=now)
         )
-    return {c.ref: by_ref[row["gateway_ref"]] for (c, _), row in zip(new, rows)}
+    return {c.ref: by_ref[row["gateway_ref"]] for (c, _), row in zip(new, rows, strict=True)}
 
 
 _LOCATION_FIELDS = tuple(f.name for f in fields(Location))
@@ -1008,7 +1053,7 @@ def _location_json(location: Location) -> str:
 
 def _agency_assigned(
     s: Session,
-    row: ComplaintRow,
+    complaint_id: int,
     complaint: Complaint,
     local_instance: str,
     hub_instance: str,
@@ -1019,7 +1064,7 @@ def _agency_assigned(
     """The local app gave a known complaint to another agency: a timeline event, owed to
     the hub as a forward. (A new complaint's agency goes with its create.)"""
     ev = EventRow(
-        complaint_id=row.id,
+        complaint_id=complaint_id,
         kind=EventKind.AGENCY_ASSIGNED,
         origin=local_instance,
         origin_ref=f"agency:{complaint.agency}@{complaint.updated_at.isoformat()}",
@@ -1033,7 +1078,7 @@ def _agency_assigned(
         s.flush()
         s.add(
             OutboxRow(
-                complaint_id=row.id,
+                complaint_id=complaint_id,
                 event_id=ev.id,
                 kind=FORWARD_COMPLAINT,
                 target=hub_instance,
