@@ -200,10 +200,6 @@ class HubPoll:
             item if isinstance(item, RecordError) else cleaned(item) for item in await self.hub.follow_ups(hub_ref)
         ]
         result.polled += 1
-        # What the gateway knows is read after the hub was: a follow-up of ours that a delivery
-        # sent meanwhile is then known as sent (or under way), and recognised, not echoed back.
-        view = await self.db.call(hub_view, self.store, complaint_id, self.hub.name)
-        route = self.routes[view.local_instance]
         for item in follow_ups:
             if isinstance(item, RecordError):
                 result.quarantined += 1
@@ -212,10 +208,9 @@ class HubPoll:
                 await self.db.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
                 self._quarantined.discard(("follow_ups", item.ref))
         try:
-            events, echoes = await self.db.call(self._apply, view, route, state, follow_ups, result)
+            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result)
         except IntegrityError:  # another daemon recorded part of this read meanwhile: see what is left
-            view = await self.db.call(hub_view, self.store, complaint_id, self.hub.name)
-            events, echoes = await self.db.call(self._apply, view, route, state, follow_ups, result)
+            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result)
         if ("complaints", hub_ref) in self._quarantined:  # a read that could not be stored before went in now
             await self.db.resolve_quarantine(self.hub.name, "complaints", hub_ref)
             self._quarantined.discard(("complaints", hub_ref))
@@ -238,6 +233,16 @@ class HubPoll:
                         hub_status=(event.raw_status[1] or event.raw_status[0]) if event.raw_status else None,
                     )
         result.echoes += len(echoes)
+
+    def _record(
+        self, complaint_id: int, state: HubComplaintState, follow_ups: list[FollowUp | RecordError], result: PollResult
+    ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
+        """What the gateway knows, read after the hub was, and the read applied to it, in ONE store
+        call: a delivery of this process that finishes meanwhile (recording a follow-up of ours
+        under its hub id) cannot slip between the two, so our own follow-up is recognised, not
+        echoed back as the hub's. (Store calls of one process run one after the other.)"""
+        view = hub_view(self.store, complaint_id, self.hub.name)
+        return self._apply(view, self.routes[view.local_instance], state, follow_ups, result)
 
     def _apply(
         self,
