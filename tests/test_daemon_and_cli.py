@@ -156,3 +156,29 @@ def test_a_bad_config_stops_start_up_with_file_and_line(tmp_path: Path, repo_con
     assert done.returncode == 2
     assert f"sp4n.yaml:{line}: timeout_seconds" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_demo_runs_for_the_seconds_asked_and_creates_complaints_at_the_hub(tmp_path: Path):
+    """`make run` is `gateway demo`: it must keep running (a loop variable once shadowed
+    `--seconds` and stopped every demo after 2 s, before the first complaint reached the hub)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            *GATEWAY,
+            "--config",
+            str(Path(__file__).resolve().parents[1] / "config" / "gateway.yaml"),
+            "demo",
+            "--seconds",
+            "6",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert elapsed >= 6, f"the demo stopped after {elapsed:.1f} s"
+    assert "complaint created at hub" in done.stdout + done.stderr

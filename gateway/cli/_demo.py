@@ -133,8 +133,8 @@ async def run_demo(
         for inst in config.instances.values():
             if inst.spec.adapter in servers:
                 inst.spec.base_url = servers[inst.spec.adapter].base_url
-            for key, seconds in DEMO_SCHEDULE.items():
-                setattr(inst.spec.schedule, key, seconds)
+            for key, every in DEMO_SCHEDULE.items():
+                setattr(inst.spec.schedule, key, every)
             # The gateway's clock is real time; the simulated people's runs `speed` times faster,
             # and so does their work: a budget meant for real time would only hold the demo up.
             inst.spec.budget.requests_per_second = None
