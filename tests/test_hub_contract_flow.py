@@ -228,6 +228,34 @@ async def test_the_current_status_goes_on_when_the_history_cannot_be_read(world,
         ]
 
 
+async def test_a_status_after_one_taken_from_the_current_status_still_reaches_the_local_app(world, tmp_path, store_url):
+    """The store's clock runs weeks ahead of the hub's here (a skew, as between two real clocks).
+    A status taken from the complaint's current status, because its history could not be read,
+    was stamped with the gateway's clock: every later change at the hub then looked older than it
+    and was skipped as outdated, and the local app kept the old status (found by the chaos suite)."""
+    async with flow(world, tmp_path, store_url) as f:
+        local_id = await new_complaint(f)
+        hub = f.engine.adapters[HUB]
+        read = hub.read_complaint
+
+        async def without_history(ref: str):
+            from dataclasses import replace
+
+            state = await read(ref)
+            return replace(state, status_changes=(), history_complete=False)
+
+        hub.read_complaint = without_history  # type: ignore[method-assign]
+        world.hub.act(f.hub_id(local_id), "Terverifikasi")
+        await f.passes()
+        assert f.local_status(local_id) == "terverifikasi"
+
+        hub.read_complaint = read  # type: ignore[method-assign]
+        world.hub.act(f.hub_id(local_id), "Selesai")
+        await f.passes()
+        assert f.local_status(local_id) == "selesai"
+        assert not f.audit("status_outdated")
+
+
 # -- follow-ups ------------------------------------------------------------------------------------
 
 

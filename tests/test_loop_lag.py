@@ -111,7 +111,8 @@ async def _run_with_lock_held(world, tmp_path: Path, store_url: str, *, inline: 
         config.instances[name].spec.timeout_seconds = TIMEOUT
         config.instances[name].spec.http_retries.attempts = 1  # a timeout is a failure, not retried away
     store = Store(store_url)
-    engine = Engine(config, store, seed=7, store_workers=1)  # the store off the loop (not yet the default)
+    engine = Engine(config, store, seed=7)
+    assert engine.db.workers == 1  # the default: the store off the loop, in one thread
     try:
         await engine.run_pass()  # complaints taken in, created at the hub, read back: the jobs have work
         world.step()  # citizens and officers act: new follow-ups and statuses on both sides

