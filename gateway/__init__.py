@@ -7,6 +7,7 @@ keeps this list fixed.
 
 from gateway._adapter import Adapter, Hub, InstanceContext, LocalApp, NoSettings
 from gateway._budget import BudgetPolicy, RequestBudget
+from gateway._capabilities import Capability
 from gateway._errors import (
     AdapterNotFoundError,
     AmbiguousOutcomeError,
@@ -58,6 +59,7 @@ __all__ = [
     "AttachmentRef",
     "BreakerPolicy",
     "BudgetPolicy",
+    "Capability",
     "CircuitBreaker",
     "Classification",
     "Complaint",

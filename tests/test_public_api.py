@@ -17,6 +17,7 @@ GATEWAY_ALL = [
     "AttachmentRef",
     "BreakerPolicy",
     "BudgetPolicy",
+    "Capability",
     "CircuitBreaker",
     "Classification",
     "Complaint",

@@ -30,6 +30,7 @@ from gateway import (
     AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
+    Capability,
     Classification,
     Complaint,
     FollowUp,
@@ -192,6 +193,9 @@ class LaporHendiApp(LocalApp):
     #: existing id and change nothing (docs/lapor-hendi-api.md), so the engine may repeat
     #: a write whose outcome it does not know.
     idempotent_writes: ClassVar[bool] = True
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.STATUS_HISTORY, Capability.FETCH_ATTACHMENT, Capability.WRITE_HUB_REF}
+    )
 
     class Settings(BaseModel):
         """The ``settings:`` block of a lapor_hendi instance."""

@@ -19,7 +19,8 @@ from typing import Any
 
 import structlog
 
-from gateway._adapter import Hub, LocalApp, overrides
+from gateway._adapter import Hub, LocalApp
+from gateway._capabilities import Capability
 from gateway._config._schema import Delivery
 from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route, same_text
@@ -333,7 +334,7 @@ class Deliveries:
         await self._sending(row)
         hub_ref = await hub.create_complaint(draft)
         # The local app is told the hub's tracking id, where it can keep it (nobody retypes it).
-        owe = (DeliveryKind.LOCAL_HUB_REF, route.local.name) if overrides(local, "write_hub_ref") else None
+        owe = (DeliveryKind.LOCAL_HUB_REF, route.local.name) if local.supports(Capability.WRITE_HUB_REF) else None
         await self._finish(row, link=(row.complaint_id, self.target, hub_ref), owe=owe)
         await self.db.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
@@ -344,15 +345,14 @@ class Deliveries:
     ) -> bool:
         """After a lost answer: whether the hub's search by the gateway's reference finds the
         complaint (then it is linked and the row done); a hub without that search: an operator."""
-        try:
-            found = await hub.find_complaint(complaint_row.gateway_ref)
-        except NotImplementedError:
+        if not hub.supports(Capability.FIND_COMPLAINT):
             raise NeedsConfirmation(
                 f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
                 f"{self.target} offers no search by reference: look for {hub.describe_ref(complaint_row.gateway_ref)} "
                 f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
                 f"{row.id}`"
-            ) from None
+            )
+        found = await hub.find_complaint(complaint_row.gateway_ref)
         if found is None:
             return False
         await self._finish(row, link=(row.complaint_id, self.target, found))
@@ -405,16 +405,15 @@ class Deliveries:
         if state.disposition_id == institution:
             await self._finish(row, state=OutboxState.SKIPPED)
             return OutboxState.SKIPPED
-        await self._sending(row)
-        try:
-            await hub.forward(hub_ref, institution, note=None)
-        except NotImplementedError:
+        if not hub.supports(Capability.FORWARD):
             raise MappingError(
                 route.local.name,
                 "agencies",
                 event.content or "",
                 problem=(f"cannot be forwarded: the {self.target} adapter has no forwarding call"),
-            ) from None
+            )
+        await self._sending(row)
+        await hub.forward(hub_ref, institution, note=None)
         await self._finish(row)
         await self.db.audit(
             "forwarded_at_hub", complaint_id=row.complaint_id, detail=f"to institution {institution} ({event.content})"
@@ -429,9 +428,12 @@ class Deliveries:
         accepts (its ``attachments:`` policy) before and after the download. A refused file is
         recorded with its reason (and quarantined for the operator); the rest goes on."""
         policy = route.hub.spec.attachments if target == route.hub.name else route.local.spec.attachments
+        cannot = (
+            None if source.supports(Capability.FETCH_ATTACHMENT) else f"the {source.name} adapter cannot download files"
+        )
         out = []
         for att in attachments:
-            refused = _refusal(policy, att.content_type, att.size)
+            refused = cannot or _refusal(policy, att.content_type, att.size)
             content = None
             if not refused:
                 try:
@@ -540,7 +542,7 @@ class Deliveries:
         listed = await self.db.attachments(row.complaint_id, event_id=event.id)
         hub = self.adapters.get(route.hub.name)
         if listed and isinstance(hub, Hub):
-            if overrides(hub, "fetch_attachment"):
+            if hub.supports(Capability.FETCH_ATTACHMENT):
                 files = await self._fetch_files(
                     hub, route, row.complaint_id, [a for a in listed if not a.refused_reason], self.target
                 )
@@ -655,7 +657,7 @@ class Deliveries:
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         complaint = await self.db.complaint(row.complaint_id)
         hub_ref = await self.db.external_ref(row.complaint_id, complaint.hub_instance)
-        if hub_ref is None or not overrides(local, "write_hub_ref"):
+        if hub_ref is None or not local.supports(Capability.WRITE_HUB_REF):
             await self._finish(row, state=OutboxState.SKIPPED)
             return OutboxState.SKIPPED
         local_ref = await self.db.external_ref(row.complaint_id, self.target)
