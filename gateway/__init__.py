@@ -7,7 +7,7 @@ keeps this list fixed.
 
 from gateway._adapter import Adapter, Hub, InstanceContext, LocalApp, NoSettings
 from gateway._budget import BudgetPolicy, RequestBudget
-from gateway._capabilities import Capability
+from gateway._capabilities import Capability, Write
 from gateway._errors import (
     AdapterNotFoundError,
     AmbiguousOutcomeError,
@@ -97,6 +97,7 @@ __all__ = [
     "TimePage",
     "TooLargeError",
     "TransientPeerError",
+    "Write",
     "decode_json",
     "format_peer_time",
     "parse_peer_time",

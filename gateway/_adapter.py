@@ -32,7 +32,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from gateway._budget import BudgetPolicy, RequestBudget
-from gateway._capabilities import HUB_CAPABILITIES, LOCAL_APP_CAPABILITIES, Capability
+from gateway._capabilities import HUB_CAPABILITIES, LOCAL_APP_CAPABILITIES, Capability, Write
 from gateway._errors import RecordError
 from gateway._http import BreakerPolicy, CircuitBreaker, PeerClient, RetryPolicy
 from gateway._model import (
@@ -81,9 +81,9 @@ class Adapter(ABC):
     Settings: ClassVar[type[BaseModel]] = NoSettings
     secret_names: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
-    # True when the peer applies a write carrying the same gateway_ref only once (it
-    # answers with the existing record): a write whose outcome is unknown may be resent.
-    idempotent_writes: ClassVar[bool] = False
+    #: The kinds of write the peer applies only once when sent again with the same gateway_ref
+    #: (it answers with the existing record): only those are resent after a lost answer.
+    idempotent_writes: ClassVar[frozenset[Write]] = frozenset()
     #: The optional methods this class implements. Declared, not discovered: the engine asks
     #: :meth:`supports` and never calls a method to see whether it exists.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
@@ -98,6 +98,7 @@ class Adapter(ABC):
         if base is None or not issubclass(base, Adapter):
             return
         where = f"{cls.__module__}.{cls.__name__}"
+        _check_idempotent_writes(cls, where)
         # A mismatch would only show when the engine first needs the method, perhaps weeks
         # later on a rare path (a lost answer): it is an error when the class is made.
         for capability in sorted(cls.capabilities - base._role_capabilities):
@@ -278,6 +279,23 @@ class Hub(Adapter):
         none). Used when a create's answer was lost. A hub that offers no such lookup
         keeps this default, and the engine asks an operator instead of creating again."""
         raise _not_declared(self, Capability.FIND_COMPLAINT)
+
+
+def _check_idempotent_writes(cls: type[Adapter], where: str) -> None:
+    writes = cls.idempotent_writes
+    if not isinstance(writes, frozenset) or not all(isinstance(w, Write) for w in writes):
+        # The flag of earlier versions (True/False) said nothing about which write.
+        raise TypeError(
+            f"{where}.idempotent_writes must be a frozenset of gateway.Write "
+            f"(for example frozenset({{Write.STATUS}})), not {type(writes).__name__}"
+        )
+    if cls.role == "hub" and writes:
+        raise TypeError(
+            f"{where} declares idempotent_writes, which a hub does not have: a hub's write of "
+            "unknown outcome is looked up (find_complaint, follow_ups), never resent blindly"
+        )
+    if Write.HUB_REF in writes and Capability.WRITE_HUB_REF not in cls.capabilities:
+        raise TypeError(f"{where} declares Write.HUB_REF idempotent but not Capability.WRITE_HUB_REF")
 
 
 def _not_declared(adapter: Adapter, capability: Capability) -> NotImplementedError:

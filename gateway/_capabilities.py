@@ -36,6 +36,20 @@ class Capability(StrEnum):
         return "status_changes_since" if self is Capability.STATUS_HISTORY else self.value
 
 
+class Write(StrEnum):
+    """A kind of write to a local app. An adapter lists in ``idempotent_writes`` those its app
+    applies once however often they are sent with the same ``gateway_ref`` (it answers the
+    existing record): only those are resent after a lost answer. The hub's writes are never
+    resent blindly: a create is looked up with ``find_complaint``, a follow-up in ``follow_ups``."""
+
+    #: ``LocalApp.write_status``
+    STATUS = "status"
+    #: ``LocalApp.write_follow_up`` (also a hub status passed on as a follow-up)
+    FOLLOW_UP = "follow_up"
+    #: ``LocalApp.write_hub_ref``
+    HUB_REF = "hub_ref"
+
+
 LOCAL_APP_CAPABILITIES = frozenset({Capability.FETCH_ATTACHMENT, Capability.WRITE_HUB_REF, Capability.STATUS_HISTORY})
 HUB_CAPABILITIES = frozenset(
     {

@@ -22,6 +22,7 @@ from gateway import (
     RawStatus,
     RecordError,
     StatusChange,
+    Write,
 )
 from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
 from lapor_gateway_adapters.sp4n import Sp4nHub
@@ -155,3 +156,24 @@ def test_no_engine_module_probes_for_a_method():
         lines = [line for line in text.splitlines() if "NotImplementedError" in line]
         # The daemon's signal handlers (not on every platform) are the one legitimate catch.
         assert all("suppress(NotImplementedError, RuntimeError)" in line for line in lines), (path, lines)
+
+
+def test_idempotent_writes_as_the_old_flag_is_refused_with_the_new_form():
+    with pytest.raises(TypeError, match=r"Flagged.idempotent_writes must be a frozenset of gateway.Write"):
+
+        class Flagged(_Minimal):
+            idempotent_writes = True  # type: ignore[assignment]
+
+
+def test_a_hub_has_no_idempotent_writes():
+    with pytest.raises(TypeError, match=r"Creating declares idempotent_writes, which a hub does not have"):
+
+        class Creating(Hub):
+            idempotent_writes: ClassVar[frozenset[Write]] = frozenset({Write.FOLLOW_UP})
+
+
+def test_an_idempotent_hub_ref_write_needs_the_capability():
+    with pytest.raises(TypeError, match=r"Forgetful declares Write.HUB_REF idempotent but not"):
+
+        class Forgetful(_Minimal):
+            idempotent_writes: ClassVar[frozenset[Write]] = frozenset({Write.HUB_REF})

@@ -56,6 +56,7 @@ GATEWAY_ALL = [
     "TooLargeError",
     "TransientPeerError",
     "WIB",
+    "Write",
     "decode_json",
     "format_peer_time",
     "parse_peer_time",

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from gateway._adapter import Hub, LocalApp
-from gateway._capabilities import Capability
+from gateway._capabilities import Capability, Write
 from gateway._config._schema import Delivery
 from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route, same_text
@@ -296,15 +296,15 @@ class Deliveries:
             raise MappingError(self.target, "outbox kinds", row.kind) from None
         return await handler.deliver(self, row, unknown, result)
 
-    async def _repeatable(self, row: OutboxRow, unknown: bool) -> None:
-        """A write to a local app whose earlier call may have landed: sent again only to an app
-        that applies a repeated write once (by the gateway's reference); else an operator decides."""
+    async def _repeatable(self, row: OutboxRow, unknown: bool, write: Write, gateway_ref: str) -> None:
+        """A write to a local app whose earlier call may have landed: sent again only when the app
+        applies a repeated write of this kind once (by the gateway's reference); else an operator
+        decides."""
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
-        if unknown and not local.idempotent_writes:
-            event = await self.db.event(row.event_id)
+        if unknown and write not in local.idempotent_writes:
             raise NeedsConfirmation(
-                f"{self.target} may have received delivery {row.id} already and applies repeated writes "
-                f"twice; look for reference {event.gateway_ref} there, then "
+                f"{self.target} may have received delivery {row.id} already and does not apply a repeated "
+                f"{write.value} write once; look for reference {gateway_ref} there, then "
                 f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`"
             )
 
@@ -524,7 +524,6 @@ class Deliveries:
         return False
 
     async def _local_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
-        await self._repeatable(row, unknown)
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
         local_ref = await self.db.external_ref(row.complaint_id, self.target)
@@ -538,6 +537,7 @@ class Deliveries:
             )
             await self._finish(row, state=OutboxState.SKIPPED, note=reason)
             return OutboxState.SKIPPED
+        await self._repeatable(row, unknown, Write.FOLLOW_UP, event.gateway_ref)
         files: list[tuple[AttachmentRow, AttachmentContent]] = []
         listed = await self.db.attachments(row.complaint_id, event_id=event.id)
         hub = self.adapters.get(route.hub.name)
@@ -571,7 +571,6 @@ class Deliveries:
         return OutboxState.DONE
 
     async def _local_status(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
-        await self._repeatable(row, unknown)
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
         event = await self.db.event(row.event_id)
@@ -597,7 +596,9 @@ class Deliveries:
         if complaint.local_status_code == to_write:
             # Several hub statuses can map to one local status (a hold and work in progress):
             # the status is not written, but what the hub said with it may still be news.
-            return await self._status_as_follow_up(row, event, status, complaint, "the local app shows it already")
+            return await self._status_as_follow_up(
+                row, unknown, event, status, complaint, "the local app shows it already"
+            )
         rule = route.local.spec.route.conflict if route.local.spec.route else "forward_only"
         if rule == "forward_only":
             now_rank, new_rank = route.status_rank(complaint.local_status_code), route.status_rank(to_write)
@@ -607,7 +608,7 @@ class Deliveries:
                     f"{complaint.local_status_code} back (route.conflict: forward_only)"
                 )
                 await self.db.audit("status_backwards", complaint_id=row.complaint_id, detail=reason)
-                return await self._status_as_follow_up(row, event, status, complaint, reason)
+                return await self._status_as_follow_up(row, unknown, event, status, complaint, reason)
         elif await self._local_side_wins(route, complaint, event, to_write):
             await self._finish(row, state=OutboxState.SKIPPED)
             return OutboxState.SKIPPED
@@ -619,6 +620,9 @@ class Deliveries:
             if isinstance(hub, Hub)
             else None
         )
+        # Checked at the write itself: an earlier attempt may have taken the other path (the status
+        # passed on as a follow-up), and only the write about to be sent again matters.
+        await self._repeatable(row, unknown, Write.STATUS, event.gateway_ref)
         await self._sending(row)
         ref = await local.write_status(
             local_ref, RawStatus(to_write, to_write), note=note, gateway_ref=event.gateway_ref
@@ -631,7 +635,7 @@ class Deliveries:
         return OutboxState.DONE
 
     async def _status_as_follow_up(
-        self, row: OutboxRow, event: Any, status: Status, complaint: ComplaintRow, why: str
+        self, row: OutboxRow, unknown: bool, event: Any, status: Status, complaint: ComplaintRow, why: str
     ) -> OutboxState:
         """A hub status that is not written to the local app (it shows that status already, or
         it would move back): its note still reaches the citizen as a follow-up when it is news,
@@ -643,6 +647,7 @@ class Deliveries:
             return OutboxState.SKIPPED
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         local_ref = await self.db.external_ref(row.complaint_id, self.target)
+        await self._repeatable(row, unknown, Write.FOLLOW_UP, event.gateway_ref)
         await self._sending(row)
         # The event's own mark: the follow-up read back is known as the gateway's, never sent up.
         ref = await local.write_follow_up(local_ref or "", event.content, author=None, gateway_ref=event.gateway_ref)
@@ -661,6 +666,7 @@ class Deliveries:
             await self._finish(row, state=OutboxState.SKIPPED)
             return OutboxState.SKIPPED
         local_ref = await self.db.external_ref(row.complaint_id, self.target)
+        await self._repeatable(row, unknown, Write.HUB_REF, complaint.gateway_ref)
         await self._sending(row)
         await local.write_hub_ref(local_ref or "", hub_ref, gateway_ref=complaint.gateway_ref)
         await self._finish(row)
