@@ -6,6 +6,7 @@ keeps this list fixed.
 """
 
 from gateway._adapter import Adapter, Hub, InstanceContext, LocalApp, NoSettings
+from gateway._auth import ApiKeyHeader, BasicAuth, OAuth2ClientCredentials
 from gateway._budget import BudgetPolicy, RequestBudget
 from gateway._capabilities import Capability, Write
 from gateway._errors import (
@@ -55,8 +56,10 @@ __all__ = [
     "Adapter",
     "AdapterNotFoundError",
     "AmbiguousOutcomeError",
+    "ApiKeyHeader",
     "AttachmentContent",
     "AttachmentRef",
+    "BasicAuth",
     "BreakerPolicy",
     "BudgetPolicy",
     "Capability",
@@ -76,6 +79,7 @@ __all__ = [
     "Location",
     "MappingError",
     "NoSettings",
+    "OAuth2ClientCredentials",
     "OutcomeUnknownError",
     "PeerClient",
     "PeerError",

@@ -140,11 +140,20 @@ class Adapter(ABC):
             breaker=CircuitBreaker(context.name, context.breaker),
             # One budget per instance, so per peer: every job calling it shares it.
             budget=RequestBudget(context.name, context.budget),
+            auth=self.auth(),
         )
 
     def auth_headers(self) -> dict[str, str]:
-        """Headers sent on every call (built from ``self.context.secrets``)."""
+        """Static headers sent on every call (built from ``self.context.secrets``)."""
         return {}
+
+    def auth(self) -> httpx.Auth | None:
+        """An ``httpx.Auth`` applied to every request, retries included, for credentials that
+        change: ``gateway.OAuth2ClientCredentials`` (a token renewed before it expires and after
+        a 401), ``gateway.BasicAuth``, ``gateway.ApiKeyHeader``, or your own flow. Called once,
+        in ``__init__`` after ``auth_headers()``; the object it returns keeps the token, so the
+        adapter keeps none."""
+        return None
 
     async def aclose(self) -> None:
         await self.http.aclose()
