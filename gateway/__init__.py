@@ -47,7 +47,7 @@ from gateway._model import (
     StatusChange,
 )
 from gateway._paging import TimePage, walk_by_time
-from gateway._timezones import WIB, format_peer_time, parse_peer_time, to_utc
+from gateway._timezones import WIB, format_iso_time, format_peer_time, parse_iso_time, parse_peer_time, to_utc
 
 __version__ = "0.1.0"
 
@@ -103,7 +103,9 @@ __all__ = [
     "TransientPeerError",
     "Write",
     "decode_json",
+    "format_iso_time",
     "format_peer_time",
+    "parse_iso_time",
     "parse_peer_time",
     "to_utc",
     "walk_by_time",
