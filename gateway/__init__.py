@@ -6,7 +6,9 @@ keeps this list fixed.
 """
 
 from gateway._adapter import Adapter, Hub, InstanceContext, LocalApp, NoSettings
+from gateway._auth import ApiKeyHeader, BasicAuth, OAuth2ClientCredentials
 from gateway._budget import BudgetPolicy, RequestBudget
+from gateway._capabilities import Capability, Write
 from gateway._errors import (
     AdapterNotFoundError,
     AmbiguousOutcomeError,
@@ -45,7 +47,7 @@ from gateway._model import (
     StatusChange,
 )
 from gateway._paging import TimePage, walk_by_time
-from gateway._timezones import WIB, format_peer_time, parse_peer_time, to_utc
+from gateway._timezones import WIB, format_iso_time, format_peer_time, parse_iso_time, parse_peer_time, to_utc
 
 __version__ = "0.1.0"
 
@@ -54,10 +56,13 @@ __all__ = [
     "Adapter",
     "AdapterNotFoundError",
     "AmbiguousOutcomeError",
+    "ApiKeyHeader",
     "AttachmentContent",
     "AttachmentRef",
+    "BasicAuth",
     "BreakerPolicy",
     "BudgetPolicy",
+    "Capability",
     "CircuitBreaker",
     "Classification",
     "Complaint",
@@ -74,6 +79,7 @@ __all__ = [
     "Location",
     "MappingError",
     "NoSettings",
+    "OAuth2ClientCredentials",
     "OutcomeUnknownError",
     "PeerClient",
     "PeerError",
@@ -95,8 +101,11 @@ __all__ = [
     "TimePage",
     "TooLargeError",
     "TransientPeerError",
+    "Write",
     "decode_json",
+    "format_iso_time",
     "format_peer_time",
+    "parse_iso_time",
     "parse_peer_time",
     "to_utc",
     "walk_by_time",

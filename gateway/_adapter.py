@@ -32,6 +32,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from gateway._budget import BudgetPolicy, RequestBudget
+from gateway._capabilities import HUB_CAPABILITIES, LOCAL_APP_CAPABILITIES, Capability, Write
 from gateway._errors import RecordError
 from gateway._http import BreakerPolicy, CircuitBreaker, PeerClient, RetryPolicy
 from gateway._model import (
@@ -80,9 +81,50 @@ class Adapter(ABC):
     Settings: ClassVar[type[BaseModel]] = NoSettings
     secret_names: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
-    # True when the peer applies a write carrying the same gateway_ref only once (it
-    # answers with the existing record): a write whose outcome is unknown may be resent.
-    idempotent_writes: ClassVar[bool] = False
+    #: The kinds of write the peer applies only once when sent again with the same gateway_ref
+    #: (it answers with the existing record): only those are resent after a lost answer.
+    idempotent_writes: ClassVar[frozenset[Write]] = frozenset()
+    #: The optional methods this class implements. Declared, not discovered: the engine asks
+    #: :meth:`supports` and never calls a method to see whether it exists.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: The capabilities a role offers (set by LocalApp and Hub).
+    _role_capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_role_capabilities" in cls.__dict__:  # LocalApp, Hub: the bases the others are checked against
+            return
+        base = next((b for b in cls.__mro__[1:] if "_role_capabilities" in b.__dict__), None)
+        if base is None or not issubclass(base, Adapter):
+            return
+        where = f"{cls.__module__}.{cls.__name__}"
+        _check_idempotent_writes(cls, where)
+        # A mismatch would only show when the engine first needs the method, perhaps weeks
+        # later on a rare path (a lost answer): it is an error when the class is made.
+        for capability in sorted(cls.capabilities - base._role_capabilities):
+            raise TypeError(
+                f"{where} declares Capability.{capability.name}, which a {base.role} does not "
+                f"have (its capabilities: {', '.join(sorted(c.name for c in base._role_capabilities))})"
+            )
+        for capability in sorted(base._role_capabilities):
+            declared = capability in cls.capabilities
+            implemented = getattr(cls, capability.method) is not getattr(base, capability.method)
+            if declared and not implemented:
+                raise TypeError(
+                    f"{where} declares Capability.{capability.name} but does not implement "
+                    f"{capability.method}(): implement it or leave the capability out"
+                )
+            if implemented and not declared:
+                raise TypeError(
+                    f"{where} implements {capability.method}() but does not declare "
+                    f"Capability.{capability.name}: add it to {cls.__name__}.capabilities"
+                )
+
+    def supports(self, capability: Capability) -> bool:
+        """Whether this adapter offers ``capability``: the class declares it. An adapter whose
+        settings can switch a capability off overrides this to say so, and never answers True
+        for one its class does not declare."""
+        return capability in type(self).capabilities
 
     def __init__(self, context: InstanceContext, *, client: httpx.AsyncClient | None = None):
         self.context = context
@@ -98,11 +140,20 @@ class Adapter(ABC):
             breaker=CircuitBreaker(context.name, context.breaker),
             # One budget per instance, so per peer: every job calling it shares it.
             budget=RequestBudget(context.name, context.budget),
+            auth=self.auth(),
         )
 
     def auth_headers(self) -> dict[str, str]:
-        """Headers sent on every call (built from ``self.context.secrets``)."""
+        """Static headers sent on every call (built from ``self.context.secrets``)."""
         return {}
+
+    def auth(self) -> httpx.Auth | None:
+        """An ``httpx.Auth`` applied to every request, retries included, for credentials that
+        change: ``gateway.OAuth2ClientCredentials`` (a token renewed before it expires and after
+        a 401), ``gateway.BasicAuth``, ``gateway.ApiKeyHeader``, or your own flow. Called once,
+        in ``__init__`` after ``auth_headers()``; the object it returns keeps the token, so the
+        adapter keeps none."""
+        return None
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -112,6 +163,7 @@ class LocalApp(Adapter):
     """A local complaint app (Lapor Hendi, WargaKu, Sambat Online, ...)."""
 
     role: ClassVar[Role] = "local_app"
+    _role_capabilities: ClassVar[frozenset[Capability]] = LOCAL_APP_CAPABILITIES
 
     @abstractmethod
     def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
@@ -124,7 +176,7 @@ class LocalApp(Adapter):
 
     @abstractmethod
     def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
-        """Status transitions at or after ``since``, oldest first."""
+        """Status transitions at or after ``since``, oldest first (``Capability.STATUS_HISTORY``)."""
 
     @abstractmethod
     async def write_status(
@@ -146,22 +198,26 @@ class LocalApp(Adapter):
         """Add a follow-up (``is_secret``: not for public pages; ``attachments``: the officer's
         evidence); return the app's id of it, if it gives one."""
 
-    @abstractmethod
     async def fetch_attachment(self, attachment: AttachmentRef, *, max_bytes: int | None = None) -> AttachmentContent:
-        """The bytes of one attachment listed on a complaint or a follow-up. Pass ``max_bytes`` on
-        to ``self.http.request(..., max_bytes=...)``: a larger file raises ``TooLargeError``
-        without being read whole."""
+        """The bytes of one attachment listed on a complaint or a follow-up
+        (``Capability.FETCH_ATTACHMENT``). Pass ``max_bytes`` on to
+        ``self.http.request(..., max_bytes=...)``: a larger file raises ``TooLargeError``
+        without being read whole. An app without files keeps this default: the engine
+        then records each listed file as refused and never calls it."""
+        raise _not_declared(self, Capability.FETCH_ATTACHMENT)
 
     async def write_hub_ref(self, complaint_ref: str, hub_ref: str, *, gateway_ref: str) -> None:
-        """Store the hub's tracking id of a complaint in the app, so that nobody retypes it.
-        An app that cannot keep it keeps this default, and the write is skipped."""
-        raise NotImplementedError
+        """Store the hub's tracking id of a complaint in the app, so that nobody retypes it
+        (``Capability.WRITE_HUB_REF``). An app that cannot keep it keeps this default, and
+        the write is skipped."""
+        raise _not_declared(self, Capability.WRITE_HUB_REF)
 
 
 class Hub(Adapter):
     """The national hub (LAPOR!-SP4N)."""
 
     role: ClassVar[Role] = "hub"
+    _role_capabilities: ClassVar[frozenset[Capability]] = HUB_CAPABILITIES
     #: Keys of the create a route's ``fields:`` may not set, because the adapter sets them itself
     #: (``gateway config check`` reports them with file and line).
     route_fields_reserved: ClassVar[frozenset[str]] = frozenset()
@@ -211,31 +267,47 @@ class Hub(Adapter):
         """The bytes of an attachment listed on one of the hub's follow-ups (``max_bytes`` as for
         :meth:`LocalApp.fetch_attachment`). A hub that does not list them keeps this default
         (follow-ups then reach the local app without files)."""
-        raise NotImplementedError
+        raise _not_declared(self, Capability.FETCH_ATTACHMENT)
 
     async def institutions(self) -> list[ReferenceItem]:
         """The institutions (agencies) complaints can be forwarded to. A hub without
         reference data keeps this default: mappings are then not checked against it."""
-        raise NotImplementedError
+        raise _not_declared(self, Capability.INSTITUTIONS)
 
     async def templates(self) -> list[ReferenceItem]:
         """The hub's follow-up templates (``code`` is what a follow-up may carry)."""
-        raise NotImplementedError
+        raise _not_declared(self, Capability.TEMPLATES)
 
     async def forward(self, ref: str, institution_ref: str, *, note: str | None = None) -> None:
         """Hand the complaint to another institution ("not our authority"). A hub that
         cannot keeps this default, and forwarding deliveries are parked with the reason."""
-        raise NotImplementedError
+        raise _not_declared(self, Capability.FORWARD)
 
     async def find_complaint(self, gateway_ref: str) -> str | None:
         """The hub's id of the complaint created with ``gateway_ref`` (None: there is
         none). Used when a create's answer was lost. A hub that offers no such lookup
         keeps this default, and the engine asks an operator instead of creating again."""
-        raise NotImplementedError
+        raise _not_declared(self, Capability.FIND_COMPLAINT)
 
 
-def overrides(adapter: Adapter, method: str) -> bool:
-    """Whether ``adapter`` implements an optional method of its base class (one that raises
-    NotImplementedError there)."""
-    base = Hub if isinstance(adapter, Hub) else LocalApp
-    return getattr(type(adapter), method) is not getattr(base, method)
+def _check_idempotent_writes(cls: type[Adapter], where: str) -> None:
+    writes = cls.idempotent_writes
+    if not isinstance(writes, frozenset) or not all(isinstance(w, Write) for w in writes):
+        # The flag of earlier versions (True/False) said nothing about which write.
+        raise TypeError(
+            f"{where}.idempotent_writes must be a frozenset of gateway.Write "
+            f"(for example frozenset({{Write.STATUS}})), not {type(writes).__name__}"
+        )
+    if cls.role == "hub" and writes:
+        raise TypeError(
+            f"{where} declares idempotent_writes, which a hub does not have: a hub's write of "
+            "unknown outcome is looked up (find_complaint, follow_ups), never resent blindly"
+        )
+    if Write.HUB_REF in writes and Capability.WRITE_HUB_REF not in cls.capabilities:
+        raise TypeError(f"{where} declares Write.HUB_REF idempotent but not Capability.WRITE_HUB_REF")
+
+
+def _not_declared(adapter: Adapter, capability: Capability) -> NotImplementedError:
+    """The default of an optional method: the engine never calls it (it asks ``supports``
+    first), so reaching it is a bug of the caller."""
+    return NotImplementedError(f"{type(adapter).__name__} does not offer Capability.{capability.name}")

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from gateway._auth import TOKEN_REQUEST, TokenRequestError
 from gateway._budget import RequestBudget
 from gateway._errors import (
     AmbiguousOutcomeError,
@@ -199,6 +200,14 @@ def _invalid_fields(response: httpx.Response) -> str:
     return f" (invalid fields: {shown})"
 
 
+def _sending_token_request(exc: httpx.TransportError) -> bool:
+    """Whether ``exc`` happened on an auth flow's token request (see ``gateway._auth``)."""
+    try:
+        return bool(exc.request.extensions.get(TOKEN_REQUEST))
+    except RuntimeError:  # raised outside a request
+        return False
+
+
 class PeerClient:
     """HTTP calls to one peer, named by its adapter instance.
 
@@ -218,8 +227,11 @@ class PeerClient:
         retry: RetryPolicy = RetryPolicy(),
         breaker: CircuitBreaker | None = None,
         budget: RequestBudget | None = None,
+        auth: httpx.Auth | None = None,
     ):
         self.peer = peer
+        # Applied to every request, retries included (a token renewed meanwhile is used).
+        self._auth: dict[str, Any] = {} if auth is None else {"auth": auth}
         self.retry = retry
         self.breaker = breaker or CircuitBreaker(peer)
         self.budget = budget
@@ -312,16 +324,23 @@ class PeerClient:
         max_bytes = kwargs.pop("max_bytes", None)
         try:
             if max_bytes is None:
-                response = await self._client.request(method, self._base_url + path, headers=headers, **kwargs)
+                response = await self._client.request(
+                    method, self._base_url + path, headers=headers, **self._auth, **kwargs
+                )
             else:
                 response = await self._download(method, path, operation, headers, kwargs, max_bytes)
+        except TokenRequestError as exc:  # before the call's own request: nothing was sent
+            refused = TransientPeerError if exc.transient else PermanentPeerError
+            raise refused(self.peer, operation, exc.reason, status_code=exc.status_code) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             raise TransientPeerError(self.peer, operation, "could not connect") from None
-        except httpx.TimeoutException:
-            raise maybe_done(self.peer, operation, "timed out") from None
         except httpx.TransportError as exc:
             # The class name says what happened (RemoteProtocolError, ReadError...); its
             # text may quote the peer, so it stays out.
+            if _sending_token_request(exc):  # the call's own request was not sent yet
+                raise TransientPeerError(self.peer, operation, f"token request failed ({type(exc).__name__})") from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise maybe_done(self.peer, operation, "timed out") from None
             raise maybe_done(self.peer, operation, f"connection lost ({type(exc).__name__})") from None
         status = response.status_code
         if 200 <= status < 300:
@@ -349,7 +368,7 @@ class PeerClient:
         ``max_bytes`` (a declared ``Content-Length`` over it is refused before reading): a
         300 MiB attachment never sits in memory to be refused afterwards."""
         request = self._client.build_request(method, self._base_url + path, headers=headers, **kwargs)
-        response = await self._client.send(request, stream=True)
+        response = await self._client.send(request, stream=True, **self._auth)
         try:
             if not 200 <= response.status_code < 300:
                 await response.aread()  # an error answer is small; the status is judged by the caller

@@ -1,5 +1,5 @@
 """Time zone rules (invariant 4): store UTC; read a peer's offset-less time in
-the zone its adapter instance declares."""
+the zone its adapter instance declares, and a time with an offset by its offset."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def to_utc(value: datetime, peer_zone: tzinfo) -> datetime:
 
 
 def parse_peer_time(text: str, fmt: str, peer_zone: tzinfo) -> datetime:
-    """Parse ``text`` with ``fmt`` (strptime) and return UTC. Raises ``ValueError`` for
+    """Parse ``text`` with ``fmt`` (strptime) and return UTC. A ``%z`` in ``fmt`` reads an offset
+    (``+08:00``, ``+0800`` or ``Z``), which then wins over ``peer_zone``. Raises ``ValueError`` for
     anything that is not such a time (also a lone surrogate, or a year out of range)."""
     if not isinstance(text, str):
         raise ValueError("not a string")
@@ -66,8 +67,41 @@ def _parse_uncached(text: str, fmt: str, peer_zone: tzinfo) -> datetime:
     return to_utc(parsed, peer_zone)
 
 
+def parse_iso_time(text: str, peer_zone: tzinfo) -> datetime:
+    """An ISO-8601 time (``2026-11-29T10:00:00+08:00``, ``...Z``, ``...+0800``, fractions of a
+    second, ``T`` or a space) returned in UTC. Its own offset wins; a time without one is read in
+    ``peer_zone``. Raises ``ValueError`` for anything else: a date without a time, another
+    layout, a year out of range."""
+    if not isinstance(text, str):
+        raise ValueError("not a string")
+    text = text.strip()
+    # A date alone would silently be midnight: a time field that lost its time is an error.
+    if len(text) < 16 or text[10:11] not in ("T", "t", " "):
+        raise ValueError("not an ISO-8601 date and time")
+    if text.endswith("z"):  # RFC 3339 allows a lower-case zone letter; fromisoformat does not
+        text = text[:-1] + "Z"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, UnicodeError):
+        raise ValueError("not an ISO-8601 date and time") from None
+    return to_utc(parsed, peer_zone)
+
+
+def format_iso_time(value: datetime, peer_zone: tzinfo, *, timespec: str = "seconds") -> str:
+    """A UTC (or aware) time written in ISO-8601 in ``peer_zone``, with its offset
+    (``2026-11-29T10:00:00+08:00``): for peers that take offsets in filters and writes.
+    ``timespec`` as for ``datetime.isoformat``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(peer_zone).isoformat(timespec=timespec)
+    except (OverflowError, ValueError):
+        raise ValueError("time cannot be expressed in the peer's zone") from None
+
+
 def format_peer_time(value: datetime, fmt: str, peer_zone: tzinfo) -> str:
-    """Format a UTC (or aware) time in the peer's zone, without an offset. Raises
+    """Format a UTC (or aware) time in the peer's zone, with ``fmt`` (``%z`` writes the zone's
+    offset, ``+0700``; without it the text has no offset). Raises
     ``ValueError`` when the time cannot be expressed there (a year at the edge of the calendar)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)

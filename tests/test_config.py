@@ -3,6 +3,7 @@ kind of mistake an admin makes is reported with its file, line and key, all at o
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -162,6 +163,30 @@ def test_missing_environment_variable_is_reported(repo_config_dir: Path):
     assert "SP4N_TOKEN" in found[0].message
     # `gateway status` loads without secrets.
     load_config(repo_config_dir / "gateway.yaml", environ=environ, check_secrets=False)
+
+
+def test_a_disabled_instance_needs_no_secrets(repo_config_dir: Path):
+    path = repo_config_dir / LOCAL
+    text = path.read_text()
+    assert "enabled:" not in text
+    # Neither the environment variable nor even the secrets block.
+    path.write_text("enabled: false\n" + re.sub(r"(?m)^secrets:\n(?:  .*\n)+", "", text))
+    environ = {k: v for k, v in ENV.items() if k != "LAPOR_HENDI_API_KEY"}
+    config = load_config(repo_config_dir / "gateway.yaml", environ=environ)
+    assert not config.instances["lapor-hendi-semarang"].spec.enabled
+    assert config.local_apps() == []
+    # Enabled again, the same files are refused for the missing secret, with file and key.
+    path.write_text(path.read_text().replace("enabled: false\n", ""))
+    found = issues(repo_config_dir, environ)
+    assert [i.key for i in found] == ["secrets.api_key"] and found[0].file == str(path)
+
+
+def test_a_disabled_instance_still_refuses_a_literal_secret(repo_config_dir: Path):
+    path = repo_config_dir / HUB
+    edit(path, "${SP4N_TOKEN}", "plain-token-value")
+    path.write_text("enabled: false\n" + path.read_text())
+    found = issues(repo_config_dir)
+    assert [i.key for i in found] == ["secrets.token"] and "plain-token-value" not in found[0].message
 
 
 def test_unknown_adapter_is_reported_with_the_installed_ones(repo_config_dir: Path):

@@ -30,6 +30,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 import gateway.cli
+from gateway import Write
 from gateway._config import GatewayConfig
 from gateway._engine import Engine
 from gateway._model import Complaint, RawStatus, Status
@@ -44,6 +45,7 @@ from gateway._store._operator import (
 from gateway._store._report import status_report
 from gateway._store._tables import AttachmentRow, AuditRow, OutboxRow
 from gateway._timezones import utcnow
+from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -520,6 +522,50 @@ async def test_lost_local_write_answers_are_resent_safely(world, tmp_path, store
         assert h.stuck() == [] and h.stuck("parked") == []
         # Nothing the gateway wrote to the local app went back up to the hub.
         assert h.hub_follow_ups(follow_up_id, "api") == [] and h.hub_follow_ups(status_id, "api") == []
+
+
+async def test_idempotency_is_per_write_a_lost_status_is_resent_a_lost_follow_up_waits_for_an_operator(
+    world, tmp_path, store_url, monkeypatch
+):
+    """An app that applies a repeated status write once but not a repeated follow-up: after lost
+    answers, the status is sent again (and lands once), the follow-up goes to an operator."""
+    monkeypatch.setattr(LaporHendiApp, "idempotent_writes", frozenset({Write.STATUS}))
+    _quiet(world)
+    async with harness(world, tmp_path, store_url) as h:
+        await _started(h)
+        status_id, follow_up_id = world.local.complaints()[2]["id_aduan"], world.local.complaints()[6]["id_aduan"]
+        world.clock.advance(3600)
+        h.hub_officer_sets_status(h.hub_id(status_id), "Terverifikasi")
+        text = "Laporan Anda sedang kami koordinasikan dengan perangkat daerah terkait."
+        h.hub_officer_answers(h.hub_id(follow_up_id), text)
+        await h.engine.poll_hub(HUB)
+
+        world.local.faults.configure(lost_answer_rate=1.0)
+        try:
+            first = await h.engine.deliver(LOCAL)
+        finally:
+            world.local.faults.configure(lost_answer_rate=0.0)
+        assert first.retrying == 2 and world.local.faults.snapshot()["injected"]["lost_answers"] == 2
+
+        h.later()
+        second = await h.engine.deliver(LOCAL)
+        assert second.needs_confirmation == 1
+        (status_row,) = [
+            r for r in h.outbox(status_id, LOCAL_STATUS) if h.store.event(r.event_id).raw_status_name == "Terverifikasi"
+        ]
+        assert status_row.state in ("done", "skipped"), "a status write of unknown outcome is resent"
+        assert [x["status_baru"] for x in h.local_history(status_id, "eksternal")] == ["terverifikasi"]
+        (follow_up_row,) = h.outbox(follow_up_id, LOCAL_FOLLOW_UP)
+        assert follow_up_row.state == "needs_confirmation", "a follow-up write of unknown outcome is not resent"
+        (waiting,) = h.stuck()
+        assert waiting["id"] == follow_up_row.id
+        assert "does not apply a repeated follow_up write once" in waiting["last_error"]
+        assert h.store.event(follow_up_row.event_id).gateway_ref in waiting["last_error"]
+        for _ in range(2):
+            h.later()
+            await h.passes(1)
+        assert [t["isi"] for t in h.local_follow_ups(follow_up_id, "eksternal")] == [text], "never written twice"
+        assert h.outbox(follow_up_id, LOCAL_FOLLOW_UP)[0].state == "needs_confirmation"
 
 
 # -- 4. a daemon that died mid-call -------------------------------------------------------------------

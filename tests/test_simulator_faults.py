@@ -438,7 +438,7 @@ def test_lapor_hendi_writes_are_idempotent_by_ref_eksternal(local) -> None:
 @pytest.mark.anyio
 async def test_a_lost_lapor_hendi_write_repeated_by_ref_lands_once(local) -> None:
     sim, server = local
-    assert LaporHendiApp.idempotent_writes is True
+    assert LaporHendiApp.idempotent_writes == {gateway.Write.STATUS, gateway.Write.FOLLOW_UP, gateway.Write.HUB_REF}
     app = make_app(server.base_url, sim.api_key)
     try:
         control(server, lost_answer_rate=1.0)

@@ -30,6 +30,7 @@ from gateway import (
     AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
+    Capability,
     Classification,
     Complaint,
     FollowUp,
@@ -41,6 +42,7 @@ from gateway import (
     Reporter,
     StatusChange,
     TimePage,
+    Write,
     decode_json,
     format_peer_time,
     parse_peer_time,
@@ -188,10 +190,13 @@ class LaporHendiApp(LocalApp):
         "WIB times, page-numbered lists of aduan, tanggapan and riwayat status"
     )
     secret_names: ClassVar[tuple[str, ...]] = ("api_key",)
-    #: Writes carrying a ref_eksternal already written for the complaint answer the
-    #: existing id and change nothing (docs/lapor-hendi-api.md), so the engine may repeat
-    #: a write whose outcome it does not know.
-    idempotent_writes: ClassVar[bool] = True
+    #: Status and tanggapan writes carrying a ref_eksternal already written for the complaint
+    #: answer the existing id and change nothing, and nomor-lapor is set by value
+    #: (docs/lapor-hendi-api.md), so the engine may repeat any write whose outcome it does not know.
+    idempotent_writes: ClassVar[frozenset[Write]] = frozenset({Write.STATUS, Write.FOLLOW_UP, Write.HUB_REF})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.STATUS_HISTORY, Capability.FETCH_ATTACHMENT, Capability.WRITE_HUB_REF}
+    )
 
     class Settings(BaseModel):
         """The ``settings:`` block of a lapor_hendi instance."""

@@ -47,6 +47,7 @@ from gateway import (
     AmbiguousOutcomeError,
     AttachmentContent,
     AttachmentRef,
+    Capability,
     FollowUp,
     Hub,
     HubComplaintDraft,
@@ -239,6 +240,10 @@ class Sp4nHub(Hub):
     secret_names = ("authorization", "token")
     route_fields_reserved: ClassVar[frozenset[str]] = OWN_CREATE_KEYS
     route_fields_required: ClassVar[frozenset[str]] = frozenset({"location_id", "disposition_id"})
+    # No find_complaint: LAPOR! has no search by reference (an operator looks for the hashtag).
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.FETCH_ATTACHMENT, Capability.INSTITUTIONS, Capability.TEMPLATES, Capability.FORWARD}
+    )
 
     class Settings(BaseModel):
         """The ``settings:`` block of an sp4n instance. Items the public client shows are
@@ -320,6 +325,12 @@ class Sp4nHub(Hub):
     def auth_headers(self) -> dict[str, str]:
         secrets = self.context.secrets
         return {self.settings.auth_header: secrets["authorization"], "token": secrets["token"]}
+
+    def supports(self, capability: Capability) -> bool:
+        # attachment_path: null says the hub's follow-up files cannot be downloaded.
+        if capability is Capability.FETCH_ATTACHMENT and self.settings.attachment_path is None:
+            return False
+        return super().supports(capability)
 
     def status_note(self, status: RawStatus) -> str | None:
         return self.settings.status_note.replace("{status}", status.name or status.code)
@@ -741,8 +752,8 @@ class Sp4nHub(Hub):
 
     async def fetch_attachment(self, attachment: AttachmentRef, *, max_bytes: int | None = None) -> AttachmentContent:
         """A file listed on a hub follow-up (``attachment_path``; the real endpoint is not seen)."""
-        if self.settings.attachment_path is None:
-            raise NotImplementedError
+        if self.settings.attachment_path is None:  # supports() said so: the engine does not call it
+            raise PermanentPeerError(self.name, OP_FILE, "settings.attachment_path is null: files are not downloaded")
         path = self.settings.attachment_path.replace("{id}", self._path_ref(attachment.ref))
         response = await self.http.request("GET", path, operation=OP_FILE, max_bytes=max_bytes)
         header = response.headers.get("Content-Type", "").split(";")[0].strip()

@@ -187,7 +187,10 @@ def _load_instance(
         issues.extend(_issues_from(exc, doc, ("settings",)))
         return None
     secrets: dict[str, str] = {}
-    for required in adapter_class.secret_names:
+    # A disabled instance runs nothing and calls nobody: it needs no secrets set (an admin
+    # disables an app before its credentials exist). Literal secrets are still refused above.
+    check_secrets = check_secrets and spec.enabled
+    for required in adapter_class.secret_names if spec.enabled else ():
         if required not in spec.secrets:
             issues.append(
                 ConfigIssue(

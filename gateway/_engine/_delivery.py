@@ -19,7 +19,8 @@ from typing import Any
 
 import structlog
 
-from gateway._adapter import Hub, LocalApp, overrides
+from gateway._adapter import Hub, LocalApp
+from gateway._capabilities import Capability, Write
 from gateway._config._schema import Delivery
 from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route, same_text
@@ -295,15 +296,15 @@ class Deliveries:
             raise MappingError(self.target, "outbox kinds", row.kind) from None
         return await handler.deliver(self, row, unknown, result)
 
-    async def _repeatable(self, row: OutboxRow, unknown: bool) -> None:
-        """A write to a local app whose earlier call may have landed: sent again only to an app
-        that applies a repeated write once (by the gateway's reference); else an operator decides."""
+    async def _repeatable(self, row: OutboxRow, unknown: bool, write: Write, gateway_ref: str) -> None:
+        """A write to a local app whose earlier call may have landed: sent again only when the app
+        applies a repeated write of this kind once (by the gateway's reference); else an operator
+        decides."""
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
-        if unknown and not local.idempotent_writes:
-            event = await self.db.event(row.event_id)
+        if unknown and write not in local.idempotent_writes:
             raise NeedsConfirmation(
-                f"{self.target} may have received delivery {row.id} already and applies repeated writes "
-                f"twice; look for reference {event.gateway_ref} there, then "
+                f"{self.target} may have received delivery {row.id} already and does not apply a repeated "
+                f"{write.value} write once; look for reference {gateway_ref} there, then "
                 f"`gateway deliveries link {row.id} ID` or `gateway deliveries resend {row.id}`"
             )
 
@@ -333,7 +334,7 @@ class Deliveries:
         await self._sending(row)
         hub_ref = await hub.create_complaint(draft)
         # The local app is told the hub's tracking id, where it can keep it (nobody retypes it).
-        owe = (DeliveryKind.LOCAL_HUB_REF, route.local.name) if overrides(local, "write_hub_ref") else None
+        owe = (DeliveryKind.LOCAL_HUB_REF, route.local.name) if local.supports(Capability.WRITE_HUB_REF) else None
         await self._finish(row, link=(row.complaint_id, self.target, hub_ref), owe=owe)
         await self.db.audit("created_at_hub", complaint_id=row.complaint_id, detail=f"{self.target} id {hub_ref}")
         log.info("complaint created at hub", hub_ref=hub_ref, attachments=len(doc_ids))
@@ -344,15 +345,14 @@ class Deliveries:
     ) -> bool:
         """After a lost answer: whether the hub's search by the gateway's reference finds the
         complaint (then it is linked and the row done); a hub without that search: an operator."""
-        try:
-            found = await hub.find_complaint(complaint_row.gateway_ref)
-        except NotImplementedError:
+        if not hub.supports(Capability.FIND_COMPLAINT):
             raise NeedsConfirmation(
                 f"the answer to creating complaint {row.complaint_id} at {self.target} was lost, and "
                 f"{self.target} offers no search by reference: look for {hub.describe_ref(complaint_row.gateway_ref)} "
                 f"there, then `gateway deliveries link {row.id} HUB_ID` or `gateway deliveries resend "
                 f"{row.id}`"
-            ) from None
+            )
+        found = await hub.find_complaint(complaint_row.gateway_ref)
         if found is None:
             return False
         await self._finish(row, link=(row.complaint_id, self.target, found))
@@ -405,16 +405,15 @@ class Deliveries:
         if state.disposition_id == institution:
             await self._finish(row, state=OutboxState.SKIPPED)
             return OutboxState.SKIPPED
-        await self._sending(row)
-        try:
-            await hub.forward(hub_ref, institution, note=None)
-        except NotImplementedError:
+        if not hub.supports(Capability.FORWARD):
             raise MappingError(
                 route.local.name,
                 "agencies",
                 event.content or "",
                 problem=(f"cannot be forwarded: the {self.target} adapter has no forwarding call"),
-            ) from None
+            )
+        await self._sending(row)
+        await hub.forward(hub_ref, institution, note=None)
         await self._finish(row)
         await self.db.audit(
             "forwarded_at_hub", complaint_id=row.complaint_id, detail=f"to institution {institution} ({event.content})"
@@ -429,9 +428,12 @@ class Deliveries:
         accepts (its ``attachments:`` policy) before and after the download. A refused file is
         recorded with its reason (and quarantined for the operator); the rest goes on."""
         policy = route.hub.spec.attachments if target == route.hub.name else route.local.spec.attachments
+        cannot = (
+            None if source.supports(Capability.FETCH_ATTACHMENT) else f"the {source.name} adapter cannot download files"
+        )
         out = []
         for att in attachments:
-            refused = _refusal(policy, att.content_type, att.size)
+            refused = cannot or _refusal(policy, att.content_type, att.size)
             content = None
             if not refused:
                 try:
@@ -522,7 +524,6 @@ class Deliveries:
         return False
 
     async def _local_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
-        await self._repeatable(row, unknown)
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
         local_ref = await self.db.external_ref(row.complaint_id, self.target)
@@ -536,11 +537,12 @@ class Deliveries:
             )
             await self._finish(row, state=OutboxState.SKIPPED, note=reason)
             return OutboxState.SKIPPED
+        await self._repeatable(row, unknown, Write.FOLLOW_UP, event.gateway_ref)
         files: list[tuple[AttachmentRow, AttachmentContent]] = []
         listed = await self.db.attachments(row.complaint_id, event_id=event.id)
         hub = self.adapters.get(route.hub.name)
         if listed and isinstance(hub, Hub):
-            if overrides(hub, "fetch_attachment"):
+            if hub.supports(Capability.FETCH_ATTACHMENT):
                 files = await self._fetch_files(
                     hub, route, row.complaint_id, [a for a in listed if not a.refused_reason], self.target
                 )
@@ -569,7 +571,6 @@ class Deliveries:
         return OutboxState.DONE
 
     async def _local_status(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
-        await self._repeatable(row, unknown)
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         route = self.routes[self.target]
         event = await self.db.event(row.event_id)
@@ -595,7 +596,9 @@ class Deliveries:
         if complaint.local_status_code == to_write:
             # Several hub statuses can map to one local status (a hold and work in progress):
             # the status is not written, but what the hub said with it may still be news.
-            return await self._status_as_follow_up(row, event, status, complaint, "the local app shows it already")
+            return await self._status_as_follow_up(
+                row, unknown, event, status, complaint, "the local app shows it already"
+            )
         rule = route.local.spec.route.conflict if route.local.spec.route else "forward_only"
         if rule == "forward_only":
             now_rank, new_rank = route.status_rank(complaint.local_status_code), route.status_rank(to_write)
@@ -605,7 +608,7 @@ class Deliveries:
                     f"{complaint.local_status_code} back (route.conflict: forward_only)"
                 )
                 await self.db.audit("status_backwards", complaint_id=row.complaint_id, detail=reason)
-                return await self._status_as_follow_up(row, event, status, complaint, reason)
+                return await self._status_as_follow_up(row, unknown, event, status, complaint, reason)
         elif await self._local_side_wins(route, complaint, event, to_write):
             await self._finish(row, state=OutboxState.SKIPPED)
             return OutboxState.SKIPPED
@@ -617,6 +620,9 @@ class Deliveries:
             if isinstance(hub, Hub)
             else None
         )
+        # Checked at the write itself: an earlier attempt may have taken the other path (the status
+        # passed on as a follow-up), and only the write about to be sent again matters.
+        await self._repeatable(row, unknown, Write.STATUS, event.gateway_ref)
         await self._sending(row)
         ref = await local.write_status(
             local_ref, RawStatus(to_write, to_write), note=note, gateway_ref=event.gateway_ref
@@ -629,7 +635,7 @@ class Deliveries:
         return OutboxState.DONE
 
     async def _status_as_follow_up(
-        self, row: OutboxRow, event: Any, status: Status, complaint: ComplaintRow, why: str
+        self, row: OutboxRow, unknown: bool, event: Any, status: Status, complaint: ComplaintRow, why: str
     ) -> OutboxState:
         """A hub status that is not written to the local app (it shows that status already, or
         it would move back): its note still reaches the citizen as a follow-up when it is news,
@@ -641,6 +647,7 @@ class Deliveries:
             return OutboxState.SKIPPED
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         local_ref = await self.db.external_ref(row.complaint_id, self.target)
+        await self._repeatable(row, unknown, Write.FOLLOW_UP, event.gateway_ref)
         await self._sending(row)
         # The event's own mark: the follow-up read back is known as the gateway's, never sent up.
         ref = await local.write_follow_up(local_ref or "", event.content, author=None, gateway_ref=event.gateway_ref)
@@ -655,10 +662,11 @@ class Deliveries:
         local: LocalApp = self.adapters[self.target]  # type: ignore[assignment]
         complaint = await self.db.complaint(row.complaint_id)
         hub_ref = await self.db.external_ref(row.complaint_id, complaint.hub_instance)
-        if hub_ref is None or not overrides(local, "write_hub_ref"):
+        if hub_ref is None or not local.supports(Capability.WRITE_HUB_REF):
             await self._finish(row, state=OutboxState.SKIPPED)
             return OutboxState.SKIPPED
         local_ref = await self.db.external_ref(row.complaint_id, self.target)
+        await self._repeatable(row, unknown, Write.HUB_REF, complaint.gateway_ref)
         await self._sending(row)
         await local.write_hub_ref(local_ref or "", hub_ref, gateway_ref=complaint.gateway_ref)
         await self._finish(row)

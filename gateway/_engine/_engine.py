@@ -21,6 +21,7 @@ import httpx
 import structlog
 
 from gateway._adapter import Adapter, Hub, LocalApp
+from gateway._capabilities import Capability
 from gateway._config import GatewayConfig
 from gateway._engine._async_store import AsyncStore
 from gateway._engine._backfill import BackfillResult, backfill
@@ -210,13 +211,12 @@ class Engine:
 
         async def work() -> ReferenceResult:
             result = ReferenceResult()
-            for kind in ("institutions", "templates"):
-                try:
-                    items = await getattr(adapter, kind)()
-                except NotImplementedError:
+            for kind in (Capability.INSTITUTIONS, Capability.TEMPLATES):
+                if not adapter.supports(kind):
                     continue
-                await self.db.call(replace_reference, self.store, hub, kind, items)
-                setattr(result, kind, len(items))
+                items = await getattr(adapter, kind.method)()
+                await self.db.call(replace_reference, self.store, hub, kind.value, items)
+                setattr(result, kind.value, len(items))
             return result
 
         return await self._job(hub, REFERENCE, work)

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from gateway._adapter import LocalApp, overrides
+from gateway._adapter import LocalApp
+from gateway._capabilities import Capability
 from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
@@ -204,7 +205,7 @@ class Intake:
                 items,
                 forward_agencies=bool(self.route.local.spec.agencies),
                 not_at_hub=not_at_hub,
-                write_back_hub_ref=overrides(self.app, "write_hub_ref"),
+                write_back_hub_ref=self.app.supports(Capability.WRITE_HUB_REF),
             )
 
         def flush() -> None:

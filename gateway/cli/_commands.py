@@ -80,15 +80,37 @@ def _global(
 
 
 @app.command()
-def run() -> None:
+def run(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="demo profile, for trying the gateway against `gateway simulate`: every job interval, "
+            "hub polling interval and delivery backoff divided by 60 (a minute becomes a second, at least "
+            "1 s), so that complaints cross within seconds. Never against real peers",
+        ),
+    ] = False,
+) -> None:
     """Run the sync daemon until Ctrl-C or SIGTERM.
 
     Every adapter instance's jobs (intake, hub polling, deliveries) run on their
-    schedules; on a stop, running jobs are let finish."""
+    schedules; on a stop, running jobs are let finish. With --demo the schedules
+    run 60 times faster (intake every second instead of every minute)."""
     from gateway._daemon import Daemon
     from gateway._engine import Engine
 
     config = _load()
+    if demo:
+        from gateway._config._demo import DEMO_SPEED, speed_up
+
+        speed_up(config, DEMO_SPEED)
+        schedule = config.settings.schedule
+        err.print(
+            f"demo profile: intervals divided by {DEMO_SPEED:g} (intake every {schedule.intake_seconds:g} s, "
+            f"hub polling every {schedule.hub_poll_seconds:g} s, deliveries every {schedule.deliver_seconds:g} s)",
+            highlight=False,
+            markup=False,
+        )
     _setup_logging(config)
     store = _open_store(config)
 

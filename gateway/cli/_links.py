@@ -35,6 +35,7 @@ def import_command(
     tracking id, the gateway writes it there. Lines that cannot be applied are listed with
     file and line, and change nothing. Exits 1 when there is any."""
     from gateway._adapter import LocalApp
+    from gateway._capabilities import Capability
     from gateway._store._links import LinkImportError, import_links
     from gateway.cli._context import _load, _open_store, err, operator_name, out
 
@@ -54,7 +55,8 @@ def import_command(
         )
         raise typer.Exit(2)
     adapter_class = chosen.adapter_class
-    write_back = issubclass(adapter_class, LocalApp) and adapter_class.write_hub_ref is not LocalApp.write_hub_ref
+    # What the class declares (the adapter is not built here: its secrets need not be set).
+    write_back = issubclass(adapter_class, LocalApp) and Capability.WRITE_HUB_REF in adapter_class.capabilities
     store = _open_store(config)
     try:
         report = import_links(

@@ -581,9 +581,11 @@ async def test_a_follow_ups_file_is_fetched_from_the_configured_path(hub_mock, h
     content = await hub.fetch_attachment(AttachmentRef("31", "bukti.jpg"))
     assert (content.filename, content.content_type, content.data) == ("bukti.jpg", "image/jpeg", b"\xff\xd8jpeg")
     assert route.calls.last.request.headers["token"] == SECRETS["token"]
+    assert hub.supports(gateway.Capability.FETCH_ATTACHMENT)
+    # attachment_path: null switches the capability off for this instance; the engine asks first.
     without = make_hub(attachment_path=None)
-    with pytest.raises(NotImplementedError):
-        await without.fetch_attachment(AttachmentRef("31", "bukti.jpg"))
+    assert not without.supports(gateway.Capability.FETCH_ATTACHMENT)
+    assert without.supports(gateway.Capability.FORWARD)
     await without.aclose()
 
 
