@@ -45,6 +45,8 @@ from gateway._model import (
     StatusChange,
 )
 from gateway._paging import TimePage, walk_by_time
+from gateway._paging_styles import TokenPage, walk_by_link, walk_by_offset, walk_by_token, walk_list
+from gateway._position import PeerPosition
 from gateway._timezones import WIB, format_peer_time, parse_peer_time, to_utc
 
 __version__ = "0.1.0"
@@ -77,6 +79,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PeerClient",
     "PeerError",
+    "PeerPosition",
     "PeerUnavailableError",
     "PermanentPeerError",
     "RawStatus",
@@ -93,11 +96,16 @@ __all__ = [
     "StoreRefusedError",
     "StoreUnavailableError",
     "TimePage",
+    "TokenPage",
     "TooLargeError",
     "TransientPeerError",
     "decode_json",
     "format_peer_time",
     "parse_peer_time",
     "to_utc",
+    "walk_by_link",
+    "walk_by_offset",
     "walk_by_time",
+    "walk_by_token",
+    "walk_list",
 ]

@@ -36,6 +36,7 @@ GATEWAY_ALL = [
     "OutcomeUnknownError",
     "PeerClient",
     "PeerError",
+    "PeerPosition",
     "PeerUnavailableError",
     "PermanentPeerError",
     "RawStatus",
@@ -52,6 +53,7 @@ GATEWAY_ALL = [
     "StoreRefusedError",
     "StoreUnavailableError",
     "TimePage",
+    "TokenPage",
     "TooLargeError",
     "TransientPeerError",
     "WIB",
@@ -59,7 +61,11 @@ GATEWAY_ALL = [
     "format_peer_time",
     "parse_peer_time",
     "to_utc",
+    "walk_by_link",
+    "walk_by_offset",
     "walk_by_time",
+    "walk_by_token",
+    "walk_list",
 ]
 SIMULATION_ALL = [
     "FAULT_KINDS",
