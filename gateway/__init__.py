@@ -45,6 +45,7 @@ from gateway._model import (
     StatusChange,
 )
 from gateway._paging import TimePage, walk_by_time
+from gateway._paging_children import walk_children
 from gateway._paging_styles import TokenPage, walk_by_link, walk_by_offset, walk_by_token, walk_list
 from gateway._position import PeerPosition
 from gateway._timezones import WIB, format_peer_time, parse_peer_time, to_utc
@@ -107,5 +108,6 @@ __all__ = [
     "walk_by_offset",
     "walk_by_time",
     "walk_by_token",
+    "walk_children",
     "walk_list",
 ]

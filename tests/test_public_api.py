@@ -65,6 +65,7 @@ GATEWAY_ALL = [
     "walk_by_offset",
     "walk_by_time",
     "walk_by_token",
+    "walk_children",
     "walk_list",
 ]
 SIMULATION_ALL = [
