@@ -45,6 +45,7 @@ from gateway._model import (
     ReferenceItem,
     StatusChange,
 )
+from gateway._position import PeerPosition, stored_positions
 
 Role = Literal["local_app", "hub"]
 
@@ -113,17 +114,23 @@ class LocalApp(Adapter):
 
     role: ClassVar[Role] = "local_app"
 
+    def position(self, stream: str) -> str | None:
+        """The last :class:`gateway.PeerPosition` the engine stored for ``stream``
+        (``"complaints"``, ``"follow_ups"``, ``"status_changes"``) while it reads that stream;
+        None before the first one is stored (walk from ``since`` then)."""
+        return (stored_positions.get() or {}).get(stream)
+
     @abstractmethod
-    def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+    def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError | PeerPosition]:
         """Complaints created or updated at or after ``since`` (UTC), oldest update first."""
 
     @abstractmethod
-    def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
+    def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError | PeerPosition]:
         """Follow-ups written at or after ``since``, oldest first, including the
         ones the gateway wrote (they carry its ``gateway_ref`` where the app keeps it)."""
 
     @abstractmethod
-    def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
+    def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError | PeerPosition]:
         """Status transitions at or after ``since``, oldest first."""
 
     @abstractmethod

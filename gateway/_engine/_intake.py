@@ -8,7 +8,8 @@ skipped, and nothing is taken in twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -21,9 +22,11 @@ from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
+from gateway._position import PeerPosition, stored_positions
 from gateway._sanitize import cleaned
 from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._local_reads import LocalEvent, record_local_events
+from gateway._store._positions import peer_position, set_peer_position
 
 log = structlog.get_logger("gateway.intake")
 
@@ -83,6 +86,11 @@ class _Cursor:
             self.frozen = True
         else:
             self.limit = min(self.limit, when) if self.limit else when
+
+    @property
+    def holding(self) -> bool:
+        """A record of this pass must be read again: nothing after it may be passed for good."""
+        return self.frozen or self.limit is not None
 
     def target(self) -> datetime | None:
         if self.frozen:
@@ -185,6 +193,30 @@ class Intake:
             self.store.set_cursor(self.name, self.cursor_prefix + stream, target)
             cursor.saved = target
 
+    @contextmanager
+    def _positioned(self, stream: str, position: str | None) -> Iterator[None]:
+        """While the stream is read, ``LocalApp.position(stream)`` answers its stored position."""
+        known = dict(stored_positions.get() or {})
+        if position is None:
+            known.pop(stream, None)
+        else:
+            known[stream] = position
+        token = stored_positions.set(known)
+        try:
+            yield
+        finally:
+            stored_positions.reset(token)
+
+    def _position(self, stream: str) -> str | None:
+        return peer_position(self.store, self.name, self.cursor_prefix + stream)
+
+    def _save_position(self, stream: str, position: PeerPosition, cursor: _Cursor) -> None:
+        """Called once the records before ``position`` are stored. Not while a record of this
+        pass waits to be read again: the position is kept where it was, before that record."""
+        if cursor.holding:
+            return
+        set_peer_position(self.store, self.name, self.cursor_prefix + stream, position.value)
+
     async def _complaints(self, result: IntakeResult) -> None:
         """Complaints, taken in :data:`BATCH` per transaction; the cursor is saved after each
         batch, so a stopped walk resumes about where it was."""
@@ -219,31 +251,47 @@ class Intake:
             self._resolve_read_fine()
             self._save("complaints", cursor)
 
-        async for raw in self.app.complaints_since(cursor.since):
-            record = await self._checked("complaints", raw, Complaint, cursor, result)
-            if record is None:
-                continue
-            status = self.route.local_status(record.status.code)
-            if status is None:  # kept, and read again: it may be a passing glitch, or a mapping to add
-                await self.db.call(
-                    self._bad_record,
-                    "statuses",
-                    RecordError(
-                        self.name,
-                        "statuses",
-                        f"status {record.status.code!r} has no mapping in 'statuses'",
-                        record_ref=record.ref,
-                    ),
-                    cursor,
-                    result,
-                )
-            else:
-                self._resolve("statuses", record.ref)
-            batch.append((record, status))
-            cursor.seen(record.updated_at)  # saved only with its batch
-            if len(batch) >= BATCH:
-                await self.db.call(flush)
+        with self._positioned("complaints", await self.db.call(self._position, "complaints")):
+            async for raw in self.app.complaints_since(cursor.since):
+                if isinstance(raw, PeerPosition):
+                    await self.db.call(flush)
+                    await self.db.call(self._save_position, "complaints", raw, cursor)
+                    continue
+                await self._complaint(raw, batch, cursor, result, flush)
         await self.db.call(flush)
+
+    async def _complaint(
+        self,
+        raw: Any,
+        batch: list[tuple[Complaint, Status | None]],
+        cursor: _Cursor,
+        result: IntakeResult,
+        flush: Callable[[], None],
+    ) -> None:
+        """One record of the complaints stream into the batch (flushed when full)."""
+        record = await self._checked("complaints", raw, Complaint, cursor, result)
+        if record is None:
+            return
+        status = self.route.local_status(record.status.code)
+        if status is None:  # kept, and read again: it may be a passing glitch, or a mapping to add
+            await self.db.call(
+                self._bad_record,
+                "statuses",
+                RecordError(
+                    self.name,
+                    "statuses",
+                    f"status {record.status.code!r} has no mapping in 'statuses'",
+                    record_ref=record.ref,
+                ),
+                cursor,
+                result,
+            )
+        else:
+            self._resolve("statuses", record.ref)
+        batch.append((record, status))
+        cursor.seen(record.updated_at)  # saved only with its batch
+        if len(batch) >= BATCH:
+            await self.db.call(flush)
 
     async def _checked(
         self, stream: str, record: Any, kind: type[R], cursor: _Cursor, result: IntakeResult
@@ -413,24 +461,29 @@ class Intake:
             self._save(stream, cursor)
 
         kind: type[FollowUp | StatusChange] = FollowUp if stream == "follow_ups" else StatusChange
-        async for raw in read(cursor.since):
-            record = await self._checked(stream, raw, kind, cursor, result)
-            if record is None:
-                continue
-            try:
-                event = translate(record)
-            except Exception as exc:  # one record the engine cannot use: it waits, the stream goes on
-                await self.db.call(
-                    self._bad_record,
-                    stream,
-                    RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=record.ref),
-                    cursor,
-                    result,
-                )
-                continue
-            self._resolve(stream, record.ref)
-            batch.append((record, event))
-            cursor.seen(event.occurred_at)  # saved only with its batch
-            if len(batch) >= EVENT_BATCH:
-                await self.db.call(flush)
+        with self._positioned(stream, await self.db.call(self._position, stream)):
+            async for raw in read(cursor.since):
+                if isinstance(raw, PeerPosition):
+                    await self.db.call(flush)
+                    await self.db.call(self._save_position, stream, raw, cursor)
+                    continue
+                record = await self._checked(stream, raw, kind, cursor, result)
+                if record is None:
+                    continue
+                try:
+                    event = translate(record)
+                except Exception as exc:  # one record the engine cannot use: it waits, the stream goes on
+                    await self.db.call(
+                        self._bad_record,
+                        stream,
+                        RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=record.ref),
+                        cursor,
+                        result,
+                    )
+                    continue
+                self._resolve(stream, record.ref)
+                batch.append((record, event))
+                cursor.seen(event.occurred_at)  # saved only with its batch
+                if len(batch) >= EVENT_BATCH:
+                    await self.db.call(flush)
         await self.db.call(flush)
