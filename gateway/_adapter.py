@@ -113,6 +113,21 @@ class LocalApp(Adapter):
     """A local complaint app (Lapor Hendi, WargaKu, Sambat Online, ...)."""
 
     role: ClassVar[Role] = "local_app"
+    #: False for an app that keeps only each complaint's current status, not its transitions:
+    #: it does not implement :meth:`status_changes_since`, and the engine records a status change
+    #: whenever a complaint read shows another status than the gateway last knew for it.
+    #: (To become ``Capability.STATUS_HISTORY`` in ``capabilities`` when those are declared.)
+    status_history: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        concrete = not any(getattr(getattr(cls, name, None), "__isabstractmethod__", False) for name in dir(cls))
+        if concrete and cls.status_history and cls.status_changes_since is LocalApp.status_changes_since:
+            raise TypeError(
+                f"{cls.__name__} does not implement status_changes_since: implement it, or set "
+                "status_history = False if the app keeps only the current status (the engine then "
+                "records the changes it sees in the complaints)"
+            )
 
     def position(self, stream: str) -> str | None:
         """The last :class:`gateway.PeerPosition` the engine stored for ``stream``
@@ -129,9 +144,10 @@ class LocalApp(Adapter):
         """Follow-ups written at or after ``since``, oldest first, including the
         ones the gateway wrote (they carry its ``gateway_ref`` where the app keeps it)."""
 
-    @abstractmethod
     def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError | PeerPosition]:
-        """Status transitions at or after ``since``, oldest first."""
+        """Status transitions at or after ``since``, oldest first. Not called (nor implemented)
+        when ``status_history`` is False."""
+        raise NotImplementedError
 
     @abstractmethod
     async def write_status(

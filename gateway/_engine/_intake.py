@@ -25,6 +25,7 @@ from gateway._model import Complaint, FollowUp, Status, StatusChange
 from gateway._position import PeerPosition, stored_positions
 from gateway._sanitize import cleaned
 from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
+from gateway._store._current_state import status_changes_seen
 from gateway._store._local_reads import LocalEvent, record_local_events
 from gateway._store._positions import peer_position, set_peer_position
 
@@ -129,7 +130,10 @@ class Intake:
         result = result or IntakeResult()
         self._read_fine = {}
         failure: PeerError | None = None
-        for stream in (self._complaints, self._status_changes, self._follow_ups):
+        streams = [self._complaints, self._status_changes, self._follow_ups]
+        if not self.app.status_history:  # its changes are seen in the complaints stream
+            streams.remove(self._status_changes)
+        for stream in streams:
             try:
                 await stream(result)
             except PeerError as exc:
@@ -224,6 +228,10 @@ class Intake:
         batch: list[tuple[Complaint, Status | None]] = []
 
         def take_in(items: list[tuple[Complaint, Status | None]]) -> list[tuple[int, bool]]:
+            if not self.app.status_history:
+                # Recorded before the complaints' new status is: a pass stopped in between sees
+                # the same change again (and knows it by its ref), rather than none.
+                self._record_status_changes_seen(items, result)
             now = self.store.clock()
             not_at_hub = {
                 record.ref: reason
@@ -292,6 +300,29 @@ class Intake:
         cursor.seen(record.updated_at)  # saved only with its batch
         if len(batch) >= BATCH:
             await self.db.call(flush)
+
+    def _record_status_changes_seen(self, items: list[tuple[Complaint, Status | None]], result: IntakeResult) -> None:
+        """For an app without status history: a change of status the complaints show, kept in
+        the timeline like one its status stream would have given (not delivered: see
+        :meth:`_status_changes`)."""
+        events = status_changes_seen(self.store, self.name, items)
+        if not events:
+            return
+        self._record_events(events)
+        for event in events:
+            if event.outcome == "recorded":
+                result.status_changes += 1
+                log.info("local status change seen", complaint_id=event.complaint_id, event_id=event.event_id)
+
+    def _record_events(self, events: list[LocalEvent]) -> None:
+        try:
+            record_local_events(self.store, self.name, events)
+        except IntegrityError:  # another daemon recorded one meanwhile: one by one
+            for event in events:
+                try:
+                    record_local_events(self.store, self.name, [event])
+                except IntegrityError:
+                    event.outcome = "known"
 
     async def _checked(
         self, stream: str, record: Any, kind: type[R], cursor: _Cursor, result: IntakeResult
@@ -434,15 +465,7 @@ class Intake:
         batch: list[tuple[FollowUp | StatusChange, LocalEvent]] = []
 
         def store_events(items: list[tuple[FollowUp | StatusChange, LocalEvent]]) -> list[None]:
-            events = [event for _, event in items]
-            try:
-                record_local_events(self.store, self.name, events)
-            except IntegrityError:  # another daemon recorded one meanwhile: one by one
-                for event in events:
-                    try:
-                        record_local_events(self.store, self.name, [event])
-                    except IntegrityError:
-                        event.outcome = "known"
+            self._record_events([event for _, event in items])
             return [None] * len(items)
 
         def flush() -> None:
