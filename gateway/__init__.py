@@ -47,6 +47,9 @@ from gateway._model import (
     StatusChange,
 )
 from gateway._paging import TimePage, walk_by_time
+from gateway._paging_children import walk_children
+from gateway._paging_styles import TokenPage, walk_by_link, walk_by_offset, walk_by_token, walk_list
+from gateway._position import PeerPosition
 from gateway._timezones import WIB, format_iso_time, format_peer_time, parse_iso_time, parse_peer_time, to_utc
 
 __version__ = "0.1.0"
@@ -83,6 +86,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PeerClient",
     "PeerError",
+    "PeerPosition",
     "PeerUnavailableError",
     "PermanentPeerError",
     "RawStatus",
@@ -99,6 +103,7 @@ __all__ = [
     "StoreRefusedError",
     "StoreUnavailableError",
     "TimePage",
+    "TokenPage",
     "TooLargeError",
     "TransientPeerError",
     "Write",
@@ -108,5 +113,10 @@ __all__ = [
     "parse_iso_time",
     "parse_peer_time",
     "to_utc",
+    "walk_by_link",
+    "walk_by_offset",
     "walk_by_time",
+    "walk_by_token",
+    "walk_children",
+    "walk_list",
 ]

@@ -46,6 +46,7 @@ from gateway._model import (
     ReferenceItem,
     StatusChange,
 )
+from gateway._position import PeerPosition, stored_positions
 
 Role = Literal["local_app", "hub"]
 
@@ -165,18 +166,26 @@ class LocalApp(Adapter):
     role: ClassVar[Role] = "local_app"
     _role_capabilities: ClassVar[frozenset[Capability]] = LOCAL_APP_CAPABILITIES
 
+    def position(self, stream: str) -> str | None:
+        """The last :class:`gateway.PeerPosition` the engine stored for ``stream``
+        (``"complaints"``, ``"follow_ups"``, ``"status_changes"``) while it reads that stream;
+        None before the first one is stored (walk from ``since`` then)."""
+        return (stored_positions.get() or {}).get(stream)
+
     @abstractmethod
-    def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+    def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError | PeerPosition]:
         """Complaints created or updated at or after ``since`` (UTC), oldest update first."""
 
     @abstractmethod
-    def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
+    def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError | PeerPosition]:
         """Follow-ups written at or after ``since``, oldest first, including the
         ones the gateway wrote (they carry its ``gateway_ref`` where the app keeps it)."""
 
-    @abstractmethod
-    def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
-        """Status transitions at or after ``since``, oldest first (``Capability.STATUS_HISTORY``)."""
+    def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError | PeerPosition]:
+        """Status transitions at or after ``since``, oldest first (``Capability.STATUS_HISTORY``).
+        An app that keeps only each complaint's current status leaves this out, and the engine
+        records a status change whenever a complaint read shows another status than it knew."""
+        raise NotImplementedError
 
     @abstractmethod
     async def write_status(

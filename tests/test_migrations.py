@@ -28,6 +28,9 @@ from gateway.cli import app
 
 CURSOR_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
+# Tables the Alembic revisions after 0001 added, newest first (taken off for a store of 0001 or older).
+ADDED_BY_REVISIONS = ["peer_position"]
+
 # What each home-made step added, undone newest first to turn a store of today's schema into one of
 # an older version: (tables, indexes, columns) as (name, (table, name), (table, column)).
 ADDED_BY = {
@@ -69,6 +72,8 @@ def make_home_made_store(url: str, version: int) -> int:
     with engine.begin() as conn:
         op = Operations(MigrationContext.configure(conn))
         op.drop_table("alembic_version")
+        for table in ADDED_BY_REVISIONS:
+            op.drop_table(table)
         for step in range(6, version, -1):
             tables, indexes, columns = ADDED_BY[step]
             for table in tables:
@@ -98,12 +103,33 @@ def test_a_new_store_is_created_at_head_and_reopening_upgrades_nothing(store_url
     second = Store(store_url)
     try:
         assert first.upgraded_from.is_empty
-        assert second.upgraded_from.revision == head_revision() == "0001"
+        assert second.upgraded_from.revision == head_revision() == "0002"
         assert table_rows(second, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
         # A gateway from before Alembic reads 7 as "newer than I understand" and refuses the store.
         assert table_rows(second, "SELECT id, version FROM schema_version") == [(1, 7)]
     finally:
         second.close()
+
+
+def test_a_store_at_revision_0001_is_upgraded_with_its_data(store_url: str):
+    store = Store(store_url)
+    store.set_cursor(LOCAL, "complaints", CURSOR_AT)
+    store.close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        for table in ADDED_BY_REVISIONS:
+            Operations(MigrationContext.configure(conn)).drop_table(table)
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    engine.dispose()
+
+    store = Store(store_url)
+    try:
+        assert store.upgraded_from.revision == "0001"
+        assert table_rows(store, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+        assert store.cursor(LOCAL, "complaints") == CURSOR_AT
+        assert table_rows(store, "SELECT count(*) FROM peer_position") == [(0,)]
+    finally:
+        store.close()
 
 
 def test_the_head_revision_creates_exactly_the_tables_of_the_models(store_url: str):
@@ -156,14 +182,14 @@ def test_a_version_4_store_passes_through_alembic_with_the_cli(store_url: str, r
 
     current = db(repo_config_dir, store_url, "current")
     assert current.exit_code == 1, current.output
-    assert "version 4 (from before Alembic); the head is revision 0001" in flat(current.output)
+    assert "version 4 (from before Alembic); the head is revision 0002" in flat(current.output)
 
     upgrade = db(repo_config_dir, store_url, "upgrade")
     assert upgrade.exit_code == 0, upgrade.output
-    assert "upgraded the store from version 4 (from before Alembic) to revision 0001 (head)" in flat(upgrade.output)
+    assert "upgraded the store from version 4 (from before Alembic) to revision 0002 (head)" in flat(upgrade.output)
 
     current = db(repo_config_dir, store_url, "current")
-    assert current.exit_code == 0 and "revision 0001 (head)" in flat(current.output)
+    assert current.exit_code == 0 and "revision 0002 (head)" in flat(current.output)
     again = db(repo_config_dir, store_url, "upgrade")
     assert again.exit_code == 0 and "already: nothing to do" in flat(again.output)
 
@@ -324,14 +350,15 @@ def test_db_history_lists_the_revisions_with_what_they_change(repo_config_dir):
     result = CliRunner().invoke(app, ["db", "history"])
     assert result.exit_code == 0, result.output
     assert flat(result.output).startswith(
-        "0001 (head) the version 6 schema: create it, or bring a store from before Alembic"
+        "0001 the version 6 schema: create it, or bring a store from before Alembic (versions 1 to 6) to it "
+        "0002 (head) a peer's own cursor per stream (peer_position)"
     )
 
 
 def test_db_current_of_a_fresh_store_says_an_upgrade_is_due(store_url: str, repo_config_dir):
     result = db(repo_config_dir, store_url, "current")
     assert result.exit_code == 1, result.output
-    assert "empty (no schema yet); the head is revision 0001: run `gateway db upgrade`" in flat(result.output)
+    assert "empty (no schema yet); the head is revision 0002: run `gateway db upgrade`" in flat(result.output)
     upgrade = db(repo_config_dir, store_url, "upgrade")
     assert upgrade.exit_code == 0, upgrade.output
-    assert "upgraded the store from empty (no schema yet) to revision 0001 (head)" in flat(upgrade.output)
+    assert "upgraded the store from empty (no schema yet) to revision 0002 (head)" in flat(upgrade.output)

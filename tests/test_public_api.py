@@ -40,6 +40,7 @@ GATEWAY_ALL = [
     "OutcomeUnknownError",
     "PeerClient",
     "PeerError",
+    "PeerPosition",
     "PeerUnavailableError",
     "PermanentPeerError",
     "RawStatus",
@@ -56,6 +57,7 @@ GATEWAY_ALL = [
     "StoreRefusedError",
     "StoreUnavailableError",
     "TimePage",
+    "TokenPage",
     "TooLargeError",
     "TransientPeerError",
     "WIB",
@@ -66,7 +68,12 @@ GATEWAY_ALL = [
     "parse_iso_time",
     "parse_peer_time",
     "to_utc",
+    "walk_by_link",
+    "walk_by_offset",
     "walk_by_time",
+    "walk_by_token",
+    "walk_children",
+    "walk_list",
 ]
 SIMULATION_ALL = [
     "FAULT_KINDS",

@@ -18,6 +18,7 @@ import structlog
 from gateway._engine._intake import Intake, IntakeResult
 from gateway._paging import WalkProgress, walk_progress
 from gateway._store import Store
+from gateway._store._positions import peer_position, set_peer_position
 
 log = structlog.get_logger("gateway.backfill")
 
@@ -60,6 +61,14 @@ async def backfill(
     for stream in STREAMS:  # hand over to the daemon's intake
         ended = await db.cursor(intake.name, prefix + stream)
         current = await db.cursor(intake.name, stream)
+        position = await db.call(peer_position, db.store, intake.name, prefix + stream)
+        # A peer's own position cannot be compared: the backfill's goes with its time cursor.
+        if position is not None and (
+            current is None
+            or (ended is not None and current < ended)
+            or await db.call(peer_position, db.store, intake.name, stream) is None
+        ):
+            await db.call(set_peer_position, db.store, intake.name, stream, position)
         if ended is not None and (current is None or current < ended):
             await db.set_cursor(intake.name, stream, ended)
     log.info(

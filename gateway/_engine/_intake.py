@@ -8,7 +8,8 @@ skipped, and nothing is taken in twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -22,9 +23,12 @@ from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
+from gateway._position import PeerPosition, stored_positions
 from gateway._sanitize import cleaned
 from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
+from gateway._store._current_state import status_changes_seen
 from gateway._store._local_reads import LocalEvent, record_local_events
+from gateway._store._positions import peer_position, set_peer_position
 
 log = structlog.get_logger("gateway.intake")
 
@@ -85,6 +89,11 @@ class _Cursor:
         else:
             self.limit = min(self.limit, when) if self.limit else when
 
+    @property
+    def holding(self) -> bool:
+        """A record of this pass must be read again: nothing after it may be passed for good."""
+        return self.frozen or self.limit is not None
+
     def target(self) -> datetime | None:
         if self.frozen:
             return None
@@ -122,7 +131,10 @@ class Intake:
         result = result or IntakeResult()
         self._read_fine = {}
         failure: PeerError | None = None
-        for stream in (self._complaints, self._status_changes, self._follow_ups):
+        streams = [self._complaints, self._status_changes, self._follow_ups]
+        if not self.app.supports(Capability.STATUS_HISTORY):  # its changes are seen in the complaints stream
+            streams.remove(self._status_changes)
+        for stream in streams:
             try:
                 await stream(result)
             except PeerError as exc:
@@ -186,6 +198,30 @@ class Intake:
             self.store.set_cursor(self.name, self.cursor_prefix + stream, target)
             cursor.saved = target
 
+    @contextmanager
+    def _positioned(self, stream: str, position: str | None) -> Iterator[None]:
+        """While the stream is read, ``LocalApp.position(stream)`` answers its stored position."""
+        known = dict(stored_positions.get() or {})
+        if position is None:
+            known.pop(stream, None)
+        else:
+            known[stream] = position
+        token = stored_positions.set(known)
+        try:
+            yield
+        finally:
+            stored_positions.reset(token)
+
+    def _position(self, stream: str) -> str | None:
+        return peer_position(self.store, self.name, self.cursor_prefix + stream)
+
+    def _save_position(self, stream: str, position: PeerPosition, cursor: _Cursor) -> None:
+        """Called once the records before ``position`` are stored. Not while a record of this
+        pass waits to be read again: the position is kept where it was, before that record."""
+        if cursor.holding:
+            return
+        set_peer_position(self.store, self.name, self.cursor_prefix + stream, position.value)
+
     async def _complaints(self, result: IntakeResult) -> None:
         """Complaints, taken in :data:`BATCH` per transaction; the cursor is saved after each
         batch, so a stopped walk resumes about where it was."""
@@ -193,6 +229,10 @@ class Intake:
         batch: list[tuple[Complaint, Status | None]] = []
 
         def take_in(items: list[tuple[Complaint, Status | None]]) -> list[tuple[int, bool]]:
+            if not self.app.supports(Capability.STATUS_HISTORY):
+                # Recorded before the complaints' new status is: a pass stopped in between sees
+                # the same change again (and knows it by its ref), rather than none.
+                self._record_status_changes_seen(items, result)
             now = self.store.clock()
             not_at_hub = {
                 record.ref: reason
@@ -220,31 +260,70 @@ class Intake:
             self._resolve_read_fine()
             self._save("complaints", cursor)
 
-        async for raw in self.app.complaints_since(cursor.since):
-            record = await self._checked("complaints", raw, Complaint, cursor, result)
-            if record is None:
-                continue
-            status = self.route.local_status(record.status.code)
-            if status is None:  # kept, and read again: it may be a passing glitch, or a mapping to add
-                await self.db.call(
-                    self._bad_record,
-                    "statuses",
-                    RecordError(
-                        self.name,
-                        "statuses",
-                        f"status {record.status.code!r} has no mapping in 'statuses'",
-                        record_ref=record.ref,
-                    ),
-                    cursor,
-                    result,
-                )
-            else:
-                self._resolve("statuses", record.ref)
-            batch.append((record, status))
-            cursor.seen(record.updated_at)  # saved only with its batch
-            if len(batch) >= BATCH:
-                await self.db.call(flush)
+        with self._positioned("complaints", await self.db.call(self._position, "complaints")):
+            async for raw in self.app.complaints_since(cursor.since):
+                if isinstance(raw, PeerPosition):
+                    await self.db.call(flush)
+                    await self.db.call(self._save_position, "complaints", raw, cursor)
+                    continue
+                await self._complaint(raw, batch, cursor, result, flush)
         await self.db.call(flush)
+
+    async def _complaint(
+        self,
+        raw: Any,
+        batch: list[tuple[Complaint, Status | None]],
+        cursor: _Cursor,
+        result: IntakeResult,
+        flush: Callable[[], None],
+    ) -> None:
+        """One record of the complaints stream into the batch (flushed when full)."""
+        record = await self._checked("complaints", raw, Complaint, cursor, result)
+        if record is None:
+            return
+        status = self.route.local_status(record.status.code)
+        if status is None:  # kept, and read again: it may be a passing glitch, or a mapping to add
+            await self.db.call(
+                self._bad_record,
+                "statuses",
+                RecordError(
+                    self.name,
+                    "statuses",
+                    f"status {record.status.code!r} has no mapping in 'statuses'",
+                    record_ref=record.ref,
+                ),
+                cursor,
+                result,
+            )
+        else:
+            self._resolve("statuses", record.ref)
+        batch.append((record, status))
+        cursor.seen(record.updated_at)  # saved only with its batch
+        if len(batch) >= BATCH:
+            await self.db.call(flush)
+
+    def _record_status_changes_seen(self, items: list[tuple[Complaint, Status | None]], result: IntakeResult) -> None:
+        """For an app without status history: a change of status the complaints show, kept in
+        the timeline like one its status stream would have given (not delivered: see
+        :meth:`_status_changes`)."""
+        events = status_changes_seen(self.store, self.name, items)
+        if not events:
+            return
+        self._record_events(events)
+        for event in events:
+            if event.outcome == "recorded":
+                result.status_changes += 1
+                log.info("local status change seen", complaint_id=event.complaint_id, event_id=event.event_id)
+
+    def _record_events(self, events: list[LocalEvent]) -> None:
+        try:
+            record_local_events(self.store, self.name, events)
+        except IntegrityError:  # another daemon recorded one meanwhile: one by one
+            for event in events:
+                try:
+                    record_local_events(self.store, self.name, [event])
+                except IntegrityError:
+                    event.outcome = "known"
 
     async def _checked(
         self, stream: str, record: Any, kind: type[R], cursor: _Cursor, result: IntakeResult
@@ -387,15 +466,7 @@ class Intake:
         batch: list[tuple[FollowUp | StatusChange, LocalEvent]] = []
 
         def store_events(items: list[tuple[FollowUp | StatusChange, LocalEvent]]) -> list[None]:
-            events = [event for _, event in items]
-            try:
-                record_local_events(self.store, self.name, events)
-            except IntegrityError:  # another daemon recorded one meanwhile: one by one
-                for event in events:
-                    try:
-                        record_local_events(self.store, self.name, [event])
-                    except IntegrityError:
-                        event.outcome = "known"
+            self._record_events([event for _, event in items])
             return [None] * len(items)
 
         def flush() -> None:
@@ -414,24 +485,29 @@ class Intake:
             self._save(stream, cursor)
 
         kind: type[FollowUp | StatusChange] = FollowUp if stream == "follow_ups" else StatusChange
-        async for raw in read(cursor.since):
-            record = await self._checked(stream, raw, kind, cursor, result)
-            if record is None:
-                continue
-            try:
-                event = translate(record)
-            except Exception as exc:  # one record the engine cannot use: it waits, the stream goes on
-                await self.db.call(
-                    self._bad_record,
-                    stream,
-                    RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=record.ref),
-                    cursor,
-                    result,
-                )
-                continue
-            self._resolve(stream, record.ref)
-            batch.append((record, event))
-            cursor.seen(event.occurred_at)  # saved only with its batch
-            if len(batch) >= EVENT_BATCH:
-                await self.db.call(flush)
+        with self._positioned(stream, await self.db.call(self._position, stream)):
+            async for raw in read(cursor.since):
+                if isinstance(raw, PeerPosition):
+                    await self.db.call(flush)
+                    await self.db.call(self._save_position, stream, raw, cursor)
+                    continue
+                record = await self._checked(stream, raw, kind, cursor, result)
+                if record is None:
+                    continue
+                try:
+                    event = translate(record)
+                except Exception as exc:  # one record the engine cannot use: it waits, the stream goes on
+                    await self.db.call(
+                        self._bad_record,
+                        stream,
+                        RecordError(self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=record.ref),
+                        cursor,
+                        result,
+                    )
+                    continue
+                self._resolve(stream, record.ref)
+                batch.append((record, event))
+                cursor.seen(event.occurred_at)  # saved only with its batch
+                if len(batch) >= EVENT_BATCH:
+                    await self.db.call(flush)
         await self.db.call(flush)

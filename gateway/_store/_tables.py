@@ -213,6 +213,17 @@ class CursorRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
 
 
+class PeerPositionRow(SQLModel, table=True):
+    """A peer's own place in a stream (an opaque cursor its adapter yielded), kept for the
+    adapter beside the time cursor (revision 0002)."""
+
+    __tablename__ = "peer_position"
+    instance: str = Field(primary_key=True)
+    stream: str = Field(primary_key=True)
+    position: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
 class JobRunRow(SQLModel, table=True):
     __tablename__ = "job_run"
     instance: str = Field(primary_key=True)
