@@ -72,13 +72,17 @@ SIMULATION_ALL = [
     "parse_fault_assignments",
 ]
 TESTING_ALL = [
+    "HubConformance",
+    "HubDriver",
     "InterruptingTransport",
     "KIT_REPORTER",
     "LocalAppConformance",
     "PeerDriver",
     "STREAMS",
+    "ServedHub",
     "ServedPeer",
     "Stream",
+    "kit_complaint",
 ]
 GATEWAY_DIR = Path(gateway.__file__).resolve().parent
 
