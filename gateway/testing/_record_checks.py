@@ -104,7 +104,10 @@ class RecordChecks(KitBase):
                 elif stream == "follow_ups":
                     good = [driver.add_follow_up(good[0])]
                 else:
-                    driver.change_status(good[0])
+                    try:
+                        driver.change_status(good[0])
+                    except NotImplementedError:
+                        raise unittest.SkipTest("the driver cannot change a status") from None
                 async with self._adapter(peer) as app:
                     try:
                         read = await read_stream(app, stream, None)
@@ -118,7 +121,7 @@ class RecordChecks(KitBase):
         read, good, bad = self._run(check)
         assert read.errors, f"{stream}: the malformed record {bad!r} was not yielded as a gateway.RecordError"
         came = {r.ref for r in read.records} | {r.complaint_ref for r in read.records if not isinstance(r, Complaint)}
-        assert set(good) <= came or stream == "status_changes", (
+        assert set(good) <= came, (
             f"{stream}: the records after the malformed one did not all come (missing {sorted(set(good) - came)})"
         )
         values = personal_data(KIT_REPORTER).values()
