@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gateway
 import gateway.simulation
+import gateway.testing
 
 GATEWAY_ALL = [
     "Adapter",
@@ -84,6 +85,19 @@ SIMULATION_ALL = [
     "SimulatorServer",
     "parse_fault_assignments",
 ]
+TESTING_ALL = [
+    "HubConformance",
+    "HubDriver",
+    "InterruptingTransport",
+    "KIT_REPORTER",
+    "LocalAppConformance",
+    "PeerDriver",
+    "STREAMS",
+    "ServedHub",
+    "ServedPeer",
+    "Stream",
+    "kit_complaint",
+]
 GATEWAY_DIR = Path(gateway.__file__).resolve().parent
 
 
@@ -109,6 +123,21 @@ def test_simulation_all_is_fixed_and_resolves():
         assert getattr(gateway.simulation, name, None) is not None, name
     for name in ("SimClock", "Simulator", "SimulatorServer"):
         assert isinstance(getattr(gateway.simulation, name), type), name
+
+
+def test_testing_all_is_fixed_and_resolves():
+    assert sorted(TESTING_ALL) == TESTING_ALL
+    assert sorted(gateway.testing.__all__) == TESTING_ALL
+    for name in TESTING_ALL:
+        assert getattr(gateway.testing, name, None) is not None, name
+
+
+def test_the_conformance_kit_imports_neither_pytest_nor_aiohttp():
+    """An adapter package's tests may use the kit under any runner, without the simulators' extra."""
+    for path in sorted((GATEWAY_DIR / "testing").glob("*.py")):
+        imported = _imported_modules(path.read_text(encoding="utf-8"))
+        assert not {m.split(".")[0] for m in imported} & {"pytest", "_pytest", "aiohttp"}, path.name
+        assert "gateway.simulation" not in imported, path.name
 
 
 def test_public_errors_share_one_base():

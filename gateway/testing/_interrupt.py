@@ -1,0 +1,35 @@
+"""An HTTP transport that lets the peer's world change in the middle of an adapter's walk.
+
+The kit hands the adapter an ``httpx.AsyncClient`` over this transport. After the k-th
+response has come back, and before the adapter reads it, the transport calls an action
+(the driver adding records), so the requests after it see a world that changed under
+the walk, as a busy app's does, without any hook in the peer itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+
+class InterruptingTransport(httpx.AsyncBaseTransport):
+    """Counts responses; calls ``action`` once, after response number ``after`` (0: never)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, after: int = 0, action: Callable[[], None] | None = None):
+        self.inner = inner
+        self.after = after
+        self.action = action
+        self.responses = 0
+        self.fired = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        self.responses += 1
+        if self.action is not None and self.responses == self.after:
+            self.fired = True
+            self.action()
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

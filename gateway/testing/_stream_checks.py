@@ -1,0 +1,187 @@
+"""The conformance kit's checks of the three streams: order, watermark under change,
+inclusive ``since``, time zones."""
+
+from __future__ import annotations
+
+import functools
+import unittest
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import httpx
+
+from gateway._model import Complaint, FollowUp, StatusChange
+from gateway.testing._driver import KIT_REPORTER, PeerDriver, Stream
+from gateway.testing._interrupt import InterruptingTransport
+from gateway.testing._kit import STEP, KitBase, World, describe, found_in, record_of
+from gateway.testing._streams import Read, read_stream, record_time
+
+
+class StreamChecks(KitBase):
+    """Order, watermark, inclusive since and time zones of the three streams."""
+
+    # --- ordering -----------------------------------------------------------------------------
+
+    def check_ordering(self, stream: Stream) -> None:
+        """Oldest first: the stream never yields a record newer than one it has not yet yielded."""
+
+        async def check() -> Read:
+            with self.serve_peer() as peer:
+                world = self._populate(peer.driver)
+                self._require(world, stream)
+                async with self._adapter(peer) as app:
+                    return await read_stream(app, stream, None)
+
+        read = self._run(check)
+        self._clean(read)
+        assert read.records, f"{stream}: read nothing from a peer the driver filled"
+        for before, after in zip(read.records, read.records[1:], strict=False):
+            assert record_time(after) >= record_time(before), (
+                f"{stream}: {describe(after)} came after {describe(before)}. A stream yields records oldest "
+                "first: the engine's cursor moves to the newest time yielded, so an older record yielded later, "
+                "or still to come when a walk stops, is behind it"
+            )
+
+    # --- watermark under change -------------------------------------------------------------------
+
+    def _change(self, driver: PeerDriver, world: World, stream: Stream) -> Callable[[str], object]:
+        if stream == "follow_ups" or (stream == "complaints" and not world.statuses):
+            return driver.add_follow_up
+        return driver.change_status
+
+    def check_watermark(self, stream: Stream) -> None:
+        """Records that change during a walk do not fall behind the cursor.
+
+        A walk is interrupted after its k-th response: the driver changes every complaint of
+        the world, one second apart, in the complaints' order or the reverse (some the walk
+        has passed, some still to come). Then reading again from the cursor the engine would
+        keep (the newest time the walk yielded; ``since`` is inclusive) must find every
+        record that is at the peer: whatever neither read finds is lost for good."""
+
+        async def walk(after: int, order: int) -> tuple[Read, Read, Read, int]:
+            with self.serve_peer() as peer:
+                driver = peer.driver
+                world = self._populate(driver)
+                self._require(world, stream)
+                change = self._change(driver, world, stream)
+
+                def disturb() -> None:
+                    for ref in world.complaints[::order]:
+                        change(ref)
+                        driver.advance(1)
+                    if stream == "complaints":
+                        driver.add_complaint(KIT_REPORTER)
+
+                transport = InterruptingTransport(httpx.AsyncHTTPTransport(), after=after, action=disturb)
+                async with self._adapter(peer, transport) as app:
+                    walked = await read_stream(app, stream, None)
+                async with self._adapter(peer) as app:
+                    again = await read_stream(app, stream, walked.cursor)
+                    truth = await read_stream(app, stream, None)
+                return walked, again, truth, transport.responses
+
+        _, _, _, responses = self._run(lambda: walk(0, 1))
+        if responses < 2:
+            raise unittest.SkipTest(f"{stream}: a walk of the kit's world takes one request; nothing to change between")
+        last = responses - 1  # after the last response the walk is over: nothing to interrupt
+        count = min(self.watermark_points, last)
+        points = sorted({1 + round(i * (last - 1) / max(1, count - 1)) for i in range(count)})
+        failures = []
+        for order in (1, -1):
+            for after in points:
+                walked, again, truth, _ = self._run(functools.partial(walk, after, order))
+                for read in (walked, again, truth):
+                    self._clean(read)
+                lost = [r for r in truth.records if not found_in(r, walked, again)]
+                if lost:
+                    failures.append(
+                        f"changed after response {after} of {responses}, complaints in "
+                        f"{'their' if order == 1 else 'reverse'} order: "
+                        + ", ".join(describe(r) for r in lost[:3])
+                        + f" neither yielded by the walk nor read again from its cursor "
+                        f"{walked.cursor.isoformat() if walked.cursor else None}"
+                    )
+        assert not failures, (
+            f"{stream}: records fell behind the cursor in {len(failures)} of {2 * len(points)} walks, e.g. "
+            f"{failures[0]}. A stream must never yield a record newer than one it has not yet yielded, "
+            "also while records change during the walk (for per-complaint lists: read the newest "
+            "time of every list before moving on, or walk a list ordered by time)"
+        )
+
+    # --- inclusive since ------------------------------------------------------------------------
+
+    def check_since_inclusive(self, stream: Stream) -> None:
+        """A walk from ``since`` returns every record at or after it, one at exactly ``since``
+        included (a ``since`` sent in another zone than the one times are read in misses
+        records)."""
+
+        async def check() -> tuple[Read, Read]:
+            with self.serve_peer() as peer:
+                world = self._populate(peer.driver)
+                self._require(world, stream)
+                async with self._adapter(peer) as app:
+                    everything = await read_stream(app, stream, None)
+                    self._clean(everything)
+                    assert everything.records, f"{stream}: read nothing from a peer the driver filled"
+                    middle = sorted(everything.records, key=record_time)[len(everything.records) // 2]
+                    return everything, await read_stream(app, stream, record_time(middle))
+
+        everything, later = self._run(check)
+        self._clean(later)
+        since = later.since
+        assert since is not None
+        missing = [r for r in everything.records if record_time(r) >= since and not found_in(r, later)]
+        assert not missing, (
+            f"{stream}: reading since {since.isoformat()} missed "
+            + ", ".join(describe(r) for r in missing[:3])
+            + (" (exactly at since: the filter must be inclusive)" if record_time(missing[0]) == since else "")
+        )
+
+    # --- time zones -----------------------------------------------------------------------------
+
+    def check_time_zones(self) -> None:
+        """Every time comes back timezone-aware in UTC and equal to the moment the peer
+        stamped (which it shows in its own zone, the instance's ``timezone``)."""
+
+        async def check() -> list[tuple[str, datetime, datetime | None]]:
+            with self.serve_peer() as peer:
+                driver = peer.driver
+                filed = driver.now()
+                ref = driver.add_complaint(KIT_REPORTER)
+                driver.advance(STEP)
+                answered = driver.now()
+                follow_up = driver.add_follow_up(ref)
+                driver.advance(STEP)
+                changed: datetime | None = driver.now()
+                try:
+                    driver.change_status(ref)
+                except NotImplementedError:
+                    changed = None
+                async with self._adapter(peer) as app:
+                    complaints = await read_stream(app, "complaints", None)
+                    follow_ups = await read_stream(app, "follow_ups", None)
+                    statuses = await read_stream(app, "status_changes", None) if changed else None
+            found: list[tuple[str, datetime, datetime | None]] = []
+            complaint = record_of(complaints, ref)
+            assert isinstance(complaint, Complaint)
+            found.append(("complaint created_at", filed, complaint.created_at))
+            if changed is not None:  # a status change is a change of the complaint on every peer
+                found.append(("complaint updated_at", changed, complaint.updated_at))
+            answer = record_of(follow_ups, follow_up)
+            assert isinstance(answer, FollowUp)
+            found.append(("follow-up created_at", answered, answer.created_at))
+            if statuses is not None and changed is not None:
+                mine = [s for s in statuses.records if isinstance(s, StatusChange) and s.complaint_ref == ref]
+                assert mine, "status_changes: no status change of the complaint the driver changed"
+                found.append(("status change changed_at", changed, max(s.changed_at for s in mine)))
+            return found
+
+        for what, stamped, read in self._run(check):
+            assert read is not None and read.tzinfo is not None and read.utcoffset() == timedelta(0), (
+                f"{what}: {read!r} is not a timezone-aware UTC time"
+            )
+            assert abs(read - stamped) <= self.time_precision, (
+                f"{what}: read {read.isoformat()} for a record the peer stamped at {stamped.isoformat()} "
+                f"({(read - stamped).total_seconds() / 3600:+.2f} h): is the peer's time read in the "
+                "instance's timezone?"
+            )
