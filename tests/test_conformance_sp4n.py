@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import gateway
-from gateway import Complaint, Hub, HubComplaintDraft, InstanceContext, RetryPolicy
+from gateway import Capability, Complaint, Hub, HubComplaintDraft, InstanceContext, RetryPolicy
 from gateway.simulation import SimClock, SimulatorServer
 from gateway.testing import HubConformance, ServedHub
 from lapor_gateway_adapters.sp4n import Sp4nHub
@@ -84,6 +84,7 @@ def test_the_create_check_fails_a_hub_adapter_that_sends_personal_data():
 
 
 class FindsByHashtag(Sp4nHub):
+    capabilities = Sp4nHub.capabilities | {Capability.FIND_COMPLAINT}
     sim: Sp4nSimulator
 
     async def find_complaint(self, gateway_ref: str) -> str | None:
@@ -92,6 +93,8 @@ class FindsByHashtag(Sp4nHub):
 
 
 class FindsNothing(Sp4nHub):
+    capabilities = Sp4nHub.capabilities | {Capability.FIND_COMPLAINT}
+
     async def find_complaint(self, gateway_ref: str) -> str | None:
         return None
 

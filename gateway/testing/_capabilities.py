@@ -1,21 +1,24 @@
-"""What an adapter declares it can do, read in one place each, so that a change of how
-adapters declare it (capabilities up front, idempotency per write) changes one function."""
+"""What an adapter declares it can do, read in one place each."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from gateway._adapter import Adapter, overrides
+from gateway._adapter import Adapter
+from gateway._capabilities import Capability
+from gateway._capabilities import Write as _Write
 
+#: The writes the kit makes to a local app.
 Write = Literal["status", "follow_up"]
 
 
 def supports(adapter: Adapter, method: str) -> bool:
-    """Whether the adapter implements an optional method of its base class."""
-    return overrides(adapter, method)
+    """Whether the adapter declares the optional method (``Capability`` by its method's name)."""
+    capability = next((c for c in Capability if c.method == method), None)
+    return capability is not None and adapter.supports(capability)
 
 
 def declares_idempotent(adapter: Adapter, write: Write) -> bool:
-    """Whether the adapter declares that its peer applies ``write`` carrying the same
-    gateway_ref only once (today one flag covers every write)."""
-    return type(adapter).idempotent_writes
+    """Whether the adapter declares that its peer applies ``write`` (``"status"``,
+    ``"follow_up"``) carrying the same gateway_ref only once."""
+    return _Write(write) in type(adapter).idempotent_writes

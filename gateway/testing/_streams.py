@@ -9,12 +9,15 @@ from datetime import datetime
 from gateway._adapter import LocalApp
 from gateway._errors import RecordError
 from gateway._model import Complaint, FollowUp, StatusChange
+from gateway._position import PeerPosition
 from gateway.testing._driver import Stream
 
 Record = Complaint | FollowUp | StatusChange
 
 
-def open_stream(app: LocalApp, stream: Stream, since: datetime | None) -> AsyncIterator[Record | RecordError]:
+def open_stream(
+    app: LocalApp, stream: Stream, since: datetime | None
+) -> AsyncIterator[Record | RecordError | PeerPosition]:
     if stream == "complaints":
         return app.complaints_since(since)
     if stream == "follow_ups":
@@ -65,6 +68,8 @@ async def read_stream(app: LocalApp, stream: Stream, since: datetime | None) -> 
     expected = {"complaints": Complaint, "follow_ups": FollowUp, "status_changes": StatusChange}[stream]
     read = Read(stream, since)
     async for item in open_stream(app, stream, since):
+        if isinstance(item, PeerPosition):
+            continue  # the peer's own cursor, for the engine to keep: not a record
         if isinstance(item, RecordError):
             read.errors.append(item)
         elif isinstance(item, expected):
