@@ -129,7 +129,7 @@ OFFICER_NOTES = (
     "Laporan sedang ditangani oleh regu lapangan.",
 )
 CLOSING_NOTES = ("Sudah diperbaiki oleh petugas.", "Selesai ditangani, terima kasih atas laporannya.", "Laporan ganda.")
-FIRST_NAMES = ("Andi", "Nurul", "Muhammad", "Sitti", "Ahmad", "Rahmawati", "Daeng", "Fitri")
+FIRST_NAMES = ("Andi", "Nurul", "Muhammad", "Sitti", "Ahmad", "Rahmawati", "Irwan", "Fitri")
 LAST_NAMES = ("Rahman", "Syamsuddin", "Hasanuddin", "Tenri", "Mappaseng", "Latif", "Amir")
 UNKNOWN_STATUS = "acknowledged"  # served under the unknown_status_codes fault: not open, not closed
 

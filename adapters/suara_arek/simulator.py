@@ -46,6 +46,7 @@ TOKEN_SECONDS = 120
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 MAX_KEY_CHARS = 255
 REPORT = "/v2/reports/{id}"
+CLIENT_ID = web.RequestKey("client_id", str)  # who the bearer token was issued to
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -198,7 +199,7 @@ class SuaraArekSimulator(Simulator):
             why = "the access token expired" if expired else "a valid Bearer access token is required"
             challenge = f'Bearer realm="suara-arek", error="invalid_token", error_description="{why}"'
             return fail(401, "invalid_token", why, {"WWW-Authenticate": challenge})
-        request["client_id"] = found[0]
+        request[CLIENT_ID] = found[0]
         return await handler(request)
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -291,7 +292,7 @@ class SuaraArekSimulator(Simulator):
     async def _post_response(self, request: web.Request) -> web.Response:
         """A client's response; with an ``Idempotency-Key`` header, a repeat of the same write
         answers the first answer again (and ``Idempotent-Replayed: true``) and writes nothing."""
-        client, key = request["client_id"], request.headers.get("Idempotency-Key")
+        client, key = request[CLIENT_ID], request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= MAX_KEY_CHARS and key.isprintable() and key.isascii()):
             return fail(400, "invalid_idempotency_key", f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} printable ASCII")
         try:
@@ -319,7 +320,7 @@ class SuaraArekSimulator(Simulator):
         """Naturally idempotent: the same state and note again change nothing (updated_at stays)."""
         try:
             body = await self._json(request)
-            by = {"type": "client", "client_id": request["client_id"]}
+            by = {"type": "client", "client_id": request[CLIENT_ID]}
             with self.lock:
                 self.world.set_state(
                     request.match_info["id"], body.get("state"), body.get("note"), by, self.clock.now()
