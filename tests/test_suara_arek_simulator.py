@@ -237,3 +237,10 @@ def test_attachments_download_with_the_token(served) -> None:
     assert got.status_code == 200 and len(got.content) == item["size"] and got.content.startswith(b"\x89PNG")
     assert client.get(f"/v2/attachments/{item['id']}", headers={"Authorization": ""}).status_code == 401
     assert client.get("/v2/attachments/1").status_code == 404
+
+
+def test_an_unknown_endpoint_answers_in_the_envelope(served) -> None:
+    _, client = served
+    answer = client.get("/v2/complaints")
+    assert (answer.status_code, answer.json()["error"]) == (404, "not_found")
+    assert client.delete("/v2/reports/sa-000001").json()["error"] == "not_found"  # 405, in the envelope too

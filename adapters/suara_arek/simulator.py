@@ -200,6 +200,9 @@ class SuaraArekSimulator(Simulator):
             challenge = f'Bearer realm="suara-arek", error="invalid_token", error_description="{why}"'
             return fail(401, "invalid_token", why, {"WWW-Authenticate": challenge})
         request[CLIENT_ID] = found[0]
+        missing = request.match_info.http_exception
+        if missing is not None:  # the app's envelope, not aiohttp's text page
+            return fail(missing.status, "not_found", f"{request.method} {request.path} is not an endpoint of this API")
         return await handler(request)
 
     async def _token(self, request: web.Request) -> web.Response:
