@@ -30,10 +30,9 @@ from aiohttp import web
 
 from gateway.simulation import SimClock, Simulator
 from lapor_gateway_adapters.lapor_hendi._world import tiny_png
+from lapor_gateway_adapters.open311._data import ATTRIBUTES, SERVICES
 from lapor_gateway_adapters.open311._world import (
-    ATTRIBUTES,
     JURISDICTION,
-    SERVICES,
     Open311World,
     WorldError,
     read_time,
