@@ -277,7 +277,9 @@ def test_the_wheel_installs_beside_a_package_that_owns_the_name_adapters(tmp_pat
     }
     assert found["simulators"] == {
         "lapor_hendi": "lapor_gateway_adapters.lapor_hendi.simulator",
+        "open311": "lapor_gateway_adapters.open311.simulator",
         "sp4n": "lapor_gateway_adapters.sp4n.simulator",
+        "suara_arek": "lapor_gateway_adapters.suara_arek.simulator",
     }
     assert found["py_typed"] == [True, True]
     assert found["version"] == [gateway.__version__, gateway.__version__]
