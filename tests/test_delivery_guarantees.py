@@ -33,6 +33,7 @@ import gateway.cli
 from gateway import Write
 from gateway._config import GatewayConfig
 from gateway._engine import Engine
+from gateway._engine._hub_poll import HubPoll, PollResult, poll_policy
 from gateway._model import Complaint, RawStatus, Status
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_HUB_REF, LOCAL_STATUS, Store
 from gateway._store._operator import (
@@ -440,6 +441,78 @@ async def test_lost_hub_follow_up_answer_is_recognised_by_the_hub_poll_in_the_sa
         assert h.local_follow_ups(local_id, "eksternal") == []
         assert [r.state for r in h.outbox(local_id, HUB_FOLLOW_UP)] == ["done"]
         assert h.stuck() == []
+
+
+@pytest.mark.parametrize("poll_before_call", [1, 2, 3])
+async def test_a_lost_follow_up_recognised_by_the_hub_poll_during_the_lookup_is_not_sent_again(
+    world, tmp_path, store_url, poll_before_call
+):
+    """The store runs in a thread, so the hub poll's write (recognising our follow-up, whose
+    answer was lost, under its hub id) can land between any two store calls of the delivery's
+    lookup. Here it lands before the n-th store call made after the lookup read the hub's list.
+    When the lookup took two calls ("our hub id is unknown", then "that hub id is an event's
+    already"), the poll landing between them made the delivery send the follow-up again, and the
+    first copy, no longer any event's, was echoed back to the local app (the chaos suite, on
+    PostgreSQL)."""
+    _quiet(world)
+    async with harness(world, tmp_path, store_url) as h:
+        await _started(h)
+        local_id = world.local.complaints()[3]["id_aduan"]
+        text = "Petugas sudah menambal jalan berlubang di lokasi."
+        world.clock.advance(600)
+        world.local.answer(local_id, text)
+        await h.engine.intake(LOCAL)
+        world.hub.faults.configure(lost_answer_rate=1.0)
+        try:
+            await h.engine.deliver(HUB)
+        finally:
+            world.hub.faults.configure(lost_answer_rate=0.0)
+        assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [text]  # committed, answer lost
+
+        # What the hub poll reads of the complaint now, and the poll that will record it.
+        hub = h.engine.adapters[HUB]
+        hub_ref, complaint_id = h.hub_id(local_id), h.complaint_id(local_id)
+        state, listed = await hub.read_complaint(hub_ref), await hub.follow_ups(hub_ref)
+        poll = HubPoll(
+            h.store,
+            hub,
+            {LOCAL: h.engine.routes[LOCAL]},
+            policy=poll_policy(h.config.instances[HUB].spec.polling),
+            batch=10,
+            rng=h.engine.rng,
+        )
+        lookup_done, calls = False, 0
+        real_follow_ups, real_call = hub.follow_ups, h.engine.db.call
+
+        async def follow_ups(ref: str):
+            nonlocal lookup_done
+            items = await real_follow_ups(ref)
+            lookup_done = True
+            return items
+
+        async def call(function, /, *args, **kwargs):
+            nonlocal calls
+            if lookup_done:
+                calls += 1
+                if calls == poll_before_call:  # the hub poll's write lands here
+                    await real_call(poll._record, complaint_id, state, listed, PollResult())
+            return await real_call(function, *args, **kwargs)
+
+        hub.follow_ups = follow_ups  # type: ignore[method-assign]
+        h.engine.db.call = call  # type: ignore[method-assign]
+        try:
+            h.later()
+            second = await h.engine.deliver(HUB)
+        finally:
+            hub.follow_ups = real_follow_ups  # type: ignore[method-assign]
+            h.engine.db.call = real_call  # type: ignore[method-assign]
+        assert calls >= poll_before_call, "the poll's write landed during the lookup"
+        assert second.resolved_by_lookup == 1
+        for _ in range(2):
+            h.later()
+            await h.passes(1)
+        assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [text], "exactly one copy at the hub"
+        assert h.local_follow_ups(local_id, "eksternal") == [], "never echoed back to the local app"
 
 
 async def test_a_hub_officer_follow_up_with_the_same_text_as_a_pending_local_one_is_not_taken_for_an_echo(

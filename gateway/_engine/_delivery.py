@@ -49,7 +49,7 @@ from gateway._model import (
     Status,
 )
 from gateway._store import DeliveryKind, OutboxState, Side, Store
-from gateway._store._hub_reads import poll_soon
+from gateway._store._hub_reads import poll_soon, recognise_sent_follow_up
 from gateway._store._reference import reference
 from gateway._store._store import STATUS_AS_FOLLOW_UP
 from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, OutboxRow, existing_id
@@ -505,22 +505,13 @@ class Deliveries:
                 "GET follow-ups",
                 "a follow-up could not be read; cannot tell whether the earlier send arrived",
             )
-        if (await self.db.event(event.id)).hub_ref is not None:
-            # The hub poll, running meanwhile, recognised our copy already.
+        candidates = [(item.ref, item.content) for item in listed if isinstance(item, FollowUp)]
+        if await self.db.call(recognise_sent_follow_up, self.store, event.id, candidates, same_text):
+            # Ours is there: recognised by the hub poll meanwhile, or matched here by its text.
             await self._finish(row)
             result.resolved_by_lookup += 1
+            log.info("follow-up found at hub after a lost answer", event_id=event.id)
             return True
-        for item in listed:
-            if (
-                isinstance(item, FollowUp)
-                and same_text(item.content, event.content)
-                and not await self.db.event_known_by_ref(row.complaint_id, Side.HUB, item.ref)
-            ):
-                await self.db.set_event_ref(event.id, Side.HUB, item.ref)
-                await self._finish(row)
-                result.resolved_by_lookup += 1
-                log.info("follow-up found at hub after a lost answer", event_id=event.id)
-                return True
         return False
 
     async def _local_follow_up(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:

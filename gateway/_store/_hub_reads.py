@@ -8,7 +8,7 @@ what keeps polling thousands of complaints cheap on PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -235,6 +235,36 @@ def apply_hub_read(
         row.next_poll_at = next_read(
             now, ensure_utc(row.hub_changed_at or row.first_seen_at), ensure_utc(row.closed_at)
         )
+
+
+def recognise_sent_follow_up(
+    store: Store,
+    event_id: int,
+    listed: Sequence[tuple[str, str | None]],
+    same_text: Callable[[str | None, str | None], bool],
+) -> bool:
+    """After a lost answer: whether the gateway's follow-up ``event_id`` is at the hub already,
+    decided in ONE transaction. It is when its hub id is known (the hub poll recognised it), or
+    when one of the hub's ``listed`` follow-ups (hub id, text) has its text and belongs to no
+    other event: that one's id is kept. As separate calls, the hub poll's write could land between
+    "our hub id is unknown" and "that hub id is another event's": it was ours, recognised meanwhile,
+    and the follow-up was sent a second time (found by the chaos suite with the store in a thread)."""
+    with store.session() as s:
+        event = s.exec(select(EventRow).where(EventRow.id == event_id).with_for_update()).one()
+        if event.hub_ref is not None:
+            return True
+        known = set(
+            s.exec(
+                select(EventRow.hub_ref).where(
+                    EventRow.complaint_id == event.complaint_id, col(EventRow.hub_ref).is_not(None)
+                )
+            ).all()
+        )
+        for ref, content in listed:
+            if ref not in known and same_text(content, event.content):
+                event.hub_ref = ref
+                return True
+        return False
 
 
 def poll_soon(store: Store, complaint_id: int, at: datetime) -> None:

@@ -483,14 +483,6 @@ class Store:
                 s.add(out)
             return ev.id
 
-    def event_known_by_ref(self, complaint_id: int, side: str, ref: str) -> bool:
-        column = EventRow.local_ref if Side(side) is Side.LOCAL else EventRow.hub_ref
-        with self.session() as s:
-            return (
-                s.exec(select(EventRow.id).where(EventRow.complaint_id == complaint_id, column == ref)).first()
-                is not None
-            )
-
     def set_event_ref(self, event_id: int, side: str, ref: str) -> None:
         with self.session() as s:
             set_ref(existing_row(s, EventRow, event_id), side, ref)
