@@ -355,10 +355,12 @@ from gateway.cli._db import db_app  # noqa: E402
 from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
 from gateway.cli._links import links_app  # noqa: E402
 from gateway.cli._mapping import mapping_app  # noqa: E402
+from gateway.cli._new_adapter import new_adapter_command  # noqa: E402
 
 app.add_typer(deliveries_app, name="deliveries")
 app.command("quarantine")(quarantine_command)
 app.command("backfill")(backfill_command)
+app.command("new-adapter")(new_adapter_command)
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(links_app, name="links")
 app.add_typer(db_app, name="db")
