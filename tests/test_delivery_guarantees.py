@@ -419,20 +419,29 @@ async def test_lost_hub_follow_up_answer_is_resolved_by_lookup(world, tmp_path, 
         assert h.stuck() == [] and h.stuck("parked") == []
 
 
+async def _follow_up_sent_answer_lost(h: Harness, complaint_index: int, text: str) -> int:
+    """A local officer's follow-up, taken in and sent to the hub, which commits it and loses the
+    answer; returns the local complaint's id."""
+    local_id = h.world.local.complaints()[complaint_index]["id_aduan"]
+    h.world.clock.advance(600)
+    h.world.local.answer(local_id, text)
+    await h.engine.intake(LOCAL)
+    h.world.hub.faults.configure(lost_answer_rate=1.0)
+    try:
+        first = await h.engine.deliver(HUB)
+    finally:
+        h.world.hub.faults.configure(lost_answer_rate=0.0)
+    assert first.retrying == 1
+    assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [text]  # committed, answer lost
+    return local_id
+
+
 async def test_lost_hub_follow_up_answer_is_recognised_by_the_hub_poll_in_the_same_pass(world, tmp_path, store_url):
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
-        local_id = world.local.complaints()[5]["id_aduan"]
         text = "Saluran sudah dibersihkan oleh petugas kelurahan."
-        world.clock.advance(600)
-        world.local.answer(local_id, text)
-        await h.engine.intake(LOCAL)
-        world.hub.faults.configure(lost_answer_rate=1.0)
-        try:
-            await h.engine.deliver(HUB)
-        finally:
-            world.hub.faults.configure(lost_answer_rate=0.0)
+        local_id = await _follow_up_sent_answer_lost(h, 5, text)
         await h.engine.poll_hub(HUB)  # sees the follow-up the hub committed: our own, not a new one
         await h.engine.deliver(LOCAL)
         h.later()
@@ -457,17 +466,8 @@ async def test_a_lost_follow_up_recognised_by_the_hub_poll_during_the_lookup_is_
     _quiet(world)
     async with harness(world, tmp_path, store_url) as h:
         await _started(h)
-        local_id = world.local.complaints()[3]["id_aduan"]
         text = "Petugas sudah menambal jalan berlubang di lokasi."
-        world.clock.advance(600)
-        world.local.answer(local_id, text)
-        await h.engine.intake(LOCAL)
-        world.hub.faults.configure(lost_answer_rate=1.0)
-        try:
-            await h.engine.deliver(HUB)
-        finally:
-            world.hub.faults.configure(lost_answer_rate=0.0)
-        assert [f["content"] for f in h.hub_follow_ups(local_id, "api")] == [text]  # committed, answer lost
+        local_id = await _follow_up_sent_answer_lost(h, 3, text)
 
         # What the hub poll reads of the complaint now, and the poll that will record it.
         hub = h.engine.adapters[HUB]
