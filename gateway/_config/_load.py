@@ -200,6 +200,18 @@ def _load_instance(
                     f"missing; the {spec.adapter} adapter needs it (an ${{ENV_VAR}} reference)",
                 )
             )
+    # Settings that name secrets themselves (the declarative adapter's auth:), each at its line.
+    named = getattr(settings, "required_secrets", None)
+    for required, where in named().items() if callable(named) and spec.enabled else ():
+        if required not in spec.secrets:
+            issues.append(
+                ConfigIssue(
+                    file,
+                    doc.line(("settings", *where)),
+                    "settings." + ".".join(where),
+                    f"names the secret {required!r}, which is not under secrets: (add {required}: ${{ENV_VAR}})",
+                )
+            )
     for key, ref in spec.secrets.items():
         variable = ENV_REFERENCE.match(ref).group(1)  # type: ignore[union-attr]  # validated by the schema
         value = environ.get(variable)
