@@ -89,6 +89,8 @@ def _issues_from(error: ValidationError, doc: LocatedYaml, prefix: tuple[Any, ..
     issues = []
     for err in error.errors(include_input=False, include_url=False):
         loc = prefix + tuple(err["loc"])
+        if err["type"] == "union_tag_invalid":  # the wrong value is under the tag's own key (type: ...)
+            loc += (str(err.get("ctx", {}).get("discriminator", "")).strip("'"),)
         key = ".".join(str(p) for p in loc)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import IncompleteExpressionError, JMESPathError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: The values a write's path and body may name.
 WRITE_VALUES = frozenset(
@@ -277,10 +277,11 @@ class WriteSpec(_Strict):
     idempotency_header: str | None = Field(None, description="a header the gateway_ref is sent in")
     idempotent: bool = Field(False, description="the app applies this write repeated with its gateway_ref once")
 
-    @model_validator(mode="after")
-    def _values(self) -> WriteSpec:
-        _body_values(self.body)
-        return self
+    @field_validator("body")
+    @classmethod
+    def _values(cls, body: dict[str, Any]) -> dict[str, Any]:
+        _body_values(body)
+        return body
 
 
 class Writes(_Strict):
