@@ -125,3 +125,40 @@ class TestSuaraArekConformance(LocalAppConformance):
     )
     def test_follow_up_echo(self) -> None:
         super().test_follow_up_echo()
+
+
+def test_tokens_of_two_minutes_are_renewed_from_the_yaml_alone() -> None:
+    """The description's oauth2_client_credentials: a token is fetched once and used while it
+    lives, and renewed once (the call then repeated) when the app answers 401 for an expired or
+    forgotten token, with no Python of the app's. (Renewal before expiry runs on the helper's own
+    clock: tests/test_auth.py.)"""
+    import asyncio
+
+    tokens = SimClock()
+    sim = create_simulator(seed=5, clock=SimClock(), token_clock=tokens)
+    sim.officers_active = False
+    sim.submit_report()
+
+    async def read(app: DeclarativeApp) -> int:
+        return len([c async for c in app.complaints_since(None)])
+
+    async def run(base_url: str) -> list[int]:
+        app = DeclarativeApp(context(base_url))
+        try:
+            counts = [await read(app)]
+            counts.append(await read(app))  # the same token
+            tokens.advance(130)  # the app's clock: expired there, a 401, one renewal
+            counts.append(await read(app))
+            with sim.lock:
+                sim._tokens.clear()  # the app forgot every token: a 401, then one renewal
+            counts.append(await read(app))
+            return counts
+        finally:
+            await app.aclose()
+
+    with SimulatorServer(sim, port=0) as server:
+        found = asyncio.run(run(server.base_url))
+    assert found[0] >= 1 and found == [found[0]] * 4
+    counts = sim.counts()
+    assert counts["tokens_issued"] == 3
+    assert counts["unauthorized"] == 2
