@@ -90,7 +90,7 @@ class DeclarativeApp(LocalApp):
                     (Write.FOLLOW_UP, described.writes.follow_up),
                     (Write.STATUS, described.writes.status),
                 )
-                if spec.idempotent
+                if spec is not None and spec.idempotent
             ),
             "capabilities": frozenset() if described.status_changes is None else cls.capabilities,
         }
@@ -173,15 +173,17 @@ class DeclarativeApp(LocalApp):
             return
         per = stream.per_complaint
         assert per is not None
-        operation = f"GET {per.request_path}"
         parents = self._complaints()
+        operation = f"GET {per.request_path}" if per.request_path else parents.operation
         times, zone = self.settings.times, self.context.timezone
 
         async def children(parent: Any) -> list[tuple[str, Any]]:
             key = parents.key(parent)
             assert key is not None  # walk_children reads only parents with a key
-            path = per.request_path.format(complaint_ref=quote(key[0], safe=""))
-            body = await self.http.request_json("GET", path, operation=operation)
+            body = parent
+            if per.request_path is not None:
+                path = per.request_path.format(complaint_ref=quote(key[0], safe=""))
+                body = await self.http.request_json("GET", path, operation=operation)
             items = search(per.records, body)
             if not isinstance(items, list):
                 raise PermanentPeerError(self.name, operation, f"answered without a list at {per.records!r}")
@@ -224,7 +226,11 @@ class DeclarativeApp(LocalApp):
 
     # --- writing ------------------------------------------------------------------------------
 
-    async def _write(self, spec: WriteSpec, values: dict[str, Any]) -> str | None:
+    async def _write(self, spec: WriteSpec | None, kind: str, values: dict[str, Any]) -> str | None:
+        if spec is None:
+            raise PermanentPeerError(
+                self.name, f"write {kind}", f"the app has no call to write a {kind} (no writes.{kind})"
+            )
         operation = f"{spec.method} {spec.path}"
         path = spec.path.format(complaint_ref=quote(values["complaint_ref"], safe=""))
         headers = {spec.idempotency_header: values["gateway_ref"]} if spec.idempotency_header else {}
@@ -250,7 +256,7 @@ class DeclarativeApp(LocalApp):
         self, complaint_ref: str, status: RawStatus, *, note: str | None, gateway_ref: str
     ) -> str | None:
         values = _values(complaint_ref, gateway_ref, status=status.code, status_name=status.name, note=note)
-        return await self._write(self.settings.writes.status, values)
+        return await self._write(self.settings.writes.status, "status", values)
 
     async def write_follow_up(
         self,
@@ -263,7 +269,7 @@ class DeclarativeApp(LocalApp):
         attachments: Sequence[AttachmentContent] = (),
     ) -> str | None:
         values = _values(complaint_ref, gateway_ref, content=content, author=author, is_secret=is_secret)
-        return await self._write(self.settings.writes.follow_up, values)
+        return await self._write(self.settings.writes.follow_up, "follow_up", values)
 
 
 def _values(complaint_ref: str, gateway_ref: str, **given: Any) -> dict[str, Any]:

@@ -228,9 +228,10 @@ class ComplaintStream(ListSpec):
 
 
 class ChildList(_Strict):
-    """A list kept per complaint (GET /complaints/{complaint_ref}/comments), answered whole."""
+    """A list kept per complaint (GET /complaints/{complaint_ref}/comments), answered whole; or,
+    without ``request_path``, one held in the complaint's own record (``records`` applied to it)."""
 
-    request_path: ChildPath
+    request_path: ChildPath | None = None
     records: Expr
 
 
@@ -285,8 +286,9 @@ class WriteSpec(_Strict):
 
 
 class Writes(_Strict):
-    follow_up: WriteSpec
-    status: WriteSpec
+    # Absent: the app has no such call; the write is refused (its delivery parked with the reason).
+    follow_up: WriteSpec | None = None
+    status: WriteSpec | None = None
 
 
 class Times(_Strict):
@@ -303,7 +305,7 @@ class Description(_Strict):
     complaints: ComplaintStream
     follow_ups: FollowUpStream
     status_changes: StatusStream | None = Field(None, description="absent: the app keeps the current status only")
-    writes: Writes
+    writes: Writes = Writes()
 
     def required_secrets(self) -> dict[str, tuple[str, ...]]:
         """The secrets the description names, each with where it names it (for config check)."""
