@@ -243,6 +243,8 @@ class DeclarativeApp(LocalApp):
             # Repeating it within the call is safe when the app applies it once.
             idempotent=True if spec.idempotent else None,
         )
+        if spec.refused is not None and search(spec.refused, answer):
+            raise PermanentPeerError(self.name, operation, "answered that the write was not made (see refused:)")
         if spec.confirm is not None and not search(spec.confirm, answer):
             raise AmbiguousOutcomeError(self.name, operation, "answered without what proves the write (see confirm:)")
         if spec.id is None:

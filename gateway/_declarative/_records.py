@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import jmespath
+from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
 from gateway._declarative._schema import (
@@ -36,7 +37,12 @@ def compiled(expression: str) -> ParsedResult:
 
 
 def search(expression: str, data: Any) -> Any:
-    return compiled(expression).search(data)
+    """The expression's value on ``data``; None when it cannot apply (a function given a value of
+    the wrong type: ``join`` over a null), as for a field that is not there."""
+    try:
+        return compiled(expression).search(data)
+    except JMESPathError:
+        return None
 
 
 def read_time(text: Any, times: Times, zone: tzinfo) -> datetime | None:

@@ -275,6 +275,7 @@ class WriteSpec(_Strict):
     body: dict[str, Any] = Field(description="JSON; a string that is exactly {name} takes that value with its type")
     id: Expr | None = Field(None, description="where the answer holds the new record's id")
     confirm: Expr | None = Field(None, description="true when the answer proves the write (default: 2xx and id)")
+    refused: Expr | None = Field(None, description="true when a 2xx answer says the write was not made")
     idempotency_header: str | None = Field(None, description="a header the gateway_ref is sent in")
     idempotent: bool = Field(False, description="the app applies this write repeated with its gateway_ref once")
 
