@@ -6,7 +6,6 @@ refused inside a 2xx), under every check of the kit."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +15,9 @@ import pytest
 from test_conformance_lapor_hendi import LaporHendiDriver
 
 from gateway import LocalApp, PermanentPeerError, RawStatus, RetryPolicy
-from gateway._config._load import _load_instance
-from gateway._config._yaml import load_yaml
 from gateway._declarative import DeclarativeApp
 from gateway.simulation import SimClock, SimulatorServer
-from gateway.testing import LocalAppConformance, ServedPeer
+from gateway.testing import LocalAppConformance, ServedPeer, declarative_app
 from lapor_gateway_adapters.lapor_hendi.simulator import create_simulator
 
 pytestmark = pytest.mark.e2e
@@ -30,11 +27,8 @@ KEY = "demo-lapor-hendi-key"
 
 
 def build(base_url: str, client: httpx.AsyncClient | None = None) -> DeclarativeApp:
-    issues: list = []
-    inst = _load_instance(load_yaml(YAML), {"LAPOR_HENDI_API_KEY": KEY}, True, issues)
-    assert inst is not None and not issues, issues
-    context = dataclasses.replace(inst.context(), base_url=base_url, retry=RetryPolicy(attempts=1))
-    return DeclarativeApp(context, client=client)
+    environ = {"LAPOR_HENDI_API_KEY": KEY}
+    return declarative_app(YAML, base_url, environ=environ, client=client, retry=RetryPolicy(attempts=1))
 
 
 class TestDeclarativeLaporHendiConformance(LocalAppConformance):

@@ -10,7 +10,6 @@ the reason; deterministic (a seeded simulator whose clock moves only when the dr
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,25 +19,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from gateway import InstanceContext, LocalApp, PermanentPeerError, Reporter, RetryPolicy, format_iso_time
-from gateway._config._load import _load_instance
-from gateway._config._yaml import load_yaml
-from gateway._declarative import DeclarativeApp
+from gateway import LocalApp, PermanentPeerError, Reporter, RetryPolicy, format_iso_time
 from gateway.simulation import SimClock, SimulatorServer
-from gateway.testing import LocalAppConformance, ServedPeer, Stream
+from gateway.testing import LocalAppConformance, ServedPeer, Stream, declarative_app
 from lapor_gateway_adapters.open311.simulator import Open311Simulator, create_simulator
 
 pytestmark = pytest.mark.e2e
 
 YAML = Path(__file__).resolve().parent.parent / "config" / "adapters" / "open311-makassar.yaml"
 WITA = ZoneInfo("Asia/Makassar")
-
-
-def context(base_url: str) -> InstanceContext:
-    issues: list = []
-    inst = _load_instance(load_yaml(YAML), {}, True, issues)
-    assert inst is not None and not issues, issues
-    return dataclasses.replace(inst.context(), base_url=base_url, retry=RetryPolicy(attempts=1))
 
 
 class Open311Driver:
@@ -90,7 +79,7 @@ class TestOpen311Conformance(LocalAppConformance):
             yield ServedPeer(server.base_url, Open311Driver(sim))
 
     def build_adapter(self, base_url: str, client: httpx.AsyncClient) -> LocalApp:
-        return DeclarativeApp(context(base_url), client=client)
+        return declarative_app(YAML, base_url, environ={}, client=client, retry=RetryPolicy(attempts=1))
 
     @pytest.mark.xfail(
         strict=True,
