@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import edit, line_of
+from pydantic import ValidationError
 
 import gateway
 from gateway import (
@@ -398,3 +399,28 @@ async def test_walk_children_passes_the_parents_positions_on_where_they_stand() 
         )
     )
     assert [f if isinstance(f, PeerPosition) else f["of"] for f in found] == ["a", PeerPosition("after-a"), "b"]
+
+
+def test_a_header_template_with_a_stray_brace_is_a_config_error() -> None:
+    with pytest.raises(ValidationError, match="Authorization: unbalanced"):
+        Description.model_validate(
+            {**PAGED, "auth": {"type": "headers", "headers": {"Authorization": "Token {api_key"}}}
+        )
+
+
+def test_a_secret_not_set_is_a_config_error_naming_it() -> None:
+    context = InstanceContext(
+        name="kit-app", base_url=BASE, timezone=gateway.WIB, settings=Description.model_validate(PAGED)
+    )
+    with pytest.raises(ConfigError, match=r"secrets\.api_key"):
+        DeclarativeApp(context)
+
+
+def test_each_description_gets_a_class_of_its_own() -> None:
+    current_state = {key: value for key, value in PAGED.items() if key != "status_changes"}
+    history = make_app(PAGED, lambda r: httpx.Response(200))
+    current = make_app(current_state, lambda r: httpx.Response(200))
+    assert type(history) is not type(current) and isinstance(current, DeclarativeApp)
+    assert type(history).capabilities == frozenset({Capability.STATUS_HISTORY})
+    assert type(current).capabilities == frozenset() and not current.supports(Capability.STATUS_HISTORY)
+    assert type(current).idempotent_writes == frozenset()

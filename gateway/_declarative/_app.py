@@ -32,7 +32,7 @@ from gateway._declarative._schema import (
     placeholders,
 )
 from gateway._declarative._walks import ListWalk
-from gateway._errors import AmbiguousOutcomeError, PermanentPeerError, RecordError
+from gateway._errors import AmbiguousOutcomeError, ConfigError, ConfigIssue, PermanentPeerError, RecordError
 from gateway._model import AttachmentContent, Complaint, FollowUp, RawStatus, StatusChange
 from gateway._paging_children import walk_children
 from gateway._position import PeerPosition
@@ -105,7 +105,9 @@ class DeclarativeApp(LocalApp):
         try:
             return self.context.secrets[name]
         except KeyError:
-            raise KeyError(f"{self.name}: the description names the secret {name!r}, not set under secrets:") from None
+            # gateway config check reports it with its line; this is an instance built by hand.
+            message = f"the description names the secret {name!r}, which is not set"
+            raise ConfigError([ConfigIssue(self.name, None, f"secrets.{name}", message)]) from None
 
     def auth_headers(self) -> dict[str, str]:
         auth = self.settings.auth

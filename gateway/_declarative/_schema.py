@@ -79,6 +79,16 @@ class StaticHeaders(_Strict):
     type: Literal["headers"]
     headers: dict[str, str] = Field(description="header -> value; {name} is the secret of that name")
 
+    @field_validator("headers")
+    @classmethod
+    def _templates(cls, headers: dict[str, str]) -> dict[str, str]:
+        for header, value in headers.items():
+            try:
+                placeholders(value)
+            except ValueError as exc:
+                raise ValueError(f"{header}: {exc}") from None
+        return headers
+
 
 class ApiKeyAuth(_Strict):
     type: Literal["api_key"]
