@@ -424,3 +424,42 @@ def test_each_description_gets_a_class_of_its_own() -> None:
     assert type(history).capabilities == frozenset({Capability.STATUS_HISTORY})
     assert type(current).capabilities == frozenset() and not current.supports(Capability.STATUS_HISTORY)
     assert type(current).idempotent_writes == frozenset()
+
+
+@pytest.mark.anyio
+async def test_a_feed_that_keeps_its_position_resumes_from_it_without_a_time_filter() -> None:
+    from gateway._position import stored_positions
+
+    description = copy.deepcopy(PAGED)
+    description["complaints"]["request"] = {"path": "/feed", "since_param": "sejak"}
+    description["complaints"]["paging"] = {
+        "type": "token",
+        "token_param": "cursor",
+        "next_token": "next",
+        "has_more": "more",
+        "keep_position": True,
+    }
+    seen: list[httpx.Request] = []
+
+    def peer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        cursor = request.url.params.get("cursor")
+        if cursor in (None, "c1"):
+            return httpx.Response(200, json={"data": [aduan(1, "2026-11-01 08:00:00")], "next": "c2", "more": True})
+        return httpx.Response(200, json={"data": [aduan(2, "2026-11-01 09:00:00")], "next": "c3", "more": False})
+
+    app = make_app(description, peer)
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    first = await collect(app.complaints_since(since))
+    token = stored_positions.set({"complaints": "c2"})
+    try:
+        resumed = await collect(app.complaints_since(since))
+    finally:
+        stored_positions.reset(token)
+    await app.aclose()
+
+    assert [type(i).__name__ for i in first] == ["Complaint", "PeerPosition", "Complaint", "PeerPosition"]
+    assert first[1] == PeerPosition("c2") and first[3] == PeerPosition("c3")
+    assert "sejak" in seen[0].url.params  # no position yet: from since
+    assert [c.ref for c in resumed if isinstance(c, Complaint)] == ["2"]
+    assert seen[-1].url.params["cursor"] == "c2" and "sejak" not in seen[-1].url.params
