@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway._errors import RecordError
+from gateway._position import PeerPosition
 
 
 async def walk_children(
@@ -50,8 +51,14 @@ async def walk_children(
     child's time (UTC), None when unreadable: such a child is passed on first, for the
     adapter to turn into a :class:`gateway.RecordError`. A parent that cannot be read is
     passed on as a :class:`gateway.RecordError` (the engine then holds the stream's cursor).
+    A :class:`gateway.PeerPosition` among the parents (a feed ordered by modification, walked
+    with ``walk_by_token(..., positions=True)``) is passed on where it stands: every child
+    before it is passed on or, added after its parent was listed, has moved that parent past it.
     """
     async for parent in parents:
+        if isinstance(parent, PeerPosition):
+            yield parent
+            continue
         key = parent_key(parent)
         if key is None:
             yield RecordError(peer, stream, "a parent's id or modification time cannot be read: its list is not read")

@@ -39,8 +39,8 @@ def issue_for(found: list[ConfigIssue], key: str) -> ConfigIssue:
 def test_shipped_config_loads(repo_config_dir: Path):
     config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
 
-    assert sorted(config.instances) == ["lapor-hendi-semarang", "sp4n"]
-    assert [i.name for i in config.local_apps()] == ["lapor-hendi-semarang"]
+    assert sorted(config.instances) == ["lapor-hendi-semarang", "open311-makassar", "sp4n", "suara-arek-malang"]
+    assert [i.name for i in config.local_apps()] == ["lapor-hendi-semarang"]  # the declarative ones are disabled
     assert [i.name for i in config.hubs()] == ["sp4n"]
     assert config.instances["lapor-hendi-semarang"].spec.route.hub == "sp4n"
     assert config.instances["lapor-hendi-semarang"].secrets == {"api_key": "x"}

@@ -96,6 +96,7 @@ TESTING_ALL = [
     "ServedHub",
     "ServedPeer",
     "Stream",
+    "declarative_app",
     "kit_complaint",
 ]
 GATEWAY_DIR = Path(gateway.__file__).resolve().parent

@@ -89,6 +89,8 @@ def _issues_from(error: ValidationError, doc: LocatedYaml, prefix: tuple[Any, ..
     issues = []
     for err in error.errors(include_input=False, include_url=False):
         loc = prefix + tuple(err["loc"])
+        if err["type"] == "union_tag_invalid":  # the wrong value is under the tag's own key (type: ...)
+            loc += (str(err.get("ctx", {}).get("discriminator", "")).strip("'"),)
         key = ".".join(str(p) for p in loc)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -198,6 +200,18 @@ def _load_instance(
                     doc.line(("secrets",)),
                     f"secrets.{required}",
                     f"missing; the {spec.adapter} adapter needs it (an ${{ENV_VAR}} reference)",
+                )
+            )
+    # Settings that name secrets themselves (the declarative adapter's auth:), each at its line.
+    named = getattr(settings, "required_secrets", None)
+    for required, where in named().items() if callable(named) and spec.enabled else ():
+        if required not in spec.secrets:
+            issues.append(
+                ConfigIssue(
+                    file,
+                    doc.line(("settings", *where)),
+                    "settings." + ".".join(where),
+                    f"names the secret {required!r}, which is not under secrets: (add {required}: ${{ENV_VAR}})",
                 )
             )
     for key, ref in spec.secrets.items():

@@ -183,8 +183,14 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON inst
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
     out.print(f"store: {report['store']} (schema revision {report['schema_revision']})")
-    for table in status_tables(report):
+    # A column per instance: the disabled ones (examples shipped for other regions) would only
+    # squeeze the tables; they are named below them, and --json has them all.
+    disabled = [name for name, inst in config.instances.items() if not inst.spec.enabled]
+    shown = {**report, "instances": [r for r in report["instances"] if r["name"] not in disabled]}
+    for table in status_tables(shown):
         out.print(table)
+    if disabled:
+        out.print(f"disabled (not shown): {', '.join(disabled)}", highlight=False)
     for line in job_errors(report):
         out.print(f"[red]{line}[/red]", highlight=False)
 

@@ -184,7 +184,8 @@ async def _report_every(
 
 
 def _print_report(store: Store, config: Any, servers: dict[str, SimulatorServer], console: Console) -> None:
-    report = status_report(store, {name: inst.role for name, inst in config.instances.items()})
+    # The instances the demo runs; the disabled examples would only squeeze the tables.
+    report = status_report(store, {name: inst.role for name, inst in config.instances.items() if inst.spec.enabled})
     for table in status_tables(report):
         console.print(table)
     for name, server in servers.items():

@@ -7,11 +7,13 @@ watermark while records change during a walk, inclusive ``since``, time zones, e
 the adapter's own writes, declared idempotency, bad records as ``RecordError``, personal
 data kept apart. :class:`HubConformance` does the same for a hub adapter: create and read
 back, the follow-up echo, the lookup after a lost create answer. See "The conformance kit" in ``docs/adapters.md``.
+:func:`declarative_app` builds the adapter of a local app described in YAML from its instance file.
 
 It imports neither pytest nor aiohttp: skips are ``unittest.SkipTest``, which pytest reports
 as skipped, and the peer is whatever the author's ``serve_peer`` starts.
 """
 
+from gateway.testing._declarative import declarative_app
 from gateway.testing._driver import KIT_REPORTER, STREAMS, PeerDriver, ServedPeer, Stream
 from gateway.testing._hub import HubConformance, HubDriver, ServedHub, kit_complaint
 from gateway.testing._interrupt import InterruptingTransport
@@ -28,5 +30,6 @@ __all__ = [
     "ServedHub",
     "ServedPeer",
     "Stream",
+    "declarative_app",
     "kit_complaint",
 ]
