@@ -22,11 +22,14 @@ def _new(*args: str) -> tuple[int, str]:
 
 
 @pytest.mark.e2e
-def test_the_generated_adapter_installs_and_passes_its_conformance_tests(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flavour", ["python", "yaml"])
+def test_the_generated_adapter_installs_and_passes_its_conformance_tests(tmp_path: Path, flavour: str) -> None:
     target = tmp_path / "warga-kita"
-    code, output = _new("warga-kita", "--dir", str(target))
+    code, output = _new("warga-kita", "--dir", str(target), *(["--yaml"] if flavour == "yaml" else []))
     assert code == 0, output
-    assert (target / "lapor_gateway_warga_kita" / "_adapter.py").is_file()
+    # The Python flavour writes an adapter class; the YAML one describes the app for the declarative adapter.
+    assert (target / "lapor_gateway_warga_kita" / "_adapter.py").is_file() == (flavour == "python")
+    assert ("adapter: declarative" in (target / "config" / "warga_kita.yaml").read_text()) == (flavour == "yaml")
 
     # Installed as a user would (no network: this environment's setuptools builds it).
     site = tmp_path / "site"
@@ -39,14 +42,16 @@ def test_the_generated_adapter_installs_and_passes_its_conformance_tests(tmp_pat
             sys.executable,
             "-c",
             "from gateway._registry import load_adapter, load_simulator_factory;"
-            "print(load_adapter('warga_kita').__name__, callable(load_simulator_factory('warga_kita')))",
+            f"print(load_adapter('{'warga_kita' if flavour == 'python' else 'declarative'}').__name__,"
+            " callable(load_simulator_factory('warga_kita')))",
         ],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert found.stdout.split() == ["WargaKitaApp", "True"], found.stderr[-2000:]
+    adapter_class = "WargaKitaApp" if flavour == "python" else "DeclarativeApp"
+    assert found.stdout.split() == [adapter_class, "True"], found.stderr[-2000:]
 
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"],

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from gateway._registry import installed_adapters
-from gateway.cli import _scaffold_local_app as templates
+from gateway.cli import _scaffold_local_app, _scaffold_yaml
 
 NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 console = Console()
@@ -31,19 +31,22 @@ def _names(name: str) -> dict[str, str]:
     }
 
 
-def scaffold(name: str, target: Path) -> list[Path]:
-    """Write the package for ``name`` under ``target``; returns the files written."""
+def scaffold(name: str, target: Path, *, yaml: bool = False) -> list[Path]:
+    """Write the package for ``name`` under ``target`` (``yaml``: the app described in YAML for
+    the declarative adapter, not a Python adapter); returns the files written."""
     names = _names(name)
     package = target / names["package"]
+    templates = _scaffold_yaml if yaml else _scaffold_local_app
     files = {
         target / "pyproject.toml": templates.PYPROJECT,
         target / "README.md": templates.README,
         package / "__init__.py": templates.INIT,
-        package / "_adapter.py": templates.ADAPTER,
         package / "simulator.py": templates.SIMULATOR,
         target / "config" / f"{names['slug']}.yaml": templates.CONFIG,
         target / "tests" / "test_conformance.py": templates.TESTS,
     }
+    if not yaml:
+        files[package / "_adapter.py"] = _scaffold_local_app.ADAPTER
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(text).substitute(names))
@@ -62,10 +65,15 @@ def new_adapter_command(
     directory: Annotated[
         Path | None, typer.Option("--dir", help="where to write the package [./NAME]", show_default=False)
     ] = None,
+    yaml: Annotated[
+        bool,
+        typer.Option("--yaml", help="describe the app in YAML for the declarative adapter instead of Python"),
+    ] = False,
 ) -> None:
-    """Start the adapter of a new local app: a package with the adapter (Python), a simulator of
-    the app, an instance config and the conformance kit's tests. It installs (pip install -e DIR)
-    and passes its tests (pytest in DIR) as generated; then make it speak your app's API."""
+    """Start the adapter of a new local app: a package with the adapter (Python, or with --yaml an
+    instance file for the declarative adapter), a simulator of the app, an instance config and the
+    conformance kit's tests. It installs (pip install -e DIR) and passes its tests (pytest in DIR)
+    as generated; then make it speak your app's API."""
     if not NAME.match(name) or len(name) > 40:
         _fail(
             f"{name!r} is not a usable adapter name: lower-case letters and digits, words joined by - or _, "
@@ -73,13 +81,13 @@ def new_adapter_command(
         )
     slug = _names(name)["slug"]
     taken = {a.name for a in installed_adapters()}
-    if slug in taken:
+    if slug in taken or slug == "declarative":
         _fail(f"an adapter named {slug!r} is installed already (gateway adapters lists them); choose another name")
     target = directory or Path(name)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         _fail(f"{target} exists and is not empty; choose another --dir")
     try:
-        written = scaffold(name, target)
+        written = scaffold(name, target, yaml=yaml)
     except OSError as exc:
         _fail(f"cannot write under {target}: {exc.strerror or exc}")
     console.print(f"Wrote the adapter package for {name!r} in {target}:")

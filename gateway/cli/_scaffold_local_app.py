@@ -462,7 +462,7 @@ categories:
   umum: lainnya
 """
 
-TESTS = '''\
+TESTS_HEADER = '''\
 """The conformance kit (gateway.testing) against the adapter and its simulator, over loopback."""
 
 from __future__ import annotations
@@ -481,7 +481,9 @@ from $package import $cls
 from $package.simulator import API_KEY, ${cls}Simulator, create_simulator
 
 
-class Driver:
+'''
+
+DRIVER = '''class Driver:
     """Changes the simulated app's world for the kit."""
 
     def __init__(self, sim: ${cls}Simulator) -> None:
@@ -510,7 +512,9 @@ class Driver:
         return ref
 
 
-class Test${cls}Conformance(LocalAppConformance):
+'''
+
+TEST_CLASS = """class Test${cls}Conformance(LocalAppConformance):
     status_to_write = RawStatus("diproses")
 
     @contextmanager
@@ -529,4 +533,6 @@ class Test${cls}Conformance(LocalAppConformance):
             retry=RetryPolicy(attempts=1),
         )
         return $cls(context, client=client)
-'''
+"""
+
+TESTS = TESTS_HEADER + DRIVER + TEST_CLASS
