@@ -81,7 +81,7 @@ async def test_suara_arek_in_yaml_flows_both_ways_exactly_once(tmp_path: Path, s
 
         reports = local.reports()
         hub_complaints = hub.complaints()
-        assert len(reports) > 12, "the simulated citizens should have filed reports"
+        assert len(reports) > 6, "the simulated citizens should have filed reports beside the 6 seeded ones"
 
         # 1. Every report is at the hub exactly once, but one closed before the gateway first saw it
         #    (route.create_at_hub); each carries its own gateway reference.
