@@ -4,6 +4,7 @@ and a configuration pointing at them."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -11,10 +12,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 
 from gateway._config import GatewayConfig, load_config
 from gateway.simulation import SimClock, SimulatorServer
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found():
+    """A command run in-process (typer's CliRunner) configures logging to the runner's captured
+    stream, which is closed once the command returns: a later test of the same process would log
+    into a closed file and its jobs fail. Each test leaves structlog at its defaults and the root
+    logger without the stream handlers it added."""
+    handlers = list(logging.getLogger().handlers)
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        if handler not in handlers and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = 20261127
