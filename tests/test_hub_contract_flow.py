@@ -256,6 +256,30 @@ async def test_a_status_after_one_taken_from_the_current_status_still_reaches_th
         assert not f.audit("status_outdated")
 
 
+async def test_a_complaint_first_read_past_its_received_status_gets_that_status(world, tmp_path, store_url):
+    """The first read of a complaint at the hub can come after the hub moved it on (a create
+    whose answer was lost, linked by an operator later), with a history that cannot be read: its
+    current status was taken as the one it was received in and never delivered, and the complaint,
+    closed, was not read again (found by the chaos suite)."""
+    async with flow(world, tmp_path, store_url) as f:
+        local_id = f.world.local.submit_complaint()
+        await f.engine.intake(LOCAL)
+        await f.engine.deliver(HUB)  # created at the hub, not read yet
+        hub = f.engine.adapters[HUB]
+        read = hub.read_complaint
+
+        async def without_history(ref: str):
+            from dataclasses import replace
+
+            state = await read(ref)
+            return replace(state, status_changes=(), history_complete=False)
+
+        hub.read_complaint = without_history  # type: ignore[method-assign]
+        world.hub.act(f.hub_id(local_id), "Selesai")
+        await f.passes()
+        assert f.local_status(local_id) == "selesai"
+
+
 # -- follow-ups ------------------------------------------------------------------------------------
 
 

@@ -31,7 +31,7 @@ from gateway._errors import (
     StoreUnavailableError,
     safe_text,
 )
-from gateway._model import FollowUp, HubComplaintState, StatusChange
+from gateway._model import FollowUp, HubComplaintState, Status, StatusChange
 from gateway._sanitize import cleaned
 from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._hub_reads import (
@@ -380,7 +380,13 @@ class HubPoll:
             hub_status=current.name or current.code,
             history_complete=state.history_complete,
         )
-        return self._status_change(route, change, first=seen == 0)
+        # With no hub status seen before, the current one is the status the hub received the
+        # complaint in (kept, not delivered: it would only set the local app back) unless it is
+        # past that: a complaint is received unverified, so any other status came after. (A create
+        # linked late by an operator is first read already done at the hub; taken as its first
+        # status, "done" never reached the local app, and the closed complaint was not read again.)
+        received = seen == 0 and route.hub_status(current.code, current.name) in (None, Status.UNVERIFIED)
+        return self._status_change(route, change, first=received)
 
 
 def _cause(exc: BaseException) -> str:
