@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,16 @@ async def flow(world, tmp_path: Path, store_url: str, tweak=None) -> AsyncIterat
         store.close()
 
 
+def _without_history(read: Any) -> Any:
+    """``read_complaint`` as when the hub's data_logs is missing or its data is not JSON: the
+    current status only, the history not read whole."""
+
+    async def without_history(ref: str) -> Any:
+        return replace(await read(ref), status_changes=(), history_complete=False)
+
+    return without_history
+
+
 async def new_complaint(f: Flow, **fields: Any) -> int:
     local_id = f.world.local.submit_complaint(**fields)
     await f.passes()
@@ -205,14 +215,7 @@ async def test_the_current_status_goes_on_when_the_history_cannot_be_read(world,
         local_id = await new_complaint(f)
         hub = f.engine.adapters[HUB]
         read = hub.read_complaint
-
-        async def without_history(ref: str):  # as when data_logs is missing or its data is not JSON
-            state = await read(ref)
-            from dataclasses import replace
-
-            return replace(state, status_changes=(), history_complete=False)
-
-        hub.read_complaint = without_history  # type: ignore[method-assign]
+        hub.read_complaint = _without_history(read)  # type: ignore[method-assign]
         world.hub.act(f.hub_id(local_id), "Terverifikasi")
         await f.passes()
         assert f.local_status(local_id) == "terverifikasi"
@@ -237,14 +240,7 @@ async def test_a_status_after_one_taken_from_the_current_status_still_reaches_th
         local_id = await new_complaint(f)
         hub = f.engine.adapters[HUB]
         read = hub.read_complaint
-
-        async def without_history(ref: str):
-            from dataclasses import replace
-
-            state = await read(ref)
-            return replace(state, status_changes=(), history_complete=False)
-
-        hub.read_complaint = without_history  # type: ignore[method-assign]
+        hub.read_complaint = _without_history(read)  # type: ignore[method-assign]
         world.hub.act(f.hub_id(local_id), "Terverifikasi")
         await f.passes()
         assert f.local_status(local_id) == "terverifikasi"
@@ -267,14 +263,7 @@ async def test_a_complaint_first_read_past_its_received_status_gets_that_status(
         await f.engine.deliver(HUB)  # created at the hub, not read yet
         hub = f.engine.adapters[HUB]
         read = hub.read_complaint
-
-        async def without_history(ref: str):
-            from dataclasses import replace
-
-            state = await read(ref)
-            return replace(state, status_changes=(), history_complete=False)
-
-        hub.read_complaint = without_history  # type: ignore[method-assign]
+        hub.read_complaint = _without_history(read)  # type: ignore[method-assign]
         world.hub.act(f.hub_id(local_id), "Selesai")
         await f.passes()
         assert f.local_status(local_id) == "selesai"

@@ -429,16 +429,7 @@ def create_simulator(
     return ${cls}Simulator(seed=seed, clock=clock, faults=faults)
 '''
 
-CONFIG = """\
-# An instance of $title: copy into the gateway's config/adapters/, check it with
-# `gateway config check`, and fill in what your app and route need (docs/configuration.md).
-name: $slug
-adapter: $slug
-enabled: false               # true once the values below are your app's
-base_url: http://127.0.0.1:8790   # `gateway simulate $slug` serves the simulator here
-timezone: Asia/Jakarta
-secrets:
-  api_key: $${${env}_API_KEY}
+ROUTE_AND_TABLES = """\
 route:
   hub: sp4n
   fields:
@@ -461,6 +452,22 @@ status_writes:               # canonical status from the hub -> what to write in
 categories:
   umum: lainnya
 """
+
+CONFIG = (
+    """\
+# An instance of $title: copy into the gateway's config/adapters/, check it with
+# `gateway config check`, and fill in what your app and route need (docs/configuration.md).
+name: $slug
+adapter: $slug
+enabled: false               # true once the values below are your app's
+base_url: http://127.0.0.1:8790   # `gateway simulate $slug` serves the simulator here
+timezone: Asia/Jakarta
+secrets:
+  api_key: $${${env}_API_KEY}
+"""
+    + ROUTE_AND_TABLES
+)
+
 
 TESTS_HEADER = '''\
 """The conformance kit (gateway.testing) against the adapter and its simulator, over loopback."""

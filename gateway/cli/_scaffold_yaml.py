@@ -4,7 +4,7 @@ flavour (``_scaffold_local_app``), described in YAML alone for the declarative a
 
 from __future__ import annotations
 
-from gateway.cli._scaffold_local_app import DRIVER, SIMULATOR
+from gateway.cli._scaffold_local_app import DRIVER, ROUTE_AND_TABLES, SIMULATOR
 
 PYPROJECT = """\
 [build-system]
@@ -55,7 +55,8 @@ INIT = '''\
 """$title: the simulator of its API (the adapter is config/$slug.yaml, in YAML)."""
 '''
 
-CONFIG = """\
+CONFIG = (
+    """\
 # $title, described in YAML alone for the gateway's declarative adapter. Copy into the gateway's
 # config/adapters/, check it with `gateway config check`, and make settings: describe your app.
 name: $slug
@@ -118,28 +119,9 @@ settings:
       path: /complaints/{complaint_ref}/status
       body: {status: "{status}", note: "{note}", gateway_ref: "{gateway_ref}"}
       id: id
-route:
-  hub: sp4n
-  fields:
-    location_id: 11          # the hub's location id of your province
-    disposition_id: 100234   # the hub's institution id of your city
-statuses:                    # the app's status -> canonical status
-  baru: unverified
-  diproses: in_progress
-  selesai: done
-status_order: [baru, diproses, selesai]
-status_writes:               # canonical status from the hub -> what to write in the app
-  unverified: baru
-  verified: baru
-  forwarded: diproses
-  on_hold: diproses
-  in_progress: diproses
-  done: selesai
-  rejected: selesai
-  archived: selesai
-categories:
-  umum: lainnya
 """
+    + ROUTE_AND_TABLES
+)
 
 TESTS = (
     '''\
