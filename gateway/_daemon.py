@@ -4,6 +4,9 @@ every start (two processes must never share an APScheduler job store).
 
 Kept behind this one class so that a later move (APScheduler 4, or several
 daemons sharing PostgreSQL) stays contained.
+
+While it runs, the daemon serves HTTP (``web:`` in gateway.yaml): /metrics, /healthz, /readyz
+and the dashboard (``gateway._web``), in the same event loop as the jobs.
 """
 
 from __future__ import annotations
@@ -12,28 +15,51 @@ import asyncio
 import contextlib
 import functools
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from gateway._config import GatewayConfig
 from gateway._engine import DELIVER, HUB_POLL, INTAKE, REFERENCE, Engine
 from gateway._errors import safe_text
 from gateway._store._daemons import HEARTBEAT_SECONDS
+from gateway._web._context import WebContext
+from gateway._web._metrics import DeadlineCounter, Metrics
+from gateway._web._server import ROUTES, AddRoutes, WebServer
 
 log = structlog.get_logger("gateway.daemon")
 
 
 class Daemon:
-    def __init__(self, engine: Engine, config: GatewayConfig):
+    def __init__(
+        self,
+        engine: Engine,
+        config: GatewayConfig,
+        *,
+        deadline_counts: DeadlineCounter | None = None,
+        routes: Sequence[AddRoutes] = ROUTES,
+        on_listening: Callable[[WebServer], None] | None = None,
+        any_port_if_taken: bool = False,
+    ):
+        """``deadline_counts``: where the deadline metrics come from (none: not served);
+        ``routes``: the HTTP server's route adders; ``on_listening``: called once the server
+        listens (the CLI prints its address); ``any_port_if_taken``: a free port when the one
+        configured is taken (the demo), else that is an error."""
         self.engine = engine
         self.config = config
         self.scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._live = 1
+        self.metrics = Metrics()
+        self.web: WebServer | None = None
+        self._deadline_counts = deadline_counts
+        self._routes = routes
+        self._on_listening = on_listening
+        self._any_port_if_taken = any_port_if_taken
 
     def _interval(self, instance: str, key: str) -> float:
         return self.config.schedule_seconds(instance, key)
@@ -109,6 +135,31 @@ class Daemon:
         )
         self.scheduler.start()
 
+    def is_scheduling(self) -> bool:
+        """Whether jobs are being started: false before :meth:`start`, and from :meth:`stop` on."""
+        return self.scheduler is not None and self.scheduler.state == STATE_RUNNING
+
+    async def start_web(self) -> None:
+        """Serve HTTP as ``web:`` in gateway.yaml says (nothing when disabled). The metrics
+        count the engine's events from here on."""
+        settings = self.config.settings.web
+        if not settings.enabled:
+            return
+        self.metrics.watch(
+            self.engine, jobs=[(i, j) for i, j, _, _ in self.jobs()], deadline_counts=self._deadline_counts
+        )
+        context = WebContext(self.engine, self.config, self.metrics, self.is_scheduling)
+        server = WebServer.for_settings(context, settings, routes=self._routes)
+        await server.start(any_port_if_taken=self._any_port_if_taken)
+        self.web = server
+        if self._on_listening is not None:
+            self._on_listening(server)
+
+    async def stop_web(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
+
     async def _heartbeat(self) -> None:
         try:
             live = await self.engine.heartbeat()
@@ -134,16 +185,20 @@ class Daemon:
         """Run until SIGINT or SIGTERM (or ``stop`` is set), then stop cleanly."""
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
+        await self.start_web()  # first: an address in use stops the start-up before any job runs
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
                 loop.add_signal_handler(sig, stop.set)
-        self.start()
-        log.info("daemon started", jobs=len(self.jobs()))
         try:
+            self.start()
+            log.info("daemon started", jobs=len(self.jobs()))
             await stop.wait()
         finally:
             log.info("daemon stopping")
-            await self.stop()
+            try:
+                await self.stop()  # /readyz answers 503 from here on, while running jobs finish
+            finally:
+                await self.stop_web()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)

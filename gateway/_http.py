@@ -61,6 +61,10 @@ class RetryPolicy:
 
 NO_RETRY = RetryPolicy(attempts=1)
 
+#: The code :attr:`PeerClient.on_answer` is given for an attempt that got no answer (connection
+#: refused or lost, timed out).
+NO_ANSWER = "error"
+
 
 @dataclass(frozen=True, slots=True)
 class BreakerPolicy:
@@ -214,7 +218,13 @@ class PeerClient:
     Every call sends ``Accept: application/json`` unless the adapter's or the call's
     headers say otherwise: a Laravel-style peer answers a client without it with an HTML
     redirect on errors. Only a 2xx answer is returned; a 3xx is an error, never a success.
+
+    ``on_answer(peer, method, code)``, if set, is called after every attempt that was sent
+    (retries included): ``code`` is the HTTP status as text, or :data:`NO_ANSWER`. The engine
+    counts requests with it.
     """
+
+    on_answer: Callable[[str, str, str], None] | None = None
 
     def __init__(
         self,
@@ -333,16 +343,19 @@ class PeerClient:
             refused = TransientPeerError if exc.transient else PermanentPeerError
             raise refused(self.peer, operation, exc.reason, status_code=exc.status_code) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            self._answered(method, NO_ANSWER)
             raise TransientPeerError(self.peer, operation, "could not connect") from None
         except httpx.TransportError as exc:
             # The class name says what happened (RemoteProtocolError, ReadError...); its
             # text may quote the peer, so it stays out.
             if _sending_token_request(exc):  # the call's own request was not sent yet
                 raise TransientPeerError(self.peer, operation, f"token request failed ({type(exc).__name__})") from None
+            self._answered(method, NO_ANSWER)
             if isinstance(exc, httpx.TimeoutException):
                 raise maybe_done(self.peer, operation, "timed out") from None
             raise maybe_done(self.peer, operation, f"connection lost ({type(exc).__name__})") from None
         status = response.status_code
+        self._answered(method, str(status))
         if 200 <= status < 300:
             return response
         if 300 <= status < 400:
@@ -360,6 +373,10 @@ class PeerClient:
         raise PermanentPeerError(
             self.peer, operation, f"answered HTTP {status}{_invalid_fields(response)}", status_code=status
         )
+
+    def _answered(self, method: str, code: str) -> None:
+        if self.on_answer is not None:
+            self.on_answer(self.peer, method.upper(), code)
 
     async def _download(
         self, method: str, path: str, operation: str, headers: dict[str, str], kwargs: dict[str, Any], max_bytes: int
@@ -388,6 +405,9 @@ class PeerClient:
                 if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
             ]
             return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=request)
+        except TooLargeError:
+            self._answered(method, str(response.status_code))  # it answered; its body was refused here
+            raise
         finally:
             await response.aclose()
 

@@ -95,7 +95,8 @@ def write_config(
             content = re.sub(r"^polling:\n(  .*\n)*", "", content, flags=re.M) + polling
         (folder / "adapters" / source.name).write_text(content)
     path = folder / "gateway.yaml"
-    path.write_text(f"store:\n  url: {store_url}\nlog:\n  format: json\n{schedule}")
+    # web.port 0: a daemon of a test serves HTTP on a free port, never on one another test (or process) holds.
+    path.write_text(f"store:\n  url: {store_url}\nlog:\n  format: json\nweb:\n  port: 0\n{schedule}")
     return path
 
 

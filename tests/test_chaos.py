@@ -94,6 +94,7 @@ def _chaos_config(folder: Path, store_url: str, base_urls: dict[str, str]) -> Pa
     path = folder / "gateway.yaml"
     path.write_text(
         f"store:\n  url: {store_url}\nlog:\n  format: json\n  level: info\n"
+        "web:\n  port: 0\n"  # several daemons at once: each on a free port
         "delivery:\n  max_attempts: 60\n  backoff_initial_seconds: 0.1\n  backoff_max_seconds: 1\n"
         "  lease_seconds: 2\n"
     )

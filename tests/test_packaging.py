@@ -1,6 +1,6 @@
 """What `pip install` puts into an environment: the adapters under a name of their own
 (``lapor_gateway_adapters``; ``adapters`` belongs to a popular PyPI package), the
-dependencies that the code imports, the simulators' aiohttp only as an extra, and
+dependencies that the code imports (aiohttp among them: the daemon serves HTTP), and
 one version, written once in ``gateway/__init__.py``."""
 
 from __future__ import annotations
@@ -18,15 +18,11 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import gateway
 
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 OWN = {"gateway": REPO / "gateway", "lapor_gateway_adapters": REPO / "adapters"}  # import name -> folder
-# Modules that serve the simulators: the only ones that may import the extra's aiohttp.
-SIMULATOR_MODULES = {REPO / "gateway" / "simulation.py", *REPO.glob("adapters/*/simulator.py")}
 
 
 def _requirement_name(requirement: str) -> str:
@@ -66,7 +62,6 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 def test_every_third_party_import_is_a_declared_dependency():
     runtime = {_normalized(_requirement_name(r)) for r in PYPROJECT["project"]["dependencies"]}
     extras = PYPROJECT["project"]["optional-dependencies"]
-    simulators = {_normalized(_requirement_name(r)) for r in extras["simulators"]}
     optional = {
         _normalized(_requirement_name(r))
         for name, reqs in extras.items()
@@ -75,23 +70,18 @@ def test_every_third_party_import_is_a_declared_dependency():
         if not r.startswith("lapor-gateway")
     }
     providers = importlib.metadata.packages_distributions()
-    undeclared, simulators_only = [], []
+    undeclared = []
     for folder in OWN.values():
         for path in sorted(folder.rglob("*.py")):
-            at_import_time = _imports(path, at_import_time=True)
             for module in _imports(path):
                 top = module.split(".")[0]
                 if top in sys.stdlib_module_names or top in OWN:
                     continue
                 dists = {_normalized(d) for d in providers.get(top, [top])}
-                where = f"{path.relative_to(REPO)} imports {module}"
                 if not dists & (runtime | optional):
-                    undeclared.append(f"{where} (from {', '.join(sorted(dists))})")
-                elif dists & simulators and module in at_import_time and path not in SIMULATOR_MODULES:
-                    simulators_only.append(where)
+                    undeclared.append(f"{path.relative_to(REPO)} imports {module} (from {', '.join(sorted(dists))})")
     assert undeclared == [], "declare these in [project] dependencies of pyproject.toml"
-    assert simulators_only == [], "only the simulator modules may import the extra `simulators` at import time"
-    assert "aiohttp" not in runtime  # the daemon does not serve HTTP
+    assert {"aiohttp", "prometheus-client"} <= runtime  # the daemon serves HTTP: /metrics, /healthz, the dashboard
 
 
 def test_zero_x_dependencies_have_an_upper_bound():
@@ -144,11 +134,10 @@ def test_the_version_is_written_once_and_the_cli_prints_it():
 
 # --- aiohttp is the simulators' extra -----------------------------------------------------------------------
 
-WITHOUT_AIOHTTP = "import sys; sys.modules['aiohttp'] = None  # as if the extra were not installed\n"
 
-
-def test_the_daemon_and_the_adapters_import_without_aiohttp():
-    script = WITHOUT_AIOHTTP + textwrap.dedent("""
+def test_loading_the_adapters_imports_no_simulator():
+    script = textwrap.dedent("""
+        import sys
         import gateway, gateway.cli, gateway._daemon, gateway._engine
         from gateway._registry import installed_adapters
         adapters = installed_adapters()
@@ -158,17 +147,6 @@ def test_the_daemon_and_the_adapters_import_without_aiohttp():
     """)
     done = _run([sys.executable, "-c", script], cwd=REPO)
     assert "simulat" not in done.stdout, done.stdout
-
-
-@pytest.mark.parametrize("command", [["demo", "--seconds", "1"], ["simulate", "sp4n"]])
-def test_simulate_and_demo_without_aiohttp_name_the_extra(command):
-    script = WITHOUT_AIOHTTP + f"from gateway.cli import main; sys.argv = ['gateway', *{command!r}]; main()"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=REPO
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "pip install 'lapor-gateway[simulators]'" in done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
 
 
 # --- the wheel, installed beside a package that owns the import name `adapters` -----------------------------
@@ -290,7 +268,7 @@ def test_the_wheel_installs_beside_a_package_that_owns_the_name_adapters(tmp_pat
 
 def _check_wheel_contents(wheel: Path) -> None:
     """Every module of the two folders is in the wheel under its import name (the package list in
-    pyproject.toml is written out by hand), and aiohttp is required only by the extra."""
+    pyproject.toml is written out by hand), and aiohttp is required by the daemon itself."""
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
@@ -303,5 +281,5 @@ def _check_wheel_contents(wheel: Path) -> None:
     assert {"gateway/py.typed", "lapor_gateway_adapters/py.typed"} <= names
     assert not any(n.startswith("adapters/") for n in names)
     aiohttp = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: aiohttp")]
-    assert aiohttp and all('extra == "simulators"' in line for line in aiohttp), aiohttp
+    assert aiohttp and not any("extra ==" in line for line in aiohttp), aiohttp
     assert f"Version: {gateway.__version__}" in metadata.splitlines()

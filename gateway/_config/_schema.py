@@ -112,11 +112,21 @@ class Delivery(_Strict):
     lease_seconds: PositiveFloat = 300
 
 
+class WebSettings(_Strict):
+    """The daemon's HTTP server: /metrics, /healthz, /readyz and the dashboard. Loopback by
+    default: it has no authentication of its own (a reverse proxy in front adds it)."""
+
+    enabled: StrictBool = True
+    host: str = Field("127.0.0.1", min_length=1, description="address to listen on; 0.0.0.0 or :: for every interface")
+    port: int = Field(8780, ge=0, le=65535, description="TCP port; 0 takes any free one (tests)")
+
+
 class GatewaySettings(_Strict):
     store: StoreSettings = StoreSettings()
     log: LogSettings = LogSettings()
     schedule: Schedule = Schedule()
     delivery: Delivery = Delivery()
+    web: WebSettings = WebSettings()
     adapters_dir: str = Field("adapters", description="folder of instance YAML files, relative to gateway.yaml")
 
 

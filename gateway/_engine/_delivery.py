@@ -24,6 +24,7 @@ from gateway._capabilities import Capability, Write
 from gateway._config._schema import Delivery
 from gateway._engine._async_store import AsyncStore
 from gateway._engine._mapping import Route, same_text
+from gateway._engine._observer import DELIVERED, NEEDS_CONFIRMATION, PARKED, REFUSED, RETRIED, Observer
 from gateway._errors import (
     AmbiguousOutcomeError,
     GatewayError,
@@ -113,8 +114,10 @@ class Deliveries:
         concurrency: int = 8,
         read_back_after: timedelta | None = None,
         db: AsyncStore | None = None,
+        observer: Observer | None = None,
     ):
         self.store = store
+        self.observer = observer or Observer()
         self.db = db or AsyncStore(store, workers=0)  # the store off the event loop (inline without an engine)
         # After a follow-up reaches the hub, its complaint is read again this soon (not at
         # its quiet pace): to learn the follow-up's hub id, and to see the agency's answer.
@@ -230,17 +233,20 @@ class Deliveries:
                     )
                     await self.db.audit("delivery_needs_confirmation", complaint_id=row.complaint_id, detail=str(exc))
                     result.needs_confirmation += 1
+                    self._ended(row, NEEDS_CONFIRMATION)
                     log.error("delivery needs an operator's confirmation", error=str(exc))
                 except (MappingError, PermanentPeerError, StoreRefusedError) as exc:
                     await self._fail(row, str(exc), retry_at=None, outcome_unknown=unknown)
                     await self.db.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                     result.parked += 1
+                    self._ended(row, REFUSED)
                     log.error("delivery parked", error=str(exc))
                 except PeerUnavailableError as exc:
                     # No call was made: not an attempt. Wait for the breaker's probe.
                     retry_at = self.store.clock() + timedelta(seconds=self.policy.backoff_initial_seconds)
                     await self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=unknown, count=False)
                     result.retrying += 1
+                    self._ended(row, RETRIED)
                 except (TransientPeerError, AmbiguousOutcomeError) as exc:
                     # Ambiguous only if the call that changes the peer was under way: an upload
                     # before a create leaves at most an unused document behind.
@@ -255,6 +261,7 @@ class Deliveries:
                         )
                         await self.db.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                         result.parked += 1
+                        self._ended(row, PARKED)
                         log.error("delivery parked", error=str(exc), attempts=attempts)
                     else:
                         retry_at = self.store.clock() + self._backoff(attempts)
@@ -262,6 +269,7 @@ class Deliveries:
                             retry_at = max(retry_at, self.store.clock() + timedelta(seconds=exc.retry_after))
                         await self._fail(row, str(exc), retry_at=retry_at, outcome_unknown=ambiguous)
                         result.retrying += 1
+                        self._ended(row, RETRIED)
                         log.warning(
                             "delivery failed; will retry",
                             error=str(exc),
@@ -278,16 +286,21 @@ class Deliveries:
                     await self._fail(row, reason, retry_at=None, outcome_unknown=unknown)
                     await self.db.audit("delivery_parked", complaint_id=row.complaint_id, detail=reason)
                     result.parked += 1
+                    self._ended(row, PARKED)
                     log.exception("delivery parked after an internal error")
                 else:
                     if state is OutboxState.SKIPPED:
                         result.skipped += 1
                     else:
                         result.delivered += 1
+                    self._ended(row, DELIVERED)
             except ClaimLost as exc:
                 result.claims_lost += 1
                 await self.db.audit("claim_lost", complaint_id=row.complaint_id, detail=str(exc))
                 log.warning("delivery claim lost to another daemon", error=str(exc))
+
+    def _ended(self, row: OutboxRow, outcome: str) -> None:
+        self.observer.delivery_ended(self.target, row.kind, outcome)
 
     async def _deliver(self, row: OutboxRow, unknown: bool, result: DeliveryResult) -> OutboxState:
         try:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from gateway._engine._delivery import Deliveries, DeliveryResult
 from gateway._engine._hub_poll import HubPoll, PollResult, poll_policy
 from gateway._engine._intake import Intake, IntakeResult
 from gateway._engine._mapping import Route
+from gateway._engine._observer import Observer
 from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError, safe_text
 from gateway._paging import WalkProgress
 from gateway._store import Store, as_store_error
@@ -59,8 +61,12 @@ class Engine:
         owner: str | None = None,
         seed: int | None = None,
         store_workers: int | None = None,
+        observer: Observer | None = None,
     ):
         self.config = config
+        # Told of every delivery's end, every answer of a peer, every job's duration (the daemon's
+        # metrics); the default ignores them.
+        self.observer = observer or Observer()
         self.store = store
         # Every store call of the jobs goes through here, in the engine's store thread (off the
         # event loop: a store that waits for a lock must not stall HTTP calls in flight).
@@ -80,6 +86,7 @@ class Engine:
             adapter.http.breaker.on_change = lambda b: self.db.submit(
                 self.store.set_peer_health, b.peer, b.state, b.failures, b.last_error, owner=self.owner
             )
+            adapter.http.on_answer = self._peer_answered
         self.routes: dict[str, Route] = {
             local.name: Route(local=local, hub=config.instances[local.spec.route.hub])
             for local in config.local_apps()
@@ -128,7 +135,17 @@ class Engine:
                 )
             breaker.trip(down.seconds_ago, down.last_error)
 
+    def _peer_answered(self, peer: str, method: str, code: str) -> None:
+        self.observer.peer_answered(peer, method, code)  # looked up at each call: the daemon may set its own
+
     async def _job(self, instance: str, job: str, work: Callable[[], Awaitable[T]]) -> T | None:
+        started = time.monotonic()
+        try:
+            return await self._run_job(instance, job, work)
+        finally:
+            self.observer.job_ran(instance, job, time.monotonic() - started)
+
+    async def _run_job(self, instance: str, job: str, work: Callable[[], Awaitable[T]]) -> T | None:
         with structlog.contextvars.bound_contextvars(adapter=instance, job=job):
             await self._sync_breaker(instance)
             await self.db.job_started(instance, job)
@@ -249,6 +266,7 @@ class Engine:
             rng=self.rng,
             read_back_after=read_back,
             db=self.db,
+            observer=self.observer,
         )
         return await self._job(target, DELIVER, deliveries.run)
 

@@ -91,7 +91,8 @@ def complaints_due(store: Store, hub: str, local_instances: list[str], limit: in
 
 
 def poll_backlog(store: Store, hub: str) -> tuple[int, datetime | None]:
-    """How many complaints are due for a read now, and since when the oldest one is."""
+    """How many complaints are due for a read now, and since when the oldest one is (one never
+    read yet: since it was linked at the hub)."""
     now = store.clock()
     with store.session() as s:
         next_poll_at = col(ComplaintRow.next_poll_at)
@@ -100,7 +101,7 @@ def poll_backlog(store: Store, hub: str) -> tuple[int, datetime | None]:
         )
         linked = col(LinkRow.complaint_id) == col(ComplaintRow.id)
         count, oldest = s.exec(
-            select(func.count(), func.min(next_poll_at))
+            select(func.count(), func.min(func.coalesce(next_poll_at, col(LinkRow.linked_at))))
             .join(LinkRow, linked & (col(LinkRow.instance) == hub))
             .where(due)
         ).one()

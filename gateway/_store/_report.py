@@ -3,10 +3,13 @@ what fails, and when each job last succeeded. Counts only, no content."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func
-from sqlmodel import col, select
+from sqlalchemy import and_, case, func
+from sqlalchemy import select as sa_select  # five columns: sqlmodel's select takes at most four
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from gateway._store._hub_reads import poll_backlog
@@ -29,6 +32,45 @@ PASS_JOBS = ("intake", "hub_poll", "deliver")
 
 def _iso(value: Any) -> str | None:
     return ensure_utc(value).isoformat() if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxFigures:
+    """What one target is owed, as ``gateway status`` and the metrics show it."""
+
+    owed: int  # pending: to be delivered
+    failing: int  # pending after a failed attempt
+    parked: int  # an operator must act
+    needs_confirmation: int  # may have been done: an operator links or resends
+    oldest_owed_at: datetime | None  # when the oldest pending one became owed
+
+
+def outbox_figures(s: Session, target: str) -> OutboxFigures:
+    """The outbox of ``target`` in one query."""
+
+    def how_many(*conditions: Any) -> Any:
+        return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+
+    pending = col(OutboxRow.state) == "pending"
+    owed, failing, parked, unconfirmed, oldest = (
+        s.connection()
+        .execute(
+            sa_select(
+                how_many(pending),
+                how_many(pending, col(OutboxRow.attempts) > 0),
+                how_many(col(OutboxRow.state) == "parked"),
+                how_many(col(OutboxRow.state) == "needs_confirmation"),
+                func.min(case((pending, col(OutboxRow.created_at)))),
+            ).where(col(OutboxRow.target) == target)
+        )
+        .one()
+    )
+    return OutboxFigures(int(owed), int(failing), int(parked), int(unconfirmed), ensure_utc(oldest))
+
+
+def job_runs(s: Session, instance: str) -> list[JobRunRow]:
+    """The jobs of ``instance`` that ever ran, by name."""
+    return list(s.exec(select(JobRunRow).where(JobRunRow.instance == instance).order_by(JobRunRow.job)).all())
 
 
 def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
@@ -99,10 +141,11 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
                 # Complaints whose next read is due; the oldest due time says how far behind polling is.
                 row["polls_due"] = {"complaints": due, "oldest_due_since": _iso(oldest)}
                 row["reference_read_at"] = _iso(reference_fetched_at(store, name, "institutions"))
-            row["deliveries_owed"] = outbox(name, OutboxRow.state == "pending")
-            row["deliveries_failing"] = outbox(name, OutboxRow.state == "pending", OutboxRow.attempts > 0)
-            row["deliveries_parked"] = outbox(name, OutboxRow.state == "parked")
-            row["deliveries_needing_confirmation"] = outbox(name, OutboxRow.state == "needs_confirmation")
+            owed = outbox_figures(s, name)
+            row["deliveries_owed"] = owed.owed
+            row["deliveries_failing"] = owed.failing
+            row["deliveries_parked"] = owed.parked
+            row["deliveries_needing_confirmation"] = owed.needs_confirmation
             row["records_quarantined"] = count(
                 select(func.count(col(QuarantineRow.id))).where(
                     QuarantineRow.instance == name, col(QuarantineRow.resolved_at).is_(None)
@@ -115,7 +158,7 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
                 "since": _iso(health.changed_at) if health else None,
                 "last_error": health.last_error if health else None,
             }
-            jobs = s.exec(select(JobRunRow).where(JobRunRow.instance == name).order_by(JobRunRow.job)).all()
+            jobs = job_runs(s, name)
             row["jobs"] = {
                 j.job: {
                     "runs": j.runs,

@@ -116,10 +116,14 @@ def run(
 
     async def main() -> None:
         async with Engine(config, store) as engine:
-            await Daemon(engine, config).run_until_signalled()
+            daemon = Daemon(engine, config, on_listening=lambda web: err.print(web.announcement(), highlight=False))
+            await daemon.run_until_signalled()
 
     try:
         asyncio.run(main())
+    except ConfigError as exc:  # the HTTP server's address (in use, not of this machine)
+        print_config_error(err, exc)
+        raise typer.Exit(2) from None
     except Exception as exc:  # never a library's traceback on the terminal: it may quote record data
         _internal_error(exc)
     finally:
@@ -235,26 +239,6 @@ def adapters() -> None:
             )
 
 
-def _require_simulators() -> None:
-    """The simulators serve HTTP with aiohttp, an optional extra the daemon does not need: without it,
-    `simulate` and `demo` say what to install instead of ending in a traceback."""
-    try:
-        import aiohttp  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name != "aiohttp":
-            raise  # aiohttp is there but broken: the internal-error path names it
-        err.print(
-            escape(
-                "the simulators need aiohttp, which is not installed: install the extra with "
-                "pip install 'lapor-gateway[simulators]' (make install does)"
-            ),
-            style="red",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def simulate(
     names: Annotated[list[str] | None, typer.Argument(help="simulators to start (default: all installed)")] = None,
@@ -287,7 +271,6 @@ def simulate(
     Faults given with --fault apply from the start; change them while the simulators
     run through each one's control endpoint (/_sim/faults, printed at start). The
     last line printed at start begins with "ready:" once every simulator serves."""
-    _require_simulators()
     from gateway.cli._demo import run_simulators
     from gateway.simulation import parse_fault_assignments
 
@@ -344,7 +327,6 @@ def demo(
 
     Uses the config (secrets come from the simulators) with a fresh SQLite store in
     data/demo.db. Ctrl-C stops everything."""
-    _require_simulators()
     from gateway.cli._demo import run_demo
 
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from gateway._config import load_config
 from gateway._registry import load_simulator_factory, simulator_names
@@ -164,7 +165,14 @@ async def run_demo(
             asyncio.get_running_loop().call_later(seconds, stop.set)
         try:
             async with Engine(config, store) as engine:
-                await Daemon(engine, config).run_until_signalled(stop)
+                # Another program on the configured port must not stop a demo: it takes a free one.
+                daemon = Daemon(
+                    engine,
+                    config,
+                    any_port_if_taken=True,
+                    on_listening=lambda web: console.print(f"[bold]{escape(web.announcement())}[/bold]"),
+                )
+                await daemon.run_until_signalled(stop)
         finally:
             ticker.cancel()
             reporter.cancel()

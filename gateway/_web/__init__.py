@@ -1,0 +1,1 @@
+"""The daemon's HTTP server: metrics, health, the dashboard."""

@@ -1,0 +1,287 @@
+"""/metrics after a known sync: the real engine against both simulators over loopback, a real
+store (SQLite file; PostgreSQL too when configured), the daemon's HTTP server on a free port,
+scraped over real HTTP and read with the official client's parser.
+
+Every metric of METRIC_NAMES is there (the deadline ones only with a deadline counter), the
+figures agree with what the store says (``gateway status``'s report) and with what the
+simulators saw, and no planted personal data appears in the scrape."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_no_personal_data import TRACE, Markers
+
+from gateway import __version__
+from gateway._engine import Engine
+from gateway._engine._observer import OUTCOMES
+from gateway._errors import TransientPeerError
+from gateway._store import Store
+from gateway._store._report import status_report
+from gateway._web._context import WebContext
+from gateway._web._metrics import (
+    BREAKER_OPEN,
+    BUDGET_RATE,
+    BUILD_INFO,
+    DEADLINE_METRICS,
+    DELIVERIES,
+    DUE_SOON,
+    JOB_DURATION,
+    JOB_LAST_SUCCESS,
+    METRIC_NAMES,
+    OLDEST_DUE_READ,
+    OLDEST_OWED,
+    OUTBOX,
+    OVERDUE,
+    PEER_RATE_LIMITED,
+    PEER_REQUESTS,
+    Metrics,
+)
+from gateway._web._server import WebServer, build_app
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+LOCAL, HUB = "lapor-hendi-semarang", "sp4n"
+
+
+class Clock:
+    """The store's clock: still, moved by the test (ages are then exact)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class Scrape:
+    """One scrape, parsed: each sample by its name and labels."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.families = list(text_string_to_metric_families(text))
+        self.samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for family in self.families:
+            for sample in family.samples:
+                self.samples[sample.name, frozenset(sample.labels.items())] = sample.value
+
+    def names(self) -> set[str]:
+        """Every metric's name, with or without samples (the parser's family name of a counter drops _total)."""
+        return {f.name + ("_total" if f.type == "counter" else "") for f in self.families}
+
+    def value(self, name: str, **labels: str) -> float:
+        return self.samples[name, frozenset(labels.items())]
+
+    def series(self, name: str) -> dict[frozenset[tuple[str, str]], float]:
+        return {labels: value for (n, labels), value in self.samples.items() if n == name}
+
+
+async def _scrape(engine: Engine, config: Any, metrics: Metrics) -> Scrape:
+    """/metrics over loopback, from the daemon's own server on a free port."""
+    context = WebContext(engine, config, metrics, lambda: True)
+    server = WebServer(build_app(context), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(server.url + "metrics")
+    finally:
+        await server.stop()
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return Scrape(response.text)
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+async def test_a_scrape_after_a_known_sync_shows_every_metric_as_the_store_and_the_peers_saw_it(
+    world, tmp_path: Path, store_url: str
+):
+    mark = Markers()
+    for n in range(3):  # personal data in every field that has it, and a complaint that cannot be mapped
+        world.local.submit_complaint(
+            pelapor={
+                "nama": f"Budi {mark('NAMA', f'complaint {n}')}",
+                "nik": mark("NIK", f"complaint {n}"),
+                "telepon": mark("TELEPON", f"complaint {n}"),
+                "email": f"{mark('EMAIL', f'complaint {n}')} di example",
+                "alamat": f"Jl. Pemuda {mark('ALAMAT', f'complaint {n}')}",
+            },
+            judul=f"Jalan berlubang {mark('JUDUL', f'complaint {n}')}",
+            isi=f"Lubang di depan rumah {mark('ISI', f'complaint {n}')}",
+            kategori=f"Kategori {mark('KATEGORI', 'an unmapped category')}" if n == 0 else "Jalan Rusak",
+            lampiran=0,
+        )
+    for _ in range(2):
+        world.step()
+    config = world.config(tmp_path, store_url)
+    clock = Clock()
+    store = Store(store_url, clock=clock)
+    metrics = Metrics()
+    passes = 3
+    try:
+        async with Engine(config, store, seed=1) as engine:
+            metrics.watch(engine)
+            for _ in range(passes):
+                await engine.run_pass()
+                clock.advance(hours=1)
+            engine.adapters[HUB].http.breaker.trip(0.0, "down")  # as another daemon found it
+            scrape = await _scrape(engine, config, metrics)
+            budgets = {name: a.http.budget.current_rps for name, a in engine.adapters.items()}
+        roles = {n: i.role for n, i in config.instances.items() if i.spec.enabled}
+        report = {row["name"]: row for row in status_report(store, roles)["instances"]}
+    finally:
+        store.close()
+
+    # Every metric, the deadline ones only when a deadline counter is given.
+    assert set(METRIC_NAMES) - set(DEADLINE_METRICS) <= scrape.names()
+    assert not set(DEADLINE_METRICS) & scrape.names()
+    assert not TRACE.search(scrape.text), mark.hits(scrape.text)
+
+    # Deliveries as they ended, against the store and the hub: each complaint created once.
+    hub = report[HUB]
+    created = scrape.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="delivered")
+    assert created == hub["complaints_created"] == len(world.hub.complaints()) == len(world.local.complaints()) - 1
+    assert scrape.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="refused") == 1  # the unmapped one
+    assert scrape.value(OUTBOX, instance=HUB, state="parked") == hub["deliveries_parked"] == 1
+    # Each instance's series start at 0 for its kinds, whatever happened.
+    assert scrape.value(DELIVERIES, instance=LOCAL, kind="local_status", outcome="needs_confirmation") == 0
+    outcomes = {dict(labels)["outcome"] for labels in scrape.series(DELIVERIES)}
+    assert outcomes == set(OUTCOMES)
+    assert scrape.value(DELIVERIES, instance=LOCAL, kind="local_hub_ref", outcome="delivered") == created
+
+    # The outbox now, as `gateway status` counts it.
+    for name, row in report.items():
+        assert scrape.value(OUTBOX, instance=name, state="owed") == row["deliveries_owed"]
+        assert scrape.value(OUTBOX, instance=name, state="failing") == row["deliveries_failing"]
+        assert scrape.value(OUTBOX, instance=name, state="needs_confirmation") == row["deliveries_needing_confirmation"]
+        for job, info in row["jobs"].items():
+            assert scrape.value(JOB_LAST_SUCCESS, instance=name, job=job) == _timestamp(info["last_success"])
+    assert scrape.value(OLDEST_OWED, instance=HUB) == 0 == hub["deliveries_owed"]
+
+    # Requests by answer: every create was a POST answered 200 (an upload or a create); codes are codes.
+    requests = scrape.series(PEER_REQUESTS)
+    assert all(dict(labels)["code"].isdigit() or dict(labels)["code"] == "error" for labels in requests)
+    assert scrape.value(PEER_REQUESTS, instance=HUB, method="POST", code="200") >= created
+    assert scrape.value(PEER_RATE_LIMITED, instance=HUB) == 0
+
+    # Job runs: one of each per pass.
+    assert scrape.value(JOB_DURATION + "_count", instance=HUB, job="hub_poll") == passes
+    assert scrape.value(JOB_DURATION + "_count", instance=LOCAL, job="intake") == passes
+
+    # What this process holds: the breaker tripped above, budgets without a limit in the tests' config.
+    assert scrape.value(BREAKER_OPEN, instance=HUB) == 1 and scrape.value(BREAKER_OPEN, instance=LOCAL) == 0
+    assert budgets == {HUB: None, LOCAL: None}
+    assert scrape.value(BUDGET_RATE, instance=HUB) == math.inf
+    assert scrape.value(BUILD_INFO, version=__version__) == 1
+
+
+async def test_ages_of_the_oldest_owed_delivery_and_of_the_oldest_due_hub_read(world, tmp_path: Path, store_url: str):
+    world.step()
+    config = world.config(tmp_path, store_url)
+    clock = Clock()
+    store = Store(store_url, clock=clock)
+    metrics = Metrics()
+    roles = {n: i.role for n, i in config.instances.items() if i.spec.enabled}
+    try:
+        async with Engine(config, store, seed=1) as engine:
+            metrics.watch(engine)
+            await engine.intake(LOCAL)  # every complaint owed to the hub from now
+            clock.advance(minutes=90)
+            owed = await _scrape(engine, config, metrics)
+            await engine.deliver(HUB)  # at the hub now: each due for a read
+            clock.advance(hours=2)
+            behind = await _scrape(engine, config, metrics)
+            report = {row["name"]: row for row in status_report(store, roles)["instances"]}
+    finally:
+        store.close()
+    complaints = len(world.local.complaints())
+    delivered = {
+        kind: behind.value(DELIVERIES, instance=HUB, kind=kind, outcome="delivered")
+        for kind in ("create_complaint", "hub_follow_up")
+    }
+    assert delivered["create_complaint"] == complaints
+    assert owed.value(OUTBOX, instance=HUB, state="owed") == sum(delivered.values())  # the creates and follow-ups
+    assert owed.value(OLDEST_OWED, instance=HUB) == 90 * 60
+    assert owed.value(OLDEST_OWED, instance=LOCAL) == 0
+    assert owed.value(OLDEST_DUE_READ, instance=HUB) == 0  # nothing at the hub yet
+
+    assert behind.value(OUTBOX, instance=HUB, state="owed") == 0
+    due = report[HUB]["polls_due"]
+    assert due["complaints"] == complaints
+    # Never read yet: due since each was created at the hub, two hours ago.
+    assert due["oldest_due_since"] == (clock.now - timedelta(hours=2)).isoformat()
+    assert behind.value(OLDEST_DUE_READ, instance=HUB) == 2 * 3600
+
+
+@dataclass(frozen=True)
+class DeadlineCount:  # the deadlines branch's row, as deadline_counts returns it
+    instance: str
+    agency: str
+    tier: str
+    due_soon: int
+    overdue: int
+
+
+async def test_deadline_gauges_come_from_the_injected_counter_summed_over_tiers_by_agency(
+    world, tmp_path: Path, store_url: str
+):
+    config = world.config(tmp_path, store_url)
+    clock = Clock()
+    store = Store(store_url, clock=clock)
+    asked: list[tuple[Any, datetime, timedelta]] = []
+
+    def deadline_counts(store_: Store, now: datetime, due_within: timedelta) -> list[DeadlineCount]:
+        asked.append((store_, now, due_within))
+        return [
+            DeadlineCount(LOCAL, "DINAS-PU", "answer", due_soon=2, overdue=1),
+            DeadlineCount(LOCAL, "DINAS-PU", "close", due_soon=1, overdue=0),
+            DeadlineCount(LOCAL, "BAPPEDA", "verify", due_soon=0, overdue=4),
+        ]
+
+    metrics = Metrics()
+    try:
+        async with Engine(config, store, seed=1) as engine:
+            metrics.watch(engine, deadline_counts=deadline_counts, due_within=timedelta(hours=36))
+            scrape = await _scrape(engine, config, metrics)
+    finally:
+        store.close()
+    assert set(METRIC_NAMES) <= scrape.names()
+    assert asked == [(store, clock.now, timedelta(hours=36))]
+    assert scrape.series(DUE_SOON) == {
+        frozenset({("instance", LOCAL), ("agency", "DINAS-PU")}): 3,
+        frozenset({("instance", LOCAL), ("agency", "BAPPEDA")}): 0,
+    }
+    assert scrape.value(OVERDUE, instance=LOCAL, agency="DINAS-PU") == 1
+    assert scrape.value(OVERDUE, instance=LOCAL, agency="BAPPEDA") == 4
+
+
+async def test_429s_are_counted_per_peer_beside_the_requests_they_answered(world, tmp_path: Path):
+    config = world.config(tmp_path, f"sqlite:///{tmp_path / 'gateway.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'gateway.db'}")
+    metrics = Metrics()
+    try:
+        async with Engine(config, store, seed=1) as engine:
+            metrics.watch(engine)
+            world.hub.faults.configure(throttle_rate=1.0, retry_after_seconds=0)
+            with pytest.raises(TransientPeerError):
+                await engine.adapters[HUB].http.request("GET", "/complaints/1")
+            scrape = await _scrape(engine, config, metrics)
+    finally:
+        store.close()
+    throttled = world.hub.faults.injected["throttled"]
+    assert throttled == config.instances[HUB].spec.http_retries.attempts  # each attempt answered 429
+    assert scrape.value(PEER_RATE_LIMITED, instance=HUB) == throttled
+    assert scrape.value(PEER_REQUESTS, instance=HUB, method="GET", code="429") == throttled
+    assert scrape.value(PEER_RATE_LIMITED, instance=LOCAL) == 0
