@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -182,3 +183,5 @@ def test_demo_runs_for_the_seconds_asked_and_creates_complaints_at_the_hub(tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     assert elapsed >= 6, f"the demo stopped after {elapsed:.1f} s"
     assert "complaint created at hub" in done.stdout + done.stderr
+    # Where to look, on the configured port or, when another program holds it, on a free one.
+    assert re.search(r"metrics and health: http://127\.0\.0\.1:\d+/metrics", done.stdout), done.stdout[-2000:]
