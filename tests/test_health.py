@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import edit
 from sqlalchemy import create_engine, text
 from structlog.testing import capture_logs
 
@@ -268,7 +269,7 @@ def test_gateway_run_on_a_port_in_use_stops_with_the_address_and_the_key(world, 
 
 def test_web_settings_are_checked_with_the_file_and_the_key(repo_config_dir: Path):
     path = repo_config_dir / "gateway.yaml"
-    path.write_text(path.read_text() + "web:\n  port: 87800\n")
+    edit(path, "  port: 8780 ", "  port: 87800 ")
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={"SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "b", "LAPOR_HENDI_API_KEY": "c"})
     assert any(issue.key == "web.port" and issue.line is not None for issue in caught.value.issues), caught.value

@@ -49,6 +49,36 @@ def ok(body: object = None) -> httpx.Response:
     return httpx.Response(200, json=body if body is not None else {"ok": True})
 
 
+# -- what is told: every attempt sent, once -------------------------------------------------------
+
+
+async def test_every_attempt_sent_is_told_with_its_status_or_error(http, mock):
+    mock.get("/complaints/1/complaint").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(503), ok({"id": 1})]
+    )
+    told: list[tuple[str, str, str]] = []
+    client = peer(http)
+    client.on_answer = lambda *answer: told.append(answer)
+
+    await client.request_json("get", "/complaints/1/complaint")
+
+    assert told == [("sp4n", "GET", "error"), ("sp4n", "GET", "503"), ("sp4n", "GET", "200")]
+
+
+async def test_a_download_refused_for_its_size_is_told_once_with_its_status(http, mock):
+    from gateway import TooLargeError
+
+    mock.get("/files/1").mock(return_value=httpx.Response(200, content=b"x" * 100))
+    told: list[tuple[str, str, str]] = []
+    client = peer(http)
+    client.on_answer = lambda *answer: told.append(answer)
+
+    with pytest.raises(TooLargeError):
+        await client.request("GET", "/files/1", max_bytes=10)
+
+    assert told == [("sp4n", "GET", "200")]
+
+
 # -- what is retried ----------------------------------------------------------------------------
 
 

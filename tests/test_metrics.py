@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_no_personal_data import TRACE, Markers
 
 from gateway import __version__
+from gateway._config._schema import Breaker
 from gateway._engine import Engine
 from gateway._engine._observer import OUTCOMES
 from gateway._errors import TransientPeerError
@@ -223,6 +224,41 @@ async def test_ages_of_the_oldest_owed_delivery_and_of_the_oldest_due_hub_read(w
     # Never read yet: due since each was created at the hub, two hours ago.
     assert due["oldest_due_since"] == (clock.now - timedelta(hours=2)).isoformat()
     assert behind.value(OLDEST_DUE_READ, instance=HUB) == 2 * 3600
+
+
+async def test_creates_whose_answers_are_lost_are_retried_then_wait_for_confirmation_as_the_outbox_says(
+    world, tmp_path: Path, store_url: str
+):
+    world.step()
+    config = world.config(tmp_path, store_url)
+    config.instances[HUB].spec.breaker = Breaker(failure_threshold=1000)  # every create is tried, none held back
+    clock = Clock()
+    store = Store(store_url, clock=clock)
+    metrics = Metrics()
+    try:
+        async with Engine(config, store, seed=1) as engine:
+            metrics.watch(engine)
+            await engine.intake(LOCAL)
+            # The hub creates each complaint and the answer never comes: the outcome is unknown, and
+            # LAPOR! has no search by reference. First a retry; the retry finds it unknown: an operator.
+            world.hub.faults.configure(lost_answer_rate=1.0)
+            await engine.deliver(HUB)
+            first = await _scrape(engine, config, metrics)
+            clock.advance(hours=2)  # past the backoff
+            await engine.deliver(HUB)
+            second = await _scrape(engine, config, metrics)
+    finally:
+        store.close()
+    complaints = len(world.local.complaints())
+    assert world.hub.faults.injected["lost_answers"] > 0
+    assert first.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="retried") == complaints
+    assert first.value(OUTBOX, instance=HUB, state="failing") == complaints
+    assert second.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="needs_confirmation") == complaints
+    assert second.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="delivered") == 0
+    assert second.value(OUTBOX, instance=HUB, state="needs_confirmation") == complaints
+    # Each create's one attempt ended without an answer (lost after the hub committed it, or the
+    # connection dropped first): a request without a code; none was sent again.
+    assert second.value(PEER_REQUESTS, instance=HUB, method="POST", code="error") == complaints
 
 
 @dataclass(frozen=True)
