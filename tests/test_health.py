@@ -60,15 +60,24 @@ def config(world, tmp_path: Path, store_url: str):
     return world.config(tmp_path, store_url)
 
 
-async def test_healthz_answers_from_the_event_loop_with_its_lag(config, store_url: str):
-    store = Store(store_url)
+async def _ask(config, store: Store, *paths: str, scheduling: bool = True, pause: float = 0) -> list[httpx.Response]:
+    """GET each of ``paths`` (``pause`` seconds apart) from a server for an engine on ``store``,
+    which is closed afterwards."""
+    answers = []
     try:
-        async with Engine(config, store) as engine, Served(engine, config, scheduling=False) as served:
-            response = await served.get("/healthz")
-            await asyncio.sleep(1.2)  # one period of the loop watch
-            later = (await served.get("/healthz")).json()
+        async with Engine(config, store) as engine, Served(engine, config, scheduling=scheduling) as served:
+            for n, path in enumerate(paths):
+                if n:
+                    await asyncio.sleep(pause)
+                answers.append(await served.get(path))
     finally:
         store.close()
+    return answers
+
+
+async def test_healthz_answers_from_the_event_loop_with_its_lag(config, store_url: str):
+    response, later = await _ask(config, Store(store_url), "/healthz", "/healthz", scheduling=False, pause=1.2)
+    later = later.json()  # after one period of the loop watch
     assert response.status_code == 200  # even with the scheduler stopped: the process answers
     assert response.json()["status"] == "ok"
     assert isinstance(later["loop_lag_seconds"], float) and 0 <= later["loop_lag_seconds"] < 1
@@ -77,12 +86,7 @@ async def test_healthz_answers_from_the_event_loop_with_its_lag(config, store_ur
 async def test_readyz_is_ready_when_the_store_answers_its_schema_is_current_and_the_scheduler_runs(
     config, store_url: str
 ):
-    store = Store(store_url)
-    try:
-        async with Engine(config, store) as engine, Served(engine, config) as served:
-            response = await served.get("/readyz")
-    finally:
-        store.close()
+    [response] = await _ask(config, Store(store_url), "/readyz")
     assert response.status_code == 200
     body = response.json()
     assert body["ready"] is True
@@ -95,12 +99,7 @@ async def test_readyz_is_ready_when_the_store_answers_its_schema_is_current_and_
 
 
 async def test_readyz_fails_while_the_scheduler_does_not_run(config, store_url: str):
-    store = Store(store_url)
-    try:
-        async with Engine(config, store) as engine, Served(engine, config, scheduling=False) as served:
-            response = await served.get("/readyz")
-    finally:
-        store.close()
+    [response] = await _ask(config, Store(store_url), "/readyz", scheduling=False)
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["scheduler"]["ok"] is False and "not running" in checks["scheduler"]["detail"]
@@ -113,11 +112,7 @@ async def test_readyz_fails_on_a_schema_this_gateway_is_not_built_for(config, st
     assert isinstance(older, str)
     with store.engine.begin() as conn:  # as if a gateway of another version had migrated the store
         conn.execute(text("UPDATE alembic_version SET version_num = :older"), {"older": older})
-    try:
-        async with Engine(config, store) as engine, Served(engine, config) as served:
-            response = await served.get("/readyz")
-    finally:
-        store.close()
+    [response] = await _ask(config, store, "/readyz")
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["schema"]["ok"] is False
