@@ -25,7 +25,8 @@ from gateway._errors import ConfigError
 from gateway._store import Store
 from gateway._store._migrations import head_revision, script_directory
 from gateway._web._context import WebContext
-from gateway._web._metrics import BUILD_INFO, Metrics
+from gateway._web._metric_names import BUILD_INFO
+from gateway._web._metrics import Metrics
 from gateway._web._server import WebServer, build_app
 
 pytestmark = pytest.mark.anyio

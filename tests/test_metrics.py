@@ -27,7 +27,7 @@ from gateway._errors import TransientPeerError
 from gateway._store import Store
 from gateway._store._report import status_report
 from gateway._web._context import WebContext
-from gateway._web._metrics import (
+from gateway._web._metric_names import (
     BREAKER_OPEN,
     BUDGET_RATE,
     BUILD_INFO,
@@ -36,15 +36,14 @@ from gateway._web._metrics import (
     DUE_SOON,
     JOB_DURATION,
     JOB_LAST_SUCCESS,
-    METRIC_NAMES,
     OLDEST_DUE_READ,
     OLDEST_OWED,
     OUTBOX,
     OVERDUE,
     PEER_RATE_LIMITED,
     PEER_REQUESTS,
-    Metrics,
 )
+from gateway._web._metrics import METRIC_NAMES, Metrics
 from gateway._web._server import WebServer, build_app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
