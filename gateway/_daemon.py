@@ -16,7 +16,7 @@ import contextlib
 import functools
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -30,6 +30,7 @@ from gateway._store._daemons import HEARTBEAT_SECONDS
 from gateway._web._context import WebContext
 from gateway._web._metrics import DeadlineCounter, Metrics
 from gateway._web._server import ROUTES, AddRoutes, WebServer
+from gateway._web._store_figures import DUE_SOON_WITHIN
 
 log = structlog.get_logger("gateway.daemon")
 
@@ -41,11 +42,13 @@ class Daemon:
         config: GatewayConfig,
         *,
         deadline_counts: DeadlineCounter | None = None,
+        due_within: timedelta = DUE_SOON_WITHIN,
         routes: Sequence[AddRoutes] = ROUTES,
         on_listening: Callable[[WebServer], None] | None = None,
         any_port_if_taken: bool = False,
     ):
-        """``deadline_counts``: where the deadline metrics come from (none: not served);
+        """``deadline_counts``: where the deadline metrics come from (none: not served), with
+        ``due_within`` the window of "due soon";
         ``routes``: the HTTP server's route adders; ``on_listening``: called once the server
         listens (the CLI prints its address); ``any_port_if_taken``: a free port when the one
         configured is taken (the demo), else that is an error."""
@@ -57,6 +60,7 @@ class Daemon:
         self.metrics = Metrics()
         self.web: WebServer | None = None
         self._deadline_counts = deadline_counts
+        self._due_within = due_within
         self._routes = routes
         self._on_listening = on_listening
         self._any_port_if_taken = any_port_if_taken
@@ -146,7 +150,10 @@ class Daemon:
         if not settings.enabled:
             return
         self.metrics.watch(
-            self.engine, jobs=[(i, j) for i, j, _, _ in self.jobs()], deadline_counts=self._deadline_counts
+            self.engine,
+            jobs=[(i, j) for i, j, _, _ in self.jobs()],
+            deadline_counts=self._deadline_counts,
+            due_within=self._due_within,
         )
         context = WebContext(self.engine, self.config, self.metrics, self.is_scheduling)
         server = WebServer.for_settings(context, settings, routes=self._routes)
