@@ -345,7 +345,7 @@ class _Dashboard:
         else:
             log.info("operator action", action=action, delivery=outbox_id, actor=actor)
             session.flash = Flash("done", texts["done"].format(id=outbox_id, action=texts[f"action_{action}"]))
-        raise web.HTTPSeeOther(f"/dashboard?lang={lang}#waiting")
+        raise web.HTTPSeeOther(f"/dashboard?lang={lang}")
 
 
 def _budget_text(budget: Mapping[str, Any], texts: Mapping[str, str]) -> str:

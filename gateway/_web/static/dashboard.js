@@ -8,8 +8,9 @@
   var seconds = parseInt(live.getAttribute("data-refresh-seconds"), 10) || 5;
 
   function busy() {
+    // A form control in focus (the page's #waiting anchor may hold the focus too: that is no reason).
     var active = document.activeElement;
-    if (active && live.contains(active) && active.tagName !== "BODY") { return true; }
+    if (active && live.contains(active) && active.closest("form")) { return true; }
     var inputs = live.querySelectorAll("input:not([type=hidden])");
     for (var i = 0; i < inputs.length; i++) { if (inputs[i].value) { return true; } }
     return false;
