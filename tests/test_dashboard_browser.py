@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import JumpClock
 from dashboard_kit import TOKEN, served
 
 from gateway._engine import Engine
 from gateway._store import CREATE_COMPLAINT, Store
 from gateway._store._operator import drop_delivery, list_deliveries, show_delivery
-from gateway._timezones import utcnow
 from gateway._web._dashboard import DashboardContext
 from gateway._web._texts import EN, ID
 
@@ -68,19 +68,6 @@ class Deadline:  # stands in for the deadlines branch's DeadlineCount in this wo
     tier: str
     due_soon: int
     overdue: int
-
-
-class JumpClock:
-    """The store's clock: real time plus an offset the test jumps (backoffs and leases pass)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
 
 
 async def _sync(world, config, store: Store, clock: JumpClock) -> tuple[int, int]:
@@ -187,3 +174,13 @@ def _read_sign_in_and_retry(sync_api, page, base: str, parked: int, waiting: int
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 50_000
+
+
+def test_without_chromium_the_browser_test_is_skipped_but_fails_in_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        _browser_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser test"):
+        _browser_or_skip()
