@@ -373,3 +373,23 @@ def test_each_action_is_done_and_audited_with_the_operators_name(store, tmp_path
             f"/dashboard/deliveries/{seeded.parked}/drop", data={"csrf": csrf, "reason": "x"}, headers={"Origin": base}
         )
         assert again.status_code == 403
+
+
+def test_a_store_that_cannot_be_read_is_said_plainly(tmp_path):
+    db = tmp_path / "gone" / "gateway.db"
+    db.parent.mkdir()
+    store = Store(f"sqlite:///{db}", clock=lambda: NOW)
+    try:
+        seed(store)
+        ctx = context(store, tmp_path)
+        store.close()
+        db.unlink()  # the next connection finds an empty file: no tables
+        with served(ctx) as base, httpx.Client(base_url=base) as client:
+            page, part, summary = (client.get(p) for p in ("/dashboard", "/dashboard/part", "/dashboard/api/summary"))
+    finally:
+        store.close()
+    assert page.status_code == part.status_code == summary.status_code == 503
+    assert ID["store_unavailable"] in page.text and ID["store_unavailable"] == part.text
+    assert summary.json() == {"error": EN["store_unavailable"]}
+    for answer in (page, part, summary):
+        assert "Traceback" not in answer.text and "no such table" not in answer.text

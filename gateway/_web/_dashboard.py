@@ -193,7 +193,7 @@ class _Dashboard:
             )
         except Exception as exc:  # the store is down: say so, never a traceback (it may quote data)
             log.warning("dashboard could not read the store", error=safe_text(exc))
-            raise web.HTTPServiceUnavailable(text="the store cannot be read now; see the daemon's log") from None
+            raise _Refused(503, "store_unavailable") from None
 
     def _lang(self, request: web.Request, form: Mapping[str, Any] | None = None) -> str:
         asked = (form or {}).get("lang") or request.query.get("lang")
@@ -220,15 +220,28 @@ class _Dashboard:
     async def page(self, request: web.Request) -> web.Response:
         session = self.sessions.of(request)
         flash, lang = None, self._lang(request)
+        try:
+            summary = await self._summary()
+        except _Refused as refused:
+            return self._refusal(request, lang, refused)
         if session is not None and session.flash is not None:
             flash, session.flash = session.flash, None
-        return self._render("dashboard.html", request, lang, s=await self._summary(), flash=flash, session=session)
+        return self._render("dashboard.html", request, lang, s=summary, flash=flash, session=session)
 
     async def part(self, request: web.Request) -> web.Response:
-        return self._render("live.html", request, self._lang(request), s=await self._summary(), flash=None)
+        lang = self._lang(request)
+        try:
+            summary = await self._summary()
+        except _Refused as refused:  # the page keeps what it shows and tries again at the next tick
+            return web.Response(status=refused.status, text=TEXTS[lang][refused.text_key])
+        return self._render("live.html", request, lang, s=summary, flash=None)
 
     async def summary_json(self, request: web.Request) -> web.Response:
-        return web.Response(text=json.dumps(await self._summary(), indent=1), content_type="application/json")
+        try:
+            summary = await self._summary()
+        except _Refused as refused:
+            return web.json_response({"error": TEXTS["en"][refused.text_key]}, status=refused.status)
+        return web.Response(text=json.dumps(summary, indent=1), content_type="application/json")
 
     # -- signing in and out -------------------------------------------------------------------
 

@@ -113,6 +113,7 @@ ID: Final[dict[str, str]] = {
     "forbidden_session": "Masuk dulu dengan token untuk melakukan tindakan operator.",
     "forbidden_csrf": "Permintaan ditolak: formulir kedaluwarsa atau berasal dari situs lain. Muat ulang halaman.",
     "forbidden_origin": "Permintaan ditolak: berasal dari situs lain.",
+    "store_unavailable": "Penyimpanan tidak dapat dibaca saat ini; lihat log daemon.",
 }
 
 EN: Final[dict[str, str]] = {
@@ -219,6 +220,7 @@ EN: Final[dict[str, str]] = {
     "forbidden_session": "Sign in with the token first to take operator actions.",
     "forbidden_csrf": "Refused: the form has expired or came from another site. Reload the page.",
     "forbidden_origin": "Refused: the request came from another site.",
+    "store_unavailable": "The store cannot be read now; see the daemon's log.",
 }
 
 TEXTS: Final[dict[str, dict[str, str]]] = {"id": ID, "en": EN}
