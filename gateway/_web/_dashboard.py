@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +40,7 @@ from gateway._web._sessions import (
     Flash,
     Session,
     Sessions,
+    SigninThrottle,
     clean_operator_name,
     same_origin,
     set_cookie,
@@ -57,10 +57,6 @@ log = structlog.get_logger("gateway.dashboard")
 
 HERE = Path(__file__).parent
 T = TypeVar("T")
-
-#: Wrong tokens allowed per :data:`SIGNIN_WINDOW` before every sign-in is refused for the rest of it.
-SIGNIN_FAILURES_ALLOWED = 5
-SIGNIN_WINDOW = timedelta(minutes=1)
 
 # The page loads nothing from elsewhere, runs only its own script and cannot be framed.
 SECURITY_HEADERS = {
@@ -168,8 +164,7 @@ class _Dashboard:
             lstrip_blocks=True,
         )
         self.templates.globals.update(flow_keys=FLOW_KEYS, owed_keys=OWED_KEYS)
-        self._failures: list[datetime] = []
-        self._failures_lock = threading.Lock()
+        self.throttle = SigninThrottle(context.clock)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -271,12 +266,6 @@ class _Dashboard:
             return self._refusal(request, lang, _Refused(403, "signin_off"))
         return self._signin_page(request, lang)
 
-    def _too_many_failures(self) -> bool:
-        now = self.context.clock()
-        with self._failures_lock:
-            self._failures = [at for at in self._failures if now - at < SIGNIN_WINDOW]
-            return len(self._failures) >= SIGNIN_FAILURES_ALLOWED
-
     async def signin(self, request: web.Request) -> web.Response:
         form = await request.post()
         lang = self._lang(request, form)
@@ -288,13 +277,12 @@ class _Dashboard:
         except _Refused as refused:
             return self._refusal(request, lang, refused)
         name = clean_operator_name(str(form.get("operator", "")))
-        if self._too_many_failures():
+        if self.throttle.closed():
             log.warning("dashboard sign-in refused", reason="too many wrong tokens")
             return self._signin_page(request, lang, status=429, problem=TEXTS[lang]["signin_wrong"])
         assert self.context.token is not None  # actions_on
         if not token_matches(str(form.get("token", "")), self.context.token):
-            with self._failures_lock:
-                self._failures.append(self.context.clock())
+            self.throttle.failed()
             log.warning("dashboard sign-in refused", reason="wrong token")
             return self._signin_page(
                 request, lang, status=401, problem=TEXTS[lang]["signin_wrong"], operator=name or ""

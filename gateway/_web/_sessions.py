@@ -5,7 +5,8 @@ The security model (docs/operations.md, "Dashboard"):
 - Operator actions are off unless ``settings.dashboard.operator_actions`` is on *and* the
   token's environment variable is set; the page alone only reads.
 - An operator signs in with that token and their name; the token is compared in constant
-  time (:func:`hmac.compare_digest`). The name goes into every audit entry they cause.
+  time (:func:`hmac.compare_digest`). The name goes into every audit entry they cause. Wrong
+  tokens close the sign-in for a while (:class:`SigninThrottle`): guessing costs time.
 - A session is a random id in a cookie (HttpOnly: no script reads it; SameSite=Strict: no
   other site's page sends it), kept in this process's memory: a restart signs everyone out.
 - Every form carries a CSRF token that the server checks (the session's own; before sign-in,
@@ -31,6 +32,9 @@ SIGNIN_COOKIE = "gateway_signin"
 #: A session unused this long ends (the operator signs in again).
 IDLE_TIMEOUT = timedelta(hours=8)
 MAX_NAME_CHARS = 64
+#: Wrong tokens allowed per :data:`SIGNIN_WINDOW` before every sign-in is refused for the rest of it.
+SIGNIN_FAILURES_ALLOWED = 5
+SIGNIN_WINDOW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,26 @@ class Sessions:
     def close(self, request: web.Request) -> None:
         with self._lock:
             self._by_id.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+
+
+class SigninThrottle:
+    """Makes guessing the token slow: after :data:`SIGNIN_FAILURES_ALLOWED` wrong tokens within
+    :data:`SIGNIN_WINDOW`, every sign-in (the right token too) is refused until the window passes."""
+
+    def __init__(self, clock: Callable[[], datetime]):
+        self.clock = clock
+        self._failures: list[datetime] = []
+        self._lock = threading.Lock()
+
+    def closed(self) -> bool:
+        now = self.clock()
+        with self._lock:
+            self._failures = [at for at in self._failures if now - at < SIGNIN_WINDOW]
+            return len(self._failures) >= SIGNIN_FAILURES_ALLOWED
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures.append(self.clock())
 
 
 def same_origin(request: web.Request) -> bool:
