@@ -393,3 +393,21 @@ def test_a_store_that_cannot_be_read_is_said_plainly(tmp_path):
     assert summary.json() == {"error": EN["store_unavailable"]}
     for answer in (page, part, summary):
         assert "Traceback" not in answer.text and "no such table" not in answer.text
+
+
+@pytest.mark.anyio
+async def test_runtime_state_of_an_engine_names_each_instances_breaker_and_budget(world, tmp_path):
+    from gateway._engine import Engine
+    from gateway._web._dashboard import runtime_state_of
+
+    store = Store(f"sqlite:///{tmp_path / 'gateway.db'}", clock=lambda: NOW)
+    config = world.config(tmp_path, store.url)  # with the simulators' credentials
+    config.instances[HUB].spec.budget.requests_per_second = 4.0
+    try:
+        async with Engine(config, store) as engine:
+            engine.adapters[HUB].http.breaker.trip(0.0, "sp4n: GET /complaints/{id}: answered HTTP 503")
+            state = runtime_state_of(engine)()
+    finally:
+        store.close()
+    assert state[HUB]["breaker_state"] == "open" and state[LOCAL]["breaker_state"] == "closed"
+    assert state[HUB]["budget_configured_rps"] == 4.0 and state[LOCAL]["budget_configured_rps"] is None
