@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import structlog
 from sqlalchemy import create_engine, text
 
 from gateway._config import GatewayConfig, load_config
+from gateway._timezones import utcnow
 from gateway.simulation import SimClock, SimulatorServer
 
 
@@ -98,6 +100,20 @@ def write_config(
     # web.port 0: a daemon of a test serves HTTP on a free port, never on one another test (or process) holds.
     path.write_text(f"store:\n  url: {store_url}\nlog:\n  format: json\nweb:\n  port: 0\n{schedule}")
     return path
+
+
+class JumpClock:
+    """A store's clock: real time plus an offset the test jumps forward. Never behind
+    real time, so what the CLI writes with its own (real) clock is due for the engine too."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -184,4 +184,4 @@ def test_demo_runs_for_the_seconds_asked_and_creates_complaints_at_the_hub(tmp_p
     assert elapsed >= 6, f"the demo stopped after {elapsed:.1f} s"
     assert "complaint created at hub" in done.stdout + done.stderr
     # Where to look, on the configured port or, when another program holds it, on a free one.
-    assert re.search(r"metrics and health: http://127\.0\.0\.1:\d+/metrics", done.stdout), done.stdout[-2000:]
+    assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/dashboard", done.stdout), done.stdout[-2000:]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import JumpClock
 from sqlalchemy import text
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -45,7 +46,6 @@ from gateway._store._operator import (
 )
 from gateway._store._report import status_report
 from gateway._store._tables import AttachmentRow, AuditRow, OutboxRow
-from gateway._timezones import utcnow
 from lapor_gateway_adapters.lapor_hendi import LaporHendiApp
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -56,20 +56,6 @@ LATER = 3 * 3600  # seconds: past any backoff of the first attempts and any leas
 
 
 # -- the harness ---------------------------------------------------------------------------------
-
-
-class JumpClock:
-    """The store's clock: real time plus an offset the test jumps forward. Never behind
-    real time, so what the CLI writes with its own (real) clock is due for the engine too."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
 
 
 @dataclass

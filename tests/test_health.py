@@ -219,7 +219,7 @@ async def test_the_daemon_serves_while_it_runs_and_stops_serving_when_it_stops(w
     assert ready.status_code == 200, ready.text
     assert scrape.status_code == 200 and BUILD_INFO in scrape.text
     assert daemon.web is None and daemon.scheduler is None
-    assert "metrics and health: " + root + "metrics" in listening[0].announcement()
+    assert "dashboard: " + root + "dashboard" in listening[0].announcement()
 
 
 def test_a_disabled_server_is_not_started(world, tmp_path: Path):

@@ -42,8 +42,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import structlog
+from dashboard_kit import TOKEN, served
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, OperationalError, StatementError
 from typer.testing import CliRunner
@@ -56,6 +58,7 @@ from gateway._logging import configure_logging, safe_traceback
 from gateway._store import Store
 from gateway._store._operator import STUCK_STATES, list_deliveries
 from gateway._timezones import utcnow
+from gateway._web._dashboard import DashboardContext
 
 LOCAL, HUB = "lapor-hendi-semarang", "sp4n"
 
@@ -547,6 +550,22 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
             assert "…" not in shown, f"{command}: a cell was cut short; a marker could hide there"
             outputs.append(shown)
 
+        # The dashboard on the same store: its pages (read-only and signed in) and its JSON.
+        pages = []
+        dashboard = DashboardContext(store=store, config=config, operator_actions=True, token=TOKEN)
+        with served(dashboard) as base, httpx.Client(base_url=base) as client:
+            form = client.get("/dashboard/signin")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+            signed = client.post(
+                "/dashboard/signin", data={"csrf": csrf, "operator": "Sari", "token": TOKEN}, headers={"Origin": base}
+            )
+            assert signed.status_code == 303
+            for path in ("/dashboard?lang=id", "/dashboard?lang=en", "/dashboard/part", "/dashboard/api/summary"):
+                page = client.get(path)
+                assert page.status_code == 200, path
+                pages.append(page.text)
+        assert any(f'id="delivery-{i}"' in pages[0] for i in stuck), "the dashboard shows what waits"
+
     with store.engine.connect() as conn:
         columns = {
             f"{table}.{column}": [
@@ -564,6 +583,7 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
     scan.check("JSON log line", json_lines)
     scan.check("console log line", console_lines)
     scan.check("CLI output", outputs)
+    scan.check("dashboard page", pages)
     for column, values in columns.items():
         scan.check(f"store {column}", values)
     # The generated reporters of the fixture's own complaints: not one of their values either.
@@ -574,7 +594,7 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
         for v in c["pelapor"].values()
         if v
     ]
-    everything = "\n".join([*json_lines, *console_lines, *outputs, *(v for vs in columns.values() for v in vs)])
+    everything = "\n".join([*json_lines, *console_lines, *outputs, *pages, *(v for vs in columns.values() for v in vs)])
     generated_hits = [v for v in generated if v in everything]
 
     events = logs.events()

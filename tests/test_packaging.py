@@ -282,4 +282,6 @@ def _check_wheel_contents(wheel: Path) -> None:
     assert not any(n.startswith("adapters/") for n in names)
     aiohttp = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: aiohttp")]
     assert aiohttp and not any("extra ==" in line for line in aiohttp), aiohttp
+    # The dashboard's templates and static files travel with the code.
+    assert {"gateway/_web/templates/dashboard.html", "gateway/_web/static/dashboard.js"} <= names
     assert f"Version: {gateway.__version__}" in metadata.splitlines()

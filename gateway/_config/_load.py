@@ -148,9 +148,35 @@ def load_config(
         instances[instance.name] = instance
         docs[instance.name] = idoc
     _check_routes(instances, docs, issues, broken)
+    if check_secrets:
+        _check_dashboard_token(settings, doc, environ, issues)
     if issues:
         raise ConfigError(issues)
     return GatewayConfig(path=path, settings=settings, instances=instances)
+
+
+#: Shorter tokens are refused: the token is all that stands between the page and the operator actions.
+MIN_DASHBOARD_TOKEN_CHARS = 16
+
+
+def _check_dashboard_token(
+    settings: GatewaySettings, doc: LocatedYaml, environ: Mapping[str, str], issues: list[ConfigIssue]
+) -> None:
+    """Operator actions on the dashboard need their sign-in token in the environment."""
+    dashboard = settings.dashboard
+    if not dashboard.operator_actions:
+        return
+    token = environ.get(dashboard.token_env, "")
+    if len(token.strip()) < MIN_DASHBOARD_TOKEN_CHARS:
+        issues.append(
+            ConfigIssue(
+                str(doc.path),
+                doc.line(("dashboard", "operator_actions")),
+                "dashboard.operator_actions",
+                f"operator actions need a sign-in token of at least {MIN_DASHBOARD_TOKEN_CHARS} characters in the "
+                f"environment variable {dashboard.token_env} ({'too short' if token.strip() else 'not set'})",
+            )
+        )
 
 
 def _load_instance(

@@ -121,12 +121,33 @@ class WebSettings(_Strict):
     port: int = Field(8780, ge=0, le=65535, description="TCP port; 0 takes any free one (tests)")
 
 
+class DashboardSettings(_Strict):
+    """The daemon's dashboard page. It only shows unless ``operator_actions`` is on; then an
+    operator who signs in with the token from the environment may retry, resend, link and drop
+    deliveries from it (docs/operations.md, "Dashboard")."""
+
+    operator_actions: StrictBool = False
+    token_env: str = Field(
+        "GATEWAY_DASHBOARD_TOKEN", description="environment variable holding the sign-in token for operator actions"
+    )
+    language: Literal["id", "en"] = Field("id", description="the page's language unless ?lang= asks for another")
+    refresh_seconds: int = Field(5, ge=1, le=3600, description="how often an open page reloads its figures")
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_env(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("the name of an environment variable, such as GATEWAY_DASHBOARD_TOKEN")
+        return value
+
+
 class GatewaySettings(_Strict):
     store: StoreSettings = StoreSettings()
     log: LogSettings = LogSettings()
     schedule: Schedule = Schedule()
     delivery: Delivery = Delivery()
     web: WebSettings = WebSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     adapters_dir: str = Field("adapters", description="folder of instance YAML files, relative to gateway.yaml")
 
 

@@ -184,6 +184,21 @@ def drop_delivery(store: Store, outbox_id: int, reason: str, *, actor: str = "op
         _audit(s, store, row, "delivery_dropped", reason.strip(), actor)
 
 
+def recent_operator_actions(store: Store, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest audit entries written by an operator (the CLI's or the dashboard's), newest first."""
+    with store.session() as s:
+        rows = s.exec(
+            select(AuditRow)
+            .where(col(AuditRow.actor).startswith("operator"))
+            .order_by(col(AuditRow.id).desc())
+            .limit(limit)
+        ).all()
+        return [
+            {"at": _iso(a.at), "actor": a.actor, "action": a.action, "complaint_id": a.complaint_id, "detail": a.detail}
+            for a in rows
+        ]
+
+
 def list_quarantine(store: Store, *, include_resolved: bool = False, limit: int = 500) -> list[dict[str, Any]]:
     with store.session() as s:
         query = select(QuarantineRow)

@@ -22,6 +22,7 @@ from aiohttp import web
 from gateway._config._schema import WebSettings
 from gateway._errors import ConfigError, ConfigIssue
 from gateway._web._context import CONTEXT, WebContext
+from gateway._web._dashboard import DashboardContext, add_dashboard_routes, runtime_state_of
 from gateway._web._health import add_health_routes
 from gateway._web._metrics import add_metrics_routes
 
@@ -29,8 +30,24 @@ log = structlog.get_logger("gateway.web")
 
 AddRoutes = Callable[[web.Application, WebContext], None]
 
-#: The daemon's routes: /healthz and /readyz, /metrics. The dashboard adds its adder here.
-ROUTES: tuple[AddRoutes, ...] = (add_health_routes, add_metrics_routes)
+
+def add_daemon_dashboard(app: web.Application, context: WebContext) -> None:
+    """The dashboard (``/``, ``/dashboard...``, ``/static/``) on this daemon's engine: its store
+    thread, its clock, its breakers and budgets, ``settings.dashboard`` of the config."""
+    add_dashboard_routes(
+        app,
+        DashboardContext.from_config(
+            context.config,
+            context.store,
+            clock=context.clock,
+            runtime_state=runtime_state_of(context.engine),
+            async_store=context.db,
+        ),
+    )
+
+
+#: The daemon's routes: /healthz and /readyz, /metrics, the dashboard.
+ROUTES: tuple[AddRoutes, ...] = (add_health_routes, add_metrics_routes, add_daemon_dashboard)
 
 
 def build_app(context: WebContext, routes: Sequence[AddRoutes] = ROUTES) -> web.Application:
@@ -132,7 +149,7 @@ class WebServer:
         """One line for the terminal: where to look (once started)."""
         dashboard = any(resource.canonical == "/" for resource in self.app.router.resources())
         line = (
-            f"dashboard and metrics: {self.url}  (/metrics, /healthz, /readyz)"
+            f"dashboard: {self.url}dashboard  (and /metrics, /healthz, /readyz)"
             if dashboard
             else f"metrics and health: {self.url}metrics  (/healthz, /readyz)"
         )
