@@ -18,7 +18,7 @@ from gateway._errors import ConfigError, GatewayError
 from gateway._registry import installed_adapters
 from gateway._store._report import status_report
 from gateway.cli._context import _load, _open_store, _setup_logging, err, options, out
-from gateway.cli._render import job_errors, print_config_error, status_tables
+from gateway.cli._render import disabled_instances, print_config_error, status_view
 
 app = typer.Typer(
     name="gateway",
@@ -175,10 +175,41 @@ def sync(once: Annotated[bool, typer.Option("--once", help="do one pass and exit
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False) -> None:
-    """What flowed, what is owed, what fails, per adapter instance."""
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="a live view until Ctrl-C: the tables read again every --interval seconds, what moved "
+            "since the last refresh highlighted (+N). Piped: a plain snapshot per interval; with --json: "
+            "one JSON line per interval",
+        ),
+    ] = False,
+    interval: Annotated[
+        float | None, typer.Option(help="seconds between refreshes of --watch (default: 2)", show_default=False)
+    ] = None,
+    refreshes: Annotated[int | None, typer.Option(hidden=True, help="stop --watch after this many refreshes")] = None,
+) -> None:
+    """What flowed, what is owed, what fails, per adapter instance.
+
+    With --watch, a live view that refreshes itself every --interval seconds (Ctrl-C to stop)."""
+    if interval is not None and not watch:
+        err.print("[red]--interval needs --watch[/red]", highlight=False)
+        raise typer.Exit(2)
+    if watch and interval is not None and not interval > 0:
+        err.print("[red]--interval must be above 0 seconds[/red]", highlight=False)
+        raise typer.Exit(2)
     config = _load(check_secrets=False)
     store = _open_store(config)
+    if watch:
+        from gateway.cli._watch import watch_status
+
+        try:
+            watch_status(config, store, console=out, interval=interval or 2.0, as_json=as_json, refreshes=refreshes)
+        finally:
+            store.close()
+        return
     try:
         report = status_report(store, {name: inst.role for name, inst in config.instances.items()})
     finally:
@@ -186,17 +217,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON inst
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
-    out.print(f"store: {report['store']} (schema revision {report['schema_revision']})")
-    # A column per instance: the disabled ones (examples shipped for other regions) would only
-    # squeeze the tables; they are named below them, and --json has them all.
-    disabled = [name for name, inst in config.instances.items() if not inst.spec.enabled]
-    shown = {**report, "instances": [r for r in report["instances"] if r["name"] not in disabled]}
-    for table in status_tables(shown):
-        out.print(table)
-    if disabled:
-        out.print(f"disabled (not shown): {', '.join(disabled)}", highlight=False)
-    for line in job_errors(report):
-        out.print(f"[red]{line}[/red]", highlight=False)
+    for line in status_view(report, disabled_instances(config)):
+        out.print(line)
 
 
 @config_app.command("check")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
+from gateway._config import GatewayConfig
 from gateway._errors import ConfigError
 
 LOCAL_COLUMNS = [
@@ -33,8 +35,34 @@ COMMON = [
 ]
 
 
-def status_tables(report: dict[str, Any]) -> list[Table]:
-    """One table per role, a column per instance: narrow enough for any terminal."""
+def disabled_instances(config: GatewayConfig) -> list[str]:
+    """The instances `gateway status` only names: a column each (examples shipped for other regions)
+    would only squeeze the tables; --json has them all."""
+    return [name for name, inst in config.instances.items() if not inst.spec.enabled]
+
+
+def status_view(
+    report: dict[str, Any], disabled: list[str], previous: dict[str, Any] | None = None, *, store_line: bool = True
+) -> list[RenderableType]:
+    """What `gateway status` prints (and each refresh of `--watch` shows): the store line, the
+    tables of the enabled instances, the disabled ones named, the failing jobs in red."""
+    shown = {**report, "instances": [r for r in report["instances"] if r["name"] not in disabled]}
+    view: list[RenderableType] = []
+    if store_line:
+        view.append(Text(f"store: {report['store']} (schema revision {report['schema_revision']})"))
+    view.extend(status_tables(shown, previous))
+    if disabled:
+        view.append(Text(f"disabled (not shown): {', '.join(disabled)}"))
+    view.extend(Text(line, style="red") for line in job_errors(report))
+    return view
+
+
+def status_tables(report: dict[str, Any], previous: dict[str, Any] | None = None) -> list[Table]:
+    """One table per role, a column per instance: narrow enough for any terminal.
+
+    With ``previous`` (the report of the last refresh of `status --watch`), a count that moved
+    since shows by how much, "12 (+3)", highlighted."""
+    before = {r["name"]: r for r in previous["instances"]} if previous else {}
     tables = []
     for role, columns, title in (("local_app", LOCAL_COLUMNS, "Local apps"), ("hub", HUB_COLUMNS, "Hubs")):
         rows = [r for r in report["instances"] if r["role"] == role]
@@ -45,12 +73,12 @@ def status_tables(report: dict[str, Any]) -> list[Table]:
         for r in rows:
             table.add_column(r["name"], justify="right")
         for key, label in columns + COMMON:
-            table.add_row(label, *[_cell(r[key], key) for r in rows])
+            table.add_row(label, *[_cell(r[key], key, _moved(before, r, key)) for r in rows])
         if role == "hub":
             table.add_row(
                 "reads due now (oldest due since, UTC)",
                 *[
-                    f"{r['polls_due']['complaints']}"
+                    _count(r["polls_due"]["complaints"], _moved(before, r, "polls_due"))
                     + (
                         f" ({r['polls_due']['oldest_due_since'][:19].replace('T', ' ')})"
                         if r["polls_due"]["oldest_due_since"]
@@ -79,15 +107,29 @@ def _breaker(breaker: dict[str, Any]) -> str:
     return f"[red]{breaker['state']}[/red] since {(breaker['since'] or '')[11:19]}"
 
 
-def _cell(value: int, key: str) -> str:
+def _moved(before: dict[str, dict[str, Any]], row: dict[str, Any], key: str) -> int:
+    """How much a count of ``row`` moved since the previous report (0 without one)."""
+    old = before.get(row["name"])
+    if old is None:
+        return 0
+    if key == "polls_due":
+        return int(row[key]["complaints"]) - int(old[key]["complaints"])
+    return int(row[key]) - int(old[key])
+
+
+def _count(value: int, moved: int) -> str:
+    return f"[bold yellow]{value} ({moved:+d})[/bold yellow]" if moved else str(value)
+
+
+def _cell(value: int, key: str, moved: int = 0) -> str:
     if value and key in (
         "deliveries_failing",
         "deliveries_parked",
         "deliveries_needing_confirmation",
         "records_quarantined",
     ):
-        return f"[red]{value}[/red]"
-    return str(value)
+        return f"[red]{value}[/red]" + (f" [bold red]({moved:+d})[/bold red]" if moved else "")
+    return _count(value, moved)
 
 
 def job_errors(report: dict[str, Any]) -> list[str]:
