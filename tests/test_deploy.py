@@ -13,43 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from gateway._web._metric_names import JOB_DURATION, METRIC_LABELS, METRIC_NAMES
+
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 UNIT = DEPLOY / "lapor-gateway.service"
 INSTALLED_GATEWAY = "/opt/lapor-gateway/venv/bin/gateway"
 
-# The metric names and labels of docs/deploy.md and the shared decision of issue 12.
-# TODO(coordinator): after the merge, take the names from gateway._web._metrics.METRIC_NAMES.
-METRIC_NAMES = (
-    "lapor_gateway_deliveries_total",
-    "lapor_gateway_peer_requests_total",
-    "lapor_gateway_peer_rate_limited_total",
-    "lapor_gateway_breaker_open",
-    "lapor_gateway_budget_requests_per_second",
-    "lapor_gateway_outbox_deliveries",
-    "lapor_gateway_oldest_owed_delivery_age_seconds",
-    "lapor_gateway_oldest_due_hub_read_age_seconds",
-    "lapor_gateway_complaints_due_soon",
-    "lapor_gateway_complaints_overdue",
-    "lapor_gateway_job_duration_seconds",
-    "lapor_gateway_job_last_success_timestamp_seconds",
-    "lapor_gateway_build_info",
-)
-LABELS = {
-    "lapor_gateway_deliveries_total": {"instance", "kind", "outcome"},
-    "lapor_gateway_peer_requests_total": {"instance", "method", "code"},
-    "lapor_gateway_peer_rate_limited_total": {"instance"},
-    "lapor_gateway_breaker_open": {"instance"},
-    "lapor_gateway_budget_requests_per_second": {"instance"},
-    "lapor_gateway_outbox_deliveries": {"instance", "state"},
-    "lapor_gateway_oldest_owed_delivery_age_seconds": {"instance"},
-    "lapor_gateway_oldest_due_hub_read_age_seconds": {"instance"},
-    "lapor_gateway_complaints_due_soon": {"instance", "agency"},
-    "lapor_gateway_complaints_overdue": {"instance", "agency"},
-    "lapor_gateway_job_duration_seconds": {"instance", "job", "le"},  # le: the histogram's buckets
-    "lapor_gateway_job_last_success_timestamp_seconds": {"instance", "job"},
-    "lapor_gateway_build_info": {"version"},
-}
+# The names and labels the daemon serves (tests/test_metrics.py checks a scrape against them).
+LABELS = {name: {*labels, "le"} if name == JOB_DURATION else set(labels) for name, labels in METRIC_LABELS.items()}
 HISTOGRAMS = ("lapor_gateway_job_duration_seconds",)  # exposed as _bucket, _sum and _count series
 
 
@@ -206,10 +178,10 @@ def _labels(expr: str) -> set[str]:
 
 def test_the_label_check_sees_a_label_the_daemon_does_not_expose():
     """The check above would pass on an expression it cannot read: here it reads a bad one."""
-    assert _labels('sum by (agency, tier) (lapor_gateway_complaints_overdue{instance=~"$instance"})') == {
+    assert _labels('sum by (agency, tier) (lapor_gateway_complaints_overdue{adapter=~"$adapter"})') == {
         "agency",
         "tier",
-        "instance",
+        "adapter",
     }
     assert _base_name("lapor_gateway_job_duration_seconds_bucket") == "lapor_gateway_job_duration_seconds"
     assert _base_name("lapor_gateway_outbox_deliveries_count") == "lapor_gateway_outbox_deliveries_count"

@@ -36,6 +36,7 @@ from gateway._web._metric_names import (
     DUE_SOON,
     JOB_DURATION,
     JOB_LAST_SUCCESS,
+    METRIC_LABELS,
     OLDEST_DUE_READ,
     OLDEST_OWED,
     OUTBOX,
@@ -78,6 +79,15 @@ class Scrape:
     def names(self) -> set[str]:
         """Every metric's name, with or without samples (the parser's family name of a counter drops _total)."""
         return {f.name + ("_total" if f.type == "counter" else "") for f in self.families}
+
+    def label_names(self) -> dict[str, set[str]]:
+        """Each metric's label names over its samples (the histogram's ``le`` left out)."""
+        found: dict[str, set[str]] = {}
+        for family in self.families:
+            name = family.name + ("_total" if family.type == "counter" else "")
+            for sample in family.samples:
+                found.setdefault(name, set()).update(k for k in sample.labels if k != "le")
+        return found
 
     def value(self, name: str, **labels: str) -> float:
         return self.samples[name, frozenset(labels.items())]
@@ -146,44 +156,48 @@ async def test_a_scrape_after_a_known_sync_shows_every_metric_as_the_store_and_t
 
     # Every metric, the deadline ones only when a deadline counter is given.
     assert set(METRIC_NAMES) - set(DEADLINE_METRICS) <= scrape.names()
+    # After a sync every other metric has samples, with the labels of METRIC_LABELS and no others.
+    assert scrape.label_names() == {
+        name: set(labels) for name, labels in METRIC_LABELS.items() if name not in DEADLINE_METRICS
+    }
     assert not set(DEADLINE_METRICS) & scrape.names()
     assert not TRACE.search(scrape.text), mark.hits(scrape.text)
 
     # Deliveries as they ended, against the store and the hub: each complaint created once.
     hub = report[HUB]
-    created = scrape.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="delivered")
+    created = scrape.value(DELIVERIES, adapter=HUB, kind="create_complaint", outcome="delivered")
     assert created == hub["complaints_created"] == len(world.hub.complaints()) == len(world.local.complaints()) - 1
-    assert scrape.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="refused") == 1  # the unmapped one
-    assert scrape.value(OUTBOX, instance=HUB, state="parked") == hub["deliveries_parked"] == 1
+    assert scrape.value(DELIVERIES, adapter=HUB, kind="create_complaint", outcome="refused") == 1  # the unmapped one
+    assert scrape.value(OUTBOX, adapter=HUB, state="parked") == hub["deliveries_parked"] == 1
     # Each instance's series start at 0 for its kinds, whatever happened.
-    assert scrape.value(DELIVERIES, instance=LOCAL, kind="local_status", outcome="needs_confirmation") == 0
+    assert scrape.value(DELIVERIES, adapter=LOCAL, kind="local_status", outcome="needs_confirmation") == 0
     outcomes = {dict(labels)["outcome"] for labels in scrape.series(DELIVERIES)}
     assert outcomes == set(OUTCOMES)
-    assert scrape.value(DELIVERIES, instance=LOCAL, kind="local_hub_ref", outcome="delivered") == created
+    assert scrape.value(DELIVERIES, adapter=LOCAL, kind="local_hub_ref", outcome="delivered") == created
 
     # The outbox now, as `gateway status` counts it.
     for name, row in report.items():
-        assert scrape.value(OUTBOX, instance=name, state="owed") == row["deliveries_owed"]
-        assert scrape.value(OUTBOX, instance=name, state="failing") == row["deliveries_failing"]
-        assert scrape.value(OUTBOX, instance=name, state="needs_confirmation") == row["deliveries_needing_confirmation"]
+        assert scrape.value(OUTBOX, adapter=name, state="owed") == row["deliveries_owed"]
+        assert scrape.value(OUTBOX, adapter=name, state="failing") == row["deliveries_failing"]
+        assert scrape.value(OUTBOX, adapter=name, state="needs_confirmation") == row["deliveries_needing_confirmation"]
         for job, info in row["jobs"].items():
-            assert scrape.value(JOB_LAST_SUCCESS, instance=name, job=job) == _timestamp(info["last_success"])
-    assert scrape.value(OLDEST_OWED, instance=HUB) == 0 == hub["deliveries_owed"]
+            assert scrape.value(JOB_LAST_SUCCESS, adapter=name, task=job) == _timestamp(info["last_success"])
+    assert scrape.value(OLDEST_OWED, adapter=HUB) == 0 == hub["deliveries_owed"]
 
     # Requests by answer: every create was a POST answered 200 (an upload or a create); codes are codes.
     requests = scrape.series(PEER_REQUESTS)
     assert all(dict(labels)["code"].isdigit() or dict(labels)["code"] == "error" for labels in requests)
-    assert scrape.value(PEER_REQUESTS, instance=HUB, method="POST", code="200") >= created
-    assert scrape.value(PEER_RATE_LIMITED, instance=HUB) == 0
+    assert scrape.value(PEER_REQUESTS, adapter=HUB, method="POST", code="200") >= created
+    assert scrape.value(PEER_RATE_LIMITED, adapter=HUB) == 0
 
     # Job runs: one of each per pass.
-    assert scrape.value(JOB_DURATION + "_count", instance=HUB, job="hub_poll") == passes
-    assert scrape.value(JOB_DURATION + "_count", instance=LOCAL, job="intake") == passes
+    assert scrape.value(JOB_DURATION + "_count", adapter=HUB, task="hub_poll") == passes
+    assert scrape.value(JOB_DURATION + "_count", adapter=LOCAL, task="intake") == passes
 
     # What this process holds: the breaker tripped above, budgets without a limit in the tests' config.
-    assert scrape.value(BREAKER_OPEN, instance=HUB) == 1 and scrape.value(BREAKER_OPEN, instance=LOCAL) == 0
+    assert scrape.value(BREAKER_OPEN, adapter=HUB) == 1 and scrape.value(BREAKER_OPEN, adapter=LOCAL) == 0
     assert budgets == {HUB: None, LOCAL: None}
-    assert scrape.value(BUDGET_RATE, instance=HUB) == math.inf
+    assert scrape.value(BUDGET_RATE, adapter=HUB) == math.inf
     assert scrape.value(BUILD_INFO, version=__version__) == 1
 
 
@@ -208,21 +222,21 @@ async def test_ages_of_the_oldest_owed_delivery_and_of_the_oldest_due_hub_read(w
         store.close()
     complaints = len(world.local.complaints())
     delivered = {
-        kind: behind.value(DELIVERIES, instance=HUB, kind=kind, outcome="delivered")
+        kind: behind.value(DELIVERIES, adapter=HUB, kind=kind, outcome="delivered")
         for kind in ("create_complaint", "hub_follow_up")
     }
     assert delivered["create_complaint"] == complaints
-    assert owed.value(OUTBOX, instance=HUB, state="owed") == sum(delivered.values())  # the creates and follow-ups
-    assert owed.value(OLDEST_OWED, instance=HUB) == 90 * 60
-    assert owed.value(OLDEST_OWED, instance=LOCAL) == 0
-    assert owed.value(OLDEST_DUE_READ, instance=HUB) == 0  # nothing at the hub yet
+    assert owed.value(OUTBOX, adapter=HUB, state="owed") == sum(delivered.values())  # the creates and follow-ups
+    assert owed.value(OLDEST_OWED, adapter=HUB) == 90 * 60
+    assert owed.value(OLDEST_OWED, adapter=LOCAL) == 0
+    assert owed.value(OLDEST_DUE_READ, adapter=HUB) == 0  # nothing at the hub yet
 
-    assert behind.value(OUTBOX, instance=HUB, state="owed") == 0
+    assert behind.value(OUTBOX, adapter=HUB, state="owed") == 0
     due = report[HUB]["polls_due"]
     assert due["complaints"] == complaints
     # Never read yet: due since each was created at the hub, two hours ago.
     assert due["oldest_due_since"] == (clock.now - timedelta(hours=2)).isoformat()
-    assert behind.value(OLDEST_DUE_READ, instance=HUB) == 2 * 3600
+    assert behind.value(OLDEST_DUE_READ, adapter=HUB) == 2 * 3600
 
 
 async def test_creates_whose_answers_are_lost_are_retried_then_wait_for_confirmation_as_the_outbox_says(
@@ -250,14 +264,14 @@ async def test_creates_whose_answers_are_lost_are_retried_then_wait_for_confirma
         store.close()
     complaints = len(world.local.complaints())
     assert world.hub.faults.injected["lost_answers"] > 0
-    assert first.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="retried") == complaints
-    assert first.value(OUTBOX, instance=HUB, state="failing") == complaints
-    assert second.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="needs_confirmation") == complaints
-    assert second.value(DELIVERIES, instance=HUB, kind="create_complaint", outcome="delivered") == 0
-    assert second.value(OUTBOX, instance=HUB, state="needs_confirmation") == complaints
+    assert first.value(DELIVERIES, adapter=HUB, kind="create_complaint", outcome="retried") == complaints
+    assert first.value(OUTBOX, adapter=HUB, state="failing") == complaints
+    assert second.value(DELIVERIES, adapter=HUB, kind="create_complaint", outcome="needs_confirmation") == complaints
+    assert second.value(DELIVERIES, adapter=HUB, kind="create_complaint", outcome="delivered") == 0
+    assert second.value(OUTBOX, adapter=HUB, state="needs_confirmation") == complaints
     # Each create's one attempt ended without an answer (lost after the hub committed it, or the
     # connection dropped first): a request without a code; none was sent again.
-    assert second.value(PEER_REQUESTS, instance=HUB, method="POST", code="error") == complaints
+    assert second.value(PEER_REQUESTS, adapter=HUB, method="POST", code="error") == complaints
 
 
 @dataclass(frozen=True)
@@ -293,13 +307,15 @@ async def test_deadline_gauges_come_from_the_injected_counter_summed_over_tiers_
     finally:
         store.close()
     assert set(METRIC_NAMES) <= scrape.names()
+    # The labels dashboards and alerts are written against (deploy/grafana-dashboard.json, docs).
+    assert scrape.label_names() == {name: set(METRIC_LABELS[name]) for name in scrape.label_names()}
     assert asked == [(store, clock.now, timedelta(hours=36))]
     assert scrape.series(DUE_SOON) == {
-        frozenset({("instance", LOCAL), ("agency", "DINAS-PU")}): 3,
-        frozenset({("instance", LOCAL), ("agency", "BAPPEDA")}): 0,
+        frozenset({("adapter", LOCAL), ("agency", "DINAS-PU")}): 3,
+        frozenset({("adapter", LOCAL), ("agency", "BAPPEDA")}): 0,
     }
-    assert scrape.value(OVERDUE, instance=LOCAL, agency="DINAS-PU") == 1
-    assert scrape.value(OVERDUE, instance=LOCAL, agency="BAPPEDA") == 4
+    assert scrape.value(OVERDUE, adapter=LOCAL, agency="DINAS-PU") == 1
+    assert scrape.value(OVERDUE, adapter=LOCAL, agency="BAPPEDA") == 4
 
 
 async def test_429s_are_counted_per_peer_beside_the_requests_they_answered(world, tmp_path: Path):
@@ -317,6 +333,6 @@ async def test_429s_are_counted_per_peer_beside_the_requests_they_answered(world
         store.close()
     throttled = world.hub.faults.injected["throttled"]
     assert throttled == config.instances[HUB].spec.http_retries.attempts  # each attempt answered 429
-    assert scrape.value(PEER_RATE_LIMITED, instance=HUB) == throttled
-    assert scrape.value(PEER_REQUESTS, instance=HUB, method="GET", code="429") == throttled
-    assert scrape.value(PEER_RATE_LIMITED, instance=LOCAL) == 0
+    assert scrape.value(PEER_RATE_LIMITED, adapter=HUB) == throttled
+    assert scrape.value(PEER_REQUESTS, adapter=HUB, method="GET", code="429") == throttled
+    assert scrape.value(PEER_RATE_LIMITED, adapter=LOCAL) == 0

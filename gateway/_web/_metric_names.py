@@ -34,6 +34,24 @@ METRIC_NAMES: tuple[str, ...] = (
     JOB_LAST_SUCCESS,
     BUILD_INFO,
 )
+#: Each metric's labels. ``adapter`` is the adapter instance's name and ``task`` the job's (intake,
+#: deliver, hub_poll, reference; ``adapter`` and ``job`` in the logs): Prometheus sets ``instance``
+#: and ``job`` to the scraped target and scrape job, so those names would be renamed exported_*.
+METRIC_LABELS: dict[str, tuple[str, ...]] = {
+    DELIVERIES: ("adapter", "kind", "outcome"),
+    PEER_REQUESTS: ("adapter", "method", "code"),
+    PEER_RATE_LIMITED: ("adapter",),
+    BREAKER_OPEN: ("adapter",),
+    BUDGET_RATE: ("adapter",),
+    OUTBOX: ("adapter", "state"),
+    OLDEST_OWED: ("adapter",),
+    OLDEST_DUE_READ: ("adapter",),
+    DUE_SOON: ("adapter", "agency"),
+    OVERDUE: ("adapter", "agency"),
+    JOB_DURATION: ("adapter", "task"),
+    JOB_LAST_SUCCESS: ("adapter", "task"),
+    BUILD_INFO: ("version",),
+}
 #: Served only when a deadline counter is given (``Metrics.watch``).
 DEADLINE_METRICS = (DUE_SOON, OVERDUE)
 

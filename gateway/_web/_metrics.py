@@ -40,6 +40,7 @@ from gateway._web._metric_names import (
     DEADLINE_METRICS,
     DELIVERIES,
     JOB_DURATION,
+    METRIC_LABELS,
     METRIC_NAMES,
     PEER_RATE_LIMITED,
     PEER_REQUESTS,
@@ -76,34 +77,39 @@ class Metrics(Observer):
         self.deliveries = Counter(
             DELIVERIES,
             "Delivery attempts by target instance, outbox kind and how they ended",
-            ["instance", "kind", "outcome"],
+            list(METRIC_LABELS[DELIVERIES]),
             registry=r,
         )
         self.peer_requests = Counter(
             PEER_REQUESTS,
             'HTTP requests to a peer (retries included) by method and answer: the status code, or "error" '
             "when none came",
-            ["instance", "method", "code"],
+            list(METRIC_LABELS[PEER_REQUESTS]),
             registry=r,
         )
-        self.rate_limited = Counter(PEER_RATE_LIMITED, "Answers HTTP 429 (too many requests)", ["instance"], registry=r)
+        self.rate_limited = Counter(
+            PEER_RATE_LIMITED,
+            "Answers HTTP 429 (too many requests)",
+            list(METRIC_LABELS[PEER_RATE_LIMITED]),
+            registry=r,
+        )
         self.breaker_open = Gauge(
             BREAKER_OPEN,
             "1 while this process leaves the peer alone (breaker open or half-open), else 0",
-            ["instance"],
+            list(METRIC_LABELS[BREAKER_OPEN]),
             registry=r,
         )
         self.budget_rate = Gauge(
             BUDGET_RATE,
             "Requests per second this process may send the peer now (after 429s and its share of the "
             "daemons on the store); +Inf without a limit",
-            ["instance"],
+            list(METRIC_LABELS[BUDGET_RATE]),
             registry=r,
         )
         self.job_duration = Histogram(
             JOB_DURATION,
             "How long a job's run took, failed runs included",
-            ["instance", "job"],
+            list(METRIC_LABELS[JOB_DURATION]),
             buckets=JOB_BUCKETS,
             registry=r,
         )

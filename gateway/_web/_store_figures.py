@@ -23,6 +23,7 @@ from gateway._timezones import ensure_utc
 from gateway._web._metric_names import (
     DUE_SOON,
     JOB_LAST_SUCCESS,
+    METRIC_LABELS,
     OLDEST_DUE_READ,
     OLDEST_OWED,
     OUTBOX,
@@ -75,33 +76,33 @@ class StoreFigures(Collector):
                 OUTBOX,
                 "Deliveries owed to an instance now, by state (failing: owed after a failed attempt; parked and "
                 "needs_confirmation wait for an operator)",
-                labels=["instance", "state"],
+                labels=list(METRIC_LABELS[OUTBOX]),
             ),
             OLDEST_OWED: GaugeMetricFamily(
                 OLDEST_OWED,
                 "Seconds since the oldest delivery still owed to an instance became owed (0: none)",
-                labels=["instance"],
+                labels=list(METRIC_LABELS[OLDEST_OWED]),
             ),
             OLDEST_DUE_READ: GaugeMetricFamily(
                 OLDEST_DUE_READ,
                 "Seconds since the oldest complaint due for a read at a hub became due (0: none): how far behind "
                 "polling is",
-                labels=["instance"],
+                labels=list(METRIC_LABELS[OLDEST_DUE_READ]),
             ),
             JOB_LAST_SUCCESS: GaugeMetricFamily(
                 JOB_LAST_SUCCESS,
                 "When a job last succeeded (Unix time), by any daemon of the store",
-                labels=["instance", "job"],
+                labels=list(METRIC_LABELS[JOB_LAST_SUCCESS]),
             ),
         }
         if self.deadline_counts is not None:
             families[DUE_SOON] = GaugeMetricFamily(
                 DUE_SOON,
                 f"Open complaints whose next deadline falls within {_hours(self.due_within)} hours, by agency",
-                labels=["instance", "agency"],
+                labels=list(METRIC_LABELS[DUE_SOON]),
             )
             families[OVERDUE] = GaugeMetricFamily(
-                OVERDUE, "Open complaints past a deadline, by agency", labels=["instance", "agency"]
+                OVERDUE, "Open complaints past a deadline, by agency", labels=list(METRIC_LABELS[OVERDUE])
             )
         return families
 
