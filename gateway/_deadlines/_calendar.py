@@ -58,8 +58,13 @@ class WorkingCalendar:
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """The end of the ``days``-th working day after ``start``'s own day, in this zone, as UTC:
         a complaint filed on Monday with 3 working days is due by the end of Thursday (its filing
-        day does not count, whatever its hour; a day is whole in the zone it is counted in)."""
-        day = start.astimezone(self.zone).date()
+        day does not count, whatever its hour; a day is whole in the zone it is counted in).
+        A start at midnight is the end of the day before: a tier counted on from another's
+        deadline (which ends at midnight) does not lose the day that follows it."""
+        local = start.astimezone(self.zone)
+        day = local.date()
+        if local.time() == datetime.min.time():
+            day -= timedelta(days=1)
         left = days
         while left > 0:
             day += timedelta(days=1)

@@ -95,7 +95,8 @@ def deadlines_command(
     title = "Overdue deadlines" if over else f"Deadlines due within {_span(within)}" if within else "Open deadlines"
     table = Table(title=title)
     for column in ("gateway ref", "local ref", "local app", "agency", "tier", "due", "state"):
-        table.add_column(column)
+        # References are copied into other tools: folded onto two lines on a narrow terminal, never cut.
+        table.add_column(column, overflow="fold")
     for item in items:
         due = local(item.instance, item.due_at)
         state = f"[red]{item.state}[/red]" if item.state == "overdue" else item.state
@@ -105,7 +106,7 @@ def deadlines_command(
             item.instance,
             item.agency,
             item.tier,
-            f"{due:%Y-%m-%d %H:%M} {due.tzname()}",
+            f"{due:%Y-%m-%d %H:%M} {due.tzname()}",  # (a cell wider than its words never splits a time)
             state,
         )
     out.print(table if items else "no open deadline in this view", highlight=False)
