@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import gateway.cli._context as cli_context
 from gateway._deadlines import DeadlineRules, Tier, WorkingCalendar
+from gateway._engine import Engine
 from gateway._model import Classification, Status
 from gateway._store import Store
 from gateway._store._deadlines import (
@@ -314,3 +315,25 @@ async def test_a_hub_answer_over_http_settles_the_deadlines_met_then_missed(worl
         assert rows["answer"].met_at > rows["answer"].due_at
         assert rows["close"].met_at is None and rows["close"].starts_at == rows["answer"].met_at
         assert f.engine.routes[FLOW_LOCAL].hub.name == FLOW_HUB
+
+
+@pytest.mark.e2e
+@pytest.mark.anyio
+async def test_an_engine_computes_stored_deadlines_again_when_the_rules_changed(world, tmp_path, store_url):
+    async with flow(world, tmp_path, store_url) as f:
+        local_id = await new_complaint(f)
+        complaint_id = f.complaint_id(local_id)
+        before = deadlines_of(f.store, complaint_id)
+        route = f.config.instances[FLOW_LOCAL].spec.route
+        assert route is not None
+        route.deadlines.tiers.verify = 10  # the operator edits the YAML and restarts the daemon
+
+        async with Engine(f.config, f.store, seed=4) as restarted:
+            await restarted.intake(FLOW_LOCAL)
+        after = deadlines_of(f.store, complaint_id)
+        assert after["verify"].rules != before["verify"].rules
+        assert after["verify"].starts_at == before["verify"].starts_at
+        assert after["verify"].due_at == restarted.routes[FLOW_LOCAL].deadlines.due(
+            Tier.VERIFY, f.store.complaint(complaint_id).classification, before["verify"].starts_at
+        )
+        assert after["verify"].due_at > before["verify"].due_at

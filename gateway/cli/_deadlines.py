@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
+LIMIT = 1000  # deadlines listed at most (the earliest): a terminal shows no more usefully
 _UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
 
 
@@ -67,7 +68,7 @@ def deadlines_command(
             elif within is not None:
                 counts = [c for c in counts if c.due_soon]
         else:
-            items = list_deadlines(store, now, due_within=within, over=over, soon=soon)
+            items = list_deadlines(store, now, due_within=within, over=over, soon=soon, limit=LIMIT)
     finally:
         store.close()
 
@@ -110,6 +111,8 @@ def deadlines_command(
             state,
         )
     out.print(table if items else "no open deadline in this view", highlight=False)
+    if len(items) == LIMIT:
+        out.print(f"the {LIMIT} earliest shown; narrow the view with --due-within or --over", highlight=False)
 
 
 def _span(span: timedelta) -> str:
