@@ -288,15 +288,20 @@ def test_cli_refuses_a_bad_duration_clearly(cli_store, args: list[str], words: s
 # -- end to end -----------------------------------------------------------------------------------------
 
 
+async def filed(f) -> tuple[int, int, dict[str, ComplaintDeadlineRow]]:
+    """A complaint filed at the local app and taken in: (local id, gateway id, its deadlines)."""
+    local_id = await new_complaint(f)
+    complaint_id = f.complaint_id(local_id)
+    return local_id, complaint_id, deadlines_of(f.store, complaint_id)
+
+
 @pytest.mark.e2e
 @pytest.mark.anyio
 async def test_a_hub_answer_over_http_settles_the_deadlines_met_then_missed(world, tmp_path, store_url):
     async with flow(world, tmp_path, store_url) as f:
-        local_id = await new_complaint(f)
-        complaint_id = f.complaint_id(local_id)
+        local_id, complaint_id, rows = await filed(f)
         rules = f.engine.routes[FLOW_LOCAL].deadlines
         complaint = f.store.complaint(complaint_id)
-        rows = deadlines_of(f.store, complaint_id)
         assert rows["verify"].due_at == rules.due(Tier.VERIFY, complaint.classification, complaint.local_created_at)
         assert rows["verify"].met_at is None
 
@@ -321,9 +326,7 @@ async def test_a_hub_answer_over_http_settles_the_deadlines_met_then_missed(worl
 @pytest.mark.anyio
 async def test_an_engine_computes_stored_deadlines_again_when_the_rules_changed(world, tmp_path, store_url):
     async with flow(world, tmp_path, store_url) as f:
-        local_id = await new_complaint(f)
-        complaint_id = f.complaint_id(local_id)
-        before = deadlines_of(f.store, complaint_id)
+        _local_id, complaint_id, before = await filed(f)
         route = f.config.instances[FLOW_LOCAL].spec.route
         assert route is not None
         route.deadlines.tiers.verify = 10  # the operator edits the YAML and restarts the daemon
