@@ -8,16 +8,16 @@ time; the store and HTTP only carry it out). Three policies over the same compla
 * **before**: the policy up to revision 0002, frozen here: one deadline, 7 working days after
   filing (Monday to Friday in WIB, its hour kept, no holidays), and a read every
   ``min_interval`` from 24 h before it to 24 h after it;
-* **before, tiers**: that rule (every ``min_interval`` within 24 h either side) applied to the
-  three tier deadlines of today (verify 3, answer 5, close 10 working days): what keeping the old
-  policy with the new deadlines would cost;
-* **after**: today's ``PollPolicy``: within 24 h of the next open deadline, a read after half the
-  time left (never sooner than ``min_interval``), and one just after the deadline.
+* **before, tiers**: that rule (every ``min_interval`` within 24 h either side) applied to each
+  complaint's current tier deadline of today (verify 3, answer 5, close 10 working days): what
+  keeping the old policy with the new deadlines would cost;
+* **after**: today's ``PollPolicy``: within 24 h of the current tier's deadline, a read after half
+  the time left (never sooner than ``min_interval``), and one just after the deadline.
 
 Complaints: filed at random over the last ``--days`` (default 21) days, quiet since a random time
 after filing (a quiet complaint is read once per sweep bound: the reads that are not about
-deadlines), no tier met yet (the most deadlines there can be). Reads are counted in the 48 h from
-a Monday 08:00 WIB.
+deadlines), each tier met after 20% to 130% of its time (so some late), the first one not met by
+the start being the complaint's current tier. Reads are counted in the 48 h from a Monday 08:00 WIB.
 
     .venv/bin/python bench/deadline_reads.py                 # 10,000 open complaints, 48 h
     .venv/bin/python bench/deadline_reads.py --open 100000
@@ -37,7 +37,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gateway._deadlines import DeadlineRules, WorkingCalendar
+from gateway._deadlines import TIERS, DeadlineRules, Tier, WorkingCalendar
 from gateway._engine._hub_poll import PollPolicy
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -68,6 +68,20 @@ def old_next_read(
     if interval > MIN_INTERVAL and any(d - SOON <= now <= d + SOON for d in deadlines):
         interval, near = MIN_INTERVAL, True
     return now + interval * (1 - 0.1 * rng.random()), near
+
+
+def current_deadline(rules: DeadlineRules, filed: datetime, rng: random.Random) -> list[datetime]:
+    """The due time of a complaint's current tier at START (what the poll reads it near): each
+    tier is met after 20% to 130% of its time (some late), counted on from the one before; the
+    first not met by START is the current one. Empty when all three were met (it closed)."""
+    met: dict[Tier, datetime] = {}
+    for tier in TIERS:
+        start, due = rules.schedule("pengaduan", filed, met)[tier]
+        at = start + (due - start) * rng.uniform(0.2, 1.3)
+        if at >= START:
+            return [due]
+        met[tier] = at
+    return []
 
 
 def count_reads(
@@ -107,9 +121,8 @@ def main() -> None:
     for _ in range(args.open):
         filed = START - timedelta(days=args.days) * rng.random()
         quiet_since = filed + (START - filed) * rng.random() * 0.5
-        due = sorted(d for _start, d in rules.schedule("pengaduan", filed, {}).values())
         old.append((filed, quiet_since, [old_add_working_days(filed, 7)]))
-        tiers.append((filed, quiet_since, due))
+        tiers.append((filed, quiet_since, current_deadline(rules, filed, rng)))
 
     def after(now: datetime, last: datetime, deadlines: list[datetime], r: random.Random) -> tuple[datetime, bool]:
         plain = min(max((now - last) * policy.quiet_factor, policy.min_interval), policy.sweep_bound)

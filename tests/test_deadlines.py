@@ -140,7 +140,7 @@ def test_a_verified_status_meets_verify_and_the_answer_counts_from_it(store: Sto
     assert (rows["verify"].met_at, rows["verify"].outcome) == (verified, "met")
     assert rows["answer"].starts_at == verified and rows["answer"].due_at == wib("2026-12-03T00:00")
     assert rows["answer"].met_at is None
-    assert hub_view(store, complaint_id, HUB).deadlines == (rows["answer"].due_at, rows["close"].due_at)
+    assert hub_view(store, complaint_id, HUB).deadlines == (rows["answer"].due_at,)  # its current tier
 
 
 def test_a_late_answer_is_missed_and_closing_meets_the_last_tier(store: Store, clock: FakeClock):
@@ -195,8 +195,15 @@ def test_deadline_counts_by_agency_and_tier(store: Store, clock: FakeClock):
         DeadlineCount(LOCAL, "DPU", "verify", due_soon=1, overdue=1),
         DeadlineCount(LOCAL, "Dinkes", "verify", due_soon=1, overdue=0),
     ]
+    # Only each complaint's current tier counts: the answer of the one verified, not the answers
+    # (provisional, counted from the verify deadline) of those the hub has not verified yet.
     wide = {(c.agency, c.tier): (c.due_soon, c.overdue) for c in deadline_counts(store, MONDAY, timedelta(days=30))}
-    assert wide[("DPU", "answer")] == (2, 0) and wide[("Dinkes", "answer")] == (2, 0)
+    assert wide == {
+        ("(none)", "verify"): (1, 0),
+        ("DPU", "verify"): (1, 1),
+        ("Dinkes", "verify"): (1, 0),
+        ("Dinkes", "answer"): (1, 0),
+    }
 
     [over] = list_deadlines(store, MONDAY, over=True)
     assert (over.local_ref, over.agency, over.tier, over.state) == ("LH-1", "DPU", "verify", "overdue")
@@ -204,7 +211,10 @@ def test_deadline_counts_by_agency_and_tier(store: Store, clock: FakeClock):
     soon = list_deadlines(store, MONDAY, due_within=timedelta(days=2))
     assert [i.local_ref for i in soon] == ["LH-2", "LH-3", "LH-4"] and {i.state for i in soon} == {"due soon"}
     every = list_deadlines(store, MONDAY, soon=timedelta(days=2))
-    assert len(every) == 3 * 5 - 1 and every[0].state == "overdue" and every[-1].state == "open"
+    first, last = every[0], every[-1]
+    assert (first.local_ref, first.tier, first.state) == ("LH-1", "verify", "overdue")
+    assert (last.local_ref, last.tier, last.state) == ("LH-5", "answer", "open")
+    assert len(every) == 5  # one current tier per complaint
 
 
 # -- the CLI ----------------------------------------------------------------------------------------------

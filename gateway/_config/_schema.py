@@ -277,7 +277,7 @@ class Polling(_Strict):
         14, ge=0, description="closed complaints are still read (once per sweep) this long, in case they reopen"
     )
     deadline_soon_hours: float = Field(
-        24, ge=0, description="this close to a complaint's next deadline, it is read at a rate (deadline_share)"
+        24, ge=0, description="this close to a complaint's current deadline, it is read at a rate (deadline_share)"
     )
     deadline_share: float = Field(
         0.5,

@@ -58,7 +58,7 @@ class PollPolicy:
     The interval after a read is a share (``quiet_factor``) of how long the complaint
     has been quiet, between ``min_interval`` and ``sweep_bound``: a complaint that
     changed an hour ago is read again in half an hour, one quiet for a week once per
-    sweep. Within ``deadline_soon`` of the complaint's next open deadline, it is read at a
+    sweep. Within ``deadline_soon`` of the complaint's current deadline, it is read at a
     rate: after ``deadline_share`` of the time left (never sooner than ``min_interval``), and
     once just after the deadline (``after_deadline``), to see whether it was met: about
     eight reads in the last day, where reading every ``min_interval`` took 144 (and as many
@@ -84,7 +84,8 @@ class PollPolicy:
         deadlines: Sequence[datetime] = (),
         rng: random.Random | None = None,
     ) -> datetime | None:
-        """``deadlines``: the due times of the complaint's deadlines not met yet."""
+        """``deadlines``: the due time of the complaint's current deadline (its earliest tier not
+        met); any that are not in the future are passed over."""
         if closed_at is not None:
             if now - closed_at >= self.reopen_window:
                 return None

@@ -19,10 +19,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from gateway._deadlines import TIERS, DeadlineRules, Tier
@@ -163,12 +165,14 @@ def settle_deadlines(s: Session, complaint: ComplaintRow, rules: DeadlineRules, 
 
 
 def open_deadlines(s: Session, complaint_id: int) -> tuple[datetime, ...]:
-    """The due times of a complaint's deadlines not met yet, earliest first (the poll reads it
-    near them)."""
+    """The due time of the complaint's current tier (its earliest not met), or nothing when every
+    tier is met: the poll reads it near that deadline. The later tiers' deadlines are provisional
+    until it is met (see :func:`_current`)."""
     found = s.exec(
         select(ComplaintDeadlineRow.due_at)
         .where(ComplaintDeadlineRow.complaint_id == complaint_id, col(ComplaintDeadlineRow.met_at).is_(None))
-        .order_by(col(ComplaintDeadlineRow.due_at))
+        .order_by(_tier_rank(col(ComplaintDeadlineRow.tier)))
+        .limit(1)
     ).all()
     return tuple(ensure_utc(d) for d in found)
 
@@ -221,9 +225,26 @@ def _refresh_chunk(store: Store, ids: Sequence[int], rules: DeadlineRules) -> in
     return done
 
 
+def _tier_rank(tier: Any) -> Any:
+    return sa.case(*((tier == t.value, rank) for rank, t in enumerate(TIERS)), else_=len(TIERS))
+
+
+def _current() -> Any:
+    """Only the tier a complaint is at counts as open: its earliest not met. The deadlines after it
+    count from it and are provisional until it is met, so a complaint not verified yet is late at
+    ``verify`` alone, not also at ``answer`` (its agency has not received it)."""
+    earlier = aliased(ComplaintDeadlineRow)
+    return ~sa.exists().where(
+        col(earlier.complaint_id) == col(ComplaintDeadlineRow.complaint_id),
+        col(earlier.met_at).is_(None),
+        _tier_rank(col(earlier.tier)) < _tier_rank(col(ComplaintDeadlineRow.tier)),
+    )
+
+
 def deadline_counts(store: Store, now: datetime, due_within: timedelta) -> list[DeadlineCount]:
-    """Open deadlines per local app, agency and tier: ``due_soon`` (due from ``now`` to ``now +
-    due_within``) and ``overdue`` (due before ``now``, not met). Groups with neither are left out."""
+    """Open deadlines (each complaint's current tier) per local app, agency and tier: ``due_soon``
+    (due from ``now`` to ``now + due_within``) and ``overdue`` (due before ``now``, not met). Groups
+    with neither are left out."""
     soon_until = now + due_within
     due = col(ComplaintDeadlineRow.due_at)
     with store.session() as s:
@@ -237,7 +258,7 @@ def deadline_counts(store: Store, now: datetime, due_within: timedelta) -> list[
                 func.count().filter(due < now),
             )
             .join(ComplaintRow, col(ComplaintRow.id) == col(ComplaintDeadlineRow.complaint_id))
-            .where(col(ComplaintDeadlineRow.met_at).is_(None), due < soon_until)
+            .where(col(ComplaintDeadlineRow.met_at).is_(None), due < soon_until, _current())
             .group_by(col(ComplaintRow.local_instance), col(ComplaintRow.agency), col(ComplaintDeadlineRow.tier))
         ).all()
     counts = [
@@ -257,9 +278,9 @@ def list_deadlines(
     soon: timedelta = timedelta(hours=48),
     limit: int = 1000,
 ) -> list[DeadlineItem]:
-    """Open deadlines, earliest due first: all of them, those due within ``due_within`` from
-    ``now`` (not yet overdue), or (``over``) the overdue ones; each "due soon" within ``soon``.
-    Gateway and local references only."""
+    """Open deadlines (each complaint's current tier), earliest due first: all of them, those due
+    within ``due_within`` from ``now`` (not yet overdue), or (``over``) the overdue ones; each "due
+    soon" within ``soon``. Gateway and local references only."""
     due = col(ComplaintDeadlineRow.due_at)
     local_link = (col(LinkRow.complaint_id) == col(ComplaintRow.id)) & (
         col(LinkRow.instance) == col(ComplaintRow.local_instance)
@@ -275,7 +296,7 @@ def list_deadlines(
         )
         .join(ComplaintRow, col(ComplaintRow.id) == col(ComplaintDeadlineRow.complaint_id))
         .outerjoin(LinkRow, local_link)
-        .where(col(ComplaintDeadlineRow.met_at).is_(None))
+        .where(col(ComplaintDeadlineRow.met_at).is_(None), _current())
     )
     if over:
         query = query.where(due < now)

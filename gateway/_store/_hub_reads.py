@@ -43,7 +43,7 @@ class HubView:
     statuses_seen: int = 0
     # When the hub says the newest hub event the timeline holds happened (the hub's clock).
     last_hub_time: datetime | None = None
-    # The due times of its deadlines not met yet, earliest first.
+    # The due time of its current deadline (the earliest tier not met), if any.
     deadlines: tuple[datetime, ...] = ()
 
 
@@ -175,7 +175,7 @@ def apply_hub_read(
     given), the hub ids of the gateway's own follow-ups (``echoes``: event id, hub id),
     the complaint's hub status, its deadlines met or missed by what the read showed (by the
     route's ``deadlines`` rules), and when to read it next: ``next_read(now, last change,
-    closed at, due times of the deadlines still open)``, None for never again. Raises IntegrityError when
+    closed at, the due time of its current deadline)``, None for never again. Raises IntegrityError when
     another daemon recorded one of the events meanwhile (the caller reads the view again)."""
     now = store.clock()
     with store.session() as s:
