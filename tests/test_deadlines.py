@@ -125,6 +125,23 @@ def test_other_rules_recompute_stored_deadlines_and_keep_what_was_met(store: Sto
     assert deadlines_of(store, complaint_id)["answer"].due_at == wib("2026-11-28T00:00")
 
 
+def test_a_complaint_kept_off_the_hub_has_no_deadlines_until_it_is_created(store: Store, clock: FakeClock):
+    """A backfill reads years of closed complaints; the route keeps them off the hub (their create
+    skipped), and they must not fill `gateway deadlines --over`."""
+    old = replace(make_complaint("LH-1"), created_at=MONDAY - timedelta(days=400), updated_at=MONDAY)
+    [(complaint_id, _new)] = store.take_in_complaints(
+        LOCAL, HUB, [(old, Status.DONE)], not_at_hub={"LH-1": "closed before the gateway ran"}
+    )
+    assert refresh_deadlines(store, LOCAL, RULES) == 0
+    assert deadlines_of(store, complaint_id) == {} and list_deadlines(store, MONDAY, over=True) == []
+
+    clock.advance(days=1)  # reopened: now inside the route's rule, created at the hub
+    reopened = replace(old, updated_at=clock.now, status=make_complaint().status)
+    store.take_in_complaints(LOCAL, HUB, [(reopened, Status.UNVERIFIED)])
+    assert refresh_deadlines(store, LOCAL, RULES, [complaint_id]) == 1
+    assert set(deadlines_of(store, complaint_id)) == {"verify", "answer", "close"}
+
+
 # -- met or missed ------------------------------------------------------------------------------------
 
 

@@ -29,8 +29,8 @@ from sqlmodel import Session, col, select
 
 from gateway._deadlines import TIERS, DeadlineRules, Tier
 from gateway._model import Status
-from gateway._store._store import Store
-from gateway._store._tables import ComplaintDeadlineRow, ComplaintRow, EventRow, LinkRow
+from gateway._store._store import CREATE_COMPLAINT, OutboxState, Store
+from gateway._store._tables import ComplaintDeadlineRow, ComplaintRow, EventRow, LinkRow, OutboxRow
 from gateway._timezones import ensure_utc
 
 MET, MISSED = "met", "missed"
@@ -181,7 +181,8 @@ def refresh_deadlines(
     store: Store, local_instance: str, rules: DeadlineRules, complaint_ids: Sequence[int] | None = None
 ) -> int:
     """Compute the deadlines of a local app's complaints (or of ``complaint_ids`` only) that have
-    none yet or were computed by other rules; returns how many complaints were (re)computed.
+    none yet or were computed by other rules, and drop those of complaints kept off the hub;
+    returns how many complaints changed.
     Each chunk is read and written in one transaction; a daemon that wrote the same rows meanwhile
     makes the chunk run once more (and find them)."""
     with store.session() as s:
@@ -199,16 +200,37 @@ def refresh_deadlines(
     return done
 
 
+def _off_the_hub(s: Session, ids: Sequence[int]) -> set[int]:
+    """Complaints the route keeps off the hub (their create ``skipped``: closed ones a backfill read,
+    say): the hub owes them nothing, so they have no deadlines (until one is reopened and created)."""
+    return {
+        cid
+        for cid in s.exec(
+            select(OutboxRow.complaint_id).where(
+                col(OutboxRow.complaint_id).in_(ids),
+                OutboxRow.kind == CREATE_COMPLAINT,
+                OutboxRow.state == OutboxState.SKIPPED,
+            )
+        ).all()
+    }
+
+
 def _refresh_chunk(store: Store, ids: Sequence[int], rules: DeadlineRules) -> int:
     now = store.clock()
     done = 0
     with store.session() as s:
         complaints = s.exec(select(ComplaintRow).where(col(ComplaintRow.id).in_(ids))).all()
         rows = _rows_of(s, ids)
+        off = _off_the_hub(s, ids)
+        for complaint_id in off & set(rows):
+            for row in rows.pop(complaint_id).values():
+                s.delete(row)
+            done += 1
         stale = [
             c
             for c in complaints
             if c.id is not None
+            and c.id not in off
             and (
                 len(have := rows.get(c.id, {})) < len(TIERS)
                 or any(r.rules != rules.fingerprint(c.classification) for r in have.values())
