@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -111,7 +112,7 @@ class CountingPolicy:
             reason = "closed (reopen window)" if result is not None else "closed for good"
         else:
             plain = min(max((now - last_change) * p.quiet_factor, p.min_interval), p.sweep_bound)
-            if result is not None and plain > p.min_interval and result - now <= p.min_interval:
+            if result is not None and result - now < 0.9 * plain:  # shorter than jitter alone makes it
                 reason = "deadline near"
             elif plain >= p.sweep_bound:
                 reason = "sweep"
@@ -255,6 +256,20 @@ def seed_store(
     return {"complaints": n, "seconds": time.perf_counter() - started, "spread": dict(spread), "last_reads": last_reads}
 
 
+def _deadlines(filed: datetime) -> list[datetime]:
+    """The due times of a complaint's tiers, none met yet, by LAPOR!'s rule in WIB (the poll's
+    first read of each complaint stores them as the engine would have at intake)."""
+    return sorted(due for _start, due in _lapor_rule().schedule("pengaduan", filed, {}).values())
+
+
+@functools.cache
+def _lapor_rule() -> Any:
+    from gateway._deadlines import DeadlineRules, WorkingCalendar
+    from gateway._timezones import WIB
+
+    return DeadlineRules(calendar=WorkingCalendar(zone=WIB))
+
+
 def _reads(
     policy: Any, now: datetime, last_change: datetime, filed: datetime, rng: random.Random
 ) -> tuple[datetime, datetime]:
@@ -263,7 +278,7 @@ def _reads(
     at = last_change
     sweep = policy.sweep_bound
     while True:
-        nxt = policy.next_read(at, last_change, None, filed_at=filed, rng=rng)
+        nxt = policy.next_read(at, last_change, None, deadlines=_deadlines(filed), rng=rng)
         if nxt > now:
             return at, nxt
         if nxt - at >= 0.9 * sweep and now - nxt > 3 * timedelta(days=1):

@@ -27,10 +27,10 @@ from gateway._config import GatewayConfig
 from gateway._engine import DELIVER, HUB_POLL, INTAKE, REFERENCE, Engine
 from gateway._errors import safe_text
 from gateway._store._daemons import HEARTBEAT_SECONDS
+from gateway._store._deadlines import DeadlineCounter, deadline_counts
 from gateway._web._context import WebContext
-from gateway._web._metrics import DeadlineCounter, Metrics
+from gateway._web._metrics import Metrics
 from gateway._web._server import ROUTES, AddRoutes, WebServer
-from gateway._web._store_figures import DUE_SOON_WITHIN
 
 log = structlog.get_logger("gateway.daemon")
 
@@ -41,14 +41,15 @@ class Daemon:
         engine: Engine,
         config: GatewayConfig,
         *,
-        deadline_counts: DeadlineCounter | None = None,
-        due_within: timedelta = DUE_SOON_WITHIN,
+        deadline_counts: DeadlineCounter | None = deadline_counts,
+        due_within: timedelta | None = None,
         routes: Sequence[AddRoutes] = ROUTES,
         on_listening: Callable[[WebServer], None] | None = None,
         any_port_if_taken: bool = False,
     ):
-        """``deadline_counts``: where the deadline metrics come from (none: not served), with
-        ``due_within`` the window of "due soon";
+        """``deadline_counts``: where the deadline figures of the metrics and the dashboard come
+        from (the store's; none: not served), with ``due_within`` the window of "due soon"
+        (default: ``deadlines.due_soon_hours`` of gateway.yaml);
         ``routes``: the HTTP server's route adders; ``on_listening``: called once the server
         listens (the CLI prints its address); ``any_port_if_taken``: a free port when the one
         configured is taken (the demo), else that is an error."""
@@ -60,7 +61,7 @@ class Daemon:
         self.metrics = Metrics()
         self.web: WebServer | None = None
         self._deadline_counts = deadline_counts
-        self._due_within = due_within
+        self._due_within = due_within or timedelta(hours=config.settings.deadlines.due_soon_hours)
         self._routes = routes
         self._on_listening = on_listening
         self._any_port_if_taken = any_port_if_taken
@@ -155,7 +156,14 @@ class Daemon:
             deadline_counts=self._deadline_counts,
             due_within=self._due_within,
         )
-        context = WebContext(self.engine, self.config, self.metrics, self.is_scheduling)
+        context = WebContext(
+            self.engine,
+            self.config,
+            self.metrics,
+            self.is_scheduling,
+            deadline_counts=self._deadline_counts,
+            due_within=self._due_within,
+        )
         server = WebServer.for_settings(context, settings, routes=self._routes)
         await server.start(any_port_if_taken=self._any_port_if_taken)
         self.web = server

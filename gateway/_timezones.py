@@ -4,7 +4,7 @@ the zone its adapter instance declares, and a time with an offset by its offset.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import overload
 from zoneinfo import ZoneInfo
@@ -128,17 +128,3 @@ def ensure_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def add_working_days(
-    start: datetime, days: int, *, holidays: frozenset[date] = frozenset(), zone: tzinfo = WIB
-) -> datetime:
-    """``start`` plus ``days`` working days (Monday to Friday, not a listed holiday),
-    counted in ``zone``: the deadlines of the brief ("answered within 7 working days")."""
-    local = start.astimezone(zone)
-    day, left = local.date(), days
-    while left > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in holidays:
-            left -= 1
-    return datetime.combine(day, local.timetz()).astimezone(UTC)

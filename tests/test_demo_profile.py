@@ -38,7 +38,7 @@ def test_speed_up_divides_every_interval_and_keeps_a_floor(repo_config_dir: Path
     scaled = config.instances[HUB].spec.polling
     assert scaled.min_interval_minutes == polling.min_interval_minutes / DEMO_SPEED  # 10 min: 10 s
     assert scaled.sweep_bound_hours == polling.sweep_bound_hours / DEMO_SPEED
-    assert scaled.deadline_working_days == polling.deadline_working_days  # deadlines are the citizen's
+    assert scaled.deadline_share == polling.deadline_share  # deadlines are the citizen's
     assert config.settings.delivery.backoff_max_seconds == 3600 / DEMO_SPEED
     assert config.settings.delivery.lease_seconds == other.settings.delivery.lease_seconds
     # Another configuration loaded in the same process is untouched (no shared default changed).

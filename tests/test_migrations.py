@@ -29,7 +29,7 @@ from gateway.cli import app
 CURSOR_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 # Tables the Alembic revisions after 0001 added, newest first (taken off for a store of 0001 or older).
-ADDED_BY_REVISIONS = ["peer_position"]
+ADDED_BY_REVISIONS = ["complaint_deadline", "peer_position"]
 
 # What each home-made step added, undone newest first to turn a store of today's schema into one of
 # an older version: (tables, indexes, columns) as (name, (table, name), (table, column)).
@@ -103,7 +103,7 @@ def test_a_new_store_is_created_at_head_and_reopening_upgrades_nothing(store_url
     second = Store(store_url)
     try:
         assert first.upgraded_from.is_empty
-        assert second.upgraded_from.revision == head_revision() == "0002"
+        assert second.upgraded_from.revision == head_revision() == "0003"
         assert table_rows(second, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
         # A gateway from before Alembic reads 7 as "newer than I understand" and refuses the store.
         assert table_rows(second, "SELECT id, version FROM schema_version") == [(1, 7)]
@@ -128,6 +128,29 @@ def test_a_store_at_revision_0001_is_upgraded_with_its_data(store_url: str):
         assert table_rows(store, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
         assert store.cursor(LOCAL, "complaints") == CURSOR_AT
         assert table_rows(store, "SELECT count(*) FROM peer_position") == [(0,)]
+    finally:
+        store.close()
+
+
+def test_a_store_at_revision_0002_gets_the_deadline_table_and_keeps_its_complaints(store_url: str):
+    """0003 adds complaint_deadline, empty: the engine computes the rows (the rules are config)."""
+    store = Store(store_url)
+    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
+    store.close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        Operations(MigrationContext.configure(conn)).drop_table("complaint_deadline")
+        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    engine.dispose()
+
+    store = Store(store_url)
+    try:
+        assert store.upgraded_from.revision == "0002"
+        assert table_rows(store, "SELECT id FROM complaint") == [(complaint_id,)]
+        assert table_rows(store, "SELECT count(*) FROM complaint_deadline") == [(0,)]
+        assert "ix_complaint_deadline_open" in {
+            i["name"] for i in inspect(store.engine).get_indexes("complaint_deadline")
+        }
     finally:
         store.close()
 
@@ -182,14 +205,14 @@ def test_a_version_4_store_passes_through_alembic_with_the_cli(store_url: str, r
 
     current = db(repo_config_dir, store_url, "current")
     assert current.exit_code == 1, current.output
-    assert "version 4 (from before Alembic); the head is revision 0002" in flat(current.output)
+    assert "version 4 (from before Alembic); the head is revision 0003" in flat(current.output)
 
     upgrade = db(repo_config_dir, store_url, "upgrade")
     assert upgrade.exit_code == 0, upgrade.output
-    assert "upgraded the store from version 4 (from before Alembic) to revision 0002 (head)" in flat(upgrade.output)
+    assert "upgraded the store from version 4 (from before Alembic) to revision 0003 (head)" in flat(upgrade.output)
 
     current = db(repo_config_dir, store_url, "current")
-    assert current.exit_code == 0 and "revision 0002 (head)" in flat(current.output)
+    assert current.exit_code == 0 and "revision 0003 (head)" in flat(current.output)
     again = db(repo_config_dir, store_url, "upgrade")
     assert again.exit_code == 0 and "already: nothing to do" in flat(again.output)
 
@@ -351,14 +374,15 @@ def test_db_history_lists_the_revisions_with_what_they_change(repo_config_dir):
     assert result.exit_code == 0, result.output
     assert flat(result.output).startswith(
         "0001 the version 6 schema: create it, or bring a store from before Alembic (versions 1 to 6) to it "
-        "0002 (head) a peer's own cursor per stream (peer_position)"
+        "0002 a peer's own cursor per stream (peer_position), kept for the adapter beside the time cursor "
+        "0003 (head) each complaint's working-day deadlines by tier, met or missed (complaint_deadline)"
     )
 
 
 def test_db_current_of_a_fresh_store_says_an_upgrade_is_due(store_url: str, repo_config_dir):
     result = db(repo_config_dir, store_url, "current")
     assert result.exit_code == 1, result.output
-    assert "empty (no schema yet); the head is revision 0002: run `gateway db upgrade`" in flat(result.output)
+    assert "empty (no schema yet); the head is revision 0003: run `gateway db upgrade`" in flat(result.output)
     upgrade = db(repo_config_dir, store_url, "upgrade")
     assert upgrade.exit_code == 0, upgrade.output
-    assert "upgraded the store from empty (no schema yet) to revision 0002 (head)" in flat(upgrade.output)
+    assert "upgraded the store from empty (no schema yet) to revision 0003 (head)" in flat(upgrade.output)

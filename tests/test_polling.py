@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -50,17 +51,37 @@ def test_a_closed_complaint_is_read_through_the_reopen_window_then_never():
     assert policy.next_read(T0, T0 - HOUR, T0 - 14 * 24 * HOUR) is None
 
 
-def test_a_near_deadline_brings_reads_to_the_min_interval():
-    policy = PollPolicy(deadline_working_days=7, deadline_soon=timedelta(hours=24))
-    filed = T0  # Monday: 7 working days later is the Wednesday of the next week
-    deadline = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
-    quiet_since = filed
+def test_a_near_deadline_is_read_at_a_rate_and_once_just_after_it():
+    policy = PollPolicy(deadline_soon=timedelta(hours=24), deadline_share=0.5)
+    deadline = datetime(2026, 12, 2, 17, 0, tzinfo=UTC)  # the end of a working day in WIB
+    quiet_since = deadline - 30 * 24 * HOUR  # quiet for long: the sweep bound, away from deadlines
     far = deadline - 3 * 24 * HOUR
-    assert policy.next_read(far, quiet_since, None, filed_at=filed) == far + 6 * HOUR
+    assert policy.next_read(far, quiet_since, None, deadlines=[deadline]) == far + 6 * HOUR
+    # Within a day of it: after half the time left, down to the min interval, never every 10 minutes.
     near = deadline - 5 * HOUR
-    assert policy.next_read(near, quiet_since, None, filed_at=filed) == near + timedelta(minutes=10)
-    holiday = PollPolicy(holidays=frozenset({deadline.date()}))  # a holiday moves the deadline a day on
-    assert holiday.next_read(near, quiet_since, None, filed_at=filed) == near + 6 * HOUR
+    assert policy.next_read(near, quiet_since, None, deadlines=[deadline]) == near + 2.5 * HOUR
+    close = deadline - 15 * timedelta(minutes=1)
+    assert policy.next_read(close, quiet_since, None, deadlines=[deadline]) == deadline + timedelta(minutes=1)
+    # A sweep that would pass the deadline stops just after it instead.
+    assert policy.next_read(deadline - 26 * HOUR, quiet_since, None, deadlines=[deadline]) == deadline - 20 * HOUR
+    # Past it, the next open one counts (a deadline already passed does not hold reads close).
+    later = deadline + 5 * 24 * HOUR
+    after = deadline + 2 * timedelta(minutes=1)
+    assert policy.next_read(after, quiet_since, None, deadlines=[deadline, later]) == after + 6 * HOUR
+
+
+def test_reads_near_a_deadline_are_few_over_the_last_day():
+    """From a day before to just after it, about eight reads where every 10 minutes took 144;
+    the last one lands after the deadline, also with jitter."""
+    policy, rng = PollPolicy(), random.Random(3)
+    deadline = T0 + 24 * HOUR
+    at, reads = T0, []
+    while at <= deadline:
+        at = policy.next_read(at, T0 - 30 * 24 * HOUR, None, deadlines=[deadline], rng=rng)
+        reads.append(at)
+    assert 6 <= len(reads) <= 10, reads
+    assert deadline < reads[-1] <= deadline + timedelta(minutes=1)
+    assert all(b - a >= timedelta(minutes=1) for a, b in pairwise(reads))
 
 
 def test_jitter_only_shortens_intervals():

@@ -141,6 +141,70 @@ class DashboardSettings(_Strict):
         return value
 
 
+# -- deadlines: working-day SLAs per tier (docs/deadlines.md) ------------------------------------
+
+
+class DeadlineTiers(_Strict):
+    """Working days per tier; a tier left out keeps the number of the level above (the route's
+    ``tiers`` for a classification, ``gateway.yaml``'s for a route, LAPOR!'s rule at the top)."""
+
+    verify: int | None = Field(None, ge=0, le=366, description="working days to verify and forward, from filing")
+    answer: int | None = Field(None, ge=0, le=366, description="working days for the agency to answer")
+    close: int | None = Field(None, ge=0, le=366, description="working days without a reply until it closes")
+
+    def given(self) -> dict[str, int]:
+        return {tier: days for tier, days in self.model_dump().items() if days is not None}
+
+
+class DayOff(_Strict):
+    day: date
+    name: str = Field(min_length=1, description="what the day is, shown by `gateway deadlines`")
+
+
+class DeadlineCalendar(_Strict):
+    """Corrections to Indonesia's national days off (public holidays and cuti bersama, from the
+    ``holidays`` package): days ``add``-ed (a regional holiday, a decree newer than the package)
+    and national days ``remove``-d (a holiday the government moved)."""
+
+    add: list[DayOff] = Field(default_factory=list)
+    remove: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_both(self) -> DeadlineCalendar:
+        both = sorted({d.day for d in self.add} & set(self.remove))
+        if both:
+            raise ValueError(f"{both[0].isoformat()} is both added and removed; keep one")
+        return self
+
+
+class Deadlines(_Strict):
+    """``gateway.yaml``: the tiers every route starts from, and national corrections."""
+
+    tiers: DeadlineTiers = DeadlineTiers(verify=3, answer=5, close=10)
+    calendar: DeadlineCalendar = DeadlineCalendar()
+    due_soon_hours: PositiveFloat = Field(
+        48, description="a deadline this close is 'due soon' (metrics, dashboard, `gateway deadlines --by-agency`)"
+    )
+
+
+class RouteDeadlines(_Strict):
+    """A local app's ``route.deadlines``: its own tiers, tiers per classification, and its
+    region's days off (``calendar``, on top of gateway.yaml's)."""
+
+    tiers: DeadlineTiers = DeadlineTiers()
+    classifications: dict[Classification, DeadlineTiers] = Field(default_factory=dict)
+    calendar: DeadlineCalendar = DeadlineCalendar()
+
+
+# The keys of ``polling:`` that set the one deadline before there were tiers: refused with where
+# they went, rather than quietly ignored (a deadline an operator set would silently change).
+MOVED_POLLING_KEYS = {
+    "deadline_working_days": "route.deadlines.tiers (answer) of the local app, or deadlines.tiers in gateway.yaml",
+    "holidays": "deadlines.calendar.add in gateway.yaml (national days and cuti bersama now come from the "
+    "holidays package)",
+}
+
+
 class GatewaySettings(_Strict):
     store: StoreSettings = StoreSettings()
     log: LogSettings = LogSettings()
@@ -148,6 +212,7 @@ class GatewaySettings(_Strict):
     delivery: Delivery = Delivery()
     web: WebSettings = WebSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    deadlines: Deadlines = Deadlines()  # working-day deadlines (docs/deadlines.md)
     adapters_dir: str = Field("adapters", description="folder of instance YAML files, relative to gateway.yaml")
 
 
@@ -188,6 +253,7 @@ class Route(_Strict):
     # as a confidential follow-up (private), or not written at all (skip, audited).
     secret_follow_ups: Literal["private", "skip"] = "private"
     create_at_hub: CreateAtHub = CreateAtHub()
+    deadlines: RouteDeadlines = RouteDeadlines()  # working-day deadlines of this app's complaints
 
 
 class HttpRetries(_Strict):
@@ -241,9 +307,25 @@ class Polling(_Strict):
     reopen_window_days: float = Field(
         14, ge=0, description="closed complaints are still read (once per sweep) this long, in case they reopen"
     )
-    deadline_working_days: int = Field(7, ge=0, description="answer deadline, in working days after filing")
-    deadline_soon_hours: float = Field(24, ge=0, description="read every min_interval this close to the deadline")
-    holidays: list[date] = Field(default_factory=list, description="national holidays (not working days)")
+    deadline_soon_hours: float = Field(
+        24, ge=0, description="this close to a complaint's current deadline, it is read at a rate (deadline_share)"
+    )
+    deadline_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="near a deadline, the next read comes after this share of the time left "
+        "(never sooner than min_interval), and once just after the deadline",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key, where in MOVED_POLLING_KEYS.items():
+                if key in data:
+                    raise ValueError(f"polling.{key} is no longer read: deadlines are set in {where}")
+        return data
 
     @model_validator(mode="after")
     def _bounds(self) -> Polling:

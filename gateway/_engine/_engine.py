@@ -35,6 +35,7 @@ from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableErr
 from gateway._paging import WalkProgress
 from gateway._store import Store, as_store_error
 from gateway._store._daemons import HEARTBEAT_SECONDS, heartbeat, leave, peer_down
+from gateway._store._deadlines import refresh_deadlines
 from gateway._store._reference import reference_fetched_at, replace_reference
 
 log = structlog.get_logger("gateway.engine")
@@ -87,8 +88,11 @@ class Engine:
                 self.store.set_peer_health, b.peer, b.state, b.failures, b.last_error, owner=self.owner
             )
             adapter.http.on_answer = self._peer_answered
+        self._deadlines_fresh: set[str] = set()  # local apps whose deadlines follow today's rules
         self.routes: dict[str, Route] = {
-            local.name: Route(local=local, hub=config.instances[local.spec.route.hub])
+            local.name: Route(
+                local=local, hub=config.instances[local.spec.route.hub], deadline_defaults=config.settings.deadlines
+            )
             for local in config.local_apps()
             if local.spec.route
         }
@@ -174,7 +178,24 @@ class Engine:
     async def intake(self, local: str) -> IntakeResult | None:
         adapter = self.adapters[local]
         assert isinstance(adapter, LocalApp)
-        return await self._job(local, INTAKE, Intake(self.store, self.routes[local], adapter, db=self.db).run)
+        intake = Intake(self.store, self.routes[local], adapter, db=self.db)
+
+        async def work() -> IntakeResult:
+            await self._refresh_deadlines(local)
+            return await intake.run()
+
+        return await self._job(local, INTAKE, work)
+
+    async def _refresh_deadlines(self, local: str) -> None:
+        """Once per engine and local app, before its first intake: deadlines of complaints taken in
+        before (by an older gateway, or under other rules) computed by today's rules."""
+        if local in self._deadlines_fresh:
+            return
+        route = self.routes[local]
+        changed = await self.db.call(refresh_deadlines, self.store, local, route.deadlines)
+        if changed:
+            log.info("deadlines computed by the current rules", adapter=local, complaints=changed)
+        self._deadlines_fresh.add(local)
 
     async def backfill(self, local: str, since: datetime, *, progress: WalkProgress | None = None) -> BackfillResult:
         """Read a local app's history since ``since`` (``gateway backfill``). Unlike the

@@ -27,6 +27,7 @@ from gateway._position import PeerPosition, stored_positions
 from gateway._sanitize import cleaned
 from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._current_state import status_changes_seen
+from gateway._store._deadlines import refresh_deadlines
 from gateway._store._local_reads import LocalEvent, record_local_events
 from gateway._store._positions import peer_position, set_peer_position
 
@@ -239,7 +240,7 @@ class Intake:
                 for record, status in items
                 if (reason := self.route.create_at_hub(record, status, now)) is not None
             }
-            return self.store.take_in_complaints(
+            taken = self.store.take_in_complaints(
                 self.name,
                 self.route.hub.name,
                 items,
@@ -247,6 +248,10 @@ class Intake:
                 not_at_hub=not_at_hub,
                 write_back_hub_ref=self.app.supports(Capability.WRITE_HUB_REF),
             )
+            # Their deadlines, computed once (a known complaint's only if its classification now
+            # falls under other rules): a stop in between leaves them to the engine's next refresh.
+            refresh_deadlines(self.store, self.name, self.route.deadlines, [cid for cid, _new in taken])
+            return taken
 
         def flush() -> None:
             for (complaint_id, new), (record, _) in self._stored("complaints", batch, take_in, cursor, result):

@@ -3,10 +3,14 @@ ways, and a local complaint's category, classification, channel and agency to hu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from gateway._config import InstanceConfig
+from gateway._config._schema import Deadlines
+from gateway._deadlines import DeadlineRules
+from gateway._deadlines._config import rules_for
 from gateway._errors import MappingError
 from gateway._model import Complaint, Status
 
@@ -33,6 +37,13 @@ def same_text(a: str | None, b: str | None) -> bool:
 class Route:
     local: InstanceConfig
     hub: InstanceConfig
+    # gateway.yaml's ``deadlines:`` (the tiers and corrections every route starts from)
+    deadline_defaults: Deadlines = field(default_factory=Deadlines)
+
+    @cached_property
+    def deadlines(self) -> DeadlineRules:
+        """The working-day deadline rules of this app's complaints (docs/deadlines.md)."""
+        return rules_for(self.local.spec, self.deadline_defaults)
 
     def local_status(self, code: str, name: str | None = None) -> Status | None:
         return self.local.spec.status_of(code, name)

@@ -15,7 +15,9 @@ from datetime import datetime
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 
+from gateway._deadlines import DeadlineRules
 from gateway._model import AttachmentRef, Status
+from gateway._store._deadlines import open_deadlines, settle_deadlines
 from gateway._store._store import HUB_FOLLOW_UP, Store, new_ref
 from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, LinkRow, OutboxRow, existing_row
 from gateway._timezones import ensure_utc
@@ -41,6 +43,8 @@ class HubView:
     statuses_seen: int = 0
     # When the hub says the newest hub event the timeline holds happened (the hub's clock).
     last_hub_time: datetime | None = None
+    # The due time of its current deadline (the earliest tier not met), if any.
+    deadlines: tuple[datetime, ...] = ()
 
 
 @dataclass
@@ -141,6 +145,7 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
             select(func.max(EventRow.occurred_at)).where(EventRow.complaint_id == complaint_id, EventRow.origin == hub)
         ).one()
         return HubView(
+            deadlines=open_deadlines(s, complaint_id),
             last_status=(statuses[-1][0], statuses[-1][1]) if statuses else None,
             statuses_seen=len(statuses),
             last_hub_time=ensure_utc(last_hub_time),
@@ -164,12 +169,14 @@ def apply_hub_read(
     events: list[HubEvent],
     echoes: list[tuple[int, str]],
     status: HubStatus,
-    next_read: Callable[[datetime, datetime, datetime | None], datetime | None],
+    next_read: Callable[[datetime, datetime, datetime | None, tuple[datetime, ...]], datetime | None],
+    deadlines: DeadlineRules | None = None,
 ) -> None:
     """Write one read's outcome at once: the new events (and what each owes, in the order
     given), the hub ids of the gateway's own follow-ups (``echoes``: event id, hub id),
-    the complaint's hub status, and when to read it next: ``next_read(now, last change,
-    closed at)``, None for never again. Raises IntegrityError when
+    the complaint's hub status, its deadlines met or missed by what the read showed (by the
+    route's ``deadlines`` rules), and when to read it next: ``next_read(now, last change,
+    closed at, the due time of its current deadline)``, None for never again. Raises IntegrityError when
     another daemon recorded one of the events meanwhile (the caller reads the view again)."""
     now = store.clock()
     with store.session() as s:
@@ -233,8 +240,15 @@ def apply_hub_read(
             row.closed_at = now
         elif status.status is not None and not status.status.is_closed:
             row.closed_at = None
+        if deadlines is not None:
+            s.flush()  # the new events, for the timeline the deadlines are settled from
+            settle_deadlines(s, row, deadlines, now)
+            s.flush()
         row.next_poll_at = next_read(
-            now, ensure_utc(row.hub_changed_at or row.first_seen_at), ensure_utc(row.closed_at)
+            now,
+            ensure_utc(row.hub_changed_at or row.first_seen_at),
+            ensure_utc(row.closed_at),
+            open_deadlines(s, complaint_id),
         )
 
 

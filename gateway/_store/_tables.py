@@ -309,3 +309,24 @@ class LinkImportRow(SQLModel, table=True):
     hub_ref: str
     imported_at: datetime = Field(sa_column=_utc_column(nullable=False))
     applied_at: datetime | None = Field(default=None, sa_column=_utc_column())
+
+
+class ComplaintDeadlineRow(SQLModel, table=True):
+    """One working-day deadline of a complaint (tier: verify, answer or close; see
+    gateway/_deadlines), and whether it was met (revision 0003). ``rules`` is the fingerprint of
+    the rules that set ``due_at``: a row of other rules is computed again."""
+
+    __tablename__ = "complaint_deadline"
+    __table_args__ = (
+        UniqueConstraint("complaint_id", "tier"),
+        Index("ix_complaint_deadline_open", "met_at", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id")
+    tier: str
+    starts_at: datetime = Field(sa_column=_utc_column(nullable=False))  # what it counts from
+    due_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    met_at: datetime | None = Field(default=None, sa_column=_utc_column())  # the hub's time of the answer
+    outcome: str | None = None  # met | missed, once the answer came
+    rules: str
+    computed_at: datetime = Field(sa_column=_utc_column(nullable=False))

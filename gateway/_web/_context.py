@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -14,6 +14,7 @@ from gateway._config import GatewayConfig
 from gateway._engine import Engine
 from gateway._engine._async_store import AsyncStore
 from gateway._store import Store
+from gateway._store._deadlines import DeadlineCounter
 
 if TYPE_CHECKING:
     from gateway._web._metrics import Metrics
@@ -26,6 +27,10 @@ class WebContext:
     metrics: Metrics
     #: Whether the daemon's scheduler is running (starts jobs): false before it starts and once it stops.
     scheduling: Callable[[], bool]
+    #: Where the deadline figures come from (the store's ``deadline_counts``; none: not shown), and
+    #: how close a deadline counts as "due soon".
+    deadline_counts: DeadlineCounter | None = None
+    due_within: timedelta = timedelta(hours=48)
 
     @property
     def store(self) -> Store:

@@ -31,6 +31,7 @@ from aiohttp import web
 from gateway._config import GatewayConfig
 from gateway._errors import safe_text
 from gateway._store import Store
+from gateway._store._deadlines import DeadlineCounter
 from gateway._store._operator import OperatorError, drop_delivery, link_delivery, resend_delivery, retry_delivery
 from gateway._timezones import utcnow
 from gateway._web._sessions import (
@@ -46,7 +47,7 @@ from gateway._web._sessions import (
     set_cookie,
     token_matches,
 )
-from gateway._web._summary import FLOW_KEYS, OWED_KEYS, DeadlineCounts, RuntimeState, build_summary
+from gateway._web._summary import FLOW_KEYS, OWED_KEYS, RuntimeState, build_summary
 from gateway._web._texts import LANGUAGES, TEXTS
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class DashboardContext:
     config: GatewayConfig
     clock: Callable[[], datetime] = utcnow
     runtime_state: RuntimeState | None = None
-    deadline_counts: DeadlineCounts | None = None
+    deadline_counts: DeadlineCounter | None = None
     deadline_due_within: timedelta = timedelta(days=2)
     async_store: AsyncStore | None = None
     operator_actions: bool = False

@@ -33,6 +33,7 @@ from gateway._adapter import Hub
 from gateway._engine._delivery import HANDLERS
 from gateway._engine._observer import OUTCOMES, Observer
 from gateway._store import Side
+from gateway._store._deadlines import DeadlineCounter
 from gateway._web._metric_names import (
     BREAKER_OPEN,
     BUDGET_RATE,
@@ -45,7 +46,7 @@ from gateway._web._metric_names import (
     PEER_RATE_LIMITED,
     PEER_REQUESTS,
 )
-from gateway._web._store_figures import DUE_SOON_WITHIN, DeadlineCounter, StoreFigures
+from gateway._web._store_figures import DUE_SOON_WITHIN, StoreFigures
 
 if TYPE_CHECKING:
     from gateway._engine import Engine

@@ -41,6 +41,8 @@ def add_daemon_dashboard(app: web.Application, context: WebContext) -> None:
             context.store,
             clock=context.clock,
             runtime_state=runtime_state_of(context.engine),
+            deadline_counts=context.deadline_counts,
+            deadline_due_within=context.due_within,
             async_store=context.db,
         ),
     )

@@ -7,9 +7,8 @@ deadline counter is given. Several daemons sharing a store show the same figures
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -17,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from gateway._errors import safe_text
 from gateway._store import Store
+from gateway._store._deadlines import DeadlineCounter
 from gateway._store._hub_reads import poll_backlog
 from gateway._store._report import job_runs, outbox_figures
 from gateway._timezones import ensure_utc
@@ -35,23 +35,6 @@ log = structlog.get_logger("gateway.metrics")
 
 #: How far ahead a deadline counts as due soon, unless :meth:`Metrics.watch` is told otherwise.
 DUE_SOON_WITHIN = timedelta(days=2)
-
-
-class DeadlineFigure(Protocol):
-    """One row of the deadlines branch's ``deadline_counts`` (``DeadlineCount``)."""
-
-    @property
-    def instance(self) -> str: ...
-    @property
-    def agency(self) -> str: ...
-    @property
-    def due_soon(self) -> int: ...
-    @property
-    def overdue(self) -> int: ...
-
-
-#: ``deadline_counts(store, now, due_within)`` of ``gateway._store._deadlines``.
-DeadlineCounter = Callable[[Store, datetime, timedelta], Sequence[DeadlineFigure]]
 
 
 class StoreFigures(Collector):

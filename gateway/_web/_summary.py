@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway._config import GatewayConfig
 from gateway._store import Store
+from gateway._store._deadlines import DeadlineCounter
 from gateway._store._operator import STUCK_STATES, list_deliveries, recent_operator_actions
 from gateway._store._report import status_report
 from gateway._store._store import CREATE_COMPLAINT
@@ -56,22 +57,6 @@ WAITING_LIMIT = 200
 ERRORS_LIMIT = 20
 
 
-class DeadlineCount(Protocol):
-    """One row of the deadlines branch's ``deadline_counts`` (a frozen dataclass there)."""
-
-    @property
-    def instance(self) -> str: ...
-    @property
-    def agency(self) -> str: ...
-    @property
-    def tier(self) -> str: ...
-    @property
-    def due_soon(self) -> int: ...
-    @property
-    def overdue(self) -> int: ...
-
-
-DeadlineCounts = Callable[[Store, datetime, timedelta], "list[DeadlineCount]"]
 RuntimeState = Callable[[], Mapping[str, Mapping[str, object]]]
 
 
@@ -89,7 +74,7 @@ def build_summary(
     now: datetime,
     *,
     runtime_state: RuntimeState | None = None,
-    deadline_counts: DeadlineCounts | None = None,
+    deadline_counts: DeadlineCounter | None = None,
     deadline_due_within: timedelta = timedelta(days=2),
 ) -> dict[str, Any]:
     instances = {name: inst for name, inst in config.instances.items() if inst.spec.enabled}
@@ -194,7 +179,7 @@ def _waiting(view: dict[str, Any], zones: Mapping[str, ZoneInfo]) -> dict[str, A
 
 
 def _deadlines(
-    store: Store, now: datetime, counts: DeadlineCounts | None, due_within: timedelta
+    store: Store, now: datetime, counts: DeadlineCounter | None, due_within: timedelta
 ) -> list[dict[str, Any]] | None:
     """``None`` while no deadline figures are wired in (the page says "not available")."""
     if counts is None:

@@ -362,6 +362,7 @@ def demo(
 
 from gateway.cli._backfill import backfill_command  # noqa: E402
 from gateway.cli._db import db_app  # noqa: E402
+from gateway.cli._deadlines import deadlines_command  # noqa: E402
 from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: E402  (needs `app` above)
 from gateway.cli._links import links_app  # noqa: E402
 from gateway.cli._mapping import mapping_app  # noqa: E402
@@ -374,6 +375,7 @@ app.command("new-adapter")(new_adapter_command)
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(links_app, name="links")
 app.add_typer(db_app, name="db")
+app.command("deadlines")(deadlines_command)
 
 
 def main() -> None:

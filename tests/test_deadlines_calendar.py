@@ -1,0 +1,160 @@
+"""Working-day deadlines, the calendar and the rules alone (no store): Indonesia's public holidays
+and cuti bersama from the holidays package, counted in the local app's own zone (WIB, WITA),
+corrected in YAML, tiered per route and per classification; and the config errors of these keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import edit, line_of
+from test_config import ENV, LOCAL, issues
+
+from gateway._config import load_config
+from gateway._deadlines import LAPOR_RULE, DeadlineRules, Tier, WorkingCalendar, national_days
+from gateway._deadlines._config import rules_for
+
+WIB, WITA = ZoneInfo("Asia/Jakarta"), ZoneInfo("Asia/Makassar")
+
+
+def at(text: str, zone: ZoneInfo) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=zone)
+
+
+def test_idul_fitri_and_its_cuti_bersama_are_days_off():
+    days_2026, days_2027 = national_days(2026), national_days(2027)
+    # Idul Fitri 1447 H: Saturday 21 and Sunday 22 March 2026, cuti bersama on the 20th, 23rd and 24th.
+    assert {date(2026, 3, d) for d in (20, 21, 22, 23, 24)} <= set(days_2026)
+    assert "Idul Fitri" in days_2026[date(2026, 3, 21)]
+    # 1448 H: Wednesday 10 and Thursday 11 March 2027; cuti bersama 9, 12 and 15 March.
+    assert {date(2027, 3, d) for d in (9, 10, 11, 12, 15)} <= set(days_2027)
+    calendar = WorkingCalendar(zone=WIB)
+    assert calendar.day_off(date(2026, 3, 23)) is not None  # a Monday of cuti bersama
+    assert calendar.is_working_day(date(2026, 3, 25))
+
+
+def test_three_working_days_across_idul_fitri_2026_in_wib():
+    rules = DeadlineRules(calendar=WorkingCalendar(zone=WIB))
+    filed = at("2026-03-17T10:00", WIB)  # Tuesday before Nyepi and Lebaran
+    schedule = rules.schedule("pengaduan", filed, {})
+    # Wednesday 18 (Nyepi's cuti bersama) to Tuesday 24 are all off: Wed 25, Thu 26, Fri 27.
+    assert schedule[Tier.VERIFY] == (filed, at("2026-03-28T00:00", WIB))
+    # The answer counts on from there: Mon 30, Tue 31, Wed 1, Thu 2, (Good Friday), Mon 6 April.
+    assert schedule[Tier.ANSWER][1] == at("2026-04-07T00:00", WIB)
+    # Without the package's days (weekends only) it would have been due on Friday the 20th.
+    weekends_only = WorkingCalendar(zone=WIB, removed=frozenset(national_days(2026)))
+    assert weekends_only.add_working_days(filed, 3) == at("2026-03-21T00:00", WIB)
+
+
+def test_near_midnight_the_zone_decides_the_day_and_lebaran_makes_it_a_week():
+    """Filed on the Friday before Lebaran 2027 at 00:30 in Makassar: still Thursday 23:30 in
+    Semarang. The same moment gives a Semarang complaint a deadline a day earlier."""
+    filed = datetime(2027, 3, 4, 16, 30, tzinfo=UTC)
+    assert filed.astimezone(WITA).strftime("%a %H:%M") == "Fri 00:30"
+    assert filed.astimezone(WIB).strftime("%a %H:%M") == "Thu 23:30"
+    semarang = DeadlineRules(calendar=WorkingCalendar(zone=WIB)).due(Tier.VERIFY, "pengaduan", filed)
+    makassar = DeadlineRules(calendar=WorkingCalendar(zone=WITA)).due(Tier.VERIFY, "pengaduan", filed)
+    # Semarang: Friday 5, then (Nyepi, Lebaran and its cuti bersama to Monday 15) Tuesday 16, Wednesday 17.
+    assert semarang == at("2027-03-18T00:00", WIB)
+    # Makassar: the filing day is Friday itself: Tuesday 16, Wednesday 17, Thursday 18.
+    assert makassar == at("2027-03-19T00:00", WITA)
+    assert makassar - semarang == timedelta(hours=23)  # a day later, less the hour WITA is ahead
+
+
+def test_yaml_corrections_add_a_day_and_take_back_a_moved_one():
+    filed = at("2026-03-17T10:00", WIB)
+    # The government moved the cuti bersama of Friday 20 March: a working day after all.
+    moved = WorkingCalendar(zone=WIB, removed=frozenset({date(2026, 3, 20)}))
+    assert moved.add_working_days(filed, 3) == at("2026-03-27T00:00", WIB)  # Fri 20, Wed 25, Thu 26
+    # A regional day off on Wednesday 25 March pushes it on to Monday 30.
+    regional = WorkingCalendar(zone=WIB, added={date(2026, 3, 25): "Hari jadi (contoh)"})
+    assert regional.day_off(date(2026, 3, 25)) == "Hari jadi (contoh)"
+    assert regional.add_working_days(filed, 3) == at("2026-03-31T00:00", WIB)
+
+
+def test_a_tier_counts_from_when_the_one_before_was_met():
+    rules = DeadlineRules(calendar=WorkingCalendar(zone=WIB))
+    filed = at("2026-11-23T09:00", WIB)  # a Monday
+    verified = at("2026-11-24T15:00", WIB)  # Tuesday
+    schedule = rules.schedule("pengaduan", filed, {Tier.VERIFY: verified})
+    assert schedule[Tier.VERIFY][1] == at("2026-11-27T00:00", WIB)
+    assert schedule[Tier.ANSWER] == (verified, at("2026-12-02T00:00", WIB))  # Wed 25 .. Tue 1 Dec
+    assert schedule[Tier.CLOSE][0] == at("2026-12-02T00:00", WIB)  # not answered: from the answer's deadline
+
+
+def test_per_classification_tiers_from_the_semarang_yaml(repo_config_dir: Path):
+    config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
+    rules = rules_for(config.instances["lapor-hendi-semarang"].spec, config.settings.deadlines)
+    assert rules.days("pengaduan") == {Tier.VERIFY: 3, Tier.ANSWER: 14, Tier.CLOSE: 10}
+    assert rules.days("aspirasi")[Tier.ANSWER] == 5
+    assert rules.days("whistleblowing")[Tier.ANSWER] == 60
+    assert rules.fingerprint("aspirasi") != rules.fingerprint("whistleblowing")
+    # Makassar's example app keeps LAPOR!'s rule, counted in WITA.
+    makassar = rules_for(config.instances["open311-makassar"].spec, config.settings.deadlines)
+    assert makassar.days("pengaduan") == dict(LAPOR_RULE)
+    assert str(makassar.calendar.zone) == "Asia/Makassar"
+
+
+def test_gateway_yaml_corrections_reach_every_route_and_a_route_adds_its_own(repo_config_dir: Path):
+    edit(
+        repo_config_dir / "gateway.yaml",
+        "    add: []",
+        "    add: [{day: 2026-12-31, name: Cuti bersama akhir tahun}]",
+    )
+    edit(
+        repo_config_dir / LOCAL,
+        "    # calendar:              # Kota Semarang's own days off, on top of the national ones\n"
+        "    #   add: [{day: 2027-05-02, name: Hari Jadi Kota Semarang}]",
+        "    calendar:\n      add: [{day: 2026-12-30, name: Hari jadi (contoh)}]\n      remove: [2026-12-24]",
+    )
+    config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
+    calendar = rules_for(config.instances["lapor-hendi-semarang"].spec, config.settings.deadlines).calendar
+    assert calendar.day_off(date(2026, 12, 31)) == "Cuti bersama akhir tahun"
+    assert calendar.day_off(date(2026, 12, 30)) == "Hari jadi (contoh)"
+    assert calendar.is_working_day(date(2026, 12, 24))  # its Christmas cuti bersama taken back
+    other = rules_for(config.instances["open311-makassar"].spec, config.settings.deadlines).calendar
+    assert other.day_off(date(2026, 12, 31)) == "Cuti bersama akhir tahun"
+    assert other.day_off(date(2026, 12, 24)) is not None and other.is_working_day(date(2026, 12, 30))
+
+
+# -- config errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("      aspirasi: {answer: 5}", "      aspirasi: {answer: -5}", "greater than or equal to 0"),
+        ("      aspirasi: {answer: 5}", "      aspirasi: {answr: 5}", "unknown key"),
+        ("      aspirasi: {answer: 5}", "      aspiration: {answer: 5}", "pengaduan"),
+        ("      answer: 14             # a pengaduan: no field check", "      answer: lots", "integer"),
+    ],
+)
+def test_a_bad_deadline_key_is_reported_with_file_and_line(repo_config_dir: Path, old: str, new: str, words: str):
+    path = repo_config_dir / LOCAL
+    text = edit(path, old, new)
+    [issue] = [i for i in issues(repo_config_dir) if "deadlines" in i.key]
+    assert issue.file == str(path)
+    assert issue.line == line_of(text, new.strip())
+    assert words in issue.message
+
+
+def test_a_day_both_added_and_removed_is_reported(repo_config_dir: Path):
+    path = repo_config_dir / "gateway.yaml"
+    text = edit(path, "    remove: []", "    remove: [2026-12-31]")
+    text = edit(path, "    add: []", "    add: [{day: 2026-12-31, name: Cuti}]")
+    [issue] = [i for i in issues(repo_config_dir) if i.key.startswith("deadlines")]
+    assert issue.file == str(path) and issue.line == line_of(text, "  calendar:")
+    assert "2026-12-31 is both added and removed" in issue.message
+
+
+@pytest.mark.parametrize("key", ["deadline_working_days: 7", "holidays: [2026-12-25]"])
+def test_the_old_polling_deadline_keys_are_refused_with_where_they_went(repo_config_dir: Path, key: str):
+    path = repo_config_dir / "adapters/sp4n.yaml"
+    text = path.read_text() + f"polling:\n  min_interval_minutes: 10\n  {key}\n"
+    path.write_text(text)
+    [issue] = [i for i in issues(repo_config_dir) if i.key.startswith("polling")]
+    assert issue.file == str(path) and issue.line == line_of(text, "polling:")
+    assert f"polling.{key.split(':')[0]} is no longer read" in issue.message
+    assert "deadlines" in issue.message
