@@ -98,6 +98,7 @@ def test_the_page_shows_flow_waiting_deliveries_errors_and_breaker_in_both_langu
         assert "2026-11-30 09:41 WIB" in html
         assert 'class="breaker open"' in html and "answered HTTP 503" in html and "timed out" in html
         assert ID["deadlines_unavailable"] in html
+        assert ID["daemon_unavailable"] in html  # served without a daemon's metrics
 
         english = client.get("/dashboard?lang=en").text
         assert '<html lang="en">' in english and EN["section_waiting"] in english and EN["hint_parked"] in english
@@ -114,7 +115,7 @@ def test_the_page_shows_flow_waiting_deliveries_errors_and_breaker_in_both_langu
         (hub,) = [i for i in summary["instances"] if i["name"] == HUB]
         assert hub["owed"]["deliveries_parked"] == 1 and hub["owed"]["deliveries_needing_confirmation"] == 1
         assert hub["owed"]["deliveries_owed"] == 1 and hub["breaker"]["state"] == "open"
-        assert summary["deadlines"] is None
+        assert summary["deadlines"] is None and summary["daemon"] is None
 
         # The live part the page reloads itself with, and its script.
         part = client.get("/dashboard/part?lang=en").text
@@ -411,3 +412,118 @@ async def test_runtime_state_of_an_engine_names_each_instances_breaker_and_budge
         store.close()
     assert state[HUB]["breaker_state"] == "open" and state[LOCAL]["breaker_state"] == "closed"
     assert state[HUB]["budget_configured_rps"] == 4.0 and state[LOCAL]["budget_configured_rps"] is None
+
+
+# -- this daemon's own metrics -------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_this_daemons_section_shows_its_metrics_after_a_known_sync_as_metrics_serves_them(
+    world, tmp_path, store_url
+):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gateway._engine import Engine
+    from gateway._errors import TransientPeerError
+    from gateway._web._context import WebContext
+    from gateway._web._metric_names import DELIVERIES, JOB_DURATION, PEER_REQUESTS
+    from gateway._web._metrics import Metrics
+    from gateway._web._server import WebServer, build_app
+
+    world.step()
+    config = world.config(tmp_path, store_url)
+    store = Store(store_url)
+    metrics = Metrics()
+    passes = 2
+    try:
+        async with Engine(config, store, seed=1) as engine:
+            metrics.watch(engine)
+            for _ in range(passes):
+                await engine.run_pass()
+            # The hub answers 429 to every attempt of one read.
+            world.hub.faults.configure(throttle_rate=1.0, retry_after_seconds=0)
+            with pytest.raises(TransientPeerError):
+                await engine.adapters[HUB].http.request("GET", "/complaints/1")
+            world.hub.faults.configure(throttle_rate=0.0)
+            server = WebServer(build_app(WebContext(engine, config, metrics, lambda: True)), "127.0.0.1", 0)
+            await server.start()
+            try:
+                async with httpx.AsyncClient(base_url=server.url) as client:
+                    summary = (await client.get("dashboard/api/summary")).json()
+                    english = (await client.get("dashboard?lang=en")).text
+                    indonesian = (await client.get("dashboard")).text
+                    scrape = (await client.get("metrics")).text
+            finally:
+                await server.stop()
+    finally:
+        store.close()
+
+    served: dict[tuple[str, frozenset], float] = {}
+    for family in text_string_to_metric_families(scrape):
+        for sample in family.samples:
+            served[sample.name, frozenset(sample.labels.items())] = sample.value
+
+    def total(name: str, **match: str) -> float:
+        return sum(v for (n, labels), v in served.items() if n == name and match.items() <= dict(labels).items())
+
+    daemon = summary["daemon"]
+    assert daemon["metrics_path"] == "/metrics"
+    assert [i["name"] for i in daemon["instances"]] == [LOCAL, HUB]
+    figures = {i["name"]: i for i in daemon["instances"]}
+    hub, local = figures[HUB], figures[LOCAL]
+    created = len(world.hub.complaints())
+    assert created == len(world.local.complaints()) > 0
+    # Deliveries by outcome, over every kind: as /metrics counts them.
+    assert hub["deliveries"]["delivered"] == total(DELIVERIES, adapter=HUB, outcome="delivered") >= created
+    assert hub["deliveries"]["parked"] == 0 and set(hub["deliveries"]) == set(local["deliveries"])
+    assert local["deliveries"]["delivered"] == total(DELIVERIES, adapter=LOCAL, outcome="delivered") > 0
+    # Requests by answer, over every method; the 429s the throttled read got.
+    attempts = config.instances[HUB].spec.http_retries.attempts
+    hub_codes = {r["code"]: r["count"] for r in hub["requests"]}
+    assert hub_codes["429"] == attempts == hub["rate_limited"] == total(PEER_REQUESTS, adapter=HUB, code="429")
+    assert hub_codes["200"] == total(PEER_REQUESTS, adapter=HUB, code="200") > created
+    assert local["rate_limited"] == 0 and "429" not in {r["code"] for r in local["requests"]}
+    # Job runs: one of each per pass, the mean as the histogram's sum over its count, the last run's time.
+    jobs = {j["job"]: j for j in hub["jobs"]}
+    poll = jobs["hub_poll"]
+    assert poll["runs"] == passes == total(JOB_DURATION + "_count", adapter=HUB, task="hub_poll")
+    assert poll["mean_seconds"] == pytest.approx(total(JOB_DURATION + "_sum", adapter=HUB, task="hub_poll") / passes)
+    assert 0 < poll["last_seconds"] < 60
+    assert jobs["reference"]["runs"] == 1  # read on the first pass only
+
+    # The page: the section in each language, the 429s highlighted, the link to /metrics.
+    for html, texts in ((english, EN), (indonesian, ID)):
+        section = re.search(r'<section id="daemon">.*?</section>', html, re.S).group(0)
+        assert texts["section_daemon"] in section and '<a href="/metrics">/metrics</a>' in section
+        hub_row = re.search(rf'<tr data-instance="{HUB}">.*?</tr>', section, re.S).group(0)
+        assert f'<li data-code="429" class="alarm">429 <b>{attempts}</b></li>' in hub_row
+        assert f'<li data-outcome="delivered">{texts["outcome_delivered"]} <b>{hub["deliveries"]["delivered"]}</b>' in (
+            hub_row
+        )
+    last, mean = f"{poll['last_seconds']:.3g}", f"{poll['mean_seconds']:.3g}"
+    assert f"hub_poll: {last} / {mean} s ({passes}×)" in english
+
+
+def test_a_job_the_daemon_has_not_run_yet_is_said_so():
+    from gateway._web._dashboard import _job_text
+    from gateway._web._metrics import Metrics
+
+    metrics = Metrics()
+    metrics.job_duration.labels(HUB, "hub_poll")  # as watch() starts the daemon's jobs at 0
+    (job,) = metrics.own_figures()[HUB]["jobs"]
+    assert job == {"job": "hub_poll", "runs": 0, "mean_seconds": None, "last_seconds": None}
+    assert _job_text(job, ID) == "hub_poll: belum berjalan" and _job_text(job, EN) == "hub_poll: not run yet"
+    metrics.job_ran(HUB, "hub_poll", 0.5)
+    metrics.job_ran(HUB, "hub_poll", 1.5)
+    (job,) = metrics.own_figures()[HUB]["jobs"]
+    assert (job["runs"], job["mean_seconds"], job["last_seconds"]) == (2, 1.0, 1.5)
+    assert _job_text(job, EN) == "hub_poll: 1.5 / 1 s (2×)"
+
+
+def test_the_daemon_section_keys_are_in_both_languages():
+    keys = {"section_daemon", "daemon_since_start", "daemon_unavailable", "col_deliveries", "col_requests"}
+    keys |= {"col_jobs", "code_error", "no_requests", "job_runs", "job_not_run"}
+    keys |= {f"outcome_{o}" for o in ("delivered", "retried", "refused", "parked", "needs_confirmation")}
+    for texts in (ID, EN):
+        assert keys <= set(texts)
+    assert ID["section_daemon"] != EN["section_daemon"]

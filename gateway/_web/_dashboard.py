@@ -47,7 +47,7 @@ from gateway._web._sessions import (
     set_cookie,
     token_matches,
 )
-from gateway._web._summary import FLOW_KEYS, OWED_KEYS, RuntimeState, build_summary
+from gateway._web._summary import FLOW_KEYS, OWED_KEYS, OwnFigures, RuntimeState, build_summary
 from gateway._web._texts import LANGUAGES, TEXTS
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class DashboardContext:
     deadline_counts: DeadlineCounter | None = None
     deadline_due_within: timedelta = timedelta(days=2)
     async_store: AsyncStore | None = None
+    own_figures: OwnFigures | None = None
     operator_actions: bool = False
     token: str | None = field(default=None, repr=False)
     language: str = "id"
@@ -186,6 +187,7 @@ class _Dashboard:
                 runtime_state=c.runtime_state,
                 deadline_counts=c.deadline_counts,
                 deadline_due_within=c.deadline_due_within,
+                own_figures=c.own_figures,
             )
         except Exception as exc:  # the store is down: say so, never a traceback (it may quote data)
             log.warning("dashboard could not read the store", error=safe_text(exc))
@@ -206,6 +208,7 @@ class _Dashboard:
             token_env=self.context.config.settings.dashboard.token_env,
             refresh_seconds=self.context.refresh_seconds,
             budget_text=lambda budget: _budget_text(budget, TEXTS[lang]),
+            job_text=lambda job: _job_text(job, TEXTS[lang]),
             **values,
         )
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
@@ -358,4 +361,16 @@ def _budget_text(budget: Mapping[str, Any], texts: Mapping[str, str]) -> str:
         return texts["budget_configured"].format(configured=f"{configured:g}")
     return texts["budget_rate"].format(
         current=f"{current:.3g}", configured=texts["budget_unlimited"] if configured is None else f"{configured:g}"
+    )
+
+
+def _job_text(job: Mapping[str, Any], texts: Mapping[str, str]) -> str:
+    if not job["runs"]:
+        return texts["job_not_run"].format(job=job["job"])
+    last = job["last_seconds"]
+    return texts["job_runs"].format(
+        job=job["job"],
+        last="?" if last is None else f"{last:.3g}",
+        mean=f"{job['mean_seconds']:.3g}",
+        runs=job["runs"],
     )

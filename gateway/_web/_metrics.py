@@ -22,7 +22,7 @@ import asyncio
 import math
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 
 # METRIC_NAMES is the daemon's contract with its dashboards and alerts: importable from here.
 __all__ = ["DEADLINE_METRICS", "METRIC_NAMES", "DeadlineCounter", "Metrics", "add_metrics_routes"]
+
+#: The series :meth:`Metrics.own_figures` reads: this process's counters only. A registry restricted
+#: to them never calls the store's collector (which would query the store in the caller's thread).
+OWN_SERIES = (DELIVERIES, PEER_REQUESTS, PEER_RATE_LIMITED, JOB_DURATION + "_sum", JOB_DURATION + "_count")
 
 # No lapor_gateway_*_created series beside each counter and histogram: Prometheus does not need
 # them, and they doubled every scrape. (A switch of the client library, for the whole process.)
@@ -115,6 +119,9 @@ class Metrics(Observer):
             registry=r,
         )
         Gauge(BUILD_INFO, "The running gateway's version", ["version"], registry=r).labels(__version__).set(1)
+        # Each job's last run, for the dashboard: a histogram keeps no last value, and a gauge of it
+        # would repeat the histogram to Prometheus. Written on the event loop; read as a copy.
+        self._last_run: dict[tuple[str, str], float] = {}
 
     # -- the engine's events (on the event loop) ---------------------------------------------
 
@@ -128,6 +135,42 @@ class Metrics(Observer):
 
     def job_ran(self, instance: str, job: str, seconds: float) -> None:
         self.job_duration.labels(instance, job).observe(seconds)
+        self._last_run[instance, job] = seconds
+
+    # -- what this process counted, for the dashboard -----------------------------------------
+
+    def own_figures(self) -> dict[str, dict[str, Any]]:
+        """Per instance, what this process counted since it started: deliveries by outcome (over
+        every kind), requests by answer (over every method), 429s, and each job's runs with their
+        mean and last duration. Read from the registry (the figures /metrics serves), in any thread."""
+        found: dict[str, dict[str, Any]] = {}
+        runs: dict[tuple[str, str], dict[str, float]] = {}
+        for family in self.registry.restricted_registry(OWN_SERIES).collect():
+            for sample in family.samples:
+                labels, value = sample.labels, sample.value
+                figures = found.setdefault(labels["adapter"], _no_figures())
+                if sample.name == DELIVERIES:
+                    figures["deliveries"][labels["outcome"]] += int(value)
+                elif sample.name == PEER_REQUESTS:
+                    figures["requests"][labels["code"]] = figures["requests"].get(labels["code"], 0) + int(value)
+                elif sample.name == PEER_RATE_LIMITED:
+                    figures["rate_limited"] = int(value)
+                else:  # the duration histogram's _sum and _count
+                    runs.setdefault((labels["adapter"], labels["task"]), {})[sample.name.rsplit("_", 1)[1]] = value
+        last_run = dict(self._last_run)
+        for (instance, job), of_job in sorted(runs.items()):
+            count, total = int(of_job.get("count", 0)), of_job.get("sum", 0.0)
+            found[instance]["jobs"].append(
+                {
+                    "job": job,
+                    "runs": count,
+                    "mean_seconds": total / count if count else None,
+                    "last_seconds": last_run.get((instance, job)),
+                }
+            )
+        for figures in found.values():
+            figures["requests"] = [{"code": code, "count": n} for code, n in sorted(figures["requests"].items())]
+        return found
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -181,6 +224,10 @@ class Metrics(Observer):
         if self.engine is None:
             return encode(self.registry), content_type
         return await self.engine.db.call(encode, self.registry), content_type
+
+
+def _no_figures() -> dict[str, Any]:
+    return {"deliveries": dict.fromkeys(OUTCOMES, 0), "requests": {}, "rate_limited": 0, "jobs": []}
 
 
 def add_metrics_routes(app: web.Application, context: WebContext) -> None:

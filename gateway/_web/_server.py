@@ -33,7 +33,7 @@ AddRoutes = Callable[[web.Application, WebContext], None]
 
 def add_daemon_dashboard(app: web.Application, context: WebContext) -> None:
     """The dashboard (``/``, ``/dashboard...``, ``/static/``) on this daemon's engine: its store
-    thread, its clock, its breakers and budgets, ``settings.dashboard`` of the config."""
+    thread, its clock, its breakers and budgets, its metrics, ``settings.dashboard`` of the config."""
     add_dashboard_routes(
         app,
         DashboardContext.from_config(
@@ -44,6 +44,7 @@ def add_daemon_dashboard(app: web.Application, context: WebContext) -> None:
             deadline_counts=context.deadline_counts,
             deadline_due_within=context.due_within,
             async_store=context.db,
+            own_figures=context.metrics.own_figures,
         ),
     )
 

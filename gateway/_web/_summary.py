@@ -1,7 +1,8 @@
 """What the dashboard shows, read from the store in one go: the figures of ``gateway status``
 (:func:`~gateway._store._report.status_report`, one concept in one place), the deliveries
 waiting for an operator, deadlines by agency, breakers and budgets, recent errors and the
-operators' recent actions.
+operators' recent actions; and beside them what this daemon counted since it started (its
+metrics, :meth:`gateway._web._metrics.Metrics.own_figures`).
 
 The result is plain data (JSON as it is served at ``/dashboard/api/summary``) with every time
 given twice: in UTC (ISO-8601) and as the instance's local wall time with its zone's name
@@ -58,6 +59,10 @@ ERRORS_LIMIT = 20
 
 
 RuntimeState = Callable[[], Mapping[str, Mapping[str, object]]]
+#: Per instance, what this daemon's metrics counted since it started (``Metrics.own_figures``).
+OwnFigures = Callable[[], Mapping[str, Mapping[str, Any]]]
+#: Where the daemon serves every series (the page links to it).
+METRICS_PATH = "/metrics"
 
 
 def local_time(value: str | datetime | None, zone: ZoneInfo) -> str | None:
@@ -76,6 +81,7 @@ def build_summary(
     runtime_state: RuntimeState | None = None,
     deadline_counts: DeadlineCounter | None = None,
     deadline_due_within: timedelta = timedelta(days=2),
+    own_figures: OwnFigures | None = None,
 ) -> dict[str, Any]:
     instances = {name: inst for name, inst in config.instances.items() if inst.spec.enabled}
     zones = {name: ZoneInfo(inst.spec.timezone) for name, inst in instances.items()}
@@ -92,6 +98,7 @@ def build_summary(
         "instances": rows,
         "waiting": [_waiting(d, zones) for d in list_deliveries(store, states=STUCK_STATES, limit=WAITING_LIMIT)],
         "deadlines": _deadlines(store, now, deadline_counts, deadline_due_within),
+        "daemon": _daemon(list(instances), own_figures),
         "errors": _errors(report["instances"], zones),
         "audit": [
             {**a, "at_local": local_time(a["at"], _zone_of(a["detail"], zones, home))}
@@ -190,6 +197,15 @@ def _deadlines(
         if c.due_soon or c.overdue
     ]
     return sorted(rows, key=lambda r: (-r["overdue"], -r["due_soon"], r["instance"], r["agency"], r["tier"]))
+
+
+def _daemon(names: list[str], own_figures: OwnFigures | None) -> dict[str, Any] | None:
+    """``None`` without the daemon's metrics (a dashboard served alone: the page says "not available")."""
+    if own_figures is None:
+        return None
+    figures = own_figures()
+    empty = {"deliveries": {}, "requests": [], "rate_limited": 0, "jobs": []}
+    return {"metrics_path": METRICS_PATH, "instances": [{"name": n, **figures.get(n, empty)} for n in names]}
 
 
 def _errors(rows: list[dict[str, Any]], zones: Mapping[str, ZoneInfo]) -> list[dict[str, Any]]:
