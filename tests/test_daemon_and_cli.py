@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,18 @@ def test_demo_runs_for_the_seconds_asked_and_creates_complaints_at_the_hub(tmp_p
     assert "complaint created at hub" in done.stdout + done.stderr
     # Where to look, on the configured port or, when another program holds it, on a free one.
     assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/dashboard", done.stdout), done.stdout[-2000:]
+    # The simulated world starts about LAPOR!'s 3 working days to verify before now, whatever the date:
+    # the first deadlines fall near now (Lebaran's days off at most in between), not weeks off.
+    listed = subprocess.run(
+        [*GATEWAY, "--config", str(Path(__file__).resolve().parents[1] / "config" / "gateway.yaml")]
+        + ["--store", f"sqlite:///{tmp_path / 'data' / 'demo.db'}", "deadlines", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    verify = [datetime.fromisoformat(d["due_at"]) for d in json.loads(listed.stdout) if d["tier"] == "verify"]
+    now = datetime.now(UTC)
+    assert verify and all(abs(due - now) < timedelta(days=14) for due in verify), (now, verify)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,15 @@ from gateway._config import load_config
 from gateway._registry import load_simulator_factory, simulator_names
 from gateway._store import Store
 from gateway._store._report import status_report
+from gateway._timezones import utcnow
 from gateway.cli._render import status_tables
 from gateway.simulation import SimClock, Simulator, SimulatorServer
 
 DEMO_STORE = Path("data/demo.db")
+#: How long before now the simulated world starts: about the 3 working days LAPOR! gives to verify,
+#: so the complaints filed in the demo's first minutes have their first deadline near now (due soon,
+#: or overdue when a weekend or holiday falls in between).
+DEMO_WORLD_AGE = timedelta(days=4)
 DEMO_SCHEDULE = {"intake_seconds": 3.0, "hub_poll_seconds": 4.0, "deliver_seconds": 2.0}
 
 
@@ -122,7 +128,9 @@ async def run_demo(
     from gateway._engine import Engine
     from gateway._logging import configure_logging
 
-    clock = SimClock(speed=speed)
+    # Deadlines are counted against the gateway's real clock: a simulated world on a fixed date
+    # made every complaint weeks overdue, or filed in the future, by the day the demo ran.
+    clock = SimClock(origin=utcnow().replace(microsecond=0) - DEMO_WORLD_AGE, speed=speed)
     servers = _start(
         simulator_names(), seed=seed, clock=clock, port=None, options={"lapor_hendi": {"initial_complaints": 8}}
     )
