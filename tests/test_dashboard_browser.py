@@ -4,8 +4,7 @@ both simulators over loopback: a complaint whose category has no mapping (its cr
 and one whose create answer the hub lost (waiting for confirmation). The operator reads the page,
 switches language, signs in and retries the parked delivery by clicking; the audit shows their
 name, and the page picks up a change made elsewhere without a reload. It takes a screenshot every
-run; with UPDATE_SCREENSHOT=1 it writes it to docs/img/dashboard.png, the one docs/operations.md
-shows (a plain test run leaves the committed picture alone).
+run (in its temporary folder); the docs' picture is the demo's, from scripts/screenshot_dashboard.py.
 
 Without Chromium the test is skipped with the reason, except in CI (CI=true), where it fails:
 CI installs Chromium (.ci/run) and must run it."""
@@ -39,7 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "dashboard.png"
 LOCAL, HUB = "lapor-hendi-semarang", "sp4n"
 OPERATOR = "Sari Operator"
 
@@ -97,7 +95,7 @@ async def _sync(world, config, store: Store, clock: JumpClock) -> tuple[int, int
 
 
 def test_an_operator_reads_the_page_switches_language_signs_in_and_retries_by_clicking(world, tmp_path):
-    screenshot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "dashboard.png"
+    screenshot = tmp_path / "dashboard.png"
     sync_api = _browser_or_skip()
     store_url = f"sqlite:///{tmp_path / 'gateway.db'}"
     config = world.config(tmp_path, store_url)
