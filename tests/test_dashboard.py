@@ -421,7 +421,7 @@ async def test_runtime_state_of_an_engine_names_each_instances_breaker_and_budge
 async def test_this_daemons_section_shows_its_metrics_after_a_known_sync_as_metrics_serves_them(
     world, tmp_path, store_url
 ):
-    from prometheus_client.parser import text_string_to_metric_families
+    from test_metrics import Scrape
 
     from gateway._engine import Engine
     from gateway._errors import TransientPeerError
@@ -458,13 +458,10 @@ async def test_this_daemons_section_shows_its_metrics_after_a_known_sync_as_metr
     finally:
         store.close()
 
-    served: dict[tuple[str, frozenset], float] = {}
-    for family in text_string_to_metric_families(scrape):
-        for sample in family.samples:
-            served[sample.name, frozenset(sample.labels.items())] = sample.value
+    served = Scrape(scrape)
 
-    def total(name: str, **match: str) -> float:
-        return sum(v for (n, labels), v in served.items() if n == name and match.items() <= dict(labels).items())
+    def total(name: str, **match: str) -> float:  # over the labels not named
+        return sum(v for labels, v in served.series(name).items() if match.items() <= dict(labels).items())
 
     daemon = summary["daemon"]
     assert daemon["metrics_path"] == "/metrics"
