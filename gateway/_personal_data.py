@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -100,17 +100,15 @@ class PersonalDataKeys:
     def open(self, token: str) -> str:
         """The value sealed in ``token``; :class:`UnreadableError` when no key opens it (or it
         is no token at all): a value that is not ours is never handed back as it is."""
-        try:
-            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8", "surrogatepass")
-        except (InvalidToken, UnicodeError):
-            raise UnreadableError(
-                f"a kept value does not open with the keys in {self.variable}: was a key removed too soon?"
-            ) from None
+        return self._with_keys(self._fernet.decrypt, token).decode("utf-8", "surrogatepass")
 
     def reseal(self, token: str) -> str:
         """``token`` sealed again under the first key (its time kept); :class:`UnreadableError` as :meth:`open`."""
+        return self._with_keys(self._fernet.rotate, token).decode("ascii")
+
+    def _with_keys(self, call: Callable[[bytes], bytes], token: str) -> bytes:
         try:
-            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+            return call(token.encode("ascii"))
         except (InvalidToken, UnicodeError):
             raise UnreadableError(
                 f"a kept value does not open with the keys in {self.variable}: was a key removed too soon?"

@@ -271,6 +271,19 @@ def test_a_disabled_app_needs_no_keys_yet_and_a_hub_keeps_no_reporters(repo_conf
     assert "a hub takes in no reporters" in found[0].message
 
 
+def test_cli_config_check_says_what_an_app_keeps(repo_config_dir: Path):
+    with_privacy(repo_config_dir, f"privacy:\n  reporter:\n    purpose: {PURPOSE}\n    keep: [name, phone]\n")
+
+    result = CliRunner().invoke(
+        gateway.cli.app,
+        ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"],
+        env={**ENV, KEYS_ENV: new_key()},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "keeps the reporter's name, phone, encrypted with the keys in GATEWAY_PERSONAL_DATA_KEYS" in result.stdout
+
+
 def test_cli_config_check_reports_a_keep_without_a_purpose(repo_config_dir: Path):
     path, content = with_privacy(repo_config_dir, "privacy:\n  reporter:\n    keep: [nik]\n")
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from gateway._engine._backfill import BackfillResult
 
 
-class _Bar:
+class WalkBar:
     """A :class:`gateway._paging.WalkProgress`: one bar per stream walked (also the bar of other
     long walks through the store, such as `gateway privacy rotate-keys`)."""
 
@@ -63,7 +63,7 @@ class _Bar:
 
 
 def bar_progress(console: Console) -> Progress:
-    """The progress display of :class:`_Bar` on a terminal: what, a bar, how many of how many, time left."""
+    """The progress display of :class:`WalkBar` on a terminal: what, a bar, how many of how many, time left."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     return Progress(*columns, console=console, transient=False)
 
@@ -112,9 +112,9 @@ def backfill_command(
             for name in locals_:
                 if out.is_terminal:
                     with bar_progress(out) as progress:
-                        result = await engine.backfill(name, start, progress=_Bar(progress, name))
+                        result = await engine.backfill(name, start, progress=WalkBar(progress, name))
                 else:
-                    result = await engine.backfill(name, start, progress=_Bar(None, name))
+                    result = await engine.backfill(name, start, progress=WalkBar(None, name))
                 done.append((name, result))
         return done
 

@@ -241,6 +241,14 @@ def config_check() -> None:
             highlight=False,
             markup=False,
         )
+        if kept := inst.spec.privacy.reporter.keep:  # what a data protection officer asks first
+            variable = inst.spec.privacy.reporter.key_env
+            out.print(
+                f"    keeps the reporter's {', '.join(kept)}, encrypted with the keys in {variable}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 @app.command()

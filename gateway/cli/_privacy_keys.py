@@ -5,6 +5,7 @@ that purpose. See docs/privacy-reporter.md."""
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -63,31 +64,21 @@ def _keeping(config: GatewayConfig) -> dict[str, ReporterKeeping | None]:
 
 def _tidy(mode: Mode, dry_run: bool) -> None:
     from gateway._store._reporters import tidy_reporters
-    from gateway.cli._backfill import _Bar, bar_progress
+    from gateway.cli._backfill import WalkBar, bar_progress
     from gateway.cli._context import _load, _open_store, err, operator_name, out
 
     config = _load(check_secrets=False)  # the peers' secrets are not needed here; the keys are
     keeping = _keeping(config)
     store = _open_store(config)
     try:
-        if out.is_terminal:
-            with bar_progress(out) as progress:
-                report = tidy_reporters(
-                    store,
-                    keeping,
-                    mode=mode,
-                    dry_run=dry_run,
-                    actor=operator_name(),
-                    progress=_Bar(progress, "reporter data", streams=("rows",)),
-                )
-        else:
+        with bar_progress(out) if out.is_terminal else nullcontext() as progress:
             report = tidy_reporters(
                 store,
                 keeping,
                 mode=mode,
                 dry_run=dry_run,
                 actor=operator_name(),
-                progress=_Bar(None, "reporter data", streams=("rows",)),
+                progress=WalkBar(progress, "reporter data", streams=("rows",)),
             )
     finally:
         store.close()
