@@ -57,6 +57,7 @@ from structlog.testing import capture_logs
 
 from gateway._config import GatewayConfig, load_config
 from gateway._engine import Engine
+from gateway._personal_data import PersonalDataKeys
 from gateway._store import Store
 from gateway._store._operator import list_quarantine
 from gateway._store._tables import (
@@ -73,7 +74,14 @@ from gateway._timezones import ensure_utc
 
 LOCAL, HUB = "lapor-hendi-semarang", "sp4n"
 LH_BASE, HUB_BASE = "http://lapor-hendi.fuzz", "http://sp4n.fuzz"
-ENVIRON = {"LAPOR_HENDI_API_KEY": "fuzz-key", "SP4N_AUTHORIZATION": "fuzz-authorization", "SP4N_TOKEN": "fuzz-token"}
+# The reporter's name is kept (encrypted) for a purpose, so that its cleaning is checked too.
+ENVIRON = {
+    "LAPOR_HENDI_API_KEY": "fuzz-key",
+    "SP4N_AUTHORIZATION": "fuzz-authorization",
+    "SP4N_TOKEN": "fuzz-token",
+    "GATEWAY_PERSONAL_DATA_KEYS": "2wZHWw1vfG9fmCqyhoF5sYvzS3BVoE63sZ1MXLlSc3g=",
+}
+KEPT = "privacy:\n  reporter:\n    purpose: to check what the intake keeps\n    keep: [name]\n"
 PAGE_SIZE = 10  # small pages: the walk pages, re-asks from the newest time and pages through crowded seconds
 TARGET = 10_000  # malformed records per adapter and store
 
@@ -1014,7 +1022,7 @@ class FakeHub:
 def make_config(folder: Path, store_url: str) -> GatewayConfig:
     path = write_config(folder, store_url, {"lapor_hendi": LH_BASE, "sp4n": HUB_BASE})
     local = folder / "adapters" / "lapor-hendi-semarang.yaml"
-    local.write_text(re.sub(r"page_size: \d+", f"page_size: {PAGE_SIZE}", local.read_text()))
+    local.write_text(re.sub(r"page_size: \d+", f"page_size: {PAGE_SIZE}", local.read_text()) + KEPT)
     return load_config(path, environ=ENVIRON)
 
 
@@ -1334,7 +1342,9 @@ def lh_check(store: Store, expects: list[LhExpect], result: Any, logs: list[dict
                 assert json.loads(row.location_json)["description"] == clean(lokasi.get("alamat_kejadian"))
             pelapor = raw.get("pelapor")
             if isinstance(pelapor, dict) and not raw.get("anonim"):
-                assert reporter is not None and reporter.name == clean(pelapor.get("nama")), f"reporter of {ref}"
+                keys = PersonalDataKeys.from_text(ENVIRON["GATEWAY_PERSONAL_DATA_KEYS"])
+                kept = keys.open(reporter.name) if reporter is not None and reporter.name else None
+                assert kept == (clean(pelapor.get("nama")) or None), f"reporter of {ref}"
             else:
                 assert reporter is None, f"complaint {ref}: no reporter may be kept (anonymous or none sent)"
         for stream, kind in (("follow_ups", "follow_up"), ("status_changes", "status_change")):

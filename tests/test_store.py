@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from gateway import AttachmentRef, Classification, Complaint, Location, RawStatus, Reporter, Status
+from gateway._personal_data import PersonalDataKeys, ReporterKeeping, new_key
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
 from gateway._store._tables import ComplaintRow, EventRow, OutboxRow, ReporterRow
 from gateway._timezones import WIB, ensure_utc, utcnow
@@ -149,15 +150,19 @@ def test_the_same_local_ref_of_another_instance_is_another_complaint(store: Stor
     assert len(outbox(store)) == 2
 
 
-def test_reporter_of_an_anonymous_complaint_is_not_stored(store: Store):
-    anonymous_id = take_in(store, "LH-1", anonymous=True)
-    named_id = take_in(store, "LH-2")
+def test_reporter_of_an_anonymous_complaint_is_not_stored_even_where_a_purpose_keeps_reporters(store: Store):
+    # (Without a purpose no reporter is kept at all: tests/test_privacy_reporter.py.)
+    kept = ReporterKeeping(("name", "nik"), PersonalDataKeys.from_text(new_key()))
+    anonymous_id, _ = store.take_in_complaint(
+        LOCAL, HUB, make_complaint("LH-1", anonymous=True), Status.UNVERIFIED, reporters=kept
+    )
+    named_id, _ = store.take_in_complaint(LOCAL, HUB, make_complaint("LH-2"), Status.UNVERIFIED, reporters=kept)
 
     with store.session() as s:
         reporters = {row.complaint_id: row for row in s.exec(select(ReporterRow)).all()}
         complaint_texts = " ".join(f"{c.title} {c.body}" for c in s.exec(select(ComplaintRow)).all())
     assert anonymous_id not in reporters
-    assert reporters[named_id].nik == REPORTER.nik
+    assert kept.keys.open(reporters[named_id].nik) == REPORTER.nik
     assert REPORTER.nik not in complaint_texts and REPORTER.name not in complaint_texts
 
 

@@ -20,6 +20,7 @@ from gateway._config._yaml import LocatedYaml, load_yaml
 from gateway._errors import AdapterNotFoundError, ConfigError, ConfigIssue
 from gateway._http import BreakerPolicy, RetryPolicy
 from gateway._model import Classification, Status
+from gateway._personal_data import KeysError, PersonalDataKeys, ReporterKeeping
 from gateway._registry import load_adapter
 
 DEFAULT_CONFIG = Path("config/gateway.yaml")
@@ -34,10 +35,22 @@ class InstanceConfig:
     adapter_class: type[Adapter]
     settings: BaseModel
     secrets: dict[str, str] = field(repr=False)
+    # The keys that seal the reporter data this app keeps (privacy.reporter); None when it keeps
+    # none, or when the config was loaded without checking secrets and they are not usable.
+    personal_data_keys: PersonalDataKeys | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def reporter_keeping(self) -> ReporterKeeping | None:
+        """What this app keeps of its reporters, sealed with which keys; None: nothing (the
+        default, and also the answer when the keys are missing: never kept in plain text)."""
+        keep = self.spec.privacy.reporter.keep
+        if not keep or self.personal_data_keys is None:
+            return None
+        return ReporterKeeping(tuple(keep), self.personal_data_keys)
 
     @property
     def role(self) -> str:
@@ -252,6 +265,7 @@ def _load_instance(
                 )
             )
     role = adapter_class.role
+    keys = _reporter_privacy(spec, doc, environ, check_secrets, issues) if role == "local_app" else None
     if role == "local_app":
         if spec.route is None:
             issues.append(ConfigIssue(file, 1, "route", "a local app needs a route: {hub: <hub instance name>}"))
@@ -293,6 +307,16 @@ def _load_instance(
             issues.append(
                 ConfigIssue(file, doc.line(("route",)), "route", "a hub has no route; routes belong to local apps")
             )
+        if spec.privacy.reporter.keep or spec.privacy.reporter.purpose:
+            issues.append(
+                ConfigIssue(
+                    file,
+                    doc.line(("privacy", "reporter")),
+                    "privacy.reporter",
+                    "a hub takes in no reporters (the gateway never sends them one); privacy.reporter belongs "
+                    "to local apps",
+                )
+            )
         missing = [c.value for c in Classification if c not in spec.classifications]
         if missing:
             issues.append(
@@ -304,7 +328,56 @@ def _load_instance(
         issues.append(
             ConfigIssue(file, 1, "statuses", "add the table of the peer's status codes to canonical statuses")
         )
-    return InstanceConfig(path=doc.path, spec=spec, adapter_class=adapter_class, settings=settings, secrets=secrets)
+    return InstanceConfig(
+        path=doc.path,
+        spec=spec,
+        adapter_class=adapter_class,
+        settings=settings,
+        secrets=secrets,
+        personal_data_keys=keys,
+    )
+
+
+def _reporter_privacy(
+    spec: InstanceSettings,
+    doc: LocatedYaml,
+    environ: Mapping[str, str],
+    check_secrets: bool,
+    issues: list[ConfigIssue],
+) -> PersonalDataKeys | None:
+    """``privacy.reporter``: a field kept needs a purpose, a purpose needs a field to keep, and
+    what is kept needs its keys in the environment. Returns the keys (None: nothing is kept)."""
+    file, reporter = str(doc.path), spec.privacy.reporter
+    where = ("privacy", "reporter")
+    if reporter.keep and reporter.purpose is None:
+        issues.append(
+            ConfigIssue(
+                file,
+                doc.line((*where, "keep")),
+                "privacy.reporter.keep",
+                "keeping a reporter's data needs a purpose: add privacy.reporter.purpose (why it is kept, "
+                "in a sentence), or remove keep",
+            )
+        )
+    if reporter.purpose is not None and not reporter.keep:
+        issues.append(
+            ConfigIssue(
+                file,
+                doc.line((*where, "purpose")),
+                "privacy.reporter.purpose",
+                "a purpose that keeps nothing: list the fields it needs under privacy.reporter.keep "
+                "(name, nik, phone, email, address), or remove purpose",
+            )
+        )
+    if not reporter.keep:
+        return None
+    try:
+        return PersonalDataKeys.from_environment(reporter.key_env, environ)
+    except KeysError as exc:
+        if check_secrets:  # (off for a disabled app: like its secrets, its keys need not be set yet)
+            key = "key_env" if "key_env" in reporter.model_fields_set else "keep"
+            issues.append(ConfigIssue(file, doc.line((*where, key)), f"privacy.reporter.{key}", str(exc)))
+        return None
 
 
 def _check_routes(

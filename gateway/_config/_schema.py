@@ -18,6 +18,13 @@ INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
+def _variable_name(value: str, example: str) -> str:
+    """``value`` if it can name an environment variable (the keys' and tokens' ``*_env``)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"the name of an environment variable, such as {example}")
+    return value
+
+
 def _status_key(value: str) -> str:
     if value.__class__ is str:  # the same few statuses, looked up for every record read
         return _text_status_key(value)
@@ -136,9 +143,7 @@ class DashboardSettings(_Strict):
     @field_validator("token_env")
     @classmethod
     def _token_env(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError("the name of an environment variable, such as GATEWAY_DASHBOARD_TOKEN")
-        return value
+        return _variable_name(value, "GATEWAY_DASHBOARD_TOKEN")
 
 
 # -- deadlines: working-day SLAs per tier (docs/deadlines.md) ------------------------------------
@@ -334,6 +339,52 @@ class Polling(_Strict):
         return self
 
 
+# -- privacy: personal data kept only for a purpose (UU PDP; docs/privacy-reporter.md) ---------------
+
+ReporterField = Literal["name", "nik", "phone", "email", "address"]
+
+
+class ReporterPrivacy(_Strict):
+    """A local app's ``privacy.reporter``: which of a reporter's fields the gateway keeps, and
+    why. By default none: the reporter table gets no row. What is kept is encrypted with the
+    keys in ``key_env``. (That ``keep`` needs a ``purpose`` and the keys is checked with the
+    file's lines in ``_load.py``.)"""
+
+    purpose: str | None = Field(
+        None,
+        description="why the gateway keeps the reporter's data, in a sentence (e.g. to call the reporter back "
+        "when the agency asks for details); required to keep anything",
+    )
+    keep: list[ReporterField] = Field(default_factory=list, description="the fields kept for the purpose")
+    key_env: str = Field(
+        "GATEWAY_PERSONAL_DATA_KEYS",
+        description="environment variable holding the encryption keys (comma-separated; the first encrypts)",
+    )
+
+    @field_validator("purpose")
+    @classmethod
+    def _purpose(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("say why the data is kept, or remove purpose")
+        return " ".join(value.split()) if value is not None else None
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("key_env")
+    @classmethod
+    def _key_env(cls, value: str) -> str:
+        return _variable_name(value, "GATEWAY_PERSONAL_DATA_KEYS")
+
+
+class PrivacySettings(_Strict):
+    """An instance's ``privacy:`` block: what it keeps of personal data, and for how long."""
+
+    reporter: ReporterPrivacy = ReporterPrivacy()
+
+
 class InstanceSettings(_Strict):
     name: str
     adapter: str
@@ -367,6 +418,7 @@ class InstanceSettings(_Strict):
     budget: Budget = Budget()  # requests per second and at once, shared by the instance's jobs
     attachments: Attachments = Attachments()  # hubs: what they accept
     polling: Polling = Polling()  # hubs: when complaints are read again
+    privacy: PrivacySettings = PrivacySettings()  # local apps: personal data kept for a purpose
 
     def status_of(self, code: str | None, name: str | None = None) -> Status | None:
         """The canonical status of a peer's status: looked up by its name first (hubs publish

@@ -247,6 +247,7 @@ class Intake:
                 forward_agencies=bool(self.route.local.spec.agencies),
                 not_at_hub=not_at_hub,
                 write_back_hub_ref=self.app.supports(Capability.WRITE_HUB_REF),
+                reporters=self.route.local.reporter_keeping,  # by default None: no reporter is kept
             )
             # Their deadlines, computed once (a known complaint's only if its classification now
             # falls under other rules): a stop in between leaves them to the engine's next refresh.

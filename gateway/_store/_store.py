@@ -38,6 +38,7 @@ from sqlmodel import Session, col, create_engine, select
 
 from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError
 from gateway._model import Complaint, Location, Status
+from gateway._personal_data import ReporterKeeping
 from gateway._store._migrations import SchemaState, migrate
 from gateway._store._tables import (
     AttachmentRow,
@@ -294,11 +295,19 @@ class Store:
             ).first()
 
     def take_in_complaint(
-        self, local_instance: str, hub_instance: str, complaint: Complaint, local_status: Status | None
+        self,
+        local_instance: str,
+        hub_instance: str,
+        complaint: Complaint,
+        local_status: Status | None,
+        *,
+        reporters: ReporterKeeping | None = None,
     ) -> tuple[int, bool]:
         """Store a complaint read from a local app. A new one is owed to the hub in the
         same transaction. Returns (gateway id, whether it was new)."""
-        return self.take_in_complaints(local_instance, hub_instance, [(complaint, local_status)])[0]
+        return self.take_in_complaints(local_instance, hub_instance, [(complaint, local_status)], reporters=reporters)[
+            0
+        ]
 
     def take_in_complaints(
         self,
@@ -309,6 +318,7 @@ class Store:
         forward_agencies: bool = False,
         not_at_hub: dict[str, str] | None = None,
         write_back_hub_ref: bool = False,
+        reporters: ReporterKeeping | None = None,
     ) -> list[tuple[int, bool]]:
         """:meth:`take_in_complaint` for many at once, in one transaction (a page of a
         backfill costs one commit, not one per complaint). With ``forward_agencies``, a
@@ -317,16 +327,18 @@ class Store:
         the hub to why: its create is kept as ``skipped`` with that reason, and owed again
         when a later version of it is inside the rule. A complaint whose pair of ids was
         imported (``gateway links import``) is linked to the hub, not created there (and, with
-        ``write_back_hub_ref``, the hub's id is owed to the local app)."""
+        ``write_back_hub_ref``, the hub's id is owed to the local app). A new complaint's
+        reporter is kept only as ``reporters`` says (the app's configured purpose), sealed; by
+        default not at all."""
         not_at_hub = not_at_hub or {}
         try:
             return self._take_in_complaints(
-                local_instance, hub_instance, batch, forward_agencies, not_at_hub, write_back_hub_ref
+                local_instance, hub_instance, batch, forward_agencies, not_at_hub, write_back_hub_ref, reporters
             )
         except IntegrityError:  # another daemon took one in at the same moment: one by one
             return [
                 self._take_in_complaints(
-                    local_instance, hub_instance, [item], forward_agencies, not_at_hub, write_back_hub_ref
+                    local_instance, hub_instance, [item], forward_agencies, not_at_hub, write_back_hub_ref, reporters
                 )[0]
                 for item in batch
             ]
@@ -339,6 +351,7 @@ class Store:
         forward_agencies: bool,
         not_at_hub: dict[str, str],
         write_back_hub_ref: bool,
+        reporters: ReporterKeeping | None,
     ) -> list[tuple[int, bool]]:
         now = self.clock()
         with self.session() as s:
@@ -380,6 +393,7 @@ class Store:
                     not_at_hub=not_at_hub,
                     imported=imported,
                     write_back_hub_ref=write_back_hub_ref,
+                    reporters=reporters,
                 )
                 | known
             )
@@ -922,10 +936,12 @@ def _insert_complaints(
     not_at_hub: dict[str, str] | None = None,
     imported: dict[str, str] | None = None,
     write_back_hub_ref: bool = False,
+    reporters: ReporterKeeping | None = None,
 ) -> dict[str, int]:
-    """New complaints with their reporter (personal data, kept apart), attachments, link
-    and the create owed at the hub: one multi-row INSERT per table (a page of a backfill
-    built as ORM objects cost more than reading it). Returns local ref -> gateway id.
+    """New complaints with their attachments, link and the create owed at the hub, and the
+    reporter's fields that ``reporters`` keeps (personal data: sealed, in a table apart;
+    by default none): one multi-row INSERT per table (a page of a backfill built as ORM
+    objects cost more than reading it). Returns local ref -> gateway id.
     A complaint in ``imported`` (local ref -> hub id) is linked at the hub and its create
     is done; one in ``not_at_hub`` (local ref -> why) has its create kept as skipped."""
     not_at_hub, imported = not_at_hub or {}, imported or {}
@@ -960,21 +976,14 @@ def _insert_complaints(
         ref: _stored_id(cid)
         for ref, cid in conn.execute(_COMPLAINT_IDS, {"refs": [r["gateway_ref"] for r in rows]}).all()
     }
-    reporters, attachments, links, creates = [], [], [], []
+    kept: list[dict[str, Any]] = []  # the reporters' sealed fields
+    attachments, links, creates = [], [], []
     for (c, _), row in zip(new, rows, strict=True):  # rows is built from new, one for one
         cid = by_ref[row["gateway_ref"]]
-        if c.reporter is not None and not c.is_anonymous:
-            r = c.reporter
-            reporters.append(
-                {
-                    "complaint_id": cid,
-                    "name": r.name,
-                    "nik": r.nik,
-                    "phone": r.phone,
-                    "email": r.email,
-                    "address": r.address,
-                }
-            )
+        if reporters is not None and c.reporter is not None and not c.is_anonymous:
+            sealed = reporters.sealed(c.reporter)
+            if sealed is not None:
+                kept.append({"complaint_id": cid, **sealed})
         attachments += [
             {
                 "complaint_id": cid,
@@ -1018,7 +1027,7 @@ def _insert_complaints(
                 }
             )
     for table, values in (
-        (ReporterRow, reporters),
+        (ReporterRow, kept),
         (AttachmentRow, attachments),
         (LinkRow, links),
         (OutboxRow, creates),

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from gateway._errors import GatewayError
@@ -18,14 +19,22 @@ if TYPE_CHECKING:
     from gateway._engine._backfill import BackfillResult
 
 
-class _Bar:
-    """A :class:`gateway._paging.WalkProgress`: one bar per stream walked."""
+class WalkBar:
+    """A :class:`gateway._paging.WalkProgress`: one bar per stream walked (also the bar of other
+    long walks through the store, such as `gateway privacy rotate-keys`)."""
 
-    def __init__(self, progress: Progress | None, instance: str, *, every: float = 5.0):
+    def __init__(
+        self,
+        progress: Progress | None,
+        instance: str,
+        *,
+        every: float = 5.0,
+        streams: tuple[str, ...] = ("complaints", "status changes", "follow-ups"),
+    ):
         self.progress = progress
         self.instance = instance
         self.every = every
-        self.streams = iter(("complaints", "status changes", "follow-ups"))
+        self.streams = iter(streams)
         self.task: TaskID | None = None
         self.stream = ""
         self.total: int | None = None
@@ -51,6 +60,12 @@ class _Bar:
                 f"{self.instance}: {self.stream}: {self.done} of {self.total if self.total is not None else '?'}",
                 flush=True,
             )
+
+
+def bar_progress(console: Console) -> Progress:
+    """The progress display of :class:`WalkBar` on a terminal: what, a bar, how many of how many, time left."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=False)
 
 
 def _since(text: str) -> datetime:
@@ -96,16 +111,10 @@ def backfill_command(
         async with Engine(config, store) as engine:
             for name in locals_:
                 if out.is_terminal:
-                    columns = (
-                        TextColumn("{task.description}"),
-                        BarColumn(),
-                        MofNCompleteColumn(),
-                        TimeRemainingColumn(),
-                    )
-                    with Progress(*columns, console=out, transient=False) as progress:
-                        result = await engine.backfill(name, start, progress=_Bar(progress, name))
+                    with bar_progress(out) as progress:
+                        result = await engine.backfill(name, start, progress=WalkBar(progress, name))
                 else:
-                    result = await engine.backfill(name, start, progress=_Bar(None, name))
+                    result = await engine.backfill(name, start, progress=WalkBar(None, name))
                 done.append((name, result))
         return done
 
