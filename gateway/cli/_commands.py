@@ -367,6 +367,7 @@ from gateway.cli._deliveries import deliveries_app, quarantine_command  # noqa: 
 from gateway.cli._links import links_app  # noqa: E402
 from gateway.cli._mapping import mapping_app  # noqa: E402
 from gateway.cli._new_adapter import new_adapter_command  # noqa: E402
+from gateway.cli._privacy import privacy_app  # noqa: E402
 
 app.add_typer(deliveries_app, name="deliveries")
 app.command("quarantine")(quarantine_command)
@@ -376,6 +377,7 @@ app.add_typer(mapping_app, name="mapping")
 app.add_typer(links_app, name="links")
 app.add_typer(db_app, name="db")
 app.command("deadlines")(deadlines_command)
+app.add_typer(privacy_app, name="privacy")
 
 
 def main() -> None:
