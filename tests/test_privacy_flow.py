@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import edit
 from sqlmodel import col, select
 from test_hub_contract_flow import HUB, LOCAL, flow, new_complaint
 from test_privacy_retention import MARK, marked, settled_complaint, texts_of
@@ -156,9 +157,7 @@ def flat(output: str) -> str:
 
 def test_privacy_purge_dry_run_then_purge_as_an_operator(repo_config_dir: Path, tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    (repo_config_dir / "adapters" / "lapor-hendi-semarang.yaml").open("a").write(
-        "privacy:\n  retention:\n    closed_days: 30\n"
-    )
+    edit(repo_config_dir / "adapters" / "lapor-hendi-semarang.yaml", "closed_days: 365", "closed_days: 30")
     store = Store(url)
     try:
         old = settled_complaint(store, "LH-1", closed_at=datetime(2026, 1, 5, tzinfo=UTC))
