@@ -102,6 +102,14 @@ def make_home_made_store(url: str, version: int) -> int:
     return complaint_id
 
 
+def store_with_a_complaint(url: str) -> int:
+    """A store at head holding one complaint (closed again); returns its id."""
+    store = Store(url)
+    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
+    store.close()
+    return complaint_id
+
+
 def table_rows(store: Store, sql: str) -> list[tuple]:
     with store.engine.connect() as conn:
         return [tuple(row) for row in conn.execute(text(sql))]
@@ -149,9 +157,7 @@ def test_a_store_at_revision_0001_is_upgraded_with_its_data(store_url: str):
 
 def test_a_store_at_revision_0002_gets_the_deadline_table_and_keeps_its_complaints(store_url: str):
     """0003 adds complaint_deadline, empty: the engine computes the rows (the rules are config)."""
-    store = Store(store_url)
-    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
-    store.close()
+    complaint_id = store_with_a_complaint(store_url)
     engine = create_engine(store_url)
     with engine.begin() as conn:
         op = Operations(MigrationContext.configure(conn))
@@ -177,9 +183,7 @@ def test_a_store_at_revision_0003_gets_the_privacy_columns_and_table_with_its_co
     privacy_request; the complaints stay, and the new store can erase one of them."""
     from gateway._store._privacy import erase_complaint
 
-    store = Store(store_url)
-    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
-    store.close()
+    complaint_id = store_with_a_complaint(store_url)
     engine = create_engine(store_url)
     with engine.begin() as conn:
         undo_0004(Operations(MigrationContext.configure(conn)))
@@ -202,9 +206,7 @@ def test_revision_0004_downgrades_to_0003_keeping_the_complaints(store_url: str)
 
     from gateway._store._migrations import alembic_config, script_directory
 
-    store = Store(store_url)
-    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
-    store.close()
+    complaint_id = store_with_a_complaint(store_url)
     engine = create_engine(store_url)
     script = script_directory()
     with engine.begin() as conn:

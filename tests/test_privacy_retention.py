@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text, update
 from sqlmodel import SQLModel, col, select
 from test_store import HUB, LOCAL, REPORTER, T0, FakeClock
@@ -158,6 +159,15 @@ def markers_in_database(store: Store, tmp_path: Path) -> list[str]:
     return [str(row) for row in every_row(store) if MARK in str(row)]
 
 
+@pytest.fixture
+def later(store_url: str):
+    """A store and its clock two days after the complaints were filed (and closed, where they are)."""
+    clock = FakeClock(T0 + timedelta(days=2))
+    store = Store(store_url, clock=clock)
+    yield store, clock
+    store.close()
+
+
 # -- the purge -------------------------------------------------------------------------------------
 
 
@@ -192,77 +202,61 @@ def test_a_purge_removes_the_texts_of_complaints_closed_past_the_window_and_noth
         store.close()
 
 
-def test_a_dry_run_counts_what_a_purge_removes_and_changes_nothing(store_url: str):
-    clock = FakeClock(T0 + timedelta(days=2))
-    store = Store(store_url, clock=clock)
-    try:
-        for n in range(1, 4):
-            settled_complaint(store, f"LH-{n}", closed_at=T0)
-        before = every_row(store)
+def test_a_dry_run_counts_what_a_purge_removes_and_changes_nothing(later):
+    store, _clock = later
+    for n in range(1, 4):
+        settled_complaint(store, f"LH-{n}", closed_at=T0)
+    before = every_row(store)
 
-        dry = purge_closed(store, LOCAL, 0, dry_run=True, actor="operator:siti")
+    dry = purge_closed(store, LOCAL, 0, dry_run=True, actor="operator:siti")
 
-        assert every_row(store) == before  # not even an audit row
-        real = purge_closed(store, LOCAL, 0, actor="operator:siti")
-        assert dry.as_dict() == real.as_dict() and real.complaints == 3
-        again = purge_closed(store, LOCAL, 0, actor="operator:siti")  # idempotent
-        assert (again.complaints, again.events, again.attachments, again.reporters) == (0, 0, 0, 0)
-    finally:
-        store.close()
+    assert every_row(store) == before  # not even an audit row
+    real = purge_closed(store, LOCAL, 0, actor="operator:siti")
+    assert dry.as_dict() == real.as_dict() and real.complaints == 3
+    again = purge_closed(store, LOCAL, 0, actor="operator:siti")  # idempotent
+    assert (again.complaints, again.events, again.attachments, again.reporters) == (0, 0, 0, 0)
 
 
-def test_a_purge_goes_in_chunks_and_leaves_other_apps_alone(store_url: str):
-    clock = FakeClock(T0 + timedelta(days=2))
-    store = Store(store_url, clock=clock)
-    try:
-        ids = [settled_complaint(store, f"LH-{n}", closed_at=T0) for n in range(1, 6)]
-        counts = purge_closed(store, LOCAL, 0, chunk=2)
-        assert counts.complaints == 5 and all(MARK not in texts_of(store, cid) for cid in ids)
-        assert purge_closed(store, "another-app", 0).complaints == 0
-    finally:
-        store.close()
+def test_a_purge_goes_in_chunks_and_leaves_other_apps_alone(later):
+    store, _clock = later
+    ids = [settled_complaint(store, f"LH-{n}", closed_at=T0) for n in range(1, 6)]
+    counts = purge_closed(store, LOCAL, 0, chunk=2)
+    assert counts.complaints == 5 and all(MARK not in texts_of(store, cid) for cid in ids)
+    assert purge_closed(store, "another-app", 0).complaints == 0
 
 
-def test_a_purged_complaint_that_gets_new_events_is_purged_again_once_closed_past_the_window(store_url: str):
+def test_a_purged_complaint_that_gets_new_events_is_purged_again_once_closed_past_the_window(later):
     """A purged complaint may reopen at the hub: what comes after the purge is read fresh from the
     peers and kept while needed, and purged again by a later run."""
-    clock = FakeClock(T0 + timedelta(days=2))
-    store = Store(store_url, clock=clock)
-    try:
-        cid = settled_complaint(store, "LH-1", closed_at=T0)
-        purge_closed(store, LOCAL, 0)
-        clock.advance(days=1)
-        store.record_event(
-            cid, kind="follow_up", origin=HUB, origin_ref="h-9", occurred_at=clock.now,
-            content=marked("after purge"), side="hub",
-        )  # fmt: skip
-        assert MARK in texts_of(store, cid)
-        clock.advance(days=1)
-        assert purge_closed(store, LOCAL, 0).complaints == 1
-        assert MARK not in texts_of(store, cid)
-    finally:
-        store.close()
+    store, clock = later
+    cid = settled_complaint(store, "LH-1", closed_at=T0)
+    purge_closed(store, LOCAL, 0)
+    clock.advance(days=1)
+    store.record_event(
+        cid, kind="follow_up", origin=HUB, origin_ref="h-9", occurred_at=clock.now,
+        content=marked("after purge"), side="hub",
+    )  # fmt: skip
+    assert MARK in texts_of(store, cid)
+    clock.advance(days=1)
+    assert purge_closed(store, LOCAL, 0).complaints == 1
+    assert MARK not in texts_of(store, cid)
 
 
-def test_a_purge_waits_for_a_sent_follow_up_the_hub_poll_still_recognises_by_its_text(store_url: str):
+def test_a_purge_waits_for_a_sent_follow_up_the_hub_poll_still_recognises_by_its_text(later):
     """A follow-up sent to the hub whose hub copy is not known yet is recognised by its text while
     the complaint is still read: purged only once the reads are over."""
-    clock = FakeClock(T0 + timedelta(days=2))
-    store = Store(store_url, clock=clock)
-    try:
-        cid = settled_complaint(store, "LH-1", closed_at=T0)
-        with store.session() as s:
-            row = s.get(ComplaintRow, cid)
-            assert row is not None
-            row.next_poll_at = clock.now + timedelta(hours=6)  # still inside the reopen window
-        assert purge_closed(store, LOCAL, 0).held_back == 1
-        with store.session() as s:
-            row = s.get(ComplaintRow, cid)
-            assert row is not None
-            row.next_poll_at = None  # the window is over: never read again
-        assert purge_closed(store, LOCAL, 0).complaints == 1
-    finally:
-        store.close()
+    store, clock = later
+    cid = settled_complaint(store, "LH-1", closed_at=T0)
+    with store.session() as s:
+        row = s.get(ComplaintRow, cid)
+        assert row is not None
+        row.next_poll_at = clock.now + timedelta(hours=6)  # still inside the reopen window
+    assert purge_closed(store, LOCAL, 0).held_back == 1
+    with store.session() as s:
+        row = s.get(ComplaintRow, cid)
+        assert row is not None
+        row.next_poll_at = None  # the window is over: never read again
+    assert purge_closed(store, LOCAL, 0).complaints == 1
 
 
 # -- erasure ---------------------------------------------------------------------------------------
@@ -339,25 +333,21 @@ def test_an_erasure_of_a_reference_nothing_is_stored_for_is_recorded_anyway(stor
         store.close()
 
 
-def test_planted_markers_are_gone_from_the_raw_database_after_a_purge_and_an_erasure(store_url: str, tmp_path: Path):
-    clock = FakeClock(T0 + timedelta(days=2))
-    store = Store(store_url, clock=clock)
-    try:
-        settled_complaint(store, "LH-1", closed_at=T0)
-        settled_complaint(store, "LH-2", closed_at=T0)
-        settled_complaint(store, "LH-3")  # open: erased on request
-        assert markers_in_database(store, tmp_path)  # the check sees them while they are there
+def test_planted_markers_are_gone_from_the_raw_database_after_a_purge_and_an_erasure(later, tmp_path: Path):
+    store, _clock = later
+    settled_complaint(store, "LH-1", closed_at=T0)
+    settled_complaint(store, "LH-2", closed_at=T0)
+    settled_complaint(store, "LH-3")  # open: erased on request
+    assert markers_in_database(store, tmp_path)  # the check sees them while they are there
 
-        purge_closed(store, LOCAL, 0, actor="operator:siti")
-        erase_complaint(store, LOCAL, "LH-3", actor="operator:siti")
+    purge_closed(store, LOCAL, 0, actor="operator:siti")
+    erase_complaint(store, LOCAL, "LH-3", actor="operator:siti")
 
-        assert markers_in_database(store, tmp_path) == []
-        with store.session() as s:
-            audit = s.exec(select(AuditRow).where(col(AuditRow.action).startswith("privacy_"))).all()
-        assert [(a.action, a.actor) for a in audit] == [
-            ("privacy_purge", "operator:siti"),
-            ("privacy_erase", "operator:siti"),
-        ]
-        assert all(MARK not in (a.detail or "") for a in audit)
-    finally:
-        store.close()
+    assert markers_in_database(store, tmp_path) == []
+    with store.session() as s:
+        audit = s.exec(select(AuditRow).where(col(AuditRow.action).startswith("privacy_"))).all()
+    assert [(a.action, a.actor) for a in audit] == [
+        ("privacy_purge", "operator:siti"),
+        ("privacy_erase", "operator:siti"),
+    ]
+    assert all(MARK not in (a.detail or "") for a in audit)

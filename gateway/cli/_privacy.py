@@ -154,32 +154,24 @@ def requests_command(
 ) -> None:
     """Erasure and withdrawal requests, newest first: when asked, when done, by whom (ids only)."""
     from gateway._store._privacy import privacy_requests
-    from gateway.cli._context import _load, _open_store, out
+    from gateway.cli._deliveries import _show_rows, _time
 
-    config = _load(check_secrets=False)
-    store = _open_store(config)
-    try:
-        rows = privacy_requests(store)
-    finally:
-        store.close()
-    if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    table = Table(title="Privacy requests")
-    for column in ("id", "kind", "local app", "local ref", "requested", "completed", "operator", "outcome"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(
+    _show_rows(
+        privacy_requests,
+        as_json,
+        "no privacy request recorded",
+        ("id", "kind", "local app", "local ref", "requested (UTC)", "completed (UTC)", "operator", "outcome"),
+        lambda r: (
             str(r["id"]),
             r["kind"],
             r["instance"],
             r["local_ref"],
-            r["requested_at"][:16],
-            (r["completed_at"] or "-")[:16],
+            _time(r["requested_at"]),
+            _time(r["completed_at"]),
             r["operator"],
             r["outcome"],
-        )
-    out.print(table if rows else "no privacy request recorded", highlight=False)
+        ),
+    )
 
 
 def _local_app(config: GatewayConfig, name: str) -> None:
