@@ -14,7 +14,7 @@ import pytest
 from conftest import edit
 from sqlmodel import col, select
 from test_hub_contract_flow import HUB, LOCAL, flow, new_complaint
-from test_privacy_retention import MARK, marked, settled_complaint, texts_of
+from test_privacy_retention import MARK, marked, markers_in_database, settled_complaint, texts_of
 from typer.testing import CliRunner
 
 import gateway.cli
@@ -70,6 +70,7 @@ async def test_after_a_purge_the_hub_still_reaches_the_local_app(world, tmp_path
         assert f.local_status(local_id) == "selesai"
         assert "Sudah diperbaiki oleh Dinas PU." in {t["isi"] for t in f.written_locally(local_id)}
         assert len(f.at_hub(local_id)) == 1  # nothing created again
+        assert markers_in_database(f.store) == []  # no planted text left, not even in free pages
 
 
 @pytest.mark.e2e
@@ -101,6 +102,7 @@ async def test_after_an_erasure_nothing_more_of_the_complaint_is_read_or_sent(wo
                 select(OutboxRow).where(OutboxRow.complaint_id == cid, col(OutboxRow.state) != "dropped")
             ).all()
         assert all(o.state == "done" for o in owed)
+        assert markers_in_database(f.store) == []
 
 
 # -- the daemon's job ------------------------------------------------------------------------------

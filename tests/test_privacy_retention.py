@@ -145,7 +145,7 @@ def every_row(store: Store) -> list[tuple]:
     return rows
 
 
-def markers_in_database(store: Store, tmp_path: Path) -> list[str]:
+def markers_in_database(store: Store) -> list[str]:
     """The markers the raw database still holds: on SQLite its file's bytes after a VACUUM (freed
     pages and the journal are where a deleted text lingers); on PostgreSQL every table's rows."""
     if store.engine.dialect.name == "sqlite":
@@ -333,17 +333,17 @@ def test_an_erasure_of_a_reference_nothing_is_stored_for_is_recorded_anyway(stor
         store.close()
 
 
-def test_planted_markers_are_gone_from_the_raw_database_after_a_purge_and_an_erasure(later, tmp_path: Path):
+def test_planted_markers_are_gone_from_the_raw_database_after_a_purge_and_an_erasure(later):
     store, _clock = later
     settled_complaint(store, "LH-1", closed_at=T0)
     settled_complaint(store, "LH-2", closed_at=T0)
     settled_complaint(store, "LH-3")  # open: erased on request
-    assert markers_in_database(store, tmp_path)  # the check sees them while they are there
+    assert markers_in_database(store)  # the check sees them while they are there
 
     purge_closed(store, LOCAL, 0, actor="operator:siti")
     erase_complaint(store, LOCAL, "LH-3", actor="operator:siti")
 
-    assert markers_in_database(store, tmp_path) == []
+    assert markers_in_database(store) == []
     with store.session() as s:
         audit = s.exec(select(AuditRow).where(col(AuditRow.action).startswith("privacy_"))).all()
     assert [(a.action, a.actor) for a in audit] == [
