@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from gateway._config import GatewayConfig
-from gateway._engine import DELIVER, HUB_POLL, INTAKE, REFERENCE, Engine
+from gateway._engine import DELIVER, HUB_POLL, INTAKE, PRIVACY_PURGE, REFERENCE, Engine
 from gateway._errors import safe_text
 from gateway._store._daemons import HEARTBEAT_SECONDS
 from gateway._store._deadlines import DeadlineCounter, deadline_counts
@@ -33,6 +33,11 @@ from gateway._web._metrics import Metrics
 from gateway._web._server import ROUTES, AddRoutes, WebServer
 
 log = structlog.get_logger("gateway.daemon")
+
+# A job that waits this long after the start before its first run (the others run at once): the
+# daily purge does not add its writes to a start-up's catch-up, and a daemon restarted in a loop
+# does not purge at every start.
+FIRST_RUN_DELAY = {PRIVACY_PURGE: timedelta(minutes=10)}
 
 
 class Daemon:
@@ -80,6 +85,14 @@ class Daemon:
             jobs.append(
                 (local, DELIVER, self._interval(local, "deliver_seconds"), functools.partial(engine.deliver, local))
             )
+            jobs.append(
+                (
+                    local,
+                    PRIVACY_PURGE,
+                    self._interval(local, "privacy_purge_seconds"),
+                    functools.partial(engine.purge_texts, local),
+                )
+            )
         for hub in engine.hubs():
             jobs.append((hub, DELIVER, self._interval(hub, "deliver_seconds"), functools.partial(engine.deliver, hub)))
             jobs.append(
@@ -119,7 +132,7 @@ class Daemon:
                 seconds=seconds,
                 id=f"{instance}:{job}",
                 name=f"{instance}:{job}",
-                next_run_time=now,
+                next_run_time=now + FIRST_RUN_DELAY.get(job, timedelta(0)),
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=grace,

@@ -29,7 +29,19 @@ from gateway.cli import app
 CURSOR_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 # Tables the Alembic revisions after 0001 added, newest first (taken off for a store of 0001 or older).
-ADDED_BY_REVISIONS = ["complaint_deadline", "peer_position"]
+ADDED_BY_REVISIONS = ["privacy_request", "complaint_deadline", "peer_position"]
+# Columns revision 0004 added to complaint (taken off for a store of 0003 or older).
+ADDED_BY_0004 = ("purged_at", "erased_at")
+
+
+def undo_0004(op: Operations) -> None:
+    """A store of today's schema turned into one of revision 0003 (its data kept)."""
+    op.drop_table("privacy_request")
+    # SQLite drops a column only by copying the table (batch mode).
+    with op.batch_alter_table("complaint") as batch:
+        for column in ADDED_BY_0004:
+            batch.drop_column(column)
+
 
 # What each home-made step added, undone newest first to turn a store of today's schema into one of
 # an older version: (tables, indexes, columns) as (name, (table, name), (table, column)).
@@ -72,7 +84,8 @@ def make_home_made_store(url: str, version: int) -> int:
     with engine.begin() as conn:
         op = Operations(MigrationContext.configure(conn))
         op.drop_table("alembic_version")
-        for table in ADDED_BY_REVISIONS:
+        undo_0004(op)
+        for table in ADDED_BY_REVISIONS[1:]:
             op.drop_table(table)
         for step in range(6, version, -1):
             tables, indexes, columns = ADDED_BY[step]
@@ -86,6 +99,14 @@ def make_home_made_store(url: str, version: int) -> int:
                     batch.drop_column(column)
         conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
     engine.dispose()
+    return complaint_id
+
+
+def store_with_a_complaint(url: str) -> int:
+    """A store at head holding one complaint (closed again); returns its id."""
+    store = Store(url)
+    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
+    store.close()
     return complaint_id
 
 
@@ -103,7 +124,7 @@ def test_a_new_store_is_created_at_head_and_reopening_upgrades_nothing(store_url
     second = Store(store_url)
     try:
         assert first.upgraded_from.is_empty
-        assert second.upgraded_from.revision == head_revision() == "0003"
+        assert second.upgraded_from.revision == head_revision() == "0004"
         assert table_rows(second, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
         # A gateway from before Alembic reads 7 as "newer than I understand" and refuses the store.
         assert table_rows(second, "SELECT id, version FROM schema_version") == [(1, 7)]
@@ -117,8 +138,10 @@ def test_a_store_at_revision_0001_is_upgraded_with_its_data(store_url: str):
     store.close()
     engine = create_engine(store_url)
     with engine.begin() as conn:
-        for table in ADDED_BY_REVISIONS:
-            Operations(MigrationContext.configure(conn)).drop_table(table)
+        op = Operations(MigrationContext.configure(conn))
+        undo_0004(op)
+        for table in ADDED_BY_REVISIONS[1:]:
+            op.drop_table(table)
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     engine.dispose()
 
@@ -134,12 +157,12 @@ def test_a_store_at_revision_0001_is_upgraded_with_its_data(store_url: str):
 
 def test_a_store_at_revision_0002_gets_the_deadline_table_and_keeps_its_complaints(store_url: str):
     """0003 adds complaint_deadline, empty: the engine computes the rows (the rules are config)."""
-    store = Store(store_url)
-    complaint_id, _new = store.take_in_complaint(LOCAL, HUB, make_complaint(), Status.UNVERIFIED)
-    store.close()
+    complaint_id = store_with_a_complaint(store_url)
     engine = create_engine(store_url)
     with engine.begin() as conn:
-        Operations(MigrationContext.configure(conn)).drop_table("complaint_deadline")
+        op = Operations(MigrationContext.configure(conn))
+        undo_0004(op)
+        op.drop_table("complaint_deadline")
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     engine.dispose()
 
@@ -153,6 +176,55 @@ def test_a_store_at_revision_0002_gets_the_deadline_table_and_keeps_its_complain
         }
     finally:
         store.close()
+
+
+def test_a_store_at_revision_0003_gets_the_privacy_columns_and_table_with_its_complaints(store_url: str):
+    """0004 adds complaint.purged_at and erased_at (empty: nothing was purged or erased before) and
+    privacy_request; the complaints stay, and the new store can erase one of them."""
+    from gateway._store._privacy import erase_complaint
+
+    complaint_id = store_with_a_complaint(store_url)
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        undo_0004(Operations(MigrationContext.configure(conn)))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+    engine.dispose()
+
+    store = Store(store_url)
+    try:
+        assert store.upgraded_from.revision == "0003"
+        assert table_rows(store, "SELECT id, purged_at, erased_at FROM complaint") == [(complaint_id, None, None)]
+        assert table_rows(store, "SELECT count(*) FROM privacy_request") == [(0,)]
+        assert erase_complaint(store, LOCAL, make_complaint().ref).complaint_id == complaint_id
+    finally:
+        store.close()
+
+
+def test_revision_0004_downgrades_to_0003_keeping_the_complaints(store_url: str):
+    """The downgrade of 0004 takes its columns and table off again (batch mode on SQLite)."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    from gateway._store._migrations import alembic_config, script_directory
+
+    complaint_id = store_with_a_complaint(store_url)
+    engine = create_engine(store_url)
+    script = script_directory()
+    with engine.begin() as conn:
+
+        def steps(revision, _context):  # type: ignore[no-untyped-def]
+            return script._downgrade_revs("0003", revision)
+
+        with EnvironmentContext(alembic_config(), script, fn=steps, destination_rev="0003") as env:
+            env.configure(connection=conn)
+            env.run_migrations()
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("complaint")}
+        assert not columns & set(ADDED_BY_0004)
+        assert "privacy_request" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            assert list(conn.execute(text("SELECT id FROM complaint"))) == [(complaint_id,)]
+    finally:
+        engine.dispose()
 
 
 def test_the_head_revision_creates_exactly_the_tables_of_the_models(store_url: str):
@@ -205,14 +277,14 @@ def test_a_version_4_store_passes_through_alembic_with_the_cli(store_url: str, r
 
     current = db(repo_config_dir, store_url, "current")
     assert current.exit_code == 1, current.output
-    assert "version 4 (from before Alembic); the head is revision 0003" in flat(current.output)
+    assert "version 4 (from before Alembic); the head is revision 0004" in flat(current.output)
 
     upgrade = db(repo_config_dir, store_url, "upgrade")
     assert upgrade.exit_code == 0, upgrade.output
-    assert "upgraded the store from version 4 (from before Alembic) to revision 0003 (head)" in flat(upgrade.output)
+    assert "upgraded the store from version 4 (from before Alembic) to revision 0004 (head)" in flat(upgrade.output)
 
     current = db(repo_config_dir, store_url, "current")
-    assert current.exit_code == 0 and "revision 0003 (head)" in flat(current.output)
+    assert current.exit_code == 0 and "revision 0004 (head)" in flat(current.output)
     again = db(repo_config_dir, store_url, "upgrade")
     assert again.exit_code == 0 and "already: nothing to do" in flat(again.output)
 
@@ -375,14 +447,16 @@ def test_db_history_lists_the_revisions_with_what_they_change(repo_config_dir):
     assert flat(result.output).startswith(
         "0001 the version 6 schema: create it, or bring a store from before Alembic (versions 1 to 6) to it "
         "0002 a peer's own cursor per stream (peer_position), kept for the adapter beside the time cursor "
-        "0003 (head) each complaint's working-day deadlines by tier, met or missed (complaint_deadline)"
+        "0003 each complaint's working-day deadlines by tier, met or missed (complaint_deadline) "
+        "0004 (head) complaints' texts purged after retention or erased on request; data subjects' requests "
+        "(privacy_request)"
     )
 
 
 def test_db_current_of_a_fresh_store_says_an_upgrade_is_due(store_url: str, repo_config_dir):
     result = db(repo_config_dir, store_url, "current")
     assert result.exit_code == 1, result.output
-    assert "empty (no schema yet); the head is revision 0003: run `gateway db upgrade`" in flat(result.output)
+    assert "empty (no schema yet); the head is revision 0004: run `gateway db upgrade`" in flat(result.output)
     upgrade = db(repo_config_dir, store_url, "upgrade")
     assert upgrade.exit_code == 0, upgrade.output
-    assert "upgraded the store from empty (no schema yet) to revision 0003 (head)" in flat(upgrade.output)
+    assert "upgraded the store from empty (no schema yet) to revision 0004 (head)" in flat(upgrade.output)

@@ -100,6 +100,7 @@ class Schedule(_Strict):
     hub_poll_seconds: PositiveFloat = 300
     deliver_seconds: PositiveFloat = 15
     reference_seconds: PositiveFloat = 86400  # the hub's institutions and templates, re-read daily
+    privacy_purge_seconds: PositiveFloat = 86400  # local apps: texts past their retention purged daily
     misfire_grace_seconds: PositiveFloat = 300
 
 
@@ -108,6 +109,7 @@ class ScheduleOverride(_Strict):
     hub_poll_seconds: PositiveFloat | None = None
     deliver_seconds: PositiveFloat | None = None
     reference_seconds: PositiveFloat | None = None
+    privacy_purge_seconds: PositiveFloat | None = None
 
 
 class Delivery(_Strict):
@@ -379,9 +381,24 @@ class ReporterPrivacy(_Strict):
         return _variable_name(value, "GATEWAY_PERSONAL_DATA_KEYS")
 
 
-class PrivacySettings(_Strict):
-    """An instance's ``privacy:`` block: what it keeps of personal data, and for how long."""
+class RetentionSettings(_Strict):
+    """Local apps: how long a closed complaint's texts are kept (docs/privacy-retention.md). The
+    daily purge then removes its title, body, location, its follow-ups' texts and authors, its
+    files' names and its reporter, and keeps what the sync needs (ids, states, times)."""
 
+    closed_days: int = Field(
+        365,
+        ge=0,
+        le=36500,
+        description="days after its closing that a complaint's texts are kept; 0: purged at the next run",
+    )
+    enabled: StrictBool = Field(True, description="false: this app's complaints are never purged (say why in docs)")
+
+
+class PrivacySettings(_Strict):
+    """Personal data under UU PDP (docs/privacy.md). Each sub-block is read by its own part."""
+
+    retention: RetentionSettings = RetentionSettings()
     reporter: ReporterPrivacy = ReporterPrivacy()
 
 
@@ -418,7 +435,7 @@ class InstanceSettings(_Strict):
     budget: Budget = Budget()  # requests per second and at once, shared by the instance's jobs
     attachments: Attachments = Attachments()  # hubs: what they accept
     polling: Polling = Polling()  # hubs: when complaints are read again
-    privacy: PrivacySettings = PrivacySettings()  # local apps: personal data kept for a purpose
+    privacy: PrivacySettings = PrivacySettings()  # local apps: personal data (UU PDP): retention, reporter
 
     def status_of(self, code: str | None, name: str | None = None) -> Status | None:
         """The canonical status of a peer's status: looked up by its name first (hubs publish

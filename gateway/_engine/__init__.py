@@ -1,7 +1,7 @@
 """The sync engine: intake, hub polling and delivery."""
 
 from gateway._engine._delivery import DeliveryResult
-from gateway._engine._engine import BACKFILL, DELIVER, HUB_POLL, INTAKE, REFERENCE, Engine
+from gateway._engine._engine import BACKFILL, DELIVER, HUB_POLL, INTAKE, PRIVACY_PURGE, REFERENCE, Engine
 from gateway._engine._hub_poll import PollResult
 from gateway._engine._intake import IntakeResult
 
@@ -10,6 +10,7 @@ __all__ = [
     "DELIVER",
     "HUB_POLL",
     "INTAKE",
+    "PRIVACY_PURGE",
     "REFERENCE",
     "DeliveryResult",
     "Engine",

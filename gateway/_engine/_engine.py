@@ -36,6 +36,7 @@ from gateway._paging import WalkProgress
 from gateway._store import Store, as_store_error
 from gateway._store._daemons import HEARTBEAT_SECONDS, heartbeat, leave, peer_down
 from gateway._store._deadlines import refresh_deadlines
+from gateway._store._privacy import PurgeCounts, purge_closed
 from gateway._store._reference import reference_fetched_at, replace_reference
 
 log = structlog.get_logger("gateway.engine")
@@ -50,6 +51,7 @@ class ReferenceResult:
 T = TypeVar("T")
 
 INTAKE, HUB_POLL, DELIVER, BACKFILL, REFERENCE = "intake", "hub_poll", "deliver", "backfill", "reference"
+PRIVACY_PURGE = "privacy_purge"
 
 
 class Engine:
@@ -258,6 +260,18 @@ class Engine:
             return result
 
         return await self._job(hub, REFERENCE, work)
+
+    async def purge_texts(self, local: str, *, actor: str = "gateway") -> PurgeCounts | None:
+        """Purge the texts of ``local``'s complaints closed longer than its retention window
+        (``privacy.retention``; docs/privacy-retention.md), as its daily job."""
+        retention = self.config.instances[local].spec.privacy.retention
+
+        async def work() -> PurgeCounts:
+            if not retention.enabled:
+                return PurgeCounts(local)
+            return await self.db.call(purge_closed, self.store, local, retention.closed_days, actor=actor)
+
+        return await self._job(local, PRIVACY_PURGE, work)
 
     def poll_batch(self, hub: str) -> int:
         """Complaints read per poll run: what the hub's request budget allows in the time

@@ -86,6 +86,7 @@ def complaints_due(store: Store, hub: str, local_instances: list[str], limit: in
             .join(LinkRow, (col(LinkRow.complaint_id) == col(ComplaintRow.id)) & (col(LinkRow.instance) == hub))
             .where(
                 col(ComplaintRow.local_instance).in_(local_instances),
+                col(ComplaintRow.erased_at).is_(None),  # erased on request: never read again
                 or_(next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None)),
             )
             .order_by(next_poll_at.is_not(None), next_poll_at, col(ComplaintRow.id))
@@ -100,8 +101,10 @@ def poll_backlog(store: Store, hub: str) -> tuple[int, datetime | None]:
     now = store.clock()
     with store.session() as s:
         next_poll_at = col(ComplaintRow.next_poll_at)
-        due = (col(ComplaintRow.hub_instance) == hub) & or_(
-            next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None)
+        due = (
+            (col(ComplaintRow.hub_instance) == hub)
+            & col(ComplaintRow.erased_at).is_(None)
+            & or_(next_poll_at <= now, next_poll_at.is_(None) & col(ComplaintRow.closed_at).is_(None))
         )
         linked = col(LinkRow.complaint_id) == col(ComplaintRow.id)
         count, oldest = s.exec(
@@ -180,6 +183,9 @@ def apply_hub_read(
     another daemon recorded one of the events meanwhile (the caller reads the view again)."""
     now = store.clock()
     with store.session() as s:
+        row = existing_row(s, ComplaintRow, complaint_id)
+        if row.erased_at is not None:  # erased on request while this read was under way: keep nothing of it
+            return
         for item in events:
             ev = EventRow(
                 complaint_id=complaint_id,
@@ -227,7 +233,6 @@ def apply_hub_read(
                 s.add(out)
         for event_id, hub_ref in echoes:
             existing_row(s, EventRow, event_id).hub_ref = hub_ref
-        row = existing_row(s, ComplaintRow, complaint_id)
         name = status.name
         if name is None and row.hub_status_code == status.code:
             name = row.hub_status_name  # a read that lacked the name does not erase it

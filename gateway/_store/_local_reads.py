@@ -14,15 +14,18 @@ from sqlmodel import col, select
 
 from gateway._model import AttachmentRef, Status
 from gateway._store._store import LINKED_IDS, Store, new_ref
-from gateway._store._tables import AttachmentRow, EventRow, OutboxRow, table_of
+from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, OutboxRow, table_of
 
-Outcome = Literal["recorded", "echo", "known", "no_complaint"]
+Outcome = Literal["recorded", "echo", "known", "no_complaint", "erased"]
 
 # Built once (see the statements in ``_store.py``): a page of events costs these six.
 _OWN_EVENTS = select(EventRow).where(col(EventRow.gateway_ref).in_(bindparam("marks", expanding=True)))
 _KNOWN_EVENTS = sa_select(col(EventRow.complaint_id), col(EventRow.local_ref)).where(
     col(EventRow.complaint_id).in_(bindparam("ids", expanding=True)),
     col(EventRow.local_ref).in_(bindparam("refs", expanding=True)),
+)
+_ERASED = sa_select(col(ComplaintRow.id)).where(
+    col(ComplaintRow.id).in_(bindparam("ids", expanding=True)), col(ComplaintRow.erased_at).is_not(None)
 )
 _EVENT_IDS = sa_select(col(EventRow.gateway_ref), col(EventRow.id)).where(
     col(EventRow.gateway_ref).in_(bindparam("refs", expanding=True))
@@ -57,7 +60,8 @@ class LocalEvent:
 def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -> None:
     """Set each event's ``outcome``: ``recorded`` (new in the timeline, and owed where it
     says), ``echo`` (the gateway wrote it: it carries our mark), ``known`` (recorded
-    before) or ``no_complaint`` (its complaint is not taken in: the caller decides).
+    before) ``no_complaint`` (its complaint is not taken in: the caller decides) or ``erased`` (its
+    complaint was erased on request: ignored).
     Raises IntegrityError when another daemon recorded one meanwhile (the caller then
     goes one by one)."""
     now = store.clock()
@@ -66,6 +70,7 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
         complaints = dict(
             conn.execute(LINKED_IDS, {"instance": instance, "refs": list({e.complaint_ref for e in events})}).all()
         )
+        erased = set(conn.execute(_ERASED, {"ids": list(set(complaints.values()))}).scalars()) if complaints else set()
         marks = {e.gateway_ref for e in events if e.gateway_ref}
         own = {row.gateway_ref: row for row in s.exec(_OWN_EVENTS, params={"marks": list(marks)})} if marks else {}
         known: set[tuple[int, str | None]] = (
@@ -83,6 +88,9 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
             e.complaint_id = complaints.get(e.complaint_ref)
             if e.complaint_id is None:
                 e.outcome = "no_complaint"
+                continue
+            if e.complaint_id in erased:  # erased on request: taken in no more (_privacy.py)
+                e.outcome = "erased"
                 continue
             mine = own.get(e.gateway_ref) if e.gateway_ref else None
             if mine is not None:

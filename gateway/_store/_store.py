@@ -364,6 +364,8 @@ class Store:
                 if complaint.ref in known:
                     complaint_id = known[complaint.ref]
                     row = rows[complaint_id]
+                    if row.erased_at is not None:  # erased on request: processed no further (_privacy.py)
+                        continue
                     newer = complaint.updated_at > ensure_utc(row.local_updated_at)
                     if newer and complaint.agency and complaint.agency != row.agency:
                         _agency_assigned(
@@ -459,8 +461,8 @@ class Store:
                     EventRow.complaint_id == complaint_id, EventRow.origin == origin, EventRow.origin_ref == origin_ref
                 )
             ).first()
-            if exists is not None:
-                return None
+            if exists is not None or existing_row(s, ComplaintRow, complaint_id).erased_at is not None:
+                return None  # recorded already, or erased on request (processed no further)
             ev = EventRow(
                 complaint_id=complaint_id,
                 kind=kind,

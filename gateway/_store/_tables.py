@@ -104,6 +104,11 @@ class ComplaintRow(SQLModel, table=True):
     next_poll_at: datetime | None = Field(default=None, sa_column=_utc_column(index=True))
     hub_changed_at: datetime | None = Field(default=None, sa_column=_utc_column())
     closed_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    # Revision 0004 (gateway/_store/_privacy.py): when its texts were purged after the retention
+    # window (kept: ids, states, times), and when it was erased on request (then nothing of it is
+    # read or sent any more).
+    purged_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    erased_at: datetime | None = Field(default=None, sa_column=_utc_column())
 
 
 class ReporterRow(SQLModel, table=True):
@@ -330,3 +335,22 @@ class ComplaintDeadlineRow(SQLModel, table=True):
     outcome: str | None = None  # met | missed, once the answer came
     rules: str
     computed_at: datetime = Field(sa_column=_utc_column(nullable=False))
+
+
+class PrivacyRequestRow(SQLModel, table=True):
+    """A data subject's request (erase, or withdraw consent) and when it was carried out
+    (revision 0004): evidence for the data protection officer. No personal data: the local id
+    of the complaint, what remains elsewhere (by id), the operator's name."""
+
+    __tablename__ = "privacy_request"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # erase | withdraw
+    instance: str  # the local app
+    local_ref: str
+    complaint_id: int | None = None  # None: nothing of it was stored
+    requested_at: datetime = Field(sa_column=_utc_column(nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=_utc_column())
+    operator: str
+    outcome: str  # erased | nothing_stored
+    reason: str | None = Field(default=None, sa_column=Column(Text))  # the operator's note (no personal data)
+    what_remains: str | None = Field(default=None, sa_column=Column(Text))  # one line per place, by id
