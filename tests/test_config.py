@@ -414,3 +414,15 @@ def test_a_hub_status_is_mapped_by_its_name_whatever_its_case(repo_config_dir: P
     assert hub.status_of("4", "  DITUNDA ") is Status.ON_HOLD
     assert hub.status_of("Didisposisi") is Status.FORWARDED  # a log gives the name alone
     assert hub.status_of("99", "Koordinasi") is None
+
+
+def test_a_bad_identity_pattern_is_reported_with_file_line_and_key(repo_config_dir: Path):
+    path = repo_config_dir / LOCAL
+    text = path.read_text() + 'privacy:\n  attachments:\n    identity_names:\n      - ktp\n      - "sim(a"\n'
+    path.write_text(text)
+
+    issue = issue_for(issues(repo_config_dir), "privacy.attachments.identity_names.1")
+
+    assert issue.file == str(path)
+    assert issue.line == line_of(text, '- "sim(a"')
+    assert "not a regular expression" in issue.message and "missing )" in issue.message
