@@ -4,10 +4,14 @@ held back with a reason the operator sees. Both simulators, the real engine, a r
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 
+import httpx
 import pytest
+from dashboard_kit import served
 from image_kit import gps_of, jpeg, open_image, png
 from sqlmodel import select
 from test_delivery_guarantees import LOCAL, _invoke, _quiet, harness
@@ -16,6 +20,9 @@ from typer.testing import CliRunner
 import gateway.cli
 from gateway._logging import configure_logging
 from gateway._store._tables import AttachmentRow
+from gateway._timezones import utcnow
+from gateway._web._dashboard import DashboardContext
+from gateway._web._texts import EN
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -125,8 +132,15 @@ async def test_identity_documents_of_anonymous_complaints_are_held_back_with_the
         assert held.local_ref in shown.output
         as_json = json.loads(_invoke(h, "quarantine", "--json").output)
         assert [q["reason"] for q in as_json if q["record_ref"] == held.local_ref] == [held.refused_reason]
+        # And on the dashboard, under what waits for an operator, with where to find it.
+        dashboard = DashboardContext(store=h.store, config=h.config, clock=utcnow)
+        with served(dashboard) as base, httpx.Client(base_url=base) as client:
+            page = client.get("/dashboard", params={"lang": "en"}).text
+        (row,) = re.findall(r'<tr data-attachment="\d+">.*?</tr>', page, re.S)
+        assert html.unescape(row).count(held.refused_reason) == 1 and f"<code>{held.local_ref}</code>" in row
+        assert f"<small>{anonymous}</small>" in row and EN["held_back_hint"] in page
         audit_text = " ".join(a.detail or "" for a in h.audit("attachment_refused"))
-        for text in (shown.output, audit_text, logs.getvalue()):
+        for text in (shown.output, audit_text, logs.getvalue(), page):
             assert "budi" not in text.lower()
         # It is not sent on a later pass either.
         h.later()

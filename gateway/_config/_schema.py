@@ -347,8 +347,8 @@ class Polling(_Strict):
 #: (driving licence), passport, NPWP (tax card), KIA/KITAS, birth and marriage certificates, and
 #: the "selfie with KTP" that apps ask for. Matched as whole words (see AttachmentPrivacy).
 IDENTITY_FILE_PATTERNS = (
-    "e ?ktp",
-    "ktp",
+    "ktp",  # e-KTP and selfie-KTP too: "e ktp", "selfie ktp" as words
+    "ektp",
     "kk",
     "kartu keluarga",
     "sim( [abc]1?| umum)?",
@@ -357,7 +357,6 @@ IDENTITY_FILE_PATTERNS = (
     "npwp",
     "nik",
     "identitas",
-    "kartu identitas",
     "id card",
     "kia",
     "kitas",

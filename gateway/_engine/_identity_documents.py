@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 
 from gateway._config._schema import AttachmentPrivacy
+from gateway._store._held_back import HELD_BACK
 
 # A word ends where letters meet digits or a lower-case letter meets an upper-case one (fotoKTP2).
 _WORD_BREAKS = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
@@ -55,6 +56,6 @@ def hold_back_reason(
         return None
     which = "an anonymous" if kinds[0] == "anonymous" else "a confidential"
     return (
-        f"held back: looks like an identity document ({found}) on {which} complaint; check it at the "
+        f"{HELD_BACK}looks like an identity document ({found}) on {which} complaint; check it at the "
         "local app and send it by hand only if the reporter agreed"
     )
