@@ -111,3 +111,30 @@ def test_a_decompression_bomb_is_refused_not_decoded():
     Image.new("1", (12_000, 12_000)).save(out, "PNG")  # 144 M pixels in a few kB
     with pytest.raises(UnreadableImage, match="pixels"):
         strip(out.getvalue(), "image/png")
+
+
+def test_a_lossless_webp_stays_lossless():
+    out = io.BytesIO()
+    picture = Image.new("RGB", (16, 16), (10, 200, 30))
+    picture.putpixel((3, 3), (255, 0, 255))
+    picture.save(out, "WEBP", lossless=True, exif=_artist(MARKER))
+    assert MARKER.encode() in out.getvalue()
+    cleaned = strip(out.getvalue(), "image/webp").data
+    assert MARKER.encode() not in cleaned and b"VP8L" in cleaned and pixels(cleaned) == pixels(out.getvalue())
+
+
+def test_a_multi_picture_jpeg_is_sent_as_its_photo_alone():
+    out = io.BytesIO()
+    second = Image.new("RGB", (8, 8), "blue")
+    Image.new("RGB", (24, 16), "red").save(out, "MPO", save_all=True, append_images=[second], exif=_artist(MARKER))
+    assert open_image(out.getvalue()).format == "MPO"
+    cleaned = strip(out.getvalue(), "image/jpeg")
+    image = open_image(cleaned.data)
+    assert image.format == "JPEG" and image.size == (24, 16) and getattr(image, "n_frames", 1) == 1
+    assert MARKER.encode() not in cleaned.data and b"MPF" not in cleaned.data
+
+
+def _artist(name: str) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Artist] = name
+    return exif

@@ -66,7 +66,9 @@ def strip_metadata(content: AttachmentContent) -> AttachmentContent:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(content.data)) as image:
-                fmt = image.format or ""
+                # A phone's multi-picture JPEG (MPO: a preview or depth map after the photo, each
+                # with EXIF of its own) is sent as the photo alone.
+                fmt = "JPEG" if image.format == "MPO" else image.format or ""
                 if fmt not in FORMATS:
                     raise UnreadableImage(
                         f"declared {kind or 'an image'}, found {fmt or 'an unknown format'}: its metadata "
@@ -74,7 +76,7 @@ def strip_metadata(content: AttachmentContent) -> AttachmentContent:
                     )
                 if image.width * image.height > MAX_PIXELS:
                     raise UnreadableImage(f"{image.width}x{image.height} pixels is over {MAX_PIXELS:,}")
-                data = _encode(image, fmt)
+                data = _encode(image, fmt, lossless=fmt == "WEBP" and _lossless_webp(content.data))
     except UnreadableImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -88,9 +90,9 @@ def strip_metadata(content: AttachmentContent) -> AttachmentContent:
     return AttachmentContent(content.filename, FORMATS[fmt], data)
 
 
-def _encode(image: Image.Image, fmt: str) -> bytes:
+def _encode(image: Image.Image, fmt: str, *, lossless: bool) -> bytes:
     """The image's frames, upright, in ``fmt`` with only what is not about a person."""
-    frames = [_clean(frame) for frame in _frames(image)]
+    frames = [_clean(frame) for frame in _frames(image, fmt)]
     first, rest = frames[0], frames[1:]
     options: dict[str, Any] = {"format": fmt}
     if icc := image.info.get("icc_profile"):
@@ -105,7 +107,7 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
         options["optimize"] = False
     elif fmt == "WEBP":
         options["quality"] = JPEG_QUALITY
-        options["lossless"] = bool(image.info.get("lossless"))
+        options["lossless"] = lossless
     elif fmt == "TIFF":
         # The original compression where Pillow can write it (a scan's LZW stays LZW).
         compression = image.info.get("compression")
@@ -121,8 +123,8 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     return out.getvalue()
 
 
-def _frames(image: Image.Image) -> Iterator[Image.Image]:
-    if getattr(image, "n_frames", 1) == 1:
+def _frames(image: Image.Image, fmt: str) -> Iterator[Image.Image]:
+    if fmt == "JPEG" or getattr(image, "n_frames", 1) == 1:
         yield image
         return
     yield from ImageSequence.Iterator(image)
@@ -135,3 +137,18 @@ def _clean(frame: Image.Image) -> Image.Image:
     pixels = upright.copy()  # decoded; a plain Image, so no tag_v2 of a TIFF source
     pixels.info = {k: v for k, v in frame.info.items() if k == "transparency"}
     return pixels
+
+
+def _lossless_webp(data: bytes) -> bool:
+    """Whether a WebP holds its picture losslessly (a ``VP8L`` chunk, not ``VP8 ``): then it is
+    written lossless again, not made lossy by the cleaning."""
+    offset = 12
+    while offset + 8 <= len(data):
+        fourcc, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if fourcc in (b"VP8L", b"VP8 "):
+            return fourcc == b"VP8L"
+        if fourcc == b"ANMF":  # an animation: its first frame's bitstream, after the frame header
+            offset += 8 + 16
+            continue
+        offset += 8 + size + (size & 1)
+    return False
