@@ -426,3 +426,15 @@ def test_a_bad_identity_pattern_is_reported_with_file_line_and_key(repo_config_d
     assert issue.file == str(path)
     assert issue.line == line_of(text, '- "sim(a"')
     assert "not a regular expression" in issue.message and "missing )" in issue.message
+
+
+def test_the_attachment_privacy_block_is_read_from_a_local_app_file(repo_config_dir: Path):
+    path = repo_config_dir / LOCAL
+    path.write_text(
+        path.read_text()
+        + "privacy:\n  attachments:\n    hold_back_for: [anonymous]\n    identity_names: [ktp, surat domisili]\n"
+    )
+    config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
+    settings = config.instances["lapor-hendi-semarang"].spec.privacy.attachments
+    assert settings.hold_back_for == ["anonymous"] and settings.identity_names == ["ktp", "surat domisili"]
+    assert config.instances["sp4n"].spec.privacy.attachments.identity_names[0] == "ktp"  # the defaults
