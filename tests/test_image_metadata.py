@@ -106,6 +106,7 @@ def test_a_file_that_says_it_is_an_image_and_cannot_be_read_is_refused_with_a_re
     assert content_type in reason and "budi" not in reason and MARKER not in reason
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # pytest resets the module's filter
 def test_a_decompression_bomb_is_refused_not_decoded():
     out = io.BytesIO()
     Image.new("1", (12_000, 12_000)).save(out, "PNG")  # 144 M pixels in a few kB
@@ -138,3 +139,11 @@ def _artist(name: str) -> Image.Exif:
     exif = Image.Exif()
     exif[ExifTags.Base.Artist] = name
     return exif
+
+
+def test_many_frames_count_as_many_pixels():
+    out = io.BytesIO()
+    frames = [Image.new("L", (3000, 3000), shade) for shade in range(10)]  # 90 M pixels, a few kB
+    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:], compression="tiff_deflate")
+    with pytest.raises(UnreadableImage, match="10 frames is over 80,000,000 pixels"):
+        strip(out.getvalue(), "image/tiff")

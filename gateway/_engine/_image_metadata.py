@@ -32,8 +32,11 @@ FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF
 #: refused by name, since their metadata cannot be removed.
 UNREADABLE_TYPES = {"image/heic", "image/heif", "image/avif"}
 JPEG_QUALITY = 90  # a photo encoded again: no visible loss, about the size a phone writes
-# An image bigger than this many pixels is refused, not decoded (a small file can decode to gigabytes).
+# An image bigger than this many pixels (all its frames) is refused, not decoded: a small file can
+# decode to gigabytes. Below Pillow's own warning (89 M pixels), which so says nothing new here; a
+# filter, not warnings.catch_warnings(), which is not safe in the worker threads this runs in.
 MAX_PIXELS = 80_000_000
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module="PIL")
 
 # First bytes of the image formats a file may carry under another type (application/octet-stream).
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
@@ -63,24 +66,24 @@ def strip_metadata(content: AttachmentContent) -> AttachmentContent:
             f"{kind} cannot be read by the gateway, so its metadata (GPS position, device) cannot be removed"
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(content.data)) as image:
-                # A phone's multi-picture JPEG (MPO: a preview or depth map after the photo, each
-                # with EXIF of its own) is sent as the photo alone.
-                fmt = "JPEG" if image.format == "MPO" else image.format or ""
-                if fmt not in FORMATS:
-                    raise UnreadableImage(
-                        f"declared {kind or 'an image'}, found {fmt or 'an unknown format'}: its metadata "
-                        "cannot be removed"
-                    )
-                if image.width * image.height > MAX_PIXELS:
-                    raise UnreadableImage(f"{image.width}x{image.height} pixels is over {MAX_PIXELS:,}")
-                data = _encode(image, fmt, lossless=fmt == "WEBP" and _lossless_webp(content.data))
+        with Image.open(io.BytesIO(content.data)) as image:
+            # A phone's multi-picture JPEG (MPO: a preview or depth map after the photo, each
+            # with EXIF of its own) is sent as the photo alone.
+            fmt = "JPEG" if image.format == "MPO" else image.format or ""
+            if fmt not in FORMATS:
+                raise UnreadableImage(
+                    f"declared {kind or 'an image'}, found {fmt or 'an unknown format'}: its metadata cannot be removed"
+                )
+            frames = 1 if fmt == "JPEG" else getattr(image, "n_frames", 1)
+            if image.width * image.height * frames > MAX_PIXELS:
+                raise UnreadableImage(
+                    f"{image.width}x{image.height} pixels x {frames} frames is over {MAX_PIXELS:,} pixels"
+                )
+            data = _encode(image, fmt, lossless=fmt == "WEBP" and _lossless_webp(content.data))
     except UnreadableImage:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UnreadableImage("too many pixels to decode safely") from None
+    except Image.DecompressionBombError:
+        raise UnreadableImage(f"too many pixels to decode safely (over {MAX_PIXELS:,})") from None
     except UnidentifiedImageError:
         raise UnreadableImage(f"declared {kind or 'an image'} but it is not an image the gateway can read") from None
     except Exception as exc:  # a broken file fails a decoder in many ways: none may stop the complaint
