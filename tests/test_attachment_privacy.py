@@ -139,7 +139,9 @@ async def test_identity_documents_of_anonymous_complaints_are_held_back_with_the
         (row,) = re.findall(r'<tr data-attachment="\d+">.*?</tr>', page, re.S)
         assert html.unescape(row).count(held.refused_reason) == 1 and f"<code>{held.local_ref}</code>" in row
         assert f"<small>{anonymous}</small>" in row and EN["held_back_hint"] in page
-        audit_text = " ".join(a.detail or "" for a in h.audit("attachment_refused"))
+        (audited,) = h.audit("attachment_held_back")
+        assert audited.detail == f"attachment {held.local_ref}: {held.refused_reason}"
+        audit_text = " ".join(a.detail or "" for a in h.audit("attachment_held_back") + h.audit("attachment_refused"))
         for text in (shown.output, audit_text, logs.getvalue(), page):
             assert "budi" not in text.lower()
         # It is not sent on a later pass either.

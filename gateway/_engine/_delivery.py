@@ -52,6 +52,7 @@ from gateway._model import (
     Status,
 )
 from gateway._store import DeliveryKind, OutboxState, Side, Store
+from gateway._store._held_back import HELD_BACK
 from gateway._store._hub_reads import poll_soon, recognise_sent_follow_up
 from gateway._store._reference import reference
 from gateway._store._store import STATUS_AS_FOLLOW_UP
@@ -726,7 +727,9 @@ class Deliveries:
     ) -> None:
         await self.db.set_attachment_refused(attachment_id, reason)
         await self.db.quarantine(route.local.name, "attachments", local_ref, reason)
-        await self.db.audit("attachment_refused", complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
+        # A held-back identity document is a privacy decision of its own: counted apart in the audit.
+        action = "attachment_held_back" if reason.startswith(HELD_BACK) else "attachment_refused"
+        await self.db.audit(action, complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
         log.warning("attachment refused; the complaint goes on without it", attachment=local_ref, reason=reason)
 
 
