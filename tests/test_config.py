@@ -414,3 +414,27 @@ def test_a_hub_status_is_mapped_by_its_name_whatever_its_case(repo_config_dir: P
     assert hub.status_of("4", "  DITUNDA ") is Status.ON_HOLD
     assert hub.status_of("Didisposisi") is Status.FORWARDED  # a log gives the name alone
     assert hub.status_of("99", "Koordinasi") is None
+
+
+def test_a_bad_identity_pattern_is_reported_with_file_line_and_key(repo_config_dir: Path):
+    path = repo_config_dir / LOCAL
+    text = path.read_text() + 'privacy:\n  attachments:\n    identity_names:\n      - ktp\n      - "sim(a"\n'
+    path.write_text(text)
+
+    issue = issue_for(issues(repo_config_dir), "privacy.attachments.identity_names.1")
+
+    assert issue.file == str(path)
+    assert issue.line == line_of(text, '- "sim(a"')
+    assert "not a regular expression" in issue.message and "missing )" in issue.message
+
+
+def test_the_attachment_privacy_block_is_read_from_a_local_app_file(repo_config_dir: Path):
+    path = repo_config_dir / LOCAL
+    path.write_text(
+        path.read_text()
+        + "privacy:\n  attachments:\n    hold_back_for: [anonymous]\n    identity_names: [ktp, surat domisili]\n"
+    )
+    config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
+    settings = config.instances["lapor-hendi-semarang"].spec.privacy.attachments
+    assert settings.hold_back_for == ["anonymous"] and settings.identity_names == ["ktp", "surat domisili"]
+    assert config.instances["sp4n"].spec.privacy.attachments.identity_names[0] == "ktp"  # the defaults

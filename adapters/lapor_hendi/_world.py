@@ -53,7 +53,8 @@ _DISTRICT_NAMES = tuple(D.DISTRICTS)
 _CATEGORY_CUM_WEIGHTS = tuple(accumulate(D.CATEGORY_WEIGHTS))  # the same draws as weights=, computed once
 _CHANNEL_CUM_WEIGHTS = tuple(accumulate(D.CHANNEL_WEIGHTS))
 
-# Fields a caller of submit_complaint may set; "lampiran" is a number of generated photos.
+# Fields a caller of submit_complaint may set; "lampiran" is a number of generated photos, or a
+# list of files (nama_file, tipe_mime, bytes) to serve as they are.
 OVERRIDABLE = frozenset(
     {
         "judul",
@@ -467,6 +468,9 @@ class LaporHendiWorld:
             record.update(copy.deepcopy(overrides))
         if record["anonim"]:
             record["pelapor"] = None
+        if isinstance(photos, list | tuple):  # given files: (nama_file, tipe_mime, bytes) each, served as they are
+            record["lampiran"].extend(self._store_file(nama, mime, data) for nama, mime, data in photos)
+            photos = 0
         for n in range(1, int(photos) + 1):
             record["lampiran"].append(self._photo(now, kanal, n, lazy=lazy_photos))
         self._aduan[id_aduan] = record

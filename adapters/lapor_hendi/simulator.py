@@ -164,7 +164,8 @@ class LaporHendiSimulator(Simulator):
 
     def submit_complaint(self, **overrides: Any) -> int:
         """A citizen submits one complaint now; fields of the record may be overridden
-        (``lampiran`` is a number of generated photos). Returns its id_aduan."""
+        (``lampiran`` is a number of generated photos, or a list of ``(nama_file, tipe_mime,
+        bytes)`` served as they are). Returns its id_aduan."""
         with self.lock:
             return self.world.submit(self.clock.now(), **overrides)
 

@@ -7,10 +7,19 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, StrictBool, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from gateway._model import Classification, Status
 
@@ -395,11 +404,70 @@ class RetentionSettings(_Strict):
     enabled: StrictBool = Field(True, description="false: this app's complaints are never purged (say why in docs)")
 
 
+#: File names that look like an identity document: KTP/e-KTP (identity card), KK (family card), SIM
+#: (driving licence), passport, NPWP (tax card), KIA/KITAS, birth and marriage certificates, and
+#: the "selfie with KTP" that apps ask for. Matched as whole words (see AttachmentPrivacy).
+IDENTITY_FILE_PATTERNS = (
+    "ktp",  # e-KTP and selfie-KTP too: "e ktp", "selfie ktp" as words
+    "ektp",
+    "kk",
+    "kartu keluarga",
+    "sim( [abc]1?| umum)?",
+    "paspor",
+    "passport",
+    "npwp",
+    "nik",
+    "identitas",
+    "id card",
+    "kia",
+    "kitas",
+    "kitap",
+    "akta",
+    "akte",
+    "buku nikah",
+    "surat nikah",
+    "selfie",
+)
+
+
+#: The complaints whose reporter asked not to be known (anonim) or not to be shown (rahasia).
+ComplaintKind = Literal["anonymous", "secret"]
+
+
+def _pattern(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return value
+
+
+class AttachmentPrivacy(_Strict):
+    """Local apps: files of an anonymous (or confidential) complaint that look like an identity
+    document are held back from the hub, with the reason for the operator
+    (docs/privacy-attachments.md). ``identity_names`` are regular expressions matched, case
+    ignored, against the file name broken into words (letters and digits; ``_ - .``, spaces,
+    a change of case or between letters and digits separate words) as whole words: ``sim``
+    matches ``SIM_A.jpg`` and ``fotoSIM.png``, not ``simpang-lima.jpg``."""
+
+    hold_back_for: list[ComplaintKind] = Field(
+        default_factory=lambda: list(get_args(ComplaintKind)),
+        description="which complaints' identity-like files are held back; [] turns the hold-back off",
+    )
+    identity_names: list[Annotated[str, AfterValidator(_pattern)]] = Field(
+        default_factory=lambda: list(IDENTITY_FILE_PATTERNS)
+    )
+    identity_types: list[str] = Field(
+        default_factory=list, description="content types held back whatever the name (e.g. an app's own ID scan type)"
+    )
+
+
 class PrivacySettings(_Strict):
     """Personal data under UU PDP (docs/privacy.md). Each sub-block is read by its own part."""
 
     retention: RetentionSettings = RetentionSettings()
     reporter: ReporterPrivacy = ReporterPrivacy()
+    attachments: AttachmentPrivacy = AttachmentPrivacy()
 
 
 class InstanceSettings(_Strict):
@@ -435,7 +503,7 @@ class InstanceSettings(_Strict):
     budget: Budget = Budget()  # requests per second and at once, shared by the instance's jobs
     attachments: Attachments = Attachments()  # hubs: what they accept
     polling: Polling = Polling()  # hubs: when complaints are read again
-    privacy: PrivacySettings = PrivacySettings()  # local apps: personal data (UU PDP): retention, reporter
+    privacy: PrivacySettings = PrivacySettings()  # local apps: personal data (UU PDP): retention, reporter, files
 
     def status_of(self, code: str | None, name: str | None = None) -> Status | None:
         """The canonical status of a peer's status: looked up by its name first (hubs publish

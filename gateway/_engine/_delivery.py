@@ -23,6 +23,8 @@ from gateway._adapter import Hub, LocalApp
 from gateway._capabilities import Capability, Write
 from gateway._config._schema import Delivery
 from gateway._engine._async_store import AsyncStore
+from gateway._engine._identity_documents import hold_back_reason
+from gateway._engine._image_metadata import UnreadableImage, strip_metadata
 from gateway._engine._mapping import Route, same_text
 from gateway._engine._observer import DELIVERED, NEEDS_CONFIRMATION, PARKED, REFUSED, RETRIED, Observer
 from gateway._errors import (
@@ -50,6 +52,7 @@ from gateway._model import (
     Status,
 )
 from gateway._store import DeliveryKind, OutboxState, Side, Store
+from gateway._store._held_back import HELD_BACK
 from gateway._store._hub_reads import poll_soon, recognise_sent_follow_up
 from gateway._store._reference import reference
 from gateway._store._store import STATUS_AS_FOLLOW_UP
@@ -437,16 +440,28 @@ class Deliveries:
     async def _fetch_files(
         self, source: LocalApp | Hub, route: Route, complaint_id: int, attachments: list[AttachmentRow], target: str
     ) -> list[tuple[AttachmentRow, AttachmentContent]]:
-        """The bytes of ``attachments`` from ``source``, each checked against what ``target``
-        accepts (its ``attachments:`` policy) before and after the download. A refused file is
-        recorded with its reason (and quarantined for the operator); the rest goes on."""
-        policy = route.hub.spec.attachments if target == route.hub.name else route.local.spec.attachments
+        """The bytes of ``attachments`` from ``source``, as they may leave the gateway: every file
+        sent anywhere passes here. An identity document of an anonymous or confidential complaint
+        is held back from the hub (by its name and type, before any download); an image loses its
+        metadata (GPS position, device, time) after the download; what is left is checked against
+        what ``target`` accepts (its ``attachments:`` policy), as listed and as it will be sent. A
+        refused file is recorded with its reason (and quarantined for the operator); the rest goes on."""
+        to_hub = target == route.hub.name
+        policy = route.hub.spec.attachments if to_hub else route.local.spec.attachments
         cannot = (
             None if source.supports(Capability.FETCH_ATTACHMENT) else f"the {source.name} adapter cannot download files"
         )
+        complaint = await self.db.complaint(complaint_id) if to_hub and attachments else None
         out = []
         for att in attachments:
-            refused = cannot or _refusal(policy, att.content_type, att.size)
+            held = complaint is not None and hold_back_reason(
+                route.local.spec.privacy.attachments,
+                is_anonymous=complaint.is_anonymous,
+                is_secret=complaint.is_secret,
+                filename=att.filename,
+                content_type=att.content_type,
+            )
+            refused = cannot or held or _refusal(policy, att.content_type, att.size)
             content = None
             if not refused:
                 try:
@@ -454,8 +469,12 @@ class Deliveries:
                         AttachmentRef(att.local_ref, att.filename, att.content_type, att.size),
                         max_bytes=policy.max_bytes,
                     )
+                    # Off the event loop: decoding a 10 MB photo takes a while.
+                    content = await asyncio.to_thread(strip_metadata, content)
                 except TooLargeError as exc:  # the size listed was wrong: stopped while reading
-                    refused = f"{exc.reason} (the hub's limit)" if target == route.hub.name else exc.reason
+                    refused = f"{exc.reason} (the hub's limit)" if to_hub else exc.reason
+                except UnreadableImage as exc:
+                    refused = f"not sent with its metadata: {exc}"
                 else:
                     refused = _refusal(policy, content.content_type, len(content.data))
             if refused or content is None:
@@ -708,7 +727,9 @@ class Deliveries:
     ) -> None:
         await self.db.set_attachment_refused(attachment_id, reason)
         await self.db.quarantine(route.local.name, "attachments", local_ref, reason)
-        await self.db.audit("attachment_refused", complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
+        # A held-back identity document is a privacy decision of its own: counted apart in the audit.
+        action = "attachment_held_back" if reason.startswith(HELD_BACK) else "attachment_refused"
+        await self.db.audit(action, complaint_id=complaint_id, detail=f"attachment {local_ref}: {reason}")
         log.warning("attachment refused; the complaint goes on without it", attachment=local_ref, reason=reason)
 
 

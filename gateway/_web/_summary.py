@@ -1,8 +1,8 @@
 """What the dashboard shows, read from the store in one go: the figures of ``gateway status``
 (:func:`~gateway._store._report.status_report`, one concept in one place), the deliveries
-waiting for an operator, deadlines by agency, breakers and budgets, recent errors and the
-operators' recent actions; and beside them what this daemon counted since it started (its
-metrics, :meth:`gateway._web._metrics.Metrics.own_figures`).
+waiting for an operator, the files held back from the hub, deadlines by agency, breakers and
+budgets, recent errors and the operators' recent actions; and beside them what this daemon
+counted since it started (its metrics, :meth:`gateway._web._metrics.Metrics.own_figures`).
 
 The result is plain data (JSON as it is served at ``/dashboard/api/summary``) with every time
 given twice: in UTC (ISO-8601) and as the instance's local wall time with its zone's name
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from gateway._config import GatewayConfig
 from gateway._store import Store
 from gateway._store._deadlines import DeadlineCounter
+from gateway._store._held_back import list_held_back
 from gateway._store._operator import STUCK_STATES, list_deliveries, recent_operator_actions
 from gateway._store._report import status_report
 from gateway._store._store import CREATE_COMPLAINT
@@ -97,6 +98,9 @@ def build_summary(
         "schema_revision": report["schema_revision"],
         "instances": rows,
         "waiting": [_waiting(d, zones) for d in list_deliveries(store, states=STUCK_STATES, limit=WAITING_LIMIT)],
+        # Files the hub did not get because they look like an identity document (UU PDP): the
+        # operator decides at the local app; shown by their ids, never their names.
+        "held_back": list_held_back(store, limit=WAITING_LIMIT),
         "deadlines": _deadlines(store, now, deadline_counts, deadline_due_within),
         "daemon": _daemon(list(instances), own_figures),
         "errors": _errors(report["instances"], zones),

@@ -56,6 +56,10 @@ ID: Final[dict[str, str]] = {
     "timezone": "Zona waktu",
     "section_waiting": "Menunggu operator",
     "nothing_waiting": "Tidak ada pengiriman yang menunggu operator.",
+    "held_back": "Berkas yang ditahan dari LAPOR!",
+    "held_back_hint": "Tampak seperti dokumen identitas pada aduan anonim atau rahasia. Periksa di aplikasi "
+    "lokal (nomor berkas di bawah) dan kirim manual hanya jika pelapor setuju.",
+    "col_file": "Berkas",
     "col_id": "No.",
     "col_state": "Keadaan",
     "col_kind": "Jenis",
@@ -180,6 +184,10 @@ EN: Final[dict[str, str]] = {
     "timezone": "Time zone",
     "section_waiting": "Waiting for an operator",
     "nothing_waiting": "No delivery waits for an operator.",
+    "held_back": "Files held back from the hub",
+    "held_back_hint": "They look like an identity document on an anonymous or confidential complaint. Check "
+    "each at the local app (by the file id below) and send it by hand only if the reporter agreed.",
+    "col_file": "File",
     "col_id": "ID",
     "col_state": "State",
     "col_kind": "Kind",
