@@ -167,6 +167,25 @@ def edit(path: Path, old: str, new: str) -> str:
     return text
 
 
+def set_privacy(path: Path, block: str) -> str:
+    """Put ``block`` (a whole ``privacy:`` block) in the instance file ``path`` in place of the
+    file's own (the shipped local app has one: its retention); return the new text."""
+    kept: list[str] = []
+    inside = False
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith("privacy:"):
+            inside = True
+            continue
+        if inside and (line.startswith((" ", "#")) or not line.strip()):
+            continue  # a line of the old block (its comments too)
+        inside = False
+        kept.append(line)
+    text = "".join(kept)
+    text = (text if text.endswith("\n") else text + "\n") + block
+    path.write_text(text)
+    return text
+
+
 def line_of(text: str, needle: str) -> int:
     """The 1-based number of the one line of ``text`` that contains ``needle``."""
     found = [number for number, line in enumerate(text.splitlines(), start=1) if needle in line]

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import edit, line_of
+from conftest import edit, line_of, set_privacy
 from typer.testing import CliRunner
 
 from gateway import ConfigError, ConfigIssue
@@ -418,8 +418,7 @@ def test_a_hub_status_is_mapped_by_its_name_whatever_its_case(repo_config_dir: P
 
 def test_a_bad_identity_pattern_is_reported_with_file_line_and_key(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
-    text = path.read_text() + 'privacy:\n  attachments:\n    identity_names:\n      - ktp\n      - "sim(a"\n'
-    path.write_text(text)
+    text = set_privacy(path, 'privacy:\n  attachments:\n    identity_names:\n      - ktp\n      - "sim(a"\n')
 
     issue = issue_for(issues(repo_config_dir), "privacy.attachments.identity_names.1")
 
@@ -430,9 +429,8 @@ def test_a_bad_identity_pattern_is_reported_with_file_line_and_key(repo_config_d
 
 def test_the_attachment_privacy_block_is_read_from_a_local_app_file(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
-    path.write_text(
-        path.read_text()
-        + "privacy:\n  attachments:\n    hold_back_for: [anonymous]\n    identity_names: [ktp, surat domisili]\n"
+    set_privacy(
+        path, "privacy:\n  attachments:\n    hold_back_for: [anonymous]\n    identity_names: [ktp, surat domisili]\n"
     )
     config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
     settings = config.instances["lapor-hendi-semarang"].spec.privacy.attachments

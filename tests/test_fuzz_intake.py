@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from conftest import write_config
+from conftest import set_privacy, write_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -1022,7 +1022,8 @@ class FakeHub:
 def make_config(folder: Path, store_url: str) -> GatewayConfig:
     path = write_config(folder, store_url, {"lapor_hendi": LH_BASE, "sp4n": HUB_BASE})
     local = folder / "adapters" / "lapor-hendi-semarang.yaml"
-    local.write_text(re.sub(r"page_size: \d+", f"page_size: {PAGE_SIZE}", local.read_text()) + KEPT)
+    local.write_text(re.sub(r"page_size: \d+", f"page_size: {PAGE_SIZE}", local.read_text()))
+    set_privacy(local, KEPT)
     return load_config(path, environ=ENVIRON)
 
 

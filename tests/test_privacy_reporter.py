@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import edit, line_of
+from conftest import edit, line_of, set_privacy
 from sqlalchemy import MetaData, insert, select, text
 from typer.testing import CliRunner
 
@@ -198,8 +198,7 @@ PURPOSE = "so that an agency can ask the reporter for details"  # (not the shipp
 
 def with_privacy(config_dir: Path, block: str, file: str = "lapor-hendi-semarang.yaml") -> tuple[Path, str]:
     path = config_dir / "adapters" / file
-    path.write_text(path.read_text() + block)
-    return path, path.read_text()
+    return path, set_privacy(path, block)
 
 
 def config_issues(config_dir: Path, environ: dict[str, str]) -> list:
