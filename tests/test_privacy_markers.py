@@ -26,7 +26,8 @@ The rules, by class of marker:
   what the local app received, and nowhere else.
 
 Where: the store (SQLite: the file's and its journal's bytes after a VACUUM; PostgreSQL: every
-table's rows as text), every log line (JSON and console), every CLI output (read commands before and
+table's rows as text), every log line of the sync (JSON and console; a command's own log lines are
+in its output), every CLI output (read commands before and
 after, the purge, the erasures, the requests) and what the hub received: every request's URL and body
 as the gateway sent it (faulted ones too) and the simulator's state (complaints, logs, follow-ups,
 documents with their names and bytes). ``-s`` prints the counts per place.
