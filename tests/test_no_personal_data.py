@@ -248,6 +248,45 @@ def _cli(config_path: Path, store_url: str, environ: dict[str, str], *args: str)
 # -- end to end ------------------------------------------------------------------------------------------
 
 
+def lapor_hendi_record(reporter: Any, title: str, body: str, place: str, **overrides: Any) -> dict[str, Any]:
+    """A Lapor Hendi complaint whose title, body and place carry the given markers."""
+    fields: dict[str, Any] = {
+        "pelapor": reporter,
+        "judul": f"Jalan berlubang {title}",
+        "isi": f"Lubang besar di depan rumah {body}, mohon segera diperbaiki.",
+        "lokasi": {
+            "alamat_kejadian": f"Jl. Pandanaran {place}",
+            "kelurahan": "Pleburan",
+            "kecamatan": "Semarang Selatan",
+            "lat": -6.99,
+            "lng": 110.42,
+        },
+        "kategori": "Jalan Rusak",
+        "klasifikasi": "pengaduan",
+        "anonim": False,
+        "rahasia": False,
+        "lampiran": 0,
+    }
+    return {**fields, **overrides}
+
+
+def with_faults(world: Any, config: Any) -> Any:
+    """The simulators' seeded faults on, their people still (they write only what a test plants),
+    and ``config`` made to ride them out: within a call the HTTP layer retries once, at once; a
+    breaker that opens (after a run of failures) tries again at once (its state and last error
+    go to peer_health)."""
+    world.local.officers_active = False
+    world.hub.quiesce()
+    world.local.faults.configure(**LOCAL_FAULTS)
+    world.hub.faults.configure(**HUB_FAULTS)
+    for inst in config.instances.values():
+        inst.spec.http_retries = HttpRetries(
+            attempts=2, initial_wait_seconds=0.01, max_wait_seconds=0.02, max_retry_after_seconds=0.1
+        )
+        inst.spec.breaker = Breaker(failure_threshold=8, reset_seconds=0.01)
+    return config
+
+
 @dataclass
 class Scan:
     """Every text checked, by where it was found, and the traces of markers in each."""
@@ -271,22 +310,12 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
     started = time.monotonic()
     mark = Markers()
     fired: Counter = Counter()
-    world.local.officers_active = False  # the people write only what the test plants
-    world.hub.quiesce()
-    world.local.faults.configure(**LOCAL_FAULTS)
-    world.hub.faults.configure(**HUB_FAULTS)
-    config = world.config(tmp_path, store_url)
+    config = with_faults(world, world.config(tmp_path, store_url))
     # Failures are retried on the next pass (an hour later on the store's clock), a few times, then
-    # parked with their reason; within a call the HTTP layer retries once, at once; a breaker that
-    # opens (after a run of failures) tries again at once (its state and last error go to peer_health).
+    # parked with their reason.
     config.settings.delivery = Delivery(
         max_attempts=3, backoff_initial_seconds=1, backoff_max_seconds=60, lease_seconds=300
     )
-    for inst in config.instances.values():
-        inst.spec.http_retries = HttpRetries(
-            attempts=2, initial_wait_seconds=0.01, max_wait_seconds=0.02, max_retry_after_seconds=0.1
-        )
-        inst.spec.breaker = Breaker(failure_threshold=8, reset_seconds=0.01)
     clock = JumpClock()
     store = Store(store_url, clock=clock)
 
@@ -301,25 +330,9 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
         }
 
     def complaint(where: str, **overrides: Any) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "pelapor": reporter(where),
-            "judul": f"Jalan berlubang {mark('JUDUL', where)}",
-            "isi": f"Lubang besar di depan rumah {mark('ISI', where)}, mohon segera diperbaiki.",
-            "lokasi": {
-                "alamat_kejadian": f"Jl. Pandanaran {mark('LOKASI', where)}",
-                "kelurahan": "Pleburan",
-                "kecamatan": "Semarang Selatan",
-                "lat": -6.99,
-                "lng": 110.42,
-            },
-            "kategori": "Jalan Rusak",
-            "klasifikasi": "pengaduan",
-            "anonim": False,
-            "rahasia": False,
-            "lampiran": 0,
-        }
-        fields.update(overrides)
-        return fields
+        return lapor_hendi_record(
+            reporter(where), mark("JUDUL", where), mark("ISI", where), mark("LOKASI", where), **overrides
+        )
 
     planted: dict[int, str] = {}  # local id -> what it is
     for n in range(1, 6):

@@ -16,6 +16,7 @@ from sqlmodel import SQLModel, col, select
 from test_store import HUB, LOCAL, REPORTER, T0, FakeClock
 
 from gateway import AttachmentRef, Classification, Complaint, Location, RawStatus, Reporter, Status
+from gateway._personal_data import PersonalDataKeys, ReporterKeeping, new_key
 from gateway._store import HUB_FOLLOW_UP, Store
 from gateway._store._hub_reads import complaints_due
 from gateway._store._local_reads import LocalEvent, record_local_events
@@ -30,6 +31,9 @@ from gateway._store._tables import (
     ReporterRow,
 )
 
+#: A purpose keeping the reporter's name and address, so that the purge and an erasure have a
+#: reporter row to delete (by default none is stored).
+KEEPING = ReporterKeeping(("name", "address"), PersonalDataKeys.from_text(new_key()))
 MARK = "ZQXMARK"  # every planted text carries it, with where it was planted
 
 
@@ -61,9 +65,9 @@ def planted_complaint(ref: str, *, updated_at=T0) -> Complaint:
 
 
 def settled_complaint(store: Store, ref: str, *, closed_at=None, hub_ref: str | None = None) -> int:
-    """A complaint with a local follow-up (text, author, a file), its deliveries done, linked at the
-    hub, and closed at ``closed_at`` (None: open)."""
-    complaint_id, _ = store.take_in_complaint(LOCAL, HUB, planted_complaint(ref), Status.DONE)
+    """A complaint with its reporter kept (encrypted: a purpose keeps it), a local follow-up (text,
+    author, a file), its deliveries done, linked at the hub, and closed at ``closed_at`` (None: open)."""
+    complaint_id, _ = store.take_in_complaint(LOCAL, HUB, planted_complaint(ref), Status.DONE, reporters=KEEPING)
     record_local_events(
         store,
         LOCAL,
@@ -145,18 +149,24 @@ def every_row(store: Store) -> list[tuple]:
     return rows
 
 
-def markers_in_database(store: Store) -> list[str]:
-    """The markers the raw database still holds: on SQLite its file's bytes after a VACUUM (freed
-    pages and the journal are where a deleted text lingers); on PostgreSQL every table's rows."""
+def raw_database(store: Store) -> bytes:
+    """What the raw database holds: on SQLite its file's bytes (with the journal's) after a VACUUM
+    (freed pages and the journal are where a deleted text lingers); on PostgreSQL every table's
+    rows as text."""
     if store.engine.dialect.name == "sqlite":
         with store.engine.connect() as conn:
             conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             conn.execute(text("VACUUM"))
             conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
         path = Path(store.engine.url.database or "")
-        raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-        return sorted({chunk.split(b"\x00")[0][:60].decode(errors="replace") for chunk in raw.split(MARK.encode())[1:]})
-    return [str(row) for row in every_row(store) if MARK in str(row)]
+        return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    return "\n".join(str(row) for row in every_row(store)).encode()
+
+
+def markers_in_database(store: Store) -> list[str]:
+    """The planted texts the raw database still holds (:func:`raw_database`)."""
+    raw = raw_database(store)
+    return sorted({chunk.split(b"\x00")[0][:60].decode(errors="replace") for chunk in raw.split(MARK.encode())[1:]})
 
 
 @pytest.fixture
