@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+import pytest
 from conftest import write_config
 from rich.console import Console
 from sqlalchemy import create_engine, text
@@ -224,3 +226,37 @@ def test_ctrl_c_ends_a_running_watch_with_status_0(tmp_path: Path):
     assert watch.returncode == 0
     assert stderr.strip() in ("", "store: schema created at revision " + head_revision())
     assert "Traceback" not in stderr and "Aborted" not in stderr
+
+
+def test_no_store_password_in_status_or_on_the_dashboard(tmp_path: Path, store_url: str, monkeypatch):
+    """libpq takes the password in the query string too (``password``, ``sslpassword``): masked as
+    the one after the user name is, in ``status --json``, the watch and the dashboard's HTML."""
+    from dashboard_kit import served
+
+    from gateway._store._report import _safe_url
+    from gateway._web._dashboard import DashboardContext
+
+    assert _safe_url("postgresql+psycopg://u:pw1@h/db?password=pw2&sslpassword=pw3&passfile=/etc/pgpass") == (
+        "postgresql+psycopg://u:***@h/db?passfile=%2Fetc%2Fpgpass&password=***&sslpassword=***"
+    )
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite takes no password")
+    url = f"{store_url}&password=s3cret-one&sslpassword=s3cret-two"
+    path = write_config(tmp_path / "config", url, {})
+    monkeypatch.setenv("GATEWAY_CONFIG", str(path))
+    runner = CliRunner()
+    status = runner.invoke(app, ["status", "--json"])
+    assert status.exit_code == 0, status.output
+    assert "password=***" in json.loads(status.stdout)["store"]
+    watched = runner.invoke(app, ["status", "--watch", "--interval", "0.01", "--refreshes", "1"])
+    assert watched.exit_code == 0, watched.output
+    config = load_config(path, check_secrets=False)
+    store = Store(url)
+    try:
+        with served(DashboardContext(store=store, config=config)) as base:
+            page = httpx.get(f"{base}/dashboard?lang=en").text
+    finally:
+        store.close()
+    assert "password=***" in page
+    for shown in (status.output, watched.output, page):
+        assert "s3cret" not in shown

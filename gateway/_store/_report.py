@@ -179,7 +179,20 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
     return {"store": _safe_url(store.url), "schema_revision": current_state(store.engine).revision, "instances": out}
 
 
+#: Query parameters of a store URL whose value is a secret (libpq's ``password`` and
+#: ``sslpassword``, and anything a driver names so); ``passfile``, ``sslkey`` are paths, shown.
+SECRET_PARAMETER = ("password", "passwd", "secret", "token")
+
+
 def _safe_url(url: str) -> str:
+    """The store's URL for the terminal and the dashboard: every password masked, the one after
+    the user name and the ones in the query string alike."""
     from sqlalchemy.engine.url import make_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    parsed = make_url(url)
+    query = {
+        key: "***" if any(word in key.lower() for word in SECRET_PARAMETER) else value
+        for key, value in parsed.query.items()
+    }
+    # Rendering quotes the mask as %2A%2A%2A; shown as the user-info one is.
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
