@@ -8,6 +8,7 @@ import re
 from datetime import date
 from functools import lru_cache
 from typing import Annotated, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -25,6 +26,41 @@ from gateway._model import Classification, Status
 
 INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+HOST_NAME = re.compile(r"^(?:[a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$|^\[[0-9a-f:.]+\]$")
+
+
+def _host_name(value: str) -> str:
+    """A host name or IP address as a ``Host`` header names it (lower case; IPv6 in brackets), no port."""
+    name = value.strip().lower()
+    if ":" in name and not name.startswith("["):
+        name = f"[{name}]"  # a bare IPv6 address
+    if not HOST_NAME.match(name):
+        raise ValueError(f"{value!r} is not a host name; give the name alone, such as gw.example.go.id")
+    return name
+
+
+def _origin(value: str) -> str:
+    """``scheme://host[:port]`` as a browser sends it in ``Origin``: http or https, no path."""
+    parts = urlsplit(value.strip())
+    problem = (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    )
+    try:
+        port = parts.port
+    except ValueError:
+        problem = True
+    if problem:
+        raise ValueError(f"{value!r} is not an origin; give scheme://host[:port], such as https://gw.example.go.id")
+    host = _host_name(parts.hostname or "")
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
 def _variable_name(value: str, example: str) -> str:
@@ -137,6 +173,15 @@ class WebSettings(_Strict):
     enabled: StrictBool = True
     host: str = Field("127.0.0.1", min_length=1, description="address to listen on; 0.0.0.0 or :: for every interface")
     port: int = Field(8780, ge=0, le=65535, description="TCP port; 0 takes any free one (tests)")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="more host names a request may be addressed to (a proxy's or Prometheus's name for this host)",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: list[str]) -> list[str]:
+        return [_host_name(name) for name in value]
 
 
 class DashboardSettings(_Strict):
@@ -150,6 +195,16 @@ class DashboardSettings(_Strict):
     )
     language: Literal["id", "en"] = Field("id", description="the page's language unless ?lang= asks for another")
     refresh_seconds: int = Field(5, ge=1, le=3600, description="how often an open page reloads its figures")
+    public_origin: str | None = Field(
+        None,
+        description="the address users open behind a reverse proxy, such as https://gw.example.go.id: "
+        "accepted as the page's own origin and host besides the direct one",
+    )
+
+    @field_validator("public_origin")
+    @classmethod
+    def _public_origin(cls, value: str | None) -> str | None:
+        return None if value is None else _origin(value)
 
     @field_validator("token_env")
     @classmethod

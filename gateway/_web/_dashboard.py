@@ -87,6 +87,7 @@ class DashboardContext:
     token: str | None = field(default=None, repr=False)
     language: str = "id"
     refresh_seconds: int = 5
+    public_origin: str | None = None
 
     @classmethod
     def from_config(
@@ -102,6 +103,7 @@ class DashboardContext:
             token=token,
             language=settings.language,
             refresh_seconds=settings.refresh_seconds,
+            public_origin=settings.public_origin,
             **kwargs,
         )
 
@@ -251,7 +253,7 @@ class _Dashboard:
     def _check_post(self, request: web.Request) -> None:
         if not self.context.actions_on:
             raise _Refused(403, "forbidden_off")
-        if not same_origin(request):
+        if not same_origin(request, self.context.public_origin):
             raise _Refused(403, "forbidden_origin")
 
     def _signin_page(self, request: web.Request, lang: str, status: int = 200, **values: Any) -> web.Response:

@@ -24,6 +24,7 @@ from gateway._errors import ConfigError, ConfigIssue
 from gateway._web._context import CONTEXT, WebContext
 from gateway._web._dashboard import DashboardContext, add_dashboard_routes, runtime_state_of
 from gateway._web._health import add_health_routes
+from gateway._web._hosts import host_guard, host_names
 from gateway._web._metrics import add_metrics_routes
 
 log = structlog.get_logger("gateway.web")
@@ -54,8 +55,9 @@ ROUTES: tuple[AddRoutes, ...] = (add_health_routes, add_metrics_routes, add_daem
 
 
 def build_app(context: WebContext, routes: Sequence[AddRoutes] = ROUTES) -> web.Application:
-    """The application with each adder's routes; ``request.app[CONTEXT]`` is ``context``."""
-    app = web.Application()
+    """The application with each adder's routes; ``request.app[CONTEXT]`` is ``context``. A
+    request naming another server in ``Host`` is refused (:mod:`gateway._web._hosts`)."""
+    app = web.Application(middlewares=[host_guard(host_names(context.config.settings))])
     app[CONTEXT] = context
     for add in routes:
         add(app, context)

@@ -11,8 +11,10 @@ The security model (docs/operations.md, "Dashboard"):
   other site's page sends it), kept in this process's memory: a restart signs everyone out.
 - Every form carries a CSRF token that the server checks (the session's own; before sign-in,
   one bound to a short-lived cookie), and every POST must come from the page's own origin
-  (``Origin``, else ``Referer``): a page of another site can neither read the token nor
-  pass the origin check.
+  (``Origin``, else ``Referer``), or from ``dashboard.public_origin`` behind a TLS proxy: a
+  page of another site can neither read the token nor pass the origin check.
+- Every request must name this server in ``Host`` (:mod:`gateway._web._hosts`): a page whose
+  own name was rebound to this address (DNS rebinding) cannot read it.
 """
 
 from __future__ import annotations
@@ -126,18 +128,32 @@ class SigninThrottle:
             self._failures.append(self.clock())
 
 
-def same_origin(request: web.Request) -> bool:
+def same_origin(request: web.Request, public_origin: str | None = None) -> bool:
     """The request was sent by a page of this server: its ``Origin`` (or, where a browser sends
-    none, its ``Referer``) names this server's scheme, host and port. Neither: refused."""
-    own = f"{request.scheme}://{request.host}".lower()
+    none, its ``Referer``) names this server's scheme, host and port as this server sees them,
+    or ``public_origin`` (``dashboard.public_origin``: the address a TLS reverse proxy serves the
+    page at, where this server sees plain HTTP). Neither: refused. ``X-Forwarded-*`` headers are
+    not trusted: anyone who reaches the port can send them."""
+    own = {_normal_origin(f"{request.scheme}://{request.host}")}
+    if public_origin:
+        own.add(public_origin)
     origin = request.headers.get("Origin")
     if origin is not None:
-        return origin.lower() == own
+        return _normal_origin(origin) in own
     referer = request.headers.get("Referer")
     if not referer:
         return False
     parts = urlsplit(referer)
-    return f"{parts.scheme}://{parts.netloc}".lower() == own
+    return _normal_origin(f"{parts.scheme}://{parts.netloc}") in own
+
+
+def _normal_origin(origin: str) -> str:
+    """Lower case, the scheme's default port left out (as ``dashboard.public_origin`` is kept)."""
+    origin = origin.strip().lower()
+    for scheme, port in (("https", ":443"), ("http", ":80")):
+        if origin.startswith(f"{scheme}://") and origin.endswith(port):
+            return origin.removesuffix(port)
+    return origin
 
 
 def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str, max_age: int) -> None:
