@@ -341,7 +341,8 @@ def test_each_action_is_done_and_audited_with_the_operators_name(store, tmp_path
         # Refused by the store: said on the next page, nothing changed.
         shown = act(seeded.needs_confirmation, "retry")
         assert (
-            f"Delivery {seeded.needs_confirmation}: delivery {seeded.needs_confirmation} is needs_confirmation" in shown
+            f"Delivery {seeded.needs_confirmation} refused: delivery {seeded.needs_confirmation} is needs_confirmation"
+            in shown
         )
         assert act(seeded.needs_confirmation, "link", external_id="  ").count("give the id it has at the peer") == 1
 
@@ -374,6 +375,39 @@ def test_each_action_is_done_and_audited_with_the_operators_name(store, tmp_path
             f"/dashboard/deliveries/{seeded.parked}/drop", data={"csrf": csrf, "reason": "x"}, headers={"Origin": base}
         )
         assert again.status_code == 403
+
+
+def test_an_action_keeps_the_pages_language_and_says_a_refusal_in_it(store, tmp_path):
+    """A form that lost its ``lang`` field still lands on the page's language (the form's URL and
+    the Referer carry it); a refusal is in that language, the store's English reason marked so."""
+    seeded = seed(store)
+    with (
+        served(context(store, tmp_path, operator_actions=True, token=TOKEN)) as base,
+        httpx.Client(base_url=base) as client,
+    ):
+        assert sign_in(client, base).status_code == 303
+        for lang, texts in (("en", EN), ("id", ID)):
+            page = client.get(f"/dashboard?lang={lang}").text
+            assert f'action="/dashboard/deliveries/{seeded.parked}/retry?lang={lang}"' in page
+            csrf = csrf_of(page)
+            for url, headers in (
+                ("/dashboard/deliveries/999999/retry", {"Referer": f"{base}/dashboard?lang={lang}"}),
+                (f"/dashboard/deliveries/999999/retry?lang={lang}", {"Origin": base}),
+            ):
+                answer = client.post(url, data={"csrf": csrf}, headers=headers)  # no lang field
+                assert answer.status_code == 303 and answer.headers["location"] == f"/dashboard?lang={lang}"
+                shown = client.get(answer.headers["location"]).text
+                assert texts["refused_english"].format(id=999999, error="no delivery 999999") in shown
+                assert f'<html lang="{lang}">' in shown
+                assert ("Delivery 999999" in shown) == (lang == "en")
+            empty = client.post(
+                f"/dashboard/deliveries/{seeded.needs_confirmation}/link?lang={lang}",
+                data={"csrf": csrf, "external_id": " "},
+                headers={"Origin": base},
+            )
+            shown = client.get(empty.headers["location"]).text
+            expected = texts["refused"].format(id=seeded.needs_confirmation, error=texts["link_needs_id"])
+            assert expected in shown
 
 
 def test_a_store_that_cannot_be_read_is_said_plainly(tmp_path):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import jinja2
 import structlog
@@ -196,8 +197,12 @@ class _Dashboard:
             raise _Refused(503, "store_unavailable") from None
 
     def _lang(self, request: web.Request, form: Mapping[str, Any] | None = None) -> str:
-        asked = (form or {}).get("lang") or request.query.get("lang")
-        return asked if asked in LANGUAGES else self.context.language
+        """The language asked for: the form's ``lang``, else ``?lang=``, else (a POST whose form
+        lost it) the one of the page it was sent from, else the configured one."""
+        for asked in ((form or {}).get("lang"), request.query.get("lang"), _referer_lang(request)):
+            if asked in LANGUAGES:
+                return str(asked)
+        return self.context.language
 
     def _render(self, template: str, request: web.Request, lang: str, status: int = 200, **values: Any) -> web.Response:
         values.setdefault("session", self.sessions.of(request))
@@ -343,16 +348,31 @@ class _Dashboard:
             elif action == "link":
                 external_id = str(form.get("external_id", "")).strip()
                 if not external_id:
-                    raise OperatorError("give the id it has at the peer")
+                    raise _Refused(400, "link_needs_id")
                 await self._store_call(link_delivery, store, outbox_id, external_id, actor=actor)
             else:
-                await self._store_call(drop_delivery, store, outbox_id, str(form.get("reason", "")), actor=actor)
+                reason = str(form.get("reason", "")).strip()
+                if not reason:
+                    raise _Refused(400, "drop_needs_reason")
+                await self._store_call(drop_delivery, store, outbox_id, reason, actor=actor)
+        except _Refused as refused:
+            session.flash = Flash("refused", texts["refused"].format(id=outbox_id, error=texts[refused.text_key]))
         except OperatorError as exc:
-            session.flash = Flash("refused", texts["refused"].format(id=outbox_id, error=exc))
+            # The store's reason is English (the CLI prints the same text): the page's language
+            # says it was refused, and marks the reason as English rather than half-translating it.
+            session.flash = Flash("refused", texts["refused_english"].format(id=outbox_id, error=exc))
         else:
             log.info("operator action", action=action, delivery=outbox_id, actor=actor)
             session.flash = Flash("done", texts["done"].format(id=outbox_id, action=texts[f"action_{action}"]))
         raise web.HTTPSeeOther(f"/dashboard?lang={lang}")
+
+
+def _referer_lang(request: web.Request) -> str | None:
+    referer = request.headers.get("Referer")
+    if not referer:
+        return None
+    asked = parse_qs(urlsplit(referer).query).get("lang")
+    return asked[-1] if asked else None
 
 
 def _budget_text(budget: Mapping[str, Any], texts: Mapping[str, str]) -> str:
