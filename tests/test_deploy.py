@@ -106,6 +106,22 @@ def test_the_environment_file_names_every_secret_the_shipped_configs_reference_a
     assert all(value == "" for value in assigned.values()), assigned  # names only, never a value
 
 
+def test_the_environment_file_names_the_gateways_own_optional_secrets_commented_out():
+    """The variables the gateway reads itself (not through an instance file) are there too, as
+    commented lines: the service reads only this file, so an operator who needs one must find it."""
+    from gateway._config._schema import DashboardSettings
+
+    text = (DEPLOY / "lapor-gateway.env.example").read_text()
+    commented = set(re.findall(r"^#([A-Z][A-Z0-9_]*)=", text, re.M))
+    assert {DashboardSettings().token_env, "GATEWAY_STORE_URL", "GATEWAY_PERSONAL_DATA_KEYS"} <= commented, commented
+    assert "operator_actions" in text.split("#GATEWAY_DASHBOARD_TOKEN=")[0].rsplit("# ---", 1)[1]
+    # The guides send the operator to the file, not to a shell's export.
+    assert "GATEWAY_DASHBOARD_TOKEN" in (REPO / "docs" / "deploy.md").read_text()
+    operations = (REPO / "docs" / "operations.md").read_text()
+    assert "GATEWAY_DASHBOARD_TOKEN=the-printed-token" in operations
+    assert 'export GATEWAY_DASHBOARD_TOKEN="$(' not in operations
+
+
 # -- the Grafana dashboard ----------------------------------------------------------------------------
 
 
