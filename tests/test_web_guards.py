@@ -78,7 +78,7 @@ async def test_the_daemon_refuses_a_request_naming_another_host(world, tmp_path:
                         # A page whose name was rebound to 127.0.0.1 sends its own name: refused.
                         rebound = await client.get(path, headers={"Host": f"evil.example:{port}"})
                         assert rebound.status_code == 421, path
-                        assert "web.allowed_hosts" in rebound.text and "gateway" not in rebound.text.split(";")[0]
+                        assert "web.allowed_hosts" in rebound.text and "gateway_" not in rebound.text
                     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"prometheus.internal:{port}"):
                         scraped = await client.get("/metrics", headers={"Host": host})
                         assert scraped.status_code == 200 and "gateway_" in scraped.text, host
