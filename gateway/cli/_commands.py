@@ -32,6 +32,10 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
+#: ``status --watch --interval`` at most: a day between refreshes is no longer a live view, and a
+#: far longer one overflows the sleep.
+LONGEST_INTERVAL = 86400.0
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", envvar="GATEWAY_CONFIG", help="gateway.yaml to use (default: config/gateway.yaml)"),
@@ -197,8 +201,10 @@ def status(
     if interval is not None and not watch:
         err.print("[red]--interval needs --watch[/red]", highlight=False)
         raise typer.Exit(2)
-    if watch and interval is not None and not interval > 0:
-        err.print("[red]--interval must be above 0 seconds[/red]", highlight=False)
+    if watch and interval is not None and not 0 < interval <= LONGEST_INTERVAL:
+        err.print(
+            f"[red]--interval must be above 0 and at most {LONGEST_INTERVAL:g} seconds (a day)[/red]", highlight=False
+        )
         raise typer.Exit(2)
     config = _load(check_secrets=False)
     store = _open_store(config)
