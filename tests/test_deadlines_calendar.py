@@ -149,6 +149,31 @@ def test_a_day_both_added_and_removed_is_reported(repo_config_dir: Path):
     assert "2026-12-31 is both added and removed" in issue.message
 
 
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ("{day: 2027-02-30, name: X}", "deadlines.calendar.add.0.day"),
+        ("{day: 2027-13-45, name: X}", "deadlines.calendar.add.0.day"),
+    ],
+)
+def test_an_impossible_date_is_reported_with_file_line_and_key(repo_config_dir: Path, entry: str, key: str):
+    # ruamel's timestamp constructor raised a bare ValueError: "invalid YAML (ValueError)", no line.
+    path = repo_config_dir / "gateway.yaml"
+    text = edit(path, "    add: []", f"    add:\n      - {entry}")
+    [issue] = issues(repo_config_dir)
+    assert issue.file == str(path) and issue.key == key
+    assert issue.line == line_of(text, entry)
+    assert "date" in issue.message
+
+
+def test_an_impossible_date_in_remove_is_reported_too(repo_config_dir: Path):
+    path = repo_config_dir / "gateway.yaml"
+    text = edit(path, "    remove: []", "    remove: [2028-02-30]")
+    [issue] = issues(repo_config_dir)
+    assert issue.file == str(path) and issue.key.startswith("deadlines.calendar.remove")
+    assert issue.line == line_of(text, "remove: [2028-02-30]")
+
+
 @pytest.mark.parametrize("key", ["deadline_working_days: 7", "holidays: [2026-12-25]"])
 def test_the_old_polling_deadline_keys_are_refused_with_where_they_went(repo_config_dir: Path, key: str):
     path = repo_config_dir / "adapters/sp4n.yaml"
