@@ -11,10 +11,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import edit, line_of
 from test_config import ENV, LOCAL, issues
+from typer.testing import CliRunner
 
 from gateway._config import load_config
-from gateway._deadlines import LAPOR_RULE, DeadlineRules, Tier, WorkingCalendar, national_days
+from gateway._deadlines import (
+    LAPOR_RULE,
+    DeadlineRules,
+    Tier,
+    WorkingCalendar,
+    national_days,
+    years_without_cuti_bersama,
+)
 from gateway._deadlines._config import rules_for
+from gateway.cli import app
 
 WIB, WITA = ZoneInfo("Asia/Jakarta"), ZoneInfo("Asia/Makassar")
 
@@ -117,6 +126,42 @@ def test_gateway_yaml_corrections_reach_every_route_and_a_route_adds_its_own(rep
     other = rules_for(config.instances["open311-makassar"].spec, config.settings.deadlines).calendar
     assert other.day_off(date(2026, 12, 31)) == "Cuti bersama akhir tahun"
     assert other.day_off(date(2026, 12, 24)) is not None and other.is_working_day(date(2026, 12, 30))
+
+
+def test_zero_working_days_is_due_by_the_end_of_the_day_the_tier_starts(repo_config_dir: Path):
+    # 0 is accepted (docs/deadlines.md): verify by the end of the filing day, even a Saturday; a
+    # later tier of 0 is due with the tier before it.
+    text = edit(repo_config_dir / "gateway.yaml", "    verify: 3\n    answer: 5", "    verify: 0\n    answer: 0")
+    assert "verify: 0" in text
+    config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
+    rules = rules_for(config.instances["open311-makassar"].spec, config.settings.deadlines)
+    assert rules.days("pengaduan")[Tier.VERIFY] == 0 and rules.days("pengaduan")[Tier.ANSWER] == 0
+    saturday = at("2026-11-28T15:00", WITA)
+    verify = rules.calendar.add_working_days(saturday, 0)
+    assert verify == at("2026-11-29T00:00", WITA).astimezone(UTC)
+    assert rules.calendar.add_working_days(verify, 0) == verify
+
+
+def test_years_whose_cuti_bersama_the_package_does_not_know_are_named():
+    # 2026 is decreed and in the package; no package will know 2090's (decrees come a year ahead).
+    assert years_without_cuti_bersama(date(2026, 6, 1), []) == []
+    assert years_without_cuti_bersama(date(2090, 11, 1), []) == [2090, 2091]
+    # Once a day of the year is added in gateway.yaml, the operator has the decree in hand.
+    assert years_without_cuti_bersama(date(2090, 11, 1), [date(2091, 1, 2)]) == [2090]
+    assert years_without_cuti_bersama(date(2090, 6, 1), []) == [2090]  # 120 days ahead: still 2090
+
+
+def test_config_check_notes_a_year_without_cuti_bersama_and_still_passes(repo_config_dir: Path, monkeypatch):
+    monkeypatch.setattr("gateway._deadlines._calendar.cuti_bersama_known", lambda year: year != date.today().year)
+    result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env=ENV)
+    assert result.exit_code == 0, result.output
+    words = " ".join(result.output.split())
+    assert f"knows no cuti bersama of {date.today().year}" in words and "deadlines.calendar.add" in words
+    assert f"cuti bersama of {date.today().year + 1}" not in words
+
+    edit(repo_config_dir / "gateway.yaml", "    add: []", f"    add: [{{day: {date.today().year}-12-31, name: Cuti}}]")
+    quiet = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env=ENV)
+    assert quiet.exit_code == 0 and "cuti bersama" not in quiet.output
 
 
 # -- config errors -------------------------------------------------------------------------------

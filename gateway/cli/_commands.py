@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from gateway._config import load_config
+from gateway._config import GatewayConfig, load_config
 from gateway._errors import ConfigError, GatewayError
 from gateway._registry import installed_adapters
 from gateway._store._report import status_report
@@ -257,6 +257,25 @@ def config_check() -> None:
                 markup=False,
                 soft_wrap=True,
             )
+    _note_years_without_cuti_bersama(config)
+
+
+def _note_years_without_cuti_bersama(config: GatewayConfig) -> None:
+    """A note, not a failure: deadlines falling in a year whose cuti bersama the installed
+    ``holidays`` package does not know yet count those days as working days."""
+    from datetime import date
+
+    from gateway._deadlines import years_without_cuti_bersama
+
+    added = [day.day for day in config.settings.deadlines.calendar.add]
+    for year in years_without_cuti_bersama(date.today(), added):
+        out.print(
+            f"[yellow]note[/yellow]: the installed holidays package knows no cuti bersama of {year}; "
+            f"deadlines in {year} count those days as working days. Add them under deadlines.calendar.add "
+            "in gateway.yaml once decreed (docs/deadlines.md)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
