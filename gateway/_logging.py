@@ -125,19 +125,9 @@ def _safe_exc_info(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return event_dict
 
 
-class _SafeFormatter(logging.Formatter):
-    """The standard library's formatter, with exceptions as :func:`safe_traceback` renders them
-    and messages masked like structlog's lines."""
-
-    def formatException(self, ei: Any) -> str:  # the standard library's name (camelCase)
-        return safe_traceback(ei[1]) if ei and ei[1] is not None else ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return scrub_text(_printable(super().format(record)))
-
-
-def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
-    """``fmt`` is ``console``, ``json`` or ``auto`` (console on a terminal, JSON otherwise)."""
+def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> str:
+    """``fmt`` is ``console``, ``json`` or ``auto`` (console on a terminal, JSON otherwise);
+    returns the one chosen (``console`` or ``json``)."""
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
@@ -146,25 +136,32 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         if fmt == "console"
         else structlog.processors.JSONRenderer()
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        _safe_exc_info,  # never an exception's text from a library: it may quote record data
+        _redact,
+        # After the redaction: a timestamp's digits are not personal data (".0812..." is not a phone).
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            _safe_exc_info,  # never an exception's text from a library: it may quote record data
-            _redact,
-            # After the redaction: a timestamp's digits are not personal data (".0812..." is not a phone).
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    # Libraries that log through the standard library (APScheduler) go to the same stream, their
-    # exceptions rendered the safe way too (APScheduler logs a job's exception with its whole chain).
-    logging.basicConfig(level=logging.WARNING, stream=stream, force=True, format="%(levelname)s %(name)s: %(message)s")
+    # Libraries that log through the standard library (APScheduler, aiohttp) go to the same stream
+    # through the same processors: masked, their exceptions rendered the safe way (APScheduler logs
+    # a job's exception with its whole chain), and as JSON lines when ours are, so that a pipeline
+    # reading the journal line by line as JSON does not stop at theirs.
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    logging.basicConfig(level=logging.WARNING, stream=stream, force=True)
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(formatter)
+    return fmt
 
 
 def get_logger(name: str = "gateway") -> Any:

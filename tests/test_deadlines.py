@@ -303,6 +303,11 @@ def test_cli_json_and_by_agency(cli_store):
         (["--due-within", "2x"], "'2x' is not a duration"),
         (["--due-within", ""], "is not a duration"),
         (["--due-within", "2d", "--over"], "exclude each other"),
+        # Past ten years the date arithmetic would overflow (an internal error before).
+        (["--due-within", "99999999d"], "is longer than 3650 days"),
+        (["--due-within", "99999999d", "--by-agency"], "is longer than 3650 days"),
+        (["--due-within", "1e300d"], "is not a duration"),
+        (["--due-within", "3651d"], "is longer than 3650 days"),
     ],
 )
 def test_cli_refuses_a_bad_duration_clearly(cli_store, args: list[str], words: str):

@@ -11,10 +11,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import edit, line_of
 from test_config import ENV, LOCAL, issues
+from typer.testing import CliRunner
 
 from gateway._config import load_config
-from gateway._deadlines import LAPOR_RULE, DeadlineRules, Tier, WorkingCalendar, national_days
+from gateway._deadlines import (
+    LAPOR_RULE,
+    DeadlineRules,
+    Tier,
+    WorkingCalendar,
+    national_days,
+    years_without_cuti_bersama,
+)
 from gateway._deadlines._config import rules_for
+from gateway.cli import app
 
 WIB, WITA = ZoneInfo("Asia/Jakarta"), ZoneInfo("Asia/Makassar")
 
@@ -119,6 +128,42 @@ def test_gateway_yaml_corrections_reach_every_route_and_a_route_adds_its_own(rep
     assert other.day_off(date(2026, 12, 24)) is not None and other.is_working_day(date(2026, 12, 30))
 
 
+def test_zero_working_days_is_due_by_the_end_of_the_day_the_tier_starts(repo_config_dir: Path):
+    # 0 is accepted (docs/deadlines.md): verify by the end of the filing day, even a Saturday; a
+    # later tier of 0 is due with the tier before it.
+    text = edit(repo_config_dir / "gateway.yaml", "    verify: 3\n    answer: 5", "    verify: 0\n    answer: 0")
+    assert "verify: 0" in text
+    config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
+    rules = rules_for(config.instances["open311-makassar"].spec, config.settings.deadlines)
+    assert rules.days("pengaduan")[Tier.VERIFY] == 0 and rules.days("pengaduan")[Tier.ANSWER] == 0
+    saturday = at("2026-11-28T15:00", WITA)
+    verify = rules.calendar.add_working_days(saturday, 0)
+    assert verify == at("2026-11-29T00:00", WITA).astimezone(UTC)
+    assert rules.calendar.add_working_days(verify, 0) == verify
+
+
+def test_years_whose_cuti_bersama_the_package_does_not_know_are_named():
+    # 2026 is decreed and in the package; no package will know 2090's (decrees come a year ahead).
+    assert years_without_cuti_bersama(date(2026, 6, 1), []) == []
+    assert years_without_cuti_bersama(date(2090, 11, 1), []) == [2090, 2091]
+    # Once a day of the year is added in gateway.yaml, the operator has the decree in hand.
+    assert years_without_cuti_bersama(date(2090, 11, 1), [date(2091, 1, 2)]) == [2090]
+    assert years_without_cuti_bersama(date(2090, 6, 1), []) == [2090]  # 120 days ahead: still 2090
+
+
+def test_config_check_notes_a_year_without_cuti_bersama_and_still_passes(repo_config_dir: Path, monkeypatch):
+    monkeypatch.setattr("gateway._deadlines._calendar.cuti_bersama_known", lambda year: year != date.today().year)
+    result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env=ENV)
+    assert result.exit_code == 0, result.output
+    words = " ".join(result.output.split())
+    assert f"knows no cuti bersama of {date.today().year}" in words and "deadlines.calendar.add" in words
+    assert f"cuti bersama of {date.today().year + 1}" not in words
+
+    edit(repo_config_dir / "gateway.yaml", "    add: []", f"    add: [{{day: {date.today().year}-12-31, name: Cuti}}]")
+    quiet = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env=ENV)
+    assert quiet.exit_code == 0 and "cuti bersama" not in quiet.output
+
+
 # -- config errors -------------------------------------------------------------------------------
 
 
@@ -147,6 +192,31 @@ def test_a_day_both_added_and_removed_is_reported(repo_config_dir: Path):
     [issue] = [i for i in issues(repo_config_dir) if i.key.startswith("deadlines")]
     assert issue.file == str(path) and issue.line == line_of(text, "  calendar:")
     assert "2026-12-31 is both added and removed" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ("{day: 2027-02-30, name: X}", "deadlines.calendar.add.0.day"),
+        ("{day: 2027-13-45, name: X}", "deadlines.calendar.add.0.day"),
+    ],
+)
+def test_an_impossible_date_is_reported_with_file_line_and_key(repo_config_dir: Path, entry: str, key: str):
+    # ruamel's timestamp constructor raised a bare ValueError: "invalid YAML (ValueError)", no line.
+    path = repo_config_dir / "gateway.yaml"
+    text = edit(path, "    add: []", f"    add:\n      - {entry}")
+    [issue] = issues(repo_config_dir)
+    assert issue.file == str(path) and issue.key == key
+    assert issue.line == line_of(text, entry)
+    assert "date" in issue.message
+
+
+def test_an_impossible_date_in_remove_is_reported_too(repo_config_dir: Path):
+    path = repo_config_dir / "gateway.yaml"
+    text = edit(path, "    remove: []", "    remove: [2028-02-30]")
+    [issue] = issues(repo_config_dir)
+    assert issue.file == str(path) and issue.key.startswith("deadlines.calendar.remove")
+    assert issue.line == line_of(text, "remove: [2028-02-30]")
 
 
 @pytest.mark.parametrize("key", ["deadline_working_days: 7", "holidays: [2026-12-25]"])

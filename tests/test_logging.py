@@ -84,10 +84,52 @@ def test_level_filters_lower_lines(log_stream):
     assert [line["event"] for line in lines(log_stream)] == ["kept"]
 
 
-def test_standard_library_warnings_go_to_the_same_stream(log_stream):
-    logging.getLogger("apscheduler.scheduler").warning("job skipped")
+def test_standard_library_warnings_are_json_lines_on_the_same_stream(log_stream):
+    # A plain-text line here stopped a `jq` pipeline reading the journal as JSON lines.
+    logging.getLogger("apscheduler.scheduler").warning(
+        'Execution of job "%s" skipped: maximum number of running instances reached (%d)', "sp4n:deliver", 1
+    )
 
-    assert "apscheduler.scheduler: job skipped" in log_stream.getvalue()
+    line = only_line(log_stream)
+    assert line["level"] == "warning" and line["logger"] == "apscheduler.scheduler"
+    assert line["event"] == 'Execution of job "sp4n:deliver" skipped: maximum number of running instances reached (1)'
+    parsed = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
+    assert parsed.utcoffset().total_seconds() == 0
+
+
+def test_standard_library_lines_carry_the_bound_context_and_below_warning_are_dropped(log_stream):
+    with structlog.contextvars.bound_contextvars(adapter="sp4n"):
+        logging.getLogger("aiohttp.access").info("GET /metrics 200")
+        logging.getLogger("aiohttp.server").error("Error handling request")
+
+    assert only_line(log_stream) | {"timestamp": None} == {
+        "event": "Error handling request",
+        "logger": "aiohttp.server",
+        "level": "error",
+        "adapter": "sp4n",
+        "timestamp": None,
+    }
+
+
+def test_standard_library_lines_are_masked_and_their_exceptions_rendered_safely(log_stream):
+    try:
+        raise ValueError(f"bad record: nik={NIK}")
+    except ValueError:
+        logging.getLogger("apscheduler.executors.default").exception("Job %s raised, pelapor %s", "x", EMAIL)
+
+    line = only_line(log_stream)
+    assert line["event"] == "Job x raised, pelapor <email>"
+    assert "ValueError" in line["exception"] and "test_logging.py" in line["exception"]
+    assert NIK not in log_stream.getvalue() and EMAIL not in log_stream.getvalue()
+
+
+def test_standard_library_lines_in_console_format_are_masked_too():
+    stream = io.StringIO()
+    configure_logging("info", "console", stream=stream)
+    logging.getLogger("apscheduler.scheduler").warning("NIK %s", NIK)
+
+    assert "apscheduler.scheduler" in stream.getvalue() and "NIK <nik>" in stream.getvalue()
+    assert NIK not in stream.getvalue()
 
 
 # -- redaction by key ------------------------------------------------------------------------

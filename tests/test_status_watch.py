@@ -199,6 +199,9 @@ def test_the_command_watches_pipes_json_lines_and_refuses_what_makes_no_sense(tm
     assert alone.exit_code == 2 and "--interval needs --watch" in alone.stderr
     zero = runner.invoke(app, ["status", "--watch", "--interval", "0"])
     assert zero.exit_code == 2 and "--interval must be above 0" in zero.stderr
+    for huge in ("1e300", "86401", "nan"):  # a sleep that long overflowed (an internal error before)
+        refused = runner.invoke(app, ["status", "--watch", "--interval", huge])
+        assert refused.exit_code == 2 and "at most 86400 seconds" in refused.stderr, refused.output
 
 
 def test_ctrl_c_ends_a_running_watch_with_status_0(tmp_path: Path):

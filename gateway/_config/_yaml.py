@@ -8,6 +8,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 
 from gateway._errors import ConfigError, ConfigIssue
@@ -31,6 +32,14 @@ class LocatedYaml:
         return 1
 
 
+class _Constructor(RoundTripConstructor):
+    """Timestamps stay the text they were written as: ruamel's own constructor raises a bare
+    ValueError (no line) for 2027-02-30, while the schema validates the text and names the line."""
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda self, node: str(self.construct_scalar(node)))
+
+
 def load_yaml(path: Path) -> LocatedYaml:
     try:
         data_bytes = path.read_bytes()
@@ -48,6 +57,7 @@ def load_yaml(path: Path) -> LocatedYaml:
             ]
         ) from None
     yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
     try:
         raw = yaml.load(text)
     except MarkedYAMLError as exc:

@@ -32,6 +32,26 @@ def national_days(year: int) -> Mapping[date, str]:
     return dict(sorted(found.items()))
 
 
+@lru_cache(maxsize=64)
+def cuti_bersama_known(year: int) -> bool:
+    """Whether the installed ``holidays`` package has any cuti bersama of ``year``: it gets them
+    once the year's decree is out, and until then their days count as working days."""
+    return bool(holidays.country_holidays("ID", years=year, categories=("government",)))
+
+
+#: How far ahead a deadline of a complaint filed today may fall, about: the longest tier chains
+#: (60 working days for a whistleblowing answer) reach three months and more.
+HORIZON = timedelta(days=120)
+
+
+def years_without_cuti_bersama(today: date, added: Iterable[date], horizon: timedelta = HORIZON) -> list[int]:
+    """The years from ``today`` to ``horizon`` ahead with no cuti bersama known to the package
+    and no day ``added`` in gateway.yaml's calendar (where the decree's days go until then)."""
+    corrected = {day.year for day in added}
+    years = range(today.year, (today + horizon).year + 1)
+    return [year for year in years if year not in corrected and not cuti_bersama_known(year)]
+
+
 @dataclass(frozen=True)
 class WorkingCalendar:
     """Which days are working days in one zone. ``added``: days off beyond the national ones

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from gateway._config import load_config
+from gateway._config import GatewayConfig, load_config
 from gateway._errors import ConfigError, GatewayError
 from gateway._registry import installed_adapters
 from gateway._store._report import status_report
-from gateway.cli._context import _load, _open_store, _setup_logging, err, options, out
+from gateway.cli._context import _load, _open_store, _setup_logging, err, note, options, out
 from gateway.cli._render import disabled_instances, print_config_error, status_view
 
 app = typer.Typer(
@@ -31,6 +31,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+
+#: ``status --watch --interval`` at most: a day between refreshes is no longer a live view, and a
+#: far longer one overflows the sleep.
+LONGEST_INTERVAL = 86400.0
 
 ConfigOption = Annotated[
     Path | None,
@@ -77,6 +81,7 @@ def _global(
     options.config_path = config
     options.store_url = store
     options.operator = operator
+    options.json_logs = False  # until a command sets its logging up (one process may run several: tests)
 
 
 @app.command()
@@ -100,23 +105,21 @@ def run(
     from gateway._engine import Engine
 
     config = _load()
+    _setup_logging(config)
     if demo:
         from gateway._config._demo import DEMO_SPEED, speed_up
 
         speed_up(config, DEMO_SPEED)
         schedule = config.settings.schedule
-        err.print(
+        note(
             f"demo profile: intervals divided by {DEMO_SPEED:g} (intake every {schedule.intake_seconds:g} s, "
-            f"hub polling every {schedule.hub_poll_seconds:g} s, deliveries every {schedule.deliver_seconds:g} s)",
-            highlight=False,
-            markup=False,
+            f"hub polling every {schedule.hub_poll_seconds:g} s, deliveries every {schedule.deliver_seconds:g} s)"
         )
-    _setup_logging(config)
     store = _open_store(config)
 
     async def main() -> None:
         async with Engine(config, store) as engine:
-            daemon = Daemon(engine, config, on_listening=lambda web: err.print(web.announcement(), highlight=False))
+            daemon = Daemon(engine, config, on_listening=lambda web: note(web.announcement()))
             await daemon.run_until_signalled()
 
     try:
@@ -133,8 +136,11 @@ def run(
 def _internal_error(exc: Exception) -> None:
     """An exception no job handled: where it happened, never a library's text; exit 1."""
     from gateway._errors import safe_text
-    from gateway._logging import safe_traceback
+    from gateway._logging import get_logger, safe_traceback
 
+    if options.json_logs:
+        get_logger("gateway.cli").error(f"error: {safe_text(exc)} (an internal error)", exception=safe_traceback(exc))
+        raise typer.Exit(1) from None
     err.print(safe_traceback(exc), highlight=False, markup=False)
     err.print(
         f"[red]error:[/red] {escape(safe_text(exc))} (an internal error; the lines above say where)", highlight=False
@@ -170,7 +176,7 @@ def sync(once: Annotated[bool, typer.Option("--once", help="do one pass and exit
         store.close()
     failed = [job for job, result in results.items() if result is None]
     if failed:
-        err.print(f"[red]failed jobs: {', '.join(failed)}[/red] (see the log lines above and `gateway status`)")
+        note(f"failed jobs: {', '.join(failed)} (see the log lines above and `gateway status`)", level="error")
         raise typer.Exit(1)
 
 
@@ -197,8 +203,10 @@ def status(
     if interval is not None and not watch:
         err.print("[red]--interval needs --watch[/red]", highlight=False)
         raise typer.Exit(2)
-    if watch and interval is not None and not interval > 0:
-        err.print("[red]--interval must be above 0 seconds[/red]", highlight=False)
+    if watch and interval is not None and not 0 < interval <= LONGEST_INTERVAL:
+        err.print(
+            f"[red]--interval must be above 0 and at most {LONGEST_INTERVAL:g} seconds (a day)[/red]", highlight=False
+        )
         raise typer.Exit(2)
     config = _load(check_secrets=False)
     store = _open_store(config)
@@ -249,6 +257,25 @@ def config_check() -> None:
                 markup=False,
                 soft_wrap=True,
             )
+    _note_years_without_cuti_bersama(config)
+
+
+def _note_years_without_cuti_bersama(config: GatewayConfig) -> None:
+    """A note, not a failure: deadlines falling in a year whose cuti bersama the installed
+    ``holidays`` package does not know yet count those days as working days."""
+    from datetime import date
+
+    from gateway._deadlines import years_without_cuti_bersama
+
+    added = [day.day for day in config.settings.deadlines.calendar.add]
+    for year in years_without_cuti_bersama(date.today(), added):
+        out.print(
+            f"[yellow]note[/yellow]: the installed holidays package knows no cuti bersama of {year}; "
+            f"deadlines in {year} count those days as working days. Add them under deadlines.calendar.add "
+            "in gateway.yaml once decreed (docs/deadlines.md)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -25,6 +25,9 @@ class Options:
     config_path: Path | None = None
     store_url: str | None = None
     operator: str | None = None
+    # Set by a command that logs (run, sync) when its lines are JSON: its notes are log lines then,
+    # so that a journal read as JSON lines holds nothing else.
+    json_logs: bool = False
 
 
 def operator_name() -> str:
@@ -78,10 +81,21 @@ def _say_upgrade(store: Store) -> None:
     if before.revision == head_revision():
         return
     if before.is_empty:
-        err.print(f"store: schema created at revision {head_revision()}", highlight=False)
+        note(f"store: schema created at revision {head_revision()}")
     else:
-        err.print(f"store: schema upgraded from {before.describe()} to revision {head_revision()}", highlight=False)
+        note(f"store: schema upgraded from {before.describe()} to revision {head_revision()}")
 
 
 def _setup_logging(config: GatewayConfig) -> None:
-    configure_logging(config.settings.log.level, config.settings.log.format)
+    options.json_logs = configure_logging(config.settings.log.level, config.settings.log.format) == "json"
+
+
+def note(text: str, *, level: str = "info") -> None:
+    """A line for the operator on stderr: plain text, or a JSON log line while the command's
+    log lines are JSON (:func:`_setup_logging`)."""
+    if options.json_logs:
+        from gateway._logging import get_logger
+
+        getattr(get_logger("gateway.cli"), level)(text)
+    else:
+        err.print(text, highlight=False, markup=False, style="red" if level == "error" else None)

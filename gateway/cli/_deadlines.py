@@ -18,6 +18,8 @@ from rich.table import Table
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
 LIMIT = 1000  # deadlines listed at most (the earliest): a terminal shows no more usefully
 _UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+# No deadline is ten years away; a longer span would only overflow the date arithmetic.
+LONGEST = timedelta(days=3650)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -25,7 +27,13 @@ def parse_duration(text: str) -> timedelta:
     compact = text.strip().lower()
     if not compact or _DURATION.sub("", compact).strip():
         raise ValueError(f"{text!r} is not a duration; use days, hours or minutes such as 2d, 36h, 90m or 1d12h")
-    return sum((float(n) * _UNITS[unit] for n, unit in _DURATION.findall(compact)), timedelta(0))
+    try:
+        span = sum((float(n) * _UNITS[unit] for n, unit in _DURATION.findall(compact)), timedelta(0))
+    except OverflowError:
+        span = timedelta.max
+    if span > LONGEST:
+        raise ValueError(f"{text!r} is longer than {LONGEST.days} days; use a shorter span")
+    return span
 
 
 def deadlines_command(
