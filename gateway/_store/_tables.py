@@ -351,6 +351,6 @@ class PrivacyRequestRow(SQLModel, table=True):
     requested_at: datetime = Field(sa_column=_utc_column(nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=_utc_column())
     operator: str
-    outcome: str  # erased | nothing_stored
+    outcome: str  # erased | already_erased (by an earlier request) | nothing_stored
     reason: str | None = Field(default=None, sa_column=Column(Text))  # the operator's note (no personal data)
     what_remains: str | None = Field(default=None, sa_column=Column(Text))  # one line per place, by id
