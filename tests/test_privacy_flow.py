@@ -253,10 +253,17 @@ def test_privacy_erase_names_what_remains_and_refuses_an_unknown_app(repo_config
     nothing = gateway_cli(repo_config_dir, url, "privacy", "erase", "--app", LOCAL, "--ref", "LH-404")
     assert nothing.exit_code == 0
     assert "no complaint with local id LH-404 at lapor-hendi-semarang: nothing stored" in flat(nothing.output)
+    assert "will never take in this complaint, its follow-ups or its status changes" in flat(nothing.output)
+
+    again = gateway_cli(repo_config_dir, url, "privacy", "erase", "--app", LOCAL, "--ref", "LH-7")
+    assert again.exit_code == 0, again.output
+    first_time = erased.output.split("erased at ")[1][:16]
+    assert f"erasure request 3: complaint 1 was already erased at {first_time} UTC" in flat(again.output)
 
     listed = gateway_cli(repo_config_dir, url, "privacy", "requests", "--json")
     rows = json.loads(listed.stdout)
     assert [(r["id"], r["kind"], r["outcome"], r["operator"]) for r in rows] == [
+        (3, "erase", "already_erased", "operator:siti"),
         (2, "erase", "nothing_stored", "operator:siti"),
         (1, "withdraw", "erased", "operator:siti"),
     ]
