@@ -343,6 +343,8 @@ class PrivacyRequestRow(SQLModel, table=True):
     of the complaint, what remains elsewhere (by id), the operator's name."""
 
     __tablename__ = "privacy_request"
+    # The intake looks up each batch's unread local ids here (revision 0005): ``ERASURE_REQUESTED``.
+    __table_args__ = (Index("ix_privacy_request_ref", "instance", "local_ref"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str  # erase | withdraw
     instance: str  # the local app
