@@ -436,3 +436,29 @@ def test_the_attachment_privacy_block_is_read_from_a_local_app_file(repo_config_
     settings = config.instances["lapor-hendi-semarang"].spec.privacy.attachments
     assert settings.hold_back_for == ["anonymous"] and settings.identity_names == ["ktp", "surat domisili"]
     assert config.instances["sp4n"].spec.privacy.attachments.identity_names[0] == "ktp"  # the defaults
+
+
+@pytest.mark.parametrize(
+    ("block", "needles"),
+    [
+        (
+            "privacy:\n  retention:\n    closed_days: 30\n  attachments:\n    hold_back_for: [anonymous]\n",
+            {"privacy.retention": "retention:", "privacy.attachments": "attachments:"},
+        ),
+        ("privacy: {}\n", {"privacy": "privacy:"}),
+    ],
+    ids=["retention-and-attachments", "empty"],
+)
+def test_a_privacy_block_in_a_hubs_file_is_reported_since_nothing_reads_it(repo_config_dir: Path, block, needles):
+    """It would seem to keep the hub's side short or its files clean; the local app's block does."""
+    path = repo_config_dir / HUB
+    text = set_privacy(path, block)
+
+    found = issues(repo_config_dir)
+
+    assert {(i.file, i.key, i.line) for i in found} == {
+        (str(path), key, line_of(text, needle)) for key, needle in needles.items()
+    }
+    assert all(i.message.startswith("privacy applies to local apps") for i in found)
+    result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env=ENV)
+    assert result.exit_code == 1 and f"{path}:{line_of(text, next(iter(needles.values())))}: " in result.output

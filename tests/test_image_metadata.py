@@ -83,6 +83,35 @@ def test_an_image_under_another_type_is_found_by_its_first_bytes_and_cleaned():
     assert MARKER.encode() not in out.data and out.content_type == "image/jpeg"
 
 
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(32), "image/heic"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic" + bytes(32), "image/heif"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1" + bytes(32), "image/avif"),
+    ],
+    ids=["heic", "heif", "avif"],
+)
+def test_a_heic_or_avif_under_another_type_is_refused_by_its_first_bytes(data, found):
+    """A phone's photo sent as application/octet-stream: found by its ftyp brand, refused as it is
+    under its own type (its metadata cannot be removed)."""
+    assert claims_image("application/octet-stream", data)
+    with pytest.raises(UnreadableImage) as caught:
+        strip(data + MARKER.encode(), "application/octet-stream", filename="IMG_0001.bin")
+    assert str(caught.value).startswith(f"{found} cannot be read by the gateway") and MARKER not in str(caught.value)
+
+
+def test_a_bmp_under_another_type_is_found_by_its_first_bytes_and_encoded_again():
+    out = io.BytesIO()
+    Image.new("RGB", (12, 9), (200, 40, 10)).save(out, "BMP")
+    original = out.getvalue() + MARKER.encode()  # whatever trails the pixels does not leave
+    assert claims_image("application/octet-stream", original)
+    assert not claims_image("text/plain", b"BMKG: gempa M5.1, tidak berpotensi tsunami")
+    cleaned = strip(original, "application/octet-stream", filename="scan.bin")
+    assert cleaned.content_type == "image/bmp" and MARKER.encode() not in cleaned.data
+    assert pixels(cleaned.data) == pixels(original)
+
+
 def test_other_files_pass_unchanged():
     pdf = b"%PDF-1.4\n1 0 obj <</Author (someone)>> endobj\n%%EOF\n"
     content = AttachmentContent("surat.pdf", "application/pdf", pdf)

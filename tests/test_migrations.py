@@ -124,7 +124,7 @@ def test_a_new_store_is_created_at_head_and_reopening_upgrades_nothing(store_url
     second = Store(store_url)
     try:
         assert first.upgraded_from.is_empty
-        assert second.upgraded_from.revision == head_revision() == "0004"
+        assert second.upgraded_from.revision == head_revision() == "0005"
         assert table_rows(second, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
         # A gateway from before Alembic reads 7 as "newer than I understand" and refuses the store.
         assert table_rows(second, "SELECT id, version FROM schema_version") == [(1, 7)]
@@ -238,6 +238,29 @@ def test_the_head_revision_creates_exactly_the_tables_of_the_models(store_url: s
     assert differences == []
 
 
+def test_a_store_at_revision_0004_gets_the_index_of_privacy_requests_and_keeps_them(store_url: str):
+    """0005 indexes privacy_request by app and local id: the intake looks up each batch's there."""
+    from gateway._store._privacy import erase_complaint, privacy_requests
+
+    store = Store(store_url)
+    erase_complaint(store, LOCAL, "LH-404", kind="withdraw")
+    store.close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        Operations(MigrationContext.configure(conn)).drop_index("ix_privacy_request_ref", table_name="privacy_request")
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+    engine.dispose()
+
+    store = Store(store_url)
+    try:
+        assert store.upgraded_from.revision == "0004"
+        assert "ix_privacy_request_ref" in {i["name"] for i in inspect(store.engine).get_indexes("privacy_request")}
+        assert [r["local_ref"] for r in privacy_requests(store)] == ["LH-404"]
+        assert store.take_in_complaint(LOCAL, HUB, make_complaint(ref="LH-404"), Status.UNVERIFIED) is None
+    finally:
+        store.close()
+
+
 # -- stores from before Alembic ------------------------------------------------------------------------
 
 
@@ -277,14 +300,14 @@ def test_a_version_4_store_passes_through_alembic_with_the_cli(store_url: str, r
 
     current = db(repo_config_dir, store_url, "current")
     assert current.exit_code == 1, current.output
-    assert "version 4 (from before Alembic); the head is revision 0004" in flat(current.output)
+    assert "version 4 (from before Alembic); the head is revision 0005" in flat(current.output)
 
     upgrade = db(repo_config_dir, store_url, "upgrade")
     assert upgrade.exit_code == 0, upgrade.output
-    assert "upgraded the store from version 4 (from before Alembic) to revision 0004 (head)" in flat(upgrade.output)
+    assert "upgraded the store from version 4 (from before Alembic) to revision 0005 (head)" in flat(upgrade.output)
 
     current = db(repo_config_dir, store_url, "current")
-    assert current.exit_code == 0 and "revision 0004 (head)" in flat(current.output)
+    assert current.exit_code == 0 and "revision 0005 (head)" in flat(current.output)
     again = db(repo_config_dir, store_url, "upgrade")
     assert again.exit_code == 0 and "already: nothing to do" in flat(again.output)
 
@@ -448,15 +471,16 @@ def test_db_history_lists_the_revisions_with_what_they_change(repo_config_dir):
         "0001 the version 6 schema: create it, or bring a store from before Alembic (versions 1 to 6) to it "
         "0002 a peer's own cursor per stream (peer_position), kept for the adapter beside the time cursor "
         "0003 each complaint's working-day deadlines by tier, met or missed (complaint_deadline) "
-        "0004 (head) complaints' texts purged after retention or erased on request; data subjects' requests "
-        "(privacy_request)"
+        "0004 complaints' texts purged after retention or erased on request; data subjects' requests "
+        "(privacy_request) "
+        "0005 (head) erasure requests indexed by local app and id (privacy_request), for the intake's lookup"
     )
 
 
 def test_db_current_of_a_fresh_store_says_an_upgrade_is_due(store_url: str, repo_config_dir):
     result = db(repo_config_dir, store_url, "current")
     assert result.exit_code == 1, result.output
-    assert "empty (no schema yet); the head is revision 0004: run `gateway db upgrade`" in flat(result.output)
+    assert "empty (no schema yet); the head is revision 0005: run `gateway db upgrade`" in flat(result.output)
     upgrade = db(repo_config_dir, store_url, "upgrade")
     assert upgrade.exit_code == 0, upgrade.output
-    assert "upgraded the store from empty (no schema yet) to revision 0004 (head)" in flat(upgrade.output)
+    assert "upgraded the store from empty (no schema yet) to revision 0005 (head)" in flat(upgrade.output)

@@ -22,7 +22,8 @@ from gateway._daemon import Daemon
 from gateway._engine import PRIVACY_PURGE, Engine
 from gateway._store import Store
 from gateway._store._privacy import erase_complaint, purge_closed
-from gateway._store._tables import AuditRow, JobRunRow, OutboxRow
+from gateway._store._report import status_report
+from gateway._store._tables import AuditRow, JobRunRow, OutboxRow, QuarantineRow
 
 pytestmark = [pytest.mark.anyio]
 
@@ -102,6 +103,40 @@ async def test_after_an_erasure_nothing_more_of_the_complaint_is_read_or_sent(wo
                 select(OutboxRow).where(OutboxRow.complaint_id == cid, col(OutboxRow.state) != "dropped")
             ).all()
         assert all(o.state == "done" for o in owed)
+        assert markers_in_database(f.store) == []
+
+
+@pytest.mark.e2e
+async def test_a_complaint_withdrawn_before_the_gateway_read_it_is_never_taken_in(world, tmp_path, store_url):
+    """The request comes first (the citizen asked the city before the next pass): the complaint, its
+    follow-up and its status change are ignored when the local app serves them; nothing reaches the
+    hub, nothing waits in quarantine, and `gateway status` counts only the app's other complaint."""
+
+    def figures(f) -> tuple[int, ...]:
+        rows = {row["name"]: row for row in status_report(f.store, {LOCAL: "local_app", HUB: "hub"})["instances"]}
+        local, hub = rows[LOCAL], rows[HUB]
+        return (
+            local["complaints_seen"], local["complaints_created_at_hub"], hub["complaints_created"],
+            len(world.hub.complaints()), local["records_quarantined"], local["deliveries_owed"], hub["deliveries_owed"],
+        )  # fmt: skip
+
+    async with flow(world, tmp_path, store_url) as f:
+        await f.passes()  # the simulator's own history, taken in
+        seen, created, created_there, at_hub, *_ = figures(f)
+        withdrawn = world.local.submit_complaint(**planted("withdrawn"))
+        erasure = erase_complaint(f.store, LOCAL, str(withdrawn), kind="withdraw", actor="operator:siti")
+        assert erasure.outcome == "nothing_stored"
+        world.local.answer(withdrawn, f"Tanggapan {marked('answer to withdrawn')}")
+        f.set_local_status(withdrawn, "selesai")
+        kept = await new_complaint(f)
+        await f.passes(3)
+
+        assert f.store.complaint_id_for(LOCAL, str(withdrawn)) is None
+        assert f.hub_id(kept)
+        assert MARK not in json.dumps(world.hub.complaints(), default=str)
+        assert figures(f) == (seen + 1, created + 1, created_there + 1, at_hub + 1, 0, 0, 0)
+        with f.store.session() as s:
+            assert s.exec(select(QuarantineRow)).all() == []
         assert markers_in_database(f.store) == []
 
 
@@ -218,10 +253,17 @@ def test_privacy_erase_names_what_remains_and_refuses_an_unknown_app(repo_config
     nothing = gateway_cli(repo_config_dir, url, "privacy", "erase", "--app", LOCAL, "--ref", "LH-404")
     assert nothing.exit_code == 0
     assert "no complaint with local id LH-404 at lapor-hendi-semarang: nothing stored" in flat(nothing.output)
+    assert "will never take in this complaint, its follow-ups or its status changes" in flat(nothing.output)
+
+    again = gateway_cli(repo_config_dir, url, "privacy", "erase", "--app", LOCAL, "--ref", "LH-7")
+    assert again.exit_code == 0, again.output
+    first_time = erased.output.split("erased at ")[1][:16]
+    assert f"erasure request 3: complaint 1 was already erased at {first_time} UTC" in flat(again.output)
 
     listed = gateway_cli(repo_config_dir, url, "privacy", "requests", "--json")
     rows = json.loads(listed.stdout)
     assert [(r["id"], r["kind"], r["outcome"], r["operator"]) for r in rows] == [
+        (3, "erase", "already_erased", "operator:siti"),
         (2, "erase", "nothing_stored", "operator:siti"),
         (1, "withdraw", "erased", "operator:siti"),
     ]

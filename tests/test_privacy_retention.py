@@ -343,6 +343,64 @@ def test_an_erasure_of_a_reference_nothing_is_stored_for_is_recorded_anyway(stor
         store.close()
 
 
+def test_a_reference_asked_to_be_erased_before_it_was_read_is_never_taken_in(store_url: str):
+    """The request stops the processing also of what the gateway has not read yet: the complaint,
+    its follow-ups and its status changes are ignored when they come (and the app's others are not)."""
+    clock = FakeClock()
+    store = Store(store_url, clock=clock)
+    try:
+        erase_complaint(store, LOCAL, "LH-9", kind="withdraw", actor="operator:siti")
+        clock.advance(hours=1)
+
+        taken = store.take_in_complaints(
+            LOCAL, HUB, [(planted_complaint("LH-9"), Status.DONE), (planted_complaint("LH-10"), Status.DONE)]
+        )
+
+        assert taken[0] is None and taken[1] is not None and taken[1][1]  # only LH-10 is new
+        assert store.take_in_complaint(LOCAL, HUB, planted_complaint("LH-9"), Status.DONE) is None
+        assert store.complaint_id_for(LOCAL, "LH-9") is None
+        follow_up = LocalEvent(
+            kind="follow_up", ref="tl-9", complaint_ref="LH-9", occurred_at=clock.now,
+            content=marked("follow-up LH-9"), deliver=(HUB_FOLLOW_UP, HUB),
+        )  # fmt: skip
+        status = LocalEvent(
+            kind="status_change", ref="st-9", complaint_ref="LH-9", occurred_at=clock.now,
+            raw_status=("selesai", "Selesai"), status=Status.DONE,
+        )  # fmt: skip
+        unknown = LocalEvent(kind="follow_up", ref="tl-11", complaint_ref="LH-11", occurred_at=clock.now)
+        record_local_events(store, LOCAL, [follow_up, status, unknown])
+        assert (follow_up.outcome, status.outcome, unknown.outcome) == ("erased", "erased", "no_complaint")
+        # Another app's complaint with the same local id is not concerned.
+        assert store.take_in_complaint("suara-arek", HUB, planted_complaint("LH-9"), Status.DONE) is not None
+        with store.session() as s:
+            assert s.exec(select(ComplaintRow.id).where(ComplaintRow.local_instance == LOCAL)).all() == [taken[1][0]]
+            assert s.exec(select(EventRow.id).where(col(EventRow.local_ref).in_(["tl-9", "st-9"]))).all() == []
+    finally:
+        store.close()
+
+
+def test_a_repeated_erasure_keeps_the_first_time_and_is_recorded_as_its_own_request(store_url: str):
+    clock = FakeClock(T0 + timedelta(hours=1))
+    store = Store(store_url, clock=clock)
+    try:
+        cid = settled_complaint(store, "LH-1", hub_ref="4711")
+        first = erase_complaint(store, LOCAL, "LH-1", actor="operator:siti")
+        erased_at = store.complaint(cid).erased_at
+        clock.advance(days=2)
+
+        second = erase_complaint(store, LOCAL, "LH-1", kind="withdraw", actor="operator:budi")
+
+        assert (first.outcome, second.outcome) == ("erased", "already_erased")
+        assert store.complaint(cid).erased_at == erased_at == first.completed_at == second.erased_at
+        assert second.completed_at == clock.now and second.request_id != first.request_id
+        assert [(r["id"], r["outcome"], r["operator"]) for r in privacy_requests(store)] == [
+            (second.request_id, "already_erased", "operator:budi"),
+            (first.request_id, "erased", "operator:siti"),
+        ]
+    finally:
+        store.close()
+
+
 def test_planted_markers_are_gone_from_the_raw_database_after_a_purge_and_an_erasure(later):
     store, _clock = later
     settled_complaint(store, "LH-1", closed_at=T0)

@@ -307,16 +307,7 @@ def _load_instance(
             issues.append(
                 ConfigIssue(file, doc.line(("route",)), "route", "a hub has no route; routes belong to local apps")
             )
-        if spec.privacy.reporter.keep or spec.privacy.reporter.purpose:
-            issues.append(
-                ConfigIssue(
-                    file,
-                    doc.line(("privacy", "reporter")),
-                    "privacy.reporter",
-                    "a hub takes in no reporters (the gateway never sends them one); privacy.reporter belongs "
-                    "to local apps",
-                )
-            )
+        _hub_privacy(doc, issues)
         missing = [c.value for c in Classification if c not in spec.classifications]
         if missing:
             issues.append(
@@ -336,6 +327,34 @@ def _load_instance(
         secrets=secrets,
         personal_data_keys=keys,
     )
+
+
+# Why each part of ``privacy:`` means nothing in a hub's file: the gateway applies a local app's
+# block to its complaints on both sides (the files it sends to the hub are cleaned by that app's
+# privacy.attachments, its texts purged by its privacy.retention).
+_HUB_PRIVACY = {
+    "reporter": "a hub takes in no reporters (the gateway never sends them one)",
+    "retention": "the gateway keeps a complaint's texts under its local app's privacy.retention",
+    "attachments": "the files sent to the hub follow their local app's privacy.attachments",
+}
+
+
+def _hub_privacy(doc: LocatedYaml, issues: list[ConfigIssue]) -> None:
+    """A ``privacy:`` block in a hub's file: reported, since nothing reads it (it would seem to apply)."""
+    block = doc.data.get("privacy") if isinstance(doc.data, dict) else None
+    if block is None:
+        return
+    for key in block if isinstance(block, dict) and block else [None]:
+        where = ("privacy",) if key is None else ("privacy", key)
+        why = _HUB_PRIVACY.get(str(key), "a hub keeps no complaints, reporters or files of its own")
+        issues.append(
+            ConfigIssue(
+                str(doc.path),
+                doc.line(where),
+                ".".join(map(str, where)),
+                f"privacy applies to local apps: {why}; move it to the local app's file",
+            )
+        )
 
 
 def _reporter_privacy(

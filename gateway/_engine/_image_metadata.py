@@ -10,8 +10,9 @@ XMP, IPTC/Photoshop blocks, comments, PNG text chunks and anything after the ima
 behind because nothing else is written. The EXIF orientation is applied to the pixels first, so a
 photo taken upright on a phone is not shown sideways once its orientation tag is gone.
 
-A file that says it is an image (by its type or its first bytes) and cannot be decoded is refused
-(:class:`UnreadableImage`): sending it would send whatever metadata it holds. Other files (PDF ...)
+A file that says it is an image (by its type or its first bytes: also a HEIC, AVIF or BMP sent as
+``application/octet-stream``) and cannot be decoded is refused (:class:`UnreadableImage`): sending
+it would send whatever metadata it holds. Other files (PDF ...)
 pass unchanged: docs/architecture.md names that gap.
 """
 
@@ -27,7 +28,14 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from gateway._model import AttachmentContent
 
 #: Pillow's format -> the type it is sent as, for the formats whose metadata is removed here.
-FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff", "GIF": "image/gif"}
+FORMATS = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",  # no metadata of its own, but encoded again all the same: only pixels leave
+}
 #: Image types Pillow cannot decode without a plugin the gateway does not install (libheif):
 #: refused by name, since their metadata cannot be removed.
 UNREADABLE_TYPES = {"image/heic", "image/heif", "image/avif"}
@@ -40,6 +48,13 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, modul
 
 # First bytes of the image formats a file may carry under another type (application/octet-stream).
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
+# HEIF and AVIF are ISO base media files: a ``ftyp`` box first, whose major brand names the image
+# kind (a phone's photo is HEIC; ``mif1``/``msf1`` are HEIF's generic brands).
+_HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"hevc": "image/heic", b"heif": "image/heif"}
+_HEIF_BRANDS |= {b"mif1": "image/heif", b"msf1": "image/heif", b"avif": "image/avif"}
+# A BMP's 2-byte "BM" is too short to go by alone: its info header's size (offset 14) must be one
+# of the versions' (OS/2 12, Windows 40 to 124).
+_BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 
 
 class UnreadableImage(ValueError):
@@ -51,7 +66,17 @@ def claims_image(content_type: str | None, data: bytes) -> bool:
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind.startswith("image/"):
         return True
-    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    return (
+        data.startswith(_SIGNATURES)
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+        or _heif_type(data) is not None
+        or (data[:2] == b"BM" and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES)
+    )
+
+
+def _heif_type(data: bytes) -> str | None:
+    """``image/heic``, ``image/heif`` or ``image/avif`` for an ISO-BMFF image, by its major brand."""
+    return _HEIF_BRANDS.get(data[8:12]) if data[4:8] == b"ftyp" else None
 
 
 def strip_metadata(content: AttachmentContent) -> AttachmentContent:
@@ -61,6 +86,7 @@ def strip_metadata(content: AttachmentContent) -> AttachmentContent:
     if not claims_image(content.content_type, content.data):
         return content
     kind = content.content_type.split(";")[0].strip().lower()
+    kind = _heif_type(content.data) or kind  # a HEIC photo under application/octet-stream is still one
     if kind in UNREADABLE_TYPES:
         raise UnreadableImage(
             f"{kind} cannot be read by the gateway, so its metadata (GPS position, device) cannot be removed"

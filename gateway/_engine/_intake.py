@@ -229,7 +229,7 @@ class Intake:
         cursor = await self.db.call(self._cursor, "complaints")
         batch: list[tuple[Complaint, Status | None]] = []
 
-        def take_in(items: list[tuple[Complaint, Status | None]]) -> list[tuple[int, bool]]:
+        def take_in(items: list[tuple[Complaint, Status | None]]) -> list[tuple[int, bool] | None]:
             if not self.app.supports(Capability.STATUS_HISTORY):
                 # Recorded before the complaints' new status is: a pass stopped in between sees
                 # the same change again (and knows it by its ref), rather than none.
@@ -251,12 +251,15 @@ class Intake:
             )
             # Their deadlines, computed once (a known complaint's only if its classification now
             # falls under other rules): a stop in between leaves them to the engine's next refresh.
-            refresh_deadlines(self.store, self.name, self.route.deadlines, [cid for cid, _new in taken])
+            refresh_deadlines(self.store, self.name, self.route.deadlines, [t[0] for t in taken if t is not None])
             return taken
 
         def flush() -> None:
-            for (complaint_id, new), (record, _) in self._stored("complaints", batch, take_in, cursor, result):
+            for taken, (record, _) in self._stored("complaints", batch, take_in, cursor, result):
                 self._resolve("complaints", record.ref)
+                if taken is None:  # erased on request (or asked to be before it was read): not taken in
+                    continue
+                complaint_id, new = taken
                 if new:
                     result.complaints_new += 1
                     log.info("complaint taken in", complaint_id=complaint_id, local_ref=record.ref)

@@ -13,7 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from gateway._model import AttachmentRef, Status
-from gateway._store._store import LINKED_IDS, Store, new_ref
+from gateway._store._store import ERASURE_REQUESTED, LINKED_IDS, Store, new_ref
 from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, OutboxRow, table_of
 
 Outcome = Literal["recorded", "echo", "known", "no_complaint", "erased"]
@@ -61,16 +61,20 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
     """Set each event's ``outcome``: ``recorded`` (new in the timeline, and owed where it
     says), ``echo`` (the gateway wrote it: it carries our mark), ``known`` (recorded
     before) ``no_complaint`` (its complaint is not taken in: the caller decides) or ``erased`` (its
-    complaint was erased on request: ignored).
+    complaint was erased on request, or asked to be before it was read: ignored).
     Raises IntegrityError when another daemon recorded one meanwhile (the caller then
     goes one by one)."""
     now = store.clock()
     with store.session() as s:
         conn = s.connection()
-        complaints = dict(
-            conn.execute(LINKED_IDS, {"instance": instance, "refs": list({e.complaint_ref for e in events})}).all()
-        )
+        refs = list({e.complaint_ref for e in events})
+        complaints = dict(conn.execute(LINKED_IDS, {"instance": instance, "refs": refs}).all())
         erased = set(conn.execute(_ERASED, {"ids": list(set(complaints.values()))}).scalars()) if complaints else set()
+        unread = [ref for ref in refs if ref not in complaints]
+        # A complaint asked to be erased before the gateway read it: it is never taken in, nor are its records.
+        requested = (
+            set(conn.execute(ERASURE_REQUESTED, {"instance": instance, "refs": unread}).scalars()) if unread else set()
+        )
         marks = {e.gateway_ref for e in events if e.gateway_ref}
         own = {row.gateway_ref: row for row in s.exec(_OWN_EVENTS, params={"marks": list(marks)})} if marks else {}
         known: set[tuple[int, str | None]] = (
@@ -86,6 +90,9 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
         added: list[tuple[LocalEvent, dict[str, Any]]] = []
         for e in events:
             e.complaint_id = complaints.get(e.complaint_ref)
+            if e.complaint_ref in requested:
+                e.outcome = "erased"
+                continue
             if e.complaint_id is None:
                 e.outcome = "no_complaint"
                 continue

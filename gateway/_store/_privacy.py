@@ -77,9 +77,10 @@ class Erasure:
     instance: str
     local_ref: str
     complaint_id: int | None
-    outcome: str  # erased | nothing_stored
+    outcome: str  # erased | already_erased (by an earlier request) | nothing_stored
     requested_at: datetime
     completed_at: datetime
+    erased_at: datetime | None = None  # the complaint's erasure: the first request's, kept when one is repeated
     events: int = 0
     attachments: int = 0
     reporters: int = 0
@@ -248,10 +249,13 @@ def erase_complaint(
                 sending_at=None,
             )
         )
-        complaint.erased_at = now
+        # A repeated request is recorded as its own, but the complaint was erased at the first.
+        outcome = "erased" if complaint.erased_at is None else "already_erased"
+        if complaint.erased_at is None:
+            complaint.erased_at = now
         complaint.next_poll_at = None
         remains = _what_remains(s, complaint) + [local_line]
-        request = _request(s, kind, instance, local_ref, cid, requested_at, now, actor, "erased", reason)
+        request = _request(s, kind, instance, local_ref, cid, requested_at, now, actor, outcome, reason)
         request.what_remains = "\n".join(remains)
         s.flush()
         erasure = Erasure(
@@ -260,9 +264,10 @@ def erase_complaint(
             instance,
             local_ref,
             cid,
-            "erased",
+            outcome,
             requested_at,
             now,
+            erased_at=ensure_utc(complaint.erased_at),
             events=events,
             attachments=attachments,
             reporters=reporters,

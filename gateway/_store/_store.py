@@ -51,6 +51,7 @@ from gateway._store._tables import (
     LinkRow,
     OutboxRow,
     PeerHealthRow,
+    PrivacyRequestRow,
     QuarantineRow,
     ReporterRow,
     existing_id,
@@ -199,6 +200,12 @@ def new_ref(prefix: str) -> str:
 LINKED_IDS = sa_select(col(LinkRow.external_ref), col(LinkRow.complaint_id)).where(
     col(LinkRow.instance) == bindparam("instance"), col(LinkRow.external_ref).in_(bindparam("refs", expanding=True))
 )
+# The local ids among ``refs`` that a data subject asked to erase (or withdrew consent for), also
+# before the gateway read them (``_privacy.py``): such a complaint is never taken in, nor its records.
+ERASURE_REQUESTED = sa_select(col(PrivacyRequestRow.local_ref)).where(
+    col(PrivacyRequestRow.instance) == bindparam("instance"),
+    col(PrivacyRequestRow.local_ref).in_(bindparam("refs", expanding=True)),
+)
 _COMPLAINTS_BY_ID = select(ComplaintRow).where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
 _IMPORTED_PAIRS = sa_select(col(LinkImportRow.local_ref), col(LinkImportRow.hub_ref)).where(
     col(LinkImportRow.instance) == bindparam("instance"),
@@ -302,9 +309,10 @@ class Store:
         local_status: Status | None,
         *,
         reporters: ReporterKeeping | None = None,
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, bool] | None:
         """Store a complaint read from a local app. A new one is owed to the hub in the
-        same transaction. Returns (gateway id, whether it was new)."""
+        same transaction. Returns (gateway id, whether it was new), or None for a complaint
+        erased on request (or asked to be, before it was read): not taken in."""
         return self.take_in_complaints(local_instance, hub_instance, [(complaint, local_status)], reporters=reporters)[
             0
         ]
@@ -319,7 +327,7 @@ class Store:
         not_at_hub: dict[str, str] | None = None,
         write_back_hub_ref: bool = False,
         reporters: ReporterKeeping | None = None,
-    ) -> list[tuple[int, bool]]:
+    ) -> list[tuple[int, bool] | None]:
         """:meth:`take_in_complaint` for many at once, in one transaction (a page of a
         backfill costs one commit, not one per complaint). With ``forward_agencies``, a
         known complaint whose agency (OPD) changed is owed a forward at the hub.
@@ -352,20 +360,27 @@ class Store:
         not_at_hub: dict[str, str],
         write_back_hub_ref: bool,
         reporters: ReporterKeeping | None,
-    ) -> list[tuple[int, bool]]:
+    ) -> list[tuple[int, bool] | None]:
         now = self.clock()
         with self.session() as s:
             conn = s.connection()
             refs = list({c.ref for c, _ in batch})
             known: dict[str, int] = dict(conn.execute(LINKED_IDS, {"instance": local_instance, "refs": refs}).all())
             rows = {r.id: r for r in s.exec(_COMPLAINTS_BY_ID, params={"ids": list(known.values())})} if known else {}
+            # Erased on request, or asked to be before the gateway read it: processed no further (_privacy.py).
+            unread = [ref for ref in refs if ref not in known]
+            erased = {ref for ref, complaint_id in known.items() if rows[complaint_id].erased_at is not None} | (
+                set(conn.execute(ERASURE_REQUESTED, {"instance": local_instance, "refs": unread}).scalars())
+                if unread
+                else set()
+            )
             new: dict[str, tuple[Complaint, Status | None]] = {}
             for complaint, local_status in batch:
+                if complaint.ref in erased:
+                    continue
                 if complaint.ref in known:
                     complaint_id = known[complaint.ref]
                     row = rows[complaint_id]
-                    if row.erased_at is not None:  # erased on request: processed no further (_privacy.py)
-                        continue
                     newer = complaint.updated_at > ensure_utc(row.local_updated_at)
                     if newer and complaint.agency and complaint.agency != row.agency:
                         _agency_assigned(
@@ -399,7 +414,7 @@ class Store:
                 )
                 | known
             )
-            return [(ids[c.ref], c.ref in new) for c, _ in batch]
+            return [None if c.ref in erased else (ids[c.ref], c.ref in new) for c, _ in batch]
 
     def record_event(
         self,

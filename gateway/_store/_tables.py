@@ -343,6 +343,8 @@ class PrivacyRequestRow(SQLModel, table=True):
     of the complaint, what remains elsewhere (by id), the operator's name."""
 
     __tablename__ = "privacy_request"
+    # The intake looks up each batch's unread local ids here (revision 0005): ``ERASURE_REQUESTED``.
+    __table_args__ = (Index("ix_privacy_request_ref", "instance", "local_ref"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str  # erase | withdraw
     instance: str  # the local app
@@ -351,6 +353,6 @@ class PrivacyRequestRow(SQLModel, table=True):
     requested_at: datetime = Field(sa_column=_utc_column(nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=_utc_column())
     operator: str
-    outcome: str  # erased | nothing_stored
+    outcome: str  # erased | already_erased (by an earlier request) | nothing_stored
     reason: str | None = Field(default=None, sa_column=Column(Text))  # the operator's note (no personal data)
     what_remains: str | None = Field(default=None, sa_column=Column(Text))  # one line per place, by id

@@ -128,13 +128,23 @@ def _print_erasure(erasure: Erasure, as_json: bool) -> None:
         view = asdict(erasure)
         view["requested_at"] = erasure.requested_at.isoformat()
         view["completed_at"] = erasure.completed_at.isoformat()
+        view["erased_at"] = erasure.erased_at and erasure.erased_at.isoformat()
         sys.stdout.write(json.dumps(view, indent=2) + "\n")
         return
     what = "withdrawal of consent" if erasure.kind == "withdraw" else "erasure"
     if erasure.complaint_id is None:
         out.print(
             f"no complaint with local id {erasure.local_ref} at {erasure.instance}: nothing stored; "
-            f"the {what} request is recorded anyway (request {erasure.request_id})",
+            f"the {what} request is recorded (request {erasure.request_id}) and the gateway will never "
+            "take in this complaint, its follow-ups or its status changes",
+            highlight=False,
+        )
+    elif erasure.outcome == "already_erased" and erasure.erased_at is not None:
+        out.print(
+            f"{what} request {erasure.request_id}: complaint {erasure.complaint_id} was already erased at "
+            f"{erasure.erased_at:%Y-%m-%d %H:%M} UTC by an earlier request; this one is recorded too "
+            f"({erasure.events} events, {erasure.attachments} attachments, {erasure.reporters} reporters; "
+            f"{erasure.dropped} deliveries dropped)",
             highlight=False,
         )
     else:
