@@ -537,6 +537,16 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
             if set(fired) >= PLANTED_PATHS:
                 break
             await passes(1)
+        # A path still held back (a run of faults on the same few requests; seen about once in
+        # five runs on a loaded machine): the faults go off, as an outage ends, and the owed work
+        # runs through. What the faults already did stays in the counts asserted below.
+        if not set(fired) >= PLANTED_PATHS:
+            world.local.faults.reset()
+            world.hub.faults.reset()
+            for _ in range(10):
+                if set(fired) >= PLANTED_PATHS:
+                    break
+                await passes(1)
 
         # -- what an operator looks at -----------------------------------------------------------------
         stuck = [
