@@ -326,6 +326,7 @@ class HubPoll:
             status=status,
             next_read=next_read,
             deadlines=route.deadlines,
+            statuses_seen=view.statuses_seen,
         )
         return events, echoes
 

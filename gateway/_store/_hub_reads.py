@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from gateway._deadlines import DeadlineRules
@@ -174,16 +175,34 @@ def apply_hub_read(
     status: HubStatus,
     next_read: Callable[[datetime, datetime, datetime | None, tuple[datetime, ...]], datetime | None],
     deadlines: DeadlineRules | None = None,
+    statuses_seen: int | None = None,
 ) -> None:
     """Write one read's outcome at once: the new events (and what each owes, in the order
     given), the hub ids of the gateway's own follow-ups (``echoes``: event id, hub id),
     the complaint's hub status, its deadlines met or missed by what the read showed (by the
     route's ``deadlines`` rules), and when to read it next: ``next_read(now, last change,
     closed at, the due time of its current deadline)``, None for never again. Raises IntegrityError when
-    another daemon recorded one of the events meanwhile (the caller reads the view again)."""
+    another daemon recorded one of the events meanwhile (the caller reads the view again), and
+    also when the hub statuses recorded for the complaint are no longer the ``statuses_seen``
+    of the view the read was worked out from: another daemon recorded a status in between, and a
+    status taken from the complaint's current status would repeat it under another ref."""
     now = store.clock()
     with store.session() as s:
-        row = existing_row(s, ComplaintRow, complaint_id)
+        # Locked (PostgreSQL): two daemons applying reads of one complaint take turns, so the
+        # count below is the one this write lands on.
+        row = s.exec(select(ComplaintRow).where(ComplaintRow.id == complaint_id).with_for_update()).first()
+        if row is None:
+            row = existing_row(s, ComplaintRow, complaint_id)
+        if statuses_seen is not None:
+            recorded = s.exec(
+                select(func.count(col(EventRow.id))).where(
+                    EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change"
+                )
+            ).one()
+            if recorded != statuses_seen:
+                raise IntegrityError(
+                    "apply_hub_read", None, Exception("another daemon recorded a hub status of this complaint")
+                )
         if row.erased_at is not None:  # erased on request while this read was under way: keep nothing of it
             return
         for item in events:
