@@ -28,8 +28,11 @@ from gateway._store import Store
 
 HUB, LOCAL = "sp4n", "lapor-hendi-semarang"
 LATENCY_MS = 200
-TIMEOUT = 1.0  # seconds: far less than the lock is held, so a frozen loop would time calls out
-HOLD = 3.0  # seconds the other connection holds the lock
+# A frozen loop holds every call for the whole lock, so any timeout well under HOLD catches it.
+# 2 s, not 1: on a loaded CI machine one probe in a full run once took over 1 s with the loop
+# lag at 30 ms (the simulators' own thread shares the GIL with the store's and the loop's).
+TIMEOUT = 2.0  # seconds
+HOLD = 4.0  # seconds the other connection holds the lock
 LAG_BOUND = 0.5  # seconds: generous; measured well under 0.1 (docs/architecture.md)
 TABLES = (
     "job_run",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from gateway import AttachmentRef, Classification, Complaint, Location, RawStatus, Reporter, Status
@@ -394,6 +395,43 @@ def test_a_claim_whose_lease_ran_out_may_not_send(store: Store, clock: FakeClock
     assert not store.mark_sending(create.id, token=row.claim_token)  # waited its turn too long: not sent
     assert store.delivery(create.id).sending_at is None
     assert not store.mark_sending(create.id, token=None)
+
+
+def test_a_claim_checked_before_its_lease_ran_out_is_not_taken_over_before_its_call_is_marked(
+    store_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+):
+    """The race two daemons on one SQLite file ran into: daemon-a's mark_sending finds its claim
+    live, daemon-b (whose clock is past the lease) claims the row before a's "sending" is written,
+    and both send. Here b's claim runs at exactly that point (from inside a's check, through a's
+    clock): the row must be locked to b (PostgreSQL skips it; SQLite's write lock makes b wait,
+    and with a short wait give up), and once a's mark is in, b must not take a row in flight."""
+    monkeypatch.setattr("gateway._store._engine.SQLITE_LOCK_WAIT_SECONDS", 0.2)  # b's wait, not a's
+    late = FakeClock(T0 + LEASE + timedelta(seconds=1))
+    a = Store(store_url, clock=clock)
+    b = Store(store_url, clock=late)
+    seen: list[object] = []
+
+    def a_clock() -> datetime:
+        if not seen:  # the first reading of the time inside a's mark_sending: b comes in now
+            try:
+                seen.append(b.claim_due(HUB, "daemon-b", LEASE, in_flight=timedelta(minutes=10)))
+            except OperationalError as exc:  # SQLite: "database is locked", after b's short wait
+                seen.append(exc)
+        return clock()
+
+    try:
+        take_in(a)
+        [row] = a.claim_due(HUB, "daemon-a", LEASE)
+        a.clock = a_clock
+        assert a.mark_sending(row.id, token=row.claim_token)
+        assert seen and (seen[0] == [] or isinstance(seen[0], OperationalError)), (
+            f"daemon-b took the row daemon-a was about to send: {seen[0]}"
+        )
+        assert b.claim_due(HUB, "daemon-b", LEASE, in_flight=timedelta(minutes=10)) == []  # a's call is in flight
+        assert a.delivery(row.id).claim_token == row.claim_token
+    finally:
+        a.close()
+        b.close()
 
 
 def test_a_lease_extended_while_a_call_is_slow_keeps_the_row(store: Store, clock: FakeClock):

@@ -17,14 +17,11 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, text, update
-from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -34,11 +31,12 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
     StatementError,
 )
-from sqlmodel import Session, col, create_engine, select
+from sqlmodel import Session, col, select
 
 from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError
 from gateway._model import Complaint, Location, Status
 from gateway._personal_data import ReporterKeeping
+from gateway._store._engine import create_store_engine
 from gateway._store._migrations import SchemaState, migrate
 from gateway._store._tables import (
     AttachmentRow,
@@ -239,33 +237,6 @@ _RESOLVE_QUARANTINED = (
     )
     .values(resolved_at=bindparam("now", type_=table_of(QuarantineRow).c.resolved_at.type))
 )
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def create_store_engine(url: str) -> Engine:
-    """The engine of the store at ``url``, set up as every use of it needs (nothing is created)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # hide_parameters: a database error's text then never quotes a record's values
-        # (a reporter's name and address) into a log line or an error column.
-        engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
-        sa_event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    # No pre-ping: it cost a round trip on every transaction (a fifth of a busy daemon's time).
-    # A connection found dead fails that one statement; SQLAlchemy then drops the whole pool
-    # (a disconnect invalidates it) and the job's next run connects afresh. pool_recycle
-    # renews connections a firewall or PgBouncer might silently drop while idle.
-    return create_engine(url, pool_recycle=600, hide_parameters=True)
 
 
 class Store:

@@ -77,7 +77,7 @@ def _store_engine() -> Iterator[Engine]:
     """The engine of the configured store (nothing upgraded on opening), with the errors of
     ``gateway``'s other commands: a clear line and exit 2, never a driver's traceback."""
     from gateway._errors import GatewayError
-    from gateway._store._store import create_store_engine
+    from gateway._store._engine import create_store_engine
     from gateway.cli._context import _load, err
 
     config = _load(check_secrets=False)
