@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from gateway._store._operator import (
     STUCK_STATES,
@@ -22,6 +21,7 @@ from gateway._store._operator import (
     retry_delivery,
     show_delivery,
 )
+from gateway.cli._render import show_rows, time_cell
 
 if TYPE_CHECKING:
     from gateway._store import Store
@@ -67,7 +67,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deliveries that need an operator, oldest first."""
-    _show_rows(
+    show_rows(
         lambda store: list_deliveries(store, states=tuple(state or STUCK_STATES), target=target),
         as_json,
         "nothing waits for an operator",
@@ -79,7 +79,7 @@ def list_command(
             r["target"],
             f"{r['complaint_id']} ({r['local']['instance']} {r['local']['ref']})",
             str(r["attempts"]),
-            _time(r["first_error_at"]),
+            time_cell(r["first_error_at"]),
             r["last_error"] or "",
         ),
     )
@@ -135,7 +135,7 @@ def quarantine_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Records a peer returned that could not be taken in, and why."""
-    _show_rows(
+    show_rows(
         lambda store: list_quarantine(store, include_resolved=include_resolved),
         as_json,
         "no quarantined records",
@@ -145,40 +145,7 @@ def quarantine_command(
             r["stream"],
             r["record_ref"],
             r["reason"],
-            _time(r["seen_at"]),
+            time_cell(r["seen_at"]),
             "yes" if r["resolved_at"] else "",
         ),
     )
-
-
-def _time(iso: str | None) -> str:
-    return (iso or "")[:19].replace("T", " ")
-
-
-def _show_rows(
-    fetch: Callable[[Store], list[dict[str, Any]]],
-    as_json: bool,
-    empty: str,
-    columns: tuple[str, ...],
-    cells: Callable[[dict[str, Any]], tuple[str, ...]],
-) -> None:
-    """Read rows from the store, then print them as JSON or as a table."""
-    from gateway.cli._context import out
-
-    store = _store()
-    try:
-        rows = fetch(store)
-    finally:
-        store.close()
-    if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return
-    if not rows:
-        out.print(empty)
-        return
-    table = Table()
-    for column in columns:
-        table.add_column(column)
-    for r in rows:
-        table.add_row(*cells(r))
-    out.print(table)

@@ -165,9 +165,9 @@ def requests_command(
 ) -> None:
     """Erasure and withdrawal requests, newest first: when asked, when done, by whom (ids only)."""
     from gateway._store._privacy import privacy_requests
-    from gateway.cli._deliveries import _show_rows, _time
+    from gateway.cli._render import show_rows, time_cell
 
-    _show_rows(
+    show_rows(
         privacy_requests,
         as_json,
         "no privacy request recorded",
@@ -177,8 +177,8 @@ def requests_command(
             r["kind"],
             r["instance"],
             r["local_ref"],
-            _time(r["requested_at"]),
-            _time(r["completed_at"]),
+            time_cell(r["requested_at"]),
+            time_cell(r["completed_at"]),
             r["operator"],
             r["outcome"],
         ),

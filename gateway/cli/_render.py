@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, RenderableType
 from rich.table import Table
@@ -10,6 +13,9 @@ from rich.text import Text
 
 from gateway._config import GatewayConfig
 from gateway._errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway._store import Store
 
 LOCAL_COLUMNS = [
     ("complaints_seen", "complaints seen"),
@@ -145,3 +151,37 @@ def print_config_error(console: Console, error: ConfigError) -> None:
     console.print(f"[red]configuration has {len(error.issues)} problem(s):[/red]")
     for issue in error.issues:
         console.print(f"  {issue}", markup=False, highlight=False, soft_wrap=True)
+
+
+def time_cell(iso: str | None) -> str:
+    """A stored ISO time as a table cell: to the second, without the T."""
+    return (iso or "")[:19].replace("T", " ")
+
+
+def show_rows(
+    fetch: Callable[[Store], list[dict[str, Any]]],
+    as_json: bool,
+    empty: str,
+    columns: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], tuple[str, ...]],
+) -> None:
+    """Read rows from the store, then print them as JSON or as a table."""
+    from gateway.cli._context import _load, _open_store, out
+
+    store = _open_store(_load(check_secrets=False))
+    try:
+        rows = fetch(store)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        out.print(empty)
+        return
+    table = Table()
+    for column in columns:
+        table.add_column(column)
+    for r in rows:
+        table.add_row(*cells(r))
+    out.print(table)
