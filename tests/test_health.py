@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from structlog.testing import capture_logs
 
 from gateway._config import load_config
+from gateway._config._schema import WebSettings
 from gateway._daemon import Daemon
 from gateway._engine import Engine
 from gateway._errors import ConfigError
@@ -269,3 +270,21 @@ def test_web_settings_are_checked_with_the_file_and_the_key(repo_config_dir: Pat
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={"SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "b", "LAPOR_HENDI_API_KEY": "c"})
     assert any(issue.key == "web.port" and issue.line is not None for issue in caught.value.issues), caught.value
+
+
+@pytest.mark.parametrize("host", ["300.1.1.1", "127.0.0.1:8780", "http://127.0.0.1", "[::1"])
+def test_a_listen_address_that_is_not_one_is_caught_with_the_file_and_line(repo_config_dir: Path, host: str):
+    """Not left for ``gateway run`` to fail on when it binds, without a line."""
+    path = repo_config_dir / "gateway.yaml"
+    edit(path, "  host: 127.0.0.1", f"  host: '{host}'")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={"SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "b", "LAPOR_HENDI_API_KEY": "c"})
+    [issue] = [i for i in caught.value.issues if i.key == "web.host"]
+    assert issue.line is not None and "not an address to listen on" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("given", "bound"), [("0.0.0.0", "0.0.0.0"), ("::", "::"), ("[::1]", "::1"), ("gw.local", "gw.local")]
+)
+def test_listen_addresses_and_names_are_taken(given: str, bound: str):
+    assert WebSettings(host=given).host == bound

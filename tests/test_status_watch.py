@@ -185,11 +185,11 @@ def test_the_command_watches_pipes_json_lines_and_refuses_what_makes_no_sense(tm
     monkeypatch.setenv("GATEWAY_CONFIG", str(path))
     runner = CliRunner()
 
-    plain = runner.invoke(app, ["status", "--watch", "--interval", "0.01", "--refreshes", "2"])
+    plain = runner.invoke(app, ["status", "--watch", "--interval", "0.5", "--refreshes", "2"])
     assert plain.exit_code == 0, plain.output
     assert plain.stdout.count("Ctrl-C to stop") == 2 and "\x1b" not in plain.stdout
 
-    lines = runner.invoke(app, ["status", "--watch", "--json", "--interval", "0.01", "--refreshes", "3"])
+    lines = runner.invoke(app, ["status", "--watch", "--json", "--interval", "0.5", "--refreshes", "3"])
     assert lines.exit_code == 0, lines.output
     reports = [json.loads(line) for line in lines.stdout.splitlines()]
     assert len(reports) == 3
@@ -197,11 +197,9 @@ def test_the_command_watches_pipes_json_lines_and_refuses_what_makes_no_sense(tm
 
     alone = runner.invoke(app, ["status", "--interval", "5"])
     assert alone.exit_code == 2 and "--interval needs --watch" in alone.stderr
-    zero = runner.invoke(app, ["status", "--watch", "--interval", "0"])
-    assert zero.exit_code == 2 and "--interval must be above 0" in zero.stderr
-    for huge in ("1e300", "86401", "nan"):  # a sleep that long overflowed (an internal error before)
-        refused = runner.invoke(app, ["status", "--watch", "--interval", huge])
-        assert refused.exit_code == 2 and "at most 86400 seconds" in refused.stderr, refused.output
+    for bad in ("0", "1e-9", "0.49", "1e300", "86401", "nan"):  # a busy loop; a sleep that overflowed
+        refused = runner.invoke(app, ["status", "--watch", "--interval", bad])
+        assert refused.exit_code == 2 and "from 0.5 to 86400 seconds" in refused.stderr, refused.output
 
 
 def test_ctrl_c_ends_a_running_watch_with_status_0(tmp_path: Path):
@@ -209,7 +207,7 @@ def test_ctrl_c_ends_a_running_watch_with_status_0(tmp_path: Path):
     path = write_config(tmp_path / "config", f"sqlite:///{tmp_path / 'gateway.db'}", {})
     env = {**os.environ, "GATEWAY_CONFIG": str(path)}
     watch = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "status", "--watch", "--interval", "0.2"],
+        [sys.executable, "-m", "gateway.cli", "status", "--watch", "--interval", "0.5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -251,7 +249,7 @@ def test_no_store_password_in_status_or_on_the_dashboard(tmp_path: Path, store_u
     status = runner.invoke(app, ["status", "--json"])
     assert status.exit_code == 0, status.output
     assert "password=***" in json.loads(status.stdout)["store"]
-    watched = runner.invoke(app, ["status", "--watch", "--interval", "0.01", "--refreshes", "1"])
+    watched = runner.invoke(app, ["status", "--watch", "--interval", "0.5", "--refreshes", "1"])
     assert watched.exit_code == 0, watched.output
     config = load_config(path, check_secrets=False)
     store = Store(url)

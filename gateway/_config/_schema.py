@@ -4,6 +4,7 @@ validated by the adapter's own ``Settings`` model."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import date
 from functools import lru_cache
@@ -177,6 +178,24 @@ class WebSettings(_Strict):
         default_factory=list,
         description="more host names a request may be addressed to (a proxy's or Prometheus's name for this host)",
     )
+
+    @field_validator("host")
+    @classmethod
+    def _listen_host(cls, value: str) -> str:
+        """An address or a name to bind: caught here, with the file and line, rather than by
+        ``gateway run`` failing to listen (``127.0.0.1:8780`` or ``http://...`` are common slips)."""
+        name = value.strip()
+        bracketed = name.startswith("[") and name.endswith("]")
+        try:
+            return str(ipaddress.ip_address(name[1:-1] if bracketed else name))
+        except ValueError:
+            pass
+        if re.fullmatch(r"[0-9.]+", name) or not HOST_NAME.match(name.lower()) or name.startswith("["):
+            raise ValueError(
+                f"{value!r} is not an address to listen on; give an IP address or a host name alone "
+                "(no scheme, no port: the port is web.port), such as 127.0.0.1 or 0.0.0.0"
+            )
+        return name
 
     @field_validator("allowed_hosts")
     @classmethod

@@ -33,8 +33,10 @@ config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 #: ``status --watch --interval`` at most: a day between refreshes is no longer a live view, and a
-#: far longer one overflows the sleep.
+#: far longer one overflows the sleep. At least: each refresh reads the whole status from the
+#: store (a daemon's database), so a near-zero interval would be a busy loop against it.
 LONGEST_INTERVAL = 86400.0
+SHORTEST_INTERVAL = 0.5
 
 ConfigOption = Annotated[
     Path | None,
@@ -203,9 +205,10 @@ def status(
     if interval is not None and not watch:
         err.print("[red]--interval needs --watch[/red]", highlight=False)
         raise typer.Exit(2)
-    if watch and interval is not None and not 0 < interval <= LONGEST_INTERVAL:
+    if watch and interval is not None and not SHORTEST_INTERVAL <= interval <= LONGEST_INTERVAL:
         err.print(
-            f"[red]--interval must be above 0 and at most {LONGEST_INTERVAL:g} seconds (a day)[/red]", highlight=False
+            f"[red]--interval must be from {SHORTEST_INTERVAL:g} to {LONGEST_INTERVAL:g} seconds (a day)[/red]",
+            highlight=False,
         )
         raise typer.Exit(2)
     config = _load(check_secrets=False)
