@@ -294,9 +294,13 @@ async def test_deadline_gauges_come_from_the_injected_counter_summed_over_tiers_
     def deadline_counts(store_: Store, now: datetime, due_within: timedelta) -> list[DeadlineCount]:
         asked.append((store_, now, due_within))
         return [
-            DeadlineCount(LOCAL, "DINAS-PU", "answer", due_soon=2, overdue=1),
-            DeadlineCount(LOCAL, "DINAS-PU", "close", due_soon=1, overdue=0),
-            DeadlineCount(LOCAL, "BAPPEDA", "verify", due_soon=0, overdue=4),
+            DeadlineCount(LOCAL, "DPU", "answer", due_soon=2, overdue=1),
+            DeadlineCount(LOCAL, "DPU", "close", due_soon=1, overdue=0),
+            DeadlineCount(LOCAL, "DINKES", "verify", due_soon=0, overdue=4),
+            # The app's own text, not among the route's agencies: no label of its own.
+            DeadlineCount(LOCAL, "Pak Joko 081277770099", "verify", due_soon=1, overdue=0),
+            DeadlineCount(LOCAL, "BAPPEDA", "verify", due_soon=0, overdue=2),
+            DeadlineCount(LOCAL, "(none)", "verify", due_soon=0, overdue=1),
         ]
 
     metrics = Metrics()
@@ -311,11 +315,31 @@ async def test_deadline_gauges_come_from_the_injected_counter_summed_over_tiers_
     assert scrape.label_names() == {name: set(METRIC_LABELS[name]) for name in scrape.label_names()}
     assert asked == [(store, clock.now, timedelta(hours=36))]
     assert scrape.series(DUE_SOON) == {
-        frozenset({("adapter", LOCAL), ("agency", "DINAS-PU")}): 3,
-        frozenset({("adapter", LOCAL), ("agency", "BAPPEDA")}): 0,
+        frozenset({("adapter", LOCAL), ("agency", "DPU")}): 3,
+        frozenset({("adapter", LOCAL), ("agency", "DINKES")}): 0,
+        frozenset({("adapter", LOCAL), ("agency", "other")}): 1,
+        frozenset({("adapter", LOCAL), ("agency", "(none)")}): 0,
     }
-    assert scrape.value(OVERDUE, adapter=LOCAL, agency="DINAS-PU") == 1
-    assert scrape.value(OVERDUE, adapter=LOCAL, agency="BAPPEDA") == 4
+    assert scrape.value(OVERDUE, adapter=LOCAL, agency="DPU") == 1
+    assert scrape.value(OVERDUE, adapter=LOCAL, agency="DINKES") == 4
+    assert scrape.value(OVERDUE, adapter=LOCAL, agency="other") == 2
+    assert "081277770099" not in scrape.text and "Joko" not in scrape.text
+
+
+def test_an_agency_label_is_a_mapped_code_or_else_other():
+    from gateway._web._store_figures import agency_label
+
+    mapped = frozenset({"DPU", "DINKES"})
+    assert [agency_label(a, mapped) for a in ("DPU", "dpu", "BAPPEDA", "(none)")] == ["DPU", "other", "other", "(none)"]
+    # A route that maps no agencies: short codes are labels, anything else (or personal-looking) is not.
+    unmapped = frozenset[str]()
+    assert [agency_label(a, unmapped) for a in ("BAPPEDA", "DINAS-PU", "Dinas Pekerjaan Umum")] == [
+        "BAPPEDA",
+        "DINAS-PU",
+        "other",
+    ]
+    assert agency_label("a" + "0812" * 3, unmapped) == "other"  # a phone number in a code's shape
+    assert agency_label("X" * 41, unmapped) == "other"  # one series per value, kept forever: short ones
 
 
 async def test_429s_are_counted_per_peer_beside_the_requests_they_answered(world, tmp_path: Path):

@@ -190,7 +190,17 @@ class Metrics(Observer):
         engine.observer = self
         roles = {name: "hub" if isinstance(adapter, Hub) else "local_app" for name, adapter in engine.adapters.items()}
         self.registry.register(
-            StoreFigures(engine.store, roles, deadline_counts=deadline_counts, due_within=due_within)
+            StoreFigures(
+                engine.store,
+                roles,
+                deadline_counts=deadline_counts,
+                due_within=due_within,
+                agencies={
+                    name: instance.spec.agencies
+                    for name, instance in engine.config.instances.items()
+                    if roles.get(name) == "local_app"
+                },
+            )
         )
         # Every series that can be known now starts at 0: a rate over a series that appears only
         # with its first event misses that event, and a panel of it stays empty until then.

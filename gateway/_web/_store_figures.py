@@ -6,8 +6,9 @@ deadline counter is given. Several daemons sharing a store show the same figures
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 
 import structlog
@@ -15,8 +16,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway._errors import safe_text
+from gateway._logging import scrub_text
 from gateway._store import Store
-from gateway._store._deadlines import DeadlineCounter
+from gateway._store._deadlines import NO_AGENCY, DeadlineCounter
 from gateway._store._hub_reads import poll_backlog
 from gateway._store._report import job_runs, outbox_figures
 from gateway._timezones import ensure_utc
@@ -47,9 +49,13 @@ class StoreFigures(Collector):
         *,
         deadline_counts: DeadlineCounter | None = None,
         due_within: timedelta = DUE_SOON_WITHIN,
+        agencies: Mapping[str, Collection[str]] | None = None,
     ):
+        """``agencies``: per local app, the agency codes its route maps (``agencies:`` in its
+        YAML): the only agency label values besides ``other`` and ``(none)``."""
         self.store = store
         self.roles = dict(roles)
+        self.agencies = {name: frozenset(codes) for name, codes in (agencies or {}).items()}
         self.deadline_counts = deadline_counts
         self.due_within = due_within
 
@@ -125,12 +131,33 @@ class StoreFigures(Collector):
             due_soon: dict[tuple[str, str], int] = defaultdict(int)
             overdue: dict[tuple[str, str], int] = defaultdict(int)
             for row in self.deadline_counts(store, now, self.due_within):  # by tier too: summed per agency
-                due_soon[row.instance, row.agency] += row.due_soon
-                overdue[row.instance, row.agency] += row.overdue
+                label = agency_label(row.agency, self.agencies.get(row.instance, frozenset()))
+                due_soon[row.instance, label] += row.due_soon
+                overdue[row.instance, label] += row.overdue
             for key, count in sorted(due_soon.items()):
                 families[DUE_SOON].add_metric(list(key), count)
             for key, count in sorted(overdue.items()):
                 families[OVERDUE].add_metric(list(key), count)
+
+
+#: An agency code a label may carry when the route maps none: letters, digits and ``_.-``, short.
+AGENCY_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
+#: Six digits in a row: part of a phone number or a NIK, not of an agency's code.
+LONG_NUMBER = re.compile(r"\d{6}")
+#: The label of an agency that is not a known code: the local app's agency field is its own text,
+#: and a label value is kept forever by Prometheus (one series per value, no personal data).
+OTHER_AGENCY = "other"
+
+
+def agency_label(agency: str, known: frozenset[str]) -> str:
+    """The ``agency`` label of a complaint's agency: itself when the route maps it (or, with no
+    map, when it is a short code with nothing that looks like personal data), else ``other``."""
+    if agency == NO_AGENCY:
+        return agency
+    if known:
+        return agency if agency in known else OTHER_AGENCY
+    looks_personal = scrub_text(agency) != agency or LONG_NUMBER.search(agency) is not None
+    return agency if AGENCY_CODE.fullmatch(agency) and not looks_personal else OTHER_AGENCY
 
 
 def _age(now: datetime, since: datetime | None) -> float:
