@@ -557,8 +557,8 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
         commands = [
             ("status",),
             ("status", "--json"),
-            ("status", "--watch", "--interval", "0.01", "--refreshes", "2"),
-            ("status", "--watch", "--json", "--interval", "0.01", "--refreshes", "2"),
+            ("status", "--watch", "--interval", "0.5", "--refreshes", "2"),
+            ("status", "--watch", "--json", "--interval", "0.5", "--refreshes", "2"),
             ("deliveries", "list"),
             ("deliveries", "list", "--json"),
             ("deliveries", "list", "--state", "pending", "--state", "done", "--state", "skipped", "--json"),

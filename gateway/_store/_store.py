@@ -3,6 +3,10 @@ quarantine and audit, on SQLite (the embedded default) or any SQLAlchemy URL.
 
 Write transactions are short (SQLite has one writer at a time): each method
 below is one transaction, and no network call ever happens inside one.
+
+Error texts (a delivery's, a job's, a peer's, a quarantined record's reason) are stored masked
+as the log masks them (``scrub_text``): they are shown to operators, on the dashboard and in the
+CLI, and may quote a peer's value (an unmapped agency field someone typed a phone number into).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sqlalchemy.exc import (
 from sqlmodel import Session, col, select
 
 from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError
+from gateway._logging import scrub_text
 from gateway._model import Complaint, Location, Status
 from gateway._personal_data import ReporterKeeping
 from gateway._store._engine import create_store_engine
@@ -698,7 +703,7 @@ class Store:
             if row is None:
                 return False
             row.attempts += 1 if count else 0
-            row.last_error, row.last_error_at = error, now
+            row.last_error, row.last_error_at = scrub_text(error), now
             row.first_error_at = row.first_error_at or now
             row.claimed_by, row.claim_expires_at, row.sending_at, row.claim_token = None, None, None, None
             row.outcome_unknown = row.outcome_unknown or outcome_unknown
@@ -763,14 +768,14 @@ class Store:
                 row.last_success_at = now
             else:
                 row.failures += 1
-                row.last_error, row.last_error_at = error, now
+                row.last_error, row.last_error_at = scrub_text(error), now
 
         self._job_run(instance, job, finished)
 
     def quarantine(self, instance: str, stream: str, record_ref: str | None, reason: str) -> int:
         """Keep a record that could not be taken in, with why; return how often it has
         been seen bad (1 the first time)."""
-        ref, reason = bounded(record_ref or "?", MAX_REF), bounded(reason, MAX_REASON)
+        ref, reason = bounded(record_ref or "?", MAX_REF), bounded(scrub_text(reason), MAX_REASON)
         try:
             return self._quarantine(instance, stream, ref, reason)
         except IntegrityError:  # another daemon quarantined the same record at the same moment
@@ -852,6 +857,7 @@ class Store:
         with self.session() as s:
             now = self.lease_now(s)
             row = s.get(PeerHealthRow, instance) or PeerHealthRow(instance=instance, state=state, changed_at=now)
+            last_error = scrub_text(last_error) if last_error is not None else None
             row.state, row.failures, row.last_error, row.changed_at = state, failures, last_error, now
             row.owner = owner
             s.add(row)
