@@ -14,7 +14,7 @@ from sqlmodel import select
 from gateway import AttachmentRef, Classification, Complaint, Location, RawStatus, Reporter, Status
 from gateway._personal_data import PersonalDataKeys, ReporterKeeping, new_key
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
-from gateway._store._tables import ComplaintRow, EventRow, OutboxRow, ReporterRow
+from gateway._store._tables import ComplaintRow, EventRow, JobRunRow, OutboxRow, QuarantineRow, ReporterRow
 from gateway._timezones import WIB, ensure_utc, utcnow
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # Monday 08:00 WIB
@@ -432,6 +432,24 @@ def test_a_claim_checked_before_its_lease_ran_out_is_not_taken_over_before_its_c
     finally:
         a.close()
         b.close()
+
+
+def test_error_texts_are_stored_masked(store: Store):
+    """Shown to operators (dashboard, CLI): a peer's value quoted in one is masked as in the log."""
+    take_in(store)
+    [row] = claim(store)
+    quoted = "agencies has no 'Pak Joko 081277770099' (NIK 3374012345678901, joko@example.co.id)"
+    assert store.fail_delivery(row.id, quoted, retry_at=None, token=row.claim_token)
+    store.job_finished(LOCAL, "intake", error=quoted)
+    store.quarantine(LOCAL, "complaints", "LH-9", quoted)
+    stored = [store.delivery(row.id).last_error]
+    with store.session() as s:
+        stored += [r.last_error for r in s.exec(select(JobRunRow)).all()]
+        stored += [r.reason for r in s.exec(select(QuarantineRow)).all()]
+    assert len(stored) == 3
+    for text in stored:
+        assert text is not None and "<phone>" in text and "<nik>" in text and "<email>" in text
+        assert "081277770099" not in text and "3374012345678901" not in text and "joko@" not in text
 
 
 def test_a_lease_extended_while_a_call_is_slow_keeps_the_row(store: Store, clock: FakeClock):
