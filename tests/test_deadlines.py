@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import gateway.cli._context as cli_context
 from gateway._deadlines import DeadlineRules, Tier, WorkingCalendar
+from gateway._deadlines._calendar import fingerprint
 from gateway._engine import Engine
 from gateway._model import Classification, Status
 from gateway._store import Store
@@ -123,6 +124,33 @@ def test_other_rules_recompute_stored_deadlines_and_keep_what_was_met(store: Sto
     calendar = WorkingCalendar(zone=WIB, added={datetime(2026, 11, 25).date(): "Hari libur daerah (contoh)"})
     assert refresh_deadlines(store, LOCAL, replace(stricter, calendar=calendar)) == 2
     assert deadlines_of(store, complaint_id)["answer"].due_at == wib("2026-11-28T00:00")
+
+
+def test_a_complaint_filed_at_midnight_gets_the_same_deadline_as_later_that_day_and_old_rows_are_recomputed(
+    store: Store,
+):
+    midnight = take_in(store, "LH-1", filed=wib("2026-12-01T00:00"))  # Tuesday 00:00:00 WIB
+    a_second_later = take_in(store, "LH-2", filed=wib("2026-12-01T00:00:01"))
+    assert refresh_deadlines(store, LOCAL, RULES) == 2
+    for complaint_id in (midnight, a_second_later):
+        rows = deadlines_of(store, complaint_id)
+        assert rows["verify"].due_at == wib("2026-12-05T00:00")  # Wed 2, Thu 3, Fri 4
+        assert rows["answer"].due_at == wib("2026-12-12T00:00")  # from the end of Friday 4: Mon 7 .. Fri 11
+
+    # Rows stored by the count before (a midnight filing from the day before, due a day early) carry
+    # a fingerprint without its part: they are computed again.
+    parts = [p for p in RULES.calendar.fingerprint_parts() if not p.startswith("counting=")]
+    days = RULES.days("pengaduan")
+    old = fingerprint([*parts, *(f"{t}={days[t]}" for t in (Tier.VERIFY, Tier.ANSWER, Tier.CLOSE))])
+    assert old != RULES.fingerprint("pengaduan")
+    with store.session() as s:
+        for row in s.exec(select(ComplaintDeadlineRow).where(ComplaintDeadlineRow.complaint_id == midnight)):
+            row.rules = old
+            if row.tier == "verify":
+                row.due_at = wib("2026-12-04T00:00")
+            s.add(row)
+    assert refresh_deadlines(store, LOCAL, RULES) == 1
+    assert deadlines_of(store, midnight)["verify"].due_at == wib("2026-12-05T00:00")
 
 
 def test_a_complaint_kept_off_the_hub_has_no_deadlines_until_it_is_created(store: Store, clock: FakeClock):
