@@ -102,8 +102,8 @@ class WorkingCalendar:
         return end.astimezone(UTC)
 
     def fingerprint_parts(self) -> Iterable[str]:
-        """What decides this calendar, for the rules' fingerprint: the zone, the corrections and
-        the package's version (a new release may move a day)."""
+        """What decides this calendar, for the rules' fingerprint: the zone, how days are counted
+        (:data:`COUNTING`), the corrections and the package's version (a new release may move a day)."""
         yield f"zone={self.zone}"
         yield f"counting={COUNTING}"
         yield f"holidays={version('holidays')}"

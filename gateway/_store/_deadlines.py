@@ -16,8 +16,8 @@ An erased or withdrawn complaint (``erased_at``) owes nothing more and has no op
 is not read again, so a tier not met then would stay open for good. Its rows keep what they held at
 the erasure (a tier not met keeps no outcome) and are not computed again. Every query of open
 deadlines leaves them out with :func:`_owed`, on the complaint's own marker rather than a mark on
-the rows: it holds for complaints erased before it was written, and for one erased while another
-daemon's refresh was writing its rows.
+the rows, so that it also holds for complaints erased by an earlier version of the gateway, and for
+one erased while another daemon's refresh was writing its rows.
 """
 
 from __future__ import annotations
