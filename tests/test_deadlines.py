@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import select
+from sqlalchemy import update as sa_update
+from sqlmodel import col, select
 from test_hub_contract_flow import HUB as FLOW_HUB
 from test_hub_contract_flow import LOCAL as FLOW_LOCAL
 from test_hub_contract_flow import flow, new_complaint
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 
 import gateway.cli._context as cli_context
 from gateway._deadlines import DeadlineRules, Tier, WorkingCalendar
+from gateway._deadlines._calendar import fingerprint
 from gateway._engine import Engine
 from gateway._model import Classification, Status
 from gateway._store import Store
@@ -27,10 +29,13 @@ from gateway._store._deadlines import (
     DeadlineCount,
     deadline_counts,
     list_deadlines,
+    open_deadlines,
     refresh_deadlines,
 )
 from gateway._store._hub_reads import HubEvent, HubStatus, apply_hub_read, hub_view
-from gateway._store._tables import ComplaintDeadlineRow
+from gateway._store._privacy import erase_complaint, purge_closed
+from gateway._store._tables import ComplaintDeadlineRow, OutboxRow
+from gateway._web._store_figures import StoreFigures
 from gateway.cli import app
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -123,6 +128,33 @@ def test_other_rules_recompute_stored_deadlines_and_keep_what_was_met(store: Sto
     calendar = WorkingCalendar(zone=WIB, added={datetime(2026, 11, 25).date(): "Hari libur daerah (contoh)"})
     assert refresh_deadlines(store, LOCAL, replace(stricter, calendar=calendar)) == 2
     assert deadlines_of(store, complaint_id)["answer"].due_at == wib("2026-11-28T00:00")
+
+
+def test_a_complaint_filed_at_midnight_gets_the_same_deadline_as_later_that_day_and_old_rows_are_recomputed(
+    store: Store,
+):
+    midnight = take_in(store, "LH-1", filed=wib("2026-12-01T00:00"))  # Tuesday 00:00:00 WIB
+    a_second_later = take_in(store, "LH-2", filed=wib("2026-12-01T00:00:01"))
+    assert refresh_deadlines(store, LOCAL, RULES) == 2
+    for complaint_id in (midnight, a_second_later):
+        rows = deadlines_of(store, complaint_id)
+        assert rows["verify"].due_at == wib("2026-12-05T00:00")  # Wed 2, Thu 3, Fri 4
+        assert rows["answer"].due_at == wib("2026-12-12T00:00")  # from the end of Friday 4: Mon 7 .. Fri 11
+
+    # Rows stored by the count before (a midnight filing from the day before, due a day early) carry
+    # a fingerprint without its part: they are computed again.
+    parts = [p for p in RULES.calendar.fingerprint_parts() if not p.startswith("counting=")]
+    days = RULES.days("pengaduan")
+    old = fingerprint([*parts, *(f"{t}={days[t]}" for t in (Tier.VERIFY, Tier.ANSWER, Tier.CLOSE))])
+    assert old != RULES.fingerprint("pengaduan")
+    with store.session() as s:
+        for row in s.exec(select(ComplaintDeadlineRow).where(ComplaintDeadlineRow.complaint_id == midnight)):
+            row.rules = old
+            if row.tier == "verify":
+                row.due_at = wib("2026-12-04T00:00")
+            s.add(row)
+    assert refresh_deadlines(store, LOCAL, RULES) == 1
+    assert deadlines_of(store, midnight)["verify"].due_at == wib("2026-12-05T00:00")
 
 
 def test_a_complaint_kept_off_the_hub_has_no_deadlines_until_it_is_created(store: Store, clock: FakeClock):
@@ -234,6 +266,66 @@ def test_deadline_counts_by_agency_and_tier(store: Store, clock: FakeClock):
     assert len(every) == 5  # one current tier per complaint
 
 
+# -- erased and withdrawn complaints, purged ones ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["erase", "withdraw"])
+def test_an_erased_or_withdrawn_complaint_has_no_open_deadline_anywhere(store: Store, clock: FakeClock, kind: str):
+    """The hub is not read again after an erasure, so a deadline left open would be overdue for good
+    (and counted in the metrics and on the dashboard): none of an erased complaint is open."""
+    rules = replace(RULES, tiers={Tier.VERIFY: 0, Tier.ANSWER: 5, Tier.CLOSE: 10})
+    late = take_in(store, "LH-1", filed=MONDAY - timedelta(days=2), agency="DPU")  # verify overdue
+    kept = take_in(store, "LH-2", agency="DPU")
+    verified = take_in(store, "LH-3", agency="Dinkes")
+    refresh_deadlines(store, LOCAL, rules)
+    hub_read(store, verified, status_event("s1", Status.VERIFIED, MONDAY), status=Status.VERIFIED, rules=rules)
+    assert [i.local_ref for i in list_deadlines(store, MONDAY, over=True)] == ["LH-1"]
+
+    erase_complaint(store, LOCAL, "LH-1", kind=kind)
+    erase_complaint(store, LOCAL, "LH-3", kind=kind)  # at its answer, the verify met
+
+    assert deadline_counts(store, MONDAY, timedelta(days=30)) == [
+        DeadlineCount(LOCAL, "DPU", "verify", due_soon=1, overdue=0)  # LH-2's alone
+    ]
+    assert list_deadlines(store, MONDAY, over=True) == []
+    assert [i.local_ref for i in list_deadlines(store, MONDAY)] == ["LH-2"]
+    assert [i.local_ref for i in list_deadlines(store, MONDAY, due_within=timedelta(days=30))] == ["LH-2"]
+    with store.session() as s:  # what the hub poll would read near (it reads an erased complaint no more)
+        assert open_deadlines(s, late) == () and open_deadlines(s, verified) == ()
+        assert open_deadlines(s, kept) == (wib("2026-11-24T00:00"),)
+    # The metrics (and the dashboard, from the same counts) count nothing of them.
+    figures = {
+        m.name: m.samples for m in StoreFigures(store, {LOCAL: "local"}, deadline_counts=deadline_counts).collect()
+    }
+    overdue = {tuple(x.labels.values()): x.value for x in figures["lapor_gateway_complaints_overdue"]}
+    due_soon = {tuple(x.labels.values()): x.value for x in figures["lapor_gateway_complaints_due_soon"]}
+    assert overdue == {(LOCAL, "DPU"): 0} and due_soon == {(LOCAL, "DPU"): 1}
+
+    # Their rows stay as they were at the erasure, and are not computed again when the rules change.
+    rows = deadlines_of(store, late)
+    assert rows["verify"].met_at is None and rows["verify"].outcome is None
+    assert deadlines_of(store, verified)["verify"].outcome == "met"
+    fingerprint_then = rows["verify"].rules
+    assert refresh_deadlines(store, LOCAL, replace(rules, tiers={**rules.tiers, Tier.VERIFY: 2})) == 1  # LH-2
+    assert deadlines_of(store, late)["verify"].rules == fingerprint_then
+    assert deadline_counts(store, MONDAY, timedelta(days=30))[0].due_soon == 1
+
+
+def test_a_purged_complaint_was_closed_so_it_has_no_open_deadline(store: Store, clock: FakeClock):
+    """The retention purge takes closed complaints only, and the hub's closing meets every tier:
+    nothing of a purged complaint is left open (the purge itself leaves the deadlines alone)."""
+    complaint_id = take_in(store, "LH-1", agency="DPU")
+    refresh_deadlines(store, LOCAL, RULES)
+    hub_read(store, complaint_id, status_event("s1", Status.DONE, wib("2026-11-24T10:00")), status=Status.DONE)
+    with store.session() as s:  # delivered (a purge waits for what is owed)
+        s.execute(sa_update(OutboxRow).where(col(OutboxRow.complaint_id) == complaint_id).values(state="done"))
+    clock.now += timedelta(days=3)
+    assert purge_closed(store, LOCAL, 0).complaints == 1
+    assert {r.outcome for r in deadlines_of(store, complaint_id).values()} == {"met"}
+    later = clock.now + timedelta(days=60)
+    assert deadline_counts(store, later, timedelta(days=2)) == [] and list_deadlines(store, later) == []
+
+
 # -- the CLI ----------------------------------------------------------------------------------------------
 
 
@@ -277,6 +369,23 @@ def test_cli_lists_overdue_deadlines_in_the_apps_zone_without_personal_data(cli_
     assert "LH-2" not in flat
     for personal in (REPORTER.name, REPORTER.nik, REPORTER.phone, REPORTER.email, "Pandanaran"):
         assert personal not in result.output
+
+
+@pytest.mark.parametrize("withdraw", [False, True])
+def test_cli_an_erased_complaint_leaves_the_overdue_list_and_the_counts(cli_store, withdraw: bool):
+    assert "LH-1" in deadlines_cli(cli_store, "--over", "--json").output
+    config = str(cli_store / "gateway.yaml")
+    erase = ["--config", config, "privacy", "erase", "--app", LOCAL, "--ref", "LH-1", *(["--withdraw"] * withdraw)]
+    result = CliRunner().invoke(app, erase)
+    assert result.exit_code == 0, result.output
+    assert json.loads(deadlines_cli(cli_store, "--over", "--json").output) == []
+    every = json.loads(deadlines_cli(cli_store, "--json").output)
+    assert sorted(r["local_ref"] for r in every) == ["LH-2", "LH-3"]
+    counts = json.loads(deadlines_cli(cli_store, "--by-agency", "--json").output)
+    assert {(c["agency"], c["tier"]): (c["due_soon"], c["overdue"]) for c in counts} == {
+        ("DPU", "verify"): (1, 0),
+        ("Dinkes", "verify"): (1, 0),
+    }
 
 
 def test_cli_json_and_by_agency(cli_store):

@@ -139,7 +139,9 @@ def test_zero_working_days_is_due_by_the_end_of_the_day_the_tier_starts(repo_con
     saturday = at("2026-11-28T15:00", WITA)
     verify = rules.calendar.add_working_days(saturday, 0)
     assert verify == at("2026-11-29T00:00", WITA).astimezone(UTC)
-    assert rules.calendar.add_working_days(verify, 0) == verify
+    # A later tier of 0 counted from that deadline (the midnight that ends Saturday) ends with it.
+    assert rules.calendar.add_working_days(verify, 0, after_deadline=True) == verify
+    assert rules.schedule("pengaduan", saturday, {})[Tier.ANSWER] == (verify, verify)
 
 
 def test_years_whose_cuti_bersama_the_package_does_not_know_are_named():
@@ -228,3 +230,60 @@ def test_the_old_polling_deadline_keys_are_refused_with_where_they_went(repo_con
     assert issue.file == str(path) and issue.line == line_of(text, "polling:")
     assert f"polling.{key.split(':')[0]} is no longer read" in issue.message
     assert "deadlines" in issue.message
+
+
+@pytest.mark.parametrize("second", [0, 1])
+def test_a_complaint_filed_at_midnight_counts_from_that_day_as_one_filed_a_second_later(second: int):
+    # "whatever the hour of filing" (docs/deadlines.md): Tuesday 1 December 2026 at 00:00:00 WIB
+    # is a Tuesday complaint, as at 00:00:01; it was due on Thursday the 3rd's end before.
+    filed = at("2026-12-01T00:00", WIB) + timedelta(seconds=second)
+    rules = DeadlineRules(calendar=WorkingCalendar(zone=WIB))
+    assert rules.due(Tier.VERIFY, "pengaduan", filed) == at("2026-12-05T00:00", WIB)  # Wed 2, Thu 3, Fri 4
+    # With 0 working days, by the end of the filing day, not at the filing instant itself.
+    assert rules.calendar.add_working_days(filed, 0) == at("2026-12-02T00:00", WIB)
+
+
+def test_a_midnight_filing_in_wita_across_lebaran_is_a_complaint_of_that_day():
+    # 00:00 WITA on Friday 5 March 2027 (Thursday 23:00 WIB): Friday's in Makassar, as at 00:30
+    # (test_near_midnight_the_zone_decides_the_day_and_lebaran_makes_it_a_week), Thursday's in Semarang.
+    filed = at("2027-03-05T00:00", WITA)
+    makassar = DeadlineRules(calendar=WorkingCalendar(zone=WITA))
+    semarang = DeadlineRules(calendar=WorkingCalendar(zone=WIB))
+    assert makassar.due(Tier.VERIFY, "pengaduan", filed) == at("2027-03-19T00:00", WITA)  # Tue 16, Wed 17, Thu 18
+    assert semarang.due(Tier.VERIFY, "pengaduan", filed) == at("2027-03-18T00:00", WIB)  # Fri 5, Tue 16, Wed 17
+
+
+@pytest.mark.parametrize(
+    ("midnight", "three_days", "zero_days"),
+    [
+        # Christmas Eve's cuti bersama 2026, a Thursday: Fri 25 (Natal) off, Mon 28, Tue 29, Wed 30.
+        ("2026-12-24T00:00", "2026-12-31T00:00", "2026-12-25T00:00"),
+        # A Saturday: Mon 30 November, Tue 1, Wed 2 December.
+        ("2026-11-28T00:00", "2026-12-03T00:00", "2026-11-29T00:00"),
+        # The Monday of Lebaran's cuti bersama 2027 (15 March): Tue 16, Wed 17, Thu 18.
+        ("2027-03-15T00:00", "2027-03-19T00:00", "2027-03-16T00:00"),
+    ],
+)
+def test_a_midnight_filing_on_a_day_off_counts_from_that_day_in_wita(midnight: str, three_days: str, zero_days: str):
+    calendar = WorkingCalendar(zone=WITA)
+    filed = at(midnight, WITA)
+    assert not calendar.is_working_day(filed.date())
+    assert calendar.add_working_days(filed, 3) == at(three_days, WITA)
+    # 0 working days: the end of that day off itself (docs/deadlines.md), not the filing instant.
+    assert calendar.add_working_days(filed, 0) == at(zero_days, WITA)
+
+
+def test_a_tier_counted_from_a_deadline_keeps_the_day_after_it_and_one_from_a_midnight_step_counts_that_day():
+    rules = DeadlineRules(calendar=WorkingCalendar(zone=WIB))
+    filed = at("2026-12-01T00:00", WIB)  # Tuesday, midnight
+    schedule = rules.schedule("pengaduan", filed, {})
+    assert schedule[Tier.VERIFY] == (filed, at("2026-12-05T00:00", WIB))
+    # Not verified: the answer counts from the end of Friday 4: Mon 7 .. Fri 11.
+    assert schedule[Tier.ANSWER] == (at("2026-12-05T00:00", WIB), at("2026-12-12T00:00", WIB))
+    # Then 10 from the end of Friday 11: 14-18, 21-23, (24 and 25 off), 28, 29.
+    assert schedule[Tier.CLOSE] == (at("2026-12-12T00:00", WIB), at("2026-12-30T00:00", WIB))
+    # Verified at the hub at midnight on Wednesday 2: the answer counts from Wednesday (Thu 3 ..
+    # Wed 9), as for a step at any other hour of that day.
+    verified = at("2026-12-02T00:00", WIB)
+    schedule = rules.schedule("pengaduan", filed, {Tier.VERIFY: verified})
+    assert schedule[Tier.ANSWER] == (verified, at("2026-12-10T00:00", WIB))

@@ -39,6 +39,12 @@ def cuti_bersama_known(year: int) -> bool:
     return bool(holidays.country_holidays("ID", years=year, categories=("government",)))
 
 
+#: How days are counted, in the rules' fingerprint, so that deadlines stored by an earlier count are
+#: computed again. 2: a filing at 00:00:00 counts from its own day (1 took it for the end of the day
+#: before, and such a complaint lost a working day; a local app that sends dates alone files every
+#: complaint at midnight).
+COUNTING = 2
+
 #: How far ahead a deadline of a complaint filed today may fall, about: the longest tier chains
 #: (60 working days for a whistleblowing answer) reach three months and more.
 HORIZON = timedelta(days=120)
@@ -75,15 +81,17 @@ class WorkingCalendar:
     def is_working_day(self, day: date) -> bool:
         return self.day_off(day) is None
 
-    def add_working_days(self, start: datetime, days: int) -> datetime:
+    def add_working_days(self, start: datetime, days: int, *, after_deadline: bool = False) -> datetime:
         """The end of the ``days``-th working day after ``start``'s own day, in this zone, as UTC:
         a complaint filed on Monday with 3 working days is due by the end of Thursday (its filing
-        day does not count, whatever its hour; a day is whole in the zone it is counted in).
-        A start at midnight is the end of the day before: a tier counted on from another's
-        deadline (which ends at midnight) does not lose the day that follows it."""
+        day does not count, whatever its hour, 00:00:00 included; a day is whole in the zone it is
+        counted in). ``after_deadline``: ``start`` is another tier's deadline, the midnight that
+        ends its last day, so the count goes on from that day: the day the midnight begins is
+        the first one counted, not lost. Only the caller knows which a midnight is (a citizen
+        files at 00:00:00 too), so it is told, not guessed from the hour."""
         local = start.astimezone(self.zone)
         day = local.date()
-        if local.time() == datetime.min.time():
+        if after_deadline and local.time() == datetime.min.time():
             day -= timedelta(days=1)
         left = days
         while left > 0:
@@ -94,9 +102,10 @@ class WorkingCalendar:
         return end.astimezone(UTC)
 
     def fingerprint_parts(self) -> Iterable[str]:
-        """What decides this calendar, for the rules' fingerprint: the zone, the corrections and
-        the package's version (a new release may move a day)."""
+        """What decides this calendar, for the rules' fingerprint: the zone, how days are counted
+        (:data:`COUNTING`), the corrections and the package's version (a new release may move a day)."""
         yield f"zone={self.zone}"
+        yield f"counting={COUNTING}"
         yield f"holidays={version('holidays')}"
         yield "added=" + ",".join(f"{d.isoformat()}" for d in sorted(self.added))
         yield "removed=" + ",".join(d.isoformat() for d in sorted(self.removed))

@@ -63,8 +63,10 @@ class DeadlineRules:
             found = self._fingerprints[classification] = fingerprint(parts)
         return found
 
-    def due(self, tier: Tier, classification: str | None, start: datetime) -> datetime:
-        return self.calendar.add_working_days(start, self.days(classification)[tier])
+    def due(self, tier: Tier, classification: str | None, start: datetime, *, after_deadline: bool = False) -> datetime:
+        """``after_deadline``: ``start`` is the tier before's deadline, not a time something
+        happened (see :meth:`WorkingCalendar.add_working_days`)."""
+        return self.calendar.add_working_days(start, self.days(classification)[tier], after_deadline=after_deadline)
 
     def schedule(
         self, classification: str | None, filed_at: datetime, met: Mapping[Tier, datetime | None]
@@ -72,9 +74,10 @@ class DeadlineRules:
         """(start, due) of each tier: each counts from when the tier before it was met, or,
         while it is not, from the tier before's deadline."""
         out: dict[Tier, tuple[datetime, datetime]] = {}
-        start = filed_at
+        start, after_deadline = filed_at, False
         for tier in TIERS:
-            due = self.due(tier, classification, start)
+            due = self.due(tier, classification, start, after_deadline=after_deadline)
             out[tier] = (start, due)
-            start = met.get(tier) or due
+            reached = met.get(tier)
+            start, after_deadline = (reached, False) if reached is not None else (due, True)
         return out

@@ -11,6 +11,13 @@ When a tier is met, from the timeline (origin: the hub):
 - ``close``: done, rejected or archived (a closed complaint owes nothing more).
 
 A later step meets the earlier ones too (an answer shows the complaint was forwarded).
+
+An erased or withdrawn complaint (``erased_at``) owes nothing more and has no open deadline: the hub
+is not read again, so a tier not met then would stay open for good. Its rows keep what they held at
+the erasure (a tier not met keeps no outcome) and are not computed again. Every query of open
+deadlines leaves them out with :func:`_owed`, on the complaint's own marker rather than a mark on
+the rows, so that it also holds for complaints erased by an earlier version of the gateway, and for
+one erased while another daemon's refresh was writing its rows.
 """
 
 from __future__ import annotations
@@ -168,13 +175,19 @@ def settle_deadlines(s: Session, complaint: ComplaintRow, rules: DeadlineRules, 
     _settle(s, complaint_id, complaint.classification, ensure_utc(complaint.local_created_at), rules, have, met, now)
 
 
+def _owed() -> Any:
+    """The complaint still owes its deadlines: not erased or withdrawn (see the module's doc)."""
+    return col(ComplaintRow.erased_at).is_(None)
+
+
 def open_deadlines(s: Session, complaint_id: int) -> tuple[datetime, ...]:
     """The due time of the complaint's current tier (its earliest not met), or nothing when every
-    tier is met: the poll reads it near that deadline. The later tiers' deadlines are provisional
-    until it is met (see :func:`_current`)."""
+    tier is met or the complaint was erased: the poll reads it near that deadline. The later tiers'
+    deadlines are provisional until it is met (see :func:`_current`)."""
     found = s.exec(
         select(ComplaintDeadlineRow.due_at)
-        .where(ComplaintDeadlineRow.complaint_id == complaint_id, col(ComplaintDeadlineRow.met_at).is_(None))
+        .join(ComplaintRow, col(ComplaintRow.id) == col(ComplaintDeadlineRow.complaint_id))
+        .where(ComplaintDeadlineRow.complaint_id == complaint_id, col(ComplaintDeadlineRow.met_at).is_(None), _owed())
         .order_by(_tier_rank(col(ComplaintDeadlineRow.tier)))
         .limit(1)
     ).all()
@@ -235,6 +248,7 @@ def _refresh_chunk(store: Store, ids: Sequence[int], rules: DeadlineRules) -> in
             for c in complaints
             if c.id is not None
             and c.id not in off
+            and c.erased_at is None  # processed no further: its rows stay as they were at the erasure
             and (
                 len(have := rows.get(c.id, {})) < len(TIERS)
                 or any(r.rules != rules.fingerprint(c.classification) for r in have.values())
@@ -268,9 +282,9 @@ def _current() -> Any:
 
 
 def deadline_counts(store: Store, now: datetime, due_within: timedelta) -> list[DeadlineCount]:
-    """Open deadlines (each complaint's current tier) per local app, agency and tier: ``due_soon``
-    (due from ``now`` to ``now + due_within``) and ``overdue`` (due before ``now``, not met). Groups
-    with neither are left out."""
+    """Open deadlines (each complaint's current tier; an erased one has none) per local app, agency
+    and tier: ``due_soon`` (due from ``now`` to ``now + due_within``) and ``overdue`` (due before
+    ``now``, not met). Groups with neither are left out."""
     soon_until = now + due_within
     due = col(ComplaintDeadlineRow.due_at)
     with store.session() as s:
@@ -284,7 +298,7 @@ def deadline_counts(store: Store, now: datetime, due_within: timedelta) -> list[
                 func.count().filter(due < now),
             )
             .join(ComplaintRow, col(ComplaintRow.id) == col(ComplaintDeadlineRow.complaint_id))
-            .where(col(ComplaintDeadlineRow.met_at).is_(None), due < soon_until, _current())
+            .where(col(ComplaintDeadlineRow.met_at).is_(None), due < soon_until, _owed(), _current())
             .group_by(col(ComplaintRow.local_instance), col(ComplaintRow.agency), col(ComplaintDeadlineRow.tier))
         ).all()
     counts = [
@@ -322,7 +336,7 @@ def list_deadlines(
         )
         .join(ComplaintRow, col(ComplaintRow.id) == col(ComplaintDeadlineRow.complaint_id))
         .outerjoin(LinkRow, local_link)
-        .where(col(ComplaintDeadlineRow.met_at).is_(None), _current())
+        .where(col(ComplaintDeadlineRow.met_at).is_(None), _owed(), _current())
     )
     if over:
         query = query.where(due < now)

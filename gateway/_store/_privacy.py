@@ -16,7 +16,8 @@ transaction each, so that a big store is never locked for long, and does nothing
 
 An erasure happens now, whatever the complaint's state, and also stops its processing: its owed
 deliveries are dropped, its hub reads stop, and the intake ignores later records of it
-(``erased_at``, checked in ``_store.py``, ``_local_reads.py`` and ``_hub_reads.py``).
+(``erased_at``, checked in ``_store.py``, ``_local_reads.py`` and ``_hub_reads.py``); its deadlines
+are open no more (``_deadlines.py`` leaves erased complaints out of every open deadline).
 """
 
 from __future__ import annotations
