@@ -266,6 +266,15 @@ def test_deadline_counts_by_agency_and_tier(store: Store, clock: FakeClock):
     assert len(every) == 5  # one current tier per complaint
 
 
+def test_an_agency_field_with_personal_data_in_it_is_shown_masked(store: Store):
+    """The agency is the local app's own text: someone may type a name and a number into it."""
+    take_in(store, "LH-1", filed=MONDAY - timedelta(days=7), agency="Pak Joko 081277770099")
+    refresh_deadlines(store, LOCAL, RULES)
+    [count] = deadline_counts(store, MONDAY, timedelta(days=2))
+    [item] = list_deadlines(store, MONDAY, over=True)
+    assert count.agency == item.agency == "Pak Joko <phone>"
+
+
 # -- erased and withdrawn complaints, purged ones ---------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from gateway._deadlines import TIERS, DeadlineRules, Tier
+from gateway._logging import scrub_text
 from gateway._model import Status
 from gateway._store._store import CREATE_COMPLAINT, OutboxState, Store
 from gateway._store._tables import ComplaintDeadlineRow, ComplaintRow, EventRow, LinkRow, OutboxRow
@@ -281,6 +282,13 @@ def _current() -> Any:
     )
 
 
+def _shown(agency: str | None) -> str:
+    """A complaint's agency as the counts and lists give it (to the dashboard, the CLI, the
+    metrics): the local app's own text, masked as the log masks it (a review found a name and
+    phone number typed into it)."""
+    return scrub_text(agency) if agency else NO_AGENCY
+
+
 def deadline_counts(store: Store, now: datetime, due_within: timedelta) -> list[DeadlineCount]:
     """Open deadlines (each complaint's current tier; an erased one has none) per local app, agency
     and tier: ``due_soon`` (due from ``now`` to ``now + due_within``) and ``overdue`` (due before
@@ -302,7 +310,7 @@ def deadline_counts(store: Store, now: datetime, due_within: timedelta) -> list[
             .group_by(col(ComplaintRow.local_instance), col(ComplaintRow.agency), col(ComplaintDeadlineRow.tier))
         ).all()
     counts = [
-        DeadlineCount(instance, agency or NO_AGENCY, tier, int(soon or 0), int(over or 0))
+        DeadlineCount(instance, _shown(agency), tier, int(soon or 0), int(over or 0))
         for instance, agency, tier, soon, over in found
     ]
     order = {t.value: i for i, t in enumerate(TIERS)}
@@ -349,5 +357,5 @@ def list_deadlines(
     for gateway_ref, local_ref, instance, agency, tier, due_at in found:
         due_at = ensure_utc(due_at)
         state = "overdue" if due_at < now else "due soon" if due_at < soon_until else "open"
-        items.append(DeadlineItem(gateway_ref, local_ref, instance, agency or NO_AGENCY, tier, due_at, state))
+        items.append(DeadlineItem(gateway_ref, local_ref, instance, _shown(agency), tier, due_at, state))
     return items
