@@ -48,9 +48,12 @@ _PATTERNS = [
 ]
 
 
-# Each pattern above needs one of these: most logged values (event names, instance names)
-# have none, and are passed over with one search instead of four substitutions.
-_MAYBE_SENSITIVE = re.compile(r"\d|@|(?i:bearer)")
+# What each pattern above cannot match without (sixteen digits; an "@"; the start of a phone
+# number, with its lookbehind; "bearer"): most logged values (event names, instance names, a
+# record's id) have none of them, and are passed over with one search instead of four
+# substitutions. A search for any digit let every id through to the substitutions, which were
+# then half of a backfill's logging.
+_MAYBE_SENSITIVE = re.compile(r"\d{16}|@|(?<![\w-])(?:\+62|62|0)[\s.-]?8\d|(?i:bearer)")
 
 
 def scrub_text(text: str) -> str:
@@ -64,6 +67,8 @@ def scrub_text(text: str) -> str:
 
 def _printable(text: str) -> str:
     """A string any stream can write: a lone surrogate (from a peer's broken UTF-16) becomes U+FFFD."""
+    if text.isascii():  # most values: encoding them only to find that out cost more than the check
+        return text
     try:
         text.encode("utf-8")
         return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
 from datetime import UTC, datetime
 
 import httpx
@@ -22,7 +23,7 @@ from gateway import (
     RetryPolicy,
     TransientPeerError,
 )
-from gateway._logging import configure_logging
+from gateway._logging import _PATTERNS, configure_logging, scrub_text
 
 NIK = "3374012345678901"
 EMAIL = "budi.santoso@example.co.id"
@@ -232,6 +233,60 @@ def test_phone_numbers_with_separators_are_masked(log_stream, phone):
     structlog.get_logger("test").info("peer said", detail=f"hubungi {phone} segera")
 
     assert "3456" not in only_line(log_stream)["detail"]
+
+
+def _all_masks(text: str) -> str:
+    """The four masks applied to every value, as before values were passed over by a search."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def test_values_passed_over_are_exactly_those_no_mask_changes():
+    """``scrub_text`` skips the masks for a value its search finds nothing in: that search must
+    never miss a value that one of the masks would change, whatever the digits around it."""
+    rng = random.Random(10)
+    pieces = [
+        NIK,
+        EMAIL,
+        PHONE,
+        INTL_PHONE,
+        "6281234567890",
+        "0812-3456-7890",
+        "+62 812 3456 7890",
+        "0812 3456 7890",
+        "Bearer x",
+        "BEARER y",
+        "bearer",
+        "@",
+        "8",
+        "08",
+        "62",
+        "+62",
+        "0-8",
+        "0.81",
+        "088",
+        "80",
+        "1",
+        "0",
+        "9",
+        "-",
+        ".",
+        " ",
+        "\t",
+        "a",
+        "_",
+        "id_",
+        "\u0668",
+        "\u0660\u0668\u0661\u0662\u0663\u0664",
+        "x@y.id",
+        "\n",
+    ]
+    texts = [str(n) for n in range(0, 200_000, 7)] + [f"{n:016d}" for n in range(0, 10**16, 10**14)]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) for _ in range(20_000)]
+    texts += ["".join(rng.choice("0123456789862+-. @abB") for _ in range(rng.randint(1, 20))) for _ in range(20_000)]
+    for text in texts:
+        assert scrub_text(text) == _all_masks(text), text
 
 
 # -- reprs and error texts ----------------------------------------------------------------------
