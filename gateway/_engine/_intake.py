@@ -31,6 +31,9 @@ from gateway._store._deadlines import refresh_deadlines
 from gateway._store._local_reads import LocalEvent, record_local_events
 from gateway._store._positions import peer_position, set_peer_position
 
+# The per-record lines of a batch go through one logger bound for the batch (``log.bind()``, with
+# the configuration of that moment, as each line's own would have). Called on ``log``, each line
+# had structlog assemble a new logger first: 16 us, about as much as rendering and writing it.
 log = structlog.get_logger("gateway.intake")
 
 R = TypeVar("R")
@@ -255,6 +258,7 @@ class Intake:
             return taken
 
         def flush() -> None:
+            batch_log = log.bind()  # see the note at ``log``
             for taken, (record, _) in self._stored("complaints", batch, take_in, cursor, result):
                 self._resolve("complaints", record.ref)
                 if taken is None:  # erased on request (or asked to be before it was read): not taken in
@@ -262,7 +266,7 @@ class Intake:
                 complaint_id, new = taken
                 if new:
                     result.complaints_new += 1
-                    log.info("complaint taken in", complaint_id=complaint_id, local_ref=record.ref)
+                    batch_log.info("complaint taken in", complaint_id=complaint_id, local_ref=record.ref)
                 else:
                     result.complaints_updated += 1
             batch.clear()
@@ -319,10 +323,11 @@ class Intake:
         if not events:
             return
         self._record_events(events)
+        batch_log = log.bind()  # see the note at ``log``
         for event in events:
             if event.outcome == "recorded":
                 result.status_changes += 1
-                log.info("local status change seen", complaint_id=event.complaint_id, event_id=event.event_id)
+                batch_log.info("local status change seen", complaint_id=event.complaint_id, event_id=event.event_id)
 
     def _record_events(self, events: list[LocalEvent]) -> None:
         try:
@@ -479,6 +484,7 @@ class Intake:
             return [None] * len(items)
 
         def flush() -> None:
+            batch_log = log.bind()  # see the note at ``log``
             for _, (record, event) in self._stored(stream, batch, store_events, cursor, result):
                 if event.outcome == "no_complaint":
                     self._complaint_for(stream, record, event.occurred_at, cursor, result)
@@ -486,7 +492,9 @@ class Intake:
                     result.echoes += 1
                 elif event.outcome == "recorded" and event.kind == EventKind.FOLLOW_UP:
                     result.follow_ups += 1
-                    log.info("local follow-up owed to hub", complaint_id=event.complaint_id, event_id=event.event_id)
+                    batch_log.info(
+                        "local follow-up owed to hub", complaint_id=event.complaint_id, event_id=event.event_id
+                    )
                 elif event.outcome == "recorded":
                     result.status_changes += 1
             batch.clear()
