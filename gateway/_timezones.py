@@ -53,12 +53,16 @@ def _parse_peer_time(text: str, fmt: str, peer_zone: tzinfo) -> datetime:
 # exactly as strptime does, in a tenth of the time (strptime was the largest single cost of
 # a backfill). Any other shape (no zero padding, other digits, a "T") goes to strptime.
 _PLAIN_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+# The same for a day alone (``%Y-%m-%d``, a complaint's incident date): midnight, as strptime gives.
+_PLAIN_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _parse_uncached(text: str, fmt: str, peer_zone: tzinfo) -> datetime:
     text = text.strip()
     try:
-        if fmt == "%Y-%m-%d %H:%M:%S" and _PLAIN_SECONDS.fullmatch(text):
+        if (fmt == "%Y-%m-%d %H:%M:%S" and _PLAIN_SECONDS.fullmatch(text)) or (
+            fmt == "%Y-%m-%d" and _PLAIN_DAY.fullmatch(text)
+        ):
             parsed = datetime.fromisoformat(text)
         else:
             parsed = datetime.strptime(text, fmt)

@@ -3,6 +3,7 @@ an offset (``+08:00``, ``+0800``, ``Z``) read by their offset, everything return
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -102,3 +103,60 @@ def test_format_peer_time_with_percent_z_and_without():
 def test_to_utc_keeps_an_aware_times_offset():
     aware = datetime(2026, 11, 29, 10, 0, tzinfo=WITA)
     assert to_utc(aware, WIB) == TEN_IN_WITA
+
+
+def _by_strptime(text: str, fmt: str) -> datetime | str:
+    try:
+        return to_utc(datetime.strptime(text.strip(), fmt), WIB)
+    except (ValueError, OverflowError, UnicodeError):
+        return "error"
+
+
+def _by_parse_peer_time(text: str, fmt: str) -> datetime | str:
+    try:
+        return parse_peer_time(text, fmt, WIB)
+    except ValueError:
+        return "error"
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"])
+def test_the_short_ways_of_reading_a_time_give_what_strptime_gives(fmt):
+    """A day or a time written in full is read by ``datetime.fromisoformat``, not strptime: the same
+    time, or an error, for every text, malformed ones included."""
+    rng = random.Random(20261130)
+    texts = [
+        "2026-11-30",
+        "2024-02-29",
+        "2023-02-29",
+        "0001-01-01",
+        "0000-01-01",
+        "9999-12-31",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-01-32",
+        "2026-1-05",
+        " 2026-01-05 ",
+        "2026-01-05T00:00:00",
+        "20260105",
+        "2026-01-05 00:00:00",
+        "2026-01-05 23:59:59",
+        "2026-01-05 24:00:00",
+        "2026-01-05 23:60:00",
+        "2026-01-05 23:59:60",
+        "2026-01-05 7:05:03",
+        "2026-01-05  07:05:03",
+        "2026-01-05 07:05:03.5",
+        "\u0662\u0660\u0662\u0666-01-05",
+        "2026-01-05\x00",
+        "",
+        "2026-01-05\udc00",
+        "+2026-01-05",
+    ]
+    alphabet = "0123456789- :T.\u0663x"
+    for _ in range(30_000):
+        day = f"{rng.randint(0, 10_000):04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}"
+        clock = f" {rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 61):02d}"
+        texts.append(day + (clock if rng.random() < 0.5 else ""))
+        texts.append("".join(rng.choice(alphabet) for _ in range(rng.randint(8, 20))))
+    for text in texts:
+        assert _by_parse_peer_time(text, fmt) == _by_strptime(text, fmt), repr(text)
