@@ -147,7 +147,7 @@ def _settle(
 
 def _rows_of(s: Session, ids: Sequence[int]) -> dict[int, dict[Tier, ComplaintDeadlineRow]]:
     rows: dict[int, dict[Tier, ComplaintDeadlineRow]] = defaultdict(dict)
-    for row in s.exec(select(ComplaintDeadlineRow).where(col(ComplaintDeadlineRow.complaint_id).in_(ids))):
+    for row in s.exec(_DEADLINES_OF, params={"ids": list(ids)}):
         rows[row.complaint_id][Tier(row.tier)] = row
     return rows
 
@@ -204,10 +204,12 @@ def refresh_deadlines(
     Each chunk is read and written in one transaction; a daemon that wrote the same rows meanwhile
     makes the chunk run once more (and find them)."""
     with store.session() as s:
-        query = select(ComplaintRow.id).where(ComplaintRow.local_instance == local_instance)
-        if complaint_ids is not None:
-            query = query.where(col(ComplaintRow.id).in_(list(complaint_ids)))
-        ids = [i for i in s.exec(query.order_by(col(ComplaintRow.id))).all() if i is not None]
+        if complaint_ids is not None:  # after each batch of an intake: a statement built once
+            found = s.connection().execute(_OF_INSTANCE, {"instance": local_instance, "ids": list(complaint_ids)})
+            ids = [i for i in found.scalars() if i is not None]
+        else:
+            query = select(ComplaintRow.id).where(ComplaintRow.local_instance == local_instance)
+            ids = [i for i in s.exec(query.order_by(col(ComplaintRow.id))).all() if i is not None]
     done = 0
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
@@ -271,6 +273,18 @@ def _refresh_chunk(store: Store, ids: Sequence[int], rules: DeadlineRules) -> in
     return done
 
 
+# Built once: building a select with an IN list cost SQLAlchemy more than SQLite took to run it.
+_OF_INSTANCE = (
+    sa.select(col(ComplaintRow.id))
+    .where(
+        col(ComplaintRow.local_instance) == sa.bindparam("instance"),
+        col(ComplaintRow.id).in_(sa.bindparam("ids", expanding=True)),
+    )
+    .order_by(col(ComplaintRow.id))
+)
+_DEADLINES_OF = select(ComplaintDeadlineRow).where(
+    col(ComplaintDeadlineRow.complaint_id).in_(sa.bindparam("ids", expanding=True))
+)
 # An erased complaint is processed no further: its rows stay as they were at the erasure.
 _FOR_RULES = sa.select(
     col(ComplaintRow.id), col(ComplaintRow.classification), col(ComplaintRow.local_created_at)
