@@ -12,8 +12,19 @@ call or traceback cannot leak them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
+
+#: The largest integer a JSON number carries exactly through every sender: JavaScript's and any
+#: parser that reads numbers as IEEE doubles (2**53 - 1). A NIK has 16 digits and those of Papua's
+#: provinces (codes 91-96) lie above it: sent as a number, such a NIK may have been rounded on its
+#: way, and a wrong NIK kept is worse than none (UU PDP's accuracy principle).
+EXACT_JSON_INTEGER = 2**53 - 1
+
+#: The reporter's fields a peer may send as a number and that are read as its digits.
+_DIGIT_FIELDS = frozenset({"nik", "phone"})
 
 
 class Status(str, enum.Enum):  # noqa: UP042 (StrEnum would change format() and str() of members)
@@ -73,7 +84,58 @@ class Reporter:
         present = [f.name for f in fields(self) if getattr(self, f.name)]
         return f"Reporter(<redacted: {', '.join(present) or 'empty'}>)"
 
+    @classmethod
+    def from_peer(cls, values: Mapping[str, Any], *, where: Mapping[str, str], record: str | None = None) -> Reporter:
+        """A reporter from the values a peer sent (``name``, ``nik``, ``phone``, ``email``,
+        ``address``: any left out is absent), read so that the complaint is never lost to them.
+
+        Nothing of the reporter is needed to pass a complaint on (the hub never gets it, and by
+        default it is not kept at all), so a malformed field must not stop the complaint: a NIK
+        or phone sent as a whole JSON number is read as its digits (up to
+        :data:`EXACT_JSON_INTEGER`; above it the number may have been rounded by its sender); any
+        other value that is not a text (a bool, a fraction, an object, a negative number, a
+        number where a name belongs) is taken as absent. Each field so dropped is logged as a
+        warning with ``where[field]`` (the peer's name for it) and ``record``, never the value.
+        A leading 0 a phone lost by being sent as a number is not put back (the gateway does not
+        guess a number)."""
+        read: dict[str, str | None] = {}
+        for name in (f.name for f in fields(cls)):
+            value = values.get(name)
+            problem = None
+            if value is None or isinstance(value, str):
+                read[name] = value
+                continue
+            if name in _DIGIT_FIELDS and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                if value <= EXACT_JSON_INTEGER:
+                    read[name] = str(value)
+                    continue
+                problem = "a number above 2^53, which its sender may have rounded: send it as a text"
+            read[name] = None
+            _warn_dropped(where.get(name, name), problem or f"not a text ({_json_kind(value)})", record)
+        return cls(**read)
+
     __str__ = __repr__
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON type of a value, to say what arrived without saying the value."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _warn_dropped(field_name: str, problem: str, record: str | None) -> None:
+    import structlog  # here: the model is imported by everything, and logs only on this path
+
+    structlog.get_logger("gateway.adapter").warning(
+        "reporter field not read, taken as absent", field=field_name, problem=problem, record=record
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,3 +170,21 @@ async def test_the_identity_patterns_and_the_complaints_they_apply_to_are_config
         )
         assert rows["ktp_budi.png"].hub_doc_id is not None  # not among this app's patterns
         assert all(row.hub_doc_id for row in _rows(h, anonymous).values())  # anonymous: not held back here
+
+
+async def test_an_anonymous_complaints_spelled_out_and_glued_identity_documents_stay_home(world, tmp_path, store_url):
+    """The files of the review of issue 13: only ``ktp_`` was held back, the KTP spelled out, the
+    driving licence spelled out and the KTP glued to ``ku`` went to the hub."""
+    _quiet(world)
+    photo = png(12, 8)
+    identity = ["Kartu_Tanda_Penduduk_Budi.jpg", "Surat Izin Mengemudi Budi.jpg", "KTPku_Budi.jpg", "ktp_budi.jpg"]
+    async with harness(world, tmp_path, store_url) as h:
+        files = [(name, "image/png", photo) for name in [*identity, "simpang-lima.jpg", "simulasi_banjir.jpg"]]
+        anonymous = world.local.submit_complaint(kategori="Sampah", anonim=True, rahasia=False, lampiran=files)
+        await h.passes(1)
+        rows = _rows(h, anonymous)
+        for name in identity:
+            assert rows[name].hub_doc_id is None, name
+            assert rows[name].refused_reason.startswith("held back: looks like an identity document (name matches")
+            assert "budi" not in rows[name].refused_reason.lower()
+        assert len(_documents(h, anonymous)) == 2  # simpang-lima and simulasi_banjir went

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from conftest import edit, line_of
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 import gateway
 from gateway import (
@@ -246,6 +247,41 @@ async def test_an_anonymous_complaint_passes_on_no_reporter() -> None:
     (complaint,) = await collect(app.complaints_since(None))
     await app.aclose()
     assert complaint.is_anonymous and complaint.reporter is None
+
+
+@pytest.mark.anyio
+async def test_a_reporter_field_of_the_wrong_type_never_stops_the_complaint() -> None:
+    """As the Lapor Hendi adapter (Reporter.from_peer): a NIK sent as a number is read as its
+    digits up to 2^53; above it, as a fraction or an object, the field is taken as absent with a
+    warning naming it (a review of issue 13 found the complaint quarantined for it)."""
+    rows = [
+        aduan(1, "2026-11-01 08:00:00", pelapor={"nama": "Sri Rahayu", "nik": 3374010101010001}),
+        aduan(2, "2026-11-01 08:00:00", pelapor={"nama": "Sri Rahayu", "nik": 3374010101010001.0}),
+        aduan(3, "2026-11-01 08:00:00", pelapor={"nama": "Sri Rahayu", "nik": 9471010101010001}),
+        aduan(4, "2026-11-01 08:00:00", pelapor={"nama": ["Sri", "Rahayu"], "nik": {"no": "3374010101010001"}}),
+        aduan(5, "2026-11-01 08:00:00", pelapor="Sri Rahayu"),
+    ]
+    app = make_app(PAGED, lambda r: httpx.Response(200, json={"data": rows if r.url.params["hal"] == "1" else []}))
+    with capture_logs() as logs:
+        found = await collect(app.complaints_since(None))
+    await app.aclose()
+
+    assert all(isinstance(c, Complaint) for c in found) and len(found) == 5
+    read = [(c.reporter.name, c.reporter.nik) if c.reporter else None for c in found]
+    assert read == [
+        ("Sri Rahayu", "3374010101010001"),
+        ("Sri Rahayu", None),
+        ("Sri Rahayu", None),
+        None,
+        None,  # JMESPath finds no pelapor.nama in a text: nothing to warn of
+    ]
+    assert [(e["record"], e["field"]) for e in logs] == [
+        ("2", "reporter.nik"),
+        ("3", "reporter.nik"),
+        ("4", "reporter.name"),
+        ("4", "reporter.nik"),
+    ]
+    assert "Sri" not in str(logs) and "3374" not in str(logs) and "9471" not in str(logs)
 
 
 @pytest.mark.anyio

@@ -348,19 +348,23 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
     refused = complaint("the complaint the store refuses")
     refused_title = refused["judul"]
     planted[world.local.submit_complaint(**refused)] = "refused by the store"
+    # A malformed reporter is taken as absent (nothing of it is needed), with a warning that names
+    # the field: the warning must not carry the value.
+    where = "a reporter that is not an object"
+    planted[
+        world.local.submit_complaint(**complaint(where, pelapor=f"{mark('NAMA', where)} {mark('ALAMAT', where)}"))
+    ] = "reporter not an object"
+    where = "reporter fields of the wrong type"
+    odd_reporter = complaint(where)
+    odd_reporter["pelapor"]["nik"] = {"nomor": mark("NIK", where)}
+    odd_reporter["pelapor"]["telepon"] = [mark("TELEPON", where)]
+    planted[world.local.submit_complaint(**odd_reporter)] = "odd reporter fields"
     # Records the adapter cannot read, with markers in the field at fault and everywhere else.
     where = "a complaint with a bad time"
     unreadable = {
         world.local.submit_complaint(
             **complaint(where, tanggal_kejadian=f"kemarin sore {mark('WAKTU', where)}")
         ): "field 'tanggal_kejadian'",
-        world.local.submit_complaint(
-            **complaint(
-                "a complaint whose reporter is not an object",
-                pelapor=f"{mark('NAMA', 'a reporter that is not an object')} "
-                f"{mark('ALAMAT', 'a reporter that is not an object')}",
-            )
-        ): "pelapor",
         world.local.submit_complaint(
             **complaint(
                 "a complaint of an unknown klasifikasi",
@@ -647,6 +651,9 @@ async def test_planted_markers_reach_no_log_line_cli_output_or_error_column(
     assert ("complaints", "the store refused what its read brought (DataError)") in reasons
     for local_id, field_name in unreadable.items():
         assert any(stream == "complaints" and field_name in reason for stream, reason in reasons), (field_name, reasons)
+    dropped = {e.get("field") for e in events if e["event"] == "reporter field not read, taken as absent"}
+    assert {"pelapor", "pelapor.nik", "pelapor.telepon"} <= dropped, dropped
+    assert not any("pelapor" in reason for _, reason in reasons), reasons
     # The intake job that met the outage failed as the store's failure, naming its class only
     # (job_run keeps the last error only).
     assert [

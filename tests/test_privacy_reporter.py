@@ -132,6 +132,49 @@ def test_showing_a_reporter_is_audited_with_the_operator_and_the_fields_never_th
         show_reporter(store, LOCAL, "LH-9", kept, actor="operator:Sari")
 
 
+def _audit(store: Store) -> list[tuple[str, str, str]]:
+    with store.session() as s:
+        return [(a.actor, a.action, a.detail) for a in s.exec(select(AuditRow).order_by(AuditRow.id)).scalars().all()]
+
+
+def test_values_no_key_opens_are_audited_as_not_shown_never_as_shown(store: Store):
+    """A review of issue 13: with only a key that cannot open them, the command printed "(not
+    shown: no key opens it)" and the audit must not say the fields were shown."""
+    a, b = new_key(), new_key()
+    store.take_in_complaint(LOCAL, HUB, complaint(1), Status.UNVERIFIED, reporters=keeping(a, "name", "phone", "nik"))
+
+    shown = show_reporter(store, LOCAL, "LH-1", keeping(b, "name", "phone", "nik"), actor="operator:Sari")
+
+    assert shown.shown == {} and shown.unreadable == ["name", "phone", "nik"]
+    assert _audit(store) == [
+        (
+            "operator:Sari",
+            "reporter_not_shown",
+            f"the reporter's name, phone, nik not shown: no key in {KEYS_ENV} opens them",
+        )
+    ]
+
+
+def test_a_reporter_shown_in_part_is_audited_with_what_was_shown_and_what_was_not(store: Store):
+    a, b = new_key(), new_key()
+    complaint_id, _ = store.take_in_complaint(
+        LOCAL, HUB, complaint(1), Status.UNVERIFIED, reporters=keeping(a, "name", "phone")
+    )
+    with store.session() as s:  # the phone sealed under a key that is no longer in the list
+        row = s.get(ReporterRow, complaint_id)
+        row.phone = keeping(b).keys.seal(reporter(1).phone)
+        s.add(row)
+
+    shown = show_reporter(store, LOCAL, "LH-1", keeping(a, "name", "phone"), actor="operator:Sari")
+
+    assert shown.shown == {"name": reporter(1).name} and shown.unreadable == ["phone"]
+    assert _audit(store) == [
+        ("operator:Sari", "reporter_shown", f"the reporter's name shown for the purpose of {LOCAL}"),
+        ("operator:Sari", "reporter_not_shown", f"the reporter's phone not shown: no key in {KEYS_ENV} opens them"),
+    ]
+    assert MARK not in str(_audit(store))
+
+
 def test_rotation_re_encrypts_with_the_first_key_so_that_the_old_one_can_go(store: Store):
     a, b = new_key(), new_key()
     for n in range(1, 4):
@@ -352,8 +395,8 @@ def test_the_reporter_command_refuses_without_a_purpose_or_without_its_keys(
     assert no_purpose.exit_code == 2 and "keeps no reporter data" in no_purpose.stderr
     for result in (no_keys, wrong_key, no_purpose):
         assert MARK not in result.output and "Traceback" not in result.output
-    with store.session() as s:
-        assert s.exec(select(AuditRow)).scalars().all() == []  # nothing was shown
+    # Nothing was shown: only the attempt with the wrong key is recorded, as not shown.
+    assert [(actor, action) for actor, action, _ in _audit(store)] == [("operator:Sari", "reporter_not_shown")]
 
 
 def test_rotate_keys_then_only_the_new_key_opens_and_a_wrong_key_is_a_clear_error(store: Store, store_url, kept_config):

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar, overload
 from urllib.parse import quote
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import (
@@ -71,7 +72,12 @@ CLASSIFICATIONS = {
 #: Content types as Lapor Hendi names them (it takes image/jpeg, image/png, application/pdf).
 CONTENT_TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "application/x-pdf": "application/pdf"}
 
+#: The reporter's fields (gateway.Reporter) and Lapor Hendi's names of them under ``pelapor``.
+REPORTER_KEYS = {"name": "nama", "nik": "nik", "phone": "telepon", "email": "email", "address": "alamat"}
+
 T = TypeVar("T")
+
+log = structlog.get_logger("gateway.adapter")
 
 
 def _raw_ref(raw: Any, id_key: str) -> str | None:
@@ -307,14 +313,19 @@ class LaporHendiApp(LocalApp):
         anonymous = r.flag("anonim")
         secret = r.flag("rahasia")
         reporter = None
-        pelapor = r.child("pelapor")
-        if pelapor is not None and not anonymous:  # an anonymous complaint passes on no identity at all
-            reporter = Reporter(
-                name=pelapor.text("nama"),
-                nik=pelapor.text("nik"),
-                phone=pelapor.text("telepon"),
-                email=pelapor.text("email"),
-                address=pelapor.text("alamat"),
+        # An anonymous complaint passes on no identity at all: its pelapor is not even read. A
+        # malformed pelapor or field of it is taken as absent (Reporter.from_peer): the complaint
+        # needs none of it, and by default none of it is kept.
+        pelapor = None if anonymous else r.raw.get("pelapor")
+        if isinstance(pelapor, dict):
+            reporter = Reporter.from_peer(
+                {field: pelapor.get(key) for field, key in REPORTER_KEYS.items()},
+                where={field: f"pelapor.{key}" for field, key in REPORTER_KEYS.items()},
+                record=ref,
+            )
+        elif pelapor is not None:
+            log.warning(
+                "reporter field not read, taken as absent", field="pelapor", problem="not an object", record=ref
             )
         attachments = self._attachments(r)
         return Complaint(

@@ -484,9 +484,16 @@ class RetentionSettings(_Strict):
 IDENTITY_FILE_PATTERNS = (
     "ktp",  # e-KTP and selfie-KTP too: "e ktp", "selfie ktp" as words
     "ektp",
+    # Glued to a word of its own, as people name their files (ktpku, ktpsaya, fotoktp, scanektp):
+    # a closed list, so that no ordinary word that happens to contain "ktp" is caught.
+    "(foto|scan|selfie|kopi|fotokopi|fc)?e?ktp(ku|mu|nya|saya|aku|asli|baru|lama)?",
+    "kartu tanda penduduk",
     "kk",
     "kartu keluarga",
-    "sim( [abc]1?| umum)?",
+    # A driving licence and its classes (A, B1, B2, C, CI, CII, D, DI: "B1" is "b 1" as words),
+    # written apart or together: sim, sim c, simc, SIM_B1, simA umum; never simpang or simulasi.
+    "sim( ?(a|b|c|ci|cii|d|di))?( umum)?",
+    "surat i[zj]in mengemudi",
     "paspor",
     "passport",
     "npwp",
@@ -520,7 +527,8 @@ class AttachmentPrivacy(_Strict):
     """Local apps: files of an anonymous (or confidential) complaint that look like an identity
     document are held back from the hub, with the reason for the operator
     (docs/privacy-attachments.md). ``identity_names`` are regular expressions matched, case
-    ignored, against the file name broken into words (letters and digits; ``_ - .``, spaces,
+    ignored, against the file name normalised (NFKC, case folded: a full-width KTP is ``ktp``) and broken into
+    words (letters and digits; ``_ - .``, spaces,
     a change of case or between letters and digits separate words) as whole words: ``sim``
     matches ``SIM_A.jpg`` and ``fotoSIM.png``, not ``simpang-lima.jpg``."""
 

@@ -139,13 +139,14 @@ def _location(r: Reader, f: LocationFields) -> Location | None:
     return None if location == Location() else location
 
 
-def _reporter(r: Reader, f: ReporterFields) -> Reporter | None:
-    reporter = Reporter(
-        name=r.text("reporter.name", f.name),
-        nik=r.text("reporter.nik", f.nik),
-        phone=r.text("reporter.phone", f.phone),
-        email=r.text("reporter.email", f.email),
-        address=r.text("reporter.address", f.address),
+def _reporter(r: Reader, f: ReporterFields, ref: str) -> Reporter | None:
+    """Read as Reporter.from_peer reads: a malformed field is taken as absent with a warning,
+    never a reason to lose the complaint (nothing of the reporter is needed to pass it on)."""
+    names = ("name", "nik", "phone", "email", "address")
+    reporter = Reporter.from_peer(
+        {name: r._value(f"reporter.{name}", getattr(f, name)) for name in names},
+        where={name: f"reporter.{name}" for name in names},
+        record=ref,
     )
     return None if reporter == Reporter() else reporter
 
@@ -156,8 +157,9 @@ def complaint(r: Reader, f: ComplaintFields) -> Complaint:
     assert updated is not None
     created = r.time("created_at", f.created_at)
     assert created is not None
+    ref = r.ref("ref", f.ref)
     return Complaint(
-        ref=r.ref("ref", f.ref),
+        ref=ref,
         title=r.required("title", f.title),
         body=r.required("body", f.body),
         created_at=created,
@@ -171,7 +173,7 @@ def complaint(r: Reader, f: ComplaintFields) -> Complaint:
         is_secret=r.flag("is_secret", f.is_secret),
         location=_location(r, f.location) if f.location else None,
         # An anonymous complaint passes on no identity at all, whatever the app sends.
-        reporter=_reporter(r, f.reporter) if f.reporter and not anonymous else None,
+        reporter=_reporter(r, f.reporter, ref) if f.reporter and not anonymous else None,
     )
 
 

@@ -11,6 +11,7 @@ name often carries the reporter's own name (``ktp_budi_santoso.jpg``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 from gateway._config._schema import AttachmentPrivacy
@@ -22,9 +23,14 @@ _WORD_BREAKS = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9]
 
 def words_of(filename: str) -> str:
     """``"Foto-eKTP_Budi2.JPG"`` -> ``"foto e ktp budi 2 jpg"``: the name as lower-case words
-    joined by one space, so that a pattern matches whole words however the name was written."""
-    split = _WORD_BREAKS.sub(" ", filename)
-    return " ".join(re.findall(r"[^\W_]+", split)).casefold()
+    joined by one space, so that a pattern matches whole words however the name was written.
+
+    NFKC first: a phone keyboard or a copied name may write KTP in full-width letters (U+FF2B...),
+    which are the same letters to the reader and must be to the patterns. Case is folded after
+    the split (the split needs the case) and normalised again (folding may make new compositions)."""
+    split = _WORD_BREAKS.sub(" ", unicodedata.normalize("NFKC", filename))
+    words = " ".join(re.findall(r"[^\W_]+", split))
+    return unicodedata.normalize("NFKC", words.casefold())
 
 
 @lru_cache(maxsize=64)

@@ -61,16 +61,25 @@ def show_reporter(store: Store, instance: str, local_ref: str, keeping: Reporter
                 shown[name] = keeping.keys.open(value)
             except UnreadableError:
                 unreadable.append(name)
-        if shown:
-            s.add(
-                AuditRow(
-                    at=store.clock(),
-                    actor=actor,
-                    action="reporter_shown",
-                    complaint_id=complaint_id,
-                    detail=f"the reporter's {', '.join(shown)} shown for the purpose of {instance}",
+        # Each entry says only what it did: ``reporter_shown`` names the fields whose values were
+        # printed, ``reporter_not_shown`` those the keys did not open. An attempt that showed
+        # nothing is recorded too: who tried to read a reporter, with which keys failing, is what a
+        # data protection officer asks after a key went missing or was tried by someone else.
+        entries = [
+            ("reporter_shown", shown, f"shown for the purpose of {instance}"),
+            ("reporter_not_shown", unreadable, f"not shown: no key in {keeping.keys.variable} opens them"),
+        ]
+        for action, names, what in entries:
+            if names:
+                s.add(
+                    AuditRow(
+                        at=store.clock(),
+                        actor=actor,
+                        action=action,
+                        complaint_id=complaint_id,
+                        detail=f"the reporter's {', '.join(names)} {what}",
+                    )
                 )
-            )
         return KeptReporter(complaint_id, shown, unreadable)
 
 

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from gateway._config import GatewayConfig
 from gateway._errors import safe_text
+from gateway._operator_name import clean_operator_name
 from gateway._store import Store
 from gateway._store._deadlines import DeadlineCounter
 from gateway._store._operator import OperatorError, drop_delivery, link_delivery, resend_delivery, retry_delivery
@@ -43,7 +44,6 @@ from gateway._web._sessions import (
     Session,
     Sessions,
     SigninThrottle,
-    clean_operator_name,
     same_origin,
     set_cookie,
     token_matches,

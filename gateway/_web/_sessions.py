@@ -33,7 +33,6 @@ SESSION_COOKIE = "gateway_session"
 SIGNIN_COOKIE = "gateway_signin"
 #: A session unused this long ends (the operator signs in again).
 IDLE_TIMEOUT = timedelta(hours=8)
-MAX_NAME_CHARS = 64
 #: Wrong tokens allowed per :data:`SIGNIN_WINDOW` before every sign-in is refused for the rest of it.
 SIGNIN_FAILURES_ALLOWED = 5
 SIGNIN_WINDOW = timedelta(minutes=1)
@@ -63,14 +62,6 @@ class Session:
 def token_matches(given: str, expected: str) -> bool:
     """Constant time whatever the strings: no timing tells how much of a guess was right."""
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
-
-
-def clean_operator_name(raw: str) -> str | None:
-    """The name as the audit keeps it: printable, one line, 1 to 64 characters; else ``None``."""
-    name = " ".join(raw.split())
-    if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
-        return None
-    return name
 
 
 class Sessions:

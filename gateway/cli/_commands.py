@@ -54,8 +54,8 @@ OperatorOption = Annotated[
     str | None,
     typer.Option(
         "--operator",
-        envvar="GATEWAY_OPERATOR",
-        help="your name, written to the audit trail with what you do (default: the OS user)",
+        # GATEWAY_OPERATOR is read by operator_name, not here: a refused name must say which one it was.
+        help="your name, written to the audit trail with what you do (else GATEWAY_OPERATOR, else the OS user)",
     ),
 ]
 

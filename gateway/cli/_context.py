@@ -32,17 +32,34 @@ class Options:
 
 def operator_name() -> str:
     """Who runs an operator command, for the audit trail: ``--operator``, else
-    ``GATEWAY_OPERATOR``, else the OS user."""
+    ``GATEWAY_OPERATOR``, else the OS user, each cleaned by the dashboard's rule
+    (:func:`gateway._operator_name.clean_operator_name`). An empty or blank one counts as not
+    given (an environment file often leaves the variable empty): the next source is asked. A
+    name that breaks the rule (a line break, an escape code, over 64 characters) stops the
+    command with exit 2 naming where it came from: the audit must not record a name other than
+    the one given, and guessing another would be worse."""
     import getpass
     import os
 
-    name = options.operator or os.environ.get("GATEWAY_OPERATOR")
-    if not name:
-        try:
-            name = getpass.getuser()
-        except Exception:  # no user name (a container without one)
-            name = "unknown"
-    return f"operator:{name.strip()[:64]}"
+    from gateway._operator_name import MAX_NAME_CHARS, clean_operator_name
+
+    for source, raw in (("--operator", options.operator), ("GATEWAY_OPERATOR", os.environ.get("GATEWAY_OPERATOR"))):
+        if raw is None or not raw.strip():
+            continue
+        name = clean_operator_name(raw)
+        if name is None:
+            err.print(
+                f"[red]{source}: not a usable operator name: it must be printable text on one line of 1 to "
+                f"{MAX_NAME_CHARS} characters (docs/operations.md)[/red]",
+                highlight=False,
+            )
+            raise typer.Exit(2)
+        return f"operator:{name}"
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name (a container without one)
+        user = ""
+    return f"operator:{clean_operator_name(user) or 'unknown'}"
 
 
 options = Options()
