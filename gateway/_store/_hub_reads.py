@@ -188,8 +188,9 @@ def apply_hub_read(
     status taken from the complaint's current status would repeat it under another ref."""
     now = store.clock()
     with store.session() as s:
-        # Locked (PostgreSQL): two daemons applying reads of one complaint take turns, so the
-        # count below is the one this write lands on.
+        # Locked (the row on PostgreSQL, the database on SQLite: _engine.py): two daemons
+        # applying reads of one complaint take turns, so the count below is the one this write
+        # lands on.
         row = s.exec(select(ComplaintRow).where(ComplaintRow.id == complaint_id).with_for_update()).first()
         if row is None:
             row = existing_row(s, ComplaintRow, complaint_id)
