@@ -564,8 +564,8 @@ class Store:
         owed for its complaint and target (so order per complaint holds), for ``lease``.
 
         Rows are locked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; on SQLite the database's
-        write lock, ``_engine.py``), so several daemons sharing one store never claim the same row; a dead daemon's claims
-        expire with their lease (on the database's clock). Each claim gets a fresh
+        write lock, ``_engine.py``), so several daemons sharing one store never claim the same
+        row; a dead daemon's claims expire with their lease (on the database's clock). Each claim gets a fresh
         ``claim_token``: whoever holds the row must show it to send, extend, finish or fail it.
         A row whose call started less than ``in_flight`` ago is not taken over even when its
         lease ran out: that call may still land.
