@@ -527,10 +527,10 @@ class AttachmentPrivacy(_Strict):
     """Local apps: files of an anonymous (or confidential) complaint that look like an identity
     document are held back from the hub, with the reason for the operator
     (docs/privacy-attachments.md). ``identity_names`` are regular expressions matched, case
-    ignored, against the file name normalised (NFKC, case folded: a full-width KTP is ``ktp``) and broken into
-    words (letters and digits; ``_ - .``, spaces,
-    a change of case or between letters and digits separate words) as whole words: ``sim``
-    matches ``SIM_A.jpg`` and ``fotoSIM.png``, not ``simpang-lima.jpg``."""
+    ignored, against the file name normalised (NFKC, case folded: a full-width KTP is ``ktp``)
+    and broken into words (letters and digits; ``_ - .``, spaces, a change of case or between
+    letters and digits separate words) as whole words: ``sim`` matches ``SIM_A.jpg`` and
+    ``fotoSIM.png``, not ``simpang-lima.jpg``."""
 
     hold_back_for: list[ComplaintKind] = Field(
         default_factory=lambda: list(get_args(ComplaintKind)),

@@ -285,10 +285,10 @@ _OF_INSTANCE = (
 _DEADLINES_OF = select(ComplaintDeadlineRow).where(
     col(ComplaintDeadlineRow.complaint_id).in_(sa.bindparam("ids", expanding=True))
 )
-# An erased complaint is processed no further: its rows stay as they were at the erasure.
+# Only complaints that still owe deadlines: an erased one's rows stay as they were at the erasure.
 _FOR_RULES = sa.select(
     col(ComplaintRow.id), col(ComplaintRow.classification), col(ComplaintRow.local_created_at)
-).where(col(ComplaintRow.id).in_(sa.bindparam("ids", expanding=True)), col(ComplaintRow.erased_at).is_(None))
+).where(col(ComplaintRow.id).in_(sa.bindparam("ids", expanding=True)), _owed())
 
 
 def _tier_rank(tier: Any) -> Any:
