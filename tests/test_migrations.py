@@ -334,6 +334,39 @@ def test_a_store_of_a_newer_revision_is_refused_clearly(store_url: str, repo_con
         assert "Traceback" not in result.output
 
 
+def test_the_head_revision_the_code_knows_is_the_newest_script():
+    """HEAD_REVISION lets a store at head open without Alembic; a new revision script must move it."""
+    from gateway._store._migrations import HEAD_REVISION, script_directory
+
+    assert script_directory().get_current_head() == HEAD_REVISION
+
+
+def test_opening_a_store_at_head_does_not_import_alembic(store_url: str):
+    """Alembic is a quarter of the CLI's start-up: a process that finds the store at head (nearly
+    every one) never imports it."""
+    Store(store_url).close()
+    probe = (
+        "import sys\n"
+        "from gateway._store import Store\n"
+        "Store(sys.argv[1]).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    opened = subprocess.run([sys.executable, "-c", probe, store_url], capture_output=True, text=True, timeout=120)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.strip() == "[]"
+
+
+def test_a_store_with_two_revisions_recorded_is_refused_clearly(store_url: str):
+    Store(store_url).close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0004')"))
+    engine.dispose()
+
+    with pytest.raises(StoreError, match="alembic_version table holds 2 revisions"):
+        Store(store_url)
+
+
 @pytest.mark.parametrize(
     ("change", "refusal"),
     [

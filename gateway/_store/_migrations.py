@@ -27,18 +27,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from gateway._errors import StoreError
 
+if TYPE_CHECKING:  # Alembic is imported only when a store is behind: see HEAD_REVISION
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
+
+# The newest revision script's id. Every process opens a store, and nearly always finds it at this
+# revision; knowing it without Alembic keeps Alembic's import (a quarter of the CLI's start-up) off
+# that path. tests/test_migrations.py checks it against the scripts' own head.
+HEAD_REVISION = "0005"
 
 # pg_advisory_xact_lock key of a gateway schema upgrade ("lapor-gw" in ASCII): a fixed number, so
 # every gateway process on the database contends for the same lock.
@@ -71,6 +76,8 @@ class SchemaState:
 
 def alembic_config() -> Config:
     """The Alembic configuration, built in code: the revision scripts are in the package."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     return config
@@ -79,21 +86,29 @@ def alembic_config() -> Config:
 @cache
 def script_directory() -> ScriptDirectory:
     """The revision scripts, read once a process (they do not change while it runs)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
 def head_revision() -> str:
-    head = script_directory().get_current_head()
-    assert head is not None, f"no revision scripts in {SCRIPT_LOCATION / 'versions'}"
-    return head
+    return HEAD_REVISION
 
 
 def read_state(conn: Connection) -> SchemaState:
     """The store's schema as it stands, read on ``conn`` (nothing written)."""
-    revision = MigrationContext.configure(conn).get_current_revision()
-    if revision is not None:
-        return SchemaState(revision=revision)
-    if inspect(conn).has_table("schema_version"):
+    tables = inspect(conn)
+    if tables.has_table("alembic_version"):
+        # What Alembic's MigrationContext.get_current_revision reads, without importing Alembic.
+        revisions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        if len(revisions) > 1:
+            raise StoreError(
+                f"the store's alembic_version table holds {len(revisions)} revisions, where this gateway "
+                f"keeps one; restore the store from a backup"
+            )
+        if revisions:
+            return SchemaState(revision=revisions[0])
+    if tables.has_table("schema_version"):
         version = conn.execute(text("SELECT version FROM schema_version WHERE id = 1")).scalar()
         return SchemaState(home_made_version=version if version is not None else 0)  # 0: its row is missing
     return SchemaState()
@@ -111,6 +126,10 @@ def is_at_head(state: SchemaState) -> bool:
 def check_known(state: SchemaState, script: ScriptDirectory | None = None) -> None:
     """Raise :class:`StoreError` for a store this code cannot upgrade: made by a newer gateway."""
     if state.revision is not None:
+        if state.revision == HEAD_REVISION:
+            return
+        from alembic.util import CommandError
+
         try:
             (script or script_directory()).get_revision(state.revision)
         except CommandError:
@@ -137,15 +156,15 @@ def migrate(engine: Engine) -> SchemaState:
     A store at head costs one read and takes no lock. Otherwise the upgrade runs in one
     transaction under the lock, and the state is read again once the lock is held (another
     process may have done the upgrade meanwhile)."""
-    script = script_directory()
     before = current_state(engine)
-    check_known(before, script)
-    if before.revision == script.get_current_head():
+    if before.revision == HEAD_REVISION:
         return before
+    script = script_directory()
+    check_known(before, script)
     with _upgrade_lock(engine) as conn:
         locked = read_state(conn)
         check_known(locked, script)
-        if locked.revision != script.get_current_head():
+        if locked.revision != HEAD_REVISION:
             _run_upgrade(conn, script)
     return before
 
@@ -155,6 +174,8 @@ def _run_upgrade(conn: Connection, script: ScriptDirectory) -> None:
 
     def steps(revision, _context):  # type: ignore[no-untyped-def]
         return script._upgrade_revs("head", revision)
+
+    from alembic.runtime.environment import EnvironmentContext
 
     with EnvironmentContext(alembic_config(), script, fn=steps, destination_rev="head") as env:
         env.configure(connection=conn)
