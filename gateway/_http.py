@@ -356,6 +356,10 @@ class PeerClient:
                 f"request not sent: it is not valid HTTP ({type(exc).__name__}); check the instance's "
                 "secrets and settings sent as headers (no newline, no space at an end, ASCII only)",
             ) from None
+        except httpx.DecodingError:
+            # It answered, with a body its Content-Encoding does not decode: a write may have been done.
+            self._answered(method, NO_ANSWER)
+            raise maybe_done(self.peer, operation, "answered a body that could not be decoded") from None
         except httpx.TransportError as exc:
             # The class name says what happened (RemoteProtocolError, ReadError...); its
             # text may quote the peer, so it stays out.

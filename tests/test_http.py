@@ -224,6 +224,22 @@ async def test_a_header_value_that_is_not_valid_http_is_refused_unsent_not_of_un
     assert secret.strip() not in str(caught.value)
 
 
+async def test_a_body_that_cannot_be_decoded_after_a_write_is_of_unknown_outcome(http, mock):
+    def garbled() -> httpx.Response:  # decoded only when read, as an answer off the wire
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip"))
+
+    route = mock.post("/complaints/complaint").mock(side_effect=[garbled(), ok({"complaint_id": 7})])
+
+    with pytest.raises(AmbiguousOutcomeError) as caught:  # the hub may have created it
+        await peer(http).request_json("POST", "/complaints/complaint", json={"title": "x"})
+
+    assert route.call_count == 1
+    assert "could not be decoded" in str(caught.value)
+    read = mock.get("/complaints/7/complaint").mock(side_effect=[garbled(), ok({"id": 7})])
+    assert await peer(http).request_json("GET", "/complaints/7/complaint") == {"id": 7}  # a read is retried
+    assert read.call_count == 2
+
+
 async def test_retry_after_is_read_and_capped_on_the_error(http, mock):
     mock.get("/masters/templates").mock(return_value=httpx.Response(429, headers={"Retry-After": "120"}))
 
