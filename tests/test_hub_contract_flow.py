@@ -211,6 +211,30 @@ async def test_a_rejection_carries_its_reason_with_the_status(world, tmp_path, s
         assert written["keterangan"].startswith("Status di LAPOR!: Ditolak") and reason in written["keterangan"]
 
 
+@pytest.mark.parametrize("status_old", ["null", "left out", "without a name"])
+async def test_a_status_change_whose_log_names_no_old_status_still_reaches_the_local_app(
+    world, tmp_path, store_url, status_old
+):
+    """The reference shows status_old.name in a status change's data, and the hub's views show a
+    default (Belum Terverifikasi) for a complaint without a status: a log may well carry no old
+    status. Such a change was taken as the status the hub received the complaint in, kept and
+    never passed on, and the current status (the same) did not pass it on either."""
+    async with flow(world, tmp_path, store_url) as f:
+        local_id = await new_complaint(f)
+        hub_id = f.hub_id(local_id)
+        world.hub.act(hub_id, "Terverifikasi")
+        with world.hub.lock:  # the log as the hub might serve it
+            data = world.hub.world.complaints[hub_id].logs[-1]["data"]
+            if status_old == "null":
+                data["status_old"] = None
+            elif status_old == "left out":
+                del data["status_old"]
+            else:
+                data["status_old"] = {"name": None}
+        await f.passes()
+        assert f.local_status(local_id) == "terverifikasi"
+
+
 async def test_the_current_status_goes_on_when_the_history_cannot_be_read(world, tmp_path, store_url):
     async with flow(world, tmp_path, store_url) as f:
         local_id = await new_complaint(f)

@@ -279,7 +279,15 @@ class HubPoll:
                 if (EventKind.STATUS_CHANGE, item.ref) in known:
                     continue
                 known.add((EventKind.STATUS_CHANGE, item.ref))
-                events.append(self._status_change(route, item))
+                # Only the first entry of the complaint's history is the status the hub received
+                # it in. A later one without a previous status (its log left status_old out, or
+                # null) is a change all the same: taken as "received", it was never passed on.
+                first = (
+                    item.previous is None
+                    and view.statuses_seen == 0
+                    and not any(e.kind == EventKind.STATUS_CHANGE for e in events)
+                )
+                events.append(self._status_change(route, item, first=first))
             else:
                 if (EventKind.FOLLOW_UP, item.ref) in known:
                     continue
