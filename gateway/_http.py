@@ -345,6 +345,21 @@ class PeerClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
             self._answered(method, NO_ANSWER)
             raise TransientPeerError(self.peer, operation, "could not connect") from None
+        except (httpx.LocalProtocolError, UnicodeEncodeError) as exc:
+            # Refused on this side before the peer could get a whole request: most often a secret
+            # sent as a header value with a newline or a space at an end (pasted from a file) or
+            # a character outside ASCII. Nothing was done at the peer, and a resend fails alike.
+            # Only the class is named: the exception's text may quote the value.
+            raise PermanentPeerError(
+                self.peer,
+                operation,
+                f"request not sent: it is not valid HTTP ({type(exc).__name__}); check the instance's "
+                "secrets and settings sent as headers (no newline, no space at an end, ASCII only)",
+            ) from None
+        except httpx.DecodingError:
+            # It answered, with a body its Content-Encoding does not decode: a write may have been done.
+            self._answered(method, NO_ANSWER)
+            raise maybe_done(self.peer, operation, "answered a body that could not be decoded") from None
         except httpx.TransportError as exc:
             # The class name says what happened (RemoteProtocolError, ReadError...); its
             # text may quote the peer, so it stays out.

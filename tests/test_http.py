@@ -198,6 +198,48 @@ async def test_malformed_json_after_a_write_is_ambiguous(http, mock):
     assert route.call_count == 1
 
 
+@pytest.mark.parametrize("secret", ["k-from-a-file\n", "k-pasted ", "k\x00", "kunci-rahasia-\u00e9"])
+async def test_a_header_value_that_is_not_valid_http_is_refused_unsent_not_of_unknown_outcome(secret):
+    # A secret pasted with a trailing newline used to fail as "connection lost": every create
+    # then waited for an operator as possibly done, though nothing had left the gateway.
+    received: list[bytes] = []
+
+    async def listen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        writer.close()
+
+    server = await asyncio.start_server(listen, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient() as client:  # a real transport: it is h11 that refuses the header
+            with pytest.raises(PermanentPeerError) as caught:
+                await PeerClient("sp4n", f"http://127.0.0.1:{port}", client=client, retry=FAST).request(
+                    "POST", "/complaints/complaint", headers={"Authorization": secret}, json={"title": "x"}
+                )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert not any(received)  # not a byte of the request reached the peer
+    assert "request not sent" in str(caught.value) and "secrets" in str(caught.value)
+    assert secret.strip() not in str(caught.value)
+
+
+async def test_a_body_that_cannot_be_decoded_after_a_write_is_of_unknown_outcome(http, mock):
+    def garbled() -> httpx.Response:  # decoded only when read, as an answer off the wire
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip"))
+
+    route = mock.post("/complaints/complaint").mock(side_effect=[garbled(), ok({"complaint_id": 7})])
+
+    with pytest.raises(AmbiguousOutcomeError) as caught:  # the hub may have created it
+        await peer(http).request_json("POST", "/complaints/complaint", json={"title": "x"})
+
+    assert route.call_count == 1
+    assert "could not be decoded" in str(caught.value)
+    read = mock.get("/complaints/7/complaint").mock(side_effect=[garbled(), ok({"id": 7})])
+    assert await peer(http).request_json("GET", "/complaints/7/complaint") == {"id": 7}  # a read is retried
+    assert read.call_count == 2
+
+
 async def test_retry_after_is_read_and_capped_on_the_error(http, mock):
     mock.get("/masters/templates").mock(return_value=httpx.Response(429, headers={"Retry-After": "120"}))
 

@@ -23,6 +23,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 import gateway.cli
+from gateway import PermanentPeerError
 from gateway._config import GatewayConfig
 from gateway._engine import Engine
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_STATUS, Store
@@ -209,6 +210,57 @@ async def test_a_rejection_carries_its_reason_with_the_status(world, tmp_path, s
         assert f.local_status(local_id) == "ditolak"
         [written] = [h for h in world.local.status_history(local_id) if h["sumber"] == "eksternal"]
         assert written["keterangan"].startswith("Status di LAPOR!: Ditolak") and reason in written["keterangan"]
+
+
+@pytest.mark.parametrize("status_old", ["null", "left out", "without a name"])
+async def test_a_status_change_whose_log_names_no_old_status_still_reaches_the_local_app(
+    world, tmp_path, store_url, status_old
+):
+    """The reference shows status_old.name in a status change's data, and the hub's views show a
+    default (Belum Terverifikasi) for a complaint without a status: a log may well carry no old
+    status. Such a change was taken as the status the hub received the complaint in, kept and
+    never passed on, and the current status (the same) did not pass it on either."""
+    async with flow(world, tmp_path, store_url) as f:
+        local_id = await new_complaint(f)
+        hub_id = f.hub_id(local_id)
+        world.hub.act(hub_id, "Terverifikasi")
+        with world.hub.lock:  # the log as the hub might serve it
+            data = world.hub.world.complaints[hub_id].logs[-1]["data"]
+            if status_old == "null":
+                data["status_old"] = None
+            elif status_old == "left out":
+                del data["status_old"]
+            else:
+                data["status_old"] = {"name": None}
+        await f.passes()
+        assert f.local_status(local_id) == "terverifikasi"
+
+
+async def test_the_status_goes_on_when_the_follow_ups_cannot_be_read(world, tmp_path, store_url):
+    """A 2xx without results.data is a failure of the follow-ups call (the reference); it held back
+    the status that the same read had taken, at every read, for as long as the list stayed so."""
+    async with flow(world, tmp_path, store_url) as f:
+        local_id = await new_complaint(f)
+        hub_id = f.hub_id(local_id)
+        hub = f.engine.adapters[HUB]
+        read = hub.follow_ups
+
+        async def unreadable(ref: str) -> Any:
+            raise PermanentPeerError(HUB, "GET /complaints/{id}/followups", "answer had no results.data list")
+
+        hub.follow_ups = unreadable  # type: ignore[method-assign]
+        world.hub.act(hub_id, "Terverifikasi")
+        world.hub.officer_follow_up(hub_id, "Laporan sudah kami terima.")
+        await f.passes()
+        assert f.local_status(local_id) == "terverifikasi"
+        assert f.store.quarantined(HUB, "follow_ups", f"list:{hub_id}") >= 1  # for an operator to see
+        assert f.written_locally(local_id) == []
+
+        hub.follow_ups = read  # type: ignore[method-assign]
+        f.store_clock.offset += timedelta(days=1)  # past the next read
+        await f.passes()
+        assert [t["isi"] for t in f.written_locally(local_id)] == ["Laporan sudah kami terima."]
+        assert f.store.quarantined(HUB, "follow_ups", f"list:{hub_id}") == 0
 
 
 async def test_the_current_status_goes_on_when_the_history_cannot_be_read(world, tmp_path, store_url):

@@ -28,6 +28,7 @@ from gateway._errors import (
     MappingError,
     PeerError,
     PeerUnavailableError,
+    PermanentPeerError,
     RecordError,
     StoreUnavailableError,
     safe_text,
@@ -205,9 +206,19 @@ class HubPoll:
 
     async def _poll_one(self, complaint_id: int, hub_ref: str, result: PollResult) -> None:
         state = cleaned(await self.hub.read_complaint(hub_ref))  # texts the store can hold
-        follow_ups = [
-            item if isinstance(item, RecordError) else cleaned(item) for item in await self.hub.follow_ups(hub_ref)
-        ]
+        whole_list = f"list:{hub_ref}"  # the quarantine key of a follow-up list that cannot be read
+        try:
+            listed = await self.hub.follow_ups(hub_ref)
+        except PermanentPeerError as exc:
+            # The status was read, and goes on: an unreadable list of follow-ups held it back at every
+            # read. The list is quarantined, and the read is not whole (the complaint is not closed).
+            listed = [RecordError(self.hub.name, exc.operation, exc.reason, record_ref=whole_list)]
+            log.warning("hub follow-ups could not be read; the status goes on", error=str(exc))
+        else:
+            if ("follow_ups", whole_list) in self._quarantined:
+                await self.db.resolve_quarantine(self.hub.name, "follow_ups", whole_list)
+                self._quarantined.discard(("follow_ups", whole_list))
+        follow_ups = [item if isinstance(item, RecordError) else cleaned(item) for item in listed]
         result.polled += 1
         for item in follow_ups:
             if isinstance(item, RecordError):
@@ -279,7 +290,15 @@ class HubPoll:
                 if (EventKind.STATUS_CHANGE, item.ref) in known:
                     continue
                 known.add((EventKind.STATUS_CHANGE, item.ref))
-                events.append(self._status_change(route, item))
+                # Only the first entry of the complaint's history is the status the hub received
+                # it in. A later one without a previous status (its log left status_old out, or
+                # null) is a change all the same: taken as "received", it was never passed on.
+                first = (
+                    item.previous is None
+                    and view.statuses_seen == 0
+                    and not any(e.kind == EventKind.STATUS_CHANGE for e in events)
+                )
+                events.append(self._status_change(route, item, first=first))
             else:
                 if (EventKind.FOLLOW_UP, item.ref) in known:
                     continue
