@@ -26,6 +26,7 @@ from gateway import (
     RecordError,
     Reporter,
     RetryPolicy,
+    StatusChange,
     format_peer_time,
 )
 from gateway.simulation import SimClock, SimulatorServer
@@ -221,6 +222,39 @@ class SignsTheBody(LaporHendiApp):
         return dataclasses.replace(complaint, body=f"{complaint.body}\n-- {name}")
 
 
+class DropsTheLastComplaint(LaporHendiApp):
+    """An off-by-one: the walk's last complaint is never yielded, in every walk alike, so the
+    checks that compare the adapter's reads with each other cannot see it."""
+
+    async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+        items = [item async for item in super().complaints_since(since)]
+        for item in items[:-1]:
+            yield item
+
+
+class DedupesFollowUpsByText(LaporHendiApp):
+    """Takes a second follow-up with the same text on the same complaint for a repeat of the first."""
+
+    async def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
+        seen: set[tuple[str, str]] = set()
+        async for item in super().follow_ups_since(since):
+            if isinstance(item, FollowUp):
+                if (item.complaint_ref, item.content) in seen:
+                    continue
+                seen.add((item.complaint_ref, item.content))
+            yield item
+
+
+class PassesOnOnlyItsOwnStatuses(LaporHendiApp):
+    """Leaves out the status changes to 'terverifikasi', a status its author did not expect."""
+
+    async def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
+        async for item in super().status_changes_since(since):
+            if isinstance(item, StatusChange) and item.status.code == OFFICER_STATUSES[0]:
+                continue
+            yield item
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -250,6 +284,9 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (RaisesOnBadRecords, "check_bad_records", ("complaints",), "raised RecordError on a malformed record"),
         (SignsTheBody, "check_personal_data", (), "the reporter's name appear"),
         (DeclaresIdempotencyItDoesNotHave, "check_idempotent", ("follow_up",), "left 2 records at the peer"),
+        (DropsTheLastComplaint, "check_complete", ("complaints",), "the driver made were not read"),
+        (DedupesFollowUpsByText, "check_complete", ("follow_ups",), "the driver made were not read"),
+        (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
     ],
 )
 def test_each_check_fails_the_mistake_it_is_for(adapter, check, args, message):

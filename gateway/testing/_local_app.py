@@ -32,6 +32,15 @@ class LocalAppConformance(StreamChecks, RecordChecks):
     def test_status_changes_oldest_first(self) -> None:
         self.check_ordering("status_changes")
 
+    def test_complaints_complete(self) -> None:
+        self.check_complete("complaints")
+
+    def test_follow_ups_complete(self) -> None:
+        self.check_complete("follow_ups")
+
+    def test_status_changes_complete(self) -> None:
+        self.check_complete("status_changes")
+
     def test_complaints_watermark_under_change(self) -> None:
         self.check_watermark("complaints")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import unittest
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -41,6 +42,76 @@ class StreamChecks(KitBase):
                 "first: the engine's cursor moves to the newest time yielded, so an older record yielded later, "
                 "or still to come when a walk stops, is behind it"
             )
+
+    # --- completeness ---------------------------------------------------------------------------
+
+    def check_complete(self, stream: Stream) -> None:
+        """Nothing the driver made is missing: a walk from ``since=None`` yields every complaint
+        and follow-up by the id the driver returned, and every status change the driver made
+        (counted per complaint against a read before the changes: an app may list the status a
+        complaint was filed in, or not). The other checks compare the adapter's reads with each
+        other, so an adapter that always leaves the same record out passes them."""
+        if stream == "status_changes":
+            self._check_status_changes_complete()
+            return
+
+        async def check() -> tuple[World, Read]:
+            with self.serve_peer() as peer:
+                world = self._populate(peer.driver)
+                async with self._adapter(peer) as app:
+                    return world, await read_stream(app, stream, None)
+
+        world, read = self._run(check)
+        self._clean(read)
+        made = world.complaints if stream == "complaints" else world.follow_ups
+        refs = {r.ref for r in read.records}
+        missing = [ref for ref in made if ref not in refs]
+        assert not missing, (
+            f"{stream}: the record(s) {', '.join(repr(m) for m in missing[:3])} the driver made were not read "
+            f"(of {len(made)} made). A stream yields every record of the peer, none left out"
+        )
+
+    def _check_status_changes_complete(self) -> None:
+        async def check() -> tuple[list[str], Read, Read]:
+            with self.serve_peer() as peer:
+                driver = peer.driver
+                probe = driver.add_complaint(KIT_REPORTER)  # not counted: whether the peer has status changes
+                driver.advance(STEP)
+                try:
+                    driver.change_status(probe)
+                except NotImplementedError as exc:
+                    raise unittest.SkipTest(
+                        "the driver cannot change a status (change_status raised NotImplementedError)"
+                    ) from exc
+                driver.advance(STEP)
+                complaints = []
+                for _ in range(self.world_complaints):
+                    complaints.append(driver.add_complaint(KIT_REPORTER))
+                    driver.advance(STEP)
+                async with self._adapter(peer) as app:
+                    before = await read_stream(app, "status_changes", None)
+                for i, ref in enumerate(complaints):
+                    for _ in range(1 + i % 2):  # one change on some complaints, two on others
+                        driver.change_status(ref)
+                        driver.advance(STEP)
+                async with self._adapter(peer) as app:
+                    return complaints, before, await read_stream(app, "status_changes", None)
+
+        complaints, before, after = self._run(check)
+        self._clean(before)
+        self._clean(after)
+        counted_before = Counter(r.complaint_ref for r in before.records if isinstance(r, StatusChange))
+        counted_after = Counter(r.complaint_ref for r in after.records if isinstance(r, StatusChange))
+        short = [
+            f"complaint {ref!r}: {counted_after[ref] - counted_before[ref]} read of {1 + i % 2} made"
+            for i, ref in enumerate(complaints)
+            if counted_after[ref] - counted_before[ref] < 1 + i % 2
+        ]
+        assert not short, (
+            "status_changes: fewer status changes read than the driver made ("
+            + "; ".join(short[:3])
+            + "). Every status change the app lists must come, none left out"
+        )
 
     # --- watermark under change -------------------------------------------------------------------
 
