@@ -15,7 +15,7 @@ from gateway._model import Complaint, FollowUp, StatusChange
 from gateway.testing._driver import KIT_REPORTER, PeerDriver, Stream
 from gateway.testing._interrupt import InterruptingTransport
 from gateway.testing._kit import STEP, KitBase, World, describe, found_in, record_of
-from gateway.testing._streams import Read, read_stream, record_time
+from gateway.testing._streams import Read, Record, read_stream, record_time
 
 
 class StreamChecks(KitBase):
@@ -24,23 +24,39 @@ class StreamChecks(KitBase):
     # --- ordering -----------------------------------------------------------------------------
 
     def check_ordering(self, stream: Stream) -> None:
-        """Oldest first: the stream never yields a record newer than one it has not yet yielded."""
+        """Oldest first: the stream never yields a record newer than one it has not yet yielded
+        and a walk from that newer one's time would not read again. A list kept per complaint
+        (``walk_children``) yields a complaint's older follow-ups after a newer one of the
+        complaint before it: that is allowed, since the next walk from the cursor lists the
+        complaint again (stream rule 2), and the check reads again from that cursor to see it."""
 
-        async def check() -> Read:
+        async def check() -> tuple[Read, list[tuple[Record, datetime, bool]]]:
             with self.serve_peer() as peer:
                 world = self._populate(peer.driver)
                 self._require(world, stream)
                 async with self._adapter(peer) as app:
-                    return await read_stream(app, stream, None)
+                    read = await read_stream(app, stream, None)
+                    self._clean(read)
+                    behind: list[tuple[Record, datetime]] = []
+                    cursor: datetime | None = None
+                    for record in read.records:
+                        if cursor is not None and record_time(record) < cursor:
+                            behind.append((record, cursor))
+                        cursor = record_time(record) if cursor is None else max(cursor, record_time(record))
+                    again: dict[datetime, Read] = {}
+                    for _, at in behind:
+                        if at not in again:
+                            again[at] = await read_stream(app, stream, at)
+                    return read, [(record, at, found_in(record, again[at])) for record, at in behind]
 
-        read = self._run(check)
-        self._clean(read)
+        read, behind = self._run(check)
         assert read.records, f"{stream}: read nothing from a peer the driver filled"
-        for before, after in zip(read.records, read.records[1:], strict=False):
-            assert record_time(after) >= record_time(before), (
-                f"{stream}: {describe(after)} came after {describe(before)}. A stream yields records oldest "
-                "first: the engine's cursor moves to the newest time yielded, so an older record yielded later, "
-                "or still to come when a walk stops, is behind it"
+        for record, cursor, read_again in behind:
+            assert read_again, (
+                f"{stream}: {describe(record)} came after a record at {cursor.isoformat()}, and a walk from that "
+                "time does not read it again. A stream yields records oldest first: the engine's cursor moves to "
+                "the newest time yielded, so an older record yielded later, or still to come when a walk stops, "
+                "is behind it"
             )
 
     # --- completeness ---------------------------------------------------------------------------
