@@ -255,6 +255,17 @@ class PassesOnOnlyItsOwnStatuses(LaporHendiApp):
             yield item
 
 
+class EndsQuietlyOnAFailedPage(LaporHendiApp):
+    """Takes a page it could not fetch for the end of the list."""
+
+    async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+        try:
+            async for item in super().complaints_since(since):
+                yield item
+        except gateway.PeerError:
+            return
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -286,6 +297,7 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (DeclaresIdempotencyItDoesNotHave, "check_idempotent", ("follow_up",), "left 2 records at the peer"),
         (DropsTheLastComplaint, "check_complete", ("complaints",), "the driver made were not read"),
         (DedupesFollowUpsByText, "check_complete", ("follow_ups",), "the driver made were not read"),
+        (EndsQuietlyOnAFailedPage, "check_failure_raises", ("complaints",), "walk ended without raising"),
         (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
     ],
 )

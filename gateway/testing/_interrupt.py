@@ -33,3 +33,22 @@ class InterruptingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class FailingTransport(httpx.AsyncBaseTransport):
+    """Passes the first ``after`` requests to the peer and answers every later one with HTTP
+    503 itself, as a peer that goes down in the middle of a walk."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, after: int):
+        self.inner = inner
+        self.after = after
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        if self.requests > self.after:
+            return httpx.Response(503, json={"error": "unavailable"}, request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -41,6 +41,15 @@ class LocalAppConformance(StreamChecks, RecordChecks):
     def test_status_changes_complete(self) -> None:
         self.check_complete("status_changes")
 
+    def test_complaints_failure_raises(self) -> None:
+        self.check_failure_raises("complaints")
+
+    def test_follow_ups_failure_raises(self) -> None:
+        self.check_failure_raises("follow_ups")
+
+    def test_status_changes_failure_raises(self) -> None:
+        self.check_failure_raises("status_changes")
+
     def test_complaints_watermark_under_change(self) -> None:
         self.check_watermark("complaints")
 

@@ -4,6 +4,7 @@ inclusive ``since``, time zones."""
 from __future__ import annotations
 
 import functools
+import sys
 import unittest
 from collections import Counter
 from collections.abc import Callable
@@ -11,11 +12,12 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from gateway._errors import PeerError
 from gateway._model import Complaint, FollowUp, StatusChange
 from gateway.testing._driver import KIT_REPORTER, PeerDriver, Stream
-from gateway.testing._interrupt import InterruptingTransport
+from gateway.testing._interrupt import FailingTransport, InterruptingTransport
 from gateway.testing._kit import STEP, KitBase, World, describe, found_in, record_of
-from gateway.testing._streams import Read, Record, read_stream, record_time
+from gateway.testing._streams import Read, Record, open_stream, read_stream, record_time
 
 
 class StreamChecks(KitBase):
@@ -128,6 +130,37 @@ class StreamChecks(KitBase):
             + "; ".join(short[:3])
             + "). Every status change the app lists must come, none left out"
         )
+
+    # --- a failing peer -------------------------------------------------------------------------
+
+    def check_failure_raises(self, stream: Stream) -> None:
+        """A walk whose peer goes down part way (every call from the k-th on answered HTTP
+        503) raises a ``gateway.PeerError`` out of the stream, at the first call, in the
+        middle and at the last: never ends as if the list were over."""
+
+        async def walk(after: int) -> tuple[int, int, PeerError | None]:
+            with self.serve_peer() as peer:
+                world = self._populate(peer.driver)
+                self._require(world, stream)
+                transport = FailingTransport(httpx.AsyncHTTPTransport(), after=after)
+                yielded = 0
+                async with self._adapter(peer, transport) as app:
+                    try:
+                        async for _ in open_stream(app, stream, None):
+                            yielded += 1
+                    except PeerError as exc:
+                        return transport.requests, yielded, exc
+                return transport.requests, yielded, None
+
+        calls, _, _ = self._run(lambda: walk(sys.maxsize))
+        for after in sorted({0, calls // 2, max(0, calls - 1)}):
+            _, yielded, error = self._run(functools.partial(walk, after))
+            assert error is not None, (
+                f"{stream}: the peer answered HTTP 503 to every call from call {after + 1} of {calls} on, and the "
+                f"walk ended without raising (after {yielded} items). A failed call must raise a PeerError "
+                "(self.http does it; let it out): a walk that ends quietly reads to the engine as a list read "
+                "to its end, and what the failed call would have brought falls behind the cursor"
+            )
 
     # --- watermark under change -------------------------------------------------------------------
 
