@@ -13,9 +13,9 @@ import pytest
 from bubuhan_adapter import BubuhanApp
 from bubuhan_sim import PASSWORD, USERNAME, WITA, BubuhanDriver, create_simulator
 
-from gateway import InstanceContext, LocalApp, RawStatus, RetryPolicy
+from gateway import Complaint, InstanceContext, LocalApp, RawStatus, RetryPolicy
 from gateway.simulation import SimClock, SimulatorServer
-from gateway.testing import LocalAppConformance, ServedPeer
+from gateway.testing import KIT_REPORTER, LocalAppConformance, ServedPeer
 
 pytestmark = pytest.mark.e2e
 
@@ -48,3 +48,18 @@ class BubuhanKit(LocalAppConformance):
 
 class TestBubuhanConformance(BubuhanKit):
     pass
+
+
+@pytest.mark.anyio
+async def test_a_millisecond_holding_more_than_a_page_is_read_through_page_tokens() -> None:
+    """walk_by_time pages by number only through a time holding more records than a page: the
+    adapter then asks page n with the token page n-1 of the same boundary gave."""
+    sim = create_simulator(seed=2, clock=SimClock())
+    refs = [f"BPN-{sim.file_ticket(KIT_REPORTER):06d}" for _ in range(5)]  # the clock stands still: one time
+    with SimulatorServer(sim, port=0) as server:
+        app = build(BubuhanApp, server.base_url)
+        try:
+            read = [c async for c in app.complaints_since(None)]
+        finally:
+            await app.aclose()
+    assert sorted(c.ref for c in read if isinstance(c, Complaint)) == refs
