@@ -266,6 +266,16 @@ class EndsQuietlyOnAFailedPage(LaporHendiApp):
             return
 
 
+class ReturnsAfterAFailedWrite(LaporHendiApp):
+    """Logs a follow-up write the app did not take and returns as if it had."""
+
+    async def write_follow_up(self, complaint_ref: str, content: str, **kwargs: Any) -> str | None:
+        try:
+            return await super().write_follow_up(complaint_ref, content, **kwargs)
+        except gateway.PeerError:
+            return None
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -298,6 +308,7 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (DropsTheLastComplaint, "check_complete", ("complaints",), "the driver made were not read"),
         (DedupesFollowUpsByText, "check_complete", ("follow_ups",), "the driver made were not read"),
         (EndsQuietlyOnAFailedPage, "check_failure_raises", ("complaints",), "walk ended without raising"),
+        (ReturnsAfterAFailedWrite, "check_write_failure_raises", ("follow_up",), "answered HTTP 500 to the write"),
         (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
     ],
 )

@@ -77,6 +77,12 @@ class LocalAppConformance(StreamChecks, RecordChecks):
     def test_status_echo(self) -> None:
         self.check_echo("status")
 
+    def test_follow_up_failure_raises(self) -> None:
+        self.check_write_failure_raises("follow_up")
+
+    def test_status_failure_raises(self) -> None:
+        self.check_write_failure_raises("status")
+
     def test_follow_up_idempotent_as_declared(self) -> None:
         self.check_idempotent("follow_up")
 

@@ -4,12 +4,17 @@ declared idempotency, bad records, personal data."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import unittest
 
+import httpx
+
 from gateway._adapter import LocalApp
+from gateway._errors import PeerError
 from gateway._model import Complaint, FollowUp, StatusChange
 from gateway.testing._capabilities import Write, declares_idempotent
 from gateway.testing._driver import KIT_REPORTER, Stream
+from gateway.testing._interrupt import FailingTransport
 from gateway.testing._kit import STEP, KitBase, describe, personal_data, record_of, texts_of
 from gateway.testing._streams import Read, read_stream
 
@@ -82,6 +87,33 @@ class RecordChecks(KitBase):
             f"{write}: the same write sent twice with one gateway_ref left {len(mine)} records at the peer "
             f"(ids {ids!r}), though the adapter declares it idempotent: a resent write would be doubled"
         )
+
+    def check_write_failure_raises(self, write: Write) -> None:
+        """A write the peer answers with HTTP 500 (it may have been done) or 422 (refused)
+        raises a ``gateway.PeerError``: a write that returns is taken for done, and what it
+        carried never reaches the app."""
+        if write == "status" and self.status_to_write is None:
+            raise unittest.SkipTest("status_to_write is not set: no status the kit may write")
+
+        async def attempt(status: int) -> str | None:
+            with self.serve_peer() as peer:
+                ref = peer.driver.add_complaint(KIT_REPORTER)
+                peer.driver.advance(STEP)
+                transport = FailingTransport(httpx.AsyncHTTPTransport(), after=0, status=status, writes_only=True)
+                async with self._adapter(peer, transport) as app:
+                    try:
+                        returned = await self._write(app, write, ref, f"gw-kit-{write}-failed")
+                    except PeerError:
+                        return None
+                    return f"returned {returned!r}"
+
+        for status in (500, 422):
+            outcome = self._run(functools.partial(attempt, status))
+            assert outcome is None, (
+                f"{write}: the peer answered HTTP {status} to the write, and the adapter {outcome} instead of "
+                "raising a PeerError (AmbiguousOutcomeError, PermanentPeerError: self.http raises them; let them "
+                "out): the engine takes a write that returns for done"
+            )
 
     # --- bad records and personal data --------------------------------------------------------------------
 
