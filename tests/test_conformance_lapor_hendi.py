@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -276,6 +276,25 @@ class ReturnsAfterAFailedWrite(LaporHendiApp):
             return None
 
 
+class AsksFromTheNextSecond(LaporHendiApp):
+    """Walks by time by hand: page 1 again from a second after the newest time read, to get out
+    of a page full of one second; the rest of a crowded second is lost."""
+
+    async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+        while True:
+            params: dict[str, Any] = {"per_halaman": self.settings.page_size, "halaman": 1}
+            if since is not None:
+                params["diperbarui_sejak"] = format_peer_time(since, TIME_FMT, self.context.timezone)
+            body = await self.http.request_json("GET", "/api/v1/aduan", params=params, operation=OP_COMPLAINTS)
+            read = [self._read(raw, OP_COMPLAINTS, "id_aduan", self._complaint) for raw in body["data"]]
+            for item in read:
+                yield item
+            times = [item.updated_at for item in read if isinstance(item, Complaint)]
+            if body["meta"]["total_halaman"] <= 1 or not times:
+                return
+            since = max(times) + timedelta(seconds=1)
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -309,6 +328,7 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (DedupesFollowUpsByText, "check_complete", ("follow_ups",), "the driver made were not read"),
         (EndsQuietlyOnAFailedPage, "check_failure_raises", ("complaints",), "walk ended without raising"),
         (ReturnsAfterAFailedWrite, "check_write_failure_raises", ("follow_up",), "answered HTTP 500 to the write"),
+        (AsksFromTheNextSecond, "check_crowded_second", (), "complaints filed at one instant were not read"),
         (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
     ],
 )

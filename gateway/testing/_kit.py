@@ -62,6 +62,9 @@ class KitBase:
     status_to_write: ClassVar[RawStatus | None] = None
     #: Complaints in the world each check builds (each gets follow-ups and status changes).
     world_complaints: ClassVar[int] = 3
+    #: Complaints the crowded-second check files at one instant: more than the adapter's page
+    #: size in :meth:`build_adapter`, or that check proves nothing.
+    crowded_complaints: ClassVar[int] = 5
     #: At most this many points of a walk at which the watermark check changes the world;
     #: each point is tried with the changes made in two orders, on a fresh peer each time.
     watermark_points: ClassVar[int] = 12

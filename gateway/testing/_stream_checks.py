@@ -131,6 +131,32 @@ class StreamChecks(KitBase):
             + "). Every status change the app lists must come, none left out"
         )
 
+    def check_crowded_second(self) -> None:
+        """More complaints than a page filed at one instant (a bulk import) all come: a walk
+        that moves on past the newest time read (``since`` plus a second, or an exclusive
+        filter, to get out of a full page of one time) loses the rest of that time."""
+
+        async def check() -> tuple[list[str], Read]:
+            with self.serve_peer() as peer:
+                driver = peer.driver
+                driver.add_complaint(KIT_REPORTER)
+                driver.advance(STEP)
+                burst = [driver.add_complaint(KIT_REPORTER) for _ in range(self.crowded_complaints)]
+                driver.advance(STEP)
+                driver.add_complaint(KIT_REPORTER)
+                async with self._adapter(peer) as app:
+                    return burst, await read_stream(app, "complaints", None)
+
+        burst, read = self._run(check)
+        self._clean(read)
+        refs = {r.ref for r in read.records}
+        missing = [ref for ref in burst if ref not in refs]
+        assert not missing, (
+            f"complaints: {len(missing)} of {len(burst)} complaints filed at one instant were not read (e.g. "
+            f"{missing[0]!r}). More records than a page may share one time; read such a list with "
+            "gateway.walk_by_time, which pages through that time by number"
+        )
+
     # --- a failing peer -------------------------------------------------------------------------
 
     def check_failure_raises(self, stream: Stream) -> None:
