@@ -8,6 +8,7 @@ Deterministic: a seeded simulator whose clock moves only when the driver says.
 from __future__ import annotations
 
 import dataclasses
+import unittest
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -336,3 +337,20 @@ def test_each_check_fails_the_mistake_it_is_for(adapter, check, args, message):
     with pytest.raises(AssertionError, match=message):
         getattr(kit_for(adapter), check)(*args)
     getattr(TestLaporHendiConformance(), check)(*args)  # and the adapter without the mistake passes it
+
+
+class LeavesTheKitsClientOut(TestLaporHendiConformance):
+    """An author's build_adapter that does not pass the kit's client on (not collected)."""
+
+    def build_adapter(self, base_url: str, client: httpx.AsyncClient) -> LocalApp:
+        return LaporHendiApp(super().build_adapter(base_url, client).context)
+
+
+def test_an_adapter_built_without_the_kits_client_fails_instead_of_skipping_the_watermark_checks():
+    # The kit's transport is what changes the world mid-walk: without it the watermark checks
+    # counted no response and skipped as if a walk took one request.
+    try:
+        with pytest.raises(AssertionError, match=r"without the client the kit handed it: pass it on \(client=client\)"):
+            LeavesTheKitsClientOut().check_watermark("complaints")
+    except unittest.SkipTest as skipped:  # what it did before: a false pass
+        pytest.fail(f"the watermark check skipped: {skipped}")

@@ -98,6 +98,12 @@ class KitBase:
         try:
             app = self.build_adapter(peer.base_url, client)
             assert isinstance(app, LocalApp), f"build_adapter() returned {type(app).__name__}, not a gateway.LocalApp"
+            # Without the kit's client the watermark checks never change the world mid-walk and
+            # skip as if a walk took one request: a false pass, so refuse it here.
+            assert app.http._client is client, (
+                f"build_adapter() built {type(app).__name__} without the client the kit handed it: pass it on "
+                "(client=client), or the kit cannot change the world in the middle of a walk"
+            )
             try:
                 yield app
             finally:
