@@ -296,6 +296,17 @@ class AsksFromTheNextSecond(LaporHendiApp):
             since = max(times) + timedelta(seconds=1)
 
 
+class AttachesFollowUpsToTheNewestComplaint(LaporHendiApp):
+    """Gives every follow-up of a walk the complaint of the last one read (a closure over a loop
+    variable, say): each still comes, on the wrong complaint."""
+
+    async def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
+        items = [item async for item in super().follow_ups_since(since)]
+        last = [item.complaint_ref for item in items if isinstance(item, FollowUp)][-1:]
+        for item in items:
+            yield dataclasses.replace(item, complaint_ref=last[0]) if isinstance(item, FollowUp) else item
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -330,6 +341,7 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (EndsQuietlyOnAFailedPage, "check_failure_raises", ("complaints",), "walk ended without raising"),
         (ReturnsAfterAFailedWrite, "check_write_failure_raises", ("follow_up",), "answered HTTP 500 to the write"),
         (AsksFromTheNextSecond, "check_crowded_second", (), "complaints filed at one instant were not read"),
+        (AttachesFollowUpsToTheNewestComplaint, "check_complete", ("follow_ups",), "the engine would attach it"),
         (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
     ],
 )

@@ -29,6 +29,7 @@ STEP = 60.0
 class World:
     complaints: list[str]
     follow_ups: list[str]
+    follow_up_complaints: list[str]  # the complaint each of follow_ups was added to, in the same order
     statuses: bool  # the driver can change a status (the peer has a status history)
 
 
@@ -114,13 +115,14 @@ class KitBase:
     def _populate(self, driver: PeerDriver) -> World:
         """Complaints, then follow-ups and status changes in another order than the complaints',
         so that a stream ordered by complaint is not ordered by time."""
-        world = World([], [], statuses=True)
+        world = World([], [], [], statuses=True)
         for _ in range(self.world_complaints):
             world.complaints.append(driver.add_complaint(KIT_REPORTER))
             driver.advance(STEP)
         order = [*reversed(world.complaints), world.complaints[-1]]
         for i, ref in enumerate(order):
             world.follow_ups.append(driver.add_follow_up(ref))
+            world.follow_up_complaints.append(ref)
             driver.advance(STEP)
             if world.statuses and i % 2 == 0:
                 try:

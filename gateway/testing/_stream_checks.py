@@ -88,6 +88,17 @@ class StreamChecks(KitBase):
             f"{stream}: the record(s) {', '.join(repr(m) for m in missing[:3])} the driver made were not read "
             f"(of {len(made)} made). A stream yields every record of the peer, none left out"
         )
+        if stream == "follow_ups":
+            owner = dict(zip(world.follow_ups, world.follow_up_complaints, strict=True))
+            astray = [
+                r
+                for r in read.records
+                if isinstance(r, FollowUp) and owner.get(r.ref, r.complaint_ref) != r.complaint_ref
+            ]
+            assert not astray, (
+                f"follow_ups: {describe(astray[0])} came with complaint_ref {astray[0].complaint_ref!r}, but the "
+                f"driver added it to complaint {owner[astray[0].ref]!r}: the engine would attach it to another one"
+            )
 
     def _check_status_changes_complete(self) -> None:
         async def check() -> tuple[list[str], Read, Read]:
