@@ -64,6 +64,12 @@ class LaporHendiDriver:
         }
         return str(self.sim.submit_complaint(anonim=False, rahasia=False, pelapor=pelapor, lampiran=0, **fields))
 
+    def add_anonymous_complaint(self, reporter: Reporter) -> str:
+        ref = self.sim.submit_complaint(anonim=True, rahasia=False, lampiran=0)
+        with self.sim.lock:  # the app keeps the identity of an anonymous complaint, and here serves it too
+            self.sim.world._aduan[ref]["pelapor"] = {"nama": reporter.name, "nik": reporter.nik}
+        return str(ref)
+
     def add_follow_up(self, complaint_ref: str) -> str:
         return str(self.sim.answer(int(complaint_ref), "Sudah kami cek ke lokasi, segera ditindaklanjuti."))
 
@@ -307,6 +313,16 @@ class AttachesFollowUpsToTheNewestComplaint(LaporHendiApp):
             yield dataclasses.replace(item, complaint_ref=last[0]) if isinstance(item, FollowUp) else item
 
 
+class IgnoresTheAnonymousFlag(LaporHendiApp):
+    """Reads every complaint as named, with the pelapor the app serves."""
+
+    def _complaint(self, r: Any) -> Complaint:
+        complaint = super()._complaint(r)
+        pelapor = r.raw.get("pelapor") or {}
+        reporter = Reporter(name=pelapor.get("nama"), nik=pelapor.get("nik"))
+        return dataclasses.replace(complaint, is_anonymous=False, reporter=reporter)
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -342,6 +358,7 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (ReturnsAfterAFailedWrite, "check_write_failure_raises", ("follow_up",), "answered HTTP 500 to the write"),
         (AsksFromTheNextSecond, "check_crowded_second", (), "complaints filed at one instant were not read"),
         (AttachesFollowUpsToTheNewestComplaint, "check_complete", ("follow_ups",), "the engine would attach it"),
+        (IgnoresTheAnonymousFlag, "check_anonymous", (), "filed anonymously, read with is_anonymous=False"),
         (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
     ],
 )

@@ -103,3 +103,6 @@ class LocalAppConformance(StreamChecks, RecordChecks):
 
     def test_personal_data_kept_apart(self) -> None:
         self.check_personal_data()
+
+    def test_anonymous_complaint_kept_anonymous(self) -> None:
+        self.check_anonymous()

@@ -162,6 +162,40 @@ class RecordChecks(KitBase):
             leaked = [v for v in values if v.lower() in text]
             assert not leaked, f"{stream}: a RecordError's text holds the reporter's personal data"
 
+    def check_anonymous(self) -> None:
+        """A complaint filed anonymously comes with ``is_anonymous`` and ``reporter=None``, and
+        none of the identity the app keeps for it anywhere else, even when the app serves it.
+        Skipped when the driver has no ``add_anonymous_complaint`` (an optional method)."""
+
+        async def check() -> tuple[Complaint, str]:
+            with self.serve_peer() as peer:
+                add = getattr(peer.driver, "add_anonymous_complaint", None)
+                if add is None:
+                    raise unittest.SkipTest("the driver has no add_anonymous_complaint")
+                try:
+                    ref = add(KIT_REPORTER)
+                except NotImplementedError as exc:
+                    raise unittest.SkipTest(f"the driver cannot file an anonymous complaint: {exc}") from None
+                async with self._adapter(peer) as app:
+                    read = await read_stream(app, "complaints", None)
+            self._clean(read)
+            complaint = record_of(read, ref)
+            assert isinstance(complaint, Complaint)
+            return complaint, ref
+
+        complaint, ref = self._run(check)
+        assert complaint.is_anonymous, (
+            f"complaint {ref!r}: filed anonymously, read with is_anonymous=False: the hub would show it as a "
+            "named complaint"
+        )
+        assert complaint.reporter is None, (
+            f"complaint {ref!r}: anonymous, read with a Reporter: an anonymous complaint passes on no identity at all"
+        )
+        values = personal_data(KIT_REPORTER)
+        for text in [*texts_of(complaint), repr(complaint)]:
+            leaked = [name for name, value in values.items() if value.lower() in text.lower()]
+            assert not leaked, f"complaint {ref!r}: anonymous, yet the reporter's {', '.join(leaked)} appear(s) in it"
+
     def check_personal_data(self) -> None:
         """The reporter's identity is in ``Complaint.reporter`` only: in no title, body,
         location or other field of the complaint, and not in its ``repr``."""

@@ -154,7 +154,7 @@ class BubuhanSimulator(Simulator):
             "topic": "Jalan",
             "via": "whatsapp",
             "anonim": t.anonim,
-            "pelapor": None if t.anonim else t.pelapor,
+            "pelapor": t.pelapor,  # served for an anonymous ticket too, with anonim: true
             "lokasi": {
                 "alamat": "Jl. Jenderal Sudirman",
                 "kelurahan": "Klandasan Ilir",
@@ -252,6 +252,12 @@ class BubuhanDriver:
 
     def add_complaint(self, reporter: Reporter) -> str:
         return f"BPN-{self.sim.file_ticket(reporter):06d}"
+
+    def add_anonymous_complaint(self, reporter: Reporter) -> str:
+        no = self.sim.file_ticket(reporter)
+        with self.sim.lock:
+            self.sim.tickets[no].anonim = True
+        return f"BPN-{no:06d}"
 
     def add_follow_up(self, complaint_ref: str) -> str:
         return str(self.sim.answer(int(complaint_ref[4:]), "Sudah dicek petugas."))
