@@ -323,6 +323,14 @@ class IgnoresTheAnonymousFlag(LaporHendiApp):
         return dataclasses.replace(complaint, is_anonymous=False, reporter=reporter)
 
 
+class ReadsTheStatusItWasFiledIn(LaporHendiApp):
+    """Reads a complaint's status from a field that keeps the status it was filed in."""
+
+    def _complaint(self, r: Any) -> Complaint:
+        complaint = super()._complaint(r)
+        return dataclasses.replace(complaint, status=RawStatus("belum terverifikasi", "belum terverifikasi"))
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -359,6 +367,7 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (AsksFromTheNextSecond, "check_crowded_second", (), "complaints filed at one instant were not read"),
         (AttachesFollowUpsToTheNewestComplaint, "check_complete", ("follow_ups",), "the engine would attach it"),
         (IgnoresTheAnonymousFlag, "check_anonymous", (), "filed anonymously, read with is_anonymous=False"),
+        (ReadsTheStatusItWasFiledIn, "check_status_agrees", (), "but its newest status change"),
         (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
     ],
 )

@@ -41,6 +41,9 @@ class LocalAppConformance(StreamChecks, RecordChecks):
     def test_status_changes_complete(self) -> None:
         self.check_complete("status_changes")
 
+    def test_complaint_status_agrees_with_its_history(self) -> None:
+        self.check_status_agrees()
+
     def test_complaints_crowded_second(self) -> None:
         self.check_crowded_second()
 

@@ -168,6 +168,40 @@ class StreamChecks(KitBase):
             "gateway.walk_by_time, which pages through that time by number"
         )
 
+    def check_status_agrees(self) -> None:
+        """Each complaint's status is the status of its newest status change: the engine maps
+        both through the one ``statuses:`` table, and passes on whichever it reads, so a
+        complaint read with another status (its first, its previous, a label for a code)
+        carries a wrong status on without any error."""
+
+        async def check() -> tuple[Read, Read]:
+            with self.serve_peer() as peer:
+                world = self._populate(peer.driver)
+                self._require(world, "status_changes")
+                async with self._adapter(peer) as app:
+                    return await read_stream(app, "complaints", None), await read_stream(app, "status_changes", None)
+
+        complaints, changes = self._run(check)
+        self._clean(complaints)
+        self._clean(changes)
+        newest: dict[str, StatusChange] = {}
+        for change in changes.records:
+            if isinstance(change, StatusChange):
+                before = newest.get(change.complaint_ref)
+                if before is None or change.changed_at >= before.changed_at:
+                    newest[change.complaint_ref] = change
+        latest: dict[str, Complaint] = {}
+        for complaint in complaints.records:
+            if isinstance(complaint, Complaint):
+                latest[complaint.ref] = complaint  # a newer version of it comes later in the stream
+        for ref, complaint in latest.items():
+            change = newest.get(ref)
+            assert change is None or change.status.code == complaint.status.code, (
+                f"complaint {ref!r}: read with status {complaint.status.code!r}, but its newest status change "
+                f"({describe(change)}) is to {change.status.code!r}: the complaint's status must be read from the "
+                "same field and in the same words as its status changes"
+            )
+
     # --- a failing peer -------------------------------------------------------------------------
 
     def check_failure_raises(self, stream: Stream) -> None:
