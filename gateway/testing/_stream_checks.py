@@ -195,10 +195,10 @@ class StreamChecks(KitBase):
             if isinstance(complaint, Complaint):
                 latest[complaint.ref] = complaint  # a newer version of it comes later in the stream
         for ref, complaint in latest.items():
-            change = newest.get(ref)
-            assert change is None or change.status.code == complaint.status.code, (
+            last = newest.get(ref)
+            assert last is None or last.status.code == complaint.status.code, (
                 f"complaint {ref!r}: read with status {complaint.status.code!r}, but its newest status change "
-                f"({describe(change)}) is to {change.status.code!r}: the complaint's status must be read from the "
+                f"({describe(last)}) is to {last.status.code!r}: the complaint's status must be read from the "
                 "same field and in the same words as its status changes"
             )
 
