@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from gateway._errors import PermanentPeerError
+
 
 @dataclass(frozen=True)
 class TimePage:
@@ -54,13 +56,18 @@ async def walk_by_time(
     fetch: Callable[[datetime | None, int], Awaitable[TimePage]],
     key: Callable[[Any], tuple[str, datetime] | None],
     since: datetime | None,
+    *,
+    peer: str = "peer",
+    stream: str = "walk_by_time",
 ) -> AsyncIterator[Any]:
     """Every record updated at or after ``since``, each version once, oldest first.
 
     ``fetch(since, page_number)`` asks the peer for one page of records updated at or
     after ``since``; ``key(raw)`` reads a raw record's id and update time (None when it
     cannot: the record is passed on, for the caller to quarantine, and does not move
-    the walk).
+    the walk). A page of a crowded second equal to the page before it (a peer, or a
+    ``fetch``, ignoring the page number) raises :class:`gateway.PermanentPeerError` naming
+    ``peer`` and ``stream``: the walk would otherwise ask for page after page for ever.
     """
     progress = walk_progress.get()
     boundary = since
@@ -70,6 +77,7 @@ async def walk_by_time(
     crowded = False  # paging through one second that fills whole pages
     rounds, round_found = 0, False  # read-throughs of that second; whether this one found more
     first = True
+    before: list[Any] | None = None  # the keys of the page fetched before, to see a page number ignored
 
     def move_on() -> None:
         nonlocal boundary, passed, page_number, crowded
@@ -83,8 +91,10 @@ async def walk_by_time(
             progress.started(page.total)
         first = False
         fresh, later = 0, False  # later: the page reaches past the boundary's second
+        keys: list[Any] = []
         for item in page.items:
             found = key(item)
+            keys.append(found if found is not None else repr(item))
             if found is None:
                 fingerprint = repr(item)
                 if fingerprint not in unreadable:
@@ -103,6 +113,13 @@ async def walk_by_time(
             yield item
         if progress is not None:
             progress.advanced(fresh)
+        if crowded and page_number > 1 and not page.last and keys and keys == before:
+            raise PermanentPeerError(
+                peer,
+                stream,
+                f"page {page_number} answered the same records as the page before: the walk would never end",
+            )
+        before = keys
         if not crowded:
             if page.last:
                 return

@@ -8,9 +8,10 @@ Deterministic: a seeded simulator whose clock moves only when the driver says.
 from __future__ import annotations
 
 import dataclasses
+import unittest
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from gateway import (
     RecordError,
     Reporter,
     RetryPolicy,
+    StatusChange,
     format_peer_time,
 )
 from gateway.simulation import SimClock, SimulatorServer
@@ -61,6 +63,12 @@ class LaporHendiDriver:
             "alamat": reporter.address,
         }
         return str(self.sim.submit_complaint(anonim=False, rahasia=False, pelapor=pelapor, lampiran=0, **fields))
+
+    def add_anonymous_complaint(self, reporter: Reporter) -> str:
+        ref = self.sim.submit_complaint(anonim=True, rahasia=False, lampiran=0)
+        with self.sim.lock:  # the app keeps the identity of an anonymous complaint, and here serves it too
+            self.sim.world._aduan[ref]["pelapor"] = {"nama": reporter.name, "nik": reporter.nik}
+        return str(ref)
 
     def add_follow_up(self, complaint_ref: str) -> str:
         return str(self.sim.answer(int(complaint_ref), "Sudah kami cek ke lokasi, segera ditindaklanjuti."))
@@ -221,6 +229,108 @@ class SignsTheBody(LaporHendiApp):
         return dataclasses.replace(complaint, body=f"{complaint.body}\n-- {name}")
 
 
+class DropsTheLastComplaint(LaporHendiApp):
+    """An off-by-one: the walk's last complaint is never yielded, in every walk alike, so the
+    checks that compare the adapter's reads with each other cannot see it."""
+
+    async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+        items = [item async for item in super().complaints_since(since)]
+        for item in items[:-1]:
+            yield item
+
+
+class DedupesFollowUpsByText(LaporHendiApp):
+    """Takes a second follow-up with the same text on the same complaint for a repeat of the first."""
+
+    async def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
+        seen: set[tuple[str, str]] = set()
+        async for item in super().follow_ups_since(since):
+            if isinstance(item, FollowUp):
+                if (item.complaint_ref, item.content) in seen:
+                    continue
+                seen.add((item.complaint_ref, item.content))
+            yield item
+
+
+class PassesOnOnlyItsOwnStatuses(LaporHendiApp):
+    """Leaves out the status changes to 'terverifikasi', a status its author did not expect."""
+
+    async def status_changes_since(self, since: datetime | None) -> AsyncIterator[StatusChange | RecordError]:
+        async for item in super().status_changes_since(since):
+            if isinstance(item, StatusChange) and item.status.code == OFFICER_STATUSES[0]:
+                continue
+            yield item
+
+
+class EndsQuietlyOnAFailedPage(LaporHendiApp):
+    """Takes a page it could not fetch for the end of the list."""
+
+    async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+        try:
+            async for item in super().complaints_since(since):
+                yield item
+        except gateway.PeerError:
+            return
+
+
+class ReturnsAfterAFailedWrite(LaporHendiApp):
+    """Logs a follow-up write the app did not take and returns as if it had."""
+
+    async def write_follow_up(self, complaint_ref: str, content: str, **kwargs: Any) -> str | None:
+        try:
+            return await super().write_follow_up(complaint_ref, content, **kwargs)
+        except gateway.PeerError:
+            return None
+
+
+class AsksFromTheNextSecond(LaporHendiApp):
+    """Walks by time by hand: page 1 again from a second after the newest time read, to get out
+    of a page full of one second; the rest of a crowded second is lost."""
+
+    async def complaints_since(self, since: datetime | None) -> AsyncIterator[Complaint | RecordError]:
+        while True:
+            params: dict[str, Any] = {"per_halaman": self.settings.page_size, "halaman": 1}
+            if since is not None:
+                params["diperbarui_sejak"] = format_peer_time(since, TIME_FMT, self.context.timezone)
+            body = await self.http.request_json("GET", "/api/v1/aduan", params=params, operation=OP_COMPLAINTS)
+            read = [self._read(raw, OP_COMPLAINTS, "id_aduan", self._complaint) for raw in body["data"]]
+            for item in read:
+                yield item
+            times = [item.updated_at for item in read if isinstance(item, Complaint)]
+            if body["meta"]["total_halaman"] <= 1 or not times:
+                return
+            since = max(times) + timedelta(seconds=1)
+
+
+class AttachesFollowUpsToTheNewestComplaint(LaporHendiApp):
+    """Gives every follow-up of a walk the complaint of the last one read (a closure over a loop
+    variable, say): each still comes, on the wrong complaint."""
+
+    async def follow_ups_since(self, since: datetime | None) -> AsyncIterator[FollowUp | RecordError]:
+        items = [item async for item in super().follow_ups_since(since)]
+        last = [item.complaint_ref for item in items if isinstance(item, FollowUp)][-1:]
+        for item in items:
+            yield dataclasses.replace(item, complaint_ref=last[0]) if isinstance(item, FollowUp) else item
+
+
+class IgnoresTheAnonymousFlag(LaporHendiApp):
+    """Reads every complaint as named, with the pelapor the app serves."""
+
+    def _complaint(self, r: Any) -> Complaint:
+        complaint = super()._complaint(r)
+        pelapor = r.raw.get("pelapor") or {}
+        reporter = Reporter(name=pelapor.get("nama"), nik=pelapor.get("nik"))
+        return dataclasses.replace(complaint, is_anonymous=False, reporter=reporter)
+
+
+class ReadsTheStatusItWasFiledIn(LaporHendiApp):
+    """Reads a complaint's status from a field that keeps the status it was filed in."""
+
+    def _complaint(self, r: Any) -> Complaint:
+        complaint = super()._complaint(r)
+        return dataclasses.replace(complaint, status=RawStatus("belum terverifikasi", "belum terverifikasi"))
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -250,9 +360,35 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (RaisesOnBadRecords, "check_bad_records", ("complaints",), "raised RecordError on a malformed record"),
         (SignsTheBody, "check_personal_data", (), "the reporter's name appear"),
         (DeclaresIdempotencyItDoesNotHave, "check_idempotent", ("follow_up",), "left 2 records at the peer"),
+        (DropsTheLastComplaint, "check_complete", ("complaints",), "the driver made were not read"),
+        (DedupesFollowUpsByText, "check_complete", ("follow_ups",), "the driver made were not read"),
+        (EndsQuietlyOnAFailedPage, "check_failure_raises", ("complaints",), "walk ended without raising"),
+        (ReturnsAfterAFailedWrite, "check_write_failure_raises", ("follow_up",), "answered HTTP 500 to the write"),
+        (AsksFromTheNextSecond, "check_crowded_second", (), "complaints filed at one instant were not read"),
+        (AttachesFollowUpsToTheNewestComplaint, "check_complete", ("follow_ups",), "the engine would attach it"),
+        (IgnoresTheAnonymousFlag, "check_anonymous", (), "filed anonymously, read with is_anonymous=False"),
+        (ReadsTheStatusItWasFiledIn, "check_status_agrees", (), "but its newest status change"),
+        (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
     ],
 )
 def test_each_check_fails_the_mistake_it_is_for(adapter, check, args, message):
     with pytest.raises(AssertionError, match=message):
         getattr(kit_for(adapter), check)(*args)
     getattr(TestLaporHendiConformance(), check)(*args)  # and the adapter without the mistake passes it
+
+
+class LeavesTheKitsClientOut(TestLaporHendiConformance):
+    """An author's build_adapter that does not pass the kit's client on (not collected)."""
+
+    def build_adapter(self, base_url: str, client: httpx.AsyncClient) -> LocalApp:
+        return LaporHendiApp(super().build_adapter(base_url, client).context)
+
+
+def test_an_adapter_built_without_the_kits_client_fails_instead_of_skipping_the_watermark_checks():
+    # The kit's transport is what changes the world mid-walk: without it the watermark checks
+    # counted no response and skipped as if a walk took one request.
+    try:
+        with pytest.raises(AssertionError, match=r"without the client the kit handed it: pass it on \(client=client\)"):
+            LeavesTheKitsClientOut().check_watermark("complaints")
+    except unittest.SkipTest as skipped:  # what it did before: a false pass
+        pytest.fail(f"the watermark check skipped: {skipped}")

@@ -92,6 +92,14 @@ class TestOpen311Conformance(LocalAppConformance):
 
     @pytest.mark.xfail(
         strict=True,
+        reason="GeoReport v2 keeps a request's newest status_notes only: the kit's second note on a request "
+        "replaces its first at the peer before any read, so that follow-up is gone (docs/open311-api.md)",
+    )
+    def test_follow_ups_complete(self) -> None:
+        super().test_follow_ups_complete()
+
+    @pytest.mark.xfail(
+        strict=True,
         reason="GeoReport v2 never serves the submitter's personal data: complaints come without a reporter "
         "(nothing leaks either)",
     )

@@ -111,15 +111,6 @@ class TestSuaraArekConformance(LocalAppConformance):
 
     @pytest.mark.xfail(
         strict=True,
-        reason="the kit asks follow-ups oldest first across the stream; a list kept per complaint, read with "
-        "walk_children, comes complaint by complaint (oldest first within each; the stream rule 2 allows it: "
-        "docs/adapters.md, 'The stream rules'), and its watermark check passes",
-    )
-    def test_follow_ups_oldest_first(self) -> None:
-        super().test_follow_ups_oldest_first()
-
-    @pytest.mark.xfail(
-        strict=True,
         reason="Suara Arek keeps no field a gateway_ref could come back in (the Idempotency-Key is not shown on "
         "reads): the engine knows its own responses by the id the write returned",
     )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import gateway
 from gateway import TimePage, walk_by_time
 from gateway._paging import walk_progress
 
@@ -176,3 +177,20 @@ async def test_a_crowded_second_changing_while_paged_loses_nothing(seed: int):
     seen = await walk(peer, since=T0)
     assert max(Counter(seen).values()) == 1
     assert set(times.items()) <= set(seen)
+
+
+async def test_a_page_number_ignored_in_a_crowded_second_raises_instead_of_walking_for_ever():
+    """A fetch that forgets to send the page number (or a peer that ignores it) answers page 1
+    for every page; in a second holding more records than a page the walk asked page after page
+    for ever. It raises PermanentPeerError naming the peer and the stream instead."""
+    peer = ChangingList({str(i): T0 for i in range(5)}, page_size=2)
+
+    async def ignores_the_page(since: datetime | None, page: int) -> TimePage:
+        return await peer.fetch(since, 1)
+
+    walked = []
+    with pytest.raises(gateway.PermanentPeerError, match="lh: GET /aduan: page 2 answered the same records"):
+        async for item in walk_by_time(ignores_the_page, key, None, peer="lh", stream="GET /aduan"):
+            walked.append(item)
+    assert peer.requests <= 4
+    assert [item["id"] for item in walked] == ["0", "1"]

@@ -45,7 +45,8 @@ class PeerDriver(Protocol):
 
     def advance(self, seconds: float) -> None:
         """Move the peer's clock on. The kit steps by whole seconds at least, so that
-        records it makes one after the other have distinct times."""
+        records it makes one after the other have distinct times (but for the crowded-second
+        check, which files several complaints at one instant, as a bulk import does)."""
         ...
 
     def add_complaint(self, reporter: Reporter) -> str:

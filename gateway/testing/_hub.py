@@ -89,6 +89,10 @@ class HubConformance:
         try:
             adapter = self.build_adapter(hub.base_url, client)
             assert isinstance(adapter, Hub), f"build_adapter() returned {type(adapter).__name__}, not a gateway.Hub"
+            assert adapter.http._client is client, (
+                f"build_adapter() built {type(adapter).__name__} without the client the kit handed it: pass it on "
+                "(client=client), or the kit cannot lose a create's answer"
+            )
             try:
                 yield adapter
             finally:

@@ -33,3 +33,27 @@ class InterruptingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class FailingTransport(httpx.AsyncBaseTransport):
+    """Passes the first ``after`` requests to the peer and answers every later one with HTTP
+    ``status`` itself (503: a peer that goes down in the middle of a walk); with
+    ``writes_only``, only the requests that are not GET or HEAD count and fail."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, after: int, status: int = 503, writes_only: bool = False):
+        self.inner = inner
+        self.after = after
+        self.status = status
+        self.writes_only = writes_only
+        self.requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.writes_only and request.method in ("GET", "HEAD"):
+            return await self.inner.handle_async_request(request)
+        self.requests += 1
+        if self.requests > self.after:
+            return httpx.Response(self.status, json={"error": "failed"}, request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

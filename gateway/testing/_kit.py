@@ -29,6 +29,7 @@ STEP = 60.0
 class World:
     complaints: list[str]
     follow_ups: list[str]
+    follow_up_complaints: list[str]  # the complaint each of follow_ups was added to, in the same order
     statuses: bool  # the driver can change a status (the peer has a status history)
 
 
@@ -62,6 +63,9 @@ class KitBase:
     status_to_write: ClassVar[RawStatus | None] = None
     #: Complaints in the world each check builds (each gets follow-ups and status changes).
     world_complaints: ClassVar[int] = 3
+    #: Complaints the crowded-second check files at one instant: more than the adapter's page
+    #: size in :meth:`build_adapter`, or that check proves nothing.
+    crowded_complaints: ClassVar[int] = 5
     #: At most this many points of a walk at which the watermark check changes the world;
     #: each point is tried with the changes made in two orders, on a fresh peer each time.
     watermark_points: ClassVar[int] = 12
@@ -95,6 +99,12 @@ class KitBase:
         try:
             app = self.build_adapter(peer.base_url, client)
             assert isinstance(app, LocalApp), f"build_adapter() returned {type(app).__name__}, not a gateway.LocalApp"
+            # Without the kit's client the watermark checks never change the world mid-walk and
+            # skip as if a walk took one request: a false pass, so refuse it here.
+            assert app.http._client is client, (
+                f"build_adapter() built {type(app).__name__} without the client the kit handed it: pass it on "
+                "(client=client), or the kit cannot change the world in the middle of a walk"
+            )
             try:
                 yield app
             finally:
@@ -105,13 +115,14 @@ class KitBase:
     def _populate(self, driver: PeerDriver) -> World:
         """Complaints, then follow-ups and status changes in another order than the complaints',
         so that a stream ordered by complaint is not ordered by time."""
-        world = World([], [], statuses=True)
+        world = World([], [], [], statuses=True)
         for _ in range(self.world_complaints):
             world.complaints.append(driver.add_complaint(KIT_REPORTER))
             driver.advance(STEP)
         order = [*reversed(world.complaints), world.complaints[-1]]
         for i, ref in enumerate(order):
             world.follow_ups.append(driver.add_follow_up(ref))
+            world.follow_up_complaints.append(ref)
             driver.advance(STEP)
             if world.statuses and i % 2 == 0:
                 try:

@@ -32,6 +32,30 @@ class LocalAppConformance(StreamChecks, RecordChecks):
     def test_status_changes_oldest_first(self) -> None:
         self.check_ordering("status_changes")
 
+    def test_complaints_complete(self) -> None:
+        self.check_complete("complaints")
+
+    def test_follow_ups_complete(self) -> None:
+        self.check_complete("follow_ups")
+
+    def test_status_changes_complete(self) -> None:
+        self.check_complete("status_changes")
+
+    def test_complaint_status_agrees_with_its_history(self) -> None:
+        self.check_status_agrees()
+
+    def test_complaints_crowded_second(self) -> None:
+        self.check_crowded_second()
+
+    def test_complaints_failure_raises(self) -> None:
+        self.check_failure_raises("complaints")
+
+    def test_follow_ups_failure_raises(self) -> None:
+        self.check_failure_raises("follow_ups")
+
+    def test_status_changes_failure_raises(self) -> None:
+        self.check_failure_raises("status_changes")
+
     def test_complaints_watermark_under_change(self) -> None:
         self.check_watermark("complaints")
 
@@ -59,6 +83,12 @@ class LocalAppConformance(StreamChecks, RecordChecks):
     def test_status_echo(self) -> None:
         self.check_echo("status")
 
+    def test_follow_up_failure_raises(self) -> None:
+        self.check_write_failure_raises("follow_up")
+
+    def test_status_failure_raises(self) -> None:
+        self.check_write_failure_raises("status")
+
     def test_follow_up_idempotent_as_declared(self) -> None:
         self.check_idempotent("follow_up")
 
@@ -76,3 +106,6 @@ class LocalAppConformance(StreamChecks, RecordChecks):
 
     def test_personal_data_kept_apart(self) -> None:
         self.check_personal_data()
+
+    def test_anonymous_complaint_kept_anonymous(self) -> None:
+        self.check_anonymous()

@@ -4,12 +4,17 @@ declared idempotency, bad records, personal data."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import unittest
 
+import httpx
+
 from gateway._adapter import LocalApp
+from gateway._errors import PeerError
 from gateway._model import Complaint, FollowUp, StatusChange
 from gateway.testing._capabilities import Write, declares_idempotent
 from gateway.testing._driver import KIT_REPORTER, Stream
+from gateway.testing._interrupt import FailingTransport
 from gateway.testing._kit import STEP, KitBase, describe, personal_data, record_of, texts_of
 from gateway.testing._streams import Read, read_stream
 
@@ -83,6 +88,33 @@ class RecordChecks(KitBase):
             f"(ids {ids!r}), though the adapter declares it idempotent: a resent write would be doubled"
         )
 
+    def check_write_failure_raises(self, write: Write) -> None:
+        """A write the peer answers with HTTP 500 (it may have been done) or 422 (refused)
+        raises a ``gateway.PeerError``: a write that returns is taken for done, and what it
+        carried never reaches the app."""
+        if write == "status" and self.status_to_write is None:
+            raise unittest.SkipTest("status_to_write is not set: no status the kit may write")
+
+        async def attempt(status: int) -> str | None:
+            with self.serve_peer() as peer:
+                ref = peer.driver.add_complaint(KIT_REPORTER)
+                peer.driver.advance(STEP)
+                transport = FailingTransport(httpx.AsyncHTTPTransport(), after=0, status=status, writes_only=True)
+                async with self._adapter(peer, transport) as app:
+                    try:
+                        returned = await self._write(app, write, ref, f"gw-kit-{write}-failed")
+                    except PeerError:
+                        return None
+                    return f"returned {returned!r}"
+
+        for status in (500, 422):
+            outcome = self._run(functools.partial(attempt, status))
+            assert outcome is None, (
+                f"{write}: the peer answered HTTP {status} to the write, and the adapter {outcome} instead of "
+                "raising a PeerError (AmbiguousOutcomeError, PermanentPeerError: self.http raises them; let them "
+                "out): the engine takes a write that returns for done"
+            )
+
     # --- bad records and personal data --------------------------------------------------------------------
 
     def check_bad_records(self, stream: Stream) -> None:
@@ -129,6 +161,40 @@ class RecordChecks(KitBase):
             text = f"{error} {error.reason!r} {error!r}".lower()
             leaked = [v for v in values if v.lower() in text]
             assert not leaked, f"{stream}: a RecordError's text holds the reporter's personal data"
+
+    def check_anonymous(self) -> None:
+        """A complaint filed anonymously comes with ``is_anonymous`` and ``reporter=None``, and
+        none of the identity the app keeps for it anywhere else, even when the app serves it.
+        Skipped when the driver has no ``add_anonymous_complaint`` (an optional method)."""
+
+        async def check() -> tuple[Complaint, str]:
+            with self.serve_peer() as peer:
+                add = getattr(peer.driver, "add_anonymous_complaint", None)
+                if add is None:
+                    raise unittest.SkipTest("the driver has no add_anonymous_complaint")
+                try:
+                    ref = add(KIT_REPORTER)
+                except NotImplementedError as exc:
+                    raise unittest.SkipTest(f"the driver cannot file an anonymous complaint: {exc}") from None
+                async with self._adapter(peer) as app:
+                    read = await read_stream(app, "complaints", None)
+            self._clean(read)
+            complaint = record_of(read, ref)
+            assert isinstance(complaint, Complaint)
+            return complaint, ref
+
+        complaint, ref = self._run(check)
+        assert complaint.is_anonymous, (
+            f"complaint {ref!r}: filed anonymously, read with is_anonymous=False: the hub would show it as a "
+            "named complaint"
+        )
+        assert complaint.reporter is None, (
+            f"complaint {ref!r}: anonymous, read with a Reporter: an anonymous complaint passes on no identity at all"
+        )
+        values = personal_data(KIT_REPORTER)
+        for text in [*texts_of(complaint), repr(complaint)]:
+            leaked = [name for name, value in values.items() if value.lower() in text.lower()]
+            assert not leaked, f"complaint {ref!r}: anonymous, yet the reporter's {', '.join(leaked)} appear(s) in it"
 
     def check_personal_data(self) -> None:
         """The reporter's identity is in ``Complaint.reporter`` only: in no title, body,

@@ -4,17 +4,20 @@ inclusive ``since``, time zones."""
 from __future__ import annotations
 
 import functools
+import sys
 import unittest
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
 
+from gateway._errors import PeerError
 from gateway._model import Complaint, FollowUp, StatusChange
 from gateway.testing._driver import KIT_REPORTER, PeerDriver, Stream
-from gateway.testing._interrupt import InterruptingTransport
+from gateway.testing._interrupt import FailingTransport, InterruptingTransport
 from gateway.testing._kit import STEP, KitBase, World, describe, found_in, record_of
-from gateway.testing._streams import Read, read_stream, record_time
+from gateway.testing._streams import Read, Record, open_stream, read_stream, record_time
 
 
 class StreamChecks(KitBase):
@@ -23,23 +26,211 @@ class StreamChecks(KitBase):
     # --- ordering -----------------------------------------------------------------------------
 
     def check_ordering(self, stream: Stream) -> None:
-        """Oldest first: the stream never yields a record newer than one it has not yet yielded."""
+        """Oldest first: the stream never yields a record newer than one it has not yet yielded
+        and a walk from that newer one's time would not read again. A list kept per complaint
+        (``walk_children``) yields a complaint's older follow-ups after a newer one of the
+        complaint before it: that is allowed, since the next walk from the cursor lists the
+        complaint again (stream rule 2), and the check reads again from that cursor to see it."""
 
-        async def check() -> Read:
+        async def check() -> tuple[Read, list[tuple[Record, datetime, bool]]]:
             with self.serve_peer() as peer:
                 world = self._populate(peer.driver)
                 self._require(world, stream)
                 async with self._adapter(peer) as app:
-                    return await read_stream(app, stream, None)
+                    read = await read_stream(app, stream, None)
+                    self._clean(read)
+                    behind: list[tuple[Record, datetime]] = []
+                    cursor: datetime | None = None
+                    for record in read.records:
+                        if cursor is not None and record_time(record) < cursor:
+                            behind.append((record, cursor))
+                        cursor = record_time(record) if cursor is None else max(cursor, record_time(record))
+                    again: dict[datetime, Read] = {}
+                    for _, at in behind:
+                        if at not in again:
+                            again[at] = await read_stream(app, stream, at)
+                    return read, [(record, at, found_in(record, again[at])) for record, at in behind]
 
-        read = self._run(check)
-        self._clean(read)
+        read, behind = self._run(check)
         assert read.records, f"{stream}: read nothing from a peer the driver filled"
-        for before, after in zip(read.records, read.records[1:], strict=False):
-            assert record_time(after) >= record_time(before), (
-                f"{stream}: {describe(after)} came after {describe(before)}. A stream yields records oldest "
-                "first: the engine's cursor moves to the newest time yielded, so an older record yielded later, "
-                "or still to come when a walk stops, is behind it"
+        for record, cursor, read_again in behind:
+            assert read_again, (
+                f"{stream}: {describe(record)} came after a record at {cursor.isoformat()}, and a walk from that "
+                "time does not read it again. A stream yields records oldest first: the engine's cursor moves to "
+                "the newest time yielded, so an older record yielded later, or still to come when a walk stops, "
+                "is behind it"
+            )
+
+    # --- completeness ---------------------------------------------------------------------------
+
+    def check_complete(self, stream: Stream) -> None:
+        """Nothing the driver made is missing: a walk from ``since=None`` yields every complaint
+        and follow-up by the id the driver returned, and every status change the driver made
+        (counted per complaint against a read before the changes: an app may list the status a
+        complaint was filed in, or not). The other checks compare the adapter's reads with each
+        other, so an adapter that always leaves the same record out passes them."""
+        if stream == "status_changes":
+            self._check_status_changes_complete()
+            return
+
+        async def check() -> tuple[World, Read]:
+            with self.serve_peer() as peer:
+                world = self._populate(peer.driver)
+                async with self._adapter(peer) as app:
+                    return world, await read_stream(app, stream, None)
+
+        world, read = self._run(check)
+        self._clean(read)
+        made = world.complaints if stream == "complaints" else world.follow_ups
+        refs = {r.ref for r in read.records}
+        missing = [ref for ref in made if ref not in refs]
+        assert not missing, (
+            f"{stream}: the record(s) {', '.join(repr(m) for m in missing[:3])} the driver made were not read "
+            f"(of {len(made)} made). A stream yields every record of the peer, none left out"
+        )
+        if stream == "follow_ups":
+            owner = dict(zip(world.follow_ups, world.follow_up_complaints, strict=True))
+            astray = [
+                r
+                for r in read.records
+                if isinstance(r, FollowUp) and owner.get(r.ref, r.complaint_ref) != r.complaint_ref
+            ]
+            assert not astray, (
+                f"follow_ups: {describe(astray[0])} came with complaint_ref {astray[0].complaint_ref!r}, but the "
+                f"driver added it to complaint {owner[astray[0].ref]!r}: the engine would attach it to another one"
+            )
+
+    def _check_status_changes_complete(self) -> None:
+        async def check() -> tuple[list[str], Read, Read]:
+            with self.serve_peer() as peer:
+                driver = peer.driver
+                probe = driver.add_complaint(KIT_REPORTER)  # not counted: whether the peer has status changes
+                driver.advance(STEP)
+                try:
+                    driver.change_status(probe)
+                except NotImplementedError as exc:
+                    raise unittest.SkipTest(
+                        "the driver cannot change a status (change_status raised NotImplementedError)"
+                    ) from exc
+                driver.advance(STEP)
+                complaints = []
+                for _ in range(self.world_complaints):
+                    complaints.append(driver.add_complaint(KIT_REPORTER))
+                    driver.advance(STEP)
+                async with self._adapter(peer) as app:
+                    before = await read_stream(app, "status_changes", None)
+                for i, ref in enumerate(complaints):
+                    for _ in range(1 + i % 2):  # one change on some complaints, two on others
+                        driver.change_status(ref)
+                        driver.advance(STEP)
+                async with self._adapter(peer) as app:
+                    return complaints, before, await read_stream(app, "status_changes", None)
+
+        complaints, before, after = self._run(check)
+        self._clean(before)
+        self._clean(after)
+        counted_before = Counter(r.complaint_ref for r in before.records if isinstance(r, StatusChange))
+        counted_after = Counter(r.complaint_ref for r in after.records if isinstance(r, StatusChange))
+        short = [
+            f"complaint {ref!r}: {counted_after[ref] - counted_before[ref]} read of {1 + i % 2} made"
+            for i, ref in enumerate(complaints)
+            if counted_after[ref] - counted_before[ref] < 1 + i % 2
+        ]
+        assert not short, (
+            "status_changes: fewer status changes read than the driver made ("
+            + "; ".join(short[:3])
+            + "). Every status change the app lists must come, none left out"
+        )
+
+    def check_crowded_second(self) -> None:
+        """More complaints than a page filed at one instant (a bulk import) all come: a walk
+        that moves on past the newest time read (``since`` plus a second, or an exclusive
+        filter, to get out of a full page of one time) loses the rest of that time."""
+
+        async def check() -> tuple[list[str], Read]:
+            with self.serve_peer() as peer:
+                driver = peer.driver
+                driver.add_complaint(KIT_REPORTER)
+                driver.advance(STEP)
+                burst = [driver.add_complaint(KIT_REPORTER) for _ in range(self.crowded_complaints)]
+                driver.advance(STEP)
+                driver.add_complaint(KIT_REPORTER)
+                async with self._adapter(peer) as app:
+                    return burst, await read_stream(app, "complaints", None)
+
+        burst, read = self._run(check)
+        self._clean(read)
+        refs = {r.ref for r in read.records}
+        missing = [ref for ref in burst if ref not in refs]
+        assert not missing, (
+            f"complaints: {len(missing)} of {len(burst)} complaints filed at one instant were not read (e.g. "
+            f"{missing[0]!r}). More records than a page may share one time; read such a list with "
+            "gateway.walk_by_time, which pages through that time by number"
+        )
+
+    def check_status_agrees(self) -> None:
+        """Each complaint's status is the status of its newest status change: the engine maps
+        both through the one ``statuses:`` table, and passes on whichever it reads, so a
+        complaint read with another status (its first, its previous, a label for a code)
+        carries a wrong status on without any error."""
+
+        async def check() -> tuple[Read, Read]:
+            with self.serve_peer() as peer:
+                world = self._populate(peer.driver)
+                self._require(world, "status_changes")
+                async with self._adapter(peer) as app:
+                    return await read_stream(app, "complaints", None), await read_stream(app, "status_changes", None)
+
+        complaints, changes = self._run(check)
+        self._clean(complaints)
+        self._clean(changes)
+        newest: dict[str, StatusChange] = {}
+        for change in changes.records:
+            if isinstance(change, StatusChange):
+                before = newest.get(change.complaint_ref)
+                if before is None or change.changed_at >= before.changed_at:
+                    newest[change.complaint_ref] = change
+        latest: dict[str, Complaint] = {}
+        for complaint in complaints.records:
+            if isinstance(complaint, Complaint):
+                latest[complaint.ref] = complaint  # a newer version of it comes later in the stream
+        for ref, complaint in latest.items():
+            last = newest.get(ref)
+            assert last is None or last.status.code == complaint.status.code, (
+                f"complaint {ref!r}: read with status {complaint.status.code!r}, but its newest status change "
+                f"({describe(last)}) is to {last.status.code!r}: the complaint's status must be read from the "
+                "same field and in the same words as its status changes"
+            )
+
+    # --- a failing peer -------------------------------------------------------------------------
+
+    def check_failure_raises(self, stream: Stream) -> None:
+        """A walk whose peer goes down part way (every call from the k-th on answered HTTP
+        503) raises a ``gateway.PeerError`` out of the stream, at the first call, in the
+        middle and at the last: never ends as if the list were over."""
+
+        async def walk(after: int) -> tuple[int, int, PeerError | None]:
+            with self.serve_peer() as peer:
+                world = self._populate(peer.driver)
+                self._require(world, stream)
+                transport = FailingTransport(httpx.AsyncHTTPTransport(), after=after)
+                yielded = 0
+                async with self._adapter(peer, transport) as app:
+                    try:
+                        async for _ in open_stream(app, stream, None):
+                            yielded += 1
+                    except PeerError as exc:
+                        return transport.requests, yielded, exc
+                return transport.requests, yielded, None
+
+        calls, _, _ = self._run(lambda: walk(sys.maxsize))
+        for after in sorted({0, calls // 2, max(0, calls - 1)}):
+            _, yielded, error = self._run(functools.partial(walk, after))
+            assert error is not None, (
+                f"{stream}: the peer answered HTTP 503 to every call from call {after + 1} of {calls} on, and the "
+                f"walk ended without raising (after {yielded} items). A failed call must raise a PeerError "
+                "(self.http does it; let it out): a walk that ends quietly reads to the engine as a list read "
+                "to its end, and what the failed call would have brought falls behind the cursor"
             )
 
     # --- watermark under change -------------------------------------------------------------------
