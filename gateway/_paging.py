@@ -13,6 +13,11 @@ Page numbers are still needed within one second that holds more records than a
 page (a bulk import, say). There a record that moves on during the walk shifts the
 pages just the same, so such a second is read through again, from its first page,
 until a read through it finds no record it had not seen.
+
+A peer's page count is not trusted to end a walk: an empty page ends the query whatever
+its ``meta`` says (a count of a million pages would otherwise be walked page by page),
+and a page that answers the same records as the page before (a peer ignoring the page
+number) raises :class:`gateway.PermanentPeerError`, as the other walks do.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from gateway._paging_styles import _looping
 
 
 @dataclass(frozen=True)
@@ -54,13 +61,17 @@ async def walk_by_time(
     fetch: Callable[[datetime | None, int], Awaitable[TimePage]],
     key: Callable[[Any], tuple[str, datetime] | None],
     since: datetime | None,
+    *,
+    peer: str = "peer",
+    stream: str = "list",
 ) -> AsyncIterator[Any]:
     """Every record updated at or after ``since``, each version once, oldest first.
 
     ``fetch(since, page_number)`` asks the peer for one page of records updated at or
     after ``since``; ``key(raw)`` reads a raw record's id and update time (None when it
     cannot: the record is passed on, for the caller to quarantine, and does not move
-    the walk).
+    the walk). ``peer`` and ``stream`` name the list in the error raised when the peer
+    answers the same page for the next page number.
     """
     progress = walk_progress.get()
     boundary = since
@@ -77,8 +88,13 @@ async def walk_by_time(
         boundary, page_number, crowded = newest, 1, False
         passed = {v for v in passed if v[1] >= newest}
 
+    before: tuple[datetime | None, int, list[Any]] | None = None  # the page fetched last
     while True:
         page = await fetch(boundary, page_number)
+        if before is not None and page.items and before == (boundary, page_number - 1, page.items):
+            raise _looping(peer, stream, f"page {page_number} answered the same records as the page before")
+        before = (boundary, page_number, page.items)
+        last = page.last or not page.items  # nothing follows an empty page, whatever the page count says
         if first and progress is not None:
             progress.started(page.total)
         first = False
@@ -104,14 +120,14 @@ async def walk_by_time(
         if progress is not None:
             progress.advanced(fresh)
         if not crowded:
-            if page.last:
+            if last:
                 return
             if later and passed:
                 move_on()
             else:  # a whole page within the boundary's second (or unreadable): page on through it
                 crowded, rounds, round_found, page_number = True, 1, False, 2
             continue
-        if not later and not page.last:
+        if not later and not last:
             page_number += 1
             continue
         # One read through the crowded second is complete. A record that moved on meanwhile
@@ -119,6 +135,6 @@ async def walk_by_time(
         if round_found and rounds < MAX_ROUNDS:
             rounds, round_found, page_number = rounds + 1, False, 1
             continue
-        if page.last or not passed:
+        if last or not passed:
             return
         move_on()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway import TimePage, walk_by_time
+from gateway import PermanentPeerError, TimePage, walk_by_time
 from gateway._paging import walk_progress
 
 pytestmark = [pytest.mark.anyio]
@@ -176,3 +176,44 @@ async def test_a_crowded_second_changing_while_paged_loses_nothing(seed: int):
     seen = await walk(peer, since=T0)
     assert max(Counter(seen).values()) == 1
     assert set(times.items()) <= set(seen)
+
+
+class LyingPageCount(ChangingList):
+    """A peer whose page count says a million pages whatever it holds (review-fuzz)."""
+
+    async def fetch(self, since: datetime | None, page: int) -> TimePage:
+        answer = await super().fetch(since, page)
+        return TimePage(items=answer.items, total=answer.total, last=page >= 1_000_000)
+
+
+class IgnoringPageNumber(ChangingList):
+    """A peer that answers page 1 for every page number (a misnamed page parameter), with a
+    page count that never ends."""
+
+    async def fetch(self, since: datetime | None, page: int) -> TimePage:
+        answer = await super().fetch(since, 1)
+        return TimePage(items=answer.items, total=answer.total, last=False)
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+async def test_an_empty_page_ends_the_walk_whatever_the_page_count_says(crowded: bool):
+    """Found by review-fuzz: ``meta.total_halaman: 1000000`` with empty pages after the data
+    made the walk ask for every page number up to a million, so the app's intake never ended."""
+    times = {str(i): (T0 if crowded else T0 + i * S) for i in range(1, 8)}
+    peer = LyingPageCount(times, page_size=3)
+    seen = await walk(peer)
+    assert {ref for ref, _ in seen} == set(times)
+    assert peer.requests < 20
+
+
+async def test_a_peer_answering_the_same_page_for_every_number_is_an_error_not_an_endless_walk():
+    """Found by review-fuzz: a peer ignoring the page number, with more records in one second
+    than a page, was paged through for ever. Now the walk stops with an error naming the peer
+    and the list, after passing on the records it read."""
+    peer = IgnoringPageNumber({str(i): T0 for i in range(1, 8)}, page_size=3)
+    seen = []
+    with pytest.raises(PermanentPeerError, match=r"^lapor-hendi-semarang: GET /api/v1/aduan: page 2 answered"):
+        async for item in walk_by_time(peer.fetch, key, None, peer="lapor-hendi-semarang", stream="GET /api/v1/aduan"):
+            seen.append(item["id"])
+    assert seen == ["1", "2", "3"]
+    assert peer.requests == 3

@@ -256,7 +256,7 @@ class LaporHendiApp(LocalApp):
             except ValueError:
                 return None
 
-        async for item in walk_by_time(fetch, key, since):
+        async for item in walk_by_time(fetch, key, since, peer=self.name, stream=operation):
             yield item
 
     def _read(self, raw: Any, operation: str, id_key: str, translate: Callable[[_Record], T]) -> T | RecordError:

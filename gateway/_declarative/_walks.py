@@ -73,7 +73,7 @@ class ListWalk:
     def walk(self, since: datetime | None, start: str | None = None) -> AsyncIterator[Any]:
         paging = self.spec.paging
         if isinstance(paging, PageByTime):
-            return walk_by_time(self._fetch_time_page(paging), self.key, since)
+            return walk_by_time(self._fetch_time_page(paging), self.key, since, peer=self.peer, stream=self.stream)
         if isinstance(paging, OffsetPaging):
             return self._by_offset(paging, since)
         if isinstance(paging, TokenPaging):
