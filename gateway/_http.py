@@ -178,7 +178,10 @@ def _int_or_text(digits: str) -> int | str:
 def decode_json(content: bytes | str) -> Any:
     """A peer's JSON body, decoded. Raises ValueError for what is not JSON; an integer too long
     for Python comes back as its digits (a string), for the adapter's checks to refuse."""
-    return jsonlib.loads(content, parse_int=_int_or_text)
+    try:
+        return jsonlib.loads(content, parse_int=_int_or_text)
+    except RecursionError:  # nested deeper than Python recurses ([[[[...]]]]): no JSON it can read
+        raise ValueError("JSON nested too deeply") from None
 
 
 #: A field name a peer's validation error may name, as an operator is shown it. Values are never

@@ -21,7 +21,7 @@ from gateway import (
     RetryPolicy,
     TransientPeerError,
 )
-from gateway._http import parse_retry_after
+from gateway._http import decode_json, parse_retry_after
 
 BASE = "https://hub.example.go.id/api"
 FAST = RetryPolicy(initial_wait=0.001, max_wait=0.01)
@@ -293,3 +293,20 @@ async def test_a_cancelled_probe_does_not_leave_the_breaker_stuck(http, mock):
         await client.request("GET", "/masters/templates")
     except PeerUnavailableError:
         pytest.fail(f"breaker stuck in {breaker.state} after a cancelled probe")
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # valid JSON, nested deeper than Python's json recurses
+
+
+def test_json_nested_too_deeply_is_not_json_to_decode_json():
+    """Found by review-fuzz: decode_json let RecursionError out, so a page nested this deep
+    failed the intake job as an 'internal error (RecursionError)' instead of malformed JSON."""
+    with pytest.raises(ValueError, match="nested too deeply"):
+        decode_json(DEEP)
+
+
+async def test_a_body_nested_too_deeply_is_malformed_json_and_transient(http, mock):
+    mock.get("/api/v1/aduan").mock(return_value=httpx.Response(200, content=DEEP))
+
+    with pytest.raises(TransientPeerError, match="answered malformed JSON"):
+        await peer(http).request_json("GET", "/api/v1/aduan", operation="GET /api/v1/aduan")
