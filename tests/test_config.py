@@ -251,6 +251,52 @@ def test_invalid_yaml_is_reported_with_its_line(repo_config_dir: Path):
     assert "invalid YAML" in found[0].message
 
 
+def test_a_duplicate_key_is_reported_by_its_name_never_its_values(repo_config_dir: Path):
+    """Found by review-fuzz: ruamel's message quotes both values of a duplicate key, so a
+    secret written twice (or a base_url with a password) was printed by config check."""
+    path = repo_config_dir / LOCAL
+    text = edit(
+        path, "  api_key: ${LAPOR_HENDI_API_KEY}\n", "  api_key: hunter2-Kp9x\n  api_key: ${LAPOR_HENDI_API_KEY}\n"
+    )
+
+    found = issues(repo_config_dir)
+
+    assert len(found) == 1
+    assert found[0].file == str(path)
+    assert found[0].line == line_of(text, "api_key: ${LAPOR_HENDI_API_KEY}")
+    assert 'duplicate key "api_key"' in found[0].message
+    assert "hunter2" not in found[0].message and "LAPOR_HENDI_API_KEY" not in found[0].message
+
+
+def test_aliases_that_expand_to_billions_of_values_are_refused(repo_config_dir: Path):
+    """Found by review-fuzz: ten lines of nested aliases (a "billion laughs", 9**10 values) kept
+    config check expanding them until it was killed. Six lines (600,000 values) show it here."""
+    path = repo_config_dir / LOCAL
+    bomb = "x0: &a0 [v, v, v, v, v, v, v, v, v]\n" + "".join(
+        f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 6)
+    )
+    path.write_text(path.read_text() + bomb)
+
+    found = issues(repo_config_dir)
+
+    assert len(found) == 1
+    assert found[0].file == str(path)
+    assert "more than 100000 values once its aliases (*name) are repeated" in found[0].message
+
+
+def test_a_file_too_large_for_a_configuration_is_refused_before_it_is_parsed(repo_config_dir: Path):
+    """Found by review-fuzz: a 3 MB file of keys kept config check parsing for minutes (ruamel
+    reads about 3,000 lines a second), then listed each key as unknown."""
+    path = repo_config_dir / LOCAL
+    path.write_text(path.read_text() + "".join(f"k{i}: v\n" for i in range(40_000)))
+
+    found = issues(repo_config_dir)
+
+    assert len(found) == 1
+    assert found[0].file == str(path)
+    assert "more than a configuration file may hold" in found[0].message
+
+
 def test_bad_timezone_is_reported(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
     text = edit(path, "timezone: Asia/Jakarta", "timezone: Asia/Semarang")
