@@ -285,6 +285,24 @@ async def test_a_reporter_field_of_the_wrong_type_never_stops_the_complaint() ->
 
 
 @pytest.mark.anyio
+async def test_a_coordinate_that_is_no_finite_number_is_a_record_error() -> None:
+    """Found by review-fuzz: NaN and Infinity (read by Python's JSON) passed as a latitude."""
+    description = copy.deepcopy(PAGED)
+    description["complaints"]["fields"]["location"] = {"latitude": "lat"}
+    rows = [aduan(1, "2026-11-01 08:00:00", lat=-6.99), aduan(2, "2026-11-01 08:00:00", lat="<<odd>>")]
+    body = json.dumps({"data": rows}).replace('"<<odd>>"', "NaN").encode()
+    app = make_app(
+        description, lambda r: httpx.Response(200, content=body if r.url.params["hal"] == "1" else b'{"data": []}')
+    )
+    found = await collect(app.complaints_since(None))
+    await app.aclose()
+
+    assert [type(c) for c in found] == [Complaint, RecordError]
+    assert found[0].location is not None and found[0].location.latitude == -6.99
+    assert found[1].record_ref == "2" and found[1].reason == "location.latitude is not a number"
+
+
+@pytest.mark.anyio
 async def test_offset_list_of_follow_ups_and_a_whole_list_of_status_changes_sorted() -> None:
     follow_ups = [
         {

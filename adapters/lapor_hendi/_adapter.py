@@ -19,6 +19,7 @@ personal data value, a header or a response body.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar, overload
@@ -149,7 +150,9 @@ class _Record:
         value = self._get(key, False)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # NaN and Infinity: Python's JSON reads them (and 1e400 as Infinity); no place has them,
+        # and httpx refuses to send them on.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _Unreadable(f"field '{self._name(key)}' is not a number")
         return float(value)
 

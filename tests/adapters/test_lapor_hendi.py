@@ -338,6 +338,28 @@ async def test_malformed_record_is_a_record_error_and_the_page_goes_on(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("field", "written"), [("lat", "NaN"), ("lng", "Infinity"), ("lat", "-Infinity"), ("lng", "1e400")]
+)
+async def test_a_coordinate_that_is_no_finite_number_is_a_record_error(
+    respx_mock: Any, field: str, written: str
+) -> None:
+    """Found by review-fuzz: Python's JSON reads NaN, Infinity and 1e400 (as Infinity) as floats,
+    and a complaint with such a lokasi.lat was taken in (httpx then refuses to send it as JSON)."""
+    odd = aduan(2, lokasi={"lat": -6.99, "lng": 110.42, field: "<<odd>>"})
+    body = json.dumps({"status": "sukses", "data": [aduan(1), odd, aduan(3)], "meta": {"total_halaman": 1}})
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(
+        return_value=httpx.Response(200, content=body.replace('"<<odd>>"', written).encode())
+    )
+    app = make_app(client=httpx.AsyncClient())
+    items = await collect(app.complaints_since(None))
+    await app.aclose()
+
+    assert [type(i) for i in items] == [Complaint, RecordError, Complaint]
+    assert items[1].record_ref == "2" and items[1].reason == f"field 'lokasi.{field}' is not a number"
+
+
+@pytest.mark.anyio
 async def test_record_without_id_or_not_an_object(respx_mock: Any) -> None:
     respx_mock.get(f"{BASE}/api/v1/aduan").mock(return_value=page([{**aduan(1), "id_aduan": None}, "aduan", aduan(4)]))
     app = make_app(client=httpx.AsyncClient())
