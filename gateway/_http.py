@@ -334,6 +334,7 @@ class PeerClient:
         self, method: str, path: str, operation: str, idempotent: bool, headers: dict[str, str], kwargs: dict[str, Any]
     ) -> httpx.Response:
         maybe_done = TransientPeerError if idempotent else AmbiguousOutcomeError
+        kwargs = dict(kwargs)  # every attempt is given the same dict: popping from it lost the limit on a retry
         max_bytes = kwargs.pop("max_bytes", None)
         try:
             if max_bytes is None:

@@ -19,6 +19,7 @@ from gateway import (
     PeerUnavailableError,
     PermanentPeerError,
     RetryPolicy,
+    TooLargeError,
     TransientPeerError,
 )
 from gateway._http import decode_json, parse_retry_after
@@ -310,3 +311,14 @@ async def test_a_body_nested_too_deeply_is_malformed_json_and_transient(http, mo
 
     with pytest.raises(TransientPeerError, match="answered malformed JSON"):
         await peer(http).request_json("GET", "/api/v1/aduan", operation="GET /api/v1/aduan")
+
+
+async def test_the_size_limit_holds_on_a_retry_too(http, mock):
+    """Found by review-fuzz: the first attempt popped max_bytes from the keyword arguments every
+    attempt shares, so an attachment fetch that was retried (a 503 first) read the file whole."""
+    route = mock.get("/files/1").mock(side_effect=[httpx.Response(503), httpx.Response(200, content=b"x" * 1000)])
+
+    with pytest.raises(TooLargeError, match="over the limit of 10"):
+        await peer(http).request("GET", "/files/1", max_bytes=10, operation="GET /files/{id}")
+
+    assert route.call_count == 2
