@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -322,3 +323,35 @@ async def test_the_size_limit_holds_on_a_retry_too(http, mock):
         await peer(http).request("GET", "/files/1", max_bytes=10, operation="GET /files/{id}")
 
     assert route.call_count == 2
+
+
+def _gzip_of_spaces(size: int) -> bytes:
+    """A valid JSON object padded with ``size`` spaces, gzipped: a few KB that unpack to ``size``."""
+    return gzip.compress(b'{"status": "sukses", "data": []' + b" " * size + b"}")
+
+
+@pytest.mark.parametrize(("method", "raised"), [("GET", TooLargeError), ("POST", AmbiguousOutcomeError)])
+async def test_a_json_answer_unpacking_past_the_limit_is_refused_unread(http, mock, method, raised):
+    """Found by review-fuzz: request_json read a compressed answer whole, so 300 KB of gzip took
+    600 MB of memory (one such page could take the daemon, and every city with it). A read is
+    refused; a write's answer is of unknown outcome (the peer may have done it)."""
+    body = _gzip_of_spaces(1_000_000)
+    assert len(body) < 5_000
+    mock.route(method=method, path="/api/v1/aduan").mock(
+        return_value=httpx.Response(200, content=body, headers={"Content-Encoding": "gzip"})
+    )
+    client = peer(http)
+    client.max_json_bytes = 100_000
+
+    with pytest.raises(raised, match="over the limit of 100000"):
+        await client.request_json(method, "/api/v1/aduan", operation=f"{method} /api/v1/aduan")
+
+
+async def test_a_compressed_json_answer_within_the_limit_is_read(http, mock):
+    mock.get("/api/v1/aduan").mock(
+        return_value=httpx.Response(200, content=_gzip_of_spaces(50_000), headers={"Content-Encoding": "gzip"})
+    )
+    client = peer(http)
+    client.max_json_bytes = 100_000
+
+    assert await client.request_json("GET", "/api/v1/aduan") == {"status": "sukses", "data": []}
