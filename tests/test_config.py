@@ -297,6 +297,28 @@ def test_a_file_too_large_for_a_configuration_is_refused_before_it_is_parsed(rep
     assert "more than a configuration file may hold" in found[0].message
 
 
+@pytest.mark.parametrize(
+    "url", ["http://admin:hunter2-Kp9x@127.0.0.1:8701", "https://hunter2-Kp9x@lapor.example.go.id/api"]
+)
+def test_a_password_in_base_url_is_refused_without_repeating_it(repo_config_dir: Path, url: str):
+    """Found by review-fuzz: secrets: refuses a literal secret, but one written into base_url
+    (user:password@host) passed config check."""
+    path = repo_config_dir / LOCAL
+    text = edit(path, "base_url: http://127.0.0.1:8701", f"base_url: {url}")
+
+    issue = issue_for(issues(repo_config_dir), "base_url")
+
+    assert issue.file == str(path) and issue.line == line_of(text, "base_url:")
+    assert "secrets:" in issue.message and "hunter2" not in issue.message
+
+
+def test_an_at_sign_after_the_host_is_no_password(repo_config_dir: Path):
+    edit(repo_config_dir / LOCAL, "base_url: http://127.0.0.1:8701", "base_url: http://127.0.0.1:8701/api/@v1")
+
+    config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
+    assert config.instances["lapor-hendi-semarang"].spec.base_url == "http://127.0.0.1:8701/api/@v1"
+
+
 def test_bad_timezone_is_reported(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
     text = edit(path, "timezone: Asia/Jakarta", "timezone: Asia/Semarang")
