@@ -230,3 +230,22 @@ def test_a_delivery_id_out_of_range_is_a_usage_error_not_a_traceback(tmp_path: P
     assert "Traceback" not in result.output and "OverflowError" not in result.output
     flat = re.sub(r"[\s│]+", " ", result.output)
     assert "Invalid value for 'outbox_id" in flat, flat
+
+
+def test_quarantine_shows_a_peers_markup_and_escape_codes_as_text(tmp_path: Path, repo_config_dir: Path):
+    """Found by review-fuzz: an unmapped status '[/]' (quoted by its quarantine reason) made
+    `gateway quarantine` and `gateway mapping check` end in a rich.MarkupError traceback, and an
+    escape sequence in a peer's value reached the operator's terminal as it was."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = Store(url)
+    try:
+        store.quarantine("lapor-hendi-semarang", "statuses", "3", "status '[/] [bold]x\x1b[2J' has no mapping")
+    finally:
+        store.close()
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "200"}
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "--store", url, "quarantine"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "status '[/] [bold]x\\x1b[2J' has no mapping" in result.output
+    assert "\x1b" not in result.output
