@@ -67,6 +67,14 @@ def issues_of(config_dir: Path) -> list[gateway.ConfigIssue]:
         ("      title: title", "      titel: title", "settings.complaints.fields.titel", "unknown key"),
         ("      body: description", "      body: description[?", "settings.complaints.fields.body", "ends too early"),
         ("      author: author.name", "      author: author.(", "settings.follow_ups.fields.author", "character 8"),
+        # review-fuzz: an unknown function compiled, then read as a missing field in every record
+        (
+            "      author: author.name",
+            "      author: author.to_upper(name)",
+            "settings.follow_ups.fields.author",
+            "calls unknown function 'to_upper'",
+        ),
+        ("      title: title", "      title: trim(title)", "settings.complaints.fields.title", "function 'trim'"),
         ("    type: token", "    type: tokens", "settings.complaints.paging", "does not match any of the expected"),
         (
             "      path: /v2/reports/{complaint_ref}/state",

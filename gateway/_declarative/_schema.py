@@ -12,6 +12,7 @@ import string
 from typing import Annotated, Any, Literal
 
 import jmespath
+import jmespath.functions
 from jmespath.exceptions import IncompleteExpressionError, JMESPathError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,9 +22,26 @@ WRITE_VALUES = frozenset(
 )
 
 
+#: The functions JMESPath knows (the adapter registers none of its own).
+_FUNCTIONS = frozenset(jmespath.functions.Functions().FUNCTION_TABLE)
+
+
+def _unknown_functions(node: Any) -> list[str]:
+    """The names of functions ``node`` (a parsed expression) calls that JMESPath does not have.
+    jmespath finds them only when it evaluates the call, and the adapter reads that error as a
+    field not there: every record would be quarantined for a missing field, config check silent."""
+    if not isinstance(node, dict):
+        return []
+    found = [str(node["value"])] if node.get("type") == "function_expression" else []
+    found = [name for name in found if name not in _FUNCTIONS]
+    for child in node.get("children", ()):
+        found += _unknown_functions(child)
+    return found
+
+
 def _expression(text: str) -> str:
     try:
-        jmespath.compile(text)
+        parsed = jmespath.compile(text)
     except IncompleteExpressionError:
         raise ValueError(f"not a JMESPath expression: {text!r} ends too early") from None
     except JMESPathError as exc:
@@ -32,6 +50,9 @@ def _expression(text: str) -> str:
         reason = getattr(exc, "msg", None) or getattr(exc, "message", None) or type(exc).__name__
         at = f" at character {where + 1}" if isinstance(where, int) else ""
         raise ValueError(f"not a JMESPath expression: {text!r}{at}: {reason}") from None
+    unknown = _unknown_functions(parsed.parsed)
+    if unknown:
+        raise ValueError(f"not a JMESPath expression: {text!r} calls unknown function {unknown[0]!r}")
     return text
 
 
