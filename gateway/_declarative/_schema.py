@@ -9,6 +9,7 @@ when the config is checked, not when the first record arrives.
 from __future__ import annotations
 
 import string
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import jmespath
@@ -326,6 +327,21 @@ class Writes(_Strict):
 class Times(_Strict):
     format: str = Field("iso", description="'iso' (ISO 8601, offset read when given) or a strptime format")
     query_format: str = Field("iso", description="how since is written in a query: 'iso' or a strftime format")
+
+    @field_validator("format", "query_format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        """A format a time can be written in and read back from: '%Q' is refused by strptime only
+        when a record arrives (every record then unreadable), and strftime writes it as it is."""
+        if value == "iso":
+            return value
+        try:
+            datetime.strptime(datetime(2026, 11, 30, 8, 5, 9, tzinfo=UTC).strftime(value), value)
+        except ValueError as exc:
+            raise ValueError(f"not a time format of strptime/strftime ({exc})") from None
+        if "%" not in value:
+            raise ValueError("not a time format: it has no %-directive such as %Y-%m-%d %H:%M:%S")
+        return value
 
 
 class Description(_Strict):
