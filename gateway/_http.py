@@ -270,6 +270,10 @@ class PeerClient:
         ``GET /complaints/{id}/followups``); it defaults to method and path.
         """
         operation = operation or f"{method} {path.split('?')[0]}"  # a query string may hold anything
+        if path and not path.startswith("/"):
+            # The path is appended to base_url: 'http://127.0.0.1:8701' + '@evil.example/x' is a
+            # request to evil.example, carrying this peer's credentials.
+            raise PermanentPeerError(self.peer, operation, "a request path must start with '/' (below base_url)")
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
         headers = {**self._headers, **kwargs.pop("headers", {})}

@@ -319,6 +319,17 @@ def test_an_at_sign_after_the_host_is_no_password(repo_config_dir: Path):
     assert config.instances["lapor-hendi-semarang"].spec.base_url == "http://127.0.0.1:8701/api/@v1"
 
 
+def test_an_attachment_path_not_below_base_url_is_reported(repo_config_dir: Path):
+    """Found by review-fuzz: attachment_path '@evil.example/{id}', appended to base_url, sent the
+    hub's token to evil.example."""
+    path = repo_config_dir / "adapters/sp4n.yaml"
+    text = edit(path, "settings:\n", "settings:\n  attachment_path: '@evil.example/{id}'\n")
+
+    issue = issue_for(issues(repo_config_dir), "settings.attachment_path")
+
+    assert issue.file == str(path) and issue.line == line_of(text, "attachment_path:")
+
+
 def test_bad_timezone_is_reported(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
     text = edit(path, "timezone: Asia/Jakarta", "timezone: Asia/Semarang")

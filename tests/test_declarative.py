@@ -75,6 +75,13 @@ def issues_of(config_dir: Path) -> list[gateway.ConfigIssue]:
             "calls unknown function 'to_upper'",
         ),
         ("      title: title", "      title: trim(title)", "settings.complaints.fields.title", "function 'trim'"),
+        # review-fuzz: a path that is not below base_url ('http://127.0.0.1:8704http://...')
+        (
+            "      path: /v2/reports/{complaint_ref}/state",
+            "      path: http://evil.example/{complaint_ref}",
+            "settings.writes.status.path",
+            "starts with '/'",
+        ),
         # review-fuzz: a bad directive was refused by strptime only as records arrived, each unreadable
         ("    format: iso", "    format: '%Y-%m-%d %Q'", "settings.times.format", "'Q' is a bad directive"),
         ("    type: token", "    type: tokens", "settings.complaints.paging", "does not match any of the expected"),

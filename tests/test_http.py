@@ -355,3 +355,16 @@ async def test_a_compressed_json_answer_within_the_limit_is_read(http, mock):
     client.max_json_bytes = 100_000
 
     assert await client.request_json("GET", "/api/v1/aduan") == {"status": "sukses", "data": []}
+
+
+@pytest.mark.parametrize("path", ["@evil.example/x", "http://evil.example/x", "../admin"])
+async def test_a_path_not_below_base_url_is_refused_before_anything_is_sent(http, mock, path):
+    """Found by review-fuzz: the path is appended to base_url, so '@evil.example/x' became a
+    request to evil.example (base_url's host and port read as a user name) with this peer's
+    credentials, and 'http://...' an httpx.InvalidURL escaping as an internal error."""
+    route = mock.route().mock(return_value=ok())
+
+    with pytest.raises(PermanentPeerError, match="must start with '/'"):
+        await peer(http).request("GET", path, operation="GET /x", headers={"token": "s3cret"})
+
+    assert route.call_count == 0

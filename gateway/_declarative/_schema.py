@@ -71,6 +71,10 @@ def placeholders(template: str) -> list[str]:
 
 def _template(allowed: frozenset[str], what: str) -> Any:
     def check(text: str) -> str:
+        # Appended to base_url: without its '/', 'http://evil/x' or '../x' makes a URL that is not
+        # the peer's (or none at all, an internal error at the first request).
+        if not text.startswith("/"):
+            raise ValueError(f"{what} is a path below base_url: it starts with '/' (e.g. /api/v1/aduan)")
         for name in placeholders(text):
             if name not in allowed:
                 known = ", ".join(sorted(allowed)) or "none"
