@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway import PermanentPeerError, TimePage, walk_by_time
-from gateway._paging import walk_progress
+from gateway._paging import MAX_ROUNDS, walk_progress
 
 pytestmark = [pytest.mark.anyio]
 
@@ -217,3 +217,33 @@ async def test_a_peer_answering_the_same_page_for_every_number_is_an_error_not_a
             seen.append(item["id"])
     assert seen == ["1", "2", "3"]
     assert peer.requests == 3
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_a_walk_over_a_lying_peer_always_ends(seed: int):
+    """review-fuzz, seeded: lists of random size, with random crowded seconds and page sizes, served
+    by a peer whose page count never ends (empty pages after its data) or that answers page 1 for
+    every page number. The walk always ends within a bounded number of requests: with all records
+    when the peer pages properly, with all records or PermanentPeerError when it ignores the page."""
+    rng = random.Random(seed)
+    size, page_size = rng.randint(0, 40), rng.randint(1, 7)
+    seconds = rng.randint(1, 6)  # few distinct seconds: crowded ones, fuller than a page
+    times = {str(i): T0 + rng.randrange(seconds) * S for i in range(1, size + 1)}
+    ignoring = rng.random() < 0.5
+    peer = (IgnoringPageNumber if ignoring else LyingPageCount)(times, page_size=page_size)
+    bound = 10 + 4 * (size + 1) * (MAX_ROUNDS + 2)
+
+    async def fetch(since: datetime | None, page: int) -> TimePage:
+        assert peer.requests < bound, f"{peer.requests} requests for {size} records: the walk does not end"
+        return await peer.fetch(since, page)
+
+    seen: list[str] = []
+    try:
+        async for item in walk_by_time(fetch, key, None, peer="p", stream="s"):
+            seen.append(item["id"])
+    except PermanentPeerError as exc:
+        assert ignoring, exc
+        assert "answered the same records as the page before" in str(exc)
+    else:
+        assert set(seen) == set(times)
+    assert len(seen) == len(set(seen))
