@@ -5,6 +5,7 @@ each paging style, auth, field mapping, bad record and write of a description is
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from gateway import (
     RecordError,
     RetryPolicy,
     StatusChange,
+    TooLargeError,
     Write,
     walk_children,
 )
@@ -374,6 +376,20 @@ async def test_link_paging_follows_next_links_below_base_url() -> None:
     found = await collect(app.complaints_since(None))
     await app.aclose()
     assert [c.ref for c in found] == ["1", "2", "3"]
+
+
+@pytest.mark.anyio
+async def test_a_link_paged_answer_unpacking_past_the_limit_is_refused_unread() -> None:
+    """Found by review-fuzz: link-paged lists were read without request_json's limit, so a few KB
+    of gzip could unpack to gigabytes in the daemon."""
+    description = copy.deepcopy(PAGED)
+    description["complaints"]["paging"] = {"type": "link"}
+    bomb = gzip.compress(b'{"data": []' + b" " * 1_000_000 + b"}")
+    app = make_app(description, lambda request: httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"}))
+    app.http.max_json_bytes = 100_000
+    with pytest.raises(TooLargeError, match="kit-app: GET /aduan: over the limit of 100000"):
+        await collect(app.complaints_since(None))
+    await app.aclose()
 
 
 @pytest.mark.anyio

@@ -44,6 +44,7 @@ from gateway import (
     Reporter,
     StatusChange,
     TimePage,
+    TooLargeError,
     Write,
     decode_json,
     format_peer_time,
@@ -403,7 +404,12 @@ class LaporHendiApp(LocalApp):
         object, without a ``status`` or without a ``data`` object proves nothing, and the
         outcome is unknown. The caller checks ``data`` for the id it expects."""
         path = f"/api/v1/aduan/{quote(str(complaint_ref), safe='')}/{suffix}"
-        response = await self.http.request(method, path, json=payload, operation=template)
+        try:  # read with the limit request_json applies: a compressed answer may unpack to gigabytes
+            response = await self.http.request(
+                method, path, json=payload, operation=template, max_bytes=self.http.max_json_bytes
+            )
+        except TooLargeError as exc:  # the app may have written it: not a refusal
+            raise AmbiguousOutcomeError(self.name, template, exc.reason, status_code=exc.status_code) from None
         code = response.status_code
         if not 200 <= code < 300:  # a redirect, should the shared layer ever hand one back: not a success
             raise AmbiguousOutcomeError(

@@ -4,6 +4,7 @@ against the real simulator on loopback."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -833,6 +834,24 @@ async def test_a_write_answered_sukses_with_its_id_is_done(respx_mock: Any, kind
     result = await _do_write(app, kind)
     await app.aclose()
     assert result == {"id_riwayat": "70042", "id_tanggapan": "5009", "nomor_lapor": None}[id_key]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", list(WRITES))
+async def test_a_write_answer_unpacking_past_the_limit_is_of_unknown_outcome(respx_mock: Any, kind: str) -> None:
+    """Found by review-fuzz: a write's answer was read whole, so a few KB of gzip could unpack to
+    gigabytes in the daemon. It is read with the JSON limit; over it, the write may have been done."""
+    method, path, operation, _ = WRITES[kind]
+    bomb = gzip.compress(json.dumps(_sukses(kind)).encode()[:-1] + b" " * 1_000_000 + b"}")
+    respx_mock.route(method=method, url=f"{BASE}{path}").mock(
+        return_value=httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
+    )
+    app = make_app(client=httpx.AsyncClient())
+    app.http.max_json_bytes = 100_000
+    with pytest.raises(AmbiguousOutcomeError, match="over the limit of 100000") as caught:
+        await _do_write(app, kind)
+    await app.aclose()
+    assert caught.value.operation == operation
 
 
 @pytest.mark.anyio
