@@ -163,7 +163,7 @@ def _read_token(response: httpx.Response) -> OAuth2Token:
     status = response.status_code
     try:
         body: Any = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         body = None
     if not 200 <= status < 300:
         code = body.get("error") if isinstance(body, dict) else None

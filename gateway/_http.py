@@ -178,7 +178,10 @@ def _int_or_text(digits: str) -> int | str:
 def decode_json(content: bytes | str) -> Any:
     """A peer's JSON body, decoded. Raises ValueError for what is not JSON; an integer too long
     for Python comes back as its digits (a string), for the adapter's checks to refuse."""
-    return jsonlib.loads(content, parse_int=_int_or_text)
+    try:
+        return jsonlib.loads(content, parse_int=_int_or_text)
+    except RecursionError:  # nested deeper than Python recurses ([[[[...]]]]): no JSON it can read
+        raise ValueError("JSON nested too deeply") from None
 
 
 #: A field name a peer's validation error may name, as an operator is shown it. Values are never
@@ -225,6 +228,10 @@ class PeerClient:
     """
 
     on_answer: Callable[[str, str, str], None] | None = None
+    #: The most a JSON answer may unpack to. A peer (or a proxy) may compress its answers, and a
+    #: few hundred kilobytes of gzip unpack to gigabytes: read whole, one such answer would take
+    #: the daemon's memory, and every instance with it. A page of 100 records of 60 KB texts is 6 MB.
+    max_json_bytes: int = 64 * 1024 * 1024
 
     def __init__(
         self,
@@ -263,6 +270,10 @@ class PeerClient:
         ``GET /complaints/{id}/followups``); it defaults to method and path.
         """
         operation = operation or f"{method} {path.split('?')[0]}"  # a query string may hold anything
+        if path and not path.startswith("/"):
+            # The path is appended to base_url: 'http://127.0.0.1:8701' + '@evil.example/x' is a
+            # request to evil.example, carrying this peer's credentials.
+            raise PermanentPeerError(self.peer, operation, "a request path must start with '/' (below base_url)")
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
         headers = {**self._headers, **kwargs.pop("headers", {})}
@@ -331,6 +342,7 @@ class PeerClient:
         self, method: str, path: str, operation: str, idempotent: bool, headers: dict[str, str], kwargs: dict[str, Any]
     ) -> httpx.Response:
         maybe_done = TransientPeerError if idempotent else AmbiguousOutcomeError
+        kwargs = dict(kwargs)  # every attempt is given the same dict: popping from it lost the limit on a retry
         max_bytes = kwargs.pop("max_bytes", None)
         try:
             if max_bytes is None:
@@ -403,8 +415,15 @@ class PeerClient:
         response = await self._client.send(request, stream=True, **self._auth)
         try:
             if not 200 <= response.status_code < 300:
-                await response.aread()  # an error answer is small; the status is judged by the caller
-                return response
+                # The status is judged by the caller, the body read only for field names: what is
+                # past the limit is left unread (an error answer may be compressed too).
+                read, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    read.append(chunk)
+                    size += len(chunk)
+                    if size > max_bytes:
+                        break
+                return self._read_answer(response, request, b"".join(read)[:max_bytes])
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise TooLargeError(self.peer, operation, f"{int(declared)} bytes, over the limit of {max_bytes}")
@@ -414,28 +433,41 @@ class PeerClient:
                 if size > max_bytes:
                     raise TooLargeError(self.peer, operation, f"over the limit of {max_bytes} bytes")
                 chunks.append(chunk)
-            kept = [
-                (k, v)
-                for k, v in response.headers.multi_items()
-                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
-            ]
-            return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=request)
+            return self._read_answer(response, request, b"".join(chunks))
         except TooLargeError:
             self._answered(method, str(response.status_code))  # it answered; its body was refused here
             raise
         finally:
             await response.aclose()
 
+    @staticmethod
+    def _read_answer(response: httpx.Response, request: httpx.Request, content: bytes) -> httpx.Response:
+        """``response`` with the body read (decoded) as ``content``."""
+        kept = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(response.status_code, headers=kept, content=content, request=request)
+
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like :meth:`request`, and decode the JSON body. Malformed JSON is transient
-        (a proxy or an overloaded peer cut it short); on a write it is ambiguous."""
-        response = await self.request(method, path, **kwargs)
+        (a proxy or an overloaded peer cut it short); on a write it is ambiguous. A body over
+        ``max_json_bytes`` is refused unread (:class:`TooLargeError`); on a write that is
+        ambiguous too: the peer may have done it."""
         operation = kwargs.get("operation") or f"{method} {path.split('?')[0]}"
+        idempotent = kwargs.get("idempotent")
+        if idempotent is None:
+            idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+        kwargs.setdefault("max_bytes", self.max_json_bytes)
+        try:
+            response = await self.request(method, path, **kwargs)
+        except TooLargeError as exc:
+            if idempotent:
+                raise
+            raise AmbiguousOutcomeError(self.peer, operation, exc.reason, status_code=exc.status_code) from None
         try:
             return decode_json(response.content)
         except ValueError:
-            idempotent = kwargs.get("idempotent")
-            if idempotent is None:
-                idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
             cls = TransientPeerError if idempotent else AmbiguousOutcomeError
             raise cls(self.peer, operation, "answered malformed JSON", status_code=response.status_code) from None

@@ -13,6 +13,11 @@ Page numbers are still needed within one second that holds more records than a
 page (a bulk import, say). There a record that moves on during the walk shifts the
 pages just the same, so such a second is read through again, from its first page,
 until a read through it finds no record it had not seen.
+
+A peer's page count is not trusted to end a walk: an empty page ends the query whatever
+its ``meta`` says (a count of a million pages would otherwise be walked page by page),
+and a page that answers the same records as the page before (a peer ignoring the page
+number) raises :class:`gateway.PermanentPeerError`, as the other walks do.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway._errors import PermanentPeerError
+from gateway._paging_styles import _looping
 
 
 @dataclass(frozen=True)
@@ -58,16 +63,15 @@ async def walk_by_time(
     since: datetime | None,
     *,
     peer: str = "peer",
-    stream: str = "walk_by_time",
+    stream: str = "list",
 ) -> AsyncIterator[Any]:
     """Every record updated at or after ``since``, each version once, oldest first.
 
     ``fetch(since, page_number)`` asks the peer for one page of records updated at or
     after ``since``; ``key(raw)`` reads a raw record's id and update time (None when it
     cannot: the record is passed on, for the caller to quarantine, and does not move
-    the walk). A page of a crowded second equal to the page before it (a peer, or a
-    ``fetch``, ignoring the page number) raises :class:`gateway.PermanentPeerError` naming
-    ``peer`` and ``stream``: the walk would otherwise ask for page after page for ever.
+    the walk). ``peer`` and ``stream`` name the list in the error raised when the peer
+    answers the same page for the next page number.
     """
     progress = walk_progress.get()
     boundary = since
@@ -77,7 +81,6 @@ async def walk_by_time(
     crowded = False  # paging through one second that fills whole pages
     rounds, round_found = 0, False  # read-throughs of that second; whether this one found more
     first = True
-    before: list[Any] | None = None  # the keys of the page fetched before, to see a page number ignored
 
     def move_on() -> None:
         nonlocal boundary, passed, page_number, crowded
@@ -85,16 +88,19 @@ async def walk_by_time(
         boundary, page_number, crowded = newest, 1, False
         passed = {v for v in passed if v[1] >= newest}
 
+    before: tuple[datetime | None, int, list[Any]] | None = None  # the page fetched last
     while True:
         page = await fetch(boundary, page_number)
+        if before is not None and page.items and before == (boundary, page_number - 1, page.items):
+            raise _looping(peer, stream, f"page {page_number} answered the same records as the page before")
+        before = (boundary, page_number, page.items)
+        last = page.last or not page.items  # nothing follows an empty page, whatever the page count says
         if first and progress is not None:
             progress.started(page.total)
         first = False
         fresh, later = 0, False  # later: the page reaches past the boundary's second
-        keys: list[Any] = []
         for item in page.items:
             found = key(item)
-            keys.append(found if found is not None else repr(item))
             if found is None:
                 fingerprint = repr(item)
                 if fingerprint not in unreadable:
@@ -113,22 +119,15 @@ async def walk_by_time(
             yield item
         if progress is not None:
             progress.advanced(fresh)
-        if crowded and page_number > 1 and not page.last and keys and keys == before:
-            raise PermanentPeerError(
-                peer,
-                stream,
-                f"page {page_number} answered the same records as the page before: the walk would never end",
-            )
-        before = keys
         if not crowded:
-            if page.last:
+            if last:
                 return
             if later and passed:
                 move_on()
             else:  # a whole page within the boundary's second (or unreadable): page on through it
                 crowded, rounds, round_found, page_number = True, 1, False, 2
             continue
-        if not later and not page.last:
+        if not later and not last:
             page_number += 1
             continue
         # One read through the crowded second is complete. A record that moved on meanwhile
@@ -136,6 +135,6 @@ async def walk_by_time(
         if round_found and rounds < MAX_ROUNDS:
             rounds, round_found, page_number = rounds + 1, False, 1
             continue
-        if page.last or not passed:
+        if last or not passed:
             return
         move_on()

@@ -245,6 +245,14 @@ async def test_an_unusable_token_answer_is_refused_by_field(body, reason):
     assert "abc" not in str(caught.value)
 
 
+async def test_a_token_answer_nested_too_deeply_is_no_json_object_not_an_internal_error():
+    """Found by review-fuzz: json.loads let RecursionError out of the token answer's reading."""
+    peer = Peer()
+    peer.token_answer = httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(TransientPeerError, match="token endpoint answered without a JSON object"):
+        await client_for(peer, oauth()).request("GET", "/complaints")
+
+
 async def test_basic_auth_and_api_key_header():
     seen: list[httpx.Headers] = []
 

@@ -251,6 +251,85 @@ def test_invalid_yaml_is_reported_with_its_line(repo_config_dir: Path):
     assert "invalid YAML" in found[0].message
 
 
+def test_a_duplicate_key_is_reported_by_its_name_never_its_values(repo_config_dir: Path):
+    """Found by review-fuzz: ruamel's message quotes both values of a duplicate key, so a
+    secret written twice (or a base_url with a password) was printed by config check."""
+    path = repo_config_dir / LOCAL
+    text = edit(
+        path, "  api_key: ${LAPOR_HENDI_API_KEY}\n", "  api_key: hunter2-Kp9x\n  api_key: ${LAPOR_HENDI_API_KEY}\n"
+    )
+
+    found = issues(repo_config_dir)
+
+    assert len(found) == 1
+    assert found[0].file == str(path)
+    assert found[0].line == line_of(text, "api_key: ${LAPOR_HENDI_API_KEY}")
+    assert 'duplicate key "api_key"' in found[0].message
+    assert "hunter2" not in found[0].message and "LAPOR_HENDI_API_KEY" not in found[0].message
+
+
+def test_aliases_that_expand_to_billions_of_values_are_refused(repo_config_dir: Path):
+    """Found by review-fuzz: ten lines of nested aliases (a "billion laughs", 9**10 values) kept
+    config check expanding them until it was killed. Six lines (600,000 values) show it here."""
+    path = repo_config_dir / LOCAL
+    bomb = "x0: &a0 [v, v, v, v, v, v, v, v, v]\n" + "".join(
+        f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 6)
+    )
+    path.write_text(path.read_text() + bomb)
+
+    found = issues(repo_config_dir)
+
+    assert len(found) == 1
+    assert found[0].file == str(path)
+    assert "more than 100000 values once its aliases (*name) are repeated" in found[0].message
+
+
+def test_a_file_too_large_for_a_configuration_is_refused_before_it_is_parsed(repo_config_dir: Path):
+    """Found by review-fuzz: a 3 MB file of keys kept config check parsing for minutes (ruamel
+    reads about 3,000 lines a second), then listed each key as unknown."""
+    path = repo_config_dir / LOCAL
+    path.write_text(path.read_text() + "".join(f"k{i}: v\n" for i in range(40_000)))
+
+    found = issues(repo_config_dir)
+
+    assert len(found) == 1
+    assert found[0].file == str(path)
+    assert "more than a configuration file may hold" in found[0].message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://admin:hunter2-Kp9x@127.0.0.1:8701", "https://hunter2-Kp9x@lapor.example.go.id/api"]
+)
+def test_a_password_in_base_url_is_refused_without_repeating_it(repo_config_dir: Path, url: str):
+    """Found by review-fuzz: secrets: refuses a literal secret, but one written into base_url
+    (user:password@host) passed config check."""
+    path = repo_config_dir / LOCAL
+    text = edit(path, "base_url: http://127.0.0.1:8701", f"base_url: {url}")
+
+    issue = issue_for(issues(repo_config_dir), "base_url")
+
+    assert issue.file == str(path) and issue.line == line_of(text, "base_url:")
+    assert "secrets:" in issue.message and "hunter2" not in issue.message
+
+
+def test_an_at_sign_after_the_host_is_no_password(repo_config_dir: Path):
+    edit(repo_config_dir / LOCAL, "base_url: http://127.0.0.1:8701", "base_url: http://127.0.0.1:8701/api/@v1")
+
+    config = load_config(repo_config_dir / "gateway.yaml", environ=ENV)
+    assert config.instances["lapor-hendi-semarang"].spec.base_url == "http://127.0.0.1:8701/api/@v1"
+
+
+def test_an_attachment_path_not_below_base_url_is_reported(repo_config_dir: Path):
+    """Found by review-fuzz: attachment_path '@evil.example/{id}', appended to base_url, sent the
+    hub's token to evil.example."""
+    path = repo_config_dir / "adapters/sp4n.yaml"
+    text = edit(path, "settings:\n", "settings:\n  attachment_path: '@evil.example/{id}'\n")
+
+    issue = issue_for(issues(repo_config_dir), "settings.attachment_path")
+
+    assert issue.file == str(path) and issue.line == line_of(text, "attachment_path:")
+
+
 def test_bad_timezone_is_reported(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
     text = edit(path, "timezone: Asia/Jakarta", "timezone: Asia/Semarang")

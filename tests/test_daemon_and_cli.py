@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from gateway._daemon import Daemon
 from gateway._engine import Engine
 from gateway._store import Store
 from gateway._store._report import status_report
+from gateway.cli import app
 
 GATEWAY = [sys.executable, "-m", "gateway.cli"]
 FAST = "schedule:\n  intake_seconds: 0.2\n  hub_poll_seconds: 0.3\n  deliver_seconds: 0.2\n"
@@ -203,3 +205,47 @@ def test_demo_runs_for_the_seconds_asked_and_creates_complaints_at_the_hub(tmp_p
     verify = [datetime.fromisoformat(d["due_at"]) for d in json.loads(listed.stdout) if d["tier"] == "verify"]
     now = datetime.now(UTC)
     assert verify and all(abs(due - now) < timedelta(days=14) for due in verify), (now, verify)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("deliveries", "show", "99999999999999999999999"),
+        ("deliveries", "link", "99999999999999999999999", "4000001"),
+        ("deliveries", "resend", "9223372036854775808"),
+        ("deliveries", "retry", "1", "99999999999999999999999"),
+        ("deliveries", "drop", "0", "--reason", "duplikat"),
+        ("deliveries", "show", "--", "-1"),
+    ],
+)
+def test_a_delivery_id_out_of_range_is_a_usage_error_not_a_traceback(tmp_path: Path, repo_config_dir: Path, args):
+    """Found by review-fuzz: an id past 64 bits reached the store and ended in an OverflowError
+    traceback ('an internal error'); it is a bad argument (exit 2) naming the range."""
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t"}
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "--store", store, *args], env=env
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "OverflowError" not in result.output
+    flat = re.sub(r"[\s│]+", " ", result.output)
+    assert "Invalid value for 'outbox_id" in flat, flat
+
+
+def test_quarantine_shows_a_peers_markup_and_escape_codes_as_text(tmp_path: Path, repo_config_dir: Path):
+    """Found by review-fuzz: an unmapped status '[/]' (quoted by its quarantine reason) made
+    `gateway quarantine` and `gateway mapping check` end in a rich.MarkupError traceback, and an
+    escape sequence in a peer's value reached the operator's terminal as it was."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = Store(url)
+    try:
+        store.quarantine("lapor-hendi-semarang", "statuses", "3", "status '[/] [bold]x\x1b[2J' has no mapping")
+    finally:
+        store.close()
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "200"}
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "--store", url, "quarantine"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "status '[/] [bold]x\\x1b[2J' has no mapping" in result.output
+    assert "\x1b" not in result.output

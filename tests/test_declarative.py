@@ -5,6 +5,7 @@ each paging style, auth, field mapping, bad record and write of a description is
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from gateway import (
     RecordError,
     RetryPolicy,
     StatusChange,
+    TooLargeError,
     Write,
     walk_children,
 )
@@ -67,6 +69,23 @@ def issues_of(config_dir: Path) -> list[gateway.ConfigIssue]:
         ("      title: title", "      titel: title", "settings.complaints.fields.titel", "unknown key"),
         ("      body: description", "      body: description[?", "settings.complaints.fields.body", "ends too early"),
         ("      author: author.name", "      author: author.(", "settings.follow_ups.fields.author", "character 8"),
+        # review-fuzz: an unknown function compiled, then read as a missing field in every record
+        (
+            "      author: author.name",
+            "      author: author.to_upper(name)",
+            "settings.follow_ups.fields.author",
+            "calls unknown function 'to_upper'",
+        ),
+        ("      title: title", "      title: trim(title)", "settings.complaints.fields.title", "function 'trim'"),
+        # review-fuzz: a path that is not below base_url ('http://127.0.0.1:8704http://...')
+        (
+            "      path: /v2/reports/{complaint_ref}/state",
+            "      path: http://evil.example/{complaint_ref}",
+            "settings.writes.status.path",
+            "starts with '/'",
+        ),
+        # review-fuzz: a bad directive was refused by strptime only as records arrived, each unreadable
+        ("    format: iso", "    format: '%Y-%m-%d %Q'", "settings.times.format", "'Q' is a bad directive"),
         ("    type: token", "    type: tokens", "settings.complaints.paging", "does not match any of the expected"),
         (
             "      path: /v2/reports/{complaint_ref}/state",
@@ -285,6 +304,24 @@ async def test_a_reporter_field_of_the_wrong_type_never_stops_the_complaint() ->
 
 
 @pytest.mark.anyio
+async def test_a_coordinate_that_is_no_finite_number_is_a_record_error() -> None:
+    """Found by review-fuzz: NaN and Infinity (read by Python's JSON) passed as a latitude."""
+    description = copy.deepcopy(PAGED)
+    description["complaints"]["fields"]["location"] = {"latitude": "lat"}
+    rows = [aduan(1, "2026-11-01 08:00:00", lat=-6.99), aduan(2, "2026-11-01 08:00:00", lat="<<odd>>")]
+    body = json.dumps({"data": rows}).replace('"<<odd>>"', "NaN").encode()
+    app = make_app(
+        description, lambda r: httpx.Response(200, content=body if r.url.params["hal"] == "1" else b'{"data": []}')
+    )
+    found = await collect(app.complaints_since(None))
+    await app.aclose()
+
+    assert [type(c) for c in found] == [Complaint, RecordError]
+    assert found[0].location is not None and found[0].location.latitude == -6.99
+    assert found[1].record_ref == "2" and found[1].reason == "location.latitude is not a number"
+
+
+@pytest.mark.anyio
 async def test_offset_list_of_follow_ups_and_a_whole_list_of_status_changes_sorted() -> None:
     follow_ups = [
         {
@@ -339,6 +376,20 @@ async def test_link_paging_follows_next_links_below_base_url() -> None:
     found = await collect(app.complaints_since(None))
     await app.aclose()
     assert [c.ref for c in found] == ["1", "2", "3"]
+
+
+@pytest.mark.anyio
+async def test_a_link_paged_answer_unpacking_past_the_limit_is_refused_unread() -> None:
+    """Found by review-fuzz: link-paged lists were read without request_json's limit, so a few KB
+    of gzip could unpack to gigabytes in the daemon."""
+    description = copy.deepcopy(PAGED)
+    description["complaints"]["paging"] = {"type": "link"}
+    bomb = gzip.compress(b'{"data": []' + b" " * 1_000_000 + b"}")
+    app = make_app(description, lambda request: httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"}))
+    app.http.max_json_bytes = 100_000
+    with pytest.raises(TooLargeError, match="kit-app: GET /aduan: over the limit of 100000"):
+        await collect(app.complaints_since(None))
+    await app.aclose()
 
 
 @pytest.mark.anyio

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,9 +20,10 @@ from gateway import (
     PeerUnavailableError,
     PermanentPeerError,
     RetryPolicy,
+    TooLargeError,
     TransientPeerError,
 )
-from gateway._http import parse_retry_after
+from gateway._http import decode_json, parse_retry_after
 
 BASE = "https://hub.example.go.id/api"
 FAST = RetryPolicy(initial_wait=0.001, max_wait=0.01)
@@ -335,3 +337,76 @@ async def test_a_cancelled_probe_does_not_leave_the_breaker_stuck(http, mock):
         await client.request("GET", "/masters/templates")
     except PeerUnavailableError:
         pytest.fail(f"breaker stuck in {breaker.state} after a cancelled probe")
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # valid JSON, nested deeper than Python's json recurses
+
+
+def test_json_nested_too_deeply_is_not_json_to_decode_json():
+    """Found by review-fuzz: decode_json let RecursionError out, so a page nested this deep
+    failed the intake job as an 'internal error (RecursionError)' instead of malformed JSON."""
+    with pytest.raises(ValueError, match="nested too deeply"):
+        decode_json(DEEP)
+
+
+async def test_a_body_nested_too_deeply_is_malformed_json_and_transient(http, mock):
+    mock.get("/api/v1/aduan").mock(return_value=httpx.Response(200, content=DEEP))
+
+    with pytest.raises(TransientPeerError, match="answered malformed JSON"):
+        await peer(http).request_json("GET", "/api/v1/aduan", operation="GET /api/v1/aduan")
+
+
+async def test_the_size_limit_holds_on_a_retry_too(http, mock):
+    """Found by review-fuzz: the first attempt popped max_bytes from the keyword arguments every
+    attempt shares, so an attachment fetch that was retried (a 503 first) read the file whole."""
+    route = mock.get("/files/1").mock(side_effect=[httpx.Response(503), httpx.Response(200, content=b"x" * 1000)])
+
+    with pytest.raises(TooLargeError, match="over the limit of 10"):
+        await peer(http).request("GET", "/files/1", max_bytes=10, operation="GET /files/{id}")
+
+    assert route.call_count == 2
+
+
+def _gzip_of_spaces(size: int) -> bytes:
+    """A valid JSON object padded with ``size`` spaces, gzipped: a few KB that unpack to ``size``."""
+    return gzip.compress(b'{"status": "sukses", "data": []' + b" " * size + b"}")
+
+
+@pytest.mark.parametrize(("method", "raised"), [("GET", TooLargeError), ("POST", AmbiguousOutcomeError)])
+async def test_a_json_answer_unpacking_past_the_limit_is_refused_unread(http, mock, method, raised):
+    """Found by review-fuzz: request_json read a compressed answer whole, so 300 KB of gzip took
+    600 MB of memory (one such page could take the daemon, and every city with it). A read is
+    refused; a write's answer is of unknown outcome (the peer may have done it)."""
+    body = _gzip_of_spaces(1_000_000)
+    assert len(body) < 5_000
+    mock.route(method=method, path="/api/v1/aduan").mock(
+        return_value=httpx.Response(200, content=body, headers={"Content-Encoding": "gzip"})
+    )
+    client = peer(http)
+    client.max_json_bytes = 100_000
+
+    with pytest.raises(raised, match="over the limit of 100000"):
+        await client.request_json(method, "/api/v1/aduan", operation=f"{method} /api/v1/aduan")
+
+
+async def test_a_compressed_json_answer_within_the_limit_is_read(http, mock):
+    mock.get("/api/v1/aduan").mock(
+        return_value=httpx.Response(200, content=_gzip_of_spaces(50_000), headers={"Content-Encoding": "gzip"})
+    )
+    client = peer(http)
+    client.max_json_bytes = 100_000
+
+    assert await client.request_json("GET", "/api/v1/aduan") == {"status": "sukses", "data": []}
+
+
+@pytest.mark.parametrize("path", ["@evil.example/x", "http://evil.example/x", "../admin"])
+async def test_a_path_not_below_base_url_is_refused_before_anything_is_sent(http, mock, path):
+    """Found by review-fuzz: the path is appended to base_url, so '@evil.example/x' became a
+    request to evil.example (base_url's host and port read as a user name) with this peer's
+    credentials, and 'http://...' an httpx.InvalidURL escaping as an internal error."""
+    route = mock.route().mock(return_value=ok())
+
+    with pytest.raises(PermanentPeerError, match="must start with '/'"):
+        await peer(http).request("GET", path, operation="GET /x", headers={"token": "s3cret"})
+
+    assert route.call_count == 0

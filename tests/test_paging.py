@@ -11,9 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import gateway
-from gateway import TimePage, walk_by_time
-from gateway._paging import walk_progress
+from gateway import PermanentPeerError, TimePage, walk_by_time
+from gateway._paging import MAX_ROUNDS, walk_progress
 
 pytestmark = [pytest.mark.anyio]
 
@@ -189,8 +188,79 @@ async def test_a_page_number_ignored_in_a_crowded_second_raises_instead_of_walki
         return await peer.fetch(since, 1)
 
     walked = []
-    with pytest.raises(gateway.PermanentPeerError, match="lh: GET /aduan: page 2 answered the same records"):
+    with pytest.raises(PermanentPeerError, match="lh: GET /aduan: page 2 answered the same records"):
         async for item in walk_by_time(ignores_the_page, key, None, peer="lh", stream="GET /aduan"):
             walked.append(item)
     assert peer.requests <= 4
     assert [item["id"] for item in walked] == ["0", "1"]
+
+
+class LyingPageCount(ChangingList):
+    """A peer whose page count says a million pages whatever it holds (review-fuzz)."""
+
+    async def fetch(self, since: datetime | None, page: int) -> TimePage:
+        answer = await super().fetch(since, page)
+        return TimePage(items=answer.items, total=answer.total, last=page >= 1_000_000)
+
+
+class IgnoringPageNumber(ChangingList):
+    """A peer that answers page 1 for every page number (a misnamed page parameter), with a
+    page count that never ends."""
+
+    async def fetch(self, since: datetime | None, page: int) -> TimePage:
+        answer = await super().fetch(since, 1)
+        return TimePage(items=answer.items, total=answer.total, last=False)
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+async def test_an_empty_page_ends_the_walk_whatever_the_page_count_says(crowded: bool):
+    """Found by review-fuzz: ``meta.total_halaman: 1000000`` with empty pages after the data
+    made the walk ask for every page number up to a million, so the app's intake never ended."""
+    times = {str(i): (T0 if crowded else T0 + i * S) for i in range(1, 8)}
+    peer = LyingPageCount(times, page_size=3)
+    seen = await walk(peer)
+    assert {ref for ref, _ in seen} == set(times)
+    assert peer.requests < 20
+
+
+async def test_a_peer_answering_the_same_page_for_every_number_is_an_error_not_an_endless_walk():
+    """Found by review-fuzz: a peer ignoring the page number, with more records in one second
+    than a page, was paged through for ever. Now the walk stops with an error naming the peer
+    and the list, after passing on the records it read."""
+    peer = IgnoringPageNumber({str(i): T0 for i in range(1, 8)}, page_size=3)
+    seen = []
+    with pytest.raises(PermanentPeerError, match=r"^lapor-hendi-semarang: GET /api/v1/aduan: page 2 answered"):
+        async for item in walk_by_time(peer.fetch, key, None, peer="lapor-hendi-semarang", stream="GET /api/v1/aduan"):
+            seen.append(item["id"])
+    assert seen == ["1", "2", "3"]
+    assert peer.requests == 3
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_a_walk_over_a_lying_peer_always_ends(seed: int):
+    """review-fuzz, seeded: lists of random size, with random crowded seconds and page sizes, served
+    by a peer whose page count never ends (empty pages after its data) or that answers page 1 for
+    every page number. The walk always ends within a bounded number of requests: with all records
+    when the peer pages properly, with all records or PermanentPeerError when it ignores the page."""
+    rng = random.Random(seed)
+    size, page_size = rng.randint(0, 40), rng.randint(1, 7)
+    seconds = rng.randint(1, 6)  # few distinct seconds: crowded ones, fuller than a page
+    times = {str(i): T0 + rng.randrange(seconds) * S for i in range(1, size + 1)}
+    ignoring = rng.random() < 0.5
+    peer = (IgnoringPageNumber if ignoring else LyingPageCount)(times, page_size=page_size)
+    bound = 10 + 4 * (size + 1) * (MAX_ROUNDS + 2)
+
+    async def fetch(since: datetime | None, page: int) -> TimePage:
+        assert peer.requests < bound, f"{peer.requests} requests for {size} records: the walk does not end"
+        return await peer.fetch(since, page)
+
+    seen: list[str] = []
+    try:
+        async for item in walk_by_time(fetch, key, None, peer="p", stream="s"):
+            seen.append(item["id"])
+    except PermanentPeerError as exc:
+        assert ignoring, exc
+        assert "answered the same records as the page before" in str(exc)
+    else:
+        assert set(seen) == set(times)
+    assert len(seen) == len(set(seen))

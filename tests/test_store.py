@@ -556,3 +556,19 @@ def test_a_cursor_given_in_another_zone_keeps_its_instant(store: Store):
     store.set_cursor(LOCAL, "complaints", in_wib)
 
     assert store.cursor(LOCAL, "complaints") == in_wib  # the same instant, 01:00 UTC
+
+
+def test_a_complaint_read_twice_in_one_batch_keeps_its_newer_version(store: Store):
+    """Found by review-fuzz: a page listing a complaint's newer version before its older one (a
+    peer out of order, or a duplicate id) stored the older one, and counted both as new."""
+    newer = make_complaint("LH-7", updated_at=T0 + timedelta(minutes=5), status="dalam proses")
+    older = make_complaint("LH-7", updated_at=T0, status="belum terverifikasi")
+
+    taken = store.take_in_complaints(LOCAL, HUB, [(newer, Status.IN_PROGRESS), (older, Status.UNVERIFIED)])
+
+    assert [t[1] for t in taken if t is not None] == [True, False]
+    assert taken[0] is not None and taken[1] is not None and taken[0][0] == taken[1][0]
+    with store.session() as s:
+        (row,) = s.exec(select(ComplaintRow)).all()
+    assert row.local_status == Status.IN_PROGRESS.value and row.local_status_code == "dalam proses"
+    assert ensure_utc(row.local_updated_at) == T0 + timedelta(minutes=5)

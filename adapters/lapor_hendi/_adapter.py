@@ -19,6 +19,7 @@ personal data value, a header or a response body.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar, overload
@@ -43,6 +44,7 @@ from gateway import (
     Reporter,
     StatusChange,
     TimePage,
+    TooLargeError,
     Write,
     decode_json,
     format_peer_time,
@@ -149,7 +151,9 @@ class _Record:
         value = self._get(key, False)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # NaN and Infinity: Python's JSON reads them (and 1e400 as Infinity); no place has them,
+        # and httpx refuses to send them on.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _Unreadable(f"field '{self._name(key)}' is not a number")
         return float(value)
 
@@ -400,7 +404,12 @@ class LaporHendiApp(LocalApp):
         object, without a ``status`` or without a ``data`` object proves nothing, and the
         outcome is unknown. The caller checks ``data`` for the id it expects."""
         path = f"/api/v1/aduan/{quote(str(complaint_ref), safe='')}/{suffix}"
-        response = await self.http.request(method, path, json=payload, operation=template)
+        try:  # read with the limit request_json applies: a compressed answer may unpack to gigabytes
+            response = await self.http.request(
+                method, path, json=payload, operation=template, max_bytes=self.http.max_json_bytes
+            )
+        except TooLargeError as exc:  # the app may have written it: not a refusal
+            raise AmbiguousOutcomeError(self.name, template, exc.reason, status_code=exc.status_code) from None
         code = response.status_code
         if not 200 <= code < 300:  # a redirect, should the shared layer ever hand one back: not a success
             raise AmbiguousOutcomeError(

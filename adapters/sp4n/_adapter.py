@@ -312,6 +312,7 @@ class Sp4nHub(Hub):
         follow_up_attachments_key: str = Field("attachments", description="a follow-up's files (not seen)")
         attachment_path: str | None = Field(
             "/complaints/file/{id}",
+            pattern=r"^/",  # below base_url: 'http://127.0.0.1:8702@evil/x' would send the token elsewhere
             description="where a follow-up's file is downloaded, {id} its id (not seen; "
             "null: hub follow-ups reach the local app without files)",
         )

@@ -608,6 +608,9 @@ class InstanceSettings(_Strict):
     def _base_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected an http:// or https:// URL")
+        if "@" in re.split(r"[/?#]", value.split("://", 1)[1], maxsplit=1)[0]:
+            # user:password@host is a secret written in the file, and the URL goes into requests
+            raise ValueError("a user or password in the URL is a secret: name it under secrets: instead")
         return value.rstrip("/")
 
     @field_validator("timezone")

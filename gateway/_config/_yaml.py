@@ -8,7 +8,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 
 from gateway._errors import ConfigError, ConfigIssue
@@ -40,11 +40,25 @@ class _Constructor(RoundTripConstructor):
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda self, node: str(self.construct_scalar(node)))
 
 
+#: Bounds on one file: a configuration file is a few kilobytes. ruamel reads about 3,000 lines a
+#: second, and aliases (``*name``) repeat what they name, so ten lines of nested aliases stand for
+#: billions of values: past these bounds config check would hang instead of saying what is wrong.
+MAX_FILE_BYTES = 256 * 1024
+MAX_VALUES = 100_000
+
+
+class _TooManyValues(Exception):
+    pass
+
+
 def load_yaml(path: Path) -> LocatedYaml:
     try:
         data_bytes = path.read_bytes()
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    if len(data_bytes) > MAX_FILE_BYTES:
+        reason = f"{len(data_bytes)} bytes, more than a configuration file may hold ({MAX_FILE_BYTES}): the right file?"
+        raise ConfigError([ConfigIssue(str(path), None, "", reason)])
     try:
         text = data_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -64,11 +78,17 @@ def load_yaml(path: Path) -> LocatedYaml:
         mark = exc.problem_mark or exc.context_mark
         mark_line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if isinstance(exc, DuplicateKeyError):  # ruamel quotes both values, and either may be a secret
+            problem = problem.split(" with value ", 1)[0] + " (a key may appear once in a mapping)"
         raise ConfigError([ConfigIssue(str(path), mark_line, "", f"invalid YAML: {problem}")]) from None
     except Exception as exc:  # ruamel's other errors (a bad character, a recursion): never a traceback
         raise ConfigError([ConfigIssue(str(path), None, "", f"invalid YAML ({type(exc).__name__})")]) from None
     lines: dict[tuple[Any, ...], int] = {}
-    data = _plain(raw, (), lines)
+    try:
+        data = _plain(raw, (), lines, [0])
+    except _TooManyValues:
+        reason = f"more than {MAX_VALUES} values once its aliases (*name) are repeated; write them out"
+        raise ConfigError([ConfigIssue(str(path), None, "", reason)]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -76,7 +96,10 @@ def load_yaml(path: Path) -> LocatedYaml:
     return LocatedYaml(path, data, lines)
 
 
-def _plain(node: Any, loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
+def _plain(node: Any, loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int], count: list[int]) -> Any:
+    count[0] += 1  # values made so far: an alias is made again each time it is used
+    if count[0] > MAX_VALUES:
+        raise _TooManyValues
     if isinstance(node, CommentedMap):
         out = {}
         for key in node:
@@ -85,7 +108,7 @@ def _plain(node: Any, loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -
                 lines[loc + (str(key),)] = line + 1
             except (KeyError, TypeError):
                 pass
-            out[str(key)] = _plain(node[key], loc + (str(key),), lines)
+            out[str(key)] = _plain(node[key], loc + (str(key),), lines, count)
         return out
     if isinstance(node, CommentedSeq):
         out_list = []
@@ -95,7 +118,7 @@ def _plain(node: Any, loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -
                 lines[loc + (index,)] = line + 1
             except (KeyError, TypeError):
                 pass
-            out_list.append(_plain(item, loc + (index,), lines))
+            out_list.append(_plain(item, loc + (index,), lines, count))
         return out_list
     if node is not None and not isinstance(node, (bool, int, float, str)):
         return str(node)  # dates and the like: the schema says what it wants

@@ -6,6 +6,7 @@ field (never its value), which the app turns into a :class:`gateway.RecordError`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from functools import lru_cache
@@ -123,7 +124,9 @@ class Reader:
         value = self._value(name, expression)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # NaN and Infinity: Python's JSON reads them (and 1e400 as Infinity); no place has them,
+        # and httpx refuses to send them on.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise Unreadable(f"{name} is not a number")
         return float(value)
 

@@ -9,9 +9,11 @@ when the config is checked, not when the first record arrives.
 from __future__ import annotations
 
 import string
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import jmespath
+import jmespath.functions
 from jmespath.exceptions import IncompleteExpressionError, JMESPathError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,9 +23,26 @@ WRITE_VALUES = frozenset(
 )
 
 
+#: The functions JMESPath knows (the adapter registers none of its own).
+_FUNCTIONS = frozenset(jmespath.functions.Functions().FUNCTION_TABLE)
+
+
+def _unknown_functions(node: Any) -> list[str]:
+    """The names of functions ``node`` (a parsed expression) calls that JMESPath does not have.
+    jmespath finds them only when it evaluates the call, and the adapter reads that error as a
+    field not there: every record would be quarantined for a missing field, config check silent."""
+    if not isinstance(node, dict):
+        return []
+    found = [str(node["value"])] if node.get("type") == "function_expression" else []
+    found = [name for name in found if name not in _FUNCTIONS]
+    for child in node.get("children", ()):
+        found += _unknown_functions(child)
+    return found
+
+
 def _expression(text: str) -> str:
     try:
-        jmespath.compile(text)
+        parsed = jmespath.compile(text)
     except IncompleteExpressionError:
         raise ValueError(f"not a JMESPath expression: {text!r} ends too early") from None
     except JMESPathError as exc:
@@ -32,6 +51,9 @@ def _expression(text: str) -> str:
         reason = getattr(exc, "msg", None) or getattr(exc, "message", None) or type(exc).__name__
         at = f" at character {where + 1}" if isinstance(where, int) else ""
         raise ValueError(f"not a JMESPath expression: {text!r}{at}: {reason}") from None
+    unknown = _unknown_functions(parsed.parsed)
+    if unknown:
+        raise ValueError(f"not a JMESPath expression: {text!r} calls unknown function {unknown[0]!r}")
     return text
 
 
@@ -49,6 +71,10 @@ def placeholders(template: str) -> list[str]:
 
 def _template(allowed: frozenset[str], what: str) -> Any:
     def check(text: str) -> str:
+        # Appended to base_url: without its '/', 'http://evil/x' or '../x' makes a URL that is not
+        # the peer's (or none at all, an internal error at the first request).
+        if not text.startswith("/"):
+            raise ValueError(f"{what} is a path below base_url: it starts with '/' (e.g. /api/v1/aduan)")
         for name in placeholders(text):
             if name not in allowed:
                 known = ", ".join(sorted(allowed)) or "none"
@@ -305,6 +331,21 @@ class Writes(_Strict):
 class Times(_Strict):
     format: str = Field("iso", description="'iso' (ISO 8601, offset read when given) or a strptime format")
     query_format: str = Field("iso", description="how since is written in a query: 'iso' or a strftime format")
+
+    @field_validator("format", "query_format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        """A format a time can be written in and read back from: '%Q' is refused by strptime only
+        when a record arrives (every record then unreadable), and strftime writes it as it is."""
+        if value == "iso":
+            return value
+        try:
+            datetime.strptime(datetime(2026, 11, 30, 8, 5, 9, tzinfo=UTC).strftime(value), value)
+        except ValueError as exc:
+            raise ValueError(f"not a time format of strptime/strftime ({exc})") from None
+        if "%" not in value:
+            raise ValueError("not a time format: it has no %-directive such as %Y-%m-%d %H:%M:%S")
+        return value
 
 
 class Description(_Strict):

@@ -129,7 +129,8 @@ class ListWalk:
         first = str(httpx.URL(self.spec.request.path).copy_merge_params(self._params(since)))
 
         async def fetch(path: str) -> httpx.Response:
-            return await self.http.request("GET", path, operation=self.operation)
+            # Read with the limit request_json applies: a compressed answer may unpack to gigabytes.
+            return await self.http.request("GET", path, operation=self.operation, max_bytes=self.http.max_json_bytes)
 
         def items(response: httpx.Response) -> list[Any]:
             try:

@@ -369,7 +369,9 @@ class Store:
                         row.agency = complaint.agency
                         if complaint.ref not in not_at_hub:
                             _owe_create_again(s, complaint_id, hub_instance, now)
-                else:  # read twice in one batch: the later version counts
+                elif complaint.ref not in new or complaint.updated_at >= new[complaint.ref][0].updated_at:
+                    # Read twice in one batch: the newer version counts, as for a known complaint
+                    # (a page out of order must not put the older one in its place).
                     new[complaint.ref] = (complaint, local_status)
             imported = (
                 dict(conn.execute(_IMPORTED_PAIRS, {"instance": local_instance, "refs": list(new)}).all())
@@ -390,7 +392,11 @@ class Store:
                 )
                 | known
             )
-            return [None if c.ref in erased else (ids[c.ref], c.ref in new) for c, _ in batch]
+            taken: list[tuple[int, bool] | None] = []
+            for c, _ in batch:  # a complaint read twice is new once, then updated
+                taken.append(None if c.ref in erased else (ids[c.ref], c.ref in new))
+                new.pop(c.ref, None)
+            return taken
 
     def record_event(
         self,

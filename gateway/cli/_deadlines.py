@@ -54,6 +54,7 @@ def deadlines_command(
     each local app's own time zone. See docs/deadlines.md."""
     from gateway._store._deadlines import deadline_counts, list_deadlines
     from gateway.cli._context import _load, _open_store, err, out
+    from gateway.cli._render import plain
 
     if due_within is not None and over:
         err.print("[red]--due-within and --over exclude each other: choose one[/red]", highlight=False)
@@ -91,7 +92,7 @@ def deadlines_command(
         for column in ("local app", "agency", "tier", "due soon", "overdue"):
             table.add_column(column, justify="right" if column in ("due soon", "overdue") else "left")
         for c in counts:
-            table.add_row(c.instance, c.agency, c.tier, str(c.due_soon), _red(c.overdue))
+            table.add_row(c.instance, plain(c.agency), c.tier, str(c.due_soon), _red(c.overdue))
         out.print(table if counts else "no open deadline in this view", highlight=False)
         return
     if as_json:
@@ -111,9 +112,9 @@ def deadlines_command(
         state = f"[red]{item.state}[/red]" if item.state == "overdue" else item.state
         table.add_row(
             item.gateway_ref,
-            item.local_ref or "-",
+            plain(item.local_ref or "-"),
             item.instance,
-            item.agency,
+            plain(item.agency),
             item.tier,
             f"{due:%Y-%m-%d %H:%M} {due.tzname()}",  # (a cell wider than its words never splits a time)
             state,

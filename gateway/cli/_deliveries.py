@@ -32,7 +32,12 @@ deliveries_app = typer.Typer(
     no_args_is_help=True,
 )
 
-IdArgument = Annotated[int, typer.Argument(help="the delivery's id (from `gateway deliveries list`)")]
+# Ids are positive 64-bit integers in the store: a larger number would reach the database driver
+# and end in an OverflowError traceback instead of a usage error.
+MAX_ID = 2**63 - 1
+IdArgument = Annotated[
+    int, typer.Argument(min=1, max=MAX_ID, help="the delivery's id (from `gateway deliveries list`)")
+]
 
 
 def _store() -> Store:  # the CLI module owns config and store opening
@@ -102,7 +107,9 @@ def show_command(outbox_id: IdArgument) -> None:
 
 
 @deliveries_app.command("retry")
-def retry_command(outbox_ids: Annotated[list[int], typer.Argument(help="ids of parked deliveries")]) -> None:
+def retry_command(
+    outbox_ids: Annotated[list[int], typer.Argument(min=1, max=MAX_ID, help="ids of parked deliveries")],
+) -> None:
     """Send parked deliveries again, in their old place (fix the cause first: a mapping, the peer)."""
     for outbox_id in outbox_ids:
         _run(retry_delivery, outbox_id)

@@ -28,6 +28,7 @@ def check_command(
     from gateway._engine import Engine
     from gateway._engine._mapping_check import mapping_check, reference_age
     from gateway.cli._context import _load, _open_store, err, out
+    from gateway.cli._render import plain
 
     config = _load(check_secrets=refresh)
     store = _open_store(config)
@@ -63,7 +64,7 @@ def check_command(
         else:
             table = Table("file", "table", "value", "seen", "problem", title="values to map")
             for f in findings:
-                table.add_row(f.file, f.table, f.value, str(f.seen), f.problem)
+                table.add_row(f.file, f.table, plain(f.value), str(f.seen), f.problem)
             out.print(table)
     if findings:
         raise typer.Exit(1)

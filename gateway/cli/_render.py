@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from gateway._config import GatewayConfig
 from gateway._errors import ConfigError
+from gateway._logging import _printable
 
 if TYPE_CHECKING:
     from gateway._store import Store
@@ -158,6 +160,16 @@ def time_cell(iso: str | None) -> str:
     return (iso or "")[:19].replace("T", " ")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(value: str) -> Text:
+    """A table cell of data: a peer's value, or a reason quoting one. Shown as written, never read
+    as markup (a status '[/]' stopped the command with a MarkupError) nor passed to the terminal
+    as control codes (an escape sequence would restyle or rewrite the operator's screen)."""
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", _printable(value)))
+
+
 def show_rows(
     fetch: Callable[[Store], list[dict[str, Any]]],
     as_json: bool,
@@ -183,5 +195,5 @@ def show_rows(
     for column in columns:
         table.add_column(column)
     for r in rows:
-        table.add_row(*cells(r))
+        table.add_row(*(plain(cell) for cell in cells(r)))
     out.print(table)

@@ -4,6 +4,7 @@ against the real simulator on loopback."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -335,6 +336,28 @@ async def test_malformed_record_is_a_record_error_and_the_page_goes_on(
     for value in _leaves(bad):
         if (isinstance(value, str) and len(value) > 3) or (isinstance(value, int) and value > 100):
             assert str(value) not in text, value
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("field", "written"), [("lat", "NaN"), ("lng", "Infinity"), ("lat", "-Infinity"), ("lng", "1e400")]
+)
+async def test_a_coordinate_that_is_no_finite_number_is_a_record_error(
+    respx_mock: Any, field: str, written: str
+) -> None:
+    """Found by review-fuzz: Python's JSON reads NaN, Infinity and 1e400 (as Infinity) as floats,
+    and a complaint with such a lokasi.lat was taken in (httpx then refuses to send it as JSON)."""
+    odd = aduan(2, lokasi={"lat": -6.99, "lng": 110.42, field: "<<odd>>"})
+    body = json.dumps({"status": "sukses", "data": [aduan(1), odd, aduan(3)], "meta": {"total_halaman": 1}})
+    respx_mock.get(f"{BASE}/api/v1/aduan").mock(
+        return_value=httpx.Response(200, content=body.replace('"<<odd>>"', written).encode())
+    )
+    app = make_app(client=httpx.AsyncClient())
+    items = await collect(app.complaints_since(None))
+    await app.aclose()
+
+    assert [type(i) for i in items] == [Complaint, RecordError, Complaint]
+    assert items[1].record_ref == "2" and items[1].reason == f"field 'lokasi.{field}' is not a number"
 
 
 @pytest.mark.anyio
@@ -811,6 +834,24 @@ async def test_a_write_answered_sukses_with_its_id_is_done(respx_mock: Any, kind
     result = await _do_write(app, kind)
     await app.aclose()
     assert result == {"id_riwayat": "70042", "id_tanggapan": "5009", "nomor_lapor": None}[id_key]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", list(WRITES))
+async def test_a_write_answer_unpacking_past_the_limit_is_of_unknown_outcome(respx_mock: Any, kind: str) -> None:
+    """Found by review-fuzz: a write's answer was read whole, so a few KB of gzip could unpack to
+    gigabytes in the daemon. It is read with the JSON limit; over it, the write may have been done."""
+    method, path, operation, _ = WRITES[kind]
+    bomb = gzip.compress(json.dumps(_sukses(kind)).encode()[:-1] + b" " * 1_000_000 + b"}")
+    respx_mock.route(method=method, url=f"{BASE}{path}").mock(
+        return_value=httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
+    )
+    app = make_app(client=httpx.AsyncClient())
+    app.http.max_json_bytes = 100_000
+    with pytest.raises(AmbiguousOutcomeError, match="over the limit of 100000") as caught:
+        await _do_write(app, kind)
+    await app.aclose()
+    assert caught.value.operation == operation
 
 
 @pytest.mark.anyio
