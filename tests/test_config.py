@@ -330,6 +330,20 @@ def test_an_attachment_path_not_below_base_url_is_reported(repo_config_dir: Path
     assert issue.file == str(path) and issue.line == line_of(text, "attachment_path:")
 
 
+@pytest.mark.parametrize(("char", "code"), [("\x00", "U+0000"), ("\x1b", "U+001B")])
+def test_a_character_yaml_does_not_allow_is_reported_with_its_line(repo_config_dir: Path, char: str, code: str):
+    """Found by review-fuzz: a NUL or an escape code in a file said 'invalid YAML (ReaderError)',
+    without a line."""
+    path = repo_config_dir / LOCAL
+    text = edit(path, "author_name: LAPOR!-SP4N", f"author_name: LAPOR{char}SP4N")
+
+    found = issues(repo_config_dir)
+
+    assert len(found) == 1
+    assert found[0].file == str(path) and found[0].line == line_of(text, "author_name:")
+    assert f"a character YAML does not allow ({code})" in found[0].message
+
+
 def test_bad_timezone_is_reported(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
     text = edit(path, "timezone: Asia/Jakarta", "timezone: Asia/Semarang")

@@ -249,3 +249,27 @@ def test_quarantine_shows_a_peers_markup_and_escape_codes_as_text(tmp_path: Path
     assert result.exit_code == 0, result.output
     assert "status '[/] [bold]x\\x1b[2J' has no mapping" in result.output
     assert "\x1b" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("privacy", "reporter", "--app", "[/]", "--ref", "1"), "no local app instance named '[/]'"),
+        (("privacy", "erase", "--app", "[/]", "--ref", "1"), "no local app named '[/]'"),
+        (("backfill", "--since", "2026-01-01", "--app", "[/]"), "no enabled local app instance named '[/]'"),
+        (("deadlines", "--due-within", "[/x]"), "'[/x]' is not a duration"),
+        (("links", "import", "/nonexistent/[/].csv"), "/nonexistent/[/].csv: cannot read"),
+        (("simulate", "--fault", "[/]=1"), "[/]"),
+    ],
+)
+def test_an_argument_that_is_not_valid_markup_gets_its_usage_error(tmp_path: Path, repo_config_dir: Path, args, says):
+    """Found by review-fuzz: the CLI's messages quote what was typed and were printed as markup, so
+    an argument holding '[/]' ended the command in a rich.MarkupError traceback (exit 1)."""
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "300"}
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "--store", store, *args], env=env
+    )
+    assert result.exit_code == 2, result.output
+    assert "MarkupError" not in result.output and "Traceback" not in result.output
+    assert says in result.output and "[red]" not in result.output

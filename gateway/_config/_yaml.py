@@ -10,6 +10,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.reader import ReaderError
 
 from gateway._errors import ConfigError, ConfigIssue
 
@@ -81,7 +82,12 @@ def load_yaml(path: Path) -> LocatedYaml:
         if isinstance(exc, DuplicateKeyError):  # ruamel quotes both values, and either may be a secret
             problem = problem.split(" with value ", 1)[0] + " (a key may appear once in a mapping)"
         raise ConfigError([ConfigIssue(str(path), mark_line, "", f"invalid YAML: {problem}")]) from None
-    except Exception as exc:  # ruamel's other errors (a bad character, a recursion): never a traceback
+    except ReaderError as exc:  # a character YAML does not allow (NUL, a control code): its line
+        at = text[: exc.position].count("\n") + 1 if isinstance(exc.position, int) else None
+        code = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "a control code"
+        reason = f"invalid YAML: a character YAML does not allow ({code}); remove it"
+        raise ConfigError([ConfigIssue(str(path), at, "", reason)]) from None
+    except Exception as exc:  # ruamel's other errors (a recursion): never a traceback
         raise ConfigError([ConfigIssue(str(path), None, "", f"invalid YAML ({type(exc).__name__})")]) from None
     lines: dict[tuple[Any, ...], int] = {}
     try:

@@ -6,10 +6,13 @@ It lives apart from ``_commands`` so that there is one copy of it even when
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.errors import MarkupError
 
 from gateway._config import GatewayConfig, load_config
 from gateway._errors import ConfigError, GatewayError
@@ -17,8 +20,25 @@ from gateway._logging import configure_logging
 from gateway._store import Store
 from gateway.cli._render import print_config_error
 
-out = Console()
-err = Console(stderr=True)
+#: The styles the CLI's own messages use ("[red]...[/red]"), taken off a message printed as text.
+_OWN_STYLES = re.compile(r"\[/?(?:bold red|bold|red|green|yellow|cyan)\]")
+
+
+class _Console(Console):
+    """A console whose messages may quote what an operator typed or a peer sent: one that is not
+    valid markup then (an --app named '[/]', a file path with '[/x]') is printed as text, without
+    the CLI's own styles, instead of ending the command in a rich.MarkupError traceback."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        try:
+            super().print(*objects, **kwargs)
+        except MarkupError:
+            plain = [_OWN_STYLES.sub("", o) if isinstance(o, str) else o for o in objects]
+            super().print(*plain, **{**kwargs, "markup": False})
+
+
+out = _Console()
+err = _Console(stderr=True)
 
 
 class Options:

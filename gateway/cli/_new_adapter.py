@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gateway._registry import installed_adapters
 from gateway.cli import _scaffold_local_app, _scaffold_yaml
@@ -53,9 +54,12 @@ def scaffold(name: str, target: Path, *, yaml: bool = False) -> list[Path]:
     return list(files)
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
+def _fail(message: str, code: int = 2) -> None:
+    """Stop with ``message``: a bad argument (exit 2, as the other commands), else exit 1. The
+    message quotes what was typed: printed as text, never read as markup ('[/]' in a name or a
+    path ended in a MarkupError traceback)."""
+    console.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code)
 
 
 def new_adapter_command(
@@ -89,12 +93,13 @@ def new_adapter_command(
     try:
         written = scaffold(name, target, yaml=yaml)
     except OSError as exc:
-        _fail(f"cannot write under {target}: {exc.strerror or exc}")
-    console.print(f"Wrote the adapter package for {name!r} in {target}:")
+        _fail(f"cannot write under {target}: {exc.strerror or exc}", code=1)
+    console.print(f"Wrote the adapter package for {name!r} in {target}:", markup=False)
     for path in written:
-        console.print(f"  {path.relative_to(target)}")
+        console.print(f"  {path.relative_to(target)}", markup=False)
     console.print(
         f"\nNext:\n  cd {target}\n  pip install -e .\n  pytest            # the conformance kit against the simulator\n"
         f"  gateway simulate {slug}\n"
-        "Then make the adapter and the simulator speak your app's API (docs/adapters.md)."
+        "Then make the adapter and the simulator speak your app's API (docs/adapters.md).",
+        markup=False,
     )
