@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import unittest
+from collections.abc import Callable
 
 import httpx
 
@@ -13,7 +14,7 @@ from gateway._adapter import LocalApp
 from gateway._errors import PeerError
 from gateway._model import Complaint, FollowUp, StatusChange
 from gateway.testing._capabilities import Write, declares_idempotent
-from gateway.testing._driver import KIT_REPORTER, Stream
+from gateway.testing._driver import KIT_REPORTER, PeerDriver, Stream
 from gateway.testing._interrupt import FailingTransport
 from gateway.testing._kit import STEP, KitBase, describe, personal_data, record_of, texts_of
 from gateway.testing._streams import Read, read_stream
@@ -162,20 +163,13 @@ class RecordChecks(KitBase):
             leaked = [v for v in values if v.lower() in text]
             assert not leaked, f"{stream}: a RecordError's text holds the reporter's personal data"
 
-    def check_anonymous(self) -> None:
-        """A complaint filed anonymously comes with ``is_anonymous`` and ``reporter=None``, and
-        none of the identity the app keeps for it anywhere else, even when the app serves it.
-        Skipped when the driver has no ``add_anonymous_complaint`` (an optional method)."""
+    def _read_filed(self, file: Callable[[PeerDriver], str]) -> tuple[Complaint, str]:
+        """The complaint ``file(driver)`` files on a fresh peer, as a walk from the start reads it,
+        and its ref."""
 
         async def check() -> tuple[Complaint, str]:
             with self.serve_peer() as peer:
-                add = getattr(peer.driver, "add_anonymous_complaint", None)
-                if add is None:
-                    raise unittest.SkipTest("the driver has no add_anonymous_complaint")
-                try:
-                    ref = add(KIT_REPORTER)
-                except NotImplementedError as exc:
-                    raise unittest.SkipTest(f"the driver cannot file an anonymous complaint: {exc}") from None
+                ref = file(peer.driver)
                 async with self._adapter(peer) as app:
                     read = await read_stream(app, "complaints", None)
             self._clean(read)
@@ -183,7 +177,23 @@ class RecordChecks(KitBase):
             assert isinstance(complaint, Complaint)
             return complaint, ref
 
-        complaint, ref = self._run(check)
+        return self._run(check)
+
+    def check_anonymous(self) -> None:
+        """A complaint filed anonymously comes with ``is_anonymous`` and ``reporter=None``, and
+        none of the identity the app keeps for it anywhere else, even when the app serves it.
+        Skipped when the driver has no ``add_anonymous_complaint`` (an optional method)."""
+
+        def file(driver: PeerDriver) -> str:
+            add = getattr(driver, "add_anonymous_complaint", None)
+            if add is None:
+                raise unittest.SkipTest("the driver has no add_anonymous_complaint")
+            try:
+                return str(add(KIT_REPORTER))
+            except NotImplementedError as exc:
+                raise unittest.SkipTest(f"the driver cannot file an anonymous complaint: {exc}") from None
+
+        complaint, ref = self._read_filed(file)
         assert complaint.is_anonymous, (
             f"complaint {ref!r}: filed anonymously, read with is_anonymous=False: the hub would show it as a "
             "named complaint"
@@ -200,17 +210,7 @@ class RecordChecks(KitBase):
         """The reporter's identity is in ``Complaint.reporter`` only: in no title, body,
         location or other field of the complaint, and not in its ``repr``."""
 
-        async def check() -> tuple[Complaint, str]:
-            with self.serve_peer() as peer:
-                ref = peer.driver.add_complaint(KIT_REPORTER)
-                async with self._adapter(peer) as app:
-                    read = await read_stream(app, "complaints", None)
-            self._clean(read)
-            complaint = record_of(read, ref)
-            assert isinstance(complaint, Complaint)
-            return complaint, ref
-
-        complaint, ref = self._run(check)
+        complaint, ref = self._read_filed(lambda driver: driver.add_complaint(KIT_REPORTER))
         values = personal_data(KIT_REPORTER)
         assert complaint.reporter is not None, f"complaint {ref!r}: filed with a reporter, read with reporter=None"
         kept = personal_data(complaint.reporter)
