@@ -165,6 +165,26 @@ def test_missing_environment_variable_is_reported(repo_config_dir: Path):
     load_config(repo_config_dir / "gateway.yaml", environ=environ, check_secrets=False)
 
 
+@pytest.mark.parametrize("tail", ["\r", "\n", "\x00", "\t"])
+def test_a_secret_holding_a_control_character_is_reported_without_its_value(repo_config_dir: Path, tail: str):
+    """Found by the hub review: a token with a carriage return (an env file written on Windows)
+    passed config check, and every request was then refused as not valid HTTP after start-up."""
+    path = repo_config_dir / HUB
+    text = path.read_text()
+    value = "tok-Kp9x-" + "a" * 20
+    environ = {**ENV, "SP4N_TOKEN": value + tail}
+
+    found = issues(repo_config_dir, environ)
+
+    assert found == [issue_for(found, "secrets.token")]
+    assert found[0].file == str(path) and found[0].line == line_of(text, "${SP4N_TOKEN}")
+    assert "SP4N_TOKEN holds a control character" in found[0].message
+    assert value not in str(found[0]) and value not in repr(found[0])
+    # A space inside a secret (a password may hold one) is not refused.
+    config = load_config(repo_config_dir / "gateway.yaml", environ={**ENV, "SP4N_TOKEN": "two words"})
+    assert config.instances["sp4n"].secrets["token"] == "two words"
+
+
 def test_a_disabled_instance_needs_no_secrets(repo_config_dir: Path):
     path = repo_config_dir / LOCAL
     text = path.read_text()

@@ -5,6 +5,7 @@ line and key, before anything starts."""
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,7 +257,19 @@ def _load_instance(
     for key, ref in spec.secrets.items():
         variable = ENV_REFERENCE.match(ref).group(1)  # type: ignore[union-attr]  # validated by the schema
         value = environ.get(variable)
-        if value:
+        if value and check_secrets and any(unicodedata.category(c) == "Cc" for c in value):
+            # Most often a carriage return or a line break carried over from the file the value
+            # came from: sent as a header it is refused at every request, after start-up.
+            issues.append(
+                ConfigIssue(
+                    file,
+                    doc.line(("secrets", key)),
+                    f"secrets.{key}",
+                    f"environment variable {variable} holds a control character (a line break, a carriage "
+                    "return, a tab...), which no secret has; set it again without it",
+                )
+            )
+        elif value:
             secrets[key] = value
         elif check_secrets:
             issues.append(
