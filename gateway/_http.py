@@ -175,6 +175,13 @@ def _int_or_text(digits: str) -> int | str:
     return int(digits) if len(digits) <= 4300 else digits
 
 
+def _idempotent(method: str, declared: bool | None) -> bool:
+    """Whether a request may be sent again: as the caller declared, else by its method."""
+    if declared is not None:
+        return declared
+    return method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+
+
 def decode_json(content: bytes | str) -> Any:
     """A peer's JSON body, decoded. Raises ValueError for what is not JSON; an integer too long
     for Python comes back as its digits (a string), for the adapter's checks to refuse."""
@@ -274,8 +281,7 @@ class PeerClient:
             # The path is appended to base_url: 'http://127.0.0.1:8701' + '@evil.example/x' is a
             # request to evil.example, carrying this peer's credentials.
             raise PermanentPeerError(self.peer, operation, "a request path must start with '/' (below base_url)")
-        if idempotent is None:
-            idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+        idempotent = _idempotent(method, idempotent)
         headers = {**self._headers, **kwargs.pop("headers", {})}
 
         def should_retry(exc: BaseException) -> bool:
@@ -351,6 +357,11 @@ class PeerClient:
                 )
             else:
                 response = await self._download(method, path, operation, headers, kwargs, max_bytes)
+        except TooLargeError as exc:
+            if idempotent:
+                raise
+            # An answer too large to read, to a write: the peer may have done it.
+            raise AmbiguousOutcomeError(self.peer, operation, exc.reason, status_code=exc.status_code) from None
         except TokenRequestError as exc:  # before the call's own request: nothing was sent
             refused = TransientPeerError if exc.transient else PermanentPeerError
             raise refused(self.peer, operation, exc.reason, status_code=exc.status_code) from None
@@ -456,18 +467,10 @@ class PeerClient:
         ``max_json_bytes`` is refused unread (:class:`TooLargeError`); on a write that is
         ambiguous too: the peer may have done it."""
         operation = kwargs.get("operation") or f"{method} {path.split('?')[0]}"
-        idempotent = kwargs.get("idempotent")
-        if idempotent is None:
-            idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
         kwargs.setdefault("max_bytes", self.max_json_bytes)
-        try:
-            response = await self.request(method, path, **kwargs)
-        except TooLargeError as exc:
-            if idempotent:
-                raise
-            raise AmbiguousOutcomeError(self.peer, operation, exc.reason, status_code=exc.status_code) from None
+        response = await self.request(method, path, **kwargs)
         try:
             return decode_json(response.content)
         except ValueError:
-            cls = TransientPeerError if idempotent else AmbiguousOutcomeError
+            cls = TransientPeerError if _idempotent(method, kwargs.get("idempotent")) else AmbiguousOutcomeError
             raise cls(self.peer, operation, "answered malformed JSON", status_code=response.status_code) from None

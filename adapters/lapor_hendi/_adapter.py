@@ -408,7 +408,9 @@ class LaporHendiApp(LocalApp):
             response = await self.http.request(
                 method, path, json=payload, operation=template, max_bytes=self.http.max_json_bytes
             )
-        except TooLargeError as exc:  # the app may have written it: not a refusal
+        except TooLargeError as exc:
+            # Only a PUT gets here (the shared layer makes it so for a POST): idempotent, but its
+            # answer is what proves the write, and it was not read.
             raise AmbiguousOutcomeError(self.name, template, exc.reason, status_code=exc.status_code) from None
         code = response.status_code
         if not 200 <= code < 300:  # a redirect, should the shared layer ever hand one back: not a success
