@@ -65,7 +65,7 @@ def scrub_text(text: str) -> str:
     return text
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """A string any stream can write: a lone surrogate (from a peer's broken UTF-16) becomes U+FFFD."""
     if text.isascii():  # most values: encoding them only to find that out cost more than the check
         return text
@@ -78,7 +78,7 @@ def _printable(text: str) -> str:
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub_text(_printable(value))
+        return scrub_text(printable(value))
     if isinstance(value, dict):
         return {k: "<redacted>" if str(k).lower() in SENSITIVE_KEYS else _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway._paging_styles import _looping
+from gateway._paging_styles import looping_error
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ async def walk_by_time(
     while True:
         page = await fetch(boundary, page_number)
         if before is not None and page.items and before == (boundary, page_number - 1, page.items):
-            raise _looping(peer, stream, f"page {page_number} answered the same records as the page before")
+            raise looping_error(peer, stream, f"page {page_number} answered the same records as the page before")
         before = (boundary, page_number, page.items)
         last = page.last or not page.items  # nothing follows an empty page, whatever the page count says
         if first and progress is not None:

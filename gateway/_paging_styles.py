@@ -26,7 +26,7 @@ from gateway._errors import PermanentPeerError
 from gateway._position import PeerPosition
 
 
-def _looping(peer: str, stream: str, what: str) -> PermanentPeerError:
+def looping_error(peer: str, stream: str, what: str) -> PermanentPeerError:
     return PermanentPeerError(peer, stream, f"{what}: the walk would never end, so it stops here")
 
 
@@ -45,7 +45,7 @@ async def walk_by_offset(
     while True:
         items = await fetch(offset)
         if len(items) >= page_size and items == before:
-            raise _looping(peer, stream, f"offset {offset} answered the same page as the offset before")
+            raise looping_error(peer, stream, f"offset {offset} answered the same page as the offset before")
         for item in items:
             yield item
         if len(items) < page_size:
@@ -91,7 +91,7 @@ async def walk_by_token(
         if last or page.next_token is None:
             return
         if page.next_token in seen:
-            raise _looping(peer, stream, "answered a next-page token it gave before")
+            raise looping_error(peer, stream, "answered a next-page token it gave before")
         token = page.next_token
         seen.add(token)
 
@@ -127,7 +127,7 @@ async def walk_by_link(
             raise PermanentPeerError(peer, stream, "its next-page link leads away from the peer's base_url")
         path = url[len(root) :]
         if path in seen:
-            raise _looping(peer, stream, "gave a next-page link it gave before")
+            raise looping_error(peer, stream, "gave a next-page link it gave before")
         seen.add(path)
 
 

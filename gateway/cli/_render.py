@@ -14,7 +14,7 @@ from rich.text import Text
 
 from gateway._config import GatewayConfig
 from gateway._errors import ConfigError
-from gateway._logging import _printable
+from gateway._logging import printable
 
 if TYPE_CHECKING:
     from gateway._store import Store
@@ -167,7 +167,7 @@ def plain(value: str) -> Text:
     """A table cell of data: a peer's value, or a reason quoting one. Shown as written, never read
     as markup (a status '[/]' stopped the command with a MarkupError) nor passed to the terminal
     as control codes (an escape sequence would restyle or rewrite the operator's screen)."""
-    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", _printable(value)))
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", printable(value)))
 
 
 def show_rows(
