@@ -9,15 +9,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from test_deadlines import MONDAY, status_event, take_in
-from test_store import HUB, FakeClock
+from test_store import HUB, LOCAL, FakeClock
 
 from gateway._model import Status
-from gateway._store import Store
+from gateway._store import HUB_FOLLOW_UP, Store
 from gateway._store._hub_reads import HubStatus, apply_hub_read, hub_view
-from gateway._store._tables import EventRow
+from gateway._store._tables import EventRow, OutboxRow
 
 
 @pytest.fixture
@@ -63,3 +64,80 @@ def test_a_read_worked_out_from_a_view_another_daemon_has_since_changed_is_refus
     assert fresh.statuses_seen == 1 and fresh.last_status == ("s1", Status.VERIFIED.value)
     _apply(store, complaint_id, statuses_seen=fresh.statuses_seen)  # nothing new: accepted
     assert _statuses(store, complaint_id) == 1
+
+
+TEXT = "Sudah kami cek di lokasi."
+
+
+def _local_follow_up(store: Store, complaint_id: int) -> int:
+    """A local officer's follow-up, owed to the hub."""
+    event_id = store.record_event(
+        complaint_id,
+        kind="follow_up",
+        origin=LOCAL,
+        origin_ref="tl-1",
+        occurred_at=MONDAY,
+        content=TEXT,
+        author=None,
+        side="local",
+        deliver=(HUB_FOLLOW_UP, HUB),
+    )
+    assert event_id is not None
+    return event_id
+
+
+def test_a_follow_up_another_daemon_matches_while_the_view_is_read_is_in_it_once(store: Store, store_url: str):
+    """Daemon A's call lands at the hub and A records the hub id of its follow-up while daemon B
+    reads its view of the complaint. B's view must hold that follow-up either as known (by its
+    hub id) or as sent without one: never in neither, or B's poll takes the gateway's own copy for
+    the hub's and writes it back to the local app (the three-daemon chaos run saw it)."""
+    complaint_id = take_in(store, "LH-ECHO")
+    event_id = _local_follow_up(store, complaint_id)
+    with store.session() as s:  # daemon A's call is under way
+        row = s.exec(select(OutboxRow).where(OutboxRow.event_id == event_id)).one()
+        row.sending_at = MONDAY
+    daemon_a = Store(store_url, clock=FakeClock(MONDAY))
+    landed: list[str] = []
+
+    def a_records_the_hub_id(_conn, _cursor, statement: str, *_args) -> None:
+        # After B's first statement on the timeline: A's answer arrives and A records it.
+        if not landed and "hub_ref" in statement and "FROM event" in statement:
+            daemon_a.set_event_ref(event_id, "hub", "7000113")
+            landed.append(statement)
+
+    sa_event.listen(store.engine, "after_cursor_execute", a_records_the_hub_id)
+    try:
+        view = hub_view(store, complaint_id, HUB)
+    finally:
+        sa_event.remove(store.engine, "after_cursor_execute", a_records_the_hub_id)
+        daemon_a.close()
+    assert landed, "the hook never ran: the test did not race anything"
+    known = ("follow_up", "7000113") in view.known
+    sent = [eid for eid, _ in view.unmatched_sent if eid == event_id]
+    assert known or sent, "the gateway's own follow-up is in neither what the view knows nor what it sent"
+    assert not (known and sent)
+
+
+@pytest.mark.parametrize(
+    ("state", "outcome_unknown", "sending", "may_be_there"),
+    [
+        ("pending", False, False, False),  # not sent yet
+        ("pending", False, True, True),  # its call is under way
+        ("pending", True, False, True),  # its answer was lost; to be tried again
+        ("parked", True, False, True),  # parked after its last answer was lost
+        ("needs_confirmation", True, False, True),
+        ("parked", False, False, False),  # refused: never at the hub
+        ("done", False, False, True),  # sent, the hub's answer carried no id
+        ("skipped", False, False, False),
+    ],
+)
+def test_a_follow_up_is_looked_for_at_the_hub_when_it_may_be_there(
+    store: Store, state: str, outcome_unknown: bool, sending: bool, may_be_there: bool
+):
+    complaint_id = take_in(store, "LH-MAYBE")
+    event_id = _local_follow_up(store, complaint_id)
+    with store.session() as s:
+        row = s.exec(select(OutboxRow).where(OutboxRow.event_id == event_id)).one()
+        row.state, row.outcome_unknown, row.sending_at = state, outcome_unknown, MONDAY if sending else None
+    view = hub_view(store, complaint_id, HUB)
+    assert (view.unmatched_sent == ((event_id, TEXT),)) is may_be_there

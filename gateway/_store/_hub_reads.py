@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from gateway._deadlines import DeadlineRules
 from gateway._model import AttachmentRef, Status
 from gateway._store._deadlines import open_deadlines, settle_deadlines
-from gateway._store._store import HUB_FOLLOW_UP, Store, new_ref
+from gateway._store._store import HUB_FOLLOW_UP, OWED_STATES, OutboxState, Store, new_ref
 from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, LinkRow, OutboxRow, existing_row
 from gateway._timezones import ensure_utc
 
@@ -117,26 +117,35 @@ def poll_backlog(store: Store, hub: str) -> tuple[int, datetime | None]:
 
 
 def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
+    """What the gateway knows of ``complaint_id`` before its read at the hub (see HubView)."""
     with store.session() as s:
         row = existing_row(s, ComplaintRow, complaint_id)
-        known = s.exec(
-            select(EventRow.kind, EventRow.hub_ref).where(
-                EventRow.complaint_id == complaint_id, col(EventRow.hub_ref).is_not(None)
-            )
-        ).all()
-        sent = s.exec(
-            select(EventRow.id, EventRow.content)
-            .join(OutboxRow, col(OutboxRow.event_id) == col(EventRow.id))
+        # The hub ids the timeline holds and the follow-ups sent without one come from ONE
+        # statement, so from one snapshot. Read apart, another daemon's delivery could record
+        # its follow-up's hub id between the two (PostgreSQL's READ COMMITTED and SQLite's
+        # reads outside a transaction each see the latest commit): that follow-up was then in
+        # neither, and the poll passed the gateway's own copy back to the local app as the
+        # hub's (seen in the three-daemon chaos run).
+        sent = (
+            select(OutboxRow.id)
             .where(
-                EventRow.complaint_id == complaint_id,
-                EventRow.kind == "follow_up",
-                col(EventRow.hub_ref).is_(None),
+                col(OutboxRow.event_id) == col(EventRow.id),
                 OutboxRow.kind == HUB_FOLLOW_UP,
+                # done, or may have been: a call under way or with its answer lost, on a row
+                # still owed (parked after its last lost answer included: its copy may be there)
                 or_(
-                    col(OutboxRow.state) == "done",
-                    (col(OutboxRow.state) == "pending")
+                    col(OutboxRow.state) == OutboxState.DONE,
+                    col(OutboxRow.state).in_(OWED_STATES)
                     & (col(OutboxRow.outcome_unknown) | col(OutboxRow.sending_at).is_not(None)),
                 ),
+            )
+            .exists()
+        )
+        timeline = s.exec(
+            select(EventRow.id, EventRow.kind, EventRow.hub_ref, EventRow.content)
+            .where(
+                EventRow.complaint_id == complaint_id,
+                or_(col(EventRow.hub_ref).is_not(None), (col(EventRow.kind) == "follow_up") & sent),
             )
             .order_by(col(EventRow.id))
         ).all()
@@ -159,9 +168,11 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
             closed_at=ensure_utc(row.closed_at),
             filed_at=ensure_utc(row.local_created_at),
             last_change_at=ensure_utc(row.hub_changed_at or row.first_seen_at),
-            # (the query leaves out rows without a hub id; a stored row's id is never None)
-            known=frozenset((kind, ref) for kind, ref in known if ref is not None),
-            unmatched_sent=tuple((eid, content or "") for eid, content in sent if eid is not None),
+            known=frozenset((kind, ref) for _, kind, ref, _ in timeline if ref is not None),
+            # (a stored row's id is never None)
+            unmatched_sent=tuple(
+                (eid, content or "") for eid, _, ref, content in timeline if ref is None and eid is not None
+            ),
         )
 
 
