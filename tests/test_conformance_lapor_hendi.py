@@ -331,6 +331,19 @@ class ReadsTheStatusItWasFiledIn(LaporHendiApp):
         return dataclasses.replace(complaint, status=RawStatus("belum terverifikasi", "belum terverifikasi"))
 
 
+class SwapsLatitudeAndLongitude(LaporHendiApp):
+    """Reads ``lat`` into the longitude and ``lng`` into the latitude: Semarang's 110.4 east
+    becomes a latitude no place has."""
+
+    def _complaint(self, r: Any) -> Complaint:
+        complaint = super()._complaint(r)
+        where = complaint.location
+        if where is None:
+            return complaint
+        swapped = dataclasses.replace(where, latitude=where.longitude, longitude=where.latitude)
+        return dataclasses.replace(complaint, location=swapped)
+
+
 class DeclaresIdempotencyItDoesNotHave(LaporHendiApp):
     """Declares idempotent writes but sends a new ref_eksternal on every attempt."""
 
@@ -369,6 +382,7 @@ def kit_for(adapter: type[LaporHendiApp]) -> TestLaporHendiConformance:
         (IgnoresTheAnonymousFlag, "check_anonymous", (), "filed anonymously, read with is_anonymous=False"),
         (ReadsTheStatusItWasFiledIn, "check_status_agrees", (), "but its newest status change"),
         (PassesOnOnlyItsOwnStatuses, "check_complete", ("status_changes",), "fewer status changes read than"),
+        (SwapsLatitudeAndLongitude, "check_complete", ("complaints",), "location.latitude is outside -90 to 90"),
     ],
 )
 def test_each_check_fails_the_mistake_it_is_for(adapter, check, args, message):

@@ -24,6 +24,7 @@ from gateway._engine._mapping import Route
 from gateway._errors import PeerError, RecordError
 from gateway._model import Complaint, FollowUp, Status, StatusChange
 from gateway._position import PeerPosition, stored_positions
+from gateway._record_values import value_problem
 from gateway._sanitize import cleaned
 from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._current_state import status_changes_seen
@@ -343,33 +344,25 @@ class Intake:
         self, stream: str, record: Any, kind: type[R], cursor: _Cursor, result: IntakeResult
     ) -> R | None:
         """A record of the stream as it may be taken in: with texts the store can hold (see
-        ``_sanitize``); None (quarantined with its reason) for a RecordError or anything else
-        that is not a ``kind``."""
+        ``_sanitize``); None (quarantined with its reason) for a RecordError, anything else
+        that is not a ``kind``, or one with a value its field cannot hold (``_record_values``)."""
         if isinstance(record, RecordError):
-            await self.db.call(self._bad_record, stream, record, cursor, result)
-            return None
-        if not isinstance(record, kind):
-            await self.db.call(
-                self._bad_record,
-                stream,
-                RecordError(self.name, stream, f"the adapter gave a {type(record).__name__}, not a {kind.__name__}"),
-                cursor,
-                result,
-            )
-            return None
-        try:
-            return cleaned(record)
-        except Exception as exc:  # a record the adapter built wrong: this one waits, the stream goes on
-            await self.db.call(
-                self._bad_record,
-                stream,
-                RecordError(
+            error = record
+        elif not isinstance(record, kind):
+            error = RecordError(self.name, stream, f"the adapter gave a {type(record).__name__}, not a {kind.__name__}")
+        elif (problem := value_problem(record)) is not None:  # a field holding what it cannot hold
+            ref = record.ref if isinstance(record.ref, str) and record.ref.strip() else None  # type: ignore[attr-defined]
+            error = RecordError(self.name, stream, problem, record_ref=ref)
+        else:
+            try:
+                return cleaned(record)
+            except Exception as exc:  # a record the adapter built wrong
+                error = RecordError(
                     self.name, stream, f"cannot be read ({type(exc).__name__})", record_ref=getattr(record, "ref", None)
-                ),
-                cursor,
-                result,
-            )
-            return None
+                )
+        # This one waits (quarantined with its reason); the stream goes on.
+        await self.db.call(self._bad_record, stream, error, cursor, result)
+        return None
 
     def _stored(
         self,

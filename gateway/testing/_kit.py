@@ -16,6 +16,7 @@ import httpx
 
 from gateway._adapter import LocalApp
 from gateway._model import RawStatus, Reporter
+from gateway._record_values import value_problem
 from gateway.testing._driver import KIT_REPORTER, PeerDriver, ServedPeer, Stream
 from gateway.testing._streams import Read, Record, record_time
 
@@ -146,6 +147,12 @@ class KitBase:
             f"{read.stream}: {len(read.errors)} RecordError(s) on records the driver made well-formed; "
             f"the first: {read.errors[0]}"
         )
+        for record in read.records:
+            problem = value_problem(record)
+            assert problem is None, (
+                f"{read.stream}: record {record.ref!r}: {problem}; the engine would quarantine it "
+                "(the model's types and ranges: gateway/_record_values.py)"
+            )
 
 
 def found_in(record: Record, *reads: Read) -> bool:
