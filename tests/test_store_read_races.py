@@ -1,0 +1,114 @@
+"""Decisions the store makes from what it reads, with another daemon (or an operator's command)
+committing between two of its statements: the technique of ``test_hub_read_race.py``, a
+SQLAlchemy ``after_cursor_execute`` hook on the store's engine that commits the other writer's
+change right after one statement, deterministically. Each decision must come out as if the other
+write landed wholly before it or wholly after it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event as sa_event
+from test_store import HUB, LEASE, LOCAL, T0, FakeClock, make_complaint
+
+from gateway._model import RawStatus, Status
+from gateway._store import LOCAL_STATUS, Store
+from gateway._store._current_state import status_changes_seen
+from gateway._store._tables import OutboxRow
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    s = Store(store_url, clock=clock)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def daemon_a(store_url: str, clock: FakeClock) -> Iterator[Store]:
+    """Another daemon on the same store."""
+    s = Store(store_url, clock=clock)
+    yield s
+    s.close()
+
+
+@contextmanager
+def between(store: Store, after: Callable[[str], bool], write: Callable[[], None]) -> Iterator[list[str]]:
+    """Run ``write`` (another daemon's commit) once, right after the first statement of
+    ``store`` for which ``after(statement)`` holds. Yields the statements it ran after, so that
+    a test can check the race was run at all.
+
+    The write runs in a thread: where the fix is a lock held by the statement, the write waits
+    for it (up to a second here, then on after the store's transaction ends) instead of blocking
+    this thread, which holds that lock."""
+    hit: list[str] = []
+    threads: list[threading.Thread] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as exc:  # reported by the test
+            failures.append(exc)
+
+    def hook(_conn, _cursor, statement: str, *_args) -> None:
+        if not hit and after(statement):
+            hit.append(statement)
+            thread = threading.Thread(target=run)
+            thread.start()
+            thread.join(timeout=1.0)  # done at once, unless the statement's lock holds it back
+            threads.append(thread)
+
+    sa_event.listen(store.engine, "after_cursor_execute", hook)
+    try:
+        yield hit
+    finally:
+        sa_event.remove(store.engine, "after_cursor_execute", hook)
+        for thread in threads:
+            thread.join(timeout=30)
+    if failures:
+        raise failures[0]
+
+
+# -- a local app without status history: the gateway's own status write is no change of the app's --------
+
+
+def test_a_status_the_gateway_writes_while_the_intake_compares_is_not_taken_for_the_apps(
+    store: Store, daemon_a: Store, clock: FakeClock
+):
+    """Daemon A writes the hub's status "selesai" to the local app: its outbox row is marked as
+    sending, the app takes the write, then A notes the status (set_local_status) and finishes the
+    row. Daemon B's intake read the complaint after the write (it shows "selesai") and compares it
+    with the status the gateway knew. If B reads the known status before A's note and "is a write
+    under way" after A's finish, the gateway's own write looks like the officer's change, and the
+    conflict rule would then keep it against the hub."""
+    complaint_id, _ = store.take_in_complaint(LOCAL, HUB, make_complaint("LH-1", status="dalam proses"), None)
+    with store.session() as s:  # A's local_status delivery, its call under way
+        row = OutboxRow(complaint_id=complaint_id, kind=LOCAL_STATUS, target=LOCAL, next_attempt_at=T0, created_at=T0)
+        s.add(row)
+    claimed = daemon_a.claim_due(LOCAL, "daemon-a", LEASE)
+    assert [r.complaint_id for r in claimed] == [complaint_id]
+    assert daemon_a.mark_sending(claimed[0].id, claimed[0].claim_token)
+    read = replace(
+        make_complaint("LH-1", status="selesai", updated_at=T0 + timedelta(minutes=5)),
+        status=RawStatus("selesai", "Selesai"),
+    )
+
+    def a_notes_and_finishes() -> None:
+        daemon_a.set_local_status(complaint_id, "selesai", Status.DONE)
+        assert daemon_a.finish_delivery(claimed[0].id, token=claimed[0].claim_token)
+
+    with between(store, lambda st: "local_status_code" in st and "FROM complaint" in st, a_notes_and_finishes) as hit:
+        seen = status_changes_seen(store, LOCAL, [(read, Status.DONE)])
+    assert hit, "the hook never ran: the test did not race anything"
+    assert seen == [], "the gateway's own status write was taken for a change made in the local app"
