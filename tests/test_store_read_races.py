@@ -112,3 +112,33 @@ def test_a_status_the_gateway_writes_while_the_intake_compares_is_not_taken_for_
         seen = status_changes_seen(store, LOCAL, [(read, Status.DONE)])
     assert hit, "the hook never ran: the test did not race anything"
     assert seen == [], "the gateway's own status write was taken for a change made in the local app"
+
+
+# -- intake: a known complaint read by two daemons ------------------------------------------------------
+
+
+def _local_status_code(store: Store, complaint_id: int) -> str | None:
+    return store.complaint(complaint_id).local_status_code
+
+
+def test_an_older_version_of_a_complaint_never_overwrites_a_newer_one_another_daemon_took_in(
+    store: Store, daemon_a: Store
+):
+    """Daemons A and B read one complaint of the local app at different moments: B read version 1
+    ("dalam proses"), A later version 2 ("selesai"). B compares its version with the stored one
+    (version 0) and writes it as newer; if A's version 2 commits between B's read and B's write,
+    B put version 1 back over it, and the gateway took the local status to be the older one (the
+    forward_only rule then lets a hub status move it back)."""
+    complaint_id, _ = store.take_in_complaint(LOCAL, HUB, make_complaint("LH-1"), Status.UNVERIFIED)
+    v1 = make_complaint("LH-1", status="dalam proses", updated_at=T0 + timedelta(minutes=5))
+    v2 = make_complaint("LH-1", status="selesai", updated_at=T0 + timedelta(minutes=10))
+
+    def a_takes_in_version_2() -> None:
+        daemon_a.take_in_complaint(LOCAL, HUB, v2, Status.DONE)
+
+    with between(
+        store, lambda st: st.lstrip().startswith("SELECT complaint.id,") and "title" in st, a_takes_in_version_2
+    ) as hit:
+        store.take_in_complaint(LOCAL, HUB, v1, Status.IN_PROGRESS)
+    assert hit, "the hook never ran: the test did not race anything"
+    assert _local_status_code(store, complaint_id) == "selesai"
