@@ -14,12 +14,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import event as sa_event
+from sqlmodel import col, select
 from test_store import HUB, LEASE, LOCAL, T0, FakeClock, make_complaint
 
 from gateway._model import RawStatus, Status
-from gateway._store import LOCAL_STATUS, Store
+from gateway._store import HUB_FOLLOW_UP, LOCAL_STATUS, Store
 from gateway._store._current_state import status_changes_seen
-from gateway._store._tables import OutboxRow
+from gateway._store._local_reads import LocalEvent, record_local_events
+from gateway._store._privacy import erase_complaint
+from gateway._store._store import OWED_STATES
+from gateway._store._tables import EventRow, OutboxRow
 
 
 @pytest.fixture
@@ -142,3 +146,36 @@ def test_an_older_version_of_a_complaint_never_overwrites_a_newer_one_another_da
         store.take_in_complaint(LOCAL, HUB, v1, Status.IN_PROGRESS)
     assert hit, "the hook never ran: the test did not race anything"
     assert _local_status_code(store, complaint_id) == "selesai"
+
+
+# -- erasure on request while the intake records a follow-up --------------------------------------------
+
+
+def test_a_follow_up_read_while_its_complaint_is_erased_is_not_kept_nor_sent(store: Store, daemon_a: Store):
+    """An operator erases a complaint on request (its texts removed, its owed deliveries dropped)
+    while a daemon's intake records a new follow-up of it. If the erasure commits after the intake
+    found the complaint not erased and before it wrote, the follow-up's text was kept in the store
+    and owed to the hub: personal data processed after the erasure (UU PDP), and sent on."""
+    complaint_id, _ = store.take_in_complaint(LOCAL, HUB, make_complaint("LH-1"), Status.UNVERIFIED)
+    event = LocalEvent(
+        kind="follow_up",
+        ref="tl-1",
+        complaint_ref="LH-1",
+        occurred_at=T0,
+        content="Nomor HP saya 081234567890, tolong hubungi.",
+        deliver=(HUB_FOLLOW_UP, HUB),
+    )
+
+    def operator_erases() -> None:
+        erase_complaint(daemon_a, LOCAL, "LH-1", actor="operator:test")
+
+    with between(store, lambda st: "erased_at" in st and "FROM complaint" in st, operator_erases) as hit:
+        record_local_events(store, LOCAL, [event])
+    assert hit, "the hook never ran: the test did not race anything"
+    with store.session() as s:
+        texts = s.exec(select(EventRow.content).where(EventRow.complaint_id == complaint_id)).all()
+        owed = s.exec(
+            select(OutboxRow.kind).where(OutboxRow.complaint_id == complaint_id, col(OutboxRow.state).in_(OWED_STATES))
+        ).all()
+    assert [t for t in texts if t] == [], "a follow-up's text was kept after its complaint was erased"
+    assert owed == [], "a follow-up of an erased complaint is owed to the hub"

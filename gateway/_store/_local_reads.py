@@ -24,8 +24,15 @@ _KNOWN_EVENTS = sa_select(col(EventRow.complaint_id), col(EventRow.local_ref)).w
     col(EventRow.complaint_id).in_(bindparam("ids", expanding=True)),
     col(EventRow.local_ref).in_(bindparam("refs", expanding=True)),
 )
-_ERASED = sa_select(col(ComplaintRow.id)).where(
-    col(ComplaintRow.id).in_(bindparam("ids", expanding=True)), col(ComplaintRow.erased_at).is_not(None)
+# Each complaint of the page, whether it was erased, and locked (key-share on PostgreSQL, in id order;
+# the database on SQLite: _engine.py) to the commit: an erasure (which locks its complaint) then
+# lands wholly before this write, and is seen, or after it, and removes what it wrote. Unlocked, an
+# erasure committed between this check and the write: the follow-up's text was kept and owed to the hub.
+_ERASED = (
+    sa_select(col(ComplaintRow.id), col(ComplaintRow.erased_at).is_not(None))
+    .where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(ComplaintRow.id))
+    .with_for_update(read=True, key_share=True)
 )
 _EVENT_IDS = sa_select(col(EventRow.gateway_ref), col(EventRow.id)).where(
     col(EventRow.gateway_ref).in_(bindparam("refs", expanding=True))
@@ -69,7 +76,11 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
         conn = s.connection()
         refs = list({e.complaint_ref for e in events})
         complaints = dict(conn.execute(LINKED_IDS, {"instance": instance, "refs": refs}).all())
-        erased = set(conn.execute(_ERASED, {"ids": list(set(complaints.values()))}).scalars()) if complaints else set()
+        erased = (
+            {cid for cid, gone in conn.execute(_ERASED, {"ids": list(set(complaints.values()))}) if gone}
+            if complaints
+            else set()
+        )
         unread = [ref for ref in refs if ref not in complaints]
         # A complaint asked to be erased before the gateway read it: it is never taken in, nor are its records.
         requested = (
