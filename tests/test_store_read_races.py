@@ -15,11 +15,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event as sa_event
 from sqlmodel import col, select
+from test_deadlines import MONDAY, RULES, deadlines_of, hub_read, status_event
+from test_deadlines import take_in as take_in_deadlines
 from test_store import HUB, LEASE, LOCAL, T0, FakeClock, make_complaint
 
+from gateway._deadlines import Tier
 from gateway._model import RawStatus, Status
 from gateway._store import HUB_FOLLOW_UP, LOCAL_STATUS, Store
 from gateway._store._current_state import status_changes_seen
+from gateway._store._deadlines import refresh_deadlines
 from gateway._store._local_reads import LocalEvent, record_local_events
 from gateway._store._privacy import erase_complaint
 from gateway._store._store import OWED_STATES
@@ -179,3 +183,36 @@ def test_a_follow_up_read_while_its_complaint_is_erased_is_not_kept_nor_sent(sto
         ).all()
     assert [t for t in texts if t] == [], "a follow-up's text was kept after its complaint was erased"
     assert owed == [], "a follow-up of an erased complaint is owed to the hub"
+
+
+# -- deadlines computed again (new rules) while a hub read settles them ---------------------------------
+
+
+def test_a_deadline_a_hub_read_met_stays_met_when_another_daemon_computes_it_again(store: Store, daemon_a: Store):
+    """Daemon B computes a complaint's deadlines again under new rules (a daemon restarted with an
+    edited config) while daemon A's hub read finds the complaint verified and meets its verify
+    deadline. If A's read commits after B read the timeline and before B wrote, B wrote the
+    deadlines of the timeline without the verification: met no more, the complaint was counted
+    overdue until its next read."""
+    complaint_id = take_in_deadlines(store, "LH-1")
+    assert refresh_deadlines(store, LOCAL, RULES) == 1
+    stricter = replace(RULES, tiers={Tier.VERIFY: 2, Tier.ANSWER: 4, Tier.CLOSE: 8})
+
+    def a_reads_it_verified() -> None:
+        hub_read(
+            daemon_a,
+            complaint_id,
+            status_event("s1", Status.VERIFIED, MONDAY + timedelta(hours=1)),
+            status=Status.VERIFIED,
+            rules=stricter,
+        )
+
+    with between(store, lambda st: "FROM event JOIN complaint" in st, a_reads_it_verified) as hit:
+        refresh_deadlines(store, LOCAL, stricter)
+    assert hit, "the hook never ran: the test did not race anything"
+    verify = deadlines_of(store, complaint_id)["verify"]
+    assert verify.met_at is not None and verify.outcome == "met"
+    written = {tier: (r.starts_at, r.due_at, r.met_at) for tier, r in deadlines_of(store, complaint_id).items()}
+    hub_read(daemon_a, complaint_id, status=Status.VERIFIED, rules=stricter)  # settled again from the timeline
+    settled = {tier: (r.starts_at, r.due_at, r.met_at) for tier, r in deadlines_of(store, complaint_id).items()}
+    assert written == settled, "the later deadlines were not counted from the verification"
