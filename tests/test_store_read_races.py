@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event as sa_event
@@ -24,6 +25,7 @@ from gateway._model import RawStatus, Status
 from gateway._store import HUB_FOLLOW_UP, LOCAL_STATUS, Store
 from gateway._store._current_state import status_changes_seen
 from gateway._store._deadlines import refresh_deadlines
+from gateway._store._links import import_links
 from gateway._store._local_reads import LocalEvent, record_local_events
 from gateway._store._privacy import erase_complaint
 from gateway._store._store import OWED_STATES
@@ -216,3 +218,32 @@ def test_a_deadline_a_hub_read_met_stays_met_when_another_daemon_computes_it_aga
     hub_read(daemon_a, complaint_id, status=Status.VERIFIED, rules=stricter)  # settled again from the timeline
     settled = {tier: (r.starts_at, r.due_at, r.met_at) for tier, r in deadlines_of(store, complaint_id).items()}
     assert written == settled, "the later deadlines were not counted from the verification"
+
+
+# -- an operator's imported pair of ids while a daemon starts the create --------------------------------
+
+
+def test_an_imported_pair_and_a_create_starting_at_the_same_moment_never_both_go_ahead(
+    store: Store, daemon_a: Store, tmp_path: Path
+):
+    """An operator imports the hub id of a complaint typed over by hand (``gateway links import``)
+    while daemon A, holding the complaint's create, marks its call as started. The import checks
+    that no create is under way and marks the create done; if A's mark commits between that check
+    and the import's write, A goes on to create the complaint at the hub a second time."""
+    complaint_id, _ = store.take_in_complaint(LOCAL, HUB, make_complaint("LH-1"), Status.UNVERIFIED)
+    claimed = daemon_a.claim_due(HUB, "daemon-a", LEASE)
+    assert [r.complaint_id for r in claimed] == [complaint_id]
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("local_id,hub_id\nLH-1,7000001\n", encoding="utf-8")
+    sending: list[bool] = []
+
+    def a_starts_the_create() -> None:
+        sending.append(daemon_a.mark_sending(claimed[0].id, claimed[0].claim_token))
+
+    with between(store, lambda st: "FROM outbox" in st, a_starts_the_create) as hit:
+        report = import_links(store, pairs, LOCAL, HUB, write_back_hub_ref=False)
+    assert hit, "the hook never ran: the test did not race anything"
+    assert sending in ([True], [False])
+    linked = store.external_ref(complaint_id, HUB) == "7000001"
+    assert linked == (report.linked == 1)
+    assert not (linked and sending[0]), "linked by the import, and created at the hub by the daemon too"
