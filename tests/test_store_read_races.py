@@ -22,12 +22,13 @@ from test_store import HUB, LEASE, LOCAL, T0, FakeClock, make_complaint
 
 from gateway._deadlines import Tier
 from gateway._model import RawStatus, Status
-from gateway._store import HUB_FOLLOW_UP, LOCAL_STATUS, Store
+from gateway._store import HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
 from gateway._store._current_state import status_changes_seen
 from gateway._store._deadlines import refresh_deadlines
+from gateway._store._hub_reads import HubEvent, HubStatus, apply_hub_read
 from gateway._store._links import import_links
 from gateway._store._local_reads import LocalEvent, record_local_events
-from gateway._store._privacy import erase_complaint
+from gateway._store._privacy import erase_complaint, purge_closed
 from gateway._store._store import OWED_STATES
 from gateway._store._tables import EventRow, OutboxRow
 
@@ -247,3 +248,60 @@ def test_an_imported_pair_and_a_create_starting_at_the_same_moment_never_both_go
     linked = store.external_ref(complaint_id, HUB) == "7000001"
     assert linked == (report.linked == 1)
     assert not (linked and sending[0]), "linked by the import, and created at the hub by the daemon too"
+
+
+# -- the retention purge while a hub read brings a follow-up of a closed complaint ----------------------
+
+
+def _closed_without_anything_owed(store: Store) -> int:
+    complaint_id, _ = store.take_in_complaint(LOCAL, HUB, make_complaint("LH-1"), Status.UNVERIFIED)
+    with store.session() as s:  # created at the hub long ago
+        for row in s.exec(select(OutboxRow).where(OutboxRow.complaint_id == complaint_id)).all():
+            row.state = "done"
+    _hub_read(store, complaint_id, status=Status.DONE)  # closed now (T0)
+    return complaint_id
+
+
+def _hub_read(store: Store, complaint_id: int, *events: HubEvent, status: Status) -> None:
+    apply_hub_read(
+        store,
+        complaint_id,
+        HUB,
+        events=list(events),
+        echoes=[],
+        status=HubStatus("x", status.value, status, True),
+        next_read=lambda now, *_: now + timedelta(hours=6),
+    )
+
+
+def test_a_follow_up_a_hub_read_brings_while_the_purge_runs_keeps_its_text_until_delivered(
+    store: Store, daemon_a: Store, clock: FakeClock
+):
+    """The retention purge (closed_days 0: every closed complaint) picks a closed complaint that
+    owes nothing, while daemon A's hub read finds a new follow-up of it at the hub (an agency's
+    answer after the closure) and owes it to the local app. If A's read commits after the purge
+    picked the complaint and before it cleared the texts, the new follow-up's text was purged
+    with the others, and the local app got an empty follow-up."""
+    complaint_id = _closed_without_anything_owed(store)
+    clock.advance(hours=1)
+    answer = HubEvent(
+        kind="follow_up",
+        hub_ref="7000200",
+        occurred_at=T0 + timedelta(minutes=30),
+        content="Perbaikan jalan sudah dijadwalkan minggu depan.",
+        deliver=(LOCAL_FOLLOW_UP, LOCAL),
+    )
+
+    def a_reads_an_answer() -> None:
+        _hub_read(daemon_a, complaint_id, answer, status=Status.DONE)
+
+    with between(store, lambda st: "FROM complaint" in st and "LIMIT" in st, a_reads_an_answer) as hit:
+        purge_closed(store, LOCAL, 0)
+    assert hit, "the hook never ran: the test did not race anything"
+    with store.session() as s:
+        owed = s.exec(
+            select(EventRow.content)
+            .join(OutboxRow, col(OutboxRow.event_id) == col(EventRow.id))
+            .where(OutboxRow.complaint_id == complaint_id, col(OutboxRow.state).in_(OWED_STATES))
+        ).all()
+    assert owed == [answer.content], "a follow-up owed to the local app lost its text to the purge"
