@@ -24,11 +24,15 @@ _KNOWN_EVENTS = sa_select(col(EventRow.complaint_id), col(EventRow.local_ref)).w
     col(EventRow.complaint_id).in_(bindparam("ids", expanding=True)),
     col(EventRow.local_ref).in_(bindparam("refs", expanding=True)),
 )
-# Each complaint of the page, whether it was erased, and locked (key-share on PostgreSQL, in id order;
-# the database on SQLite: _engine.py) to the commit: an erasure (which locks its complaint) then
-# lands wholly before this write, and is seen, or after it, and removes what it wrote. Unlocked, an
-# erasure committed between this check and the write: the follow-up's text was kept and owed to the hub.
-_ERASED = (
+_ERASED = sa_select(col(ComplaintRow.id)).where(
+    col(ComplaintRow.id).in_(bindparam("ids", expanding=True)), col(ComplaintRow.erased_at).is_not(None)
+)
+# The complaints that get new events, whether they were erased meanwhile, locked (key share on
+# PostgreSQL, in id order; the database on SQLite: _engine.py) to the commit: an erasure (which locks
+# its complaint) then lands wholly before this write, and is seen here, or after it, and removes what
+# it wrote. Checked only before the first statement, an erasure committed between that check and the
+# write left the follow-up's text in the store and owed to the hub.
+_ERASED_LOCKED = (
     sa_select(col(ComplaintRow.id), col(ComplaintRow.erased_at).is_not(None))
     .where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
     .order_by(col(ComplaintRow.id))
@@ -76,11 +80,7 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
         conn = s.connection()
         refs = list({e.complaint_ref for e in events})
         complaints = dict(conn.execute(LINKED_IDS, {"instance": instance, "refs": refs}).all())
-        erased = (
-            {cid for cid, gone in conn.execute(_ERASED, {"ids": list(set(complaints.values()))}) if gone}
-            if complaints
-            else set()
-        )
+        erased = set(conn.execute(_ERASED, {"ids": list(set(complaints.values()))}).scalars()) if complaints else set()
         unread = [ref for ref in refs if ref not in complaints]
         # A complaint asked to be erased before the gateway read it: it is never taken in, nor are its records.
         requested = (
@@ -145,6 +145,20 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
             )
         if not added:
             return
+        erased_since = {
+            complaint_id
+            for complaint_id, gone in conn.execute(
+                _ERASED_LOCKED, {"ids": sorted({values["complaint_id"] for _, values in added})}
+            )
+            if gone
+        }
+        if erased_since:
+            for e, _ in added:
+                if e.complaint_id in erased_since:
+                    e.outcome = "erased"
+            added = [(e, values) for e, values in added if e.complaint_id not in erased_since]
+            if not added:
+                return
         # One multi-row INSERT per table: built as ORM objects, a page cost more than reading it.
         conn.execute(_INSERT_EVENTS, [values for _, values in added])
         ids = dict(conn.execute(_EVENT_IDS, {"refs": [values["gateway_ref"] for _, values in added]}).all())
