@@ -283,28 +283,53 @@ def _hub_read(store: Store, complaint_id: int, *events: HubEvent, status: Status
     )
 
 
-def test_a_follow_up_a_hub_read_brings_while_the_purge_runs_keeps_its_text_until_delivered(
-    store: Store, daemon_a: Store, clock: FakeClock
+PICK, RECHECK = 1, 3  # the purge's statements on complaints: its pick, its lock, its pick again
+
+
+@pytest.mark.parametrize("at", [PICK, RECHECK], ids=["after-the-pick", "after-the-pick-under-lock"])
+@pytest.mark.parametrize("writer", ["hub-read", "intake"])
+def test_a_follow_up_recorded_while_the_purge_runs_keeps_its_text_until_delivered(
+    store: Store, daemon_a: Store, clock: FakeClock, writer: str, at: int
 ):
     """The retention purge (closed_days 0: every closed complaint) picks a closed complaint that
-    owes nothing, while daemon A's hub read finds a new follow-up of it at the hub (an agency's
-    answer after the closure) and owes it to the local app. If A's read commits after the purge
-    picked the complaint and before it cleared the texts, the new follow-up's text was purged
-    with the others, and the local app got an empty follow-up."""
+    owes nothing, while daemon A records a new follow-up of it, owed to one side: an agency's
+    answer after the closure read at the hub, or an officer's follow-up read at the local app. If
+    A's write commits after the purge picked the complaint and before it cleared the texts, the
+    new follow-up's text was purged with the others, and an empty follow-up was delivered."""
     complaint_id = _closed_without_anything_owed(store)
     clock.advance(hours=1)
-    answer = HubEvent(
-        kind="follow_up",
-        hub_ref="7000200",
-        occurred_at=T0 + timedelta(minutes=30),
-        content="Perbaikan jalan sudah dijadwalkan minggu depan.",
-        deliver=(LOCAL_FOLLOW_UP, LOCAL),
-    )
+    text = "Perbaikan jalan sudah dijadwalkan minggu depan."
 
-    def a_reads_an_answer() -> None:
-        _hub_read(daemon_a, complaint_id, answer, status=Status.DONE)
+    def a_records_a_follow_up() -> None:
+        if writer == "hub-read":
+            answer = HubEvent(
+                kind="follow_up",
+                hub_ref="7000200",
+                occurred_at=T0 + timedelta(minutes=30),
+                content=text,
+                deliver=(LOCAL_FOLLOW_UP, LOCAL),
+            )
+            _hub_read(daemon_a, complaint_id, answer, status=Status.DONE)
+        else:
+            officer = LocalEvent(
+                kind="follow_up",
+                ref="tl-7",
+                complaint_ref="LH-1",
+                occurred_at=T0 + timedelta(minutes=30),
+                content=text,
+                deliver=(HUB_FOLLOW_UP, HUB),
+            )
+            record_local_events(daemon_a, LOCAL, [officer])
+            assert officer.outcome == "recorded"
 
-    with between(store, lambda st: "FROM complaint" in st and "LIMIT" in st, a_reads_an_answer) as hit:
+    picks: list[str] = []
+
+    def purge_statement(statement: str) -> bool:
+        if "FROM complaint" in statement and "count(" not in statement:
+            picks.append(statement)
+        return len(picks) == at
+
+    with between(store, purge_statement, a_records_a_follow_up) as hit:
         purge_closed(store, LOCAL, 0)
     assert hit, "the hook never ran: the test did not race anything"
     with store.session() as s:
@@ -313,4 +338,4 @@ def test_a_follow_up_a_hub_read_brings_while_the_purge_runs_keeps_its_text_until
             .join(OutboxRow, col(OutboxRow.event_id) == col(EventRow.id))
             .where(OutboxRow.complaint_id == complaint_id, col(OutboxRow.state).in_(OWED_STATES))
         ).all()
-    assert owed == [answer.content], "a follow-up owed to the local app lost its text to the purge"
+    assert owed == [text], "a follow-up owed to one side lost its text to the purge"
