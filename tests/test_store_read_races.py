@@ -18,9 +18,11 @@ from sqlalchemy import event as sa_event
 from sqlmodel import col, select
 from test_deadlines import MONDAY, RULES, deadlines_of, hub_read, status_event
 from test_deadlines import take_in as take_in_deadlines
+from test_delivery_guarantees import _quiet, _started, harness
 from test_store import HUB, LEASE, LOCAL, T0, FakeClock, make_complaint
 
 from gateway._deadlines import Tier
+from gateway._engine._hub_poll import HubPoll, PollResult
 from gateway._model import RawStatus, Status
 from gateway._store import HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_STATUS, Store
 from gateway._store._current_state import status_changes_seen
@@ -339,3 +341,48 @@ def test_a_follow_up_recorded_while_the_purge_runs_keeps_its_text_until_delivere
             .where(OutboxRow.complaint_id == complaint_id, col(OutboxRow.state).in_(OWED_STATES))
         ).all()
     assert owed == [text], "a follow-up owed to one side lost its text to the purge"
+
+
+# -- two daemons read one complaint at the hub, the later read is written first ---------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.e2e
+async def test_a_hub_read_older_than_the_one_stored_is_not_written_over_it(world, tmp_path: Path, store_url: str):
+    """Daemon B reads a complaint at the hub (status "Belum Terverifikasi"); the hub's officer then
+    verifies it, and daemon A reads it and writes its read first. B's read, older news, then met a
+    store whose last hub status is "Terverifikasi" while the hub's current status in its read was
+    not: B took that for a change the history did not show, recorded the old status as a change of
+    its own (owed to the local app: the complaint went back) and set the hub status back."""
+    _quiet(world)
+    async with harness(world, tmp_path, store_url) as h:
+        await _started(h)
+        local_id = world.local.complaints()[0]["id_aduan"]
+        hub_ref, complaint_id = h.hub_id(local_id), h.complaint_id(local_id)
+        assert hub_ref is not None
+        hub = h.engine.adapters[HUB]
+        poll_b = HubPoll(h.store, hub, {LOCAL: h.engine.routes[LOCAL]}, batch=10, rng=h.engine.rng)
+        real_read = hub.read_complaint
+        raced: list[str] = []
+
+        async def read_then_a_reads_later_and_writes_first(ref: str):
+            state = await real_read(ref)  # B's read
+            if not raced:
+                raced.append(ref)
+                h.later()  # the complaint is due for A's read
+                h.hub_officer_sets_status(ref, "Terverifikasi")
+                await h.engine.poll_hub(HUB)  # A reads (through the real read: raced) and writes
+            return state
+
+        hub.read_complaint = read_then_a_reads_later_and_writes_first  # type: ignore[method-assign]
+        try:
+            await poll_b._poll_one(complaint_id, hub_ref, PollResult())
+        finally:
+            hub.read_complaint = real_read  # type: ignore[method-assign]
+        assert raced, "A's read never ran: the test did not race anything"
+        assert h.store.complaint(complaint_id).hub_status_name == "Terverifikasi"
+        with h.store.session() as s:
+            refs = s.exec(
+                select(EventRow.origin_ref).where(EventRow.complaint_id == complaint_id, EventRow.origin == HUB)
+            ).all()
+        assert not [r for r in refs if r.startswith("current-")], "B's older status was recorded as a new change"
