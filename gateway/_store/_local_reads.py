@@ -18,7 +18,7 @@ from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, Outbox
 
 Outcome = Literal["recorded", "echo", "known", "no_complaint", "erased"]
 
-# Built once (see the statements in ``_store.py``): a page of events costs these six.
+# Built once (see the statements in ``_store.py``): a page of events costs these (the lock only when it adds some).
 _OWN_EVENTS = select(EventRow).where(col(EventRow.gateway_ref).in_(bindparam("marks", expanding=True)))
 _KNOWN_EVENTS = sa_select(col(EventRow.complaint_id), col(EventRow.local_ref)).where(
     col(EventRow.complaint_id).in_(bindparam("ids", expanding=True)),
