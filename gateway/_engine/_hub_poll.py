@@ -205,6 +205,7 @@ class HubPoll:
         return result
 
     async def _poll_one(self, complaint_id: int, hub_ref: str, result: PollResult) -> None:
+        read_at = self.store.clock()  # a read begun before one the store holds is older news (apply_hub_read)
         state = cleaned(await self.hub.read_complaint(hub_ref))  # texts the store can hold
         whole_list = f"list:{hub_ref}"  # the quarantine key of a follow-up list that cannot be read
         try:
@@ -228,9 +229,9 @@ class HubPoll:
                 await self.db.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
                 self._quarantined.discard(("follow_ups", item.ref))
         try:
-            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result)
+            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result, read_at)
         except IntegrityError:  # another daemon recorded part of this read meanwhile: see what is left
-            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result)
+            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result, read_at)
         if ("complaints", hub_ref) in self._quarantined:  # a read that could not be stored before went in now
             await self.db.resolve_quarantine(self.hub.name, "complaints", hub_ref)
             self._quarantined.discard(("complaints", hub_ref))
@@ -255,14 +256,19 @@ class HubPoll:
         result.echoes += len(echoes)
 
     def _record(
-        self, complaint_id: int, state: HubComplaintState, follow_ups: list[FollowUp | RecordError], result: PollResult
+        self,
+        complaint_id: int,
+        state: HubComplaintState,
+        follow_ups: list[FollowUp | RecordError],
+        result: PollResult,
+        read_at: datetime | None = None,
     ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
         """What the gateway knows, read after the hub was, and the read applied to it, in ONE store
         call: a delivery of this process that finishes meanwhile (recording a follow-up of ours
         under its hub id) cannot slip between the two, so our own follow-up is recognised, not
         echoed back as the hub's. (Store calls of one process run one after the other.)"""
         view = hub_view(self.store, complaint_id, self.hub.name)
-        return self._apply(view, self.routes[view.local_instance], state, follow_ups, result)
+        return self._apply(view, self.routes[view.local_instance], state, follow_ups, result, read_at)
 
     def _apply(
         self,
@@ -271,6 +277,7 @@ class HubPoll:
         state: HubComplaintState,
         follow_ups: list[FollowUp | RecordError],
         result: PollResult,
+        read_at: datetime | None = None,
     ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
         """Work out what this read adds to the timeline, and write it in one transaction (in a
         store thread: see _poll_one)."""
@@ -336,7 +343,7 @@ class HubPoll:
         ) -> datetime | None:
             return self.policy.next_read(now, last_change, closed_at, deadlines=deadlines, rng=self.rng)
 
-        apply_hub_read(
+        applied = apply_hub_read(
             self.store,
             view.complaint_id,
             self.hub.name,
@@ -346,7 +353,10 @@ class HubPoll:
             next_read=next_read,
             deadlines=route.deadlines,
             statuses_seen=view.statuses_seen,
+            read_at=read_at,
         )
+        if not applied:  # older news than the store holds (another daemon read the hub later), or erased
+            return [], []
         return events, echoes
 
     def _status_change(self, route: Route, change: StatusChange, *, first: bool | None = None) -> HubEvent:

@@ -26,16 +26,24 @@ from gateway._store._store import LINKED_IDS, DeliveryKind, EventKind, OutboxSta
 from gateway._store._tables import ComplaintRow, OutboxRow
 from gateway._timezones import ensure_utc
 
-_LOCAL_STATUSES = sa_select(
-    col(ComplaintRow.id), col(ComplaintRow.local_status_code), col(ComplaintRow.local_updated_at)
-).where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
-
-_STATUS_BEING_WRITTEN = sa_select(col(OutboxRow.complaint_id)).where(
-    col(OutboxRow.complaint_id).in_(bindparam("ids", expanding=True)),
-    col(OutboxRow.kind) == DeliveryKind.LOCAL_STATUS.value,
-    col(OutboxRow.state) == OutboxState.PENDING.value,
-    col(OutboxRow.sending_at).is_not(None),
+_STATUS_BEING_WRITTEN = (
+    sa_select(col(OutboxRow.id))
+    .where(
+        col(OutboxRow.complaint_id) == col(ComplaintRow.id),
+        col(OutboxRow.kind) == DeliveryKind.LOCAL_STATUS.value,
+        col(OutboxRow.state) == OutboxState.PENDING.value,
+        col(OutboxRow.sending_at).is_not(None),
+    )
+    .exists()
 )
+
+# The status the gateway knows and whether a write of it is under way, from ONE statement, so from
+# one snapshot. Read apart, a delivery could note its write (set_local_status) and finish its row
+# between the two: the old status was read, no write was under way any more, and the gateway's own
+# write was taken for the officer's change.
+_LOCAL_STATUSES = sa_select(
+    col(ComplaintRow.id), col(ComplaintRow.local_status_code), col(ComplaintRow.local_updated_at), _STATUS_BEING_WRITTEN
+).where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
 
 
 def derived_ref(complaint_ref: str, code: str, updated_at: datetime) -> str:
@@ -50,14 +58,9 @@ def status_changes_seen(store: Store, instance: str, batch: list[tuple[Complaint
     refs = list({complaint.ref for complaint, _ in batch})
     with store.engine.begin() as conn:
         ids: dict[str, int] = dict(conn.execute(LINKED_IDS, {"instance": instance, "refs": refs}).all())
-        rows = (
-            {row[0]: (row[1], ensure_utc(row[2])) for row in conn.execute(_LOCAL_STATUSES, {"ids": list(ids.values())})}
-            if ids
-            else {}
-        )
-        being_written = (
-            set(conn.execute(_STATUS_BEING_WRITTEN, {"ids": list(ids.values())}).scalars()) if ids else set()
-        )
+        found = conn.execute(_LOCAL_STATUSES, {"ids": list(ids.values())}).all() if ids else []
+    rows = {row[0]: (row[1], ensure_utc(row[2])) for row in found}
+    being_written = {row[0] for row in found if row[3]}
     known = {
         ref: rows[complaint_id]
         for ref, complaint_id in ids.items()

@@ -145,9 +145,11 @@ def _settle(
         s.add(row)
 
 
-def _rows_of(s: Session, ids: Sequence[int]) -> dict[int, dict[Tier, ComplaintDeadlineRow]]:
+def _rows_of(s: Session, ids: Sequence[int], *, fresh: bool = False) -> dict[int, dict[Tier, ComplaintDeadlineRow]]:
+    """``fresh``: as the database holds them now, also for rows the session loaded before."""
     rows: dict[int, dict[Tier, ComplaintDeadlineRow]] = defaultdict(dict)
-    for row in s.exec(_DEADLINES_OF, params={"ids": list(ids)}):
+    query = _DEADLINES_OF.execution_options(populate_existing=True) if fresh else _DEADLINES_OF
+    for row in s.exec(query, params={"ids": list(ids)}):
         rows[row.complaint_id][Tier(row.tier)] = row
     return rows
 
@@ -265,7 +267,14 @@ def _refresh_chunk(store: Store, ids: Sequence[int], rules: DeadlineRules) -> in
         ]
         if not stale:
             return 0
-        timelines = _timelines(s, [cid for cid, _, _ in stale])
+        # The complaints to compute, locked (as a hub read locks its complaint, apply_hub_read) and
+        # their rows and timelines read again under the lock: read before it, a hub read that met a
+        # tier could commit between this read and this write, which then counted the later tiers
+        # as if it had not (the answer deadline days late until the complaint's next read).
+        stale_ids = [cid for cid, _, _ in stale]
+        s.connection().execute(_LOCKED, {"ids": stale_ids})
+        rows = _rows_of(s, stale_ids, fresh=True)
+        timelines = _timelines(s, stale_ids)
         for cid, classification, filed in stale:
             met = reached(timelines.get(cid, []))
             _settle(s, cid, classification, ensure_utc(filed), rules, rows.get(cid, {}), met, now)
@@ -281,6 +290,13 @@ _OF_INSTANCE = (
         col(ComplaintRow.id).in_(sa.bindparam("ids", expanding=True)),
     )
     .order_by(col(ComplaintRow.id))
+)
+# (NO KEY: a complaint's events and outbox rows can still be inserted meanwhile.)
+_LOCKED = (
+    sa.select(col(ComplaintRow.id))
+    .where(col(ComplaintRow.id).in_(sa.bindparam("ids", expanding=True)))
+    .order_by(col(ComplaintRow.id))
+    .with_for_update(key_share=True)
 )
 _DEADLINES_OF = select(ComplaintDeadlineRow).where(
     col(ComplaintDeadlineRow.complaint_id).in_(sa.bindparam("ids", expanding=True))

@@ -187,7 +187,8 @@ def apply_hub_read(
     next_read: Callable[[datetime, datetime, datetime | None, tuple[datetime, ...]], datetime | None],
     deadlines: DeadlineRules | None = None,
     statuses_seen: int | None = None,
-) -> None:
+    read_at: datetime | None = None,
+) -> bool:
     """Write one read's outcome at once: the new events (and what each owes, in the order
     given), the hub ids of the gateway's own follow-ups (``echoes``: event id, hub id),
     the complaint's hub status, its deadlines met or missed by what the read showed (by the
@@ -196,7 +197,13 @@ def apply_hub_read(
     another daemon recorded one of the events meanwhile (the caller reads the view again), and
     also when the hub statuses recorded for the complaint are no longer the ``statuses_seen``
     of the view the read was worked out from: another daemon recorded a status in between, and a
-    status taken from the complaint's current status would repeat it under another ref."""
+    status taken from the complaint's current status would repeat it under another ref.
+
+    ``read_at``: when the read at the hub began. A read that began before the one the store
+    holds already (another daemon's, begun later and written first) is older news: nothing of it
+    is written and False is returned. Written, its current status, older than the stored one,
+    came back as a change of its own (the local app was told the complaint went back) and a
+    closed complaint was opened again."""
     now = store.clock()
     with store.session() as s:
         # Locked (the row on PostgreSQL, the database on SQLite: _engine.py): two daemons
@@ -205,6 +212,8 @@ def apply_hub_read(
         row = s.exec(select(ComplaintRow).where(ComplaintRow.id == complaint_id).with_for_update()).first()
         if row is None:
             row = existing_row(s, ComplaintRow, complaint_id)
+        if read_at is not None and row.hub_polled_at is not None and ensure_utc(row.hub_polled_at) > read_at:
+            return False  # a newer read of the hub is stored already
         if statuses_seen is not None:
             recorded = s.exec(
                 select(func.count(col(EventRow.id))).where(
@@ -216,7 +225,7 @@ def apply_hub_read(
                     "apply_hub_read", None, Exception("another daemon recorded a hub status of this complaint")
                 )
         if row.erased_at is not None:  # erased on request while this read was under way: keep nothing of it
-            return
+            return False
         for item in events:
             ev = EventRow(
                 complaint_id=complaint_id,
@@ -269,7 +278,7 @@ def apply_hub_read(
             name = row.hub_status_name  # a read that lacked the name does not erase it
         row.hub_status_code, row.hub_status_name = status.code, name
         row.hub_status = status.status.value if status.status else None
-        row.hub_polled_at = now
+        row.hub_polled_at = read_at or now  # when what the store now holds was read at the hub
         if events:
             row.hub_changed_at = now
         if status.status is not None and status.status.is_closed and row.closed_at is None and status.may_close:
@@ -286,6 +295,7 @@ def apply_hub_read(
             ensure_utc(row.closed_at),
             open_deadlines(s, complaint_id),
         )
+        return True
 
 
 def recognise_sent_follow_up(

@@ -115,12 +115,18 @@ def import_links(
             if holder is not None:
                 report.problems.append(f"{where}: hub id {hub_ref} is linked to complaint {holder} already")
                 continue
+            # Locked (the row on PostgreSQL, the database on SQLite: _engine.py), as a delivery
+            # locks it to mark its call started (Store.mark_sending): unlocked, a daemon's mark
+            # could commit between "no create under way" and this write, and the daemon created
+            # the complaint at the hub a second time. Marked done here, the row's claim is gone.
             create = s.exec(
-                select(OutboxRow).where(
+                select(OutboxRow)
+                .where(
                     OutboxRow.complaint_id == complaint_id,
                     OutboxRow.kind == CREATE_COMPLAINT,
                     OutboxRow.target == hub_instance,
                 )
+                .with_for_update()
             ).first()
             if create is not None and create.sending_at is not None and create.state == "pending":
                 report.problems.append(

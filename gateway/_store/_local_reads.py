@@ -18,7 +18,7 @@ from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, Outbox
 
 Outcome = Literal["recorded", "echo", "known", "no_complaint", "erased"]
 
-# Built once (see the statements in ``_store.py``): a page of events costs these six.
+# Built once (see the statements in ``_store.py``): a page of events costs these (the lock only when it adds some).
 _OWN_EVENTS = select(EventRow).where(col(EventRow.gateway_ref).in_(bindparam("marks", expanding=True)))
 _KNOWN_EVENTS = sa_select(col(EventRow.complaint_id), col(EventRow.local_ref)).where(
     col(EventRow.complaint_id).in_(bindparam("ids", expanding=True)),
@@ -26,6 +26,17 @@ _KNOWN_EVENTS = sa_select(col(EventRow.complaint_id), col(EventRow.local_ref)).w
 )
 _ERASED = sa_select(col(ComplaintRow.id)).where(
     col(ComplaintRow.id).in_(bindparam("ids", expanding=True)), col(ComplaintRow.erased_at).is_not(None)
+)
+# The complaints that get new events, whether they were erased meanwhile, locked (key share on
+# PostgreSQL, in id order; the database on SQLite: _engine.py) to the commit: an erasure (which locks
+# its complaint) then lands wholly before this write, and is seen here, or after it, and removes what
+# it wrote. Checked only before the first statement, an erasure committed between that check and the
+# write left the follow-up's text in the store and owed to the hub.
+_ERASED_LOCKED = (
+    sa_select(col(ComplaintRow.id), col(ComplaintRow.erased_at).is_not(None))
+    .where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(ComplaintRow.id))
+    .with_for_update(read=True, key_share=True)
 )
 _EVENT_IDS = sa_select(col(EventRow.gateway_ref), col(EventRow.id)).where(
     col(EventRow.gateway_ref).in_(bindparam("refs", expanding=True))
@@ -134,6 +145,20 @@ def record_local_events(store: Store, instance: str, events: list[LocalEvent]) -
             )
         if not added:
             return
+        erased_since = {
+            complaint_id
+            for complaint_id, gone in conn.execute(
+                _ERASED_LOCKED, {"ids": sorted({values["complaint_id"] for _, values in added})}
+            )
+            if gone
+        }
+        if erased_since:
+            for e, _ in added:
+                if e.complaint_id in erased_since:
+                    e.outcome = "erased"
+            added = [(e, values) for e, values in added if e.complaint_id not in erased_since]
+            if not added:
+                return
         # One multi-row INSERT per table: built as ORM objects, a page cost more than reading it.
         conn.execute(_INSERT_EVENTS, [values for _, values in added])
         ids = dict(conn.execute(_EVENT_IDS, {"refs": [values["gateway_ref"] for _, values in added]}).all())

@@ -144,6 +144,12 @@ def purge_closed(
             if not ids:
                 break
             after = max(i for i in ids if i is not None)
+            if not dry_run:
+                # Locked (as a hub read locks its complaint, apply_hub_read, and the intake before it
+                # records events, record_local_events), then picked again: a follow-up recorded after
+                # the pick, owed to one side, could otherwise have its text purged before delivery.
+                s.exec(select(cid).where(cid.in_(ids)).order_by(cid).with_for_update()).all()
+                ids = list(s.exec(select(cid).where(cid.in_(ids) & due & ~held).order_by(cid)).all())
             found = _clear_texts(s, [i for i in ids if i is not None], now, dry_run=dry_run)
             counts.complaints += len(ids)
             counts.events += found[0]

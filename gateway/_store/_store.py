@@ -209,7 +209,17 @@ ERASURE_REQUESTED = sa_select(col(PrivacyRequestRow.local_ref)).where(
     col(PrivacyRequestRow.instance) == bindparam("instance"),
     col(PrivacyRequestRow.local_ref).in_(bindparam("refs", expanding=True)),
 )
-_COMPLAINTS_BY_ID = select(ComplaintRow).where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
+# Locked (the rows on PostgreSQL, in id order; the database on SQLite: _engine.py) for the intake's
+# read-compare-write of known complaints: unlocked, two daemons that read one complaint at different
+# moments could each find their version newer than the stored one, and the one that read earlier,
+# writing later, put the older version back over the newer (its local status too). NO KEY: inserting
+# a complaint's events (their foreign key) is not held up meanwhile.
+_COMPLAINTS_BY_ID = (
+    select(ComplaintRow)
+    .where(col(ComplaintRow.id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(ComplaintRow.id))
+    .with_for_update(key_share=True)
+)
 _IMPORTED_PAIRS = sa_select(col(LinkImportRow.local_ref), col(LinkImportRow.hub_ref)).where(
     col(LinkImportRow.instance) == bindparam("instance"),
     col(LinkImportRow.local_ref).in_(bindparam("refs", expanding=True)),
