@@ -18,6 +18,7 @@ from test_store import HUB, LOCAL, FakeClock
 from gateway._model import Status
 from gateway._store import HUB_FOLLOW_UP, Store
 from gateway._store._hub_reads import HubStatus, apply_hub_read, hub_view
+from gateway._store._operator import drop_delivery
 from gateway._store._tables import EventRow, OutboxRow
 
 
@@ -129,6 +130,8 @@ def test_a_follow_up_another_daemon_matches_while_the_view_is_read_is_in_it_once
         ("parked", False, False, False),  # refused: never at the hub
         ("done", False, False, True),  # sent, the hub's answer carried no id
         ("skipped", False, False, False),
+        ("dropped", True, False, True),  # dropped by an operator after its answer was lost
+        ("dropped", False, False, False),  # dropped before any call
     ],
 )
 def test_a_follow_up_is_looked_for_at_the_hub_when_it_may_be_there(
@@ -141,3 +144,17 @@ def test_a_follow_up_is_looked_for_at_the_hub_when_it_may_be_there(
         row.state, row.outcome_unknown, row.sending_at = state, outcome_unknown, MONDAY if sending else None
     view = hub_view(store, complaint_id, HUB)
     assert (view.unmatched_sent == ((event_id, TEXT),)) is may_be_there
+
+
+def test_a_follow_up_dropped_while_its_call_was_under_way_is_still_recognised_at_the_hub(store: Store):
+    """An operator drops a follow-up whose call is under way: the call may still land, and its copy
+    at the hub must be known as the gateway's, not passed back to the local app as the hub's."""
+    complaint_id = take_in(store, "LH-DROP")
+    event_id = _local_follow_up(store, complaint_id)
+    with store.session() as s:
+        row = s.exec(select(OutboxRow).where(OutboxRow.event_id == event_id)).one()
+        row.sending_at, outbox_id = MONDAY, row.id
+    drop_delivery(store, outbox_id, "the citizen withdrew it")
+    dropped = store.delivery(outbox_id)
+    assert (dropped.state, dropped.outcome_unknown, dropped.sending_at) == ("dropped", True, None)
+    assert hub_view(store, complaint_id, HUB).unmatched_sent == ((event_id, TEXT),)

@@ -180,7 +180,7 @@ async def test_a_closed_complaint_is_read_until_the_reopen_window_ends(world, tm
         clock.now += 7 * HOUR
         assert (await engine.poll_hub("sp4n")).polled == n - 1  # the closed one is no longer read
         assert _next_reads(store)[closed.id] is None
-        assert closed.id not in {cid for cid, _ in complaints_due(store, "sp4n", ["lapor-hendi-semarang"], 10)}
+        assert closed.id not in {d.complaint_id for d in complaints_due(store, "sp4n", ["lapor-hendi-semarang"], 10)}
     store.close()
 
 
@@ -195,7 +195,7 @@ async def test_a_run_reads_at_most_its_batch_most_overdue_first(world, tmp_path,
         hub = engine.adapters["sp4n"]
         routes = dict(engine.routes)
         due = complaints_due(store, "sp4n", list(routes), 100)
-        assert due[0][0] == 3 and len(due) == n
+        assert due[0].complaint_id == 3 and len(due) == n
         result = await HubPoll(store, hub, routes, batch=2).run()
         assert result.polled == 2
         assert poll_backlog(store, "sp4n")[0] == n - 2

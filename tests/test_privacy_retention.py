@@ -326,7 +326,7 @@ def test_an_erasure_removes_the_texts_now_drops_what_is_owed_and_stops_the_proce
         assert owed == []
         with store.session() as s:
             s.execute(update(ComplaintRow).values(next_poll_at=None, closed_at=None))
-        assert [c for c, _ in complaints_due(store, HUB, [LOCAL], 10)] == [other]
+        assert [d.complaint_id for d in complaints_due(store, HUB, [LOCAL], 10)] == [other]
     finally:
         store.close()
 

@@ -33,6 +33,7 @@ from gateway._store._local_reads import LocalEvent, record_local_events
 from gateway._store._privacy import erase_complaint, purge_closed
 from gateway._store._store import OWED_STATES
 from gateway._store._tables import EventRow, OutboxRow
+from gateway._timezones import ensure_utc
 
 
 @pytest.fixture
@@ -362,6 +363,7 @@ async def test_a_hub_read_older_than_the_one_stored_is_not_written_over_it(world
         assert hub_ref is not None
         hub = h.engine.adapters[HUB]
         poll_b = HubPoll(h.store, hub, {LOCAL: h.engine.routes[LOCAL]}, batch=10, rng=h.engine.rng)
+        picked = ensure_utc(h.store.complaint(complaint_id).hub_polled_at)  # the read held as B picked it
         real_read = hub.read_complaint
         raced: list[str] = []
 
@@ -376,7 +378,7 @@ async def test_a_hub_read_older_than_the_one_stored_is_not_written_over_it(world
 
         hub.read_complaint = read_then_a_reads_later_and_writes_first  # type: ignore[method-assign]
         try:
-            await poll_b._poll_one(complaint_id, hub_ref, PollResult())
+            await poll_b._poll_one(complaint_id, hub_ref, PollResult(), last_read=picked)
         finally:
             hub.read_complaint = real_read  # type: ignore[method-assign]
         assert raced, "A's read never ran: the test did not race anything"

@@ -37,6 +37,7 @@ from gateway._model import FollowUp, HubComplaintState, Status, StatusChange
 from gateway._sanitize import cleaned
 from gateway._store import STORE_REFUSALS, DeliveryKind, EventKind, Store, refused_for_its_data
 from gateway._store._hub_reads import (
+    DueRead,
     HubEvent,
     HubStatus,
     HubView,
@@ -156,13 +157,14 @@ class HubPoll:
         semaphore = asyncio.Semaphore(concurrency)
         paused = asyncio.Event()  # set when the hub's breaker opens: the rest waits for the next run
 
-        async def one(complaint_id: int, hub_ref: str) -> None:
+        async def one(due: DueRead) -> None:
+            complaint_id, hub_ref = due.complaint_id, due.hub_ref
             async with semaphore:
                 if paused.is_set():
                     return
                 with structlog.contextvars.bound_contextvars(complaint_id=complaint_id):
                     try:
-                        await self._poll_one(complaint_id, hub_ref, result)
+                        await self._poll_one(complaint_id, hub_ref, result, last_read=due.last_read)
                     except PeerUnavailableError as exc:
                         if not paused.is_set():
                             log.warning("hub poll paused: circuit open", error=str(exc))
@@ -199,13 +201,16 @@ class HubPoll:
                     due=waiting,
                     behind_minutes=round((self.store.clock() - oldest).total_seconds() / 60),
                 )
-        await asyncio.gather(*(one(cid, ref) for cid, ref in due))
+        await asyncio.gather(*(one(d) for d in due))
         if due and result.failures and not result.polled:
             raise GatewayError(f"{self.hub.name}: every complaint read failed ({result.failures})")
         return result
 
-    async def _poll_one(self, complaint_id: int, hub_ref: str, result: PollResult) -> None:
-        read_at = self.store.clock()  # a read begun before one the store holds is older news (apply_hub_read)
+    async def _poll_one(
+        self, complaint_id: int, hub_ref: str, result: PollResult, *, last_read: datetime | None
+    ) -> None:
+        """Read one complaint at the hub and record what is new. ``last_read``: the read the store
+        held when the complaint was picked; another written since wins (apply_hub_read)."""
         state = cleaned(await self.hub.read_complaint(hub_ref))  # texts the store can hold
         whole_list = f"list:{hub_ref}"  # the quarantine key of a follow-up list that cannot be read
         try:
@@ -229,9 +234,9 @@ class HubPoll:
                 await self.db.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
                 self._quarantined.discard(("follow_ups", item.ref))
         try:
-            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result, read_at)
+            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result, last_read)
         except IntegrityError:  # another daemon recorded part of this read meanwhile: see what is left
-            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result, read_at)
+            events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result, last_read)
         if ("complaints", hub_ref) in self._quarantined:  # a read that could not be stored before went in now
             await self.db.resolve_quarantine(self.hub.name, "complaints", hub_ref)
             self._quarantined.discard(("complaints", hub_ref))
@@ -261,14 +266,14 @@ class HubPoll:
         state: HubComplaintState,
         follow_ups: list[FollowUp | RecordError],
         result: PollResult,
-        read_at: datetime | None = None,
+        last_read: datetime | None,
     ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
         """What the gateway knows, read after the hub was, and the read applied to it, in ONE store
         call: a delivery of this process that finishes meanwhile (recording a follow-up of ours
         under its hub id) cannot slip between the two, so our own follow-up is recognised, not
         echoed back as the hub's. (Store calls of one process run one after the other.)"""
         view = hub_view(self.store, complaint_id, self.hub.name)
-        return self._apply(view, self.routes[view.local_instance], state, follow_ups, result, read_at)
+        return self._apply(view, self.routes[view.local_instance], state, follow_ups, result, last_read)
 
     def _apply(
         self,
@@ -277,7 +282,7 @@ class HubPoll:
         state: HubComplaintState,
         follow_ups: list[FollowUp | RecordError],
         result: PollResult,
-        read_at: datetime | None = None,
+        last_read: datetime | None,
     ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
         """Work out what this read adds to the timeline, and write it in one transaction (in a
         store thread: see _poll_one)."""
@@ -353,9 +358,9 @@ class HubPoll:
             next_read=next_read,
             deadlines=route.deadlines,
             statuses_seen=view.statuses_seen,
-            read_at=read_at,
+            last_read=last_read,
         )
-        if not applied:  # older news than the store holds (another daemon read the hub later), or erased
+        if not applied:  # another daemon's read was written since this one was picked, or erased
             return [], []
         return events, echoes
 

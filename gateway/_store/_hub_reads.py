@@ -8,9 +8,11 @@ what keeps polling thousands of complaints cheap on PostgreSQL.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
@@ -75,15 +77,34 @@ class HubStatus:
     may_close: bool  # False after a read that was not whole: closing would stop the reads
 
 
-def complaints_due(store: Store, hub: str, local_instances: list[str], limit: int) -> list[tuple[int, str]]:
-    """(gateway id, hub id) of complaints due for a read, most overdue first: never read
-    ones, then by when they were due. Closed complaints are due only through the
-    reopen window (their next read is unset once it is over)."""
+@dataclass(frozen=True)
+class DueRead:
+    """A complaint due for a read at the hub."""
+
+    complaint_id: int
+    hub_ref: str
+    # When the read the store holds was written (None: never read), as the complaint was picked:
+    # apply_hub_read writes a read only over that one (see ``last_read`` there).
+    last_read: datetime | None
+
+
+class _Unchecked(enum.Enum):
+    UNCHECKED = "unchecked"
+
+
+#: ``apply_hub_read(last_read=UNCHECKED)``: written whatever read the store holds (tests, tools).
+UNCHECKED = _Unchecked.UNCHECKED
+
+
+def complaints_due(store: Store, hub: str, local_instances: list[str], limit: int) -> list[DueRead]:
+    """Complaints due for a read, most overdue first: never read ones, then by when they were
+    due. Closed complaints are due only through the reopen window (their next read is unset once
+    it is over)."""
     now = store.clock()
     with store.session() as s:
         next_poll_at = col(ComplaintRow.next_poll_at)
         rows = s.exec(
-            select(col(ComplaintRow.id), LinkRow.external_ref)
+            select(col(ComplaintRow.id), LinkRow.external_ref, col(ComplaintRow.hub_polled_at))
             .join(LinkRow, (col(LinkRow.complaint_id) == col(ComplaintRow.id)) & (col(LinkRow.instance) == hub))
             .where(
                 col(ComplaintRow.local_instance).in_(local_instances),
@@ -93,7 +114,8 @@ def complaints_due(store: Store, hub: str, local_instances: list[str], limit: in
             .order_by(next_poll_at.is_not(None), next_poll_at, col(ComplaintRow.id))
             .limit(limit)
         ).all()
-        return [(cid, ref) for cid, ref in rows if cid is not None]  # (a stored row's id is never None)
+        # (a stored row's id is never None)
+        return [DueRead(cid, ref, ensure_utc(last)) for cid, ref, last in rows if cid is not None]
 
 
 def poll_backlog(store: Store, hub: str) -> tuple[int, datetime | None]:
@@ -133,9 +155,10 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
                 OutboxRow.kind == HUB_FOLLOW_UP,
                 # done, or may have been: a call under way or with its answer lost, on a row
                 # still owed (parked after its last lost answer included: its copy may be there)
+                # or dropped by an operator since
                 or_(
                     col(OutboxRow.state) == OutboxState.DONE,
-                    col(OutboxRow.state).in_(OWED_STATES)
+                    col(OutboxRow.state).in_((*OWED_STATES, OutboxState.DROPPED))
                     & (col(OutboxRow.outcome_unknown) | col(OutboxRow.sending_at).is_not(None)),
                 ),
             )
@@ -187,7 +210,7 @@ def apply_hub_read(
     next_read: Callable[[datetime, datetime, datetime | None, tuple[datetime, ...]], datetime | None],
     deadlines: DeadlineRules | None = None,
     statuses_seen: int | None = None,
-    read_at: datetime | None = None,
+    last_read: datetime | Literal[_Unchecked.UNCHECKED] | None = UNCHECKED,
 ) -> bool:
     """Write one read's outcome at once: the new events (and what each owes, in the order
     given), the hub ids of the gateway's own follow-ups (``echoes``: event id, hub id),
@@ -199,11 +222,13 @@ def apply_hub_read(
     of the view the read was worked out from: another daemon recorded a status in between, and a
     status taken from the complaint's current status would repeat it under another ref.
 
-    ``read_at``: when the read at the hub began. A read that began before the one the store
-    holds already (another daemon's, begun later and written first) is older news: nothing of it
-    is written and False is returned. Written, its current status, older than the stored one,
-    came back as a change of its own (the local app was told the complaint went back) and a
-    closed complaint was opened again."""
+    ``last_read``: the read the store held when the complaint was picked for this one (its
+    ``hub_polled_at``, ``DueRead.last_read``). When another read was written since (another
+    daemon read the complaint meanwhile, possibly later than this read), nothing of this one is
+    written and False is returned: written, its current status, perhaps older than the stored
+    one, came back as a change of its own (the local app told the complaint went back, a closed
+    complaint opened again). Compared as written, not by clocks: daemons' clocks differ, and a
+    host ahead would have every other daemon's reads refused. False too for an erased complaint."""
     now = store.clock()
     with store.session() as s:
         # Locked (the row on PostgreSQL, the database on SQLite: _engine.py): two daemons
@@ -212,8 +237,8 @@ def apply_hub_read(
         row = s.exec(select(ComplaintRow).where(ComplaintRow.id == complaint_id).with_for_update()).first()
         if row is None:
             row = existing_row(s, ComplaintRow, complaint_id)
-        if read_at is not None and row.hub_polled_at is not None and ensure_utc(row.hub_polled_at) > read_at:
-            return False  # a newer read of the hub is stored already
+        if last_read is not UNCHECKED and ensure_utc(row.hub_polled_at) != last_read:
+            return False  # another read was written since this one was picked
         if statuses_seen is not None:
             recorded = s.exec(
                 select(func.count(col(EventRow.id))).where(
@@ -278,7 +303,7 @@ def apply_hub_read(
             name = row.hub_status_name  # a read that lacked the name does not erase it
         row.hub_status_code, row.hub_status_name = status.code, name
         row.hub_status = status.status.value if status.status else None
-        row.hub_polled_at = read_at or now  # when what the store now holds was read at the hub
+        row.hub_polled_at = now
         if events:
             row.hub_changed_at = now
         if status.status is not None and status.status.is_closed and row.closed_at is None and status.may_close:

@@ -180,6 +180,9 @@ def drop_delivery(store: Store, outbox_id: int, reason: str, *, actor: str = "op
     with store.session() as s:
         row = _get(s, outbox_id, *OWED_STATES)
         row.state, row.done_at = "dropped", store.clock()
+        # A call under way when it was dropped may still land: kept as "may have been done", so
+        # that what it made at the peer is recognised as the gateway's (hub_view), not echoed back.
+        row.outcome_unknown = row.outcome_unknown or row.sending_at is not None
         row.claimed_by = row.claim_expires_at = row.sending_at = None
         _audit(s, store, row, "delivery_dropped", reason.strip(), actor)
 
