@@ -160,6 +160,17 @@ def _text(value: Any) -> str | None:
     return str(value).strip() if _present(value) else None
 
 
+def _ident(value: Any) -> str | None:
+    """A hub id as text: ``7``, ``"7"`` and ``7.0`` are one id (a hub that passes its ids
+    through floats writes ``7.0``: read as another id, a follow-up already passed on would be
+    passed on again); a boolean is no id."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return _text(value)
+
+
 def _as_int(value: Any) -> Any:
     """An id as the hub wants it: digits become a JSON number; anything else stays as given."""
     if isinstance(value, str) and value.strip().isdigit():
@@ -513,7 +524,7 @@ class Sp4nHub(Hub):
             if not isinstance(rows, list):
                 raise self._refused(OP_INSTITUTIONS, "answered without results.data")
             for row in rows:
-                ident, name = _text(_dig(row, ("id",))), _text(_dig(row, ("name",)))
+                ident, name = _ident(_dig(row, ("id",))), _text(_dig(row, ("name",)))
                 if ident is None or name is None:
                     continue  # an entry without id or name cannot be mapped to
                 items.append(
@@ -521,7 +532,7 @@ class Sp4nHub(Hub):
                         ref=ident,
                         name=name,
                         code=_text(_dig(row, ("code",))),
-                        parent_ref=_text(_dig(row, ("parent_id",))),
+                        parent_ref=_ident(_dig(row, ("parent_id",))),
                     )
                 )
             total = _dig(body, ("results", "total"))
@@ -536,7 +547,7 @@ class Sp4nHub(Hub):
             raise self._refused(OP_TEMPLATES, "answered without results.data")
         items = []
         for row in rows:
-            code = _text(_dig(row, ("code",))) or _text(_dig(row, ("id",)))
+            code = _text(_dig(row, ("code",))) or _ident(_dig(row, ("id",)))
             if code is not None:
                 items.append(ReferenceItem(ref=code, name=_text(_dig(row, ("name",))) or code, code=code))
         return items
@@ -578,7 +589,7 @@ class Sp4nHub(Hub):
             ref=str(ref),
             status=RawStatus(code=code or name or "", name=name),
             status_changes=tuple(changes),
-            disposition_id=_text(data.get("disposition_id")),
+            disposition_id=_ident(data.get("disposition_id")),
             disposition_name=_text(data.get("disposition_name")),
             history_complete=complete,
         )
@@ -619,7 +630,7 @@ class Sp4nHub(Hub):
             (r for key in settings.log_reason_keys if (r := _text(decoded.get(key))) is not None and not r.isdigit()),
             None,
         )
-        ref = _text(entry.get(settings.log_id_key)) or "h-" + _digest(
+        ref = _ident(entry.get(settings.log_id_key)) or "h-" + _digest(
             entry.get(settings.log_time_key), old_name, new_name, source, target, entry.get("content")
         )
         if new_name is None and new_code is None:
@@ -688,7 +699,7 @@ class Sp4nHub(Hub):
         try:
             return self._follow_up(ref, record)
         except Exception as exc:  # anything odd in one follow-up: it, not the list, is set aside
-            record_ref = _text(record.get(self.settings.follow_up_id_key)) if isinstance(record, dict) else None
+            record_ref = _ident(record.get(self.settings.follow_up_id_key)) if isinstance(record, dict) else None
             return RecordError(
                 self.name, OP_FOLLOW_UPS, f"cannot be read ({type(exc).__name__})", record_ref=record_ref
             )
@@ -697,7 +708,7 @@ class Sp4nHub(Hub):
         settings = self.settings
         if not isinstance(record, dict):
             return RecordError(self.name, OP_FOLLOW_UPS, "follow-up is not an object")
-        record_ref = _text(record.get(settings.follow_up_id_key))
+        record_ref = _ident(record.get(settings.follow_up_id_key))
 
         def bad(reason: str) -> RecordError:
             return RecordError(self.name, OP_FOLLOW_UPS, reason, record_ref=record_ref)
@@ -728,7 +739,7 @@ class Sp4nHub(Hub):
             if not isinstance(files, list):
                 return bad(f"field {settings.follow_up_attachments_key!r} is not a list")
             for index, item in enumerate(files):
-                ident = _text(item.get("id")) if isinstance(item, dict) else _text(item)
+                ident = _ident(item.get("id")) if isinstance(item, dict) else _ident(item)
                 if ident is None:
                     return bad(f"field '{settings.follow_up_attachments_key}[{index}]' has no id")
                 size = item.get("size") if isinstance(item, dict) else None

@@ -1,0 +1,131 @@
+"""What the hub sends back, read by the sp4n adapter and the hub poll: one minimal case per defect
+the hub-answer review found (tests/test_fuzz_hub.py grows into the fuzzer that found them)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+from test_fuzz_intake import FakeHub, linked_complaints, make_config, reset_polling
+
+import gateway
+from gateway import (
+    InstanceContext,
+    RecordError,
+    RetryPolicy,
+)
+from gateway._engine import Engine
+from gateway._store import Store
+from gateway._store._tables import EventRow
+from lapor_gateway_adapters.sp4n import Sp4nHub
+
+HUB_NAME = "sp4n"
+BASE = "http://sp4n.fuzz"
+SECRETS = {"authorization": "fuzz-authorization-value", "token": "fuzz-token-value"}
+NAME, NIK, PHONE, EMAIL = "Siti Rahmawati", "3374012345670001", "081234567890", "siti.r@example.id"
+PII = (NAME, NIK, PHONE, EMAIL)
+# What the log's last line of defence masks (a name it cannot know): a rendered line must not hold these.
+MASKED = (NIK, PHONE, EMAIL)
+PII_TEXT = f"Pelapor {NAME}, NIK {NIK}, HP {PHONE}, {EMAIL}"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def no_personal_data(text: str | None, where: str, values: tuple[str, ...] = PII) -> None:
+    if not text:
+        return
+    for value in (*values, *SECRETS.values()):
+        assert value not in text, f"{where} holds {value!r}: {text[:300]!r}"
+
+
+def make_hub(handler: Any, **settings: Any) -> Sp4nHub:
+    context = InstanceContext(
+        name=HUB_NAME,
+        base_url=BASE,
+        timezone=gateway.WIB,
+        secrets=dict(SECRETS),
+        retry=RetryPolicy(attempts=1),
+        settings=Sp4nHub.Settings(user_id=9001, institution_id=100234, follow_up_template_code="reply_gw", **settings),
+    )
+    return Sp4nHub(context, client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+async def _poll(config: Any, store: Store, hub: FakeHub) -> Any:
+    clients = {HUB_NAME: httpx.AsyncClient(transport=httpx.MockTransport(hub.handler))}
+    async with Engine(config, store, clients=clients, seed=1) as engine:
+        return await engine.poll_hub(HUB_NAME)
+
+
+def poll_once(config: Any, store: Store, answers: dict[str, tuple[Any, Any]]) -> None:
+    reset_polling(store)
+    hub = FakeHub()
+    for ref, (read, listed) in answers.items():
+        hub.reads[ref], hub.follow_ups[ref] = read, {"success": True, "results": {"data": listed}}
+    asyncio.run(_poll(config, store, hub))
+
+
+def read_answer(name: str, logs: list[Any]) -> dict[str, Any]:
+    return {"success": True, "results": {"data": {"status_code": 2, "status_name": name}, "data_logs": logs}}
+
+
+def status_log(ident: Any, when: str, old: str, new: str) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "created_at": when,
+        "content": "Status {{status_old}} menjadi {{status_new}}",
+        "data": json.dumps({"status_old": {"name": old}, "status_new": {"name": new}}),
+    }
+
+
+def follow_up_record(ident: Any, content: str = "Sudah diperbaiki petugas.", when: str = "03-11-2026 09:00:00") -> Any:
+    return {"id": ident, "content": content, "created_at": when}
+
+
+def hub_events(store: Store, complaint_id: int, kind: str) -> list[EventRow]:
+    with store.session() as s:
+        return list(
+            s.exec(
+                select(EventRow)
+                .where(EventRow.complaint_id == complaint_id, EventRow.origin == HUB_NAME, EventRow.kind == kind)
+                .order_by(col(EventRow.id))
+            ).all()
+        )
+
+
+@pytest.fixture
+def linked(store_url: str, tmp_path: Path) -> Any:
+    """A config and a store with a complaint created at the hub: (config, store, [(id, hub id)])."""
+    config = make_config(tmp_path / "config", store_url)
+    store = Store(store_url)
+    yield config, store, linked_complaints(config, store, 1)
+    store.close()
+
+
+@pytest.mark.anyio
+async def test_an_id_written_7_7point0_or_quoted_is_one_id() -> None:
+    listed = [follow_up_record(7), follow_up_record("7"), follow_up_record(7.0), follow_up_record(True)]
+    hub = make_hub(lambda request: httpx.Response(200, json={"results": {"data": listed}}))
+    read = await hub.follow_ups("4000001")
+    assert [getattr(f, "ref", None) or f.record_ref for f in read[:3]] == ["7", "7", "7"]
+    assert isinstance(read[3], RecordError)  # a boolean is no id
+    logs = [status_log(503.0, "02-11-2026 10:00:00", "Belum Terverifikasi", "Terverifikasi")]
+    hub = make_hub(lambda request: httpx.Response(200, json=read_answer("Terverifikasi", logs)))
+    state = await hub.read_complaint("4000001")
+    assert [c.ref for c in state.status_changes] == ["503"]
+    await hub.aclose()
+
+
+def test_a_follow_up_read_as_7_then_as_7point0_reaches_the_local_app_once(linked: Any) -> None:
+    config, store, complaints = linked
+    ((cid, ref),) = complaints
+    poll_once(config, store, {ref: (read_answer("Terverifikasi", []), [follow_up_record(7)])})
+    poll_once(config, store, {ref: (read_answer("Terverifikasi", []), [follow_up_record(7.0)])})
+    assert [e.hub_ref for e in hub_events(store, cid, "follow_up")] == ["7"]
