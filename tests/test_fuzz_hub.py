@@ -21,7 +21,7 @@ from gateway import (
 )
 from gateway._engine import Engine
 from gateway._store import Store
-from gateway._store._tables import EventRow
+from gateway._store._tables import ComplaintRow, EventRow, QuarantineRow
 from lapor_gateway_adapters.sp4n import Sp4nHub
 
 HUB_NAME = "sp4n"
@@ -129,3 +129,40 @@ def test_a_follow_up_read_as_7_then_as_7point0_reaches_the_local_app_once(linked
     poll_once(config, store, {ref: (read_answer("Terverifikasi", []), [follow_up_record(7)])})
     poll_once(config, store, {ref: (read_answer("Terverifikasi", []), [follow_up_record(7.0)])})
     assert [e.hub_ref for e in hub_events(store, cid, "follow_up")] == ["7"]
+
+
+@pytest.mark.anyio
+async def test_one_follow_up_id_listed_twice_with_other_texts_is_set_aside_not_dropped() -> None:
+    listed = [follow_up_record(7, "Pertama."), follow_up_record(7, "Kedua."), follow_up_record(8), follow_up_record(8)]
+    hub = make_hub(lambda request: httpx.Response(200, json={"results": {"data": listed}}))
+    read = await hub.follow_ups("4000001")
+    await hub.aclose()
+    assert [type(f).__name__ for f in read] == ["FollowUp", "RecordError", "FollowUp", "FollowUp"]
+    error = read[1]
+    assert isinstance(error, RecordError) and error.record_ref and error.record_ref.startswith("7~")
+    assert "listed twice" in error.reason
+
+
+def test_a_follow_up_id_listed_twice_is_quarantined_and_keeps_the_complaint_open(linked: Any) -> None:
+    config, store, complaints = linked
+    ((cid, ref),) = complaints
+    listed = [follow_up_record(7, "Pertama."), follow_up_record(7, "Kedua.")]
+    poll_once(config, store, {ref: (read_answer("Selesai", []), listed)})
+    assert [e.content for e in hub_events(store, cid, "follow_up")] == ["Pertama."]
+    with store.session() as s:
+        quarantined = s.exec(select(QuarantineRow).where(QuarantineRow.stream == "follow_ups")).all()
+        assert [q.record_ref.split("~")[0] for q in quarantined] == ["7"]
+        row = s.get(ComplaintRow, cid)
+        assert row is not None and row.closed_at is None
+
+
+@pytest.mark.anyio
+async def test_one_log_id_listed_twice_with_other_statuses_leaves_the_history_incomplete() -> None:
+    logs = [
+        status_log(501, "02-11-2026 10:00:00", "Belum Terverifikasi", "Terverifikasi"),
+        status_log(501, "02-11-2026 11:00:00", "Terverifikasi", "Ditolak"),
+    ]
+    hub = make_hub(lambda request: httpx.Response(200, json=read_answer("Ditolak", logs)))
+    state = await hub.read_complaint("4000001")
+    await hub.aclose()
+    assert [c.status.name for c in state.status_changes] == ["Terverifikasi"] and not state.history_complete

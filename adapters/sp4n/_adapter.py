@@ -565,6 +565,7 @@ class Sp4nHub(Hub):
         logs = _dig(body, ("results", "data_logs"))
         complete = isinstance(logs, list)
         changes: list[StatusChange] = []
+        seen: dict[str, StatusChange] = {}
         for entry in logs if isinstance(logs, list) else []:
             try:
                 read = self._log_entry(str(ref), entry)
@@ -575,6 +576,11 @@ class Sp4nHub(Hub):
                     operation=OP_READ,
                     reason=f"cannot be read ({type(exc).__name__})",
                 )
+                read = None
+            if isinstance(read, StatusChange) and seen.setdefault(read.ref, read) != read:
+                # One log id listed again with other contents: the engine takes an id once, so
+                # this one would be dropped unseen; the history is not whole.
+                log.warning("status log unreadable", peer=self.name, operation=OP_READ, reason="its id is listed twice")
                 read = None
             if read is None:
                 complete = False
@@ -688,6 +694,18 @@ class Sp4nHub(Hub):
         if not isinstance(records, list):  # a 2xx without the path is a failure, not "none"
             raise self._refused(OP_FOLLOW_UPS, "answer had no results.data list")
         out: list[FollowUp | RecordError] = [self._read_follow_up(ref, record) for record in records]
+        # One id listed again with other contents: the engine takes an id once, so the second
+        # would be dropped unseen. It is set aside (under its id and a digest of its text, so that
+        # the first, read fine, does not resolve it); an exact repeat is harmless and goes on.
+        first: dict[str, FollowUp] = {}
+        for i, item in enumerate(out):
+            if isinstance(item, FollowUp) and first.setdefault(item.ref, item) != item:
+                out[i] = RecordError(
+                    self.name,
+                    OP_FOLLOW_UPS,
+                    "follow-up id listed twice with different contents",
+                    record_ref=f"{item.ref}~{_digest(item.created_at, item.author, item.content)[:8]}",
+                )
         # Oldest first; unreadable records keep their place.
         slots = [i for i, item in enumerate(out) if isinstance(item, FollowUp)]
         ordered = sorted((item for item in out if isinstance(item, FollowUp)), key=lambda f: f.created_at)
