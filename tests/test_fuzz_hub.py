@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlmodel import col, select
+from structlog.testing import capture_logs
 from test_fuzz_intake import FakeHub, linked_complaints, make_config, reset_polling
 
 import gateway
@@ -166,3 +167,31 @@ async def test_one_log_id_listed_twice_with_other_statuses_leaves_the_history_in
     state = await hub.read_complaint("4000001")
     await hub.aclose()
     assert [c.status.name for c in state.status_changes] == ["Terverifikasi"] and not state.history_complete
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("repeat", [True, False], ids=["page-ignored", "total-lies"])
+async def test_a_reference_list_whose_paging_lies_ends(repeat: bool) -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        calls.append(page)
+        if len(calls) > 1000:
+            return httpx.Response(599)
+        first = 1 if repeat else (page - 1) * 1000 + 1
+        rows: list[Any] = [{"id": i, "name": f"Dinas {i}"} for i in range(first, first + 999)]
+        rows.append({"id": None, "name": PII_TEXT})  # no id: cannot be mapped to, and said so
+        return httpx.Response(200, json={"results": {"data": rows, "total": 10**12}})
+
+    hub = make_hub(handler)
+    with capture_logs() as logs:
+        items = await hub.institutions()
+    await hub.aclose()
+    if repeat:
+        assert len(calls) == 2 and len(items) == 999
+    else:
+        assert len(calls) == 100 and len({i.ref for i in items}) == len(items) == 99_900
+    passed_over = [e for e in logs if e["event"] == "institutions without id or name passed over"]
+    assert [e["count"] for e in passed_over] == [1] * len(calls)
+    assert any("ended early" in e["event"] for e in logs)

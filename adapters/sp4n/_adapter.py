@@ -93,6 +93,7 @@ OP_INSTITUTIONS = "GET /masters/institutions/external"
 OP_TEMPLATES = "GET /masters/templates"
 OP_FILE = "GET (attachment_path)"
 MASTER_PAGE_SIZE = 1000  # what the public client asks for
+MASTER_MAX_PAGES = 100  # 100,000 institutions: Indonesia has some thousands
 
 #: Keys of the create body that the adapter sets itself; a route's ``fields:`` cannot change them.
 OWN_CREATE_KEYS = frozenset(
@@ -512,6 +513,7 @@ class Sp4nHub(Hub):
     async def institutions(self) -> list[ReferenceItem]:
         """Every page of the external institutions (``page_size=1000``, as the public client asks)."""
         items: list[ReferenceItem] = []
+        seen: set[str] = set()
         page = 1
         while True:
             body = await self._call(
@@ -523,10 +525,16 @@ class Sp4nHub(Hub):
             rows = _dig(body, ("results", "data"))
             if not isinstance(rows, list):
                 raise self._refused(OP_INSTITUTIONS, "answered without results.data")
+            unnamed = new = 0
             for row in rows:
                 ident, name = _ident(_dig(row, ("id",))), _text(_dig(row, ("name",)))
                 if ident is None or name is None:
-                    continue  # an entry without id or name cannot be mapped to
+                    unnamed += 1  # an entry without id or name cannot be mapped to
+                    continue
+                if ident in seen:
+                    continue  # listed on an earlier page (or twice on this one): kept once
+                seen.add(ident)
+                new += 1
                 items.append(
                     ReferenceItem(
                         ref=ident,
@@ -535,8 +543,21 @@ class Sp4nHub(Hub):
                         parent_ref=_ident(_dig(row, ("parent_id",))),
                     )
                 )
+            if unnamed:
+                log.warning("institutions without id or name passed over", peer=self.name, page=page, count=unnamed)
             total = _dig(body, ("results", "total"))
             if len(rows) < MASTER_PAGE_SIZE or not isinstance(total, int) or page * MASTER_PAGE_SIZE >= total:
+                return items
+            if new == 0 or page >= MASTER_MAX_PAGES:
+                # A hub that ignores ?page= serves its first page again and again, and a total
+                # that lies (10**12) would have it read for ever: a page with nothing new, or
+                # the page bound, ends the read with what it has.
+                log.warning(
+                    "institutions list ended early: its pages repeat, or it is longer than the bound",
+                    peer=self.name,
+                    page=page,
+                    read=len(items),
+                )
                 return items
             page += 1
 
