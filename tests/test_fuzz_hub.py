@@ -22,7 +22,7 @@ from gateway import (
 )
 from gateway._engine import Engine
 from gateway._store import Store
-from gateway._store._tables import ComplaintRow, EventRow, QuarantineRow
+from gateway._store._tables import ComplaintRow, EventRow, OutboxRow, QuarantineRow
 from lapor_gateway_adapters.sp4n import Sp4nHub
 
 HUB_NAME = "sp4n"
@@ -195,3 +195,16 @@ async def test_a_reference_list_whose_paging_lies_ends(repeat: bool) -> None:
     passed_over = [e for e in logs if e["event"] == "institutions without id or name passed over"]
     assert [e["count"] for e in passed_over] == [1] * len(calls)
     assert any("ended early" in e["event"] for e in logs)
+
+
+def test_a_parked_reason_quoting_the_hubs_status_masks_personal_data(linked: Any) -> None:
+    config, store, complaints = linked
+    ((cid, ref),) = complaints
+    logs = [status_log(501, "02-11-2026 10:00:00", "Belum Terverifikasi", PII_TEXT)]
+    poll_once(config, store, {ref: (read_answer(PII_TEXT, logs), [])})
+    with store.session() as s:
+        parked = s.exec(select(OutboxRow).where(OutboxRow.complaint_id == cid, OutboxRow.state == "parked")).all()
+    assert parked, "the unmapped status is parked"
+    for row in parked:
+        assert row.last_error and "no mapping for statuses" in row.last_error and "<nik>" in row.last_error
+        no_personal_data(row.last_error, "outbox.last_error", MASKED)

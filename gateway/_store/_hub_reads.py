@@ -17,9 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from gateway._deadlines import DeadlineRules
+from gateway._logging import scrub_text
 from gateway._model import AttachmentRef, Status
 from gateway._store._deadlines import open_deadlines, settle_deadlines
-from gateway._store._store import HUB_FOLLOW_UP, OWED_STATES, OutboxState, Store, new_ref
+from gateway._store._store import HUB_FOLLOW_UP, MAX_REASON, OWED_STATES, OutboxState, Store, bounded, new_ref
 from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, LinkRow, OutboxRow, existing_row
 from gateway._timezones import ensure_utc
 
@@ -259,7 +260,8 @@ def apply_hub_read(
                     created_at=now,
                 )
                 if item.park_reason:
-                    out.state, out.last_error = "parked", item.park_reason
+                    # The reason quotes the hub's status name: a hub's text, which may hold anything.
+                    out.state, out.last_error = "parked", bounded(scrub_text(item.park_reason), MAX_REASON)
                     out.first_error_at = out.last_error_at = now
                 s.add(out)
         for event_id, hub_ref in echoes:
