@@ -208,3 +208,18 @@ def test_a_parked_reason_quoting_the_hubs_status_masks_personal_data(linked: Any
     for row in parked:
         assert row.last_error and "no mapping for statuses" in row.last_error and "<nik>" in row.last_error
         no_personal_data(row.last_error, "outbox.last_error", MASKED)
+
+
+def test_a_complaint_is_not_closed_on_a_read_whose_history_was_not_whole(linked: Any) -> None:
+    config, store, complaints = linked
+    ((cid, ref),) = complaints
+    good = status_log(501, "02-11-2026 10:00:00", "Belum Terverifikasi", "Selesai")
+    unreadable = {**status_log(502, "02-11-2026 11:00:00", "Selesai", "Ditolak"), "data": "{not json"}
+    poll_once(config, store, {ref: (read_answer("Selesai", [good, unreadable]), [])})
+    with store.session() as s:
+        row = s.get(ComplaintRow, cid)
+        assert row is not None and row.hub_status == "done" and row.closed_at is None
+    poll_once(config, store, {ref: (read_answer("Selesai", [good]), [])})  # readable again: closed now
+    with store.session() as s:
+        row = s.get(ComplaintRow, cid)
+        assert row is not None and row.closed_at is not None

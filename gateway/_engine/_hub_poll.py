@@ -325,8 +325,9 @@ class HubPoll:
         if current is not None:
             events.append(current)
         # A closed complaint is not read again: close it here only after a read in which
-        # every follow-up could be read (its closing follow-up may be the unreadable one).
-        whole = not any(isinstance(item, RecordError) for item in follow_ups)
+        # every follow-up and every history entry could be read (its closing follow-up, or the
+        # log with the reason of a rejection, may be the unreadable one).
+        whole = state.history_complete and not any(isinstance(item, RecordError) for item in follow_ups)
         status = HubStatus(
             state.status.code, state.status.name, route.hub_status(state.status.code, state.status.name), whole
         )
