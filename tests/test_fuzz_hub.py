@@ -223,3 +223,13 @@ def test_a_complaint_is_not_closed_on_a_read_whose_history_was_not_whole(linked:
     with store.session() as s:
         row = s.get(ComplaintRow, cid)
         assert row is not None and row.closed_at is not None
+
+
+def test_a_log_readable_only_at_a_later_read_does_not_write_the_current_status_again(linked: Any) -> None:
+    config, store, complaints = linked
+    ((cid, ref),) = complaints
+    verified = status_log(501, "02-11-2026 10:00:00", "Belum Terverifikasi", "Terverifikasi")
+    in_progress = status_log(502, "02-11-2026 11:00:00", "Terverifikasi", "Dalam Proses")
+    poll_once(config, store, {ref: (read_answer("Dalam Proses", [{**verified, "data": "{not json"}, in_progress]), [])})
+    poll_once(config, store, {ref: (read_answer("Dalam Proses", [verified, in_progress]), [])})
+    assert [e.hub_ref for e in hub_events(store, cid, "status_change")] == ["502", "501"]

@@ -42,6 +42,7 @@ class HubView:
     # The hub status the timeline holds last (code, name), and how many hub statuses it holds:
     # when the hub's current status differs, the history did not show the change.
     last_status: tuple[str | None, str | None] | None = None
+    last_status_at: datetime | None = None  # when the hub says ``last_status`` was set (the hub's clock)
     statuses_seen: int = 0
     # When the hub says the newest hub event the timeline holds happened (the hub's clock).
     last_hub_time: datetime | None = None
@@ -151,7 +152,7 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
             .order_by(col(EventRow.id))
         ).all()
         statuses = s.exec(
-            select(EventRow.raw_status_code, EventRow.raw_status_name)
+            select(EventRow.raw_status_code, EventRow.raw_status_name, EventRow.occurred_at)
             .where(EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change")
             .order_by(col(EventRow.occurred_at), col(EventRow.id))
         ).all()
@@ -161,6 +162,7 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
         return HubView(
             deadlines=open_deadlines(s, complaint_id),
             last_status=(statuses[-1][0], statuses[-1][1]) if statuses else None,
+            last_status_at=ensure_utc(statuses[-1][2]) if statuses else None,
             statuses_seen=len(statuses),
             last_hub_time=ensure_utc(last_hub_time),
             complaint_id=complaint_id,
