@@ -94,6 +94,7 @@ OP_TEMPLATES = "GET /masters/templates"
 OP_FILE = "GET (attachment_path)"
 MASTER_PAGE_SIZE = 1000  # what the public client asks for
 MASTER_MAX_PAGES = 100  # 100,000 institutions: Indonesia has some thousands
+MAX_ID_LENGTH = 100  # the hub's ids seen are numbers of seven digits
 
 #: Keys of the create body that the adapter sets itself; a route's ``fields:`` cannot change them.
 OWN_CREATE_KEYS = frozenset(
@@ -180,7 +181,10 @@ def _as_int(value: Any) -> Any:
 
 
 def _proven_id(value: Any) -> str | None:
-    """An id that proves a write: a positive integer, or a string that is not empty, zero or false."""
+    """An id that proves a write: a positive integer, or a string that is not empty, zero or false,
+    and is an id at all: at most :data:`MAX_ID_LENGTH` printable characters. (A create answered
+    with 6,000 characters was taken as done and refused by the store's index on PostgreSQL, parked
+    as if nothing had been created: a resend created it twice.)"""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -189,7 +193,7 @@ def _proven_id(value: Any) -> str | None:
         text = value.strip()
         if not text or text.lower() in ("0", "false", "null", "none", "undefined"):
             return None
-        return text
+        return text if len(text) <= MAX_ID_LENGTH and text.isprintable() else None
     return None
 
 
