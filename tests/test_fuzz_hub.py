@@ -880,3 +880,17 @@ async def test_a_create_answered_with_an_id_no_hub_gives_is_of_unknown_outcome(i
     with pytest.raises(AmbiguousOutcomeError):
         await hub.add_follow_up("4127781", "Sudah.", gateway_ref="gw-1-1")
     await hub.aclose()
+
+
+def test_a_far_future_time_in_the_history_does_not_hold_the_next_status_back(linked: Any) -> None:
+    """A log dated 2099 (a typo at the hub) is the newest status the timeline holds: a later change
+    whose log has its true time is older than it, and would be skipped at delivery as outdated.
+    The current status is then taken as a change of its own, stamped no earlier than that log."""
+    config, store, complaints = linked
+    ((cid, ref),) = complaints
+    verified = status_log(501, "02-11-2099 10:00:00", "Belum Terverifikasi", "Terverifikasi")
+    done = status_log(502, "10-11-2026 09:00:00", "Terverifikasi", "Selesai")
+    poll_once(config, store, {ref: (read_answer("Terverifikasi", [verified]), [])})
+    poll_once(config, store, {ref: (read_answer("Selesai", [verified, done]), [])})
+    name, at = newest_status(store, cid)
+    assert name == "Selesai" and at is not None and at.year == 2099
