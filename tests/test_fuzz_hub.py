@@ -62,6 +62,7 @@ from gateway._engine import Engine
 from gateway._http import PeerClient
 from gateway._logging import configure_logging
 from gateway._store import Store
+from gateway._store._reference import reference
 from gateway._store._tables import AuditRow, ComplaintRow, EventRow, JobRunRow, OutboxRow, QuarantineRow
 from gateway._timezones import ensure_utc
 from lapor_gateway_adapters.sp4n import Sp4nHub
@@ -894,3 +895,36 @@ def test_a_far_future_time_in_the_history_does_not_hold_the_next_status_back(lin
     poll_once(config, store, {ref: (read_answer("Selesai", [verified, done]), [])})
     name, at = newest_status(store, cid)
     assert name == "Selesai" and at is not None and at.year == 2099
+
+
+def refresh_reference(config: Any, store: Store, handler: Any) -> Any:
+    async def run() -> Any:
+        clients = {HUB_NAME: httpx.AsyncClient(transport=httpx.MockTransport(handler))}
+        async with Engine(config, store, clients=clients, seed=1) as engine:
+            return await engine.refresh_reference(HUB_NAME)
+
+    return asyncio.run(run())
+
+
+def test_one_institution_the_store_cannot_hold_does_not_stop_the_reference_refresh(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A NUL in one institution's name (PostgreSQL refuses it), a lone surrogate (SQLite's driver
+    refuses it) or an id of 3,000 characters (over PostgreSQL's index limit) failed the whole daily
+    refresh: no institution was cached, every day."""
+    config = make_config(tmp_path / "config", store_url)
+    store = Store(store_url)
+    rows = [
+        {"id": 1, "name": "Dinas PU"},
+        {"id": 2, "name": "Dinas\x00 Kesehatan"},
+        {"id": 3, "name": "Bappeda \ud800"},
+        {"id": random.Random(1).randbytes(1500).hex(), "name": "Dinas Sosial"},
+    ]
+    body = json.dumps({"results": {"data": rows, "total": len(rows)}}).encode()
+    try:
+        result = refresh_reference(config, store, lambda request: httpx.Response(200, content=body))
+        assert result is not None and result.institutions == 3
+        names = {item.ref: item.name for item in reference(store, HUB_NAME, "institutions")}
+        assert names == {"1": "Dinas PU", "2": "Dinas Kesehatan", "3": "Bappeda \ufffd"}
+    finally:
+        store.close()

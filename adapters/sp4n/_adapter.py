@@ -532,8 +532,8 @@ class Sp4nHub(Hub):
             unnamed = new = 0
             for row in rows:
                 ident, name = _ident(_dig(row, ("id",))), _text(_dig(row, ("name",)))
-                if ident is None or name is None:
-                    unnamed += 1  # an entry without id or name cannot be mapped to
+                if ident is None or name is None or len(ident) > MAX_ID_LENGTH:
+                    unnamed += 1  # an entry without id or name cannot be mapped to (nor one no store can key)
                     continue
                 if ident in seen:
                     continue  # listed on an earlier page (or twice on this one): kept once
@@ -573,7 +573,7 @@ class Sp4nHub(Hub):
         items = []
         for row in rows:
             code = _text(_dig(row, ("code",))) or _ident(_dig(row, ("id",)))
-            if code is not None:
+            if code is not None and len(code) <= MAX_ID_LENGTH:
                 items.append(ReferenceItem(ref=code, name=_text(_dig(row, ("name",))) or code, code=code))
         return items
 
