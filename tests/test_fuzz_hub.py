@@ -928,3 +928,30 @@ def test_one_institution_the_store_cannot_hold_does_not_stop_the_reference_refre
         assert names == {"1": "Dinas PU", "2": "Dinas Kesehatan", "3": "Bappeda \ufffd"}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_hostile_reference_list_is_cached_or_fails_as_the_hubs_fault(
+    seed: int, store_url: str, tmp_path: Path
+) -> None:
+    rng = random.Random(seed)
+    config = make_config(tmp_path / "config", store_url)
+    store = Store(store_url)
+    rows = [{"id": rng.choice([i, odd(rng)]), "name": odd(rng), "parent_id": odd(rng)} for i in range(1, 40)]
+    rows += [{"id": 1000 + i, "name": f"Dinas {i}"} for i in range(5)]
+    answer = hostile_body(rng, {"results": {"data": rows, "total": len(rows)}})
+    try:
+        with Rendered() as logs:
+            refresh_reference(config, store, lambda request: answer)
+        for line in logs.lines:
+            no_personal_data(json.dumps(line), f"log line, reference seed {seed}", MASKED)
+            assert "exception" not in line, f"seed {seed}: {line.get('event')}"
+        with store.session() as s:
+            row = s.get(JobRunRow, (HUB_NAME, "reference"))
+            error = row.last_error if row is not None else None
+        assert error is None or error.startswith(f"{HUB_NAME}: GET "), f"seed {seed}: {error}"
+        if error is None:
+            refs = {item.ref for item in reference(store, HUB_NAME, "institutions")}
+            assert {str(1000 + i) for i in range(5)} <= refs, f"seed {seed}: well-formed institutions missing"
+    finally:
+        store.close()
