@@ -415,6 +415,7 @@ WRITE_ANSWERS: list[Any] = [
     {"success": "true"},
     {"success": True, "message": PII_TEXT},
     {"success": False, "errors": {PII_TEXT: ["x"], "title": [PII_TEXT]}},
+    {"success": False, "errors": {NIK: ["x"], PHONE: ["y"]}},
     {"success": 0, "message": PII_TEXT},
     {"status": "gagal"},
     {"results": {"id": "\x1b[31m"}},
@@ -955,3 +956,17 @@ def test_a_hostile_reference_list_is_cached_or_fails_as_the_hubs_fault(
             assert {str(1000 + i) for i in range(5)} <= refs, f"seed {seed}: well-formed institutions missing"
     finally:
         store.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("key", [NIK, PHONE, "62812345678901"])
+async def test_a_refusal_naming_its_fields_by_personal_data_names_none(key: str) -> None:
+    """A 2xx saying it failed names the invalid fields (Laravel's ``errors`` keys) in the parked
+    reason; keys of digits (a NIK, a phone number) were taken for field names and shown."""
+    answer = {"success": False, "errors": {key: ["tidak valid"], "title": ["wajib"]}}
+    hub = make_hub(lambda request: httpx.Response(200, json=answer))
+    with pytest.raises(PeerError) as refused:
+        await hub.create_complaint(draft())
+    await hub.aclose()
+    assert "answered 2xx saying it failed" in str(refused.value)
+    no_personal_data(str(refused.value), "the refusal", (key,))

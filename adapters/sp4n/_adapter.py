@@ -143,6 +143,9 @@ CREATE_DEFAULTS: dict[str, Any] = {
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _FALSE = frozenset({"false", "0", "no", "gagal", "failed", "error"})
+#: A field name a refusal may name, as the shared HTTP layer reads them: it starts with a letter, so
+#: that a key of digits (a NIK, a phone number a hub keyed its errors by) is never shown.
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}$")
 
 
 def _dig(value: Any, path: Sequence[str]) -> Any:
@@ -377,7 +380,7 @@ class Sp4nHub(Hub):
             fields = body.get("errors")
             names = (
                 f" (invalid fields: {', '.join(sorted(str(k) for k in fields)[:12])})"
-                if isinstance(fields, dict) and all(re.match(r"^[\w.\[\]-]{1,64}$", str(k)) for k in fields)
+                if isinstance(fields, dict) and all(_FIELD_NAME.fullmatch(str(k)) for k in fields)
                 else ""
             )
             raise self._refused(operation, f"answered 2xx saying it failed{names}")
