@@ -93,6 +93,8 @@ OP_INSTITUTIONS = "GET /masters/institutions/external"
 OP_TEMPLATES = "GET /masters/templates"
 OP_FILE = "GET (attachment_path)"
 MASTER_PAGE_SIZE = 1000  # what the public client asks for
+MASTER_MAX_PAGES = 100  # 100,000 institutions: Indonesia has some thousands
+MAX_ID_LENGTH = 100  # the hub's ids seen are numbers of seven digits
 
 #: Keys of the create body that the adapter sets itself; a route's ``fields:`` cannot change them.
 OWN_CREATE_KEYS = frozenset(
@@ -141,6 +143,9 @@ CREATE_DEFAULTS: dict[str, Any] = {
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _FALSE = frozenset({"false", "0", "no", "gagal", "failed", "error"})
+#: A field name a refusal may name, as the shared HTTP layer reads them: it starts with a letter, so
+#: that a key of digits (a NIK, a phone number a hub keyed its errors by) is never shown.
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}$")
 
 
 def _dig(value: Any, path: Sequence[str]) -> Any:
@@ -160,6 +165,17 @@ def _text(value: Any) -> str | None:
     return str(value).strip() if _present(value) else None
 
 
+def _ident(value: Any) -> str | None:
+    """A hub id as text: ``7``, ``"7"`` and ``7.0`` are one id (a hub that passes its ids
+    through floats writes ``7.0``: read as another id, a follow-up already passed on would be
+    passed on again); a boolean is no id."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return _text(value)
+
+
 def _as_int(value: Any) -> Any:
     """An id as the hub wants it: digits become a JSON number; anything else stays as given."""
     if isinstance(value, str) and value.strip().isdigit():
@@ -168,7 +184,10 @@ def _as_int(value: Any) -> Any:
 
 
 def _proven_id(value: Any) -> str | None:
-    """An id that proves a write: a positive integer, or a string that is not empty, zero or false."""
+    """An id that proves a write: a positive integer, or a string that is not empty, zero or false,
+    and is an id at all: at most :data:`MAX_ID_LENGTH` printable characters. (A create answered
+    with 6,000 characters was taken as done and refused by the store's index on PostgreSQL, parked
+    as if nothing had been created: a resend created it twice.)"""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -177,7 +196,7 @@ def _proven_id(value: Any) -> str | None:
         text = value.strip()
         if not text or text.lower() in ("0", "false", "null", "none", "undefined"):
             return None
-        return text
+        return text if len(text) <= MAX_ID_LENGTH and text.isprintable() else None
     return None
 
 
@@ -361,7 +380,7 @@ class Sp4nHub(Hub):
             fields = body.get("errors")
             names = (
                 f" (invalid fields: {', '.join(sorted(str(k) for k in fields)[:12])})"
-                if isinstance(fields, dict) and all(re.match(r"^[\w.\[\]-]{1,64}$", str(k)) for k in fields)
+                if isinstance(fields, dict) and all(_FIELD_NAME.fullmatch(str(k)) for k in fields)
                 else ""
             )
             raise self._refused(operation, f"answered 2xx saying it failed{names}")
@@ -501,6 +520,7 @@ class Sp4nHub(Hub):
     async def institutions(self) -> list[ReferenceItem]:
         """Every page of the external institutions (``page_size=1000``, as the public client asks)."""
         items: list[ReferenceItem] = []
+        seen: set[str] = set()
         page = 1
         while True:
             body = await self._call(
@@ -512,20 +532,39 @@ class Sp4nHub(Hub):
             rows = _dig(body, ("results", "data"))
             if not isinstance(rows, list):
                 raise self._refused(OP_INSTITUTIONS, "answered without results.data")
+            unnamed = new = 0
             for row in rows:
-                ident, name = _text(_dig(row, ("id",))), _text(_dig(row, ("name",)))
-                if ident is None or name is None:
-                    continue  # an entry without id or name cannot be mapped to
+                ident, name = _ident(_dig(row, ("id",))), _text(_dig(row, ("name",)))
+                if ident is None or name is None or len(ident) > MAX_ID_LENGTH:
+                    unnamed += 1  # an entry without id or name cannot be mapped to (nor one no store can key)
+                    continue
+                if ident in seen:
+                    continue  # listed on an earlier page (or twice on this one): kept once
+                seen.add(ident)
+                new += 1
                 items.append(
                     ReferenceItem(
                         ref=ident,
                         name=name,
                         code=_text(_dig(row, ("code",))),
-                        parent_ref=_text(_dig(row, ("parent_id",))),
+                        parent_ref=_ident(_dig(row, ("parent_id",))),
                     )
                 )
+            if unnamed:
+                log.warning("institutions without id or name passed over", peer=self.name, page=page, count=unnamed)
             total = _dig(body, ("results", "total"))
             if len(rows) < MASTER_PAGE_SIZE or not isinstance(total, int) or page * MASTER_PAGE_SIZE >= total:
+                return items
+            if new == 0 or page >= MASTER_MAX_PAGES:
+                # A hub that ignores ?page= serves its first page again and again, and a total
+                # that lies (10**12) would have it read for ever: a page with nothing new, or
+                # the page bound, ends the read with what it has.
+                log.warning(
+                    "institutions list ended early: its pages repeat, or it is longer than the bound",
+                    peer=self.name,
+                    page=page,
+                    read=len(items),
+                )
                 return items
             page += 1
 
@@ -536,8 +575,8 @@ class Sp4nHub(Hub):
             raise self._refused(OP_TEMPLATES, "answered without results.data")
         items = []
         for row in rows:
-            code = _text(_dig(row, ("code",))) or _text(_dig(row, ("id",)))
-            if code is not None:
+            code = _text(_dig(row, ("code",))) or _ident(_dig(row, ("id",)))
+            if code is not None and len(code) <= MAX_ID_LENGTH:
                 items.append(ReferenceItem(ref=code, name=_text(_dig(row, ("name",))) or code, code=code))
         return items
 
@@ -554,6 +593,7 @@ class Sp4nHub(Hub):
         logs = _dig(body, ("results", "data_logs"))
         complete = isinstance(logs, list)
         changes: list[StatusChange] = []
+        seen: dict[str, StatusChange] = {}
         for entry in logs if isinstance(logs, list) else []:
             try:
                 read = self._log_entry(str(ref), entry)
@@ -564,6 +604,11 @@ class Sp4nHub(Hub):
                     operation=OP_READ,
                     reason=f"cannot be read ({type(exc).__name__})",
                 )
+                read = None
+            if isinstance(read, StatusChange) and seen.setdefault(read.ref, read) != read:
+                # One log id listed again with other contents: the engine takes an id once, so
+                # this one would be dropped unseen; the history is not whole.
+                log.warning("status log unreadable", peer=self.name, operation=OP_READ, reason="its id is listed twice")
                 read = None
             if read is None:
                 complete = False
@@ -578,7 +623,7 @@ class Sp4nHub(Hub):
             ref=str(ref),
             status=RawStatus(code=code or name or "", name=name),
             status_changes=tuple(changes),
-            disposition_id=_text(data.get("disposition_id")),
+            disposition_id=_ident(data.get("disposition_id")),
             disposition_name=_text(data.get("disposition_name")),
             history_complete=complete,
         )
@@ -619,7 +664,7 @@ class Sp4nHub(Hub):
             (r for key in settings.log_reason_keys if (r := _text(decoded.get(key))) is not None and not r.isdigit()),
             None,
         )
-        ref = _text(entry.get(settings.log_id_key)) or "h-" + _digest(
+        ref = _ident(entry.get(settings.log_id_key)) or "h-" + _digest(
             entry.get(settings.log_time_key), old_name, new_name, source, target, entry.get("content")
         )
         if new_name is None and new_code is None:
@@ -677,6 +722,18 @@ class Sp4nHub(Hub):
         if not isinstance(records, list):  # a 2xx without the path is a failure, not "none"
             raise self._refused(OP_FOLLOW_UPS, "answer had no results.data list")
         out: list[FollowUp | RecordError] = [self._read_follow_up(ref, record) for record in records]
+        # One id listed again with other contents: the engine takes an id once, so the second
+        # would be dropped unseen. It is set aside (under its id and a digest of its text, so that
+        # the first, read fine, does not resolve it); an exact repeat is harmless and goes on.
+        first: dict[str, FollowUp] = {}
+        for i, item in enumerate(out):
+            if isinstance(item, FollowUp) and first.setdefault(item.ref, item) != item:
+                out[i] = RecordError(
+                    self.name,
+                    OP_FOLLOW_UPS,
+                    "follow-up id listed twice with different contents",
+                    record_ref=f"{item.ref}~{_digest(item.created_at, item.author, item.content)[:8]}",
+                )
         # Oldest first; unreadable records keep their place.
         slots = [i for i, item in enumerate(out) if isinstance(item, FollowUp)]
         ordered = sorted((item for item in out if isinstance(item, FollowUp)), key=lambda f: f.created_at)
@@ -688,7 +745,7 @@ class Sp4nHub(Hub):
         try:
             return self._follow_up(ref, record)
         except Exception as exc:  # anything odd in one follow-up: it, not the list, is set aside
-            record_ref = _text(record.get(self.settings.follow_up_id_key)) if isinstance(record, dict) else None
+            record_ref = _ident(record.get(self.settings.follow_up_id_key)) if isinstance(record, dict) else None
             return RecordError(
                 self.name, OP_FOLLOW_UPS, f"cannot be read ({type(exc).__name__})", record_ref=record_ref
             )
@@ -697,7 +754,7 @@ class Sp4nHub(Hub):
         settings = self.settings
         if not isinstance(record, dict):
             return RecordError(self.name, OP_FOLLOW_UPS, "follow-up is not an object")
-        record_ref = _text(record.get(settings.follow_up_id_key))
+        record_ref = _ident(record.get(settings.follow_up_id_key))
 
         def bad(reason: str) -> RecordError:
             return RecordError(self.name, OP_FOLLOW_UPS, reason, record_ref=record_ref)
@@ -728,7 +785,7 @@ class Sp4nHub(Hub):
             if not isinstance(files, list):
                 return bad(f"field {settings.follow_up_attachments_key!r} is not a list")
             for index, item in enumerate(files):
-                ident = _text(item.get("id")) if isinstance(item, dict) else _text(item)
+                ident = _ident(item.get("id")) if isinstance(item, dict) else _ident(item)
                 if ident is None:
                     return bad(f"field '{settings.follow_up_attachments_key}[{index}]' has no id")
                 size = item.get("size") if isinstance(item, dict) else None

@@ -33,6 +33,7 @@ from gateway._engine._mapping import Route
 from gateway._engine._observer import Observer
 from gateway._errors import GatewayError, StoreRefusedError, StoreUnavailableError, safe_text
 from gateway._paging import WalkProgress
+from gateway._sanitize import cleaned
 from gateway._store import Store, as_store_error
 from gateway._store._daemons import HEARTBEAT_SECONDS, heartbeat, leave, peer_down
 from gateway._store._deadlines import refresh_deadlines
@@ -254,7 +255,8 @@ class Engine:
             for kind in (Capability.INSTITUTIONS, Capability.TEMPLATES):
                 if not adapter.supports(kind):
                     continue
-                items = await getattr(adapter, kind.method)()
+                # Texts the store can hold (a NUL, a lone surrogate in one name failed the whole refresh).
+                items = [cleaned(item) for item in await getattr(adapter, kind.method)()]
                 await self.db.call(replace_reference, self.store, hub, kind.value, items)
                 setattr(result, kind.value, len(items))
             return result

@@ -337,8 +337,9 @@ class HubPoll:
         if current is not None:
             events.append(current)
         # A closed complaint is not read again: close it here only after a read in which
-        # every follow-up could be read (its closing follow-up may be the unreadable one).
-        whole = not any(isinstance(item, RecordError) for item in follow_ups)
+        # every follow-up and every history entry could be read (its closing follow-up, or the
+        # log with the reason of a rejection, may be the unreadable one).
+        whole = state.history_complete and not any(isinstance(item, RecordError) for item in follow_ups)
         status = HubStatus(
             state.status.code, state.status.name, route.hub_status(state.status.code, state.status.name), whole
         )
@@ -396,6 +397,11 @@ class HubPoll:
         so a later return to the same status is a change again."""
         new = [e for e in events if e.kind == EventKind.STATUS_CHANGE]
         last = new[-1].raw_status if new else view.last_status
+        if new and view.last_status_at is not None and new[-1].occurred_at < view.last_status_at:
+            # The read brought only entries older than the newest status the timeline holds (a log
+            # unreadable before, readable now): that one is still the last. Compared with the
+            # older entry, the current status was taken as a change again and written twice.
+            last = view.last_status
         current = state.status
         if last is not None:
             last_code, last_name = last

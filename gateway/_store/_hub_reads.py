@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from gateway._deadlines import DeadlineRules
+from gateway._logging import scrub_text
 from gateway._model import AttachmentRef, Status
 from gateway._store._deadlines import open_deadlines, settle_deadlines
-from gateway._store._store import HUB_FOLLOW_UP, OWED_STATES, OutboxState, Store, new_ref
+from gateway._store._store import HUB_FOLLOW_UP, MAX_REASON, OWED_STATES, OutboxState, Store, bounded, new_ref
 from gateway._store._tables import AttachmentRow, ComplaintRow, EventRow, LinkRow, OutboxRow, existing_row
 from gateway._timezones import ensure_utc
 
@@ -43,6 +44,7 @@ class HubView:
     # The hub status the timeline holds last (code, name), and how many hub statuses it holds:
     # when the hub's current status differs, the history did not show the change.
     last_status: tuple[str | None, str | None] | None = None
+    last_status_at: datetime | None = None  # when the hub says ``last_status`` was set (the hub's clock)
     statuses_seen: int = 0
     # When the hub says the newest hub event the timeline holds happened (the hub's clock).
     last_hub_time: datetime | None = None
@@ -173,7 +175,7 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
             .order_by(col(EventRow.id))
         ).all()
         statuses = s.exec(
-            select(EventRow.raw_status_code, EventRow.raw_status_name)
+            select(EventRow.raw_status_code, EventRow.raw_status_name, EventRow.occurred_at)
             .where(EventRow.complaint_id == complaint_id, EventRow.origin == hub, EventRow.kind == "status_change")
             .order_by(col(EventRow.occurred_at), col(EventRow.id))
         ).all()
@@ -183,6 +185,7 @@ def hub_view(store: Store, complaint_id: int, hub: str) -> HubView:
         return HubView(
             deadlines=open_deadlines(s, complaint_id),
             last_status=(statuses[-1][0], statuses[-1][1]) if statuses else None,
+            last_status_at=ensure_utc(statuses[-1][2]) if statuses else None,
             statuses_seen=len(statuses),
             last_hub_time=ensure_utc(last_hub_time),
             complaint_id=complaint_id,
@@ -293,7 +296,8 @@ def apply_hub_read(
                     created_at=now,
                 )
                 if item.park_reason:
-                    out.state, out.last_error = "parked", item.park_reason
+                    # The reason quotes the hub's status name: a hub's text, which may hold anything.
+                    out.state, out.last_error = "parked", bounded(scrub_text(item.park_reason), MAX_REASON)
                     out.first_error_at = out.last_error_at = now
                 s.add(out)
         for event_id, hub_ref in echoes:
