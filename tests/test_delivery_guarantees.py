@@ -37,6 +37,7 @@ from gateway._engine import Engine
 from gateway._engine._hub_poll import HubPoll, PollResult, poll_policy
 from gateway._model import Complaint, RawStatus, Status
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_HUB_REF, LOCAL_STATUS, Store
+from gateway._store._hub_reads import UNCHECKED
 from gateway._store._operator import (
     link_delivery,
     list_deliveries,
@@ -481,7 +482,7 @@ async def test_a_lost_follow_up_recognised_by_the_hub_poll_during_the_lookup_is_
             if lookup_done:
                 calls += 1
                 if calls == poll_before_call:  # the hub poll's write lands here
-                    await real_call(poll._record, complaint_id, state, listed, PollResult())
+                    await real_call(poll._record, complaint_id, state, listed, PollResult(), UNCHECKED)
             return await real_call(function, *args, **kwargs)
 
         hub.follow_ups = follow_ups  # type: ignore[method-assign]

@@ -41,6 +41,7 @@ from gateway._store._hub_reads import (
     HubEvent,
     HubStatus,
     HubView,
+    LastRead,
     apply_hub_read,
     complaints_due,
     hub_view,
@@ -266,7 +267,7 @@ class HubPoll:
         state: HubComplaintState,
         follow_ups: list[FollowUp | RecordError],
         result: PollResult,
-        last_read: datetime | None,
+        last_read: LastRead,
     ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
         """What the gateway knows, read after the hub was, and the read applied to it, in ONE store
         call: a delivery of this process that finishes meanwhile (recording a follow-up of ours
@@ -282,7 +283,7 @@ class HubPoll:
         state: HubComplaintState,
         follow_ups: list[FollowUp | RecordError],
         result: PollResult,
-        last_read: datetime | None,
+        last_read: LastRead,
     ) -> tuple[list[HubEvent], list[tuple[int, str]]]:
         """Work out what this read adds to the timeline, and write it in one transaction (in a
         store thread: see _poll_one)."""

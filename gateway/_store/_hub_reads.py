@@ -96,6 +96,9 @@ class _Unchecked(enum.Enum):
 
 #: ``apply_hub_read(last_read=UNCHECKED)``: written whatever read the store holds (tests, tools).
 UNCHECKED = _Unchecked.UNCHECKED
+#: What ``apply_hub_read`` compares with the read the store holds: its ``hub_polled_at`` when the
+#: complaint was picked (None: never read), or UNCHECKED.
+LastRead = datetime | Literal[_Unchecked.UNCHECKED] | None
 
 
 def complaints_due(store: Store, hub: str, local_instances: list[str], limit: int) -> list[DueRead]:
@@ -213,7 +216,7 @@ def apply_hub_read(
     next_read: Callable[[datetime, datetime, datetime | None, tuple[datetime, ...]], datetime | None],
     deadlines: DeadlineRules | None = None,
     statuses_seen: int | None = None,
-    last_read: datetime | Literal[_Unchecked.UNCHECKED] | None = UNCHECKED,
+    last_read: LastRead = UNCHECKED,
 ) -> bool:
     """Write one read's outcome at once: the new events (and what each owes, in the order
     given), the hub ids of the gateway's own follow-ups (``echoes``: event id, hub id),
