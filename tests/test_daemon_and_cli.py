@@ -273,3 +273,49 @@ def test_an_argument_that_is_not_valid_markup_gets_its_usage_error(tmp_path: Pat
     assert result.exit_code == 2, result.output
     assert "MarkupError" not in result.output and "Traceback" not in result.output
     assert says in result.output and "[red]" not in result.output
+
+
+def test_a_store_locked_by_another_process_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, repo_config_dir: Path, monkeypatch, capsys
+):
+    """Found by the operator review: `gateway deliveries drop` on a SQLite file another process
+    held (a sqlite3 shell, a second daemon) ended in an 'internal error' traceback with exit 1;
+    it is the store's matter, said as such, with exit 2 as for a store that cannot be opened."""
+    import sqlite3
+
+    import gateway._store._engine as engine_module
+    from gateway.cli._commands import main
+
+    path = tmp_path / "locked.db"
+    Store(f"sqlite:///{path}").close()
+    monkeypatch.setattr(engine_module, "SQLITE_LOCK_WAIT_SECONDS", 0.05)
+    for name, value in {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COLUMNS", "300")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        args = ["--config", str(repo_config_dir / "gateway.yaml"), "--store", f"sqlite:///{path}"]
+        monkeypatch.setattr(
+            sys, "argv", ["gateway", *args, "privacy", "erase", "--app", "lapor-hendi-semarang", "--ref", "7"]
+        )
+        with pytest.raises(SystemExit) as stopped:
+            main()
+    finally:
+        holder.rollback()
+        holder.close()
+    said = capsys.readouterr().err
+    assert stopped.value.code == 2, said
+    assert "Traceback" not in said and "internal error" not in said
+    assert "store: the database failed (OperationalError)" in said and "another process" in said
+
+
+def test_a_store_url_that_cannot_be_opened_names_where_it_came_from(tmp_path: Path, repo_config_dir: Path):
+    """Found by the operator review: with --store (or GATEWAY_STORE_URL) the error sent the
+    operator to store.url in gateway.yaml, a URL the command had not used."""
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "300"}
+    config = str(repo_config_dir / "gateway.yaml")
+    for args in (["status"], ["db", "current"]):
+        result = CliRunner().invoke(app, ["--config", config, "--store", "nonsense-url", *args], env=env)
+        assert result.exit_code == 2, result.output
+        assert "--store (or GATEWAY_STORE_URL)" in result.output and "store.url in" not in result.output

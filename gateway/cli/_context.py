@@ -104,10 +104,28 @@ def _open_store(config: GatewayConfig) -> Store:
         err.print(f"[red]store: {exc}[/red]")
         raise typer.Exit(2) from None
     except Exception as exc:  # a driver error: name it without a traceback (the URL may hold a password)
-        err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in {config.path}[/red]")
+        err.print(f"[red]cannot open the store ({type(exc).__name__}); check {store_url_source(config)}[/red]")
         raise typer.Exit(2) from None
     _say_upgrade(store)
     return store
+
+
+def store_url_source(config: GatewayConfig) -> str:
+    """Where the store's URL came from, for an error about it: --store or GATEWAY_STORE_URL
+    override gateway.yaml, and sending the operator to a file whose URL was not used misleads."""
+    if options.store_url:
+        return "the URL of --store (or GATEWAY_STORE_URL)"
+    return f"store.url in {config.path}"
+
+
+def store_failure_text(exc: BaseException) -> str:
+    """A store that opened and then failed, by the error's class only (a driver's text may quote
+    the statement's values)."""
+    return (
+        f"the database failed ({type(exc).__name__}): another process may hold it (a SQLite file takes "
+        "one writer at a time: a daemon, a backfill, a sqlite3 shell) or it is down; run the command "
+        "again when it answers (`gateway db current` tells)"
+    )
 
 
 def _say_upgrade(store: Store) -> None:
