@@ -38,6 +38,7 @@ from gateway._engine._hub_poll import HubPoll, PollResult, poll_policy
 from gateway._model import Complaint, RawStatus, Status
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_HUB_REF, LOCAL_STATUS, Store
 from gateway._store._operator import (
+    OperatorError,
     link_delivery,
     list_deliveries,
     list_quarantine,
@@ -1292,3 +1293,24 @@ def test_claim_due_skips_rows_locked_by_another_session_on_postgres(store_url):
     finally:
         first.close()
         second.close()
+
+
+def test_link_trims_the_peer_id_and_refuses_a_blank_one(store_url):
+    """Found by the operator review: `gateway deliveries link ID ' '` (or an id pasted with a line
+    break) marked the create done, linked to a hub id no read can find; the dashboard's form
+    trimmed and refused it, the CLI did not."""
+    store = Store(store_url)
+    try:
+        first, second = _owe_creates(store, 2)
+        with store.session() as s:
+            for outbox_id in (first, second):
+                s.get(OutboxRow, outbox_id).state = "needs_confirmation"
+        for blank in ("", "  ", "\n"):
+            with pytest.raises(OperatorError, match="blank"):
+                link_delivery(store, first, blank)
+        with store.session() as s:
+            assert s.get(OutboxRow, first).state == "needs_confirmation"
+        link_delivery(store, second, " 4000123\n")
+        assert store.complaint_id_for(HUB, "4000123") is not None
+    finally:
+        store.close()
