@@ -1314,3 +1314,26 @@ def test_link_trims_the_peer_id_and_refuses_a_blank_one(store_url):
         assert store.complaint_id_for(HUB, "4000123") is not None
     finally:
         store.close()
+
+
+async def test_a_stopping_daemon_claims_no_new_delivery(world, tmp_path, store_url):
+    """Found by the operator review: after SIGTERM ('daemon stopping') a delivery run went on
+    claiming due rows, creating complaints at the hub for the whole 30 s of the stop, until the
+    stop cancelled it mid-call and left a create of unknown outcome. A stopping engine's runs
+    finish the calls they started and take no more."""
+    _quiet(world)
+    async with harness(world, tmp_path, store_url) as h:
+        await _started(h)
+        local_id = h.world.local.submit_complaint(kategori="Jalan Rusak", lampiran=0, anonim=False)
+        await h.engine.intake(LOCAL)
+
+        h.engine.stopping = True
+        stopped = await h.engine.deliver(HUB)
+        assert stopped is not None and stopped.delivered == 0
+        (row,) = h.outbox(local_id, CREATE_COMPLAINT)
+        assert (row.state, row.attempts, row.claimed_by) == ("pending", 0, None)
+        assert h.at_hub(local_id) == []
+
+        h.engine.stopping = False  # started again: the create goes out once
+        assert (await h.engine.deliver(HUB)).delivered == 1
+        assert len(h.at_hub(local_id)) == 1
