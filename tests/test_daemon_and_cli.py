@@ -319,3 +319,34 @@ def test_a_store_url_that_cannot_be_opened_names_where_it_came_from(tmp_path: Pa
         result = CliRunner().invoke(app, ["--config", config, "--store", "nonsense-url", *args], env=env)
         assert result.exit_code == 2, result.output
         assert "--store (or GATEWAY_STORE_URL)" in result.output and "store.url in" not in result.output
+
+
+def test_retry_of_several_ids_tries_each_and_says_which_were_requeued(tmp_path: Path, repo_config_dir: Path):
+    """Found by the operator review: `gateway deliveries retry 1 999 2` stopped at the refused
+    999 with exit 1, leaving 2 parked without a word, and printed a bare 'done' for 1."""
+    from gateway import Complaint, RawStatus
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = Store(url)
+    try:
+        when = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+        for ref in ("LH-1", "LH-2"):
+            store.take_in_complaint(
+                "lapor-hendi-semarang",
+                "sp4n",
+                Complaint(ref=ref, title="Aduan", body="isi", created_at=when, updated_at=when, status=RawStatus("1")),
+                None,
+            )
+        first, second = store.claim_due("sp4n", "daemon-1", timedelta(minutes=5))
+        for row in (first, second):
+            store.fail_delivery(row.id, "sp4n: create: answered HTTP 400", retry_at=None, token=row.claim_token)
+    finally:
+        store.close()
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "200"}
+    args = ["--config", str(repo_config_dir / "gateway.yaml"), "--store", url, "deliveries", "retry"]
+    result = CliRunner().invoke(app, [*args, str(first.id), "999", str(second.id)], env=env)
+    assert result.exit_code == 1, result.output
+    assert f"delivery {first.id}: requeued" in result.output and f"delivery {second.id}: requeued" in result.output
+    assert "no delivery 999" in result.output
+    listed = CliRunner().invoke(app, [*args[:4], "deliveries", "list", "--state", "pending", "--json"], env=env)
+    assert sorted(r["id"] for r in json.loads(listed.stdout)) == [first.id, second.id]

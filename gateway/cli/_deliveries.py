@@ -110,9 +110,28 @@ def show_command(outbox_id: IdArgument) -> None:
 def retry_command(
     outbox_ids: Annotated[list[int], typer.Argument(min=1, max=MAX_ID, help="ids of parked deliveries")],
 ) -> None:
-    """Send parked deliveries again, in their old place (fix the cause first: a mapping, the peer)."""
-    for outbox_id in outbox_ids:
-        _run(retry_delivery, outbox_id)
+    """Send parked deliveries again, in their old place (fix the cause first: a mapping, the peer).
+
+    Each id is tried and said with its outcome; exit 1 if any of them could not be retried."""
+    from gateway.cli._context import err, operator_name, out
+
+    # Every id is tried: stopping at the first refused one left the later ids parked with
+    # nothing said about them, and a bare "done" per id did not say which were requeued.
+    actor, refused = operator_name(), False
+    store = _store()
+    try:
+        for outbox_id in outbox_ids:
+            try:
+                retry_delivery(store, outbox_id, actor=actor)
+            except OperatorError as exc:
+                err.print(f"[red]{exc}[/red]", highlight=False)
+                refused = True
+            else:
+                out.print(f"delivery {outbox_id}: requeued", highlight=False)
+    finally:
+        store.close()
+    if refused:
+        raise typer.Exit(1)
 
 
 @deliveries_app.command("resend")
