@@ -350,3 +350,13 @@ def test_retry_of_several_ids_tries_each_and_says_which_were_requeued(tmp_path: 
     assert "no delivery 999" in result.output
     listed = CliRunner().invoke(app, [*args[:4], "deliveries", "list", "--state", "pending", "--json"], env=env)
     assert sorted(r["id"] for r in json.loads(listed.stdout)) == [first.id, second.id]
+
+
+def test_a_store_refusing_a_change_for_a_race_is_not_called_locked_or_down(capsys):
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from gateway.cli._context import store_failure_text
+
+    raced = store_failure_text(IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed")))
+    assert "IntegrityError" in raced and "same moment" in raced and "down" not in raced
+    assert "down" in store_failure_text(OperationalError("SELECT 1", {}, Exception("database is locked")))

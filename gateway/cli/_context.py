@@ -121,6 +121,13 @@ def store_url_source(config: GatewayConfig) -> str:
 def store_failure_text(exc: BaseException) -> str:
     """A store that opened and then failed, by the error's class only (a driver's text may quote
     the statement's values)."""
+    from sqlalchemy.exc import IntegrityError
+
+    if isinstance(exc, IntegrityError):  # a race with another writer, not a store that is down
+        return (
+            "the database refused the change (IntegrityError): another process wrote the same row at "
+            "the same moment; nothing of this step was written: look again (`gateway deliveries show`)"
+        )
     return (
         f"the database failed ({type(exc).__name__}): another process may hold it (a SQLite file takes "
         "one writer at a time: a daemon, a backfill, a sqlite3 shell) or it is down; run the command "
