@@ -360,3 +360,40 @@ def test_a_store_refusing_a_change_for_a_race_is_not_called_locked_or_down(capsy
     raced = store_failure_text(IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed")))
     assert "IntegrityError" in raced and "same moment" in raced and "down" not in raced
     assert "down" in store_failure_text(OperationalError("SELECT 1", {}, Exception("database is locked")))
+
+
+def test_status_counts_the_hub_statuses_written_to_the_local_app(store_url: str):
+    """Found by the operator review: `gateway status` (and the dashboard) showed 'statuses ← hub'
+    0 after the demo wrote dozens: a status written as it is carries no note, and NOT (NULL LIKE
+    ...) is NULL in SQL, so none was counted; only the ones written as a note were."""
+    from sqlmodel import select
+
+    from gateway import Complaint, RawStatus
+    from gateway._store import LOCAL_STATUS
+    from gateway._store._store import STATUS_AS_FOLLOW_UP
+    from gateway._store._tables import OutboxRow
+
+    local, hub = "lapor-hendi-semarang", "sp4n"
+    store = Store(store_url)
+    try:
+        when = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+        complaint_id, _ = store.take_in_complaint(
+            local,
+            hub,
+            Complaint(ref="LH-1", title="Aduan", body="isi", created_at=when, updated_at=when, status=RawStatus("1")),
+            None,
+        )
+        for ref in ("h-1", "h-2", "h-3"):
+            store.record_event(
+                complaint_id, kind="status_change", origin=hub, origin_ref=ref, occurred_at=when,
+                raw_status=("2", "Terverifikasi"), side="hub", deliver=(LOCAL_STATUS, local),
+            )  # fmt: skip
+        with store.session() as s:
+            rows = s.exec(select(OutboxRow).where(OutboxRow.kind == LOCAL_STATUS).order_by(OutboxRow.id)).all()
+            for row, note in zip(rows, (None, None, f"{STATUS_AS_FOLLOW_UP} (the local app shows it)"), strict=True):
+                row.state, row.last_error = "done", note
+        report = status_report(store, {local: "local_app", hub: "hub"})
+    finally:
+        store.close()
+    row = next(r for r in report["instances"] if r["name"] == local)
+    assert (row["status_changes_from_hub"], row["status_notes_from_hub"]) == (2, 1)
