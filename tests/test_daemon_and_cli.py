@@ -397,3 +397,31 @@ def test_status_counts_the_hub_statuses_written_to_the_local_app(store_url: str)
         store.close()
     row = next(r for r in report["instances"] if r["name"] == local)
     assert (row["status_changes_from_hub"], row["status_notes_from_hub"]) == (2, 1)
+
+
+def test_a_daemon_that_cannot_start_says_why_in_json_lines(tmp_path: Path, repo_config_dir: Path):
+    """Found by the operator review: under systemd (JSON logs) a store that could not be opened
+    and a port in use were said in plain text, and the notes lacked the `"logger": "gateway.cli"`
+    docs/deploy.md promises: a journal read with jq lost exactly the line saying why it stopped."""
+    import socket
+
+    env = {**os.environ, "LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t"}
+    config = ["--config", str(repo_config_dir / "gateway.yaml")]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        gateway_yaml = repo_config_dir / "gateway.yaml"
+        gateway_yaml.write_text(gateway_yaml.read_text().replace("port: 8780", f"port: {port}"))
+        for store, says in (
+            ("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2", "cannot open the store"),
+            (f"sqlite:///{tmp_path / 'gateway.db'}", "address is in use"),
+        ):
+            done = subprocess.run(
+                [*GATEWAY, *config, "--store", store, "run"],
+                env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert done.returncode == 2, done.stderr
+            lines = [json.loads(line) for line in done.stderr.splitlines()]
+            assert any(says in line["event"] and line["level"] == "error" for line in lines), lines
+            assert all(line.get("logger") for line in lines), lines

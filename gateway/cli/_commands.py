@@ -129,7 +129,11 @@ def run(
     try:
         asyncio.run(main())
     except ConfigError as exc:  # the HTTP server's address (in use, not of this machine)
-        print_config_error(err, exc)
+        if options.json_logs:  # a journal read as JSON lines: each problem one JSON line
+            for issue in exc.issues:
+                note(f"configuration problem: {issue}", level="error")
+        else:
+            print_config_error(err, exc)
         raise typer.Exit(2) from None
     except Exception as exc:  # never a library's traceback on the terminal: it may quote record data
         _internal_error(exc)

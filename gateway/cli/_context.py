@@ -101,10 +101,10 @@ def _open_store(config: GatewayConfig) -> Store:
     try:
         store = Store(config.settings.store.url)
     except GatewayError as exc:
-        err.print(f"[red]store: {exc}[/red]")
+        note(f"store: {exc}", level="error")  # a JSON line while the command logs JSON (run, sync)
         raise typer.Exit(2) from None
     except Exception as exc:  # a driver error: name it without a traceback (the URL may hold a password)
-        err.print(f"[red]cannot open the store ({type(exc).__name__}); check {store_url_source(config)}[/red]")
+        note(f"cannot open the store ({type(exc).__name__}); check {store_url_source(config)}", level="error")
         raise typer.Exit(2) from None
     _say_upgrade(store)
     return store
@@ -158,6 +158,6 @@ def note(text: str, *, level: str = "info") -> None:
     if options.json_logs:
         from gateway._logging import get_logger
 
-        getattr(get_logger("gateway.cli"), level)(text)
+        getattr(get_logger("gateway.cli"), level)(text, logger="gateway.cli")  # as docs/deploy.md says
     else:
         err.print(text, highlight=False, markup=False, style="red" if level == "error" else None)
