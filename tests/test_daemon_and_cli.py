@@ -425,3 +425,25 @@ def test_a_daemon_that_cannot_start_says_why_in_json_lines(tmp_path: Path, repo_
             lines = [json.loads(line) for line in done.stderr.splitlines()]
             assert any(says in line["event"] and line["level"] == "error" for line in lines), lines
             assert all(line.get("logger") for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--state", "parkd"), "--state: 'parkd' is not a state"),
+        (("--state", "parked", "--state", "needs-confirmation"), "'needs-confirmation' is not a state"),
+        (("--target", "sp4m"), "--target: no adapter instance named 'sp4m'"),
+    ],
+)
+def test_deliveries_list_refuses_a_state_or_target_that_matches_nothing(
+    tmp_path: Path, repo_config_dir: Path, args, says
+):
+    """Found by the operator review: a mistyped --state or --target matched no row, and the list
+    said "nothing waits for an operator" with exit 0, though deliveries were parked."""
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "300"}
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "--store", store, "deliveries", "list", *args], env=env
+    )
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "nothing waits" not in result.output

@@ -72,6 +72,23 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deliveries that need an operator, oldest first."""
+    from gateway._store._store import OutboxState
+    from gateway.cli._context import _load, err
+
+    # A typo ('parkd', 'needs-confirmation') or an instance that does not exist matched no row
+    # and said "nothing waits for an operator" with exit 0: the operator took it for all clear.
+    known = [s.value for s in OutboxState]
+    wrong = [s for s in state or () if s not in known]
+    if wrong:
+        err.print(f"--state: {', '.join(map(repr, wrong))} is not a state; use {', '.join(known)}", markup=False)
+        raise typer.Exit(2)
+    if target is not None:
+        instances = sorted(_load(check_secrets=False).instances)
+        if target not in instances:
+            err.print(
+                f"--target: no adapter instance named {target!r}; there are: {', '.join(instances)}", markup=False
+            )
+            raise typer.Exit(2)
     show_rows(
         lambda store: list_deliveries(store, states=tuple(state or STUCK_STATES), target=target),
         as_json,
