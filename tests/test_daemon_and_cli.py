@@ -447,3 +447,33 @@ def test_deliveries_list_refuses_a_state_or_target_that_matches_nothing(
     )
     assert result.exit_code == 2, result.output
     assert says in result.output and "nothing waits" not in result.output
+
+
+def test_a_sqlite_store_in_a_folder_this_user_cannot_write_names_the_folder(
+    tmp_path: Path, repo_config_dir: Path, monkeypatch
+):
+    """Found by the operator review: a SQLite store in a read-only folder (a read-only mount,
+    another owner, systemd's ProtectSystem) said only 'cannot open the store (OperationalError)'.
+    The folder is named. (Run as root, the folder is made unwritable through os.access.)"""
+    from sqlalchemy.exc import OperationalError
+
+    import gateway.cli._context as context_module
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "gateway.db"
+    Store(f"sqlite:///{db}").close()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == folder else real_access(path, mode))
+
+    def refuse(*_args, **_kwargs):  # what SQLite answers there, whoever runs the test
+        raise OperationalError("open", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(context_module, "Store", refuse)
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "300"}
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "--store", f"sqlite:///{db}", "status"], env=env
+    )
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert f"cannot write in {folder}" in flat and "OperationalError" in flat

@@ -104,7 +104,9 @@ def _open_store(config: GatewayConfig) -> Store:
         note(f"store: {exc}", level="error")  # a JSON line while the command logs JSON (run, sync)
         raise typer.Exit(2) from None
     except Exception as exc:  # a driver error: name it without a traceback (the URL may hold a password)
-        note(f"cannot open the store ({type(exc).__name__}); check {store_url_source(config)}", level="error")
+        problem = sqlite_folder_problem(config.settings.store.url)
+        why = f": {problem}" if problem else ""
+        note(f"cannot open the store ({type(exc).__name__}){why}; check {store_url_source(config)}", level="error")
         raise typer.Exit(2) from None
     _say_upgrade(store)
     return store
@@ -116,6 +118,27 @@ def store_url_source(config: GatewayConfig) -> str:
     if options.store_url:
         return "the URL of --store (or GATEWAY_STORE_URL)"
     return f"store.url in {config.path}"
+
+
+def sqlite_folder_problem(url: str) -> str | None:
+    """For a SQLite store, what is wrong with its folder, if anything: SQLite writes the file
+    and its -wal and -shm files there, so a folder this user cannot write (a read-only mount,
+    another owner, systemd's ProtectSystem) fails as a bare OperationalError or PermissionError."""
+    import os
+
+    from sqlalchemy.engine.url import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    folder = Path(parsed.database).absolute().parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        return None
+    return f"this user cannot write in {existing}, where SQLite keeps the store's file and its -wal and -shm files"
 
 
 def store_failure_text(exc: BaseException) -> str:
