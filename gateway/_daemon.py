@@ -118,6 +118,7 @@ class Daemon:
             self._running.discard(task)
 
     def start(self) -> None:
+        self.engine.stopping = False
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         grace = int(self.config.settings.schedule.misfire_grace_seconds)
         now = datetime.now(UTC)
@@ -202,6 +203,7 @@ class Daemon:
         """Start no new run, let running ones finish (up to ``timeout``), then shut down."""
         if self.scheduler is None:
             return
+        self.engine.stopping = True  # running delivery runs finish their calls and claim no more
         self.scheduler.pause()
         if self._running:
             log.info("waiting for running jobs to finish", running=len(self._running))

@@ -575,3 +575,19 @@ def test_a_privacy_block_in_a_hubs_file_is_reported_since_nothing_reads_it(repo_
     assert all(i.message.startswith("privacy applies to local apps") for i in found)
     result = CliRunner().invoke(app, ["--config", str(repo_config_dir / "gateway.yaml"), "config", "check"], env=ENV)
     assert result.exit_code == 1 and f"{path}:{line_of(text, next(iter(needles.values())))}: " in result.output
+
+
+@pytest.mark.parametrize("value", [" tok-Kp9x-aaaaaaaa", "tok-Kp9x-aaaaaaaa ", "   "])
+def test_a_secret_with_a_space_at_an_end_is_reported_without_its_value(repo_config_dir: Path, value: str):
+    """Found by the operator review: `SP4N_TOKEN=tok... ` (a space left in the env file) passed
+    config check, and every request to the hub was then refused as not valid HTTP (a header may
+    not end with a space) after start-up."""
+    path = repo_config_dir / HUB
+    text = path.read_text()
+
+    found = issues(repo_config_dir, {**ENV, "SP4N_TOKEN": value})
+
+    assert found == [issue_for(found, "secrets.token")]
+    assert found[0].file == str(path) and found[0].line == line_of(text, "${SP4N_TOKEN}")
+    assert "SP4N_TOKEN starts or ends with a space" in found[0].message
+    assert value.strip() == "" or value.strip() not in str(found[0])

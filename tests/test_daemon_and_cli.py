@@ -273,3 +273,207 @@ def test_an_argument_that_is_not_valid_markup_gets_its_usage_error(tmp_path: Pat
     assert result.exit_code == 2, result.output
     assert "MarkupError" not in result.output and "Traceback" not in result.output
     assert says in result.output and "[red]" not in result.output
+
+
+def test_a_store_locked_by_another_process_is_a_clear_error_not_a_traceback(
+    tmp_path: Path, repo_config_dir: Path, monkeypatch, capsys
+):
+    """Found by the operator review: `gateway deliveries drop` on a SQLite file another process
+    held (a sqlite3 shell, a second daemon) ended in an 'internal error' traceback with exit 1;
+    it is the store's matter, said as such, with exit 2 as for a store that cannot be opened."""
+    import sqlite3
+
+    import gateway._store._engine as engine_module
+    from gateway.cli._commands import main
+
+    path = tmp_path / "locked.db"
+    Store(f"sqlite:///{path}").close()
+    monkeypatch.setattr(engine_module, "SQLITE_LOCK_WAIT_SECONDS", 0.05)
+    for name, value in {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COLUMNS", "300")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        args = ["--config", str(repo_config_dir / "gateway.yaml"), "--store", f"sqlite:///{path}"]
+        monkeypatch.setattr(
+            sys, "argv", ["gateway", *args, "privacy", "erase", "--app", "lapor-hendi-semarang", "--ref", "7"]
+        )
+        with pytest.raises(SystemExit) as stopped:
+            main()
+    finally:
+        holder.rollback()
+        holder.close()
+    said = capsys.readouterr().err
+    assert stopped.value.code == 2, said
+    assert "Traceback" not in said and "internal error" not in said
+    assert "store: the database failed (OperationalError)" in said and "another process" in said
+
+
+def test_a_store_url_that_cannot_be_opened_names_where_it_came_from(tmp_path: Path, repo_config_dir: Path):
+    """Found by the operator review: with --store (or GATEWAY_STORE_URL) the error sent the
+    operator to store.url in gateway.yaml, a URL the command had not used."""
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "300"}
+    config = str(repo_config_dir / "gateway.yaml")
+    for args in (["status"], ["db", "current"]):
+        result = CliRunner().invoke(app, ["--config", config, "--store", "nonsense-url", *args], env=env)
+        assert result.exit_code == 2, result.output
+        assert "--store (or GATEWAY_STORE_URL)" in result.output and "store.url in" not in result.output
+
+
+def test_retry_of_several_ids_tries_each_and_says_which_were_requeued(tmp_path: Path, repo_config_dir: Path):
+    """Found by the operator review: `gateway deliveries retry 1 999 2` stopped at the refused
+    999 with exit 1, leaving 2 parked without a word, and printed a bare 'done' for 1."""
+    from gateway import Complaint, RawStatus
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = Store(url)
+    try:
+        when = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+        for ref in ("LH-1", "LH-2"):
+            store.take_in_complaint(
+                "lapor-hendi-semarang",
+                "sp4n",
+                Complaint(ref=ref, title="Aduan", body="isi", created_at=when, updated_at=when, status=RawStatus("1")),
+                None,
+            )
+        first, second = store.claim_due("sp4n", "daemon-1", timedelta(minutes=5))
+        for row in (first, second):
+            store.fail_delivery(row.id, "sp4n: create: answered HTTP 400", retry_at=None, token=row.claim_token)
+    finally:
+        store.close()
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "200"}
+    args = ["--config", str(repo_config_dir / "gateway.yaml"), "--store", url, "deliveries", "retry"]
+    result = CliRunner().invoke(app, [*args, str(first.id), "999", str(second.id)], env=env)
+    assert result.exit_code == 1, result.output
+    assert f"delivery {first.id}: requeued" in result.output and f"delivery {second.id}: requeued" in result.output
+    assert "no delivery 999" in result.output
+    listed = CliRunner().invoke(app, [*args[:4], "deliveries", "list", "--state", "pending", "--json"], env=env)
+    assert sorted(r["id"] for r in json.loads(listed.stdout)) == [first.id, second.id]
+
+
+def test_a_store_refusing_a_change_for_a_race_is_not_called_locked_or_down(capsys):
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from gateway.cli._context import store_failure_text
+
+    raced = store_failure_text(IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed")))
+    assert "IntegrityError" in raced and "same moment" in raced and "down" not in raced
+    assert "down" in store_failure_text(OperationalError("SELECT 1", {}, Exception("database is locked")))
+
+
+def test_status_counts_the_hub_statuses_written_to_the_local_app(store_url: str):
+    """Found by the operator review: `gateway status` (and the dashboard) showed 'statuses ← hub'
+    0 after the demo wrote dozens: a status written as it is carries no note, and NOT (NULL LIKE
+    ...) is NULL in SQL, so none was counted; only the ones written as a note were."""
+    from sqlmodel import select
+
+    from gateway import Complaint, RawStatus
+    from gateway._store import LOCAL_STATUS
+    from gateway._store._store import STATUS_AS_FOLLOW_UP
+    from gateway._store._tables import OutboxRow
+
+    local, hub = "lapor-hendi-semarang", "sp4n"
+    store = Store(store_url)
+    try:
+        when = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+        complaint_id, _ = store.take_in_complaint(
+            local,
+            hub,
+            Complaint(ref="LH-1", title="Aduan", body="isi", created_at=when, updated_at=when, status=RawStatus("1")),
+            None,
+        )
+        for ref in ("h-1", "h-2", "h-3"):
+            store.record_event(
+                complaint_id, kind="status_change", origin=hub, origin_ref=ref, occurred_at=when,
+                raw_status=("2", "Terverifikasi"), side="hub", deliver=(LOCAL_STATUS, local),
+            )  # fmt: skip
+        with store.session() as s:
+            rows = s.exec(select(OutboxRow).where(OutboxRow.kind == LOCAL_STATUS).order_by(OutboxRow.id)).all()
+            for row, note in zip(rows, (None, None, f"{STATUS_AS_FOLLOW_UP} (the local app shows it)"), strict=True):
+                row.state, row.last_error = "done", note
+        report = status_report(store, {local: "local_app", hub: "hub"})
+    finally:
+        store.close()
+    row = next(r for r in report["instances"] if r["name"] == local)
+    assert (row["status_changes_from_hub"], row["status_notes_from_hub"]) == (2, 1)
+
+
+def test_a_daemon_that_cannot_start_says_why_in_json_lines(tmp_path: Path, repo_config_dir: Path):
+    """Found by the operator review: under systemd (JSON logs) a store that could not be opened
+    and a port in use were said in plain text, and the notes lacked the `"logger": "gateway.cli"`
+    docs/deploy.md promises: a journal read with jq lost exactly the line saying why it stopped."""
+    import socket
+
+    env = {**os.environ, "LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t"}
+    config = ["--config", str(repo_config_dir / "gateway.yaml")]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        gateway_yaml = repo_config_dir / "gateway.yaml"
+        gateway_yaml.write_text(gateway_yaml.read_text().replace("port: 8780", f"port: {port}"))
+        for store, says in (
+            ("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2", "cannot open the store"),
+            (f"sqlite:///{tmp_path / 'gateway.db'}", "address is in use"),
+        ):
+            done = subprocess.run(
+                [*GATEWAY, *config, "--store", store, "run"],
+                env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert done.returncode == 2, done.stderr
+            lines = [json.loads(line) for line in done.stderr.splitlines()]
+            assert any(says in line["event"] and line["level"] == "error" for line in lines), lines
+            assert all(line.get("logger") for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--state", "parkd"), "--state: 'parkd' is not a state"),
+        (("--state", "parked", "--state", "needs-confirmation"), "'needs-confirmation' is not a state"),
+        (("--target", "sp4m"), "--target: no adapter instance named 'sp4m'"),
+    ],
+)
+def test_deliveries_list_refuses_a_state_or_target_that_matches_nothing(
+    tmp_path: Path, repo_config_dir: Path, args, says
+):
+    """Found by the operator review: a mistyped --state or --target matched no row, and the list
+    said "nothing waits for an operator" with exit 0, though deliveries were parked."""
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "300"}
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "--store", store, "deliveries", "list", *args], env=env
+    )
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "nothing waits" not in result.output
+
+
+def test_a_sqlite_store_in_a_folder_this_user_cannot_write_names_the_folder(
+    tmp_path: Path, repo_config_dir: Path, monkeypatch
+):
+    """Found by the operator review: a SQLite store in a read-only folder (a read-only mount,
+    another owner, systemd's ProtectSystem) said only 'cannot open the store (OperationalError)'.
+    The folder is named. (Run as root, the folder is made unwritable through os.access.)"""
+    from sqlalchemy.exc import OperationalError
+
+    import gateway.cli._context as context_module
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "gateway.db"
+    Store(f"sqlite:///{db}").close()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == folder else real_access(path, mode))
+
+    def refuse(*_args, **_kwargs):  # what SQLite answers there, whoever runs the test
+        raise OperationalError("open", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(context_module, "Store", refuse)
+    env = {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t", "COLUMNS": "300"}
+    result = CliRunner().invoke(
+        app, ["--config", str(repo_config_dir / "gateway.yaml"), "--store", f"sqlite:///{db}", "status"], env=env
+    )
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    assert f"cannot write in {folder}" in flat and "OperationalError" in flat

@@ -558,3 +558,41 @@ def test_the_daemon_section_keys_are_in_both_languages():
     for texts in (ID, EN):
         assert keys <= set(texts)
     assert ID["section_daemon"] != EN["section_daemon"]
+
+
+def test_an_action_on_a_store_another_process_holds_is_refused_plainly(tmp_path, monkeypatch):
+    """Found by the operator review: an action while the SQLite file's lock was held by another
+    process (a sqlite3 shell, a backfill) answered HTTP 500 with aiohttp's bare error page; it is
+    refused on the page like any other, naming the store, and nothing is changed."""
+    import sqlite3
+
+    import gateway._store._engine as engine_module
+
+    monkeypatch.setattr(engine_module, "SQLITE_LOCK_WAIT_SECONDS", 0.05)
+    path = tmp_path / "held.db"
+    store = Store(f"sqlite:///{path}", clock=lambda: NOW)
+    try:
+        seeded = seed(store)
+        with (
+            served(context(store, tmp_path, operator_actions=True, token=TOKEN)) as base,
+            httpx.Client(base_url=base) as client,
+        ):
+            assert sign_in(client, base).status_code == 303
+            csrf = csrf_of(client.get("/dashboard?lang=en").text)
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+            try:
+                answer = client.post(
+                    f"/dashboard/deliveries/{seeded.parked}/retry",
+                    data={"csrf": csrf, "lang": "en"},
+                    headers={"Origin": base},
+                )
+            finally:
+                holder.rollback()
+                holder.close()
+            assert answer.status_code == 303, answer.text
+            shown = client.get(answer.headers["location"]).text
+            assert "refused: The store cannot be read now" in shown, shown
+        assert show_delivery(store, seeded.parked)["state"] == "parked"
+    finally:
+        store.close()

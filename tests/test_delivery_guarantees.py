@@ -39,6 +39,7 @@ from gateway._model import Complaint, RawStatus, Status
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_HUB_REF, LOCAL_STATUS, Store
 from gateway._store._hub_reads import UNCHECKED
 from gateway._store._operator import (
+    OperatorError,
     link_delivery,
     list_deliveries,
     list_quarantine,
@@ -1293,3 +1294,47 @@ def test_claim_due_skips_rows_locked_by_another_session_on_postgres(store_url):
     finally:
         first.close()
         second.close()
+
+
+def test_link_trims_the_peer_id_and_refuses_a_blank_one(store_url):
+    """Found by the operator review: `gateway deliveries link ID ' '` (or an id pasted with a line
+    break) marked the create done, linked to a hub id no read can find; the dashboard's form
+    trimmed and refused it, the CLI did not."""
+    store = Store(store_url)
+    try:
+        first, second = _owe_creates(store, 2)
+        with store.session() as s:
+            for outbox_id in (first, second):
+                s.get(OutboxRow, outbox_id).state = "needs_confirmation"
+        for blank in ("", "  ", "\n"):
+            with pytest.raises(OperatorError, match="blank"):
+                link_delivery(store, first, blank)
+        with store.session() as s:
+            assert s.get(OutboxRow, first).state == "needs_confirmation"
+        link_delivery(store, second, " 4000123\n")
+        assert store.complaint_id_for(HUB, "4000123") is not None
+    finally:
+        store.close()
+
+
+async def test_a_stopping_daemon_claims_no_new_delivery(world, tmp_path, store_url):
+    """Found by the operator review: after SIGTERM ('daemon stopping') a delivery run went on
+    claiming due rows, creating complaints at the hub for the whole 30 s of the stop, until the
+    stop cancelled it mid-call and left a create of unknown outcome. A stopping engine's runs
+    finish the calls they started and take no more."""
+    _quiet(world)
+    async with harness(world, tmp_path, store_url) as h:
+        await _started(h)
+        local_id = h.world.local.submit_complaint(kategori="Jalan Rusak", lampiran=0, anonim=False)
+        await h.engine.intake(LOCAL)
+
+        h.engine.stopping = True
+        stopped = await h.engine.deliver(HUB)
+        assert stopped is not None and stopped.delivered == 0
+        (row,) = h.outbox(local_id, CREATE_COMPLAINT)
+        assert (row.state, row.attempts, row.claimed_by) == ("pending", 0, None)
+        assert h.at_hub(local_id) == []
+
+        h.engine.stopping = False  # started again: the create goes out once
+        assert (await h.engine.deliver(HUB)).delivered == 1
+        assert len(h.at_hub(local_id)) == 1

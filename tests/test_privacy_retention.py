@@ -419,3 +419,34 @@ def test_planted_markers_are_gone_from_the_raw_database_after_a_purge_and_an_era
         ("privacy_erase", "operator:siti"),
     ]
     assert all(MARK not in (a.detail or "") for a in audit)
+
+
+def test_an_imported_pair_of_ids_leaves_an_erased_complaint_alone(store_url: str, tmp_path: Path):
+    """Found by the operator review: `gateway links import` linked a complaint erased on request
+    to a hub id and owed the local app a write of that id, which the next pass made: the erased
+    report was processed again. Its line is a problem now, and nothing changes."""
+    from gateway._store._links import import_links
+
+    store = Store(store_url, clock=FakeClock(T0 + timedelta(hours=1)))
+    try:
+        # Its create waits for an operator (the hub's answer was lost) when the request comes.
+        cid, _ = store.take_in_complaint(LOCAL, HUB, planted_complaint("LH-1"), Status.UNVERIFIED)
+        with store.session() as s:
+            s.execute(update(OutboxRow).where(col(OutboxRow.complaint_id) == cid).values(state="needs_confirmation"))
+        erase_complaint(store, LOCAL, "LH-1", actor="operator:siti")
+        pairs = tmp_path / "pairs.csv"
+        pairs.write_text("local_id,hub_id\nLH-1,4000999\n")
+
+        report = import_links(store, pairs, LOCAL, HUB, write_back_hub_ref=True, actor="operator:sari")
+
+        assert report.linked == 0 and report.problems == [
+            f"{pairs}:2: complaint {cid} was erased on request (gateway privacy requests); nothing changed"
+        ]
+        with store.session() as s:
+            assert s.exec(select(LinkRow).where(LinkRow.complaint_id == cid, LinkRow.instance == HUB)).first() is None
+            owed = s.exec(
+                select(OutboxRow).where(OutboxRow.complaint_id == cid, col(OutboxRow.state) == "pending")
+            ).all()
+        assert owed == []
+    finally:
+        store.close()

@@ -159,3 +159,39 @@ def test_mapping_check_lists_values_without_mapping(world, tmp_path: Path):
         gateway + ["mapping", "check"], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
     )
     assert table.returncode == 1 and "Pohon Tumbang" in table.stdout
+
+
+def test_mapping_check_maps_statuses_as_the_sync_does(tmp_path: Path, repo_config_dir: Path, monkeypatch):
+    """Found by the operator review: with the shipped sp4n.yaml (a table of status names, as the
+    hub publishes no codes) `gateway mapping check` listed every hub status code as 'no mapping'
+    and exited 1, and a local status differing only in case was listed too, though the sync
+    maps both. Only a status the sync cannot map is listed, by its name."""
+    from datetime import UTC, datetime
+
+    from gateway import Complaint, RawStatus
+    from gateway._config import load_config
+    from gateway._engine._mapping_check import mapping_check
+
+    for name, value in {"LAPOR_HENDI_API_KEY": "k", "SP4N_AUTHORIZATION": "a", "SP4N_TOKEN": "t"}.items():
+        monkeypatch.setenv(name, value)
+    config = load_config(repo_config_dir / "gateway.yaml")
+    store = Store(f"sqlite:///{tmp_path / 'gateway.db'}")
+    try:
+        when = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+        complaint_id, _ = store.take_in_complaint(
+            LOCAL,
+            "sp4n",
+            Complaint(
+                ref="LH-1", title="Aduan", body="isi", created_at=when, updated_at=when, status=RawStatus("Selesai")
+            ),
+            None,
+        )
+        for ref, raw in (("h-1", ("2", "Terverifikasi")), ("h-2", ("8", "diarsipkan")), ("h-3", ("12", "Koordinasi"))):
+            store.record_event(
+                complaint_id, kind="status_change", origin="sp4n", origin_ref=ref, occurred_at=when,
+                raw_status=raw, side="hub",
+            )  # fmt: skip
+        statuses = [(f.instance, f.value, f.seen) for f in mapping_check(config, store) if f.table == "statuses"]
+    finally:
+        store.close()
+    assert statuses == [("sp4n", "Koordinasi", 1)]

@@ -269,6 +269,19 @@ def _load_instance(
                     "return, a tab...), which no secret has; set it again without it",
                 )
             )
+        elif value and check_secrets and value != value.strip():
+            # A space at an end (`SP4N_TOKEN= tok...` in an env file, a value pasted with one):
+            # a header may not start or end with one, so every request would be refused after
+            # start-up, as for a control character; a blank value is no secret either.
+            issues.append(
+                ConfigIssue(
+                    file,
+                    doc.line(("secrets", key)),
+                    f"secrets.{key}",
+                    f"environment variable {variable} starts or ends with a space (or is only spaces), which "
+                    "no secret does; set it again without it",
+                )
+            )
         elif value:
             secrets[key] = value
         elif check_secrets:

@@ -118,9 +118,11 @@ class Deliveries:
         read_back_after: timedelta | None = None,
         db: AsyncStore | None = None,
         observer: Observer | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ):
         self.store = store
         self.observer = observer or Observer()
+        self.stopping = stopping  # true once the daemon stops: no new claim
         self.db = db or AsyncStore(store, workers=0)  # the store off the event loop (inline without an engine)
         # After a follow-up reaches the hub, its complaint is read again this soon (not at
         # its quiet pace): to learn the follow-up's hub id, and to see the agency's answer.
@@ -161,7 +163,7 @@ class Deliveries:
         try:
             while True:
                 free = min(self.concurrency - len(tasks), max_claims - claimed)
-                if free > 0:
+                if free > 0 and not self.stopping():
                     rows = await self.db.claim_due(self.target, self.owner, lease, limit=free, in_flight=self.in_flight)
                     claimed += len(rows)
                     for row in rows:

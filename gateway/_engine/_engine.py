@@ -77,6 +77,10 @@ class Engine:
         # store_workers=0 makes the calls inline, on the loop (tests/test_loop_lag.py compares both).
         self.db = AsyncStore(store, workers=store_workers)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        # Set when the daemon stops (SIGTERM, Ctrl-C): a delivery run in progress finishes the
+        # calls it started and claims no more. Else a busy outbox kept it creating complaints at
+        # the hub until the stop's timeout cancelled it mid-call (a create of unknown outcome).
+        self.stopping = False
         self.rng = random.Random(seed)
         clients = clients or {}
         self.adapters: dict[str, Adapter] = {
@@ -304,6 +308,7 @@ class Engine:
             read_back_after=read_back,
             db=self.db,
             observer=self.observer,
+            stopping=lambda: self.stopping,
         )
         return await self._job(target, DELIVER, deliveries.run)
 

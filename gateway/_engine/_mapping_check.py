@@ -50,8 +50,10 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
             for value, n in seen(ComplaintRow.channel):
                 if value not in spec.channels:
                     findings.append(Finding(local.name, file, "channels", value, n, "no mapping"))
+            # Looked up as the sync looks it up (case and spacing do not matter): an exact
+            # comparison reported values that map fine.
             for value, n in seen(ComplaintRow.local_status_code):
-                if value not in spec.statuses:
+                if spec.status_of(value) is None:
                     findings.append(Finding(local.name, file, "statuses", value, n, "no mapping"))
             route_hub = hubs.get(spec.route.hub) if spec.route else None
             institutions = {i.ref: i for i in reference(store, route_hub.name, "institutions")} if route_hub else {}
@@ -73,17 +75,24 @@ def mapping_check(config: GatewayConfig, store: Store) -> list[Finding]:
                             )
                         )
         for hub in hubs.values():
-            for code, n in s.exec(
-                select(EventRow.raw_status_code, func.count())
+            # A hub's status maps by its name first, then its code (``status_of``, as the sync
+            # maps it): comparing the code alone reported every status of the shipped sp4n.yaml,
+            # a table of names, as unmapped. The name is what the YAML's row is written with.
+            unmapped: dict[str, int] = {}
+            for code, name, n in s.exec(
+                select(EventRow.raw_status_code, EventRow.raw_status_name, func.count())
                 .where(
                     EventRow.origin == hub.name,
                     EventRow.kind == EventKind.STATUS_CHANGE,
                     col(EventRow.raw_status_code).is_not(None),
                 )
-                .group_by(EventRow.raw_status_code)
+                .group_by(col(EventRow.raw_status_code), col(EventRow.raw_status_name))
             ).all():
-                if code not in hub.spec.statuses:
-                    findings.append(Finding(hub.name, str(hub.path), "statuses", str(code), n, "no mapping"))
+                if hub.spec.status_of(code, name) is None:
+                    value = str(name or code)
+                    unmapped[value] = unmapped.get(value, 0) + n
+            for value, n in unmapped.items():
+                findings.append(Finding(hub.name, str(hub.path), "statuses", value, n, "no mapping"))
     return findings
 
 

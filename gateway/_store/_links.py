@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from gateway._errors import GatewayError
 from gateway._store._store import CREATE_COMPLAINT, LOCAL_HUB_REF, OWED_STATES, Store
-from gateway._store._tables import AuditRow, LinkImportRow, LinkRow, OutboxRow
+from gateway._store._tables import AuditRow, ComplaintRow, LinkImportRow, LinkRow, OutboxRow
 
 MAX_REF = 100  # longer than any id a peer gives
 
@@ -98,6 +98,14 @@ def import_links(
                 else:
                     row.hub_ref, row.imported_at = hub_ref, now
                 report.waiting += 1
+                continue
+            if s.exec(select(ComplaintRow.erased_at).where(ComplaintRow.id == complaint_id)).first() is not None:
+                # Erased on a data subject's request: processed no further (UU PDP). A link would
+                # owe the local app a write of the hub's id for a report the citizen had erased.
+                report.problems.append(
+                    f"{where}: complaint {complaint_id} was erased on request (gateway privacy requests); "
+                    "nothing changed"
+                )
                 continue
             current = s.exec(
                 select(LinkRow.external_ref).where(

@@ -145,6 +145,12 @@ def resend_delivery(store: Store, outbox_id: int, *, actor: str = "operator") ->
 
 def link_delivery(store: Store, outbox_id: int, external_ref: str, *, actor: str = "operator") -> None:
     """The operator found what a delivery of unknown outcome created: record its id, mark it done."""
+    # An id pasted with a space or a line break around it would be linked as it is: the complaint
+    # then reads as created at the hub while every read of that id fails. The dashboard's form
+    # trims it and refuses a blank one; so does this, for the CLI.
+    external_ref = external_ref.strip()
+    if not external_ref:
+        raise OperatorError("give the id the delivery has at the peer (it is blank)")
     with store.session() as s:
         row = _get(s, outbox_id, "needs_confirmation", "parked")
         now = store.clock()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select  # five columns: sqlmodel's select takes at most four
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -107,8 +107,11 @@ def status_report(store: Store, instances: dict[str, str]) -> dict[str, Any]:
                 )
                 row["follow_ups_from_hub"] = outbox(name, OutboxRow.kind == LOCAL_FOLLOW_UP, OutboxRow.state == "done")
                 written_as_note = col(OutboxRow.last_error).startswith(STATUS_AS_FOLLOW_UP)
+                # A status written as it is has no note (last_error NULL): NOT (NULL LIKE ...) is
+                # NULL in SQL, so `~written_as_note` alone counted none of them ("statuses ← hub" 0).
+                written_as_status = or_(col(OutboxRow.last_error).is_(None), ~written_as_note)
                 row["status_changes_from_hub"] = outbox(
-                    name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done", ~written_as_note
+                    name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done", written_as_status
                 )
                 row["status_notes_from_hub"] = outbox(
                     name, OutboxRow.kind == LOCAL_STATUS, OutboxRow.state == "done", written_as_note

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,9 +29,10 @@ from urllib.parse import parse_qs, urlsplit
 import jinja2
 import structlog
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway._config import GatewayConfig
-from gateway._errors import safe_text
+from gateway._errors import StoreUnavailableError, safe_text
 from gateway._operator_name import clean_operator_name
 from gateway._store import Store
 from gateway._store._deadlines import DeadlineCounter
@@ -357,6 +359,13 @@ class _Dashboard:
                 await self._store_call(drop_delivery, store, outbox_id, reason, actor=actor)
         except _Refused as refused:
             session.flash = Flash("refused", texts["refused"].format(id=outbox_id, error=texts[refused.text_key]))
+        except (StoreUnavailableError, SQLAlchemyError, sqlite3.Error) as exc:
+            # The store is locked by another process or down: refused like any other action
+            # (nothing was written), not aiohttp's bare 500 page. The class only: a driver's text
+            # may quote the statement's values.
+            log.warning("dashboard action not done: the store failed", action=action, delivery=outbox_id,
+                        error=type(exc).__name__)  # fmt: skip
+            session.flash = Flash("refused", texts["refused"].format(id=outbox_id, error=texts["store_unavailable"]))
         except OperatorError as exc:
             # The store's reason is English (the CLI prints the same text): the page's language
             # says it was refused, and marks the reason as English rather than half-translating it.

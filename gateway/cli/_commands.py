@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway._config import GatewayConfig, load_config
 from gateway._errors import ConfigError, GatewayError
 from gateway._registry import installed_adapters
 from gateway._store._report import status_report
-from gateway.cli._context import _load, _open_store, _setup_logging, err, note, options, out
+from gateway.cli._context import _load, _open_store, _setup_logging, err, note, options, out, store_failure_text
 from gateway.cli._render import disabled_instances, print_config_error, status_view
 
 app = typer.Typer(
@@ -127,7 +129,11 @@ def run(
     try:
         asyncio.run(main())
     except ConfigError as exc:  # the HTTP server's address (in use, not of this machine)
-        print_config_error(err, exc)
+        if options.json_logs:  # a journal read as JSON lines: each problem one JSON line
+            for issue in exc.issues:
+                note(f"configuration problem: {issue}", level="error")
+        else:
+            print_config_error(err, exc)
         raise typer.Exit(2) from None
     except Exception as exc:  # never a library's traceback on the terminal: it may quote record data
         _internal_error(exc)
@@ -423,6 +429,13 @@ def main() -> None:
         app()
     except GatewayError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        # The store opened but failed later (a SQLite file another process holds past the lock
+        # wait, a database that went down): the operator's matter, not an internal error, so no
+        # traceback; exit 2 as for a store that cannot be opened. Only the class: a driver's
+        # text may quote the values of the statement.
+        err.print(f"[red]store: {store_failure_text(exc)}[/red]", highlight=False)
         sys.exit(2)
     except Exception as exc:  # never a library's traceback on the terminal: it may quote record data
         try:

@@ -101,13 +101,61 @@ def _open_store(config: GatewayConfig) -> Store:
     try:
         store = Store(config.settings.store.url)
     except GatewayError as exc:
-        err.print(f"[red]store: {exc}[/red]")
+        note(f"store: {exc}", level="error")  # a JSON line while the command logs JSON (run, sync)
         raise typer.Exit(2) from None
     except Exception as exc:  # a driver error: name it without a traceback (the URL may hold a password)
-        err.print(f"[red]cannot open the store ({type(exc).__name__}); check store.url in {config.path}[/red]")
+        problem = sqlite_folder_problem(config.settings.store.url)
+        why = f": {problem}" if problem else ""
+        note(f"cannot open the store ({type(exc).__name__}){why}; check {store_url_source(config)}", level="error")
         raise typer.Exit(2) from None
     _say_upgrade(store)
     return store
+
+
+def store_url_source(config: GatewayConfig) -> str:
+    """Where the store's URL came from, for an error about it: --store or GATEWAY_STORE_URL
+    override gateway.yaml, and sending the operator to a file whose URL was not used misleads."""
+    if options.store_url:
+        return "the URL of --store (or GATEWAY_STORE_URL)"
+    return f"store.url in {config.path}"
+
+
+def sqlite_folder_problem(url: str) -> str | None:
+    """For a SQLite store, what is wrong with its folder, if anything: SQLite writes the file
+    and its -wal and -shm files there, so a folder this user cannot write (a read-only mount,
+    another owner, systemd's ProtectSystem) fails as a bare OperationalError or PermissionError."""
+    import os
+
+    from sqlalchemy.engine.url import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    folder = Path(parsed.database).absolute().parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        return None
+    return f"this user cannot write in {existing}, where SQLite keeps the store's file and its -wal and -shm files"
+
+
+def store_failure_text(exc: BaseException) -> str:
+    """A store that opened and then failed, by the error's class only (a driver's text may quote
+    the statement's values)."""
+    from sqlalchemy.exc import IntegrityError
+
+    if isinstance(exc, IntegrityError):  # a race with another writer, not a store that is down
+        return (
+            "the database refused the change (IntegrityError): another process wrote the same row at "
+            "the same moment; nothing of this step was written: look again (`gateway deliveries show`)"
+        )
+    return (
+        f"the database failed ({type(exc).__name__}): another process may hold it (a SQLite file takes "
+        "one writer at a time: a daemon, a backfill, a sqlite3 shell) or it is down; run the command "
+        "again when it answers (`gateway db current` tells)"
+    )
 
 
 def _say_upgrade(store: Store) -> None:
@@ -133,6 +181,6 @@ def note(text: str, *, level: str = "info") -> None:
     if options.json_logs:
         from gateway._logging import get_logger
 
-        getattr(get_logger("gateway.cli"), level)(text)
+        getattr(get_logger("gateway.cli"), level)(text, logger="gateway.cli")  # as docs/deploy.md says
     else:
         err.print(text, highlight=False, markup=False, style="red" if level == "error" else None)

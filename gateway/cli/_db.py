@@ -78,7 +78,7 @@ def _store_engine() -> Iterator[Engine]:
     ``gateway``'s other commands: a clear line and exit 2, never a driver's traceback."""
     from gateway._errors import GatewayError
     from gateway._store._engine import create_store_engine
-    from gateway.cli._context import _load, err
+    from gateway.cli._context import _load, err, store_url_source
 
     config = _load(check_secrets=False)
     engine = None
@@ -92,7 +92,7 @@ def _store_engine() -> Iterator[Engine]:
         raise
     except Exception as exc:  # a driver error: name it without its text (the URL may hold a password)
         err.print(
-            f"[red]cannot open the store ({type(exc).__name__}); check store.url in {config.path}[/red]",
+            f"[red]cannot open the store ({type(exc).__name__}); check {store_url_source(config)}[/red]",
             highlight=False,
         )
         raise typer.Exit(2) from None

@@ -72,6 +72,23 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List deliveries that need an operator, oldest first."""
+    from gateway._store._store import OutboxState
+    from gateway.cli._context import _load, err
+
+    # A typo ('parkd', 'needs-confirmation') or an instance that does not exist matched no row
+    # and said "nothing waits for an operator" with exit 0: the operator took it for all clear.
+    known = [s.value for s in OutboxState]
+    wrong = [s for s in state or () if s not in known]
+    if wrong:
+        err.print(f"--state: {', '.join(map(repr, wrong))} is not a state; use {', '.join(known)}", markup=False)
+        raise typer.Exit(2)
+    if target is not None:
+        instances = sorted(_load(check_secrets=False).instances)
+        if target not in instances:
+            err.print(
+                f"--target: no adapter instance named {target!r}; there are: {', '.join(instances)}", markup=False
+            )
+            raise typer.Exit(2)
     show_rows(
         lambda store: list_deliveries(store, states=tuple(state or STUCK_STATES), target=target),
         as_json,
@@ -110,9 +127,28 @@ def show_command(outbox_id: IdArgument) -> None:
 def retry_command(
     outbox_ids: Annotated[list[int], typer.Argument(min=1, max=MAX_ID, help="ids of parked deliveries")],
 ) -> None:
-    """Send parked deliveries again, in their old place (fix the cause first: a mapping, the peer)."""
-    for outbox_id in outbox_ids:
-        _run(retry_delivery, outbox_id)
+    """Send parked deliveries again, in their old place (fix the cause first: a mapping, the peer).
+
+    Each id is tried and said with its outcome; exit 1 if any of them could not be retried."""
+    from gateway.cli._context import err, operator_name, out
+
+    # Every id is tried: stopping at the first refused one left the later ids parked with
+    # nothing said about them, and a bare "done" per id did not say which were requeued.
+    actor, refused = operator_name(), False
+    store = _store()
+    try:
+        for outbox_id in outbox_ids:
+            try:
+                retry_delivery(store, outbox_id, actor=actor)
+            except OperatorError as exc:
+                err.print(f"[red]{exc}[/red]", highlight=False)
+                refused = True
+            else:
+                out.print(f"delivery {outbox_id}: requeued", highlight=False)
+    finally:
+        store.close()
+    if refused:
+        raise typer.Exit(1)
 
 
 @deliveries_app.command("resend")
