@@ -35,6 +35,7 @@ from gateway import Write
 from gateway._config import GatewayConfig
 from gateway._engine import Engine
 from gateway._engine._hub_poll import HubPoll, PollResult, poll_policy
+from gateway._errors import StoreRefusedError
 from gateway._model import Complaint, RawStatus, Status
 from gateway._store import CREATE_COMPLAINT, HUB_FOLLOW_UP, LOCAL_FOLLOW_UP, LOCAL_HUB_REF, LOCAL_STATUS, Store
 from gateway._store._hub_reads import UNCHECKED
@@ -1338,3 +1339,33 @@ async def test_a_stopping_daemon_claims_no_new_delivery(world, tmp_path, store_u
         h.engine.stopping = False  # started again: the create goes out once
         assert (await h.engine.deliver(HUB)).delivered == 1
         assert len(h.at_hub(local_id)) == 1
+
+
+async def test_a_follow_up_the_hub_took_whose_answer_the_store_refuses_is_parked_as_maybe_done(
+    world, tmp_path, store_url
+):
+    """The hub added the follow-up; the store then refused to keep what the answer brought. The
+    delivery is parked for an operator, as of unknown outcome: parked as never sent, a resend made
+    a second copy at the hub."""
+    _quiet(world)
+    async with harness(world, tmp_path, store_url) as h:
+        await _started(h)
+        local_id = h.world.local.complaints()[2]["id_aduan"]
+        h.world.clock.advance(600)
+        h.world.local.answer(local_id, "Lampu sudah diganti petugas.")
+        await h.engine.intake(LOCAL)
+        real = h.store.set_event_ref
+
+        def refuse(*args, **kwargs):
+            raise StoreRefusedError("set_event_ref", ValueError("a value the store cannot hold"))
+
+        h.store.set_event_ref = refuse  # type: ignore[method-assign]
+        try:
+            result = await h.engine.deliver(HUB)
+        finally:
+            h.store.set_event_ref = real  # type: ignore[method-assign]
+        assert result.parked == 1
+        assert len(h.hub_follow_ups(local_id, "api")) == 1  # the hub has it
+        with h.store.session() as s:
+            [row] = s.exec(select(OutboxRow).where(OutboxRow.kind == HUB_FOLLOW_UP, OutboxRow.state == "parked")).all()
+        assert row.outcome_unknown

@@ -241,7 +241,12 @@ class Deliveries:
                     self._ended(row, NEEDS_CONFIRMATION)
                     log.error("delivery needs an operator's confirmation", error=str(exc))
                 except (MappingError, PermanentPeerError, StoreRefusedError) as exc:
-                    await self._fail(row, str(exc), retry_at=None, outcome_unknown=unknown)
+                    # The store refusing what a call brought back (its id, the link) comes after
+                    # the call: the peer did it, and a resend would do it twice.
+                    maybe_done = unknown or (
+                        isinstance(exc, StoreRefusedError) and (await self.db.delivery(row.id)).sending_at is not None
+                    )
+                    await self._fail(row, str(exc), retry_at=None, outcome_unknown=maybe_done)
                     await self.db.audit("delivery_parked", complaint_id=row.complaint_id, detail=str(exc))
                     result.parked += 1
                     self._ended(row, REFUSED)
