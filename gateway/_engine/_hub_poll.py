@@ -222,25 +222,20 @@ class HubPoll:
             listed = [RecordError(self.hub.name, exc.operation, exc.reason, record_ref=whole_list)]
             log.warning("hub follow-ups could not be read; the status goes on", error=str(exc))
         else:
-            if ("follow_ups", whole_list) in self._quarantined:
-                await self.db.resolve_quarantine(self.hub.name, "follow_ups", whole_list)
-                self._quarantined.discard(("follow_ups", whole_list))
+            await self._read_fine("follow_ups", whole_list)
         follow_ups = [item if isinstance(item, RecordError) else cleaned(item) for item in listed]
         result.polled += 1
         for item in follow_ups:
             if isinstance(item, RecordError):
                 result.quarantined += 1
                 await self.db.quarantine(self.hub.name, "follow_ups", item.record_ref, item.reason)
-            elif ("follow_ups", item.ref) in self._quarantined:
-                await self.db.resolve_quarantine(self.hub.name, "follow_ups", item.ref)
-                self._quarantined.discard(("follow_ups", item.ref))
+            else:
+                await self._read_fine("follow_ups", item.ref)
         try:
             events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result, last_read)
         except IntegrityError:  # another daemon recorded part of this read meanwhile: see what is left
             events, echoes = await self.db.call(self._record, complaint_id, state, follow_ups, result, last_read)
-        if ("complaints", hub_ref) in self._quarantined:  # a read that could not be stored before went in now
-            await self.db.resolve_quarantine(self.hub.name, "complaints", hub_ref)
-            self._quarantined.discard(("complaints", hub_ref))
+        await self._read_fine("complaints", hub_ref)  # a read that could not be stored before went in now
         for event in events:
             if event.kind == EventKind.FOLLOW_UP:
                 result.follow_ups += 1
@@ -260,6 +255,12 @@ class HubPoll:
                         hub_status=(event.raw_status[1] or event.raw_status[0]) if event.raw_status else None,
                     )
         result.echoes += len(echoes)
+
+    async def _read_fine(self, stream: str, ref: str) -> None:
+        """``ref`` of ``stream`` was read (or stored) fine: if it was quarantined, it is no longer."""
+        if (stream, ref) in self._quarantined:
+            await self.db.resolve_quarantine(self.hub.name, stream, ref)
+            self._quarantined.discard((stream, ref))
 
     def _record(
         self,

@@ -3,6 +3,7 @@
 from gateway._store._migrations import SchemaState, head_revision
 from gateway._store._store import (
     CREATE_COMPLAINT,
+    DATABASE_ERRORS,
     FORWARD_COMPLAINT,
     HUB_FOLLOW_UP,
     LOCAL_FOLLOW_UP,
@@ -20,6 +21,7 @@ from gateway._store._store import (
 
 __all__ = [
     "CREATE_COMPLAINT",
+    "DATABASE_ERRORS",
     "FORWARD_COMPLAINT",
     "HUB_FOLLOW_UP",
     "LOCAL_FOLLOW_UP",

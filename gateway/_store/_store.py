@@ -132,6 +132,11 @@ STATUS_AS_FOLLOW_UP = "status not written; its note went as a follow-up"
 # StoreRefusedError is one of these filed in the gateway's tree (as_store_error).
 STORE_REFUSALS = (StoreRefusedError, StatementError, OverflowError)
 
+# Errors that come from the database (through SQLAlchemy, or from sqlite3 itself), whatever
+# their cause: what a caller that must not show a driver's text (it may quote a statement's
+# values) reports by class alone.
+DATABASE_ERRORS = (SQLAlchemyError, sqlite3.Error)
+
 
 def refused_for_its_data(exc: BaseException) -> bool:
     """Whether the database refused a statement for the values in it (a text it cannot hold, a
@@ -165,7 +170,7 @@ def as_store_error(exc: BaseException, operation: str) -> BaseException:
         return StoreRefusedError(operation, exc)
     if isinstance(exc, IntegrityError):
         return exc
-    if isinstance(exc, (SQLAlchemyError, sqlite3.Error)):
+    if isinstance(exc, DATABASE_ERRORS):
         return StoreUnavailableError(operation, exc)
     return exc
 

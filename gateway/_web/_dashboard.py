@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,12 +28,11 @@ from urllib.parse import parse_qs, urlsplit
 import jinja2
 import structlog
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway._config import GatewayConfig
 from gateway._errors import StoreUnavailableError, safe_text
 from gateway._operator_name import clean_operator_name
-from gateway._store import Store
+from gateway._store import DATABASE_ERRORS, Store
 from gateway._store._deadlines import DeadlineCounter
 from gateway._store._operator import OperatorError, drop_delivery, link_delivery, resend_delivery, retry_delivery
 from gateway._timezones import utcnow
@@ -359,7 +357,7 @@ class _Dashboard:
                 await self._store_call(drop_delivery, store, outbox_id, reason, actor=actor)
         except _Refused as refused:
             session.flash = Flash("refused", texts["refused"].format(id=outbox_id, error=texts[refused.text_key]))
-        except (StoreUnavailableError, SQLAlchemyError, sqlite3.Error) as exc:
+        except (StoreUnavailableError, *DATABASE_ERRORS) as exc:
             # The store is locked by another process or down: refused like any other action
             # (nothing was written), not aiohttp's bare 500 page. The class only: a driver's text
             # may quote the statement's values.

@@ -6,18 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway._config import GatewayConfig, load_config
 from gateway._errors import ConfigError, GatewayError
 from gateway._registry import installed_adapters
+from gateway._store import DATABASE_ERRORS
 from gateway._store._report import status_report
 from gateway.cli._context import _load, _open_store, _setup_logging, err, note, options, out, store_failure_text
 from gateway.cli._render import disabled_instances, print_config_error, status_view
@@ -430,7 +429,7 @@ def main() -> None:
     except GatewayError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
-    except (SQLAlchemyError, sqlite3.Error) as exc:
+    except DATABASE_ERRORS as exc:
         # The store opened but failed later (a SQLite file another process holds past the lock
         # wait, a database that went down): the operator's matter, not an internal error, so no
         # traceback; exit 2 as for a store that cannot be opened. Only the class: a driver's
